@@ -1,0 +1,549 @@
+//! Accounts and sessions: sign-up, login, logout, whoami and password change.
+//!
+//! Every login runs exactly two argon2id computations (verify the login hash, derive the
+//! key-encryption key) whether the user exists, the password is wrong or it is right, so
+//! neither the message nor the time tells an unknown user from a wrong password.
+
+use secrecy::{ExposeSecret, SecretString};
+use serde_json::json;
+
+use crate::audit::Actor;
+use crate::authz::Permission;
+use crate::config::SignupPolicy;
+use crate::crypto::kdf::{self, KdfParams, SALT_LEN};
+use crate::crypto::{self, Key32, aead, random_bytes};
+use crate::duration;
+use crate::error::{Error, Result};
+use crate::model::{Credentials, Role, SessionRecord, UserRecord, UserStatus};
+use crate::session::{self, NewToken};
+use crate::storage::{NewUser, StoreError, Tx};
+use crate::vault::{Session, Vault, session_aad, user_key_aad};
+
+/// Shortest password accepted.
+pub const MIN_PASSWORD_CHARS: usize = 8;
+/// Longest password accepted, in bytes.
+pub const MAX_PASSWORD_BYTES: usize = 4096;
+
+/// Checks a user name: 1–64 characters from `[A-Za-z0-9._-]`.
+pub fn validate_username(name: &str) -> Result<()> {
+    let ok = !name.is_empty()
+        && name.len() <= 64
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::Usage(format!(
+            "invalid username '{}': use 1-64 characters from A-Z a-z 0-9 . _ -",
+            crate::audit::printable(name, 64)
+        )))
+    }
+}
+
+/// Checks a new password: at least 8 characters, at most 4096 bytes.
+pub fn validate_new_password(password: &SecretString) -> Result<()> {
+    let p = password.expose_secret();
+    if p.chars().count() < MIN_PASSWORD_CHARS {
+        return Err(Error::Usage(format!(
+            "password is too short: use at least {MIN_PASSWORD_CHARS} characters"
+        )));
+    }
+    if p.len() > MAX_PASSWORD_BYTES {
+        return Err(Error::Usage(format!(
+            "password is too long: use at most {MAX_PASSWORD_BYTES} bytes"
+        )));
+    }
+    Ok(())
+}
+
+/// What a login or sign-up produced.
+pub struct LoginOutcome {
+    /// The signed session token.
+    pub token: SecretString,
+    /// Who is now logged in.
+    pub info: SessionInfo,
+}
+
+/// Who is logged in, as shown by `whoami`, `login` and `signup`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionInfo {
+    /// User name.
+    pub username: String,
+    /// Current role.
+    pub role: Role,
+    /// User id.
+    pub user_id: i64,
+    /// Unix seconds.
+    pub session_expires_at: i64,
+}
+
+/// A user as shown to administrators.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserSummary {
+    /// User name.
+    pub username: String,
+    /// Role.
+    pub role: Role,
+    /// Active or disabled.
+    pub status: UserStatus,
+    /// Unix seconds.
+    pub created_at: i64,
+    /// Unix seconds.
+    pub last_login_at: Option<i64>,
+}
+
+impl From<&UserRecord> for UserSummary {
+    fn from(u: &UserRecord) -> Self {
+        UserSummary {
+            username: u.username.clone(),
+            role: u.role,
+            status: u.status,
+            created_at: u.created_at,
+            last_login_at: u.last_login_at,
+        }
+    }
+}
+
+/// Hashes a password for login and derives a fresh KEK (two argon2id runs) for `user_key`.
+fn new_credentials(
+    params: KdfParams,
+    password: &SecretString,
+    user_id: i64,
+    user_key: &Key32,
+) -> Result<Credentials> {
+    let (password_hash, kek_salt, kek) = hash_and_kek(params, password)?;
+    Ok(Credentials {
+        password_hash,
+        kek_salt,
+        kek_params: params,
+        wrapped_user_key: aead::wrap_key(&kek, &user_key_aad(user_id), user_key),
+    })
+}
+
+fn hash_and_kek(params: KdfParams, password: &SecretString) -> Result<(String, Vec<u8>, Key32)> {
+    let pw = password.expose_secret().as_bytes();
+    let hash = kdf::hash_password(params, pw)
+        .map_err(|e| Error::Internal(format!("password hashing failed: {e}")))?;
+    let salt: [u8; SALT_LEN] = random_bytes();
+    let kek = kdf::derive_key(params, pw, &salt)
+        .map_err(|e| Error::Internal(format!("key derivation failed: {e}")))?;
+    Ok((hash, salt.to_vec(), kek))
+}
+
+/// The role a sign-up gets: `admin` on an empty database, else per `ZENCRYPT_SIGNUP`.
+fn signup_role(tx: &mut dyn Tx, policy: SignupPolicy) -> Result<Role> {
+    if tx.user_count()? == 0 {
+        return Ok(Role::Admin);
+    }
+    match policy {
+        SignupPolicy::Open => Ok(Role::User),
+        SignupPolicy::AdminOnly => Err(Error::SignupRestricted(
+            "restricted to administrators (ZENCRYPT_SIGNUP=admin-only)".into(),
+        )),
+        SignupPolicy::Closed => Err(Error::SignupRestricted(
+            "closed (ZENCRYPT_SIGNUP=closed)".into(),
+        )),
+    }
+}
+
+fn taken(username: &str) -> Error {
+    Error::Conflict(format!("username '{username}' is taken"))
+}
+
+fn no_such_user(username: &str) -> Error {
+    Error::NotFound(format!("user '{username}' not found"))
+}
+
+/// Inserts a user with fresh credentials; the user key is wrapped once the id is known.
+fn insert_user(
+    tx: &mut dyn Tx,
+    username: &str,
+    role: Role,
+    params: KdfParams,
+    hashed: &(String, Vec<u8>, Key32),
+    user_key: &Key32,
+) -> Result<i64> {
+    if tx.user_by_name(username)?.is_some() {
+        return Err(taken(username));
+    }
+    let (password_hash, kek_salt, kek) = hashed;
+    let mut credentials = Credentials {
+        password_hash: password_hash.clone(),
+        kek_salt: kek_salt.clone(),
+        kek_params: params,
+        wrapped_user_key: Vec::new(),
+    };
+    let id = tx
+        .insert_user(&NewUser {
+            username,
+            role,
+            credentials: &credentials,
+            created_at: duration::now(),
+        })
+        .map_err(|e| match e {
+            StoreError::Duplicate { .. } => taken(username),
+            e => e.into(),
+        })?;
+    credentials.wrapped_user_key = aead::wrap_key(kek, &user_key_aad(id), user_key);
+    tx.set_credentials(id, &credentials)?;
+    Ok(id)
+}
+
+/// A session row and the secrets the token will carry.
+struct NewSession {
+    sid: String,
+    session_key: Key32,
+    iat: i64,
+    expires_at: i64,
+}
+
+fn insert_session(tx: &mut dyn Tx, user_id: i64, user_key: &Key32, ttl: u64) -> Result<NewSession> {
+    let sid = crypto::random_id(16);
+    let session_key = Key32::random();
+    let iat = duration::now();
+    let expires_at = iat + ttl as i64;
+    tx.insert_session(&SessionRecord {
+        id: sid.clone(),
+        user_id,
+        created_at: iat,
+        expires_at,
+        revoked_at: None,
+        wrapped_user_key: aead::wrap_key(&session_key, &session_aad(&sid, user_id), user_key),
+    })?;
+    tx.set_last_login(user_id, iat)?;
+    Ok(NewSession {
+        sid,
+        session_key,
+        iat,
+        expires_at,
+    })
+}
+
+impl Vault {
+    fn finish_login(
+        &self,
+        user_id: i64,
+        username: &str,
+        role: Role,
+        s: &NewSession,
+    ) -> Result<LoginOutcome> {
+        let token = session::issue(
+            &self.jwt,
+            &NewToken {
+                user_id,
+                name: username,
+                role: role.as_str(),
+                sid: &s.sid,
+                session_key: &s.session_key,
+                iat: s.iat,
+                exp: s.expires_at,
+            },
+        )?;
+        Ok(LoginOutcome {
+            token,
+            info: SessionInfo {
+                username: username.to_string(),
+                role,
+                user_id,
+                session_expires_at: s.expires_at,
+            },
+        })
+    }
+
+    /// Creates an account (the first on an empty database is `admin`, later ones `user`,
+    /// subject to `ZENCRYPT_SIGNUP`) and logs it in.
+    pub fn signup(
+        &mut self,
+        username: &str,
+        password: &SecretString,
+        ttl: Option<u64>,
+    ) -> Result<LoginOutcome> {
+        let actor = Actor::anonymous(username);
+        let policy = self.policy.signup;
+        let checked = (|| {
+            validate_username(username)?;
+            validate_new_password(password)?;
+            // Refuse early, before the expensive KDF; everything is re-checked in the
+            // write transaction.
+            let mut tx = self.store.read()?;
+            signup_role(tx.as_mut(), policy)?;
+            if tx.user_by_name(username)?.is_some() {
+                return Err(taken(username));
+            }
+            Ok(())
+        })();
+        if let Err(e) = checked {
+            self.audit_failure(&actor, "auth.signup", username, &e);
+            return Err(e);
+        }
+        let params = self.policy.kdf;
+        let hashed = hash_and_kek(params, password)?;
+        let user_key = Key32::random();
+        let ttl = ttl.unwrap_or(self.policy.session_ttl);
+        let (id, role, s) = self.audited(&actor, "auth.signup", username, |tx| {
+            let role = signup_role(tx, policy)?;
+            let id = insert_user(tx, username, role, params, &hashed, &user_key)?;
+            let s = insert_session(tx, id, &user_key, ttl)?;
+            Ok((
+                (id, role, s),
+                json!({ "role": role.as_str(), "user_id": id }),
+            ))
+        })?;
+        self.finish_login(id, username, role, &s)
+    }
+
+    /// Logs in: checks the password (one generic failure for unknown users and wrong
+    /// passwords), unwraps the user key and opens a session.
+    pub fn login(
+        &mut self,
+        username: &str,
+        password: &SecretString,
+        ttl: Option<u64>,
+    ) -> Result<LoginOutcome> {
+        let params = self.policy.kdf;
+        let user = if validate_username(username).is_ok() {
+            let mut tx = self.store.read()?;
+            tx.user_by_name(username)?
+        } else {
+            None
+        };
+        let pw = password.expose_secret().as_bytes();
+        // Two argon2id runs on every path.
+        let (verified, kek) = match &user {
+            Some(u) => {
+                let c = &u.credentials;
+                let ok = kdf::verify_password(&c.password_hash, pw).unwrap_or(false);
+                (ok, kdf::derive_key(c.kek_params, pw, &c.kek_salt).ok())
+            }
+            None => {
+                let _ = kdf::verify_password(&kdf::dummy_hash(params), pw);
+                let salt: [u8; SALT_LEN] = random_bytes();
+                let _ = kdf::derive_key(params, pw, &salt);
+                (false, None)
+            }
+        };
+        let (user, kek) = match (user, kek) {
+            (Some(u), Some(kek)) if verified => (u, kek),
+            (user, _) => {
+                let actor = match &user {
+                    Some(u) => Actor::user(u.id, &u.username),
+                    None => Actor::anonymous(username),
+                };
+                self.audit_failure(
+                    &actor,
+                    "auth.login",
+                    &actor.name.clone(),
+                    &Error::InvalidCredentials,
+                );
+                return Err(Error::InvalidCredentials);
+            }
+        };
+        let actor = Actor::user(user.id, &user.username);
+        if user.status != UserStatus::Active {
+            self.audit_failure(&actor, "auth.login", username, &Error::AccountDisabled);
+            return Err(Error::AccountDisabled);
+        }
+        let user_key = aead::unwrap_key(
+            &kek,
+            &user_key_aad(user.id),
+            &user.credentials.wrapped_user_key,
+        )
+        .map_err(|_| {
+            Error::Integrity(format!(
+                "the key material of user '{}' is damaged and cannot be unwrapped",
+                user.username
+            ))
+        });
+        let user_key = match user_key {
+            Ok(k) => k,
+            Err(e) => {
+                self.audit_failure(&actor, "auth.login", username, &e);
+                return Err(e);
+            }
+        };
+        let ttl = ttl.unwrap_or(self.policy.session_ttl);
+        let s = self.audited(&actor, "auth.login", username, |tx| {
+            let s = insert_session(tx, user.id, &user_key, ttl)?;
+            Ok((s, json!({ "ttl": duration::format(ttl) })))
+        })?;
+        self.finish_login(user.id, &user.username, user.role, &s)
+    }
+
+    /// Ends this session, or with `all` every session of the user. Returns how many
+    /// sessions were revoked.
+    pub fn logout(&mut self, session: &Session, all: bool) -> Result<u64> {
+        let (uid, sid) = (session.user_id, session.sid.clone());
+        self.audited(&session.actor(), "auth.logout", &session.username, |tx| {
+            let now = duration::now();
+            let n = if all {
+                tx.revoke_user_sessions(uid, None, now)?
+            } else {
+                u64::from(tx.revoke_session(&sid, now)?)
+            };
+            Ok((n, json!({ "all": all, "revoked_sessions": n })))
+        })
+    }
+
+    /// Who the session belongs to, with the role as it is now.
+    pub fn whoami(&mut self, session: &Session) -> Result<SessionInfo> {
+        let info = SessionInfo {
+            username: session.username.clone(),
+            role: session.role,
+            user_id: session.user_id,
+            session_expires_at: session.expires_at,
+        };
+        self.audited(&session.actor(), "auth.whoami", &session.username, |_| {
+            Ok((info, json!({})))
+        })
+    }
+
+    /// Changes the password: checks the current one, rewraps the user key under a new
+    /// KEK (no data is re-encrypted) and revokes the user's other sessions. Returns how
+    /// many sessions were revoked.
+    pub fn change_password(
+        &mut self,
+        session: &Session,
+        current: &SecretString,
+        new: &SecretString,
+    ) -> Result<u64> {
+        let actor = session.actor();
+        let target = session.username.clone();
+        let prepared = (|| {
+            validate_new_password(new)?;
+            let user = {
+                let mut tx = self.store.read()?;
+                tx.user_by_id(session.user_id)?
+                    .ok_or_else(|| no_such_user(&session.username))?
+            };
+            let ok = kdf::verify_password(
+                &user.credentials.password_hash,
+                current.expose_secret().as_bytes(),
+            )
+            .unwrap_or(false);
+            if !ok {
+                return Err(Error::InvalidPassword);
+            }
+            new_credentials(self.policy.kdf, new, session.user_id, &session.user_key)
+        })();
+        let credentials = match prepared {
+            Ok(c) => c,
+            Err(e) => {
+                self.audit_failure(&actor, "auth.passwd", &target, &e);
+                return Err(e);
+            }
+        };
+        let (uid, sid) = (session.user_id, session.sid.clone());
+        self.audited(&actor, "auth.passwd", &target, |tx| {
+            tx.set_credentials(uid, &credentials)?;
+            let n = tx.revoke_user_sessions(uid, Some(&sid), duration::now())?;
+            Ok((n, json!({ "revoked_sessions": n })))
+        })
+    }
+
+    /// All users (admins only).
+    pub fn list_users(&mut self, session: &Session) -> Result<Vec<UserSummary>> {
+        self.require(session, Permission::Administer, "user.list", "-")?;
+        self.audited(&session.actor(), "user.list", "-", |tx| {
+            let users: Vec<UserSummary> = tx.list_users()?.iter().map(UserSummary::from).collect();
+            let n = users.len();
+            Ok((users, json!({ "count": n })))
+        })
+    }
+
+    /// Creates an account with a given role (admins only); for `admin-only` set-ups.
+    pub fn add_user(
+        &mut self,
+        session: &Session,
+        username: &str,
+        role: Role,
+        password: &SecretString,
+    ) -> Result<()> {
+        self.require(session, Permission::Administer, "user.add", username)?;
+        let actor = session.actor();
+        let checked = validate_username(username).and_then(|()| validate_new_password(password));
+        if let Err(e) = checked {
+            self.audit_failure(&actor, "user.add", username, &e);
+            return Err(e);
+        }
+        let params = self.policy.kdf;
+        let hashed = hash_and_kek(params, password)?;
+        let user_key = Key32::random();
+        self.audited(&actor, "user.add", username, |tx| {
+            let id = insert_user(tx, username, role, params, &hashed, &user_key)?;
+            Ok(((), json!({ "role": role.as_str(), "user_id": id })))
+        })
+    }
+
+    /// Changes a user's role (admins only). The last active admin cannot be demoted.
+    pub fn set_role(&mut self, session: &Session, username: &str, role: Role) -> Result<Role> {
+        self.require(session, Permission::Administer, "user.role", username)?;
+        self.audited(&session.actor(), "user.role", username, |tx| {
+            let user = tx
+                .user_by_name(username)?
+                .ok_or_else(|| no_such_user(username))?;
+            if user.role == Role::Admin && role != Role::Admin && user.status == UserStatus::Active
+            {
+                ensure_not_last_admin(tx, username, "demote")?;
+            }
+            tx.set_user_role(user.id, role)?;
+            Ok((
+                user.role,
+                json!({ "from": user.role.as_str(), "to": role.as_str() }),
+            ))
+        })
+    }
+
+    /// Disables a user and ends their sessions at once, or enables them again (admins
+    /// only). The last active admin cannot be disabled. Returns sessions revoked.
+    pub fn set_status(
+        &mut self,
+        session: &Session,
+        username: &str,
+        status: UserStatus,
+    ) -> Result<u64> {
+        let action = match status {
+            UserStatus::Active => "user.enable",
+            UserStatus::Disabled => "user.disable",
+        };
+        self.require(session, Permission::Administer, action, username)?;
+        self.audited(&session.actor(), action, username, |tx| {
+            let user = tx
+                .user_by_name(username)?
+                .ok_or_else(|| no_such_user(username))?;
+            let mut revoked = 0;
+            if status == UserStatus::Disabled {
+                if user.role == Role::Admin && user.status == UserStatus::Active {
+                    ensure_not_last_admin(tx, username, "disable")?;
+                }
+                revoked = tx.revoke_user_sessions(user.id, None, duration::now())?;
+            }
+            tx.set_user_status(user.id, status)?;
+            Ok((
+                revoked,
+                json!({ "from": user.status.as_str(), "revoked_sessions": revoked }),
+            ))
+        })
+    }
+
+    /// Ends every session of a user (admins only). Returns how many were revoked.
+    pub fn revoke_sessions(&mut self, session: &Session, username: &str) -> Result<u64> {
+        self.require(session, Permission::Administer, "user.revoke", username)?;
+        self.audited(&session.actor(), "user.revoke", username, |tx| {
+            let user = tx
+                .user_by_name(username)?
+                .ok_or_else(|| no_such_user(username))?;
+            let n = tx.revoke_user_sessions(user.id, None, duration::now())?;
+            Ok((n, json!({ "revoked_sessions": n })))
+        })
+    }
+}
+
+fn ensure_not_last_admin(tx: &mut dyn Tx, username: &str, verb: &str) -> Result<()> {
+    if tx.active_admin_count()? <= 1 {
+        return Err(Error::Conflict(format!(
+            "cannot {verb} '{username}': it is the last active admin"
+        )));
+    }
+    Ok(())
+}

@@ -1,0 +1,420 @@
+//! The one configuration loader: defaults < `.env` (`./.env` or `--env-file`) <
+//! `ZENCRYPT_*` environment variables < command-line flags. Nothing else in zencrypt reads
+//! the process environment.
+
+use std::collections::HashMap;
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+
+use secrecy::SecretString;
+
+use crate::crypto::kdf::KdfParams;
+use crate::duration;
+use crate::error::Error;
+
+/// Default session lifetime: 8 hours.
+pub const DEFAULT_SESSION_TTL: u64 = 8 * 3600;
+/// Longest session lifetime accepted: 30 days.
+pub const MAX_SESSION_TTL: u64 = 30 * 86_400;
+
+/// Who may create accounts with `signup` once the first (admin) account exists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SignupPolicy {
+    /// Anyone who can reach the database.
+    Open,
+    /// Only admins, through `user add`.
+    AdminOnly,
+    /// Nobody.
+    Closed,
+}
+
+/// When to colour terminal output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ColorChoice {
+    /// On a terminal, unless `NO_COLOR` is set.
+    Auto,
+    /// Always.
+    Always,
+    /// Never.
+    Never,
+}
+
+/// Settings given on the command line; `None` means "not given".
+#[derive(Debug, Clone, Default)]
+pub struct Flags {
+    /// `--db`.
+    pub db: Option<PathBuf>,
+    /// `--env-file`.
+    pub env_file: Option<PathBuf>,
+    /// `--json`.
+    pub json: bool,
+    /// `-q/--quiet`.
+    pub quiet: bool,
+    /// `--no-input`.
+    pub no_input: bool,
+    /// `--color`.
+    pub color: Option<ColorChoice>,
+}
+
+/// The resolved configuration of one process.
+#[derive(Debug)]
+pub struct Config {
+    /// The database file.
+    pub db_path: PathBuf,
+    /// Where `jwt.secret` and `audit.key` are generated.
+    pub data_dir: PathBuf,
+    /// Where session files live.
+    pub state_dir: PathBuf,
+    /// Sign-up policy.
+    pub signup: SignupPolicy,
+    /// Session lifetime in seconds.
+    pub session_ttl: u64,
+    /// `ZENCRYPT_JWT_SECRET`, when set (at least 32 bytes).
+    pub jwt_secret: Option<SecretString>,
+    /// `ZENCRYPT_AUDIT_KEY`, when set (at least 32 bytes).
+    pub audit_key: Option<SecretString>,
+    /// argon2id parameters for new password hashes and key-encryption keys.
+    pub kdf: KdfParams,
+    /// `ZENCRYPT_TOKEN`: a session token that overrides the session file.
+    pub token: Option<SecretString>,
+    /// `ZENCRYPT_PASSWORD_FILE`: where to read a password when no flag names one.
+    pub password_file: Option<PathBuf>,
+    /// `--json`.
+    pub json: bool,
+    /// `-q`.
+    pub quiet: bool,
+    /// `--no-input`.
+    pub no_input: bool,
+    /// Colour choice, with `NO_COLOR` already applied.
+    pub color: ColorChoice,
+}
+
+/// A snapshot of the process environment, taken once.
+pub fn process_env() -> HashMap<String, OsString> {
+    #[allow(clippy::disallowed_methods)]
+    std::env::vars_os()
+        .filter_map(|(k, v)| Some((k.into_string().ok()?, v)))
+        .collect()
+}
+
+/// Resolves the configuration from flags and an environment snapshot.
+pub fn load(flags: &Flags, env: &HashMap<String, OsString>) -> Result<Config, Error> {
+    let dotenv = read_dotenv(flags.env_file.as_deref())?;
+    // ZENCRYPT_* from the process environment win over the .env file.
+    let get = |key: &str| -> Option<OsString> {
+        env.get(key)
+            .cloned()
+            .or_else(|| dotenv.get(key).map(OsString::from))
+            .filter(|v| !v.is_empty())
+    };
+    let get_str = |key: &str| -> Result<Option<String>, Error> {
+        get(key)
+            .map(|v| {
+                v.into_string()
+                    .map_err(|_| Error::Config(format!("{key} is not valid UTF-8")))
+            })
+            .transpose()
+    };
+
+    let home = env.get("HOME").filter(|v| !v.is_empty()).map(PathBuf::from);
+    let xdg = |var: &str, fallback: &str| -> Result<PathBuf, Error> {
+        if let Some(p) = env.get(var).filter(|v| !v.is_empty()) {
+            return Ok(PathBuf::from(p).join("zencrypt"));
+        }
+        match &home {
+            Some(h) => Ok(h.join(fallback).join("zencrypt")),
+            None => Err(Error::Config(format!(
+                "cannot find a home directory: set HOME, {var} or ZENCRYPT_DATA_DIR"
+            ))),
+        }
+    };
+
+    let data_dir = match get("ZENCRYPT_DATA_DIR") {
+        Some(d) => PathBuf::from(d),
+        None => xdg("XDG_DATA_HOME", ".local/share")?,
+    };
+    let state_dir = match get("ZENCRYPT_STATE_DIR") {
+        Some(d) => PathBuf::from(d),
+        None if get("ZENCRYPT_DATA_DIR").is_some() && home.is_none() => data_dir.join("state"),
+        None => xdg("XDG_STATE_HOME", ".local/state")?,
+    };
+    let db_path = match (&flags.db, get("ZENCRYPT_DB")) {
+        (Some(p), _) => p.clone(),
+        (None, Some(p)) => PathBuf::from(p),
+        (None, None) => data_dir.join("zencrypt.db"),
+    };
+
+    let signup = match get_str("ZENCRYPT_SIGNUP")?.as_deref() {
+        None | Some("open") => SignupPolicy::Open,
+        Some("admin-only") => SignupPolicy::AdminOnly,
+        Some("closed") => SignupPolicy::Closed,
+        Some(other) => {
+            return Err(Error::Config(format!(
+                "ZENCRYPT_SIGNUP must be open, admin-only or closed, not '{other}'"
+            )));
+        }
+    };
+
+    let session_ttl = match get_str("ZENCRYPT_SESSION_TTL")? {
+        Some(s) => check_ttl(
+            duration::parse(&s).map_err(|_| {
+                Error::Config(format!(
+                    "ZENCRYPT_SESSION_TTL: invalid duration '{s}' (use e.g. 8h)"
+                ))
+            })?,
+            "ZENCRYPT_SESSION_TTL",
+        )?,
+        None => DEFAULT_SESSION_TTL,
+    };
+
+    let secret = |key: &str| -> Result<Option<SecretString>, Error> {
+        match get_str(key)? {
+            Some(s) if s.len() < 32 => Err(Error::Config(format!(
+                "{key} is too short: it must be at least 32 bytes"
+            ))),
+            Some(s) => Ok(Some(SecretString::from(s))),
+            None => Ok(None),
+        }
+    };
+    let jwt_secret = secret("ZENCRYPT_JWT_SECRET")?;
+    let audit_key = secret("ZENCRYPT_AUDIT_KEY")?;
+
+    let num = |key: &str, default: u32, min: u32, max: u32| -> Result<u32, Error> {
+        match get_str(key)? {
+            None => Ok(default),
+            Some(s) => s
+                .parse::<u32>()
+                .ok()
+                .filter(|v| (min..=max).contains(v))
+                .ok_or_else(|| {
+                    Error::Config(format!(
+                        "{key} must be a whole number from {min} to {max}, not '{s}'"
+                    ))
+                }),
+        }
+    };
+    let kdf = KdfParams {
+        m_kib: num(
+            "ZENCRYPT_ARGON2_MEMORY_KIB",
+            KdfParams::OWASP.m_kib,
+            8,
+            crate::crypto::kdf::MAX_M_KIB,
+        )?,
+        t: num(
+            "ZENCRYPT_ARGON2_ITERATIONS",
+            KdfParams::OWASP.t,
+            1,
+            crate::crypto::kdf::MAX_T,
+        )?,
+        p: 1,
+    };
+
+    let token = get_str("ZENCRYPT_TOKEN")?.map(SecretString::from);
+    let password_file = get("ZENCRYPT_PASSWORD_FILE").map(PathBuf::from);
+
+    let no_color = env.get("NO_COLOR").is_some_and(|v| !v.is_empty());
+    let color = match flags.color.unwrap_or(ColorChoice::Auto) {
+        ColorChoice::Auto if no_color => ColorChoice::Never,
+        c => c,
+    };
+
+    Ok(Config {
+        db_path,
+        data_dir,
+        state_dir,
+        signup,
+        session_ttl,
+        jwt_secret,
+        audit_key,
+        kdf,
+        token,
+        password_file,
+        json: flags.json,
+        quiet: flags.quiet,
+        no_input: flags.no_input,
+        color,
+    })
+}
+
+/// Checks a session lifetime against the accepted range.
+pub fn check_ttl(secs: u64, what: &str) -> Result<u64, Error> {
+    if secs == 0 || secs > MAX_SESSION_TTL {
+        return Err(Error::Usage(format!(
+            "{what} must be between 1s and {}",
+            duration::format(MAX_SESSION_TTL)
+        )));
+    }
+    Ok(secs)
+}
+
+/// Reads the `ZENCRYPT_*` entries of `--env-file` (which must exist) or of `./.env` (if it
+/// exists). Other keys are ignored: `.env` configures zencrypt, not the process.
+fn read_dotenv(explicit: Option<&Path>) -> Result<HashMap<String, String>, Error> {
+    let path = match explicit {
+        Some(p) => {
+            if !p.is_file() {
+                return Err(Error::Config(format!(
+                    "--env-file {}: no such file",
+                    p.display()
+                )));
+            }
+            p.to_path_buf()
+        }
+        None => {
+            let p = PathBuf::from(".env");
+            if !p.is_file() {
+                return Ok(HashMap::new());
+            }
+            p
+        }
+    };
+    let iter = dotenvy::from_path_iter(&path)
+        .map_err(|e| Error::Config(format!("cannot read {}: {e}", path.display())))?;
+    let mut map = HashMap::new();
+    for item in iter {
+        let (k, v) = item.map_err(|e| {
+            Error::Config(format!(
+                "{} is not a valid .env file: {}",
+                path.display(),
+                dotenv_error_line(&e)
+            ))
+        })?;
+        if k.starts_with("ZENCRYPT_") {
+            map.insert(k, v);
+        }
+    }
+    Ok(map)
+}
+
+/// dotenvy's parse errors quote the offending line, which may hold a secret: keep only
+/// the position.
+fn dotenv_error_line(e: &dotenvy::Error) -> String {
+    match e {
+        dotenvy::Error::LineParse(_, idx) => format!("parse error at character {idx}"),
+        dotenvy::Error::Io(io) => io.to_string(),
+        _ => "parse error".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> HashMap<String, OsString> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), OsString::from(v)))
+            .collect()
+    }
+
+    fn flags_with_env_file(dir: &Path, contents: &str) -> Flags {
+        let f = dir.join("test.env");
+        std::fs::write(&f, contents).unwrap();
+        Flags {
+            env_file: Some(f),
+            ..Flags::default()
+        }
+    }
+
+    #[test]
+    fn xdg_defaults_follow_home() {
+        let c = load(&Flags::default(), &env(&[("HOME", "/h")])).unwrap();
+        assert_eq!(
+            c.db_path,
+            PathBuf::from("/h/.local/share/zencrypt/zencrypt.db")
+        );
+        assert_eq!(c.state_dir, PathBuf::from("/h/.local/state/zencrypt"));
+        assert_eq!(c.kdf, KdfParams::OWASP);
+        assert_eq!(c.session_ttl, 8 * 3600);
+        assert_eq!(c.signup, SignupPolicy::Open);
+    }
+
+    #[test]
+    fn xdg_variables_win_over_home() {
+        let c = load(
+            &Flags::default(),
+            &env(&[
+                ("HOME", "/h"),
+                ("XDG_DATA_HOME", "/d"),
+                ("XDG_STATE_HOME", "/s"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(c.db_path, PathBuf::from("/d/zencrypt/zencrypt.db"));
+        assert_eq!(c.state_dir, PathBuf::from("/s/zencrypt"));
+    }
+
+    #[test]
+    fn precedence_is_defaults_dotenv_env_flags() {
+        let t = tempfile::tempdir().unwrap();
+        let mut flags = flags_with_env_file(
+            t.path(),
+            "ZENCRYPT_DB=/from-dotenv.db\nZENCRYPT_SIGNUP=closed\nZENCRYPT_SESSION_TTL=1h\nHOME=/ignored\n",
+        );
+        let e = env(&[("HOME", "/h"), ("ZENCRYPT_SIGNUP", "admin-only")]);
+        let c = load(&flags, &e).unwrap();
+        assert_eq!(c.db_path, PathBuf::from("/from-dotenv.db"));
+        assert_eq!(c.signup, SignupPolicy::AdminOnly);
+        assert_eq!(c.session_ttl, 3600);
+        assert_eq!(c.data_dir, PathBuf::from("/h/.local/share/zencrypt"));
+        flags.db = Some(PathBuf::from("/flag.db"));
+        assert_eq!(load(&flags, &e).unwrap().db_path, PathBuf::from("/flag.db"));
+    }
+
+    #[test]
+    fn bad_values_are_config_errors() {
+        let h = ("HOME", "/h");
+        for (k, v, msg) in [
+            (
+                "ZENCRYPT_SIGNUP",
+                "maybe",
+                "ZENCRYPT_SIGNUP must be open, admin-only or closed, not 'maybe'",
+            ),
+            (
+                "ZENCRYPT_JWT_SECRET",
+                "short",
+                "ZENCRYPT_JWT_SECRET is too short: it must be at least 32 bytes",
+            ),
+            (
+                "ZENCRYPT_SESSION_TTL",
+                "soon",
+                "ZENCRYPT_SESSION_TTL: invalid duration 'soon' (use e.g. 8h)",
+            ),
+            (
+                "ZENCRYPT_ARGON2_MEMORY_KIB",
+                "2",
+                "ZENCRYPT_ARGON2_MEMORY_KIB must be a whole number from 8 to 262144, not '2'",
+            ),
+        ] {
+            let e = load(&Flags::default(), &env(&[h, (k, v)])).unwrap_err();
+            assert_eq!(e.to_string(), msg);
+            assert_eq!(e.exit_code(), 2);
+        }
+    }
+
+    #[test]
+    fn missing_env_file_is_an_error() {
+        let flags = Flags {
+            env_file: Some(PathBuf::from("/nonexistent/x.env")),
+            ..Flags::default()
+        };
+        let e = load(&flags, &env(&[("HOME", "/h")])).unwrap_err();
+        assert_eq!(e.to_string(), "--env-file /nonexistent/x.env: no such file");
+    }
+
+    #[test]
+    fn no_color_turns_auto_off() {
+        let c = load(
+            &Flags::default(),
+            &env(&[("HOME", "/h"), ("NO_COLOR", "1")]),
+        )
+        .unwrap();
+        assert_eq!(c.color, ColorChoice::Never);
+        let flags = Flags {
+            color: Some(ColorChoice::Always),
+            ..Flags::default()
+        };
+        let c = load(&flags, &env(&[("HOME", "/h"), ("NO_COLOR", "1")])).unwrap();
+        assert_eq!(c.color, ColorChoice::Always);
+    }
+}

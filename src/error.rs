@@ -1,0 +1,216 @@
+//! The library's error type and the one place where errors map to exit codes.
+//!
+//! Messages are short, lowercase and never contain a secret: no password, token, key
+//! material or plaintext is ever formatted into an error.
+
+use crate::storage::StoreError;
+
+/// Stable process exit codes (DESIGN §4).
+pub mod exit {
+    /// Success.
+    pub const OK: i32 = 0;
+    /// Runtime error: I/O, database unreachable or corrupt, internal.
+    pub const RUNTIME: i32 = 1;
+    /// Usage: bad arguments or input, no terminal for the shell.
+    pub const USAGE: i32 = 2;
+    /// Authentication: no/expired/revoked session, wrong password.
+    pub const AUTH: i32 = 3;
+    /// Permission denied by role.
+    pub const DENIED: i32 = 4;
+    /// Not found.
+    pub const NOT_FOUND: i32 = 5;
+    /// Conflict: name taken, version mismatch, disabled key.
+    pub const CONFLICT: i32 = 6;
+    /// Integrity: decryption failed, tampering, broken audit chain.
+    pub const INTEGRITY: i32 = 7;
+}
+
+/// Everything that can go wrong in zencrypt's domain code.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Bad arguments or input.
+    #[error("{0}")]
+    Usage(String),
+    /// A prompt was needed but there is no terminal to ask on.
+    #[error("{what} is needed and there is no terminal to ask for it")]
+    NeedsInput {
+        /// What was missing, e.g. "a password".
+        what: String,
+        /// The flag that supplies it.
+        flag: String,
+    },
+    /// The interactive shell was started without a terminal.
+    #[error("interactive mode needs a terminal; run `zencrypt --help` for one-shot commands")]
+    NoTerminal,
+    /// The user cancelled a prompt (Ctrl-C or end of input).
+    #[error("cancelled")]
+    Cancelled,
+    /// No session token is available.
+    #[error("not logged in")]
+    NotLoggedIn,
+    /// The session token is malformed, forged or signed with another secret.
+    #[error("invalid session token")]
+    InvalidToken,
+    /// The session has expired.
+    #[error("session has expired")]
+    SessionExpired,
+    /// The session was logged out or revoked.
+    #[error("session has been revoked")]
+    SessionRevoked,
+    /// The account behind the session or login is disabled.
+    #[error("account is disabled")]
+    AccountDisabled,
+    /// Login failed: the same message whether the user exists or not.
+    #[error("invalid username or password")]
+    InvalidCredentials,
+    /// The current password given to `passwd` is wrong.
+    #[error("invalid password")]
+    InvalidPassword,
+    /// The user's role does not allow the action.
+    #[error("permission denied: {action} requires the {needs} role")]
+    Denied {
+        /// The action that was refused.
+        action: String,
+        /// The least role that may perform it.
+        needs: String,
+    },
+    /// Sign-up is restricted by `ZENCRYPT_SIGNUP`.
+    #[error("sign-up is {0}")]
+    SignupRestricted(String),
+    /// A user, session or other object does not exist.
+    #[error("{0}")]
+    NotFound(String),
+    /// A name is taken or the operation conflicts with the current state.
+    #[error("{0}")]
+    Conflict(String),
+    /// Tampering or a broken integrity check.
+    #[error("{0}")]
+    Integrity(String),
+    /// The audit chain failed verification.
+    #[error("audit chain is broken at seq {seq}: {reason}")]
+    AuditChainBroken {
+        /// The first sequence number that failed.
+        seq: i64,
+        /// What was wrong with it.
+        reason: String,
+    },
+    /// The configuration is invalid.
+    #[error("{0}")]
+    Config(String),
+    /// The database could not be used.
+    #[error("{message}")]
+    Database {
+        /// A paragraph naming the path and what to do.
+        message: String,
+    },
+    /// A file could not be read or written.
+    #[error("{context}: {source}")]
+    Io {
+        /// What was being done, naming the path.
+        context: String,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+    /// An internal error that should not happen.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+/// Shorthand for results in zencrypt's domain code.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    /// The process exit code for this error (DESIGN §4).
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            Error::Usage(_) | Error::NeedsInput { .. } | Error::NoTerminal | Error::Config(_) => {
+                exit::USAGE
+            }
+            Error::Cancelled => exit::USAGE,
+            Error::NotLoggedIn
+            | Error::InvalidToken
+            | Error::SessionExpired
+            | Error::SessionRevoked
+            | Error::AccountDisabled
+            | Error::InvalidCredentials
+            | Error::InvalidPassword => exit::AUTH,
+            Error::Denied { .. } | Error::SignupRestricted(_) => exit::DENIED,
+            Error::NotFound(_) => exit::NOT_FOUND,
+            Error::Conflict(_) => exit::CONFLICT,
+            Error::Integrity(_) | Error::AuditChainBroken { .. } => exit::INTEGRITY,
+            Error::Database { .. } | Error::Io { .. } | Error::Internal(_) => exit::RUNTIME,
+        }
+    }
+
+    /// A stable machine-readable code for `--json` errors and audit details.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Error::Usage(_) => "usage",
+            Error::NeedsInput { .. } => "needs_input",
+            Error::NoTerminal => "no_terminal",
+            Error::Cancelled => "cancelled",
+            Error::NotLoggedIn => "not_logged_in",
+            Error::InvalidToken => "invalid_token",
+            Error::SessionExpired => "session_expired",
+            Error::SessionRevoked => "session_revoked",
+            Error::AccountDisabled => "account_disabled",
+            Error::InvalidCredentials => "invalid_credentials",
+            Error::InvalidPassword => "invalid_password",
+            Error::Denied { .. } => "permission_denied",
+            Error::SignupRestricted(_) => "signup_restricted",
+            Error::NotFound(_) => "not_found",
+            Error::Conflict(_) => "conflict",
+            Error::Integrity(_) => "integrity",
+            Error::AuditChainBroken { .. } => "audit_chain_broken",
+            Error::Config(_) => "config",
+            Error::Database { .. } => "database",
+            Error::Io { .. } => "io",
+            Error::Internal(_) => "internal",
+        }
+    }
+
+    /// What the user can do next, when there is something useful to say.
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            Error::NeedsInput { flag, .. } => Some(format!("pass {flag}")),
+            Error::NotLoggedIn | Error::SessionExpired | Error::SessionRevoked => {
+                Some("run `zencrypt login`".into())
+            }
+            Error::InvalidToken => Some(
+                "run `zencrypt login` for a new session (or unset ZENCRYPT_TOKEN if it is stale)"
+                    .into(),
+            ),
+            Error::AccountDisabled => Some("ask an administrator to enable the account".into()),
+            Error::SignupRestricted(_) => {
+                Some("ask an administrator to run `zencrypt user add`".into())
+            }
+            Error::Denied { .. } => Some("ask an administrator for a role that allows it".into()),
+            Error::AuditChainBroken { .. } => Some(
+                "the audit log was changed outside zencrypt; restore it from a backup and investigate"
+                    .into(),
+            ),
+            _ => None,
+        }
+    }
+
+    /// Wraps an I/O error with what was being done.
+    pub fn io(context: impl Into<String>, source: std::io::Error) -> Self {
+        Error::Io {
+            context: context.into(),
+            source,
+        }
+    }
+
+    /// Whether this error is a role denial (audited with outcome `denied`).
+    pub fn is_denial(&self) -> bool {
+        matches!(self, Error::Denied { .. } | Error::SignupRestricted(_))
+    }
+}
+
+impl From<StoreError> for Error {
+    fn from(e: StoreError) -> Self {
+        Error::Database {
+            message: e.to_string(),
+        }
+    }
+}

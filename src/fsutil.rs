@@ -1,0 +1,118 @@
+//! Private files and directories: directories 0700, files 0600, created that way before
+//! anything is written into them, and whole-file writes that are atomic.
+
+use std::fs::{self, DirBuilder, OpenOptions};
+use std::io::{self, Write};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::path::Path;
+
+/// Creates `dir` and any missing parents with mode 0700. Existing directories are left as
+/// they are.
+pub fn create_private_dir(dir: &Path) -> io::Result<()> {
+    if dir.as_os_str().is_empty() || dir.is_dir() {
+        return Ok(());
+    }
+    DirBuilder::new().recursive(true).mode(0o700).create(dir)
+}
+
+/// Creates an empty file with mode 0600 if it does not exist yet.
+pub fn touch_private_file(path: &Path) -> io::Result<()> {
+    match OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+    {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+/// Writes `contents` to `path` atomically with mode 0600: a temp file beside it, fsync,
+/// rename. A reader sees the old file or the new one, never a partial one.
+pub fn write_private_file(path: &Path, contents: &[u8]) -> io::Result<()> {
+    let tmp = temp_sibling(path);
+    let result = (|| {
+        let mut f = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&tmp)?;
+        f.write_all(contents)?;
+        f.sync_all()?;
+        fs::rename(&tmp, path)
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    result
+}
+
+/// Writes `contents` to `path` only if no file is there yet (0600, atomic), and returns
+/// whatever the file holds afterwards: ours, or the one another process created first.
+pub fn create_once(path: &Path, contents: &[u8]) -> io::Result<Vec<u8>> {
+    if let Ok(existing) = fs::read(path) {
+        return Ok(existing);
+    }
+    let tmp = temp_sibling(path);
+    let result = (|| {
+        let mut f = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&tmp)?;
+        f.write_all(contents)?;
+        f.sync_all()?;
+        match fs::hard_link(&tmp, path) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(()),
+            Err(e) => Err(e),
+        }
+    })();
+    let _ = fs::remove_file(&tmp);
+    result?;
+    fs::read(path)
+}
+
+fn temp_sibling(path: &Path) -> std::path::PathBuf {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    path.with_file_name(format!(".{name}.{}.tmp", crate::crypto::random_id(6)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    fn mode(p: &Path) -> u32 {
+        fs::metadata(p).unwrap().permissions().mode() & 0o777
+    }
+
+    #[test]
+    fn dirs_and_files_are_private() {
+        let t = tempfile::tempdir().unwrap();
+        let d = t.path().join("a/b");
+        create_private_dir(&d).unwrap();
+        assert_eq!(mode(&d), 0o700);
+        let f = d.join("f");
+        write_private_file(&f, b"one").unwrap();
+        assert_eq!(mode(&f), 0o600);
+        write_private_file(&f, b"two").unwrap();
+        assert_eq!(fs::read(&f).unwrap(), b"two");
+        assert_eq!(fs::read_dir(&d).unwrap().count(), 1, "no temp file left");
+    }
+
+    #[test]
+    fn create_once_keeps_the_first() {
+        let t = tempfile::tempdir().unwrap();
+        let f = t.path().join("k");
+        assert_eq!(create_once(&f, b"first").unwrap(), b"first");
+        assert_eq!(create_once(&f, b"second").unwrap(), b"first");
+        assert_eq!(mode(&f), 0o600);
+        assert_eq!(fs::read_dir(t.path()).unwrap().count(), 1);
+    }
+}

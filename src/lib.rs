@@ -1,0 +1,26 @@
+//! zencrypt: a terminal vault for encryption keys and secrets.
+//!
+//! The library is the product: domain modules ([`accounts`], [`audit`], [`authz`],
+//! [`session`], [`crypto`], [`storage`], [`config`]) know nothing of the terminal; the
+//! [`cli`] and [`shell`] modules are the two ways in, and both call the same domain
+//! functions on [`vault::Vault`].
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod accounts;
+pub mod audit;
+pub mod authz;
+pub mod cli;
+pub mod config;
+pub mod crypto;
+pub mod duration;
+pub mod error;
+pub mod fsutil;
+pub mod model;
+pub mod session;
+pub mod shell;
+pub mod storage;
+pub mod vault;
+
+pub use error::{Error, Result};

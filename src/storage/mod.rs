@@ -1,0 +1,166 @@
+//! The storage interface: everything the domain asks of a database, with no SQL or
+//! SQLite types in it, so that another backend can slot in without touching the domain.
+//!
+//! Work happens in transactions: [`Storage::write`] begins an IMMEDIATE (write-locking)
+//! transaction, [`Storage::read`] a read-only one. A transaction that is dropped without
+//! [`Tx::commit`] rolls back.
+
+mod migrations;
+pub mod sqlite;
+
+use crate::model::{
+    AuditEntry, AuditFilter, Credentials, Role, SessionRecord, UserRecord, UserStatus,
+};
+
+/// Why the database could not do what was asked. Messages name the location and say
+/// what to do; they never contain stored values.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The file or server could not be opened at all.
+    #[error("cannot open the database at {location}: {reason}")]
+    Unopenable {
+        /// Path or URL.
+        location: String,
+        /// Why, and what to do.
+        reason: String,
+    },
+    /// The file exists but is not a zencrypt database.
+    #[error(
+        "{location} is not a zencrypt database (or it is corrupt); point --db or ZENCRYPT_DB at a zencrypt database, or at a new path to create one"
+    )]
+    NotZencrypt {
+        /// Path or URL.
+        location: String,
+    },
+    /// The database was written by a newer zencrypt.
+    #[error(
+        "the database at {location} has schema version {found}, newer than this zencrypt understands ({known}); upgrade zencrypt (the file was not changed)"
+    )]
+    TooNew {
+        /// Path or URL.
+        location: String,
+        /// Version found in the file.
+        found: i64,
+        /// Latest version this binary knows.
+        known: i64,
+    },
+    /// Another process held the lock longer than the busy timeout.
+    #[error(
+        "the database at {location} is locked by another process; try again when it has finished"
+    )]
+    Busy {
+        /// Path or URL.
+        location: String,
+    },
+    /// The database is damaged.
+    #[error(
+        "the database at {location} is corrupt; restore it from a backup (`zencrypt db backup` makes one)"
+    )]
+    Corrupt {
+        /// Path or URL.
+        location: String,
+    },
+    /// The database cannot be written.
+    #[error("the database at {location} is read-only; check the file's permissions")]
+    ReadOnly {
+        /// Path or URL.
+        location: String,
+    },
+    /// The disk is full.
+    #[error("the disk holding the database at {location} is full; nothing was written")]
+    Full {
+        /// Path or URL.
+        location: String,
+    },
+    /// A uniqueness or reference rule was violated.
+    #[error("{what} already exists")]
+    Duplicate {
+        /// What collided.
+        what: String,
+    },
+    /// Anything else.
+    #[error("database error at {location}: {message}")]
+    Other {
+        /// Path or URL.
+        location: String,
+        /// The backend's message.
+        message: String,
+    },
+}
+
+/// Shorthand for storage results.
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// A new user to insert; the wrapped user key is set after the id is known.
+pub struct NewUser<'a> {
+    /// Unique login name.
+    pub username: &'a str,
+    /// Role.
+    pub role: Role,
+    /// Password hash and KEK parameters (wrapped key may be empty until set).
+    pub credentials: &'a Credentials,
+    /// Unix seconds.
+    pub created_at: i64,
+}
+
+/// A database backend.
+pub trait Storage {
+    /// Begins a read-only transaction.
+    fn read(&mut self) -> StoreResult<Box<dyn Tx + '_>>;
+    /// Begins a write transaction that holds the write lock until commit or drop.
+    fn write(&mut self) -> StoreResult<Box<dyn Tx + '_>>;
+    /// The path or URL, for messages.
+    fn location(&self) -> &str;
+    /// The schema version in use.
+    fn schema_version(&mut self) -> StoreResult<i64>;
+}
+
+/// One transaction. Dropping it without `commit` rolls everything back.
+pub trait Tx {
+    /// Makes the transaction's changes durable.
+    fn commit(self: Box<Self>) -> StoreResult<()>;
+
+    /// Number of users.
+    fn user_count(&mut self) -> StoreResult<i64>;
+    /// Inserts a user and returns its id.
+    fn insert_user(&mut self, user: &NewUser<'_>) -> StoreResult<i64>;
+    /// Looks a user up by name.
+    fn user_by_name(&mut self, username: &str) -> StoreResult<Option<UserRecord>>;
+    /// Looks a user up by id.
+    fn user_by_id(&mut self, id: i64) -> StoreResult<Option<UserRecord>>;
+    /// All users, by name.
+    fn list_users(&mut self) -> StoreResult<Vec<UserRecord>>;
+    /// Changes a user's role.
+    fn set_user_role(&mut self, id: i64, role: Role) -> StoreResult<()>;
+    /// Enables or disables a user.
+    fn set_user_status(&mut self, id: i64, status: UserStatus) -> StoreResult<()>;
+    /// Records a successful login.
+    fn set_last_login(&mut self, id: i64, at: i64) -> StoreResult<()>;
+    /// Replaces a user's password hash, KEK salt and parameters and wrapped user key.
+    fn set_credentials(&mut self, id: i64, credentials: &Credentials) -> StoreResult<()>;
+    /// Number of active admins.
+    fn active_admin_count(&mut self) -> StoreResult<i64>;
+
+    /// Inserts a session.
+    fn insert_session(&mut self, session: &SessionRecord) -> StoreResult<()>;
+    /// Looks a session up by id.
+    fn session(&mut self, id: &str) -> StoreResult<Option<SessionRecord>>;
+    /// Revokes one session; false when it did not exist or was already revoked.
+    fn revoke_session(&mut self, id: &str, at: i64) -> StoreResult<bool>;
+    /// Revokes all unrevoked sessions of a user except `keep`; returns how many.
+    fn revoke_user_sessions(
+        &mut self,
+        user_id: i64,
+        keep: Option<&str>,
+        at: i64,
+    ) -> StoreResult<u64>;
+
+    /// The last audit row's seq and MAC.
+    fn audit_head(&mut self) -> StoreResult<Option<(i64, Vec<u8>)>>;
+    /// Appends an audit row.
+    fn insert_audit(&mut self, entry: &AuditEntry) -> StoreResult<()>;
+    /// Audit rows matching a filter, in seq order.
+    fn list_audit(&mut self, filter: &AuditFilter) -> StoreResult<Vec<AuditEntry>>;
+    /// Visits every audit row in seq order until `visit` returns false.
+    fn scan_audit(&mut self, visit: &mut dyn FnMut(AuditEntry) -> bool) -> StoreResult<()>;
+}

@@ -1,0 +1,522 @@
+//! The SQLite backend: one file (0600, in a 0700 directory), WAL, `synchronous=FULL`,
+//! foreign keys, a busy timeout, IMMEDIATE write transactions and numbered migrations.
+
+use std::path::Path;
+use std::time::Duration;
+
+use rusqlite::{
+    Connection, ErrorCode, OpenFlags, OptionalExtension, Row, Transaction, TransactionBehavior,
+    params,
+};
+
+use super::migrations::{LATEST, MIGRATIONS};
+use super::{NewUser, Storage, StoreError, StoreResult, Tx};
+use crate::crypto::kdf::KdfParams;
+use crate::fsutil;
+use crate::model::{
+    AuditEntry, AuditFilter, Credentials, Outcome, Role, SessionRecord, UserRecord, UserStatus,
+};
+
+/// `PRAGMA application_id` of a zencrypt database ("ZENC").
+const APPLICATION_ID: i64 = 0x5a45_4e43;
+/// How long to wait for another process's lock before giving up.
+pub const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// A zencrypt database in one SQLite file.
+pub struct SqliteStore {
+    conn: Connection,
+    location: String,
+}
+
+impl SqliteStore {
+    /// Opens (creating if missing) the database at `path`, checks that it is a zencrypt
+    /// database this binary understands, and brings its schema up to date. A file that is
+    /// not a zencrypt database, or is newer than this binary, is refused untouched.
+    pub fn open(path: &Path) -> StoreResult<Self> {
+        let location = path.display().to_string();
+        let unopenable = |reason: String| StoreError::Unopenable {
+            location: location.clone(),
+            reason,
+        };
+        if path.is_dir() {
+            return Err(unopenable(
+                "it is a directory; give the path of a database file".into(),
+            ));
+        }
+        if let Some(parent) = path.parent() {
+            fsutil::create_private_dir(parent)
+                .map_err(|e| unopenable(format!("cannot create {}: {e}", parent.display())))?;
+        }
+        fsutil::touch_private_file(path).map_err(|e| unopenable(e.to_string()))?;
+        let conn = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(|e| unopenable(e.to_string()))?;
+        let mut store = SqliteStore { conn, location };
+        store
+            .conn
+            .busy_timeout(BUSY_TIMEOUT)
+            .map_err(|e| store.err(e))?;
+        store.check_identity()?;
+        store.configure()?;
+        store.migrate()?;
+        Ok(store)
+    }
+
+    fn err(&self, e: rusqlite::Error) -> StoreError {
+        map_err(&self.location, e)
+    }
+
+    /// Refuses files that are not zencrypt databases or are newer than this binary,
+    /// reading only (so the file stays untouched).
+    fn check_identity(&self) -> StoreResult<()> {
+        let read = || -> rusqlite::Result<(i64, i64, i64)> {
+            let app: i64 = self
+                .conn
+                .pragma_query_value(None, "application_id", |r| r.get(0))?;
+            let version: i64 = self
+                .conn
+                .pragma_query_value(None, "user_version", |r| r.get(0))?;
+            let objects: i64 =
+                self.conn
+                    .query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get(0))?;
+            Ok((app, version, objects))
+        };
+        let (app, version, objects) = read().map_err(|e| self.err(e))?;
+        let fresh = app == 0 && version == 0 && objects == 0;
+        if !fresh && app != APPLICATION_ID {
+            return Err(StoreError::NotZencrypt {
+                location: self.location.clone(),
+            });
+        }
+        if version > LATEST {
+            return Err(StoreError::TooNew {
+                location: self.location.clone(),
+                found: version,
+                known: LATEST,
+            });
+        }
+        Ok(())
+    }
+
+    fn configure(&self) -> StoreResult<()> {
+        let run = || -> rusqlite::Result<()> {
+            let _mode: String =
+                self.conn
+                    .pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))?;
+            self.conn.pragma_update(None, "synchronous", "FULL")?;
+            self.conn.pragma_update(None, "foreign_keys", "ON")?;
+            Ok(())
+        };
+        run().map_err(|e| self.err(e))
+    }
+
+    /// Applies the missing migrations in one IMMEDIATE transaction, so concurrent first
+    /// opens of a new file serialize instead of colliding.
+    fn migrate(&mut self) -> StoreResult<()> {
+        let location = self.location.clone();
+        let run = |conn: &mut Connection| -> rusqlite::Result<()> {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let current: i64 = tx.pragma_query_value(None, "user_version", |r| r.get(0))?;
+            if current >= LATEST {
+                return Ok(());
+            }
+            for (i, sql) in MIGRATIONS.iter().enumerate().skip(current as usize) {
+                tx.execute_batch(sql)?;
+                tx.pragma_update(None, "user_version", (i + 1) as i64)?;
+            }
+            tx.pragma_update(None, "application_id", APPLICATION_ID)?;
+            tx.commit()
+        };
+        run(&mut self.conn).map_err(|e| map_err(&location, e))
+    }
+
+    fn begin(&mut self, behavior: TransactionBehavior) -> StoreResult<Box<dyn Tx + '_>> {
+        let location = self.location.as_str();
+        let tx =
+            Transaction::new_unchecked(&self.conn, behavior).map_err(|e| map_err(location, e))?;
+        Ok(Box::new(SqliteTx { tx, location }))
+    }
+}
+
+impl Storage for SqliteStore {
+    fn read(&mut self) -> StoreResult<Box<dyn Tx + '_>> {
+        self.begin(TransactionBehavior::Deferred)
+    }
+
+    fn write(&mut self) -> StoreResult<Box<dyn Tx + '_>> {
+        self.begin(TransactionBehavior::Immediate)
+    }
+
+    fn location(&self) -> &str {
+        &self.location
+    }
+
+    fn schema_version(&mut self) -> StoreResult<i64> {
+        self.conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .map_err(|e| map_err(&self.location, e))
+    }
+}
+
+/// Maps a SQLite error to a storage error that names the file and says what to do.
+fn map_err(location: &str, e: rusqlite::Error) -> StoreError {
+    let location = location.to_string();
+    match e.sqlite_error_code() {
+        Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => StoreError::Busy { location },
+        Some(ErrorCode::NotADatabase) => StoreError::NotZencrypt { location },
+        Some(ErrorCode::DatabaseCorrupt) => StoreError::Corrupt { location },
+        Some(ErrorCode::ReadOnly) => StoreError::ReadOnly { location },
+        Some(ErrorCode::DiskFull) => StoreError::Full { location },
+        Some(ErrorCode::CannotOpen) => StoreError::Unopenable {
+            location,
+            reason: "the file or its directory cannot be opened; check the path and permissions"
+                .into(),
+        },
+        Some(ErrorCode::ConstraintViolation) => StoreError::Duplicate {
+            what: "a row with the same unique value".into(),
+        },
+        _ => StoreError::Other {
+            location,
+            message: e.to_string(),
+        },
+    }
+}
+
+struct SqliteTx<'a> {
+    tx: Transaction<'a>,
+    location: &'a str,
+}
+
+const USER_COLUMNS: &str = "id, username, password_hash, role, status, kek_salt, kek_m_kib, \
+     kek_t, kek_p, wrapped_user_key, created_at, last_login_at";
+
+const AUDIT_COLUMNS: &str =
+    "seq, at, actor_id, actor, action, target, outcome, detail, prev_mac, mac";
+
+fn user_from_row(r: &Row<'_>) -> rusqlite::Result<UserRecord> {
+    let role: String = r.get(3)?;
+    let status: String = r.get(4)?;
+    let bad = |col: usize, v: &str| {
+        rusqlite::Error::FromSqlConversionFailure(
+            col,
+            rusqlite::types::Type::Text,
+            format!("unexpected value '{v}'").into(),
+        )
+    };
+    Ok(UserRecord {
+        id: r.get(0)?,
+        username: r.get(1)?,
+        role: role.parse::<Role>().map_err(|_| bad(3, &role))?,
+        status: UserStatus::parse(&status).ok_or_else(|| bad(4, &status))?,
+        credentials: Credentials {
+            password_hash: r.get(2)?,
+            kek_salt: r.get(5)?,
+            kek_params: KdfParams {
+                m_kib: r.get(6)?,
+                t: r.get(7)?,
+                p: r.get(8)?,
+            },
+            wrapped_user_key: r.get(9)?,
+        },
+        created_at: r.get(10)?,
+        last_login_at: r.get(11)?,
+    })
+}
+
+fn session_from_row(r: &Row<'_>) -> rusqlite::Result<SessionRecord> {
+    Ok(SessionRecord {
+        id: r.get(0)?,
+        user_id: r.get(1)?,
+        created_at: r.get(2)?,
+        expires_at: r.get(3)?,
+        revoked_at: r.get(4)?,
+        wrapped_user_key: r.get(5)?,
+    })
+}
+
+fn audit_from_row(r: &Row<'_>) -> rusqlite::Result<AuditEntry> {
+    let outcome: String = r.get(6)?;
+    Ok(AuditEntry {
+        seq: r.get(0)?,
+        at: r.get(1)?,
+        actor_id: r.get(2)?,
+        actor: r.get(3)?,
+        action: r.get(4)?,
+        target: r.get(5)?,
+        outcome: outcome.parse::<Outcome>().map_err(|_| {
+            rusqlite::Error::FromSqlConversionFailure(
+                6,
+                rusqlite::types::Type::Text,
+                "unexpected outcome".into(),
+            )
+        })?,
+        detail: r.get(7)?,
+        prev_mac: r.get(8)?,
+        mac: r.get(9)?,
+    })
+}
+
+impl SqliteTx<'_> {
+    fn err(&self, e: rusqlite::Error) -> StoreError {
+        map_err(self.location, e)
+    }
+
+    fn one_user(
+        &self,
+        where_clause: &str,
+        arg: &dyn rusqlite::ToSql,
+    ) -> StoreResult<Option<UserRecord>> {
+        let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE {where_clause}");
+        let mut st = self.tx.prepare_cached(&sql).map_err(|e| self.err(e))?;
+        st.query_row([arg], user_from_row)
+            .optional()
+            .map_err(|e| self.err(e))
+    }
+
+    fn exec(&self, sql: &str, args: impl rusqlite::Params) -> StoreResult<usize> {
+        let mut st = self.tx.prepare_cached(sql).map_err(|e| self.err(e))?;
+        st.execute(args).map_err(|e| self.err(e))
+    }
+}
+
+impl Tx for SqliteTx<'_> {
+    fn commit(self: Box<Self>) -> StoreResult<()> {
+        let location = self.location;
+        self.tx.commit().map_err(|e| map_err(location, e))
+    }
+
+    fn user_count(&mut self) -> StoreResult<i64> {
+        self.tx
+            .query_row("SELECT count(*) FROM users", [], |r| r.get(0))
+            .map_err(|e| self.err(e))
+    }
+
+    fn insert_user(&mut self, u: &NewUser<'_>) -> StoreResult<i64> {
+        let c = u.credentials;
+        let res = self.exec(
+            "INSERT INTO users (username, password_hash, role, status, kek_salt, kek_m_kib, \
+             kek_t, kek_p, wrapped_user_key, created_at) \
+             VALUES (?1, ?2, ?3, 'active', ?4, ?5, ?6, ?7, ?8, ?9)",
+            params![
+                u.username,
+                c.password_hash,
+                u.role.as_str(),
+                c.kek_salt,
+                c.kek_params.m_kib,
+                c.kek_params.t,
+                c.kek_params.p,
+                c.wrapped_user_key,
+                u.created_at
+            ],
+        );
+        match res {
+            Ok(_) => Ok(self.tx.last_insert_rowid()),
+            Err(StoreError::Duplicate { .. }) => Err(StoreError::Duplicate {
+                what: format!("user '{}'", u.username),
+            }),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn user_by_name(&mut self, username: &str) -> StoreResult<Option<UserRecord>> {
+        self.one_user("username = ?1", &username)
+    }
+
+    fn user_by_id(&mut self, id: i64) -> StoreResult<Option<UserRecord>> {
+        self.one_user("id = ?1", &id)
+    }
+
+    fn list_users(&mut self) -> StoreResult<Vec<UserRecord>> {
+        let sql = format!("SELECT {USER_COLUMNS} FROM users ORDER BY username");
+        let mut st = self.tx.prepare_cached(&sql).map_err(|e| self.err(e))?;
+        let rows = st
+            .query_map([], user_from_row)
+            .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>());
+        rows.map_err(|e| map_err(self.location, e))
+    }
+
+    fn set_user_role(&mut self, id: i64, role: Role) -> StoreResult<()> {
+        self.exec(
+            "UPDATE users SET role = ?2 WHERE id = ?1",
+            params![id, role.as_str()],
+        )
+        .map(drop)
+    }
+
+    fn set_user_status(&mut self, id: i64, status: UserStatus) -> StoreResult<()> {
+        self.exec(
+            "UPDATE users SET status = ?2 WHERE id = ?1",
+            params![id, status.as_str()],
+        )
+        .map(drop)
+    }
+
+    fn set_last_login(&mut self, id: i64, at: i64) -> StoreResult<()> {
+        self.exec(
+            "UPDATE users SET last_login_at = ?2 WHERE id = ?1",
+            params![id, at],
+        )
+        .map(drop)
+    }
+
+    fn set_credentials(&mut self, id: i64, c: &Credentials) -> StoreResult<()> {
+        self.exec(
+            "UPDATE users SET password_hash = ?2, kek_salt = ?3, kek_m_kib = ?4, kek_t = ?5, \
+             kek_p = ?6, wrapped_user_key = ?7 WHERE id = ?1",
+            params![
+                id,
+                c.password_hash,
+                c.kek_salt,
+                c.kek_params.m_kib,
+                c.kek_params.t,
+                c.kek_params.p,
+                c.wrapped_user_key
+            ],
+        )
+        .map(drop)
+    }
+
+    fn active_admin_count(&mut self) -> StoreResult<i64> {
+        self.tx
+            .query_row(
+                "SELECT count(*) FROM users WHERE role = 'admin' AND status = 'active'",
+                [],
+                |r| r.get(0),
+            )
+            .map_err(|e| self.err(e))
+    }
+
+    fn insert_session(&mut self, s: &SessionRecord) -> StoreResult<()> {
+        self.exec(
+            "INSERT INTO sessions (id, user_id, created_at, expires_at, revoked_at, \
+             wrapped_user_key) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![
+                s.id,
+                s.user_id,
+                s.created_at,
+                s.expires_at,
+                s.revoked_at,
+                s.wrapped_user_key
+            ],
+        )
+        .map(drop)
+    }
+
+    fn session(&mut self, id: &str) -> StoreResult<Option<SessionRecord>> {
+        let mut st = self
+            .tx
+            .prepare_cached(
+                "SELECT id, user_id, created_at, expires_at, revoked_at, wrapped_user_key \
+                 FROM sessions WHERE id = ?1",
+            )
+            .map_err(|e| map_err(self.location, e))?;
+        st.query_row([id], session_from_row)
+            .optional()
+            .map_err(|e| map_err(self.location, e))
+    }
+
+    fn revoke_session(&mut self, id: &str, at: i64) -> StoreResult<bool> {
+        self.exec(
+            "UPDATE sessions SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL",
+            params![id, at],
+        )
+        .map(|n| n > 0)
+    }
+
+    fn revoke_user_sessions(
+        &mut self,
+        user_id: i64,
+        keep: Option<&str>,
+        at: i64,
+    ) -> StoreResult<u64> {
+        self.exec(
+            "UPDATE sessions SET revoked_at = ?3 WHERE user_id = ?1 AND revoked_at IS NULL \
+             AND expires_at > ?3 AND (?2 IS NULL OR id <> ?2)",
+            params![user_id, keep, at],
+        )
+        .map(|n| n as u64)
+    }
+
+    fn audit_head(&mut self) -> StoreResult<Option<(i64, Vec<u8>)>> {
+        let mut st = self
+            .tx
+            .prepare_cached("SELECT seq, mac FROM audit_log ORDER BY seq DESC LIMIT 1")
+            .map_err(|e| map_err(self.location, e))?;
+        st.query_row([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()
+            .map_err(|e| map_err(self.location, e))
+    }
+
+    fn insert_audit(&mut self, a: &AuditEntry) -> StoreResult<()> {
+        self.exec(
+            "INSERT INTO audit_log (seq, at, actor_id, actor, action, target, outcome, detail, \
+             prev_mac, mac) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+            params![
+                a.seq,
+                a.at,
+                a.actor_id,
+                a.actor,
+                a.action,
+                a.target,
+                a.outcome.as_str(),
+                a.detail,
+                a.prev_mac,
+                a.mac
+            ],
+        )
+        .map(drop)
+    }
+
+    fn list_audit(&mut self, f: &AuditFilter) -> StoreResult<Vec<AuditEntry>> {
+        let (action_exact, action_prefix) = match &f.action {
+            Some(a) if a.ends_with('.') => (None, Some(format!("{a}%"))),
+            Some(a) => (Some(a.clone()), None),
+            None => (None, None),
+        };
+        let sql = format!(
+            "SELECT * FROM (SELECT {AUDIT_COLUMNS} FROM audit_log \
+             WHERE (?1 IS NULL OR actor_id = ?1) AND (?2 IS NULL OR actor = ?2) \
+             AND (?3 IS NULL OR action = ?3) AND (?4 IS NULL OR action LIKE ?4) \
+             AND (?5 IS NULL OR outcome = ?5) AND (?6 IS NULL OR at >= ?6) \
+             ORDER BY seq DESC LIMIT ?7) ORDER BY seq"
+        );
+        let limit = f.limit.map(i64::from).unwrap_or(-1);
+        let mut st = self
+            .tx
+            .prepare_cached(&sql)
+            .map_err(|e| map_err(self.location, e))?;
+        let rows = st
+            .query_map(
+                params![
+                    f.actor_id,
+                    f.actor,
+                    action_exact,
+                    action_prefix,
+                    f.outcome.map(|o| o.as_str()),
+                    f.since,
+                    limit
+                ],
+                audit_from_row,
+            )
+            .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>());
+        rows.map_err(|e| map_err(self.location, e))
+    }
+
+    fn scan_audit(&mut self, visit: &mut dyn FnMut(AuditEntry) -> bool) -> StoreResult<()> {
+        let sql = format!("SELECT {AUDIT_COLUMNS} FROM audit_log ORDER BY seq");
+        let mut st = self
+            .tx
+            .prepare_cached(&sql)
+            .map_err(|e| map_err(self.location, e))?;
+        let mut rows = st.query([]).map_err(|e| map_err(self.location, e))?;
+        while let Some(row) = rows.next().map_err(|e| map_err(self.location, e))? {
+            let entry = audit_from_row(row).map_err(|e| map_err(self.location, e))?;
+            if !visit(entry) {
+                break;
+            }
+        }
+        Ok(())
+    }
+}

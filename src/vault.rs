@@ -1,0 +1,288 @@
+//! The opened vault: the database, the signing and audit secrets, and the steps every
+//! action goes through: authenticate the session, authorize the role, run the action and
+//! its audit record in one transaction (a denial or failure is audited in its own).
+
+use std::path::Path;
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use secrecy::{ExposeSecret, SecretString};
+use serde_json::{Value, json};
+use zeroize::Zeroizing;
+
+use crate::audit::{self, Actor};
+use crate::authz::{self, Permission};
+use crate::config::{Config, SignupPolicy};
+use crate::crypto::kdf::KdfParams;
+use crate::crypto::mac::MacKey;
+use crate::crypto::{Aad, Key32, aead};
+use crate::duration;
+use crate::error::{Error, Result};
+use crate::fsutil;
+use crate::model::{Outcome, Role, UserStatus};
+use crate::session::{self, JwtKeys};
+use crate::storage::sqlite::SqliteStore;
+use crate::storage::{Storage, Tx};
+
+/// Policy settings the domain needs from the configuration.
+#[derive(Debug, Clone, Copy)]
+pub struct Policy {
+    /// argon2id parameters for new hashes and KEKs.
+    pub kdf: KdfParams,
+    /// Who may sign up.
+    pub signup: SignupPolicy,
+    /// Default session lifetime in seconds.
+    pub session_ttl: u64,
+}
+
+/// An open vault.
+pub struct Vault {
+    pub(crate) store: Box<dyn Storage>,
+    pub(crate) jwt: JwtKeys,
+    pub(crate) audit_key: MacKey,
+    pub(crate) policy: Policy,
+}
+
+/// An authenticated session: who is acting, with their current role from the database,
+/// and their user key.
+#[derive(Debug)]
+pub struct Session {
+    /// User id.
+    pub user_id: i64,
+    /// User name.
+    pub username: String,
+    /// Current role (read from the database, not the token).
+    pub role: Role,
+    /// Session id.
+    pub sid: String,
+    /// Unix seconds.
+    pub expires_at: i64,
+    /// The user's key, unwrapped with the token's session key.
+    pub(crate) user_key: Key32,
+}
+
+impl Session {
+    /// The audit actor for this session.
+    pub fn actor(&self) -> Actor {
+        Actor::user(self.user_id, &self.username)
+    }
+}
+
+/// Associated data binding a session's wrapped user key to the session and user.
+pub(crate) fn session_aad(sid: &str, user_id: i64) -> Aad {
+    Aad::new("session-user-key").field(sid).int(user_id)
+}
+
+/// Associated data binding a user's wrapped user key to the user.
+pub(crate) fn user_key_aad(user_id: i64) -> Aad {
+    Aad::new("user-key").int(user_id)
+}
+
+impl Vault {
+    /// Opens the database named by the configuration and loads (or creates) the
+    /// session-signing secret and the audit key.
+    pub fn open(cfg: &Config) -> Result<Vault> {
+        let store = SqliteStore::open(&cfg.db_path)?;
+        let jwt_secret = secret_bytes(
+            cfg.jwt_secret.as_ref(),
+            &cfg.data_dir.join("jwt.secret"),
+            64,
+        )?;
+        let audit_key = secret_bytes(cfg.audit_key.as_ref(), &cfg.data_dir.join("audit.key"), 32)?;
+        Vault::with_store(
+            Box::new(store),
+            &jwt_secret,
+            MacKey::new(audit_key.to_vec()),
+            Policy {
+                kdf: cfg.kdf,
+                signup: cfg.signup,
+                session_ttl: cfg.session_ttl,
+            },
+        )
+    }
+
+    /// Builds a vault over any storage backend.
+    pub fn with_store(
+        store: Box<dyn Storage>,
+        jwt_secret: &[u8],
+        audit_key: MacKey,
+        policy: Policy,
+    ) -> Result<Vault> {
+        Ok(Vault {
+            store,
+            jwt: JwtKeys::new(jwt_secret)?,
+            audit_key,
+            policy,
+        })
+    }
+
+    /// The database's path or URL.
+    pub fn location(&self) -> &str {
+        self.store.location()
+    }
+
+    /// Validates a session token: signature, expiry, issuer and audience, then the session
+    /// row (exists, unrevoked, unexpired) and the user (exists, active). The role comes
+    /// from the database. Failures are audited.
+    pub fn authenticate(&mut self, token: &SecretString) -> Result<Session> {
+        let result = self.check_session(token);
+        if let Err((actor, e)) = &result {
+            self.audit_failure(actor, "session.check", "-", e);
+        }
+        result.map_err(|(_, e)| e)
+    }
+
+    fn check_session(
+        &mut self,
+        token: &SecretString,
+    ) -> std::result::Result<Session, (Actor, Error)> {
+        let unknown = Actor::anonymous("-");
+        let contents = session::validate(&self.jwt, token).map_err(|e| (unknown.clone(), e))?;
+        let actor = Actor::user(contents.user_id, &contents.name);
+        let fail = |e: Error| (actor.clone(), e);
+        let mut tx = self.store.read().map_err(|e| fail(e.into()))?;
+        let row = tx
+            .session(&contents.sid)
+            .map_err(|e| fail(e.into()))?
+            .filter(|s| s.user_id == contents.user_id)
+            .ok_or_else(|| fail(Error::SessionRevoked))?;
+        if row.revoked_at.is_some() {
+            return Err(fail(Error::SessionRevoked));
+        }
+        if row.expires_at <= duration::now() {
+            return Err(fail(Error::SessionExpired));
+        }
+        let user = tx
+            .user_by_id(row.user_id)
+            .map_err(|e| fail(e.into()))?
+            .ok_or_else(|| fail(Error::SessionRevoked))?;
+        drop(tx);
+        let actor = Actor::user(user.id, &user.username);
+        if user.status != UserStatus::Active {
+            return Err((actor, Error::AccountDisabled));
+        }
+        let user_key = aead::unwrap_key(
+            &contents.session_key,
+            &session_aad(&row.id, row.user_id),
+            &row.wrapped_user_key,
+        )
+        .map_err(|_| (actor.clone(), Error::InvalidToken))?;
+        Ok(Session {
+            user_id: user.id,
+            username: user.username,
+            role: user.role,
+            sid: row.id,
+            expires_at: row.expires_at,
+            user_key,
+        })
+    }
+
+    /// Refuses (and audits the denial of) an action the session's role does not allow.
+    pub fn require(
+        &mut self,
+        session: &Session,
+        permission: Permission,
+        action: &str,
+        target: &str,
+    ) -> Result<()> {
+        match authz::check(session.role, permission, action) {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                self.audit_failure(&session.actor(), action, target, &e);
+                Err(e)
+            }
+        }
+    }
+
+    /// Runs `f` in one write transaction together with its `ok` audit record. When `f`
+    /// fails, its changes roll back and the failure is audited in a transaction of its own.
+    pub(crate) fn audited<T>(
+        &mut self,
+        actor: &Actor,
+        action: &str,
+        target: &str,
+        f: impl FnOnce(&mut dyn Tx) -> Result<(T, Value)>,
+    ) -> Result<T> {
+        let result = (|| {
+            let mut tx = self.store.write()?;
+            let (value, detail) = f(tx.as_mut())?;
+            audit::append(
+                tx.as_mut(),
+                &self.audit_key,
+                actor,
+                action,
+                target,
+                Outcome::Ok,
+                &detail,
+            )?;
+            tx.commit()?;
+            Ok(value)
+        })();
+        if let Err(e) = &result {
+            self.audit_failure(actor, action, target, e);
+        }
+        result
+    }
+
+    /// Records a denied or failed action in its own transaction. When the database itself
+    /// is the problem there is nowhere to write, and the error is reported as it is.
+    pub(crate) fn audit_failure(&mut self, actor: &Actor, action: &str, target: &str, e: &Error) {
+        if matches!(e, Error::Database { .. }) {
+            return;
+        }
+        let outcome = if e.is_denial() {
+            Outcome::Denied
+        } else {
+            Outcome::Failed
+        };
+        let detail = json!({ "error": e.code() });
+        let _ = (|| -> Result<()> {
+            let mut tx = self.store.write()?;
+            audit::append(
+                tx.as_mut(),
+                &self.audit_key,
+                actor,
+                action,
+                target,
+                outcome,
+                &detail,
+            )?;
+            Ok(tx.commit()?)
+        })();
+    }
+}
+
+/// The configured secret, or the one in `file` (created with `len` random bytes, 0600, on
+/// first use).
+fn secret_bytes(
+    configured: Option<&SecretString>,
+    file: &Path,
+    len: usize,
+) -> Result<Zeroizing<Vec<u8>>> {
+    if let Some(s) = configured {
+        return Ok(Zeroizing::new(s.expose_secret().as_bytes().to_vec()));
+    }
+    if let Some(dir) = file.parent() {
+        fsutil::create_private_dir(dir)
+            .map_err(|e| Error::io(format!("creating {}", dir.display()), e))?;
+    }
+    let mut fresh = Zeroizing::new(vec![0u8; len]);
+    crate::crypto::fill_random(&mut fresh);
+    let encoded = Zeroizing::new(format!("{}\n", STANDARD.encode(&*fresh)));
+    let stored = Zeroizing::new(
+        fsutil::create_once(file, encoded.as_bytes())
+            .map_err(|e| Error::io(format!("reading {}", file.display()), e))?,
+    );
+    let text = std::str::from_utf8(&stored).unwrap_or("").trim();
+    let bytes = Zeroizing::new(STANDARD.decode(text).unwrap_or_default());
+    if bytes.len() < 32 {
+        return Err(Error::io(
+            format!("reading {}", file.display()),
+            std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                "the file is damaged (it must hold at least 32 base64-encoded bytes); restore it from a backup",
+            ),
+        ));
+    }
+    Ok(bytes)
+}
