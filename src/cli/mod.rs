@@ -1,1 +1,223 @@
-//! One-shot commands.
+//! One-shot commands: the clap definitions, the shared context (configuration, output,
+//! session), and dispatch. Each command group lives in its own file and only translates
+//! between the terminal and the domain functions on [`Vault`].
+
+mod account;
+mod audit;
+pub mod input;
+pub mod output;
+pub mod user;
+
+use std::io;
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use secrecy::SecretString;
+
+use crate::config::{self, ColorChoice, Config, Flags};
+use crate::error::{Error, Result, exit};
+use crate::session;
+use crate::vault::{Session, Vault};
+use output::Output;
+
+const EXAMPLES: &str = "\
+Examples:
+  zencrypt                                  start the interactive shell
+  zencrypt signup --username alice          create an account (the first one is admin)
+  zencrypt login --username alice           log in (password prompt, or --password-stdin)
+  zencrypt whoami --json                    who is logged in, as JSON
+  zencrypt audit verify                     check the audit chain (auditors, admins)
+
+Exit codes: 0 ok, 1 runtime, 2 usage, 3 authentication, 4 permission denied,
+5 not found, 6 conflict, 7 integrity.";
+
+/// zencrypt: a terminal vault for encryption keys and secrets.
+#[derive(Debug, Parser)]
+#[command(
+    name = "zencrypt",
+    version,
+    about = "A terminal vault for encryption keys and secrets",
+    long_about = "A terminal vault for encryption keys and secrets.\n\nRun without a command on a \
+                  terminal for the interactive shell; every shell action is also a command.",
+    after_help = EXAMPLES
+)]
+pub struct Cli {
+    /// Database path (default: $ZENCRYPT_DATA_DIR/zencrypt.db or the XDG data dir).
+    #[arg(long, global = true, value_name = "PATH")]
+    pub db: Option<PathBuf>,
+    /// Read ZENCRYPT_* settings from this file instead of ./.env.
+    #[arg(long, global = true, value_name = "PATH")]
+    pub env_file: Option<PathBuf>,
+    /// Print results as one JSON document (errors as JSON on stderr).
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// Print nothing but data.
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+    /// Never prompt; fail naming the flag that is needed instead.
+    #[arg(long, global = true)]
+    pub no_input: bool,
+    /// Colour messages on a terminal (NO_COLOR is honoured).
+    #[arg(long, global = true, value_enum, value_name = "WHEN")]
+    pub color: Option<ColorArg>,
+    /// The command; none starts the interactive shell.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// `--color` values.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum ColorArg {
+    /// On a terminal, unless NO_COLOR is set.
+    Auto,
+    /// Always.
+    Always,
+    /// Never.
+    Never,
+}
+
+/// Every one-shot command.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create an account and log in (the first account on a database is admin).
+    #[command(
+        after_help = "Example:\n  printf '%s\\n' \"$PW\" | zencrypt signup --username alice --password-stdin"
+    )]
+    Signup(account::SignupArgs),
+    /// Log in and save the session for this database.
+    #[command(after_help = "Example:\n  zencrypt login --username alice --ttl 1h")]
+    Login(account::LoginArgs),
+    /// End this session (or all of yours with --all) and remove the saved token.
+    #[command(after_help = "Example:\n  zencrypt logout --all")]
+    Logout(account::LogoutArgs),
+    /// Show who is logged in.
+    #[command(after_help = "Example:\n  zencrypt whoami --json")]
+    Whoami,
+    /// Change your password (your data is not re-encrypted; other sessions end).
+    #[command(
+        after_help = "Example:\n  printf '%s\\n%s\\n' \"$OLD\" \"$NEW\" | zencrypt passwd --password-stdin"
+    )]
+    Passwd(account::PasswdArgs),
+    /// Manage users and roles (admins).
+    #[command(subcommand)]
+    User(user::UserCommand),
+    /// List and verify the audit log.
+    #[command(subcommand)]
+    Audit(audit::AuditCommand),
+}
+
+/// What every command gets: the configuration and how to print.
+pub struct Ctx {
+    /// The resolved configuration.
+    pub cfg: Config,
+    /// Output settings.
+    pub out: Output,
+}
+
+impl Ctx {
+    /// Opens the vault.
+    pub fn vault(&self) -> Result<Vault> {
+        Vault::open(&self.cfg)
+    }
+
+    /// The session file for the configured database.
+    pub fn session_path(&self) -> PathBuf {
+        session::session_file(&self.cfg.state_dir, &self.cfg.db_path)
+    }
+
+    /// The session token: `ZENCRYPT_TOKEN`, else the session file.
+    pub fn token(&self) -> Result<SecretString> {
+        if let Some(t) = &self.cfg.token {
+            return Ok(t.clone());
+        }
+        session::load(&self.session_path())?.ok_or(Error::NotLoggedIn)
+    }
+
+    /// Authenticates the saved session against the vault.
+    pub fn session(&self, vault: &mut Vault) -> Result<Session> {
+        let token = self.token()?;
+        vault.authenticate(&token)
+    }
+}
+
+/// Maps a failed write to stdout: a closed pipe is not an error.
+pub fn emitted(r: io::Result<()>) -> Result<()> {
+    match r {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(()),
+        Err(e) => Err(Error::io("writing to stdout", e)),
+    }
+}
+
+/// Parses the command line, runs it and returns the process exit code.
+pub fn main() -> i32 {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            return match e.kind() {
+                clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => {
+                    exit::OK
+                }
+                _ => exit::USAGE,
+            };
+        }
+    };
+    let flags = Flags {
+        db: cli.db.clone(),
+        env_file: cli.env_file.clone(),
+        json: cli.json,
+        quiet: cli.quiet,
+        no_input: cli.no_input,
+        color: cli.color.map(|c| match c {
+            ColorArg::Auto => ColorChoice::Auto,
+            ColorArg::Always => ColorChoice::Always,
+            ColorArg::Never => ColorChoice::Never,
+        }),
+    };
+    let cfg = match config::load(&flags, &config::process_env()) {
+        Ok(c) => c,
+        Err(e) => {
+            Output::fallback(cli.json).error(&e);
+            return e.exit_code();
+        }
+    };
+    let ctx = Ctx {
+        out: Output::from_config(&cfg),
+        cfg,
+    };
+    let result = match cli.command {
+        None => crate::shell::run(&ctx.cfg),
+        Some(command) => run(&ctx, command),
+    };
+    match result {
+        Ok(()) => exit::OK,
+        Err(e) => {
+            ctx.out.error(&e);
+            e.exit_code()
+        }
+    }
+}
+
+fn run(ctx: &Ctx, command: Command) -> Result<()> {
+    match command {
+        Command::Signup(a) => account::signup(ctx, a),
+        Command::Login(a) => account::login(ctx, a),
+        Command::Logout(a) => account::logout(ctx, a),
+        Command::Whoami => account::whoami(ctx),
+        Command::Passwd(a) => account::passwd(ctx, a),
+        Command::User(c) => user::run(ctx, c),
+        Command::Audit(c) => audit::run(ctx, c),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+}

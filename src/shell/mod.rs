@@ -1,1 +1,255 @@
-//! The interactive shell.
+//! The interactive shell: a start menu (log in, sign up), then the main menu of database
+//! actions, looping until the user chooses 0 or presses Ctrl-D. Ctrl-C at a prompt
+//! cancels the current action and returns to the menu.
+//!
+//! Menu logic talks to a [`Prompter`], so tests drive it with a script; the real shell
+//! uses the terminal.
+
+mod account;
+mod admin;
+pub mod prompt;
+
+use std::path::PathBuf;
+
+use secrecy::SecretString;
+
+use crate::cli::input::is_interactive;
+use crate::config::Config;
+use crate::error::{Error, Result};
+use crate::model::Role;
+use crate::session;
+use crate::vault::{Session, Vault};
+use prompt::{Interrupt, Prompter, Reply, TermPrompter};
+
+/// Starts the shell on the terminal. Without a terminal: exit 2, nothing opened.
+pub fn run(cfg: &Config) -> Result<()> {
+    if !is_interactive(cfg) {
+        return Err(Error::NoTerminal);
+    }
+    // Prompts read keys in raw mode and turn Ctrl-C into "cancel"; a Ctrl-C that arrives
+    // while an action runs must not kill the process halfway either.
+    let _ = ctrlc::set_handler(|| {});
+    let vault = Vault::open(cfg)?;
+    let session_file = session::session_file(&cfg.state_dir, &cfg.db_path);
+    let mut shell = Shell::new(vault, session_file, cfg.token.clone());
+    shell.run(&mut TermPrompter::new())
+}
+
+/// What a menu step asks the loop to do next.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Step {
+    Stay,
+    Exit,
+}
+
+/// The shell's state: the vault and, once logged in, the session.
+pub struct Shell {
+    vault: Vault,
+    session_file: PathBuf,
+    env_token: Option<SecretString>,
+    session: Option<Session>,
+}
+
+/// One numbered menu entry.
+struct Entry {
+    number: u32,
+    label: &'static str,
+    about: &'static str,
+}
+
+const fn entry(number: u32, label: &'static str, about: &'static str) -> Entry {
+    Entry {
+        number,
+        label,
+        about,
+    }
+}
+
+/// Shows a numbered menu and reads a choice (a number and Enter). Returns the number;
+/// 0 is the menu's exit/back entry.
+fn choose(p: &mut dyn Prompter, title: &str, entries: &[Entry], zero: &str) -> Reply<u32> {
+    loop {
+        p.say("");
+        p.say(title);
+        for e in entries {
+            p.say(
+                &format!("{}) {:<18} {}", e.number, e.label, e.about)
+                    .trim_end()
+                    .to_string(),
+            );
+        }
+        p.say(&format!("0) {zero}"));
+        let answer = p.line("Choose: ")?;
+        match answer.parse::<u32>() {
+            Ok(0) => return Ok(0),
+            Ok(n) if entries.iter().any(|e| e.number == n) => return Ok(n),
+            _ => {
+                let numbers: Vec<String> = entries
+                    .iter()
+                    .map(|e| e.number.to_string())
+                    .chain(["0".to_string()])
+                    .collect();
+                p.say(&format!("Please type one of {}.", numbers.join(", ")));
+            }
+        }
+    }
+}
+
+impl Shell {
+    /// A shell over an open vault; `session_file` is where logins are saved.
+    pub fn new(vault: Vault, session_file: PathBuf, env_token: Option<SecretString>) -> Self {
+        Shell {
+            vault,
+            session_file,
+            env_token,
+            session: None,
+        }
+    }
+
+    /// Runs menus until the user exits.
+    pub fn run(&mut self, p: &mut dyn Prompter) -> Result<()> {
+        self.resume();
+        loop {
+            let step = if self.session.is_some() {
+                self.main_menu(p)
+            } else {
+                self.start_menu(p)
+            };
+            if step == Step::Exit {
+                p.say("Bye.");
+                return Ok(());
+            }
+        }
+    }
+
+    /// Picks up a saved (or `ZENCRYPT_TOKEN`) session that is still valid.
+    fn resume(&mut self) {
+        let token = match &self.env_token {
+            Some(t) => Some(t.clone()),
+            None => session::load(&self.session_file).ok().flatten(),
+        };
+        self.session = token.and_then(|t| self.vault.authenticate(&t).ok());
+    }
+
+    /// Shows an error; an authentication error ends the shell's session.
+    fn report(&mut self, p: &mut dyn Prompter, e: &Error) {
+        p.say(&format!("error: {e}"));
+        if let Some(h) = e.hint() {
+            p.say(&format!("hint: {h}"));
+        }
+        if e.exit_code() == crate::error::exit::AUTH && self.session.is_some() {
+            self.session = None;
+        }
+    }
+
+    /// Turns an action's outcome into the next step: errors are shown, Ctrl-C cancels
+    /// back to the menu, end of input leaves.
+    fn settle(&mut self, p: &mut dyn Prompter, r: Reply<()>) -> Step {
+        match r {
+            Ok(()) => Step::Stay,
+            Err(Interrupt::Cancel) => {
+                p.say("Cancelled.");
+                Step::Stay
+            }
+            Err(Interrupt::Eof) => Step::Exit,
+            Err(Interrupt::Failed(e)) => {
+                self.report(p, &e);
+                Step::Stay
+            }
+        }
+    }
+
+    fn start_menu(&mut self, p: &mut dyn Prompter) -> Step {
+        let entries = [entry(1, "Log in", ""), entry(2, "Sign up", "")];
+        let r = match choose(p, "zencrypt", &entries, "Exit") {
+            Ok(0) | Err(Interrupt::Eof) => return Step::Exit,
+            Err(Interrupt::Cancel) => return Step::Stay,
+            Err(Interrupt::Failed(e)) => Err(Interrupt::Failed(e)),
+            Ok(1) => self.login(p),
+            Ok(_) => self.signup(p),
+        };
+        self.settle(p, r)
+    }
+
+    fn login(&mut self, p: &mut dyn Prompter) -> Reply<()> {
+        let username = p.line("Username: ")?;
+        let password = p.secret("Password: ")?;
+        let outcome = self.vault.login(&username, &password, None)?;
+        self.start_session(p, &outcome.token)
+    }
+
+    fn signup(&mut self, p: &mut dyn Prompter) -> Reply<()> {
+        let username = p.line("Username: ")?;
+        crate::accounts::validate_username(&username)?;
+        let password = crate::cli::input::prompt_new_or_existing(p, "Choose a password", true)?;
+        let outcome = self.vault.signup(&username, &password, None)?;
+        p.say(&format!(
+            "Welcome, {}. Your account has the {} role.",
+            outcome.info.username, outcome.info.role
+        ));
+        self.start_session(p, &outcome.token)
+    }
+
+    fn start_session(&mut self, p: &mut dyn Prompter, token: &SecretString) -> Reply<()> {
+        if let Err(e) = session::save(&self.session_file, token) {
+            p.say(&format!("warning: the session could not be saved: {e}"));
+        }
+        self.session = Some(self.vault.authenticate(token)?);
+        Ok(())
+    }
+
+    /// Re-checks the session (it may have been revoked or the role changed meanwhile).
+    fn refresh(&mut self, p: &mut dyn Prompter) -> bool {
+        let Some(sid) = self.session.as_ref().map(|s| s.sid.clone()) else {
+            return false;
+        };
+        let token = match &self.env_token {
+            Some(t) => Some(t.clone()),
+            None => session::load(&self.session_file).ok().flatten(),
+        };
+        let fresh = token.map(|t| self.vault.authenticate(&t));
+        match fresh {
+            Some(Ok(s)) if s.sid == sid => {
+                self.session = Some(s);
+                true
+            }
+            Some(Err(e)) => {
+                self.report(p, &e);
+                self.session = None;
+                false
+            }
+            _ => {
+                p.say("error: the session has ended");
+                self.session = None;
+                false
+            }
+        }
+    }
+
+    fn main_menu(&mut self, p: &mut dyn Prompter) -> Step {
+        if !self.refresh(p) {
+            return Step::Stay;
+        }
+        let (title, is_admin) = match &self.session {
+            Some(s) => (
+                format!("zencrypt: {} ({})", s.username, s.role),
+                s.role == Role::Admin,
+            ),
+            None => return Step::Stay,
+        };
+        let mut entries = vec![entry(7, "Account", "who am I, change password, log out")];
+        if is_admin {
+            entries.push(entry(8, "Administration", "users and roles"));
+        }
+        match choose(p, &title, &entries, "Exit") {
+            Ok(0) | Err(Interrupt::Eof) => Step::Exit,
+            Err(Interrupt::Cancel) => Step::Stay,
+            Err(Interrupt::Failed(e)) => self.settle(p, Err(Interrupt::Failed(e))),
+            Ok(7) => self.account_menu(p),
+            Ok(_) => self.admin_menu(p),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

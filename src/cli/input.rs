@@ -1,0 +1,181 @@
+//! Where one-shot commands get what they need from a person: flags, stdin (read at most
+//! once), files, or a prompt when — and only when — the session is interactive.
+
+use std::io::{IsTerminal, Read};
+use std::path::{Path, PathBuf};
+
+use clap::Args;
+use secrecy::{ExposeSecret, SecretString};
+use zeroize::Zeroizing;
+
+use crate::config::Config;
+use crate::error::{Error, Result};
+use crate::shell::prompt::{Interrupt, Prompter, TermPrompter};
+
+/// Largest password input accepted from stdin or a file.
+const MAX_PASSWORD_INPUT: u64 = 64 * 1024;
+
+/// Whether this process may prompt: no `--no-input`, and stdin and stderr are terminals.
+pub fn is_interactive(cfg: &Config) -> bool {
+    !cfg.no_input && std::io::stdin().is_terminal() && std::io::stderr().is_terminal()
+}
+
+/// Password flags shared by `signup`, `login` and `user add`.
+#[derive(Debug, Args, Clone, Default)]
+pub struct PasswordArgs {
+    /// Read the password from stdin (one line; a trailing newline is dropped).
+    #[arg(long, conflicts_with = "password_file")]
+    pub password_stdin: bool,
+    /// Read the password from the first line of this file.
+    #[arg(long, value_name = "FILE")]
+    pub password_file: Option<PathBuf>,
+}
+
+/// Reads all of stdin (bounded), for passwords.
+fn read_stdin_bounded() -> Result<Zeroizing<Vec<u8>>> {
+    let mut buf = Zeroizing::new(Vec::new());
+    std::io::stdin()
+        .lock()
+        .take(MAX_PASSWORD_INPUT + 1)
+        .read_to_end(&mut buf)
+        .map_err(|e| Error::io("reading stdin", e))?;
+    if buf.len() as u64 > MAX_PASSWORD_INPUT {
+        return Err(Error::Usage("password input on stdin is too large".into()));
+    }
+    Ok(buf)
+}
+
+fn read_file_bounded(path: &Path) -> Result<Zeroizing<Vec<u8>>> {
+    let f = std::fs::File::open(path)
+        .map_err(|e| Error::io(format!("reading the password file {}", path.display()), e))?;
+    let mut buf = Zeroizing::new(Vec::new());
+    f.take(MAX_PASSWORD_INPUT + 1)
+        .read_to_end(&mut buf)
+        .map_err(|e| Error::io(format!("reading the password file {}", path.display()), e))?;
+    if buf.len() as u64 > MAX_PASSWORD_INPUT {
+        return Err(Error::Usage(format!(
+            "the password file {} is too large",
+            path.display()
+        )));
+    }
+    Ok(buf)
+}
+
+/// Splits password input into lines (`\n` or `\r\n`), as UTF-8.
+fn password_lines(bytes: &[u8], source: &str) -> Result<Vec<SecretString>> {
+    let text = std::str::from_utf8(bytes)
+        .map_err(|_| Error::Usage(format!("the password from {source} is not valid UTF-8")))?;
+    Ok(text
+        .split('\n')
+        .map(|l| SecretString::from(l.strip_suffix('\r').unwrap_or(l)))
+        .collect())
+}
+
+fn first_line(bytes: &[u8], source: &str) -> Result<SecretString> {
+    let lines = password_lines(bytes, source)?;
+    let first = lines.into_iter().next().unwrap_or_default();
+    if first.expose_secret().is_empty() {
+        return Err(Error::Usage(format!("the password from {source} is empty")));
+    }
+    Ok(first)
+}
+
+/// Maps a prompt interruption to an error for one-shot commands.
+pub fn prompt_error(i: Interrupt) -> Error {
+    match i {
+        Interrupt::Cancel | Interrupt::Eof => Error::Cancelled,
+        Interrupt::Failed(e) => e,
+    }
+}
+
+/// Gets a password: `--password-stdin`, `--password-file`, `ZENCRYPT_PASSWORD_FILE`, or a
+/// hidden prompt (typed twice when `confirm`) on a terminal.
+pub fn password(
+    args: &PasswordArgs,
+    cfg: &Config,
+    prompt: &str,
+    confirm: bool,
+) -> Result<SecretString> {
+    if args.password_stdin {
+        return first_line(&read_stdin_bounded()?, "stdin");
+    }
+    if let Some(p) = args.password_file.as_ref().or(cfg.password_file.as_ref()) {
+        return first_line(&read_file_bounded(p)?, &p.display().to_string());
+    }
+    if !is_interactive(cfg) {
+        return Err(Error::NeedsInput {
+            what: "a password".into(),
+            flag: "--password-stdin or --password-file FILE".into(),
+        });
+    }
+    prompt_new_or_existing(&mut TermPrompter::new(), prompt, confirm).map_err(prompt_error)
+}
+
+/// Asks for a password on a prompter; with `confirm`, twice, until both match.
+pub fn prompt_new_or_existing(
+    p: &mut dyn Prompter,
+    prompt: &str,
+    confirm: bool,
+) -> std::result::Result<SecretString, Interrupt> {
+    loop {
+        let first = p.secret(&format!("{prompt}: "))?;
+        if !confirm {
+            return Ok(first);
+        }
+        crate::accounts::validate_new_password(&first)?;
+        let again = p.secret("Repeat it: ")?;
+        if first.expose_secret() == again.expose_secret() {
+            return Ok(first);
+        }
+        p.say("The passwords do not match; try again.");
+    }
+}
+
+/// `passwd --password-stdin`: the current password then the new one, one per line.
+pub fn two_passwords_from_stdin() -> Result<(SecretString, SecretString)> {
+    let lines = password_lines(&read_stdin_bounded()?, "stdin")?;
+    let mut it = lines.into_iter();
+    match (it.next(), it.next()) {
+        (Some(old), Some(new)) if !old.expose_secret().is_empty() => Ok((old, new)),
+        _ => Err(Error::Usage(
+            "passwd --password-stdin expects two lines: the current password, then the new one"
+                .into(),
+        )),
+    }
+}
+
+/// Gets a user name: the flag, else a prompt on a terminal.
+pub fn username(flag: Option<&str>, cfg: &Config) -> Result<String> {
+    if let Some(u) = flag {
+        return Ok(u.to_string());
+    }
+    if !is_interactive(cfg) {
+        return Err(Error::NeedsInput {
+            what: "a username".into(),
+            flag: "--username NAME".into(),
+        });
+    }
+    TermPrompter::new().line("Username: ").map_err(prompt_error)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lines_strip_newlines_and_crlf() {
+        let l = password_lines(b"old pass\r\nnew pass\n", "stdin").unwrap();
+        assert_eq!(l[0].expose_secret(), "old pass");
+        assert_eq!(l[1].expose_secret(), "new pass");
+        assert_eq!(first_line(b"pw\n", "x").unwrap().expose_secret(), "pw");
+    }
+
+    #[test]
+    fn bad_password_input_is_a_usage_error() {
+        let e = first_line(b"\xff\xfe", "stdin").unwrap_err();
+        assert_eq!(e.to_string(), "the password from stdin is not valid UTF-8");
+        assert_eq!(e.exit_code(), 2);
+        let e = first_line(b"\n", "stdin").unwrap_err();
+        assert_eq!(e.to_string(), "the password from stdin is empty");
+    }
+}

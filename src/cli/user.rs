@@ -1,0 +1,179 @@
+//! `user list|add|role|disable|enable|revoke` (admins).
+
+use clap::Subcommand;
+use serde_json::json;
+
+use super::input::{self, PasswordArgs};
+use super::output::table;
+use super::{Ctx, emitted};
+use crate::accounts::UserSummary;
+use crate::authz::Permission;
+use crate::duration;
+use crate::error::Result;
+use crate::model::{Role, UserStatus};
+
+/// User administration.
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// List users with role, status, creation and last login.
+    #[command(after_help = "Example:\n  zencrypt user list --json")]
+    List,
+    /// Create an account (for ZENCRYPT_SIGNUP=admin-only set-ups).
+    #[command(
+        after_help = "Example:\n  zencrypt user add carol --role auditor --password-file carol.pw"
+    )]
+    Add {
+        /// The new account's name.
+        username: String,
+        /// user, auditor or admin.
+        #[arg(long, default_value = "user", value_parser = parse_role)]
+        role: Role,
+        /// Where the new account's password comes from.
+        #[command(flatten)]
+        password: PasswordArgs,
+    },
+    /// Change a user's role (the last active admin cannot be demoted).
+    #[command(after_help = "Example:\n  zencrypt user role carol auditor")]
+    Role {
+        /// The account.
+        username: String,
+        /// user, auditor or admin.
+        #[arg(value_parser = parse_role)]
+        role: Role,
+    },
+    /// Disable a user and end their sessions at once.
+    #[command(after_help = "Example:\n  zencrypt user disable mallory")]
+    Disable {
+        /// The account.
+        username: String,
+    },
+    /// Enable a disabled user.
+    #[command(after_help = "Example:\n  zencrypt user enable mallory")]
+    Enable {
+        /// The account.
+        username: String,
+    },
+    /// End every session of a user.
+    #[command(after_help = "Example:\n  zencrypt user revoke bob")]
+    Revoke {
+        /// The account.
+        username: String,
+    },
+}
+
+fn parse_role(s: &str) -> std::result::Result<Role, String> {
+    s.parse::<Role>().map_err(|e| e.to_string())
+}
+
+/// One user as JSON.
+pub fn user_json(u: &UserSummary) -> serde_json::Value {
+    json!({
+        "username": u.username,
+        "role": u.role.as_str(),
+        "status": u.status.as_str(),
+        "created_at": duration::rfc3339(u.created_at),
+        "last_login_at": u.last_login_at.map(duration::rfc3339),
+    })
+}
+
+/// Users as a table.
+pub fn users_table(users: &[UserSummary]) -> String {
+    table(
+        &["username", "role", "status", "created", "last login"],
+        users
+            .iter()
+            .map(|u| {
+                vec![
+                    u.username.clone(),
+                    u.role.to_string(),
+                    u.status.as_str().to_string(),
+                    duration::rfc3339(u.created_at),
+                    u.last_login_at
+                        .map(duration::rfc3339)
+                        .unwrap_or_else(|| "never".into()),
+                ]
+            })
+            .collect(),
+    )
+}
+
+/// Runs a `user` subcommand.
+pub fn run(ctx: &Ctx, cmd: UserCommand) -> Result<()> {
+    let mut vault = ctx.vault()?;
+    let session = ctx.session(&mut vault)?;
+    let out = &ctx.out;
+    match cmd {
+        UserCommand::List => {
+            let users = vault.list_users(&session)?;
+            if out.json {
+                let list: Vec<_> = users.iter().map(user_json).collect();
+                return emitted(out.json_doc(&json!(list)));
+            }
+            emitted(out.data_line(&users_table(&users)))
+        }
+        UserCommand::Add {
+            username,
+            role,
+            password,
+        } => {
+            // Refuse before asking for a password the caller may not set.
+            vault.require(&session, Permission::Administer, "user.add", &username)?;
+            let prompt = format!("Password for {username}");
+            let pw = input::password(&password, &ctx.cfg, &prompt, true)?;
+            vault.add_user(&session, &username, role, &pw)?;
+            out.note(&format!("Added {username} ({role})."));
+            if out.json {
+                emitted(out.json_doc(&json!({ "username": username, "role": role.as_str() })))?;
+            }
+            Ok(())
+        }
+        UserCommand::Role { username, role } => {
+            let before = vault.set_role(&session, &username, role)?;
+            out.note(&format!("{username} is now {role} (was {before})."));
+            if out.json {
+                emitted(out.json_doc(&json!({
+                    "username": username,
+                    "role": role.as_str(),
+                    "previous_role": before.as_str(),
+                })))?;
+            }
+            Ok(())
+        }
+        UserCommand::Disable { username } => {
+            status(ctx, &mut vault, &session, &username, UserStatus::Disabled)
+        }
+        UserCommand::Enable { username } => {
+            status(ctx, &mut vault, &session, &username, UserStatus::Active)
+        }
+        UserCommand::Revoke { username } => {
+            let n = vault.revoke_sessions(&session, &username)?;
+            out.note(&format!("Ended {n} session(s) of {username}."));
+            if out.json {
+                emitted(out.json_doc(&json!({ "username": username, "revoked_sessions": n })))?;
+            }
+            Ok(())
+        }
+    }
+}
+
+fn status(
+    ctx: &Ctx,
+    vault: &mut crate::vault::Vault,
+    session: &crate::vault::Session,
+    username: &str,
+    status: UserStatus,
+) -> Result<()> {
+    let n = vault.set_status(session, username, status)?;
+    ctx.out.note(&match status {
+        UserStatus::Disabled => format!("Disabled {username}; {n} session(s) ended."),
+        UserStatus::Active => format!("Enabled {username}."),
+    });
+    if ctx.out.json {
+        emitted(ctx.out.json_doc(&json!({
+            "username": username,
+            "status": status.as_str(),
+            "revoked_sessions": n,
+        })))?;
+    }
+    Ok(())
+}

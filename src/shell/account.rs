@@ -1,0 +1,73 @@
+//! Main-menu entry 7, Account: who am I, change password, log out.
+
+use super::prompt::{Prompter, Reply};
+use super::{Shell, Step, choose, entry};
+use crate::cli::input::prompt_new_or_existing;
+use crate::duration;
+use crate::session;
+
+impl Shell {
+    pub(super) fn account_menu(&mut self, p: &mut dyn Prompter) -> Step {
+        let entries = [
+            entry(1, "Who am I", "user, role and session"),
+            entry(2, "Change password", "your data is not re-encrypted"),
+            entry(3, "Log out", "end this session"),
+        ];
+        loop {
+            if self.session.is_none() {
+                return Step::Stay;
+            }
+            let r = match choose(p, "Account", &entries, "Back") {
+                Ok(0) => return Step::Stay,
+                Ok(1) => self.show_whoami(p),
+                Ok(2) => self.change_password(p),
+                Ok(_) => {
+                    let r = self.logout(p);
+                    return self.settle(p, r);
+                }
+                Err(e) => Err(e),
+            };
+            if self.settle(p, r) == Step::Exit {
+                return Step::Exit;
+            }
+        }
+    }
+
+    fn show_whoami(&mut self, p: &mut dyn Prompter) -> Reply<()> {
+        let session = self.session.take().ok_or(crate::Error::NotLoggedIn)?;
+        let info = self.vault.whoami(&session);
+        self.session = Some(session);
+        let info = info?;
+        p.say(&format!("username: {}", info.username));
+        p.say(&format!("role: {}", info.role));
+        p.say(&format!("user id: {}", info.user_id));
+        p.say(&format!(
+            "session expires: {}",
+            duration::rfc3339(info.session_expires_at)
+        ));
+        Ok(())
+    }
+
+    fn change_password(&mut self, p: &mut dyn Prompter) -> Reply<()> {
+        let current = prompt_new_or_existing(p, "Current password", false)?;
+        let new = prompt_new_or_existing(p, "New password", true)?;
+        let session = self.session.take().ok_or(crate::Error::NotLoggedIn)?;
+        let r = self.vault.change_password(&session, &current, &new);
+        self.session = Some(session);
+        let n = r?;
+        p.say(&format!(
+            "Password changed; {n} other session(s) were logged out."
+        ));
+        Ok(())
+    }
+
+    fn logout(&mut self, p: &mut dyn Prompter) -> Reply<()> {
+        let session = self.session.take().ok_or(crate::Error::NotLoggedIn)?;
+        self.vault.logout(&session, false)?;
+        if self.env_token.is_none() {
+            session::remove(&self.session_file)?;
+        }
+        p.say(&format!("Logged out {}.", session.username));
+        Ok(())
+    }
+}

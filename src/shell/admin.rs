@@ -1,0 +1,137 @@
+//! Main-menu entry 8, Administration (admins only): users and roles.
+
+use super::prompt::{Interrupt, Prompter, Reply};
+use super::{Shell, Step, choose, entry};
+use crate::accounts::UserSummary;
+use crate::cli::input::prompt_new_or_existing;
+use crate::cli::user::users_table;
+use crate::error::Error;
+use crate::model::{Role, UserStatus};
+use crate::vault::Session;
+
+impl Shell {
+    pub(super) fn admin_menu(&mut self, p: &mut dyn Prompter) -> Step {
+        let entries = [
+            entry(1, "List users", "role, status, last login"),
+            entry(2, "Add a user", ""),
+            entry(3, "Change a role", "user, auditor, admin"),
+            entry(4, "Disable a user", "and end their sessions"),
+            entry(5, "Enable a user", ""),
+            entry(6, "End sessions", "of one user"),
+        ];
+        loop {
+            if self.session.is_none() {
+                return Step::Stay;
+            }
+            let r = match choose(p, "Administration", &entries, "Back") {
+                Ok(0) => return Step::Stay,
+                Ok(1) => self.with_session(|s, v| v.list_users(s)).map(|users| {
+                    p.say(&users_table(&users));
+                }),
+                Ok(2) => self.add_user(p),
+                Ok(3) => self.change_role(p),
+                Ok(4) => self.set_status(p, UserStatus::Disabled),
+                Ok(5) => self.set_status(p, UserStatus::Active),
+                Ok(_) => self.end_sessions(p),
+                Err(e) => Err(e),
+            };
+            if self.settle(p, r) == Step::Exit {
+                return Step::Exit;
+            }
+        }
+    }
+
+    /// Runs a domain call with the current session.
+    fn with_session<T>(
+        &mut self,
+        f: impl FnOnce(&Session, &mut crate::vault::Vault) -> crate::Result<T>,
+    ) -> Reply<T> {
+        let session = self.session.take().ok_or(Error::NotLoggedIn)?;
+        let r = f(&session, &mut self.vault);
+        self.session = Some(session);
+        Ok(r?)
+    }
+
+    /// Lets the admin pick a user from the list, optionally only those with `status`.
+    fn pick_user(
+        &mut self,
+        p: &mut dyn Prompter,
+        prompt: &str,
+        status: Option<UserStatus>,
+    ) -> Reply<UserSummary> {
+        let users: Vec<UserSummary> = self
+            .with_session(|s, v| v.list_users(s))?
+            .into_iter()
+            .filter(|u| status.is_none_or(|st| u.status == st))
+            .collect();
+        if users.is_empty() {
+            return Err(Interrupt::Failed(Error::NotFound(
+                "no user to choose from".into(),
+            )));
+        }
+        let items: Vec<String> = users
+            .iter()
+            .map(|u| format!("{} ({}, {})", u.username, u.role, u.status.as_str()))
+            .collect();
+        let i = p.select(prompt, &items)?;
+        Ok(users[i].clone())
+    }
+
+    fn pick_role(p: &mut dyn Prompter, prompt: &str) -> Reply<Role> {
+        let items: Vec<String> = Role::ALL.iter().map(|r| r.to_string()).collect();
+        Ok(Role::ALL[p.select(prompt, &items)?])
+    }
+
+    fn add_user(&mut self, p: &mut dyn Prompter) -> Reply<()> {
+        let username = p.line("Username: ")?;
+        crate::accounts::validate_username(&username)?;
+        let role = Self::pick_role(p, "Role")?;
+        let password = prompt_new_or_existing(p, &format!("Password for {username}"), true)?;
+        self.with_session(|s, v| v.add_user(s, &username, role, &password))?;
+        p.say(&format!("Added {username} ({role})."));
+        Ok(())
+    }
+
+    fn change_role(&mut self, p: &mut dyn Prompter) -> Reply<()> {
+        let user = self.pick_user(p, "User", None)?;
+        let role = Self::pick_role(p, &format!("New role for {}", user.username))?;
+        let before = self.with_session(|s, v| v.set_role(s, &user.username, role))?;
+        p.say(&format!("{} is now {role} (was {before}).", user.username));
+        Ok(())
+    }
+
+    fn set_status(&mut self, p: &mut dyn Prompter, status: UserStatus) -> Reply<()> {
+        let (want, verb) = match status {
+            UserStatus::Disabled => (UserStatus::Active, "Disable"),
+            UserStatus::Active => (UserStatus::Disabled, "Enable"),
+        };
+        let user = self.pick_user(p, &format!("{verb} which user"), Some(want))?;
+        if status == UserStatus::Disabled
+            && !p.confirm(&format!(
+                "Disable {} and end all their sessions?",
+                user.username
+            ))?
+        {
+            return Err(Interrupt::Cancel);
+        }
+        let n = self.with_session(|s, v| v.set_status(s, &user.username, status))?;
+        match status {
+            UserStatus::Disabled => p.say(&format!(
+                "Disabled {}; {n} session(s) ended.",
+                user.username
+            )),
+            UserStatus::Active => p.say(&format!("Enabled {}.", user.username)),
+        }
+        Ok(())
+    }
+
+    fn end_sessions(&mut self, p: &mut dyn Prompter) -> Reply<()> {
+        let user = self.pick_user(p, "End the sessions of", None)?;
+        if !p.confirm(&format!("End every session of {}?", user.username))? {
+            return Err(Interrupt::Cancel);
+        }
+        let n = self.with_session(|s, v| v.revoke_sessions(s, &user.username))?;
+        p.say(&format!("Ended {n} session(s) of {}.", user.username));
+        Ok(())
+    }
+}
