@@ -39,7 +39,8 @@ Exit codes: 0 ok, 1 runtime, 2 usage, 3 authentication, 4 permission denied,
     about = "A terminal vault for encryption keys and secrets",
     long_about = "A terminal vault for encryption keys and secrets.\n\nRun without a command on a \
                   terminal for the interactive shell; every shell action is also a command.",
-    after_help = EXAMPLES
+    after_help = EXAMPLES,
+    args_override_self = true
 )]
 pub struct Cli {
     /// Database path (default: $ZENCRYPT_DATA_DIR/zencrypt.db or the XDG data dir).

@@ -1,0 +1,268 @@
+//! Accounts end to end: sign-up, login, logout, whoami, passwd, sign-up policy.
+
+mod common;
+use common::*;
+
+#[test]
+fn scripted_signup_login_whoami_logout() {
+    let env = Env::new();
+    let a = env.signup("alice");
+    assert_eq!(a.stdout, "");
+    assert!(
+        a.stderr
+            .starts_with("Signed up and logged in as alice (admin); session expires at ")
+    );
+    let b = env.run(
+        &["signup", "--username", "bob", "--password-stdin", "--json"],
+        format!("{}\n", pw("bob")).as_bytes(),
+    );
+    b.ok();
+    assert_eq!(b.json()["role"], "user");
+
+    env.login("bob");
+    let w = env.run(&["whoami", "--json"], b"");
+    w.ok();
+    let j = w.json();
+    assert_eq!(j["username"], "bob");
+    assert_eq!(j["role"], "user");
+    assert_eq!(j["user_id"], 2);
+    assert!(j["session_expires_at"].as_str().unwrap().ends_with('Z'));
+
+    let out = env.run(&["logout"], b"");
+    out.ok();
+    assert_eq!(out.stderr, "Logged out bob.\n");
+    let w = env.run(&["whoami"], b"");
+    assert_eq!(w.code, 3);
+    assert_eq!(w.stdout, "");
+    assert_eq!(
+        w.stderr,
+        "error: not logged in\nhint: run `zencrypt login`\n"
+    );
+}
+
+#[test]
+fn whoami_plain_output_and_json_errors() {
+    let env = Env::new();
+    env.signup("alice");
+    let w = env.run(&["whoami"], b"");
+    w.ok();
+    let lines: Vec<&str> = w.stdout.lines().collect();
+    assert_eq!(lines[..3], ["username: alice", "role: admin", "user id: 1"]);
+    assert!(lines[3].starts_with("session expires: "));
+
+    env.run(&["logout"], b"").ok();
+    let w = env.run(&["whoami", "--json"], b"");
+    assert_eq!(w.code, 3);
+    assert_eq!(w.stdout, "");
+    let e: serde_json::Value = serde_json::from_str(w.stderr.trim()).unwrap();
+    assert_eq!(e["error"]["code"], "not_logged_in");
+    assert_eq!(e["error"]["message"], "not logged in");
+}
+
+#[test]
+fn wrong_password_and_unknown_user_look_the_same_and_are_audited() {
+    let env = Env::new();
+    env.signup("alice");
+    let wrong = env.run(
+        &["login", "--username", "alice", "--password-stdin"],
+        b"not-the-password-1\n",
+    );
+    let unknown = env.run(
+        &["login", "--username", "nobody", "--password-stdin"],
+        b"not-the-password-2\n",
+    );
+    assert_eq!(wrong.code, 3);
+    assert_eq!(unknown.code, 3);
+    assert_eq!(wrong.stderr, "error: invalid username or password\n");
+    assert_eq!(wrong.stderr, unknown.stderr);
+    assert_eq!(wrong.stdout, "");
+
+    let token = env.token("alice");
+    let failed = audit_rows(
+        &env,
+        &token,
+        &["--outcome", "failed", "--action", "auth.login"],
+    );
+    let actors: Vec<&str> = failed
+        .iter()
+        .map(|r| r["actor"].as_str().unwrap())
+        .collect();
+    assert_eq!(actors, ["alice", "nobody"]);
+    for r in &failed {
+        assert_eq!(r["detail"]["error"], "invalid_credentials");
+    }
+    let db = std::fs::read(env.db()).unwrap();
+    let wal = std::fs::read(env.db().with_extension("db-wal")).unwrap_or_default();
+    for secret in ["not-the-password-1", "not-the-password-2", &pw("alice")] {
+        for bytes in [&db, &wal] {
+            assert!(
+                !bytes.windows(secret.len()).any(|w| w == secret.as_bytes()),
+                "{secret} found in the database"
+            );
+        }
+    }
+}
+
+#[test]
+fn passwd_rewraps_and_ends_other_sessions() {
+    let env = Env::new();
+    env.signup("alice");
+    let other = env.token("alice");
+    env.login("alice"); // the session file now holds a third session
+    let input = format!("{}\n{}\n", pw("alice"), "a-brand-new-password");
+    let r = env.run(&["passwd", "--password-stdin"], input.as_bytes());
+    r.ok();
+    assert_eq!(
+        r.stderr,
+        "Password changed; 2 other sessions were logged out.\n"
+    );
+    // This session still works; the other one is revoked.
+    env.run(&["whoami"], b"").ok();
+    let o = env.as_token(&other, &["whoami"]);
+    assert_eq!(o.code, 3);
+    assert_eq!(
+        o.stderr,
+        "error: session has been revoked\nhint: run `zencrypt login`\n"
+    );
+    // The old password no longer works; the new one does.
+    let old = env.run(
+        &["login", "--username", "alice", "--password-stdin"],
+        format!("{}\n", pw("alice")).as_bytes(),
+    );
+    assert_eq!(old.code, 3);
+    env.run(
+        &["login", "--username", "alice", "--password-stdin"],
+        b"a-brand-new-password\n",
+    )
+    .ok();
+}
+
+#[test]
+fn passwd_with_a_wrong_current_password_changes_nothing() {
+    let env = Env::new();
+    env.signup("alice");
+    let r = env.run(
+        &["passwd", "--password-stdin"],
+        b"wrong-current-pw\nanother-password\n",
+    );
+    assert_eq!(r.code, 3);
+    assert_eq!(r.stderr, "error: invalid password\n");
+    env.login("alice");
+}
+
+#[test]
+fn signup_rules() {
+    let env = Env::new();
+    env.signup("alice");
+    let dup = env.run(
+        &["signup", "--username", "alice", "--password-stdin"],
+        b"some-password\n",
+    );
+    assert_eq!(dup.code, 6);
+    assert_eq!(dup.stderr, "error: username 'alice' is taken\n");
+    let short = env.run(
+        &["signup", "--username", "bob", "--password-stdin"],
+        b"short\n",
+    );
+    assert_eq!(short.code, 2);
+    assert_eq!(
+        short.stderr,
+        "error: password is too short: use at least 8 characters\n"
+    );
+    let bad = env.run(
+        &["signup", "--username", "bad name", "--password-stdin"],
+        b"long-enough-pw\n",
+    );
+    assert_eq!(bad.code, 2);
+    assert_eq!(
+        bad.stderr,
+        "error: invalid username 'bad name': use 1-64 characters from A-Z a-z 0-9 . _ -\n"
+    );
+    let no_pw = env.run(&["signup", "--username", "bob"], b"");
+    assert_eq!(no_pw.code, 2);
+    assert_eq!(
+        no_pw.stderr,
+        "error: a password is needed and there is no terminal to ask for it\nhint: pass --password-stdin or --password-file FILE\n"
+    );
+    let bin = env.run(
+        &["signup", "--username", "bob", "--password-stdin"],
+        b"\xff\xfe\xfd\xfc\xfb\xfa\xf9\xf8\n",
+    );
+    assert_eq!(bin.code, 2);
+    assert_eq!(
+        bin.stderr,
+        "error: the password from stdin is not valid UTF-8\n"
+    );
+}
+
+#[test]
+fn admin_only_signup_is_refused_but_user_add_works() {
+    let env = Env::new().with("ZENCRYPT_SIGNUP", "admin-only");
+    env.signup("alice"); // the first account is always allowed and becomes admin
+    let r = env.run(
+        &["signup", "--username", "bob", "--password-stdin"],
+        b"bob-password-1\n",
+    );
+    assert_eq!(r.code, 4);
+    assert_eq!(
+        r.stderr,
+        "error: sign-up is restricted to administrators (ZENCRYPT_SIGNUP=admin-only)\nhint: ask an administrator to run `zencrypt user add`\n"
+    );
+    let add = env.run(
+        &[
+            "user",
+            "add",
+            "bob",
+            "--role",
+            "auditor",
+            "--password-stdin",
+        ],
+        format!("{}\n", pw("bob")).as_bytes(),
+    );
+    add.ok();
+    assert_eq!(add.stderr, "Added bob (auditor).\n");
+    let t = env.token("bob");
+    assert_eq!(
+        env.as_token(&t, &["whoami", "--json"]).json()["role"],
+        "auditor"
+    );
+}
+
+#[test]
+fn password_file_and_env_password_file() {
+    let env = Env::new();
+    let f = env.dir.path().join("pw.txt");
+    std::fs::write(&f, format!("{}\nignored second line\n", pw("alice"))).unwrap();
+    env.run(
+        &[
+            "signup",
+            "--username",
+            "alice",
+            "--password-file",
+            f.to_str().unwrap(),
+        ],
+        b"",
+    )
+    .ok();
+    env.run_with(
+        &["login", "--username", "alice"],
+        b"",
+        &[("ZENCRYPT_PASSWORD_FILE", f.to_str().unwrap())],
+    )
+    .ok();
+    let missing = env.run(
+        &[
+            "login",
+            "--username",
+            "alice",
+            "--password-file",
+            "/nonexistent/pw",
+        ],
+        b"",
+    );
+    assert_eq!(missing.code, 1);
+    assert_eq!(
+        missing.stderr,
+        "error: reading the password file /nonexistent/pw: No such file or directory (os error 2)\n"
+    );
+}

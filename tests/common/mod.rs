@@ -1,0 +1,167 @@
+//! Shared end-to-end test helpers: every test gets its own temp home, a scrubbed
+//! environment (no ZENCRYPT_*, HOME or XDG_* from the outside) and cheap argon2 settings.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use assert_cmd::cargo::CommandCargoExt;
+use serde_json::Value;
+use tempfile::TempDir;
+
+/// Password used for test accounts, by name.
+pub fn pw(user: &str) -> String {
+    format!("{user}-correct-horse")
+}
+
+/// One isolated zencrypt installation.
+pub struct Env {
+    pub dir: TempDir,
+    pub extra: Vec<(String, String)>,
+}
+
+/// What a finished command produced.
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {}", self.stdout))
+    }
+
+    #[track_caller]
+    pub fn ok(&self) -> &Self {
+        assert_eq!(self.code, 0, "stderr: {}", self.stderr);
+        self
+    }
+}
+
+impl From<Output> for Run {
+    fn from(o: Output) -> Self {
+        Run {
+            code: o.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
+        }
+    }
+}
+
+impl Env {
+    pub fn new() -> Self {
+        Env {
+            dir: tempfile::tempdir().unwrap(),
+            extra: Vec::new(),
+        }
+    }
+
+    pub fn with(mut self, key: &str, value: &str) -> Self {
+        self.extra.push((key.into(), value.into()));
+        self
+    }
+
+    pub fn home(&self) -> PathBuf {
+        self.dir.path().join("home")
+    }
+
+    pub fn data_dir(&self) -> PathBuf {
+        self.home().join(".local/share/zencrypt")
+    }
+
+    pub fn db(&self) -> PathBuf {
+        self.data_dir().join("zencrypt.db")
+    }
+
+    pub fn sessions_dir(&self) -> PathBuf {
+        self.home().join(".local/state/zencrypt/sessions")
+    }
+
+    /// The command with a scrubbed environment.
+    pub fn command(&self) -> Command {
+        let mut c = Command::cargo_bin("zencrypt").unwrap();
+        c.env_clear()
+            .env("HOME", self.home())
+            .env("ZENCRYPT_ARGON2_MEMORY_KIB", "64")
+            .env("ZENCRYPT_ARGON2_ITERATIONS", "1")
+            .current_dir(self.dir.path());
+        for (k, v) in &self.extra {
+            c.env(k, v);
+        }
+        c
+    }
+
+    pub fn run_with(&self, args: &[&str], stdin: &[u8], env: &[(&str, &str)]) -> Run {
+        let mut c = self.command();
+        c.args(args);
+        for (k, v) in env {
+            c.env(k, v);
+        }
+        let mut a = assert_cmd::Command::from_std(c);
+        a.write_stdin(stdin.to_vec());
+        a.output().unwrap().into()
+    }
+
+    pub fn run(&self, args: &[&str], stdin: &[u8]) -> Run {
+        self.run_with(args, stdin, &[])
+    }
+
+    pub fn signup(&self, user: &str) -> Run {
+        let r = self.run(
+            &["signup", "--username", user, "--password-stdin"],
+            format!("{}\n", pw(user)).as_bytes(),
+        );
+        r.ok();
+        r
+    }
+
+    pub fn login(&self, user: &str) -> Run {
+        let r = self.run(
+            &["login", "--username", user, "--password-stdin"],
+            format!("{}\n", pw(user)).as_bytes(),
+        );
+        r.ok();
+        r
+    }
+
+    /// Logs in and returns a token without touching the session file's owner.
+    pub fn token(&self, user: &str) -> String {
+        let r = self.run(
+            &[
+                "login",
+                "--username",
+                user,
+                "--password-stdin",
+                "--print-token",
+            ],
+            format!("{}\n", pw(user)).as_bytes(),
+        );
+        r.ok();
+        r.stdout.trim().to_string()
+    }
+
+    /// Runs as the holder of `token`.
+    pub fn as_token(&self, token: &str, args: &[&str]) -> Run {
+        self.run_with(args, b"", &[("ZENCRYPT_TOKEN", token)])
+    }
+
+    pub fn sql(&self) -> rusqlite::Connection {
+        rusqlite::Connection::open(self.db()).unwrap()
+    }
+}
+
+pub fn mode(p: &Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(p).unwrap().permissions().mode() & 0o777
+}
+
+/// The audit rows as JSON, as seen by `token`'s holder.
+pub fn audit_rows(env: &Env, token: &str, extra: &[&str]) -> Vec<Value> {
+    let mut args = vec!["audit", "list", "--json", "--limit", "1000"];
+    args.extend_from_slice(extra);
+    let r = env.as_token(token, &args);
+    r.ok();
+    r.json().as_array().unwrap().clone()
+}
