@@ -212,6 +212,8 @@ fn insert_session(tx: &mut dyn Tx, user_id: i64, user_key: &Key32, ttl: u64) -> 
         wrapped_user_key: aead::wrap_key(&session_key, &session_aad(&sid, user_id), user_key),
     })?;
     tx.set_last_login(user_id, iat)?;
+    // Expired sessions keep their rows (for the record) but lose their key copies.
+    tx.shred_expired_sessions(iat)?;
     Ok(NewSession {
         sid,
         session_key,

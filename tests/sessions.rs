@@ -27,6 +27,15 @@ fn a_token_saved_before_logout_is_refused_after() {
         0,
         "logout removes the session file"
     );
+    let kept: i64 = env
+        .sql()
+        .query_row(
+            "SELECT count(*) FROM sessions WHERE revoked_at IS NOT NULL AND length(wrapped_user_key) > 0",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(kept, 0, "a revoked session keeps no copy of the user key");
 }
 
 #[test]

@@ -72,11 +72,7 @@ fn choose(p: &mut dyn Prompter, title: &str, entries: &[Entry], zero: &str) -> R
         p.say("");
         p.say(title);
         for e in entries {
-            p.say(
-                &format!("{}) {:<18} {}", e.number, e.label, e.about)
-                    .trim_end()
-                    .to_string(),
-            );
+            p.say(format!("{}) {:<18} {}", e.number, e.label, e.about).trim_end());
         }
         p.say(&format!("0) {zero}"));
         let answer = p.line("Choose: ")?;

@@ -94,10 +94,8 @@ impl TermPrompter {
                     self.term.write_line("").map_err(io)?;
                     return Err(Interrupt::Eof);
                 }
-                Key::Backspace => {
-                    if buf.pop().is_some() && echo {
-                        self.term.clear_chars(1).map_err(io)?;
-                    }
+                Key::Backspace if buf.pop().is_some() && echo => {
+                    self.term.clear_chars(1).map_err(io)?;
                 }
                 Key::Char(c) if !c.is_control() => {
                     buf.push(c);

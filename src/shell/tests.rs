@@ -1,1 +1,211 @@
+//! Menu logic driven by a scripted prompter (no terminal needed).
 
+use super::prompt::{Scripted, ScriptedPrompter};
+use super::*;
+use crate::config::SignupPolicy;
+use crate::crypto::kdf::KdfParams;
+use crate::crypto::mac::MacKey;
+use crate::storage::sqlite::SqliteStore;
+use crate::vault::Policy;
+use Scripted::{CtrlC, Pick, Text, Yes};
+
+struct Fixture {
+    _dir: tempfile::TempDir,
+    db: PathBuf,
+    session_file: PathBuf,
+}
+
+impl Fixture {
+    fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        Fixture {
+            db: dir.path().join("z.db"),
+            session_file: dir.path().join("sessions/s.token"),
+            _dir: dir,
+        }
+    }
+
+    fn vault(&self) -> Vault {
+        Vault::with_store(
+            Box::new(SqliteStore::open(&self.db).unwrap()),
+            &[3u8; 32],
+            MacKey::new(vec![4u8; 32]),
+            Policy {
+                kdf: KdfParams {
+                    m_kib: 64,
+                    t: 1,
+                    p: 1,
+                },
+                signup: SignupPolicy::Open,
+                session_ttl: 3600,
+            },
+        )
+        .unwrap()
+    }
+
+    fn run(&self, answers: Vec<Scripted>) -> Vec<String> {
+        let mut p = ScriptedPrompter::new(answers);
+        let mut shell = Shell::new(self.vault(), self.session_file.clone(), None);
+        shell.run(&mut p).unwrap();
+        p.transcript
+    }
+}
+
+fn t(s: &str) -> Scripted {
+    Text(s.to_string())
+}
+
+fn signup(user: &str) -> Vec<Scripted> {
+    vec![t("2"), t(user), t("password-123"), t("password-123")]
+}
+
+fn has(transcript: &[String], line: &str) -> bool {
+    transcript.iter().any(|l| l == line)
+}
+
+#[test]
+fn sign_up_then_exit_with_zero() {
+    let f = Fixture::new();
+    let mut script = signup("alice");
+    script.push(t("0"));
+    let out = f.run(script);
+    assert!(has(
+        &out,
+        "Welcome, alice. Your account has the admin role."
+    ));
+    assert!(has(&out, "zencrypt: alice (admin)"));
+    assert!(has(
+        &out,
+        "7) Account            who am I, change password, log out"
+    ));
+    assert!(has(&out, "8) Administration     users and roles"));
+    assert_eq!(out.last().unwrap(), "Bye.");
+    assert!(f.session_file.exists(), "the login is saved");
+}
+
+#[test]
+fn a_valid_session_goes_straight_to_the_main_menu() {
+    let f = Fixture::new();
+    f.run(signup("alice"));
+    let out = f.run(vec![t("0")]);
+    assert!(has(&out, "zencrypt: alice (admin)"));
+    assert!(!has(&out, "1) Log in"));
+}
+
+#[test]
+fn end_of_input_exits_instead_of_spinning() {
+    let f = Fixture::new();
+    let out = f.run(vec![]);
+    assert_eq!(out.iter().filter(|l| *l == "? Choose: ").count(), 1);
+    assert_eq!(out.last().unwrap(), "Bye.");
+}
+
+#[test]
+fn ctrl_c_cancels_back_to_the_menu() {
+    let f = Fixture::new();
+    f.run(signup("alice"));
+    let out = f.run(vec![t("7"), t("2"), CtrlC, t("0"), t("0")]);
+    let cancelled = out.iter().position(|l| l == "Cancelled.").unwrap();
+    assert_eq!(
+        out[cancelled + 2],
+        "Account",
+        "the Account menu is shown again"
+    );
+}
+
+#[test]
+fn a_wrong_choice_is_explained() {
+    let f = Fixture::new();
+    let out = f.run(vec![t("5"), t("x"), t("0")]);
+    assert_eq!(
+        out.iter()
+            .filter(|l| *l == "Please type one of 1, 2, 0.")
+            .count(),
+        2
+    );
+}
+
+#[test]
+fn a_plain_user_never_sees_administration() {
+    let f = Fixture::new();
+    f.run(signup("alice"));
+    let mut script = vec![t("7"), t("3")]; // log out, back at the start menu
+    script.extend(signup("bob"));
+    script.extend([t("8"), t("0")]);
+    let out = f.run(script);
+    assert!(has(&out, "Logged out alice."));
+    assert!(has(&out, "zencrypt: bob (user)"));
+    assert!(
+        !out.iter()
+            .skip_while(|l| *l != "zencrypt: bob (user)")
+            .any(|l| l.starts_with("8) "))
+    );
+    assert!(has(&out, "Please type one of 7, 0."));
+}
+
+#[test]
+fn wrong_login_shows_the_error_and_stays() {
+    let f = Fixture::new();
+    f.run(signup("alice"));
+    f.run(vec![t("7"), t("3"), t("0")]);
+    let out = f.run(vec![t("1"), t("alice"), t("wrong-password"), t("0")]);
+    assert!(has(&out, "error: invalid username or password"));
+    assert_eq!(out.last().unwrap(), "Bye.");
+}
+
+#[test]
+fn administration_changes_a_role_and_disables_a_user() {
+    let f = Fixture::new();
+    f.run(signup("alice"));
+    f.run(vec![t("7"), t("3"), t("0")]);
+    f.run(signup("bob"));
+    f.run(vec![t("7"), t("3"), t("0")]);
+    let mut script = vec![t("1"), t("alice"), t("password-123")];
+    // Role: pick bob (index 1 in name order), then auditor (index 1).
+    script.extend([t("8"), t("3"), Pick(1), Pick(1)]);
+    // Disable: only active users are offered; bob is index 1; confirm.
+    script.extend([t("4"), Pick(1), Yes(true)]);
+    // The last admin cannot be disabled: the error is shown, the menu stays.
+    script.extend([t("4"), Pick(0), Yes(true)]);
+    script.extend([t("1"), t("0"), t("0")]);
+    let out = f.run(script);
+    assert!(has(&out, "bob is now auditor (was user)."));
+    assert!(has(&out, "Disabled bob; 0 session(s) ended."));
+    assert!(has(
+        &out,
+        "error: cannot disable 'alice': it is the last active admin"
+    ));
+    assert!(
+        out.iter()
+            .any(|l| l.contains("bob       auditor  disabled"))
+    );
+}
+
+#[test]
+fn change_password_and_log_back_in() {
+    let f = Fixture::new();
+    f.run(signup("alice"));
+    let out = f.run(vec![
+        t("7"),
+        t("2"),
+        t("password-123"),
+        t("new-password-456"),
+        t("new-password-456"),
+        t("3"),
+        t("1"),
+        t("alice"),
+        t("new-password-456"),
+        t("0"),
+    ]);
+    assert!(has(
+        &out,
+        "Password changed; 0 other session(s) were logged out."
+    ));
+    assert!(has(&out, "Logged out alice."));
+    assert_eq!(
+        out.iter()
+            .filter(|l| *l == "zencrypt: alice (admin)")
+            .count(),
+        2
+    );
+}

@@ -145,15 +145,19 @@ pub trait Tx {
     fn insert_session(&mut self, session: &SessionRecord) -> StoreResult<()>;
     /// Looks a session up by id.
     fn session(&mut self, id: &str) -> StoreResult<Option<SessionRecord>>;
-    /// Revokes one session; false when it did not exist or was already revoked.
+    /// Revokes one session and wipes its wrapped user key; false when it did not exist or
+    /// was already revoked.
     fn revoke_session(&mut self, id: &str, at: i64) -> StoreResult<bool>;
-    /// Revokes all unrevoked sessions of a user except `keep`; returns how many.
+    /// Revokes all live sessions of a user except `keep`, wiping their wrapped user keys;
+    /// returns how many.
     fn revoke_user_sessions(
         &mut self,
         user_id: i64,
         keep: Option<&str>,
         at: i64,
     ) -> StoreResult<u64>;
+    /// Wipes the wrapped user key of every expired session; returns how many.
+    fn shred_expired_sessions(&mut self, now: i64) -> StoreResult<u64>;
 
     /// The last audit row's seq and MAC.
     fn audit_head(&mut self) -> StoreResult<Option<(i64, Vec<u8>)>>;

@@ -419,7 +419,8 @@ impl Tx for SqliteTx<'_> {
 
     fn revoke_session(&mut self, id: &str, at: i64) -> StoreResult<bool> {
         self.exec(
-            "UPDATE sessions SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL",
+            "UPDATE sessions SET revoked_at = ?2, wrapped_user_key = X'' \
+             WHERE id = ?1 AND revoked_at IS NULL",
             params![id, at],
         )
         .map(|n| n > 0)
@@ -432,9 +433,19 @@ impl Tx for SqliteTx<'_> {
         at: i64,
     ) -> StoreResult<u64> {
         self.exec(
-            "UPDATE sessions SET revoked_at = ?3 WHERE user_id = ?1 AND revoked_at IS NULL \
-             AND expires_at > ?3 AND (?2 IS NULL OR id <> ?2)",
+            "UPDATE sessions SET revoked_at = ?3, wrapped_user_key = X'' \
+             WHERE user_id = ?1 AND revoked_at IS NULL AND expires_at > ?3 \
+             AND (?2 IS NULL OR id <> ?2)",
             params![user_id, keep, at],
+        )
+        .map(|n| n as u64)
+    }
+
+    fn shred_expired_sessions(&mut self, now: i64) -> StoreResult<u64> {
+        self.exec(
+            "UPDATE sessions SET wrapped_user_key = X'' \
+             WHERE expires_at <= ?1 AND length(wrapped_user_key) > 0",
+            params![now],
         )
         .map(|n| n as u64)
     }

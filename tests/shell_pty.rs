@@ -1,0 +1,108 @@
+//! The real shell in a pseudo-terminal: sign up, menus, Ctrl-C and Ctrl-D.
+
+mod common;
+use std::time::Duration;
+
+use common::*;
+use expectrl::process::unix::WaitStatus;
+use expectrl::{Eof, Expect, Session};
+
+fn spawn(env: &Env) -> expectrl::session::OsSession {
+    let mut cmd = env.command();
+    cmd.env("TERM", "dumb");
+    let mut s = Session::spawn(cmd).expect("spawn zencrypt in a pty");
+    s.set_expect_timeout(Some(Duration::from_secs(20)));
+    s
+}
+
+fn exit_code(s: &expectrl::session::OsSession) -> i32 {
+    match s.get_process().wait().unwrap() {
+        WaitStatus::Exited(_, code) => code,
+        other => panic!("unexpected status {other:?}"),
+    }
+}
+
+#[test]
+fn sign_up_through_the_shell_and_exit_with_zero() {
+    let env = Env::new();
+    let mut s = spawn(&env);
+    s.expect("1) Log in").unwrap();
+    s.expect("2) Sign up").unwrap();
+    s.expect("0) Exit").unwrap();
+    s.expect("Choose: ").unwrap();
+    s.send("2\r").unwrap();
+    s.expect("Username: ").unwrap();
+    s.send("alice\r").unwrap();
+    s.expect("Choose a password: ").unwrap();
+    s.send("alice-password\r").unwrap();
+    let typed = s.expect("Repeat it: ").unwrap();
+    assert!(!String::from_utf8_lossy(typed.before()).contains("alice-password"));
+    s.send("alice-password\r").unwrap();
+    let typed = s
+        .expect("Welcome, alice. Your account has the admin role.")
+        .unwrap();
+    assert!(!String::from_utf8_lossy(typed.before()).contains("alice-password"));
+    s.expect("zencrypt: alice (admin)").unwrap();
+    s.expect("7) Account").unwrap();
+    s.expect("8) Administration").unwrap();
+    s.expect("Choose: ").unwrap();
+    s.send("0\r").unwrap();
+    s.expect("Bye.").unwrap();
+    s.expect(Eof).unwrap();
+    assert_eq!(exit_code(&s), 0);
+    // The password was never echoed, and the account works from one-shot commands.
+    let who = env.run(&["whoami", "--json"], b"");
+    who.ok();
+    assert_eq!(who.json()["username"], "alice");
+    assert_eq!(who.json()["role"], "admin");
+}
+
+#[test]
+fn ctrl_c_at_a_prompt_returns_to_the_menu_and_ctrl_d_exits() {
+    let env = Env::new();
+    env.signup("alice");
+    let mut s = spawn(&env);
+    // A valid saved session goes straight to the main menu.
+    s.expect("zencrypt: alice (admin)").unwrap();
+    s.expect("Choose: ").unwrap();
+    s.send("7\r").unwrap();
+    s.expect("3) Log out").unwrap();
+    s.expect("Choose: ").unwrap();
+    s.send("2\r").unwrap();
+    s.expect("Current password: ").unwrap();
+    s.send("half-typed").unwrap();
+    s.send("\x03").unwrap();
+    s.expect("Cancelled.").unwrap();
+    s.expect("1) Who am I").unwrap();
+    s.expect("Choose: ").unwrap();
+    s.send("1\r").unwrap();
+    s.expect("username: alice").unwrap();
+    s.expect("Choose: ").unwrap();
+    s.send("0\r").unwrap();
+    s.expect("zencrypt: alice (admin)").unwrap();
+    s.expect("Choose: ").unwrap();
+    s.send("\x04").unwrap();
+    s.expect("Bye.").unwrap();
+    s.expect(Eof).unwrap();
+    assert_eq!(exit_code(&s), 0);
+    // Nothing changed: the password is the same.
+    env.login("alice");
+}
+
+#[test]
+fn a_plain_user_does_not_see_administration() {
+    let env = Env::new();
+    env.signup("alice");
+    env.signup("bob");
+    let mut s = spawn(&env);
+    s.expect("zencrypt: bob (user)").unwrap();
+    let menu = s.expect("Choose: ").unwrap();
+    let text = String::from_utf8_lossy(menu.before()).into_owned();
+    assert!(text.contains("7) Account"), "{text}");
+    assert!(!text.contains("Administration"), "{text}");
+    s.send("8\r").unwrap();
+    s.expect("Please type one of 7, 0.").unwrap();
+    s.send("0\r").unwrap();
+    s.expect(Eof).unwrap();
+    assert_eq!(exit_code(&s), 0);
+}
