@@ -122,7 +122,10 @@ pub fn prompt_new_or_existing(
         if !confirm {
             return Ok(first);
         }
-        crate::accounts::validate_new_password(&first)?;
+        if let Err(e) = crate::accounts::validate_new_password(&first) {
+            p.say(&format!("{e}; try again."));
+            continue;
+        }
         let again = p.secret("Repeat it: ")?;
         if first.expose_secret() == again.expose_secret() {
             return Ok(first);

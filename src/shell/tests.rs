@@ -84,6 +84,27 @@ fn sign_up_then_exit_with_zero() {
 }
 
 #[test]
+fn a_too_short_password_is_asked_again() {
+    let f = Fixture::new();
+    let out = f.run(vec![
+        t("2"),
+        t("alice"),
+        t("short"),
+        t("password-123"),
+        t("password-124"),
+        t("password-123"),
+        t("password-123"),
+        t("0"),
+    ]);
+    assert!(has(
+        &out,
+        "password is too short: use at least 8 characters; try again."
+    ));
+    assert!(has(&out, "The passwords do not match; try again."));
+    assert!(has(&out, "zencrypt: alice (admin)"));
+}
+
+#[test]
 fn a_valid_session_goes_straight_to_the_main_menu() {
     let f = Fixture::new();
     f.run(signup("alice"));
