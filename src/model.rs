@@ -213,3 +213,113 @@ pub struct AuditFilter {
     /// At most this many rows (the most recent ones), in seq order.
     pub limit: Option<u32>,
 }
+
+/// A named key's state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyStatus {
+    /// Encrypts (unless expired) and decrypts.
+    Active,
+    /// Neither encrypts nor decrypts until enabled again.
+    Disabled,
+    /// Material wiped: nothing under it can ever be decrypted.
+    Destroyed,
+}
+
+impl KeyStatus {
+    /// The lowercase name stored and shown.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KeyStatus::Active => "active",
+            KeyStatus::Disabled => "disabled",
+            KeyStatus::Destroyed => "destroyed",
+        }
+    }
+
+    /// Parses a stored status.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "active" => Some(KeyStatus::Active),
+            "disabled" => Some(KeyStatus::Disabled),
+            "destroyed" => Some(KeyStatus::Destroyed),
+            _ => None,
+        }
+    }
+}
+
+/// A stored named key (metadata; material lives in its versions).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyRecord {
+    /// Database id (appears in ciphertext headers).
+    pub id: i64,
+    /// Owner's user id.
+    pub owner_id: i64,
+    /// Name, unique per owner.
+    pub name: String,
+    /// Active, disabled or destroyed.
+    pub status: KeyStatus,
+    /// Whether `key export` may print its material.
+    pub exportable: bool,
+    /// Seconds between rotations, if set.
+    pub rotation_period: Option<i64>,
+    /// Unix seconds after which it no longer encrypts.
+    pub expires_at: Option<i64>,
+    /// Oldest version allowed to decrypt.
+    pub min_decrypt_version: i64,
+    /// Newest version (used to encrypt).
+    pub latest_version: i64,
+    /// Unix seconds.
+    pub created_at: i64,
+}
+
+/// One version of a named key.
+pub struct KeyVersionRecord {
+    /// The key.
+    pub key_id: i64,
+    /// 1, 2, ...
+    pub version: i64,
+    /// The 256-bit material wrapped under the owner's user key; `None` once destroyed.
+    pub wrapped_material: Option<Vec<u8>>,
+    /// Unix seconds.
+    pub created_at: i64,
+    /// Messages encrypted under this version.
+    pub encryptions: i64,
+    /// Plaintext bytes encrypted under this version.
+    pub bytes: i64,
+}
+
+/// One entry of a key's lifecycle log (`key_events`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyEvent {
+    /// Unix seconds.
+    pub at: i64,
+    /// created, imported, rotated, rewrapped, expired-on-use, disabled, enabled,
+    /// destroyed, exported, min-decryption-changed, settings-changed.
+    pub event: String,
+    /// The version concerned, if any.
+    pub version: Option<i64>,
+    /// Who did it.
+    pub actor: String,
+    /// JSON object with specifics; never key material.
+    pub detail: String,
+}
+
+/// One row of the usage log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UsageEvent {
+    /// Unix seconds.
+    pub at: i64,
+    /// Who.
+    pub user_id: i64,
+    /// Which key, if any.
+    pub key_id: Option<i64>,
+    /// Which key version, if any.
+    pub key_version: Option<i64>,
+    /// Which record, if any.
+    pub record_id: Option<i64>,
+    /// encrypt, decrypt, rewrap, export, ...
+    pub operation: String,
+    /// Plaintext bytes.
+    pub bytes: i64,
+    /// ok or failed.
+    pub outcome: Outcome,
+}

@@ -2,7 +2,7 @@
 //! A released migration is never edited; changes go in a new one at the end.
 
 /// Every migration, oldest first; migration `i` takes the schema to version `i + 1`.
-pub(crate) const MIGRATIONS: &[&str] = &[V1_ACCOUNTS_SESSIONS_AUDIT];
+pub(crate) const MIGRATIONS: &[&str] = &[V1_ACCOUNTS_SESSIONS_AUDIT, V2_KEYS_USAGE];
 
 /// The latest schema version this binary knows.
 pub(crate) const LATEST: i64 = MIGRATIONS.len() as i64;
@@ -48,6 +48,57 @@ CREATE TABLE audit_log (
 CREATE INDEX audit_by_actor ON audit_log(actor_id, seq);
 ";
 
+const V2_KEYS_USAGE: &str = "
+CREATE TABLE keys (
+    id                  INTEGER PRIMARY KEY,
+    owner_id            INTEGER NOT NULL REFERENCES users(id),
+    name                TEXT NOT NULL,
+    status              TEXT NOT NULL CHECK (status IN ('active', 'disabled', 'destroyed')),
+    exportable          INTEGER NOT NULL CHECK (exportable IN (0, 1)),
+    rotation_period     INTEGER,
+    expires_at          INTEGER,
+    min_decrypt_version INTEGER NOT NULL,
+    latest_version      INTEGER NOT NULL,
+    created_at          INTEGER NOT NULL,
+    UNIQUE (owner_id, name)
+) STRICT;
+
+CREATE TABLE key_versions (
+    key_id           INTEGER NOT NULL REFERENCES keys(id),
+    version          INTEGER NOT NULL,
+    wrapped_material BLOB,
+    created_at       INTEGER NOT NULL,
+    encryptions      INTEGER NOT NULL DEFAULT 0,
+    bytes            INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (key_id, version)
+) STRICT;
+
+CREATE TABLE key_events (
+    id       INTEGER PRIMARY KEY,
+    key_id   INTEGER NOT NULL REFERENCES keys(id),
+    at       INTEGER NOT NULL,
+    event    TEXT NOT NULL,
+    version  INTEGER,
+    actor_id INTEGER,
+    actor    TEXT NOT NULL,
+    detail   TEXT NOT NULL
+) STRICT;
+CREATE INDEX key_events_by_key ON key_events(key_id, id);
+
+CREATE TABLE usage_events (
+    id          INTEGER PRIMARY KEY,
+    at          INTEGER NOT NULL,
+    user_id     INTEGER NOT NULL REFERENCES users(id),
+    key_id      INTEGER,
+    key_version INTEGER,
+    record_id   INTEGER,
+    operation   TEXT NOT NULL,
+    bytes       INTEGER NOT NULL,
+    outcome     TEXT NOT NULL CHECK (outcome IN ('ok', 'failed'))
+) STRICT;
+CREATE INDEX usage_by_user ON usage_events(user_id, at);
+";
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -61,7 +112,15 @@ mod tests {
             conn.execute_batch(m)
                 .unwrap_or_else(|e| panic!("migration {} fails: {e}", i + 1));
         }
-        for table in ["users", "sessions", "audit_log"] {
+        for table in [
+            "users",
+            "sessions",
+            "audit_log",
+            "keys",
+            "key_versions",
+            "key_events",
+            "usage_events",
+        ] {
             let n: i64 = conn
                 .query_row(
                     "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?1",

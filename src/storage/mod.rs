@@ -9,7 +9,8 @@ mod migrations;
 pub mod sqlite;
 
 use crate::model::{
-    AuditEntry, AuditFilter, Credentials, Role, SessionRecord, UserRecord, UserStatus,
+    AuditEntry, AuditFilter, Credentials, KeyEvent, KeyRecord, KeyVersionRecord, Role,
+    SessionRecord, UsageEvent, UserRecord, UserStatus,
 };
 
 /// Why the database could not do what was asked. Messages name the location and say
@@ -167,4 +168,32 @@ pub trait Tx {
     fn list_audit(&mut self, filter: &AuditFilter) -> StoreResult<Vec<AuditEntry>>;
     /// Visits every audit row in seq order until `visit` returns false.
     fn scan_audit(&mut self, visit: &mut dyn FnMut(AuditEntry) -> bool) -> StoreResult<()>;
+
+    /// Inserts a key (its `id` is ignored) and returns the new id.
+    fn insert_key(&mut self, key: &KeyRecord) -> StoreResult<i64>;
+    /// A key of `owner` by name.
+    fn key_by_name(&mut self, owner_id: i64, name: &str) -> StoreResult<Option<KeyRecord>>;
+    /// A key of `owner` by id.
+    fn key_by_id(&mut self, owner_id: i64, id: i64) -> StoreResult<Option<KeyRecord>>;
+    /// The keys of `owner`, by name; destroyed ones only with `include_destroyed`.
+    fn list_keys(&mut self, owner_id: i64, include_destroyed: bool) -> StoreResult<Vec<KeyRecord>>;
+    /// Saves a key's mutable metadata (status, settings, versions).
+    fn update_key(&mut self, key: &KeyRecord) -> StoreResult<()>;
+    /// Inserts a key version.
+    fn insert_key_version(&mut self, v: &KeyVersionRecord) -> StoreResult<()>;
+    /// One version of a key.
+    fn key_version(&mut self, key_id: i64, version: i64) -> StoreResult<Option<KeyVersionRecord>>;
+    /// All versions of a key, oldest first.
+    fn key_versions(&mut self, key_id: i64) -> StoreResult<Vec<KeyVersionRecord>>;
+    /// Adds to a version's encryption count and byte total.
+    fn add_key_version_usage(&mut self, key_id: i64, version: i64, encryptions: i64, bytes: i64)
+    -> StoreResult<()>;
+    /// Wipes the material of every version of a key.
+    fn wipe_key_material(&mut self, key_id: i64) -> StoreResult<()>;
+    /// Appends to a key's lifecycle log.
+    fn insert_key_event(&mut self, key_id: i64, actor_id: Option<i64>, event: &KeyEvent) -> StoreResult<()>;
+    /// A key's lifecycle log, oldest first.
+    fn key_events(&mut self, key_id: i64) -> StoreResult<Vec<KeyEvent>>;
+    /// Appends to the usage log.
+    fn insert_usage(&mut self, event: &UsageEvent) -> StoreResult<()>;
 }

@@ -14,7 +14,8 @@ use super::{NewUser, Storage, StoreError, StoreResult, Tx};
 use crate::crypto::kdf::KdfParams;
 use crate::fsutil;
 use crate::model::{
-    AuditEntry, AuditFilter, Credentials, Outcome, Role, SessionRecord, UserRecord, UserStatus,
+    AuditEntry, AuditFilter, Credentials, KeyEvent, KeyRecord, KeyStatus, KeyVersionRecord,
+    Outcome, Role, SessionRecord, UsageEvent, UserRecord, UserStatus,
 };
 
 /// `PRAGMA application_id` of a zencrypt database ("ZENC").
@@ -225,6 +226,42 @@ fn user_from_row(r: &Row<'_>) -> rusqlite::Result<UserRecord> {
     })
 }
 
+const KEY_COLUMNS: &str = "id, owner_id, name, status, exportable, rotation_period, \
+     expires_at, min_decrypt_version, latest_version, created_at";
+
+fn key_from_row(r: &Row<'_>) -> rusqlite::Result<KeyRecord> {
+    let status: String = r.get(3)?;
+    Ok(KeyRecord {
+        id: r.get(0)?,
+        owner_id: r.get(1)?,
+        name: r.get(2)?,
+        status: KeyStatus::parse(&status).ok_or_else(|| {
+            rusqlite::Error::FromSqlConversionFailure(
+                3,
+                rusqlite::types::Type::Text,
+                format!("unexpected key status '{status}'").into(),
+            )
+        })?,
+        exportable: r.get::<_, i64>(4)? != 0,
+        rotation_period: r.get(5)?,
+        expires_at: r.get(6)?,
+        min_decrypt_version: r.get(7)?,
+        latest_version: r.get(8)?,
+        created_at: r.get(9)?,
+    })
+}
+
+fn key_version_from_row(r: &Row<'_>) -> rusqlite::Result<KeyVersionRecord> {
+    Ok(KeyVersionRecord {
+        key_id: r.get(0)?,
+        version: r.get(1)?,
+        wrapped_material: r.get(2)?,
+        created_at: r.get(3)?,
+        encryptions: r.get(4)?,
+        bytes: r.get(5)?,
+    })
+}
+
 fn session_from_row(r: &Row<'_>) -> rusqlite::Result<SessionRecord> {
     Ok(SessionRecord {
         id: r.get(0)?,
@@ -273,6 +310,31 @@ impl SqliteTx<'_> {
         st.query_row([arg], user_from_row)
             .optional()
             .map_err(|e| self.err(e))
+    }
+
+    fn all<T>(
+        &self,
+        sql: &str,
+        args: impl rusqlite::Params,
+        f: impl FnMut(&Row<'_>) -> rusqlite::Result<T>,
+    ) -> StoreResult<Vec<T>> {
+        let mut st = self.tx.prepare_cached(sql).map_err(|e| self.err(e))?;
+        let rows = st
+            .query_map(args, f)
+            .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>());
+        rows.map_err(|e| map_err(self.location, e))
+    }
+
+    fn one<T>(
+        &self,
+        sql: &str,
+        args: impl rusqlite::Params,
+        f: impl FnOnce(&Row<'_>) -> rusqlite::Result<T>,
+    ) -> StoreResult<Option<T>> {
+        let mut st = self.tx.prepare_cached(sql).map_err(|e| self.err(e))?;
+        st.query_row(args, f)
+            .optional()
+            .map_err(|e| map_err(self.location, e))
     }
 
     fn exec(&self, sql: &str, args: impl rusqlite::Params) -> StoreResult<usize> {
@@ -529,5 +591,171 @@ impl Tx for SqliteTx<'_> {
             }
         }
         Ok(())
+    }
+
+    fn insert_key(&mut self, k: &KeyRecord) -> StoreResult<i64> {
+        let res = self.exec(
+            "INSERT INTO keys (owner_id, name, status, exportable, rotation_period, expires_at, \
+             min_decrypt_version, latest_version, created_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            params![
+                k.owner_id,
+                k.name,
+                k.status.as_str(),
+                i64::from(k.exportable),
+                k.rotation_period,
+                k.expires_at,
+                k.min_decrypt_version,
+                k.latest_version,
+                k.created_at
+            ],
+        );
+        match res {
+            Ok(_) => Ok(self.tx.last_insert_rowid()),
+            Err(StoreError::Duplicate { .. }) => Err(StoreError::Duplicate {
+                what: format!("key '{}'", k.name),
+            }),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn key_by_name(&mut self, owner_id: i64, name: &str) -> StoreResult<Option<KeyRecord>> {
+        let sql = format!("SELECT {KEY_COLUMNS} FROM keys WHERE owner_id = ?1 AND name = ?2");
+        self.one(&sql, params![owner_id, name], key_from_row)
+    }
+
+    fn key_by_id(&mut self, owner_id: i64, id: i64) -> StoreResult<Option<KeyRecord>> {
+        let sql = format!("SELECT {KEY_COLUMNS} FROM keys WHERE owner_id = ?1 AND id = ?2");
+        self.one(&sql, params![owner_id, id], key_from_row)
+    }
+
+    fn list_keys(&mut self, owner_id: i64, include_destroyed: bool) -> StoreResult<Vec<KeyRecord>> {
+        let sql = format!(
+            "SELECT {KEY_COLUMNS} FROM keys WHERE owner_id = ?1 \
+             AND (?2 OR status <> 'destroyed') ORDER BY name"
+        );
+        self.all(&sql, params![owner_id, include_destroyed], key_from_row)
+    }
+
+    fn update_key(&mut self, k: &KeyRecord) -> StoreResult<()> {
+        self.exec(
+            "UPDATE keys SET status = ?2, exportable = ?3, rotation_period = ?4, expires_at = ?5, \
+             min_decrypt_version = ?6, latest_version = ?7 WHERE id = ?1",
+            params![
+                k.id,
+                k.status.as_str(),
+                i64::from(k.exportable),
+                k.rotation_period,
+                k.expires_at,
+                k.min_decrypt_version,
+                k.latest_version
+            ],
+        )
+        .map(drop)
+    }
+
+    fn insert_key_version(&mut self, v: &KeyVersionRecord) -> StoreResult<()> {
+        self.exec(
+            "INSERT INTO key_versions (key_id, version, wrapped_material, created_at, \
+             encryptions, bytes) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![
+                v.key_id,
+                v.version,
+                v.wrapped_material,
+                v.created_at,
+                v.encryptions,
+                v.bytes
+            ],
+        )
+        .map(drop)
+    }
+
+    fn key_version(&mut self, key_id: i64, version: i64) -> StoreResult<Option<KeyVersionRecord>> {
+        self.one(
+            "SELECT key_id, version, wrapped_material, created_at, encryptions, bytes \
+             FROM key_versions WHERE key_id = ?1 AND version = ?2",
+            params![key_id, version],
+            key_version_from_row,
+        )
+    }
+
+    fn key_versions(&mut self, key_id: i64) -> StoreResult<Vec<KeyVersionRecord>> {
+        self.all(
+            "SELECT key_id, version, wrapped_material, created_at, encryptions, bytes \
+             FROM key_versions WHERE key_id = ?1 ORDER BY version",
+            params![key_id],
+            key_version_from_row,
+        )
+    }
+
+    fn add_key_version_usage(
+        &mut self,
+        key_id: i64,
+        version: i64,
+        encryptions: i64,
+        bytes: i64,
+    ) -> StoreResult<()> {
+        self.exec(
+            "UPDATE key_versions SET encryptions = encryptions + ?3, bytes = bytes + ?4 \
+             WHERE key_id = ?1 AND version = ?2",
+            params![key_id, version, encryptions, bytes],
+        )
+        .map(drop)
+    }
+
+    fn wipe_key_material(&mut self, key_id: i64) -> StoreResult<()> {
+        self.exec(
+            "UPDATE key_versions SET wrapped_material = NULL WHERE key_id = ?1",
+            params![key_id],
+        )
+        .map(drop)
+    }
+
+    fn insert_key_event(
+        &mut self,
+        key_id: i64,
+        actor_id: Option<i64>,
+        e: &KeyEvent,
+    ) -> StoreResult<()> {
+        self.exec(
+            "INSERT INTO key_events (key_id, at, event, version, actor_id, actor, detail) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            params![key_id, e.at, e.event, e.version, actor_id, e.actor, e.detail],
+        )
+        .map(drop)
+    }
+
+    fn key_events(&mut self, key_id: i64) -> StoreResult<Vec<KeyEvent>> {
+        self.all(
+            "SELECT at, event, version, actor, detail FROM key_events WHERE key_id = ?1 ORDER BY id",
+            params![key_id],
+            |r| {
+                Ok(KeyEvent {
+                    at: r.get(0)?,
+                    event: r.get(1)?,
+                    version: r.get(2)?,
+                    actor: r.get(3)?,
+                    detail: r.get(4)?,
+                })
+            },
+        )
+    }
+
+    fn insert_usage(&mut self, u: &UsageEvent) -> StoreResult<()> {
+        self.exec(
+            "INSERT INTO usage_events (at, user_id, key_id, key_version, record_id, operation, \
+             bytes, outcome) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            params![
+                u.at,
+                u.user_id,
+                u.key_id,
+                u.key_version,
+                u.record_id,
+                u.operation,
+                u.bytes,
+                u.outcome.as_str()
+            ],
+        )
+        .map(drop)
     }
 }

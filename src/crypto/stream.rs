@@ -1,0 +1,409 @@
+//! The zencrypt ciphertext format (version 1) and its chunked AES-256-GCM stream.
+//!
+//! ```text
+//! header:
+//!   magic        4  "ZENC"
+//!   version      1  0x01
+//!   key id       8  u64 BE    which named key (of the owner) wraps the data key
+//!   key version  4  u32 BE    which version of it
+//!   nonce prefix 7            random per message
+//!   chunk size   4  u32 BE    plaintext bytes per chunk (65536)
+//!   dek length   2  u16 BE
+//!   wrapped dek  n            the per-message data key, AES-256-GCM under the key version,
+//!                             bound to owner, key id, key version, nonce prefix, chunk size
+//!   checksum     8            first 8 bytes of SHA-256 over the header so far
+//! body: chunks of (ciphertext || 16-byte tag), each `chunk size` plaintext bytes except
+//!   the last, which may be shorter (or empty for empty input)
+//! chunk nonce = nonce prefix (7) || chunk counter (u32 BE) || last-chunk flag (1)
+//! ```
+//!
+//! This is the STREAM construction: reordering, truncation (at or between chunk
+//! boundaries) and extension all fail authentication, and a chunk's plaintext is only
+//! written after its tag verifies. `rewrap` replaces the header only: the body does not
+//! depend on the key version.
+
+use std::io::{self, Read, Write};
+
+use aes_gcm::aead::{AeadInOut, KeyInit};
+use aes_gcm::{Aes256Gcm, Nonce, Tag};
+
+use super::{Aad, Key32, mac::sha256, random_bytes};
+
+/// Magic bytes at the start of every binary ciphertext.
+pub const MAGIC: &[u8; 4] = b"ZENC";
+/// The format version written.
+pub const FORMAT_VERSION: u8 = 1;
+/// Plaintext bytes per chunk.
+pub const CHUNK_SIZE: u32 = 64 * 1024;
+/// Largest chunk size accepted when reading.
+const MAX_CHUNK_SIZE: u32 = 1 << 24;
+const TAG_LEN: usize = 16;
+const PREFIX_LEN: usize = 7;
+const MAX_WRAPPED_DEK: usize = 256;
+
+/// Why a ciphertext could not be read or written.
+#[derive(Debug, thiserror::Error)]
+pub enum StreamError {
+    /// The input is not a well-formed zencrypt ciphertext.
+    #[error("{0}")]
+    Malformed(&'static str),
+    /// A chunk failed authentication: tampered, truncated, reordered or extended.
+    #[error("decryption failed: {0}")]
+    Tampered(&'static str),
+    /// Reading the input or writing the output failed.
+    #[error("{0}")]
+    Io(#[from] io::Error),
+}
+
+/// A parsed (or new) ciphertext header.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Header {
+    /// The named key's id.
+    pub key_id: i64,
+    /// The key version that wraps the data key.
+    pub key_version: i64,
+    /// Random per message.
+    pub nonce_prefix: [u8; PREFIX_LEN],
+    /// Plaintext bytes per chunk.
+    pub chunk_size: u32,
+    /// The data key, wrapped.
+    pub wrapped_dek: Vec<u8>,
+}
+
+impl Header {
+    /// A header for a new message (the data key is wrapped by the caller).
+    pub fn new(key_id: i64, key_version: i64) -> Self {
+        Header {
+            key_id,
+            key_version,
+            nonce_prefix: random_bytes(),
+            chunk_size: CHUNK_SIZE,
+            wrapped_dek: Vec::new(),
+        }
+    }
+
+    /// Associated data binding the wrapped data key to its owner and this header.
+    pub fn dek_aad(&self, owner_id: i64) -> Aad {
+        Aad::new("stream-dek")
+            .int(owner_id)
+            .int(self.key_id)
+            .int(self.key_version)
+            .field(self.nonce_prefix)
+            .int(i64::from(self.chunk_size))
+    }
+
+    /// The encoded header, checksum included.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut h = Vec::with_capacity(40 + self.wrapped_dek.len());
+        h.extend_from_slice(MAGIC);
+        h.push(FORMAT_VERSION);
+        h.extend_from_slice(&(self.key_id as u64).to_be_bytes());
+        h.extend_from_slice(&(self.key_version as u32).to_be_bytes());
+        h.extend_from_slice(&self.nonce_prefix);
+        h.extend_from_slice(&self.chunk_size.to_be_bytes());
+        h.extend_from_slice(&(self.wrapped_dek.len() as u16).to_be_bytes());
+        h.extend_from_slice(&self.wrapped_dek);
+        let sum = sha256(&h);
+        h.extend_from_slice(&sum[..8]);
+        h
+    }
+
+    /// Reads and checks a header from the start of `r`.
+    pub fn read_from(r: &mut impl Read) -> Result<Header, StreamError> {
+        let mut fixed = [0u8; 4 + 1 + 8 + 4 + PREFIX_LEN + 4 + 2];
+        read_exact_or(r, &mut fixed, "input is too short to be a zencrypt ciphertext")?;
+        if &fixed[..4] != MAGIC {
+            return Err(StreamError::Malformed(
+                "input is not a zencrypt ciphertext (bad magic)",
+            ));
+        }
+        if fixed[4] != FORMAT_VERSION {
+            return Err(StreamError::Malformed(
+                "unsupported ciphertext format version",
+            ));
+        }
+        let be = |a: usize, n: usize| -> u64 {
+            fixed[a..a + n]
+                .iter()
+                .fold(0u64, |acc, b| (acc << 8) | u64::from(*b))
+        };
+        let key_id = be(5, 8);
+        let key_version = be(13, 4);
+        let mut nonce_prefix = [0u8; PREFIX_LEN];
+        nonce_prefix.copy_from_slice(&fixed[17..24]);
+        let chunk_size = be(24, 4) as u32;
+        let dek_len = be(28, 2) as usize;
+        if dek_len == 0 || dek_len > MAX_WRAPPED_DEK {
+            return Err(StreamError::Malformed("ciphertext header is corrupt"));
+        }
+        let mut rest = vec![0u8; dek_len + 8];
+        read_exact_or(r, &mut rest, "ciphertext header is truncated")?;
+        let mut covered = fixed.to_vec();
+        covered.extend_from_slice(&rest[..dek_len]);
+        if sha256(&covered)[..8] != rest[dek_len..] {
+            return Err(StreamError::Malformed(
+                "ciphertext header is corrupt (checksum mismatch)",
+            ));
+        }
+        if chunk_size == 0 || chunk_size > MAX_CHUNK_SIZE || key_id > i64::MAX as u64 {
+            return Err(StreamError::Malformed("ciphertext header is corrupt"));
+        }
+        Ok(Header {
+            key_id: key_id as i64,
+            key_version: key_version as i64,
+            nonce_prefix,
+            chunk_size,
+            wrapped_dek: rest[..dek_len].to_vec(),
+        })
+    }
+}
+
+fn read_exact_or(r: &mut impl Read, buf: &mut [u8], msg: &'static str) -> Result<(), StreamError> {
+    let n = read_full(r, buf)?;
+    if n < buf.len() {
+        return Err(StreamError::Malformed(msg));
+    }
+    Ok(())
+}
+
+/// Reads until `buf` is full or the input ends; returns how much was read.
+pub fn read_full(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        match r.read(&mut buf[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(filled)
+}
+
+fn nonce(prefix: &[u8; PREFIX_LEN], counter: u32, last: bool) -> Nonce<aes_gcm::aead::consts::U12> {
+    let mut n = [0u8; 12];
+    n[..PREFIX_LEN].copy_from_slice(prefix);
+    n[PREFIX_LEN..11].copy_from_slice(&counter.to_be_bytes());
+    n[11] = u8::from(last);
+    Nonce::from(n)
+}
+
+const CHUNK_AAD: &[u8] = b"zencrypt-stream-v1";
+
+/// Encrypts all of `input` to `output` as chunks (the header is written by the caller).
+/// Calls `progress` with the plaintext bytes done so far. Returns the plaintext length.
+pub fn encrypt_body(
+    dek: &Key32,
+    header: &Header,
+    input: &mut impl Read,
+    output: &mut impl Write,
+    progress: &mut dyn FnMut(u64),
+) -> Result<u64, StreamError> {
+    let cipher = Aes256Gcm::new(dek.expose().into());
+    let size = header.chunk_size as usize;
+    // Two buffers: the chunk being sealed and a look-ahead that tells whether it is last.
+    let mut cur = vec![0u8; size + TAG_LEN];
+    let mut next = vec![0u8; size + TAG_LEN];
+    let mut cur_len = read_full(input, &mut cur[..size])?;
+    let mut counter: u32 = 0;
+    let mut total: u64 = 0;
+    loop {
+        let (next_len, last) = if cur_len < size {
+            (0, true)
+        } else {
+            let n = read_full(input, &mut next[..size])?;
+            (n, n == 0)
+        };
+        let tag = cipher
+            .encrypt_inout_detached(
+                &nonce(&header.nonce_prefix, counter, last),
+                CHUNK_AAD,
+                (&mut cur[..cur_len]).into(),
+            )
+            .map_err(|_| StreamError::Malformed("encryption failed"))?;
+        cur[cur_len..cur_len + TAG_LEN].copy_from_slice(&tag);
+        output.write_all(&cur[..cur_len + TAG_LEN])?;
+        total += cur_len as u64;
+        progress(total);
+        if last {
+            return Ok(total);
+        }
+        counter = counter
+            .checked_add(1)
+            .ok_or(StreamError::Malformed("input is too large for one message"))?;
+        std::mem::swap(&mut cur, &mut next);
+        cur_len = next_len;
+    }
+}
+
+/// Decrypts chunks from `input` to `output`, writing each chunk's plaintext only after
+/// its tag verifies. Returns the plaintext length.
+pub fn decrypt_body(
+    dek: &Key32,
+    header: &Header,
+    input: &mut impl Read,
+    output: &mut impl Write,
+    progress: &mut dyn FnMut(u64),
+) -> Result<u64, StreamError> {
+    let cipher = Aes256Gcm::new(dek.expose().into());
+    let full = header.chunk_size as usize + TAG_LEN;
+    let mut cur = vec![0u8; full];
+    let mut next = vec![0u8; full];
+    let mut cur_len = read_full(input, &mut cur)?;
+    let mut counter: u32 = 0;
+    let mut total: u64 = 0;
+    loop {
+        if cur_len < TAG_LEN {
+            return Err(StreamError::Tampered("the ciphertext is truncated"));
+        }
+        let (next_len, last) = if cur_len < full {
+            (0, true)
+        } else {
+            let n = read_full(input, &mut next)?;
+            (n, n == 0)
+        };
+        let body = cur_len - TAG_LEN;
+        let tag = Tag::try_from(&cur[body..cur_len])
+            .map_err(|_| StreamError::Tampered("the ciphertext is truncated"))?;
+        cipher
+            .decrypt_inout_detached(
+                &nonce(&header.nonce_prefix, counter, last),
+                CHUNK_AAD,
+                (&mut cur[..body]).into(),
+                &tag,
+            )
+            .map_err(|_| {
+                StreamError::Tampered(
+                    "the ciphertext was modified, truncated or reordered, or the key is wrong",
+                )
+            })?;
+        output.write_all(&cur[..body])?;
+        total += body as u64;
+        progress(total);
+        if last {
+            return Ok(total);
+        }
+        counter = counter
+            .checked_add(1)
+            .ok_or(StreamError::Tampered("the ciphertext is too long"))?;
+        std::mem::swap(&mut cur, &mut next);
+        cur_len = next_len;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn seal(plain: &[u8], chunk: u32) -> (Key32, Header, Vec<u8>) {
+        let dek = Key32::random();
+        let mut h = Header::new(3, 1);
+        h.chunk_size = chunk;
+        h.wrapped_dek = vec![9; 61];
+        let mut out = h.encode();
+        encrypt_body(&dek, &h, &mut &plain[..], &mut out, &mut |_| {}).unwrap();
+        (dek, h, out)
+    }
+
+    fn open(dek: &Key32, data: &[u8]) -> Result<Vec<u8>, StreamError> {
+        let mut r = data;
+        let h = Header::read_from(&mut r)?;
+        let mut out = Vec::new();
+        decrypt_body(dek, &h, &mut r, &mut out, &mut |_| {})?;
+        Ok(out)
+    }
+
+    #[test]
+    fn header_round_trips() {
+        let (_, h, out) = seal(b"", 16);
+        let parsed = Header::read_from(&mut &out[..]).unwrap();
+        assert_eq!(parsed, h);
+    }
+
+    #[test]
+    fn sizes_around_chunk_boundaries() {
+        for len in [0usize, 1, 15, 16, 17, 31, 32, 33, 160] {
+            let plain: Vec<u8> = (0..len).map(|i| i as u8).collect();
+            let (dek, _, ct) = seal(&plain, 16);
+            assert_eq!(open(&dek, &ct).unwrap(), plain, "len {len}");
+        }
+    }
+
+    #[test]
+    fn truncation_at_a_chunk_boundary_is_detected() {
+        let plain = vec![7u8; 48];
+        let (dek, h, ct) = seal(&plain, 16);
+        let header_len = h.encode().len();
+        for chunks in 0..3 {
+            let cut = header_len + chunks * (16 + 16);
+            assert!(
+                matches!(open(&dek, &ct[..cut]), Err(StreamError::Tampered(_))),
+                "cut after {chunks} chunks"
+            );
+        }
+    }
+
+    #[test]
+    fn swapped_chunks_and_appended_bytes_are_detected() {
+        let plain: Vec<u8> = (0..64u8).collect();
+        let (dek, h, ct) = seal(&plain, 16);
+        let hl = h.encode().len();
+        let mut swapped = ct.clone();
+        swapped[hl..hl + 32].copy_from_slice(&ct[hl + 32..hl + 64]);
+        swapped[hl + 32..hl + 64].copy_from_slice(&ct[hl..hl + 32]);
+        assert!(matches!(open(&dek, &swapped), Err(StreamError::Tampered(_))));
+        let mut longer = ct.clone();
+        longer.push(0);
+        assert!(matches!(open(&dek, &longer), Err(StreamError::Tampered(_))));
+        let mut doubled = ct.clone();
+        doubled.extend_from_slice(&ct[hl..hl + 32]);
+        assert!(matches!(open(&dek, &doubled), Err(StreamError::Tampered(_))));
+    }
+
+    #[test]
+    fn header_damage_is_reported_as_malformed() {
+        let (dek, _, ct) = seal(b"hello", 16);
+        for i in 0..44 {
+            let mut bad = ct.clone();
+            bad[i] ^= 0x20;
+            assert!(
+                matches!(open(&dek, &bad), Err(StreamError::Malformed(_))),
+                "byte {i}"
+            );
+        }
+        assert!(matches!(open(&dek, b"ZEN"), Err(StreamError::Malformed(_))));
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+
+        #[test]
+        fn round_trip_any_size(len in 0usize..300, chunk in 1u32..64) {
+            let plain: Vec<u8> = (0..len).map(|i| (i * 7) as u8).collect();
+            let (dek, _, ct) = seal(&plain, chunk);
+            prop_assert_eq!(open(&dek, &ct).unwrap(), plain);
+        }
+
+        #[test]
+        fn any_flipped_body_bit_fails(len in 0usize..100, bit in any::<usize>()) {
+            let plain = vec![1u8; len];
+            let (dek, h, mut ct) = seal(&plain, 32);
+            let hl = h.encode().len();
+            let body_bits = (ct.len() - hl) * 8;
+            let i = bit % body_bits;
+            ct[hl + i / 8] ^= 1 << (i % 8);
+            prop_assert!(matches!(open(&dek, &ct), Err(StreamError::Tampered(_))));
+        }
+
+        #[test]
+        fn random_bytes_never_panic(data in proptest::collection::vec(any::<u8>(), 0..200)) {
+            let dek = Key32::random();
+            let mut with_magic = MAGIC.to_vec();
+            with_magic.push(FORMAT_VERSION);
+            with_magic.extend_from_slice(&data);
+            prop_assert!(open(&dek, &data).is_err());
+            prop_assert!(open(&dek, &with_magic).is_err());
+        }
+    }
+}
