@@ -330,6 +330,9 @@ impl Vault {
             (user, _) => {
                 let actor = match &user {
                     Some(u) => Actor::user(u.id, &u.username),
+                    // Not a possible user name: often a password typed into the wrong
+                    // field, so it is not recorded.
+                    None if validate_username(username).is_err() => Actor::anonymous("(invalid)"),
                     None => Actor::anonymous(username),
                 };
                 self.audit_failure(
@@ -376,15 +379,21 @@ impl Vault {
     /// sessions were revoked.
     pub fn logout(&mut self, session: &Session, all: bool) -> Result<u64> {
         let (uid, sid) = (session.user_id, session.sid.clone());
-        self.audited(&session.actor(), "auth.logout", &session.username, |tx| {
-            let now = duration::now();
-            let n = if all {
-                tx.revoke_user_sessions(uid, None, now)?
-            } else {
-                u64::from(tx.revoke_session(&sid, now)?)
-            };
-            Ok((n, json!({ "all": all, "revoked_sessions": n })))
-        })
+        self.authorized(
+            session,
+            Permission::Own,
+            "auth.logout",
+            &session.username,
+            |tx| {
+                let now = duration::now();
+                let n = if all {
+                    tx.revoke_user_sessions(uid, None, now)?
+                } else {
+                    u64::from(tx.revoke_session(&sid, now)?)
+                };
+                Ok((n, json!({ "all": all, "revoked_sessions": n })))
+            },
+        )
     }
 
     /// Who the session belongs to, with the role as it is now.
@@ -395,9 +404,13 @@ impl Vault {
             user_id: session.user_id,
             session_expires_at: session.expires_at,
         };
-        self.audited(&session.actor(), "auth.whoami", &session.username, |_| {
-            Ok((info, json!({})))
-        })
+        self.authorized(
+            session,
+            Permission::Own,
+            "auth.whoami",
+            &session.username,
+            |_| Ok((info, json!({}))),
+        )
     }
 
     /// Changes the password: checks the current one, rewraps the user key under a new
@@ -436,7 +449,7 @@ impl Vault {
             }
         };
         let (uid, sid) = (session.user_id, session.sid.clone());
-        self.audited(&actor, "auth.passwd", &target, |tx| {
+        self.authorized(session, Permission::Own, "auth.passwd", &target, |tx| {
             tx.set_credentials(uid, &credentials)?;
             let n = tx.revoke_user_sessions(uid, Some(&sid), duration::now())?;
             Ok((n, json!({ "revoked_sessions": n })))
@@ -446,7 +459,7 @@ impl Vault {
     /// All users (admins only).
     pub fn list_users(&mut self, session: &Session) -> Result<Vec<UserSummary>> {
         self.require(session, Permission::Administer, "user.list", "-")?;
-        self.audited(&session.actor(), "user.list", "-", |tx| {
+        self.authorized(session, Permission::Administer, "user.list", "-", |tx| {
             let users: Vec<UserSummary> = tx.list_users()?.iter().map(UserSummary::from).collect();
             let n = users.len();
             Ok((users, json!({ "count": n })))
@@ -471,29 +484,43 @@ impl Vault {
         let params = self.policy.kdf;
         let hashed = hash_and_kek(params, password)?;
         let user_key = Key32::random();
-        self.audited(&actor, "user.add", username, |tx| {
-            let id = insert_user(tx, username, role, params, &hashed, &user_key)?;
-            Ok(((), json!({ "role": role.as_str(), "user_id": id })))
-        })
+        self.authorized(
+            session,
+            Permission::Administer,
+            "user.add",
+            username,
+            |tx| {
+                let id = insert_user(tx, username, role, params, &hashed, &user_key)?;
+                Ok(((), json!({ "role": role.as_str(), "user_id": id })))
+            },
+        )
     }
 
     /// Changes a user's role (admins only). The last active admin cannot be demoted.
     pub fn set_role(&mut self, session: &Session, username: &str, role: Role) -> Result<Role> {
         self.require(session, Permission::Administer, "user.role", username)?;
-        self.audited(&session.actor(), "user.role", username, |tx| {
-            let user = tx
-                .user_by_name(username)?
-                .ok_or_else(|| no_such_user(username))?;
-            if user.role == Role::Admin && role != Role::Admin && user.status == UserStatus::Active
-            {
-                ensure_not_last_admin(tx, username, "demote")?;
-            }
-            tx.set_user_role(user.id, role)?;
-            Ok((
-                user.role,
-                json!({ "from": user.role.as_str(), "to": role.as_str() }),
-            ))
-        })
+        self.authorized(
+            session,
+            Permission::Administer,
+            "user.role",
+            username,
+            |tx| {
+                let user = tx
+                    .user_by_name(username)?
+                    .ok_or_else(|| no_such_user(username))?;
+                if user.role == Role::Admin
+                    && role != Role::Admin
+                    && user.status == UserStatus::Active
+                {
+                    ensure_not_last_admin(tx, username, "demote")?;
+                }
+                tx.set_user_role(user.id, role)?;
+                Ok((
+                    user.role,
+                    json!({ "from": user.role.as_str(), "to": role.as_str() }),
+                ))
+            },
+        )
     }
 
     /// Disables a user and ends their sessions at once, or enables them again (admins
@@ -509,7 +536,7 @@ impl Vault {
             UserStatus::Disabled => "user.disable",
         };
         self.require(session, Permission::Administer, action, username)?;
-        self.audited(&session.actor(), action, username, |tx| {
+        self.authorized(session, Permission::Administer, action, username, |tx| {
             let user = tx
                 .user_by_name(username)?
                 .ok_or_else(|| no_such_user(username))?;
@@ -531,13 +558,19 @@ impl Vault {
     /// Ends every session of a user (admins only). Returns how many were revoked.
     pub fn revoke_sessions(&mut self, session: &Session, username: &str) -> Result<u64> {
         self.require(session, Permission::Administer, "user.revoke", username)?;
-        self.audited(&session.actor(), "user.revoke", username, |tx| {
-            let user = tx
-                .user_by_name(username)?
-                .ok_or_else(|| no_such_user(username))?;
-            let n = tx.revoke_user_sessions(user.id, None, duration::now())?;
-            Ok((n, json!({ "revoked_sessions": n })))
-        })
+        self.authorized(
+            session,
+            Permission::Administer,
+            "user.revoke",
+            username,
+            |tx| {
+                let user = tx
+                    .user_by_name(username)?
+                    .ok_or_else(|| no_such_user(username))?;
+                let n = tx.revoke_user_sessions(user.id, None, duration::now())?;
+                Ok((n, json!({ "revoked_sessions": n })))
+            },
+        )
     }
 }
 

@@ -2,7 +2,8 @@
 //! and verifying the chain.
 //!
 //! Each row's `mac` is HMAC-SHA256(audit key, prev_mac || canonical encoding of the row),
-//! and `prev_mac` is the previous row's `mac` (32 zero bytes for seq 1). Editing, removing
+//! and `prev_mac` is the previous row's `mac` (for seq 1, an HMAC of this database's
+//! random id). Editing, removing
 //! or reordering any row breaks the chain at that row.
 
 use serde_json::{Value, json};
@@ -79,6 +80,13 @@ fn canonical(e: &AuditEntry) -> Vec<u8> {
     out
 }
 
+/// The `prev_mac` of seq 1: ties the chain to this database, so another database's
+/// log (or an older copy's) cannot be swapped in whole.
+fn genesis(key: &MacKey, database_id: &[u8]) -> Vec<u8> {
+    key.compute(&[b"zencrypt-audit-genesis", database_id])
+        .to_vec()
+}
+
 fn mac_of(key: &MacKey, e: &AuditEntry) -> [u8; MAC_LEN] {
     key.compute(&[&e.prev_mac, &canonical(e)])
 }
@@ -95,7 +103,7 @@ pub fn append(
 ) -> Result<i64> {
     let (seq, prev_mac) = match tx.audit_head()? {
         Some((seq, mac)) => (seq + 1, mac),
-        None => (1, vec![0u8; MAC_LEN]),
+        None => (1, genesis(key, &tx.database_id()?)),
     };
     let mut entry = AuditEntry {
         seq,
@@ -127,7 +135,7 @@ pub struct Verification {
 /// previous row's `mac`, and that every MAC is right. Stops at the first bad row.
 pub fn verify(tx: &mut dyn Tx, key: &MacKey) -> Result<Verification> {
     let mut expected_seq = 1i64;
-    let mut prev = vec![0u8; MAC_LEN];
+    let mut prev = genesis(key, &tx.database_id()?);
     let mut checked = 0u64;
     let mut first_bad = None;
     tx.scan_audit(&mut |e: AuditEntry| {
@@ -190,7 +198,7 @@ impl Vault {
             }
             filter.actor_id = Some(session.user_id);
         }
-        self.audited(&session.actor(), "audit.list", &target, |tx| {
+        self.authorized(session, Permission::Own, "audit.list", &target, |tx| {
             let rows = list(tx, &filter)?;
             let n = rows.len();
             Ok((rows, json!({ "count": n })))
@@ -209,7 +217,7 @@ impl Vault {
             Some(e) => self.audit_failure(&session.actor(), "audit.verify", "-", &e),
             None => {
                 let checked = v.checked;
-                self.audited(&session.actor(), "audit.verify", "-", |_| {
+                self.authorized(session, Permission::ReadAll, "audit.verify", "-", |_| {
                     Ok(((), json!({ "checked": checked })))
                 })?;
             }

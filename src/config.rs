@@ -179,8 +179,19 @@ pub fn load(flags: &Flags, env: &HashMap<String, OsString>) -> Result<Config, Er
     let jwt_secret = secret("ZENCRYPT_JWT_SECRET")?;
     let audit_key = secret("ZENCRYPT_AUDIT_KEY")?;
 
+    // The argon2 cost is only lowered from the process environment, never from a .env
+    // file that happens to sit in the working directory.
     let num = |key: &str, default: u32, min: u32, max: u32| -> Result<u32, Error> {
-        match get_str(key)? {
+        let value = env
+            .get(key)
+            .filter(|v| !v.is_empty())
+            .map(|v| {
+                v.to_str()
+                    .map(str::to_string)
+                    .ok_or_else(|| Error::Config(format!("{key} is not valid UTF-8")))
+            })
+            .transpose()?;
+        match value {
             None => Ok(default),
             Some(s) => s
                 .parse::<u32>()

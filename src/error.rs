@@ -209,8 +209,11 @@ impl Error {
 
 impl From<StoreError> for Error {
     fn from(e: StoreError) -> Self {
-        Error::Database {
-            message: e.to_string(),
+        match e {
+            StoreError::Duplicate { .. } => Error::Conflict(e.to_string()),
+            e => Error::Database {
+                message: e.to_string(),
+            },
         }
     }
 }

@@ -17,6 +17,7 @@ pub mod crypto;
 pub mod duration;
 pub mod error;
 pub mod fsutil;
+pub mod keys;
 pub mod model;
 pub mod session;
 pub mod shell;

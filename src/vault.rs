@@ -177,6 +177,14 @@ impl Vault {
         })
     }
 
+    /// Ends the session a token belongs to, if it is still live (used when a saved
+    /// session is replaced by a new login, so no live session is left orphaned).
+    pub fn end_replaced_session(&mut self, token: &SecretString) {
+        if let Ok(session) = self.check_session(token) {
+            let _ = self.logout(&session, false);
+        }
+    }
+
     /// Refuses (and audits the denial of) an action the session's role does not allow.
     pub fn require(
         &mut self,
@@ -224,6 +232,24 @@ impl Vault {
         result
     }
 
+    /// Like [`Vault::audited`] for an authenticated action: inside the write transaction
+    /// the session row and the user are read again (unrevoked, unexpired, active) and the
+    /// permission is checked against the role as it is now, so a revocation, demotion or
+    /// disabling takes effect even for a session that was validated a moment before.
+    pub(crate) fn authorized<T>(
+        &mut self,
+        session: &Session,
+        permission: Permission,
+        action: &str,
+        target: &str,
+        f: impl FnOnce(&mut dyn Tx) -> Result<(T, Value)>,
+    ) -> Result<T> {
+        self.audited(&session.actor(), action, target, |tx| {
+            recheck(tx, session, permission, action)?;
+            f(tx)
+        })
+    }
+
     /// Records a denied or failed action in its own transaction. When the database itself
     /// is the problem there is nowhere to write, and the error is reported as it is.
     pub(crate) fn audit_failure(&mut self, actor: &Actor, action: &str, target: &str, e: &Error) {
@@ -250,6 +276,27 @@ impl Vault {
             Ok(tx.commit()?)
         })();
     }
+}
+
+/// Re-reads the session and its user inside a transaction and checks the permission.
+fn recheck(tx: &mut dyn Tx, session: &Session, permission: Permission, action: &str) -> Result<()> {
+    let row = tx
+        .session(&session.sid)?
+        .filter(|s| s.user_id == session.user_id)
+        .ok_or(Error::SessionRevoked)?;
+    if row.revoked_at.is_some() {
+        return Err(Error::SessionRevoked);
+    }
+    if row.expires_at <= duration::now() {
+        return Err(Error::SessionExpired);
+    }
+    let user = tx
+        .user_by_id(session.user_id)?
+        .ok_or(Error::SessionRevoked)?;
+    if user.status != UserStatus::Active {
+        return Err(Error::AccountDisabled);
+    }
+    authz::check(user.role, permission, action)
 }
 
 /// The configured secret, or the one in `file` (created with `len` random bytes, 0600, on

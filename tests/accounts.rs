@@ -108,13 +108,13 @@ fn passwd_rewraps_and_ends_other_sessions() {
     let env = Env::new();
     env.signup("alice");
     let other = env.token("alice");
-    env.login("alice"); // the session file now holds a third session
+    env.login("alice"); // replaces (and ends) the sign-up session in the session file
     let input = format!("{}\n{}\n", pw("alice"), "a-brand-new-password");
     let r = env.run(&["passwd", "--password-stdin"], input.as_bytes());
     r.ok();
     assert_eq!(
         r.stderr,
-        "Password changed; 2 other sessions were logged out.\n"
+        "Password changed; 1 other session was logged out.\n"
     );
     // This session still works; the other one is revoked.
     env.run(&["whoami"], b"").ok();

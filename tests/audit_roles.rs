@@ -191,7 +191,7 @@ fn disabling_a_user_ends_their_sessions_and_blocks_login() {
     let (env, alice, bob, _) = setup();
     let r = env.as_token(&alice, &["user", "disable", "bob", "--json"]);
     r.ok();
-    assert_eq!(r.json()["revoked_sessions"], 2);
+    assert_eq!(r.json()["revoked_sessions"], 1);
     let w = env.as_token(&bob, &["whoami"]);
     assert_eq!(w.code, 3);
     let l = env.run(
@@ -233,6 +233,43 @@ fn revoke_ends_all_sessions_of_a_user() {
     let (env, alice, bob, _) = setup();
     let r = env.as_token(&alice, &["user", "revoke", "bob", "--json"]);
     r.ok();
-    assert_eq!(r.json()["revoked_sessions"], 2);
+    assert_eq!(r.json()["revoked_sessions"], 1);
     assert_eq!(env.as_token(&bob, &["whoami"]).code, 3);
+}
+
+#[test]
+fn an_impossible_outcome_value_is_named_by_verify() {
+    let (env, alice, _, _) = setup();
+    let conn = env.sql();
+    conn.execute_batch(
+        "PRAGMA ignore_check_constraints = 1; UPDATE audit_log SET outcome = 'okay' WHERE seq = 3;",
+    )
+    .unwrap();
+    let r = env.as_token(&alice, &["audit", "verify", "--json"]);
+    assert_eq!(r.code, 7);
+    assert_eq!(r.json()["first_bad_seq"], 3);
+}
+
+#[test]
+fn another_databases_audit_log_does_not_verify_here() {
+    let (env, alice, _, _) = setup();
+    let other = Env::new();
+    other.signup("alice");
+    other.signup("bob");
+    // Same audit key in both: only the database identity differs.
+    let key = std::fs::read(env.data_dir().join("audit.key")).unwrap();
+    std::fs::write(other.data_dir().join("audit.key"), key).unwrap();
+    let conn = env.sql();
+    conn.execute("DELETE FROM audit_log", []).unwrap();
+    conn.execute(
+        "ATTACH DATABASE ?1 AS other",
+        [other.db().to_str().unwrap()],
+    )
+    .unwrap();
+    conn.execute("INSERT INTO audit_log SELECT * FROM other.audit_log", [])
+        .unwrap();
+    conn.execute("DETACH DATABASE other", []).unwrap();
+    let r = env.as_token(&alice, &["audit", "verify", "--json"]);
+    assert_eq!(r.code, 7);
+    assert_eq!(r.json()["first_bad_seq"], 1);
 }

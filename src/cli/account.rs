@@ -24,7 +24,7 @@ pub struct SignupArgs {
     /// Session lifetime, e.g. 8h or 30m (default ZENCRYPT_SESSION_TTL, else 8h).
     #[arg(long, value_name = "DUR")]
     pub ttl: Option<String>,
-    /// Print the session token on stdout (for ZENCRYPT_TOKEN).
+    /// Print the session token on stdout (for ZENCRYPT_TOKEN) instead of saving it.
     #[arg(long)]
     pub print_token: bool,
 }
@@ -40,7 +40,7 @@ pub struct LoginArgs {
     /// Session lifetime, e.g. 8h or 30m (default ZENCRYPT_SESSION_TTL, else 8h).
     #[arg(long, value_name = "DUR")]
     pub ttl: Option<String>,
-    /// Print the session token on stdout (for ZENCRYPT_TOKEN).
+    /// Print the session token on stdout (for ZENCRYPT_TOKEN) instead of saving it.
     #[arg(long)]
     pub print_token: bool,
 }
@@ -76,9 +76,23 @@ pub fn info_json(info: &SessionInfo) -> Value {
     })
 }
 
-/// Saves the session and prints what the user asked for.
-fn finish(ctx: &Ctx, outcome: LoginOutcome, print_token: bool, verb: &str) -> Result<()> {
-    session::save(&ctx.session_path(), &outcome.token)?;
+/// Saves the session (ending the one it replaces) and prints what the user asked for.
+fn finish(
+    ctx: &Ctx,
+    vault: &mut crate::vault::Vault,
+    outcome: LoginOutcome,
+    print_token: bool,
+    verb: &str,
+) -> Result<()> {
+    // With --print-token the caller keeps the token (e.g. in ZENCRYPT_TOKEN); the saved
+    // session is left alone.
+    if !print_token {
+        let path = ctx.session_path();
+        if let Ok(Some(old)) = session::load(&path) {
+            vault.end_replaced_session(&old);
+        }
+        session::save(&path, &outcome.token)?;
+    }
     let info = &outcome.info;
     if ctx.out.json {
         let mut doc = info_json(info);
@@ -107,7 +121,13 @@ pub fn signup(ctx: &Ctx, a: SignupArgs) -> Result<()> {
     crate::accounts::validate_username(&username)?;
     let password = input::password(&a.password, &ctx.cfg, "Choose a password", true)?;
     let outcome = vault.signup(&username, &password, ttl)?;
-    finish(ctx, outcome, a.print_token, "Signed up and logged in")
+    finish(
+        ctx,
+        &mut vault,
+        outcome,
+        a.print_token,
+        "Signed up and logged in",
+    )
 }
 
 /// `zencrypt login`.
@@ -117,7 +137,7 @@ pub fn login(ctx: &Ctx, a: LoginArgs) -> Result<()> {
     let username = input::username(a.username.as_deref(), &ctx.cfg)?;
     let password = input::password(&a.password, &ctx.cfg, "Password", false)?;
     let outcome = vault.login(&username, &password, ttl)?;
-    finish(ctx, outcome, a.print_token, "Logged in")
+    finish(ctx, &mut vault, outcome, a.print_token, "Logged in")
 }
 
 /// `zencrypt logout`. A session that had already ended is simply forgotten.
@@ -127,7 +147,9 @@ pub fn logout(ctx: &Ctx, a: LogoutArgs) -> Result<()> {
     let session = match ctx.session(&mut vault) {
         Ok(s) => s,
         Err(e @ (Error::SessionExpired | Error::SessionRevoked | Error::InvalidToken)) => {
-            session::remove(&path)?;
+            if !ctx.token_from_env() {
+                session::remove(&path)?;
+            }
             ctx.out.note(&format!(
                 "The saved session was no longer valid ({e}); it has been removed."
             ));
@@ -136,7 +158,10 @@ pub fn logout(ctx: &Ctx, a: LogoutArgs) -> Result<()> {
         Err(e) => return Err(e),
     };
     let n = vault.logout(&session, a.all)?;
-    session::remove(&path)?;
+    // With ZENCRYPT_TOKEN, the saved session (if any) is someone else's business.
+    if !ctx.token_from_env() || a.all {
+        session::remove(&path)?;
+    }
     ctx.out.note(&match (a.all, n) {
         (true, 1) => "Logged out; 1 session ended.".to_string(),
         (true, n) => format!("Logged out; {n} sessions ended."),

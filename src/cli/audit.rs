@@ -92,7 +92,11 @@ pub fn run(ctx: &Ctx, cmd: AuditCommand) -> Result<()> {
             limit,
         } => {
             let since = since
-                .map(|s| duration::parse(&s).map(|d| duration::now() - d as i64))
+                .map(|s| {
+                    duration::parse(&s).map(|d| {
+                        duration::now().saturating_sub(i64::try_from(d).unwrap_or(i64::MAX))
+                    })
+                })
                 .transpose()?;
             let filter = AuditFilter {
                 action,

@@ -127,7 +127,10 @@ pub fn prompt_new_or_existing(
             continue;
         }
         let again = p.secret("Repeat it: ")?;
-        if first.expose_secret() == again.expose_secret() {
+        if bool::from(subtle::ConstantTimeEq::ct_eq(
+            first.expose_secret().as_bytes(),
+            again.expose_secret().as_bytes(),
+        )) {
             return Ok(first);
         }
         p.say("The passwords do not match; try again.");

@@ -134,6 +134,11 @@ impl Ctx {
         session::load(&self.session_path())?.ok_or(Error::NotLoggedIn)
     }
 
+    /// Whether the token in use comes from `ZENCRYPT_TOKEN` rather than the session file.
+    pub fn token_from_env(&self) -> bool {
+        self.cfg.token.is_some()
+    }
+
     /// Authenticates the saved session against the vault.
     pub fn session(&self, vault: &mut Vault) -> Result<Session> {
         let token = self.token()?;

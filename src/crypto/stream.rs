@@ -111,7 +111,11 @@ impl Header {
     /// Reads and checks a header from the start of `r`.
     pub fn read_from(r: &mut impl Read) -> Result<Header, StreamError> {
         let mut fixed = [0u8; 4 + 1 + 8 + 4 + PREFIX_LEN + 4 + 2];
-        read_exact_or(r, &mut fixed, "input is too short to be a zencrypt ciphertext")?;
+        read_exact_or(
+            r,
+            &mut fixed,
+            "input is too short to be a zencrypt ciphertext",
+        )?;
         if &fixed[..4] != MAGIC {
             return Err(StreamError::Malformed(
                 "input is not a zencrypt ciphertext (bad magic)",
@@ -352,13 +356,19 @@ mod tests {
         let mut swapped = ct.clone();
         swapped[hl..hl + 32].copy_from_slice(&ct[hl + 32..hl + 64]);
         swapped[hl + 32..hl + 64].copy_from_slice(&ct[hl..hl + 32]);
-        assert!(matches!(open(&dek, &swapped), Err(StreamError::Tampered(_))));
+        assert!(matches!(
+            open(&dek, &swapped),
+            Err(StreamError::Tampered(_))
+        ));
         let mut longer = ct.clone();
         longer.push(0);
         assert!(matches!(open(&dek, &longer), Err(StreamError::Tampered(_))));
         let mut doubled = ct.clone();
         doubled.extend_from_slice(&ct[hl..hl + 32]);
-        assert!(matches!(open(&dek, &doubled), Err(StreamError::Tampered(_))));
+        assert!(matches!(
+            open(&dek, &doubled),
+            Err(StreamError::Tampered(_))
+        ));
     }
 
     #[test]

@@ -67,6 +67,7 @@ impl Shell {
         if self.env_token.is_none() {
             session::remove(&self.session_file)?;
         }
+        self.token = None;
         p.say(&format!("Logged out {}.", session.username));
         Ok(())
     }

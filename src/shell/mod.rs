@@ -47,6 +47,7 @@ pub struct Shell {
     vault: Vault,
     session_file: PathBuf,
     env_token: Option<SecretString>,
+    token: Option<SecretString>,
     session: Option<Session>,
 }
 
@@ -98,6 +99,7 @@ impl Shell {
             vault,
             session_file,
             env_token,
+            token: None,
             session: None,
         }
     }
@@ -120,11 +122,14 @@ impl Shell {
 
     /// Picks up a saved (or `ZENCRYPT_TOKEN`) session that is still valid.
     fn resume(&mut self) {
-        let token = match &self.env_token {
+        self.token = match &self.env_token {
             Some(t) => Some(t.clone()),
             None => session::load(&self.session_file).ok().flatten(),
         };
-        self.session = token.and_then(|t| self.vault.authenticate(&t).ok());
+        self.session = self
+            .token
+            .clone()
+            .and_then(|t| self.vault.authenticate(&t).ok());
     }
 
     /// Shows an error; an authentication error ends the shell's session.
@@ -187,6 +192,10 @@ impl Shell {
     }
 
     fn start_session(&mut self, p: &mut dyn Prompter, token: &SecretString) -> Reply<()> {
+        if let Ok(Some(old)) = session::load(&self.session_file) {
+            self.vault.end_replaced_session(&old);
+        }
+        self.token = Some(token.clone());
         if let Err(e) = session::save(&self.session_file, token) {
             p.say(&format!("warning: the session could not be saved: {e}"));
         }
@@ -199,11 +208,7 @@ impl Shell {
         let Some(sid) = self.session.as_ref().map(|s| s.sid.clone()) else {
             return false;
         };
-        let token = match &self.env_token {
-            Some(t) => Some(t.clone()),
-            None => session::load(&self.session_file).ok().flatten(),
-        };
-        let fresh = token.map(|t| self.vault.authenticate(&t));
+        let fresh = self.token.clone().map(|t| self.vault.authenticate(&t));
         match fresh {
             Some(Ok(s)) if s.sid == sid => {
                 self.session = Some(s);

@@ -8,6 +8,12 @@ pub(crate) const MIGRATIONS: &[&str] = &[V1_ACCOUNTS_SESSIONS_AUDIT, V2_KEYS_USA
 pub(crate) const LATEST: i64 = MIGRATIONS.len() as i64;
 
 const V1_ACCOUNTS_SESSIONS_AUDIT: &str = "
+CREATE TABLE meta (
+    key   TEXT PRIMARY KEY,
+    value BLOB NOT NULL
+) STRICT;
+INSERT INTO meta (key, value) VALUES ('database_id', randomblob(16));
+
 CREATE TABLE users (
     id               INTEGER PRIMARY KEY,
     username         TEXT NOT NULL UNIQUE,

@@ -121,6 +121,9 @@ pub trait Tx {
     /// Makes the transaction's changes durable.
     fn commit(self: Box<Self>) -> StoreResult<()>;
 
+    /// This database's random 16-byte identity (set when it was created).
+    fn database_id(&mut self) -> StoreResult<Vec<u8>>;
+
     /// Number of users.
     fn user_count(&mut self) -> StoreResult<i64>;
     /// Inserts a user and returns its id.
@@ -186,12 +189,22 @@ pub trait Tx {
     /// All versions of a key, oldest first.
     fn key_versions(&mut self, key_id: i64) -> StoreResult<Vec<KeyVersionRecord>>;
     /// Adds to a version's encryption count and byte total.
-    fn add_key_version_usage(&mut self, key_id: i64, version: i64, encryptions: i64, bytes: i64)
-    -> StoreResult<()>;
+    fn add_key_version_usage(
+        &mut self,
+        key_id: i64,
+        version: i64,
+        encryptions: i64,
+        bytes: i64,
+    ) -> StoreResult<()>;
     /// Wipes the material of every version of a key.
     fn wipe_key_material(&mut self, key_id: i64) -> StoreResult<()>;
     /// Appends to a key's lifecycle log.
-    fn insert_key_event(&mut self, key_id: i64, actor_id: Option<i64>, event: &KeyEvent) -> StoreResult<()>;
+    fn insert_key_event(
+        &mut self,
+        key_id: i64,
+        actor_id: Option<i64>,
+        event: &KeyEvent,
+    ) -> StoreResult<()>;
     /// A key's lifecycle log, oldest first.
     fn key_events(&mut self, key_id: i64) -> StoreResult<Vec<KeyEvent>>;
     /// Appends to the usage log.

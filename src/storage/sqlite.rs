@@ -275,6 +275,13 @@ fn session_from_row(r: &Row<'_>) -> rusqlite::Result<SessionRecord> {
 
 fn audit_from_row(r: &Row<'_>) -> rusqlite::Result<AuditEntry> {
     let outcome: String = r.get(6)?;
+    // A value outside ok/denied/failed can only come from editing the file: read the row
+    // as failed with no MAC, so that verification names it instead of erroring out.
+    let (outcome, damaged) = match outcome.parse::<Outcome>() {
+        Ok(o) => (o, false),
+        Err(_) => (Outcome::Failed, true),
+    };
+    let mac: Vec<u8> = r.get(9)?;
     Ok(AuditEntry {
         seq: r.get(0)?,
         at: r.get(1)?,
@@ -282,16 +289,10 @@ fn audit_from_row(r: &Row<'_>) -> rusqlite::Result<AuditEntry> {
         actor: r.get(3)?,
         action: r.get(4)?,
         target: r.get(5)?,
-        outcome: outcome.parse::<Outcome>().map_err(|_| {
-            rusqlite::Error::FromSqlConversionFailure(
-                6,
-                rusqlite::types::Type::Text,
-                "unexpected outcome".into(),
-            )
-        })?,
+        outcome,
         detail: r.get(7)?,
         prev_mac: r.get(8)?,
-        mac: r.get(9)?,
+        mac: if damaged { Vec::new() } else { mac },
     })
 }
 
@@ -347,6 +348,17 @@ impl Tx for SqliteTx<'_> {
     fn commit(self: Box<Self>) -> StoreResult<()> {
         let location = self.location;
         self.tx.commit().map_err(|e| map_err(location, e))
+    }
+
+    fn database_id(&mut self) -> StoreResult<Vec<u8>> {
+        self.one(
+            "SELECT value FROM meta WHERE key = 'database_id'",
+            [],
+            |r| r.get(0),
+        )?
+        .ok_or_else(|| StoreError::NotZencrypt {
+            location: self.location.to_string(),
+        })
     }
 
     fn user_count(&mut self) -> StoreResult<i64> {
@@ -494,6 +506,11 @@ impl Tx for SqliteTx<'_> {
         keep: Option<&str>,
         at: i64,
     ) -> StoreResult<u64> {
+        self.exec(
+            "UPDATE sessions SET wrapped_user_key = X'' \
+             WHERE user_id = ?1 AND expires_at <= ?2 AND length(wrapped_user_key) > 0",
+            params![user_id, at],
+        )?;
         self.exec(
             "UPDATE sessions SET revoked_at = ?3, wrapped_user_key = X'' \
              WHERE user_id = ?1 AND revoked_at IS NULL AND expires_at > ?3 \
@@ -720,7 +737,9 @@ impl Tx for SqliteTx<'_> {
         self.exec(
             "INSERT INTO key_events (key_id, at, event, version, actor_id, actor, detail) \
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-            params![key_id, e.at, e.event, e.version, actor_id, e.actor, e.detail],
+            params![
+                key_id, e.at, e.event, e.version, actor_id, e.actor, e.detail
+            ],
         )
         .map(drop)
     }

@@ -1,0 +1,677 @@
+//! Named keys: versioned 256-bit keys owned by a user, each version's material wrapped
+//! under the owner's user key. Lifecycle (create, import, rotate, set, disable, enable,
+//! destroy, export) with every event in the key's rotation log (`key_events`).
+
+use serde_json::{Value, json};
+
+use crate::audit::Actor;
+use crate::authz::Permission;
+use crate::crypto::{Aad, Key32, aead};
+use crate::duration;
+use crate::error::{Error, Result};
+use crate::model::{KeyEvent, KeyRecord, KeyStatus, KeyVersionRecord, Outcome, UsageEvent};
+use crate::storage::{StoreError, Tx};
+use crate::vault::{Session, Vault};
+
+/// Encryptions under one version after which it is rotated (AES-GCM random nonces).
+pub const ENCRYPTION_LIMIT: i64 = 1 << 31;
+/// `key check` reports versions past this share of the limit as near it.
+pub const NEAR_LIMIT: i64 = ENCRYPTION_LIMIT / 10 * 9;
+
+/// Options for a new key.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct KeyOptions {
+    /// Rotate when the latest version is this many seconds old.
+    pub rotate_every: Option<u64>,
+    /// Stop encrypting this many seconds from now.
+    pub expires_in: Option<u64>,
+    /// Allow `key export`.
+    pub exportable: bool,
+}
+
+/// Changes for `key set`: `Some(None)` clears a setting.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct KeyChanges {
+    /// New rotation period.
+    pub rotate_every: Option<Option<u64>>,
+    /// New expiry, counted from now.
+    pub expires_in: Option<Option<u64>>,
+    /// New minimum decryption version.
+    pub min_decrypt_version: Option<i64>,
+}
+
+/// A key as listed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyInfo {
+    /// The stored metadata.
+    pub key: KeyRecord,
+    /// Rotation is due.
+    pub due: bool,
+    /// Past its expiry.
+    pub expired: bool,
+    /// Encryptions under the latest version.
+    pub latest_encryptions: i64,
+}
+
+/// One version as shown.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VersionInfo {
+    /// Version number.
+    pub version: i64,
+    /// Unix seconds.
+    pub created_at: i64,
+    /// Messages encrypted under it.
+    pub encryptions: i64,
+    /// Plaintext bytes encrypted under it.
+    pub bytes: i64,
+    /// Material wiped.
+    pub destroyed: bool,
+}
+
+/// The expiry and rotation report.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CheckReport {
+    /// Keys whose rotation is due.
+    pub due: Vec<String>,
+    /// Keys past their expiry.
+    pub expired: Vec<String>,
+    /// Keys whose latest version nears the encryption limit.
+    pub near_limit: Vec<String>,
+}
+
+impl CheckReport {
+    /// Whether there is anything to warn about.
+    pub fn is_clear(&self) -> bool {
+        self.due.is_empty() && self.expired.is_empty() && self.near_limit.is_empty()
+    }
+}
+
+/// A rotation that happened.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rotated {
+    /// Key name.
+    pub name: String,
+    /// The new latest version.
+    pub version: i64,
+}
+
+/// Checks a key name: 1–64 characters from `[A-Za-z0-9._-]`.
+pub fn validate_name(name: &str) -> Result<()> {
+    let ok = !name.is_empty()
+        && name.len() <= 64
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::Usage(format!(
+            "invalid key name '{}': use 1-64 characters from A-Z a-z 0-9 . _ -",
+            crate::audit::printable(name, 64)
+        )))
+    }
+}
+
+/// Associated data binding a version's wrapped material to its owner, key and version.
+fn material_aad(owner_id: i64, key_id: i64, version: i64) -> Aad {
+    Aad::new("key-material")
+        .int(owner_id)
+        .int(key_id)
+        .int(version)
+}
+
+pub(crate) fn not_found(name: &str) -> Error {
+    Error::NotFound(format!("key '{name}' not found"))
+}
+
+fn secs(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}
+
+/// Whether `key`'s rotation is due, given its latest version's creation time.
+fn is_due(key: &KeyRecord, latest_created_at: i64, now: i64) -> bool {
+    key.status == KeyStatus::Active
+        && key
+            .rotation_period
+            .is_some_and(|p| now >= latest_created_at.saturating_add(p))
+}
+
+fn is_expired(key: &KeyRecord, now: i64) -> bool {
+    key.expires_at.is_some_and(|e| now >= e)
+}
+
+/// Loads a key by name or fails with exit 5.
+pub(crate) fn load(tx: &mut dyn Tx, owner_id: i64, name: &str) -> Result<KeyRecord> {
+    tx.key_by_name(owner_id, name)?
+        .ok_or_else(|| not_found(name))
+}
+
+fn info(tx: &mut dyn Tx, key: KeyRecord, now: i64) -> Result<KeyInfo> {
+    let latest = tx.key_version(key.id, key.latest_version)?;
+    let (created, encryptions) = latest
+        .map(|v| (v.created_at, v.encryptions))
+        .unwrap_or((0, 0));
+    Ok(KeyInfo {
+        due: is_due(&key, created, now),
+        expired: is_expired(&key, now),
+        latest_encryptions: encryptions,
+        key,
+    })
+}
+
+/// Records a lifecycle event.
+pub(crate) fn log_event(
+    tx: &mut dyn Tx,
+    key_id: i64,
+    actor: &Actor,
+    event: &str,
+    version: Option<i64>,
+    detail: Value,
+) -> Result<()> {
+    tx.insert_key_event(
+        key_id,
+        actor.id,
+        &KeyEvent {
+            at: duration::now(),
+            event: event.to_string(),
+            version,
+            actor: actor.name.clone(),
+            detail: detail.to_string(),
+        },
+    )?;
+    Ok(())
+}
+
+/// Adds a version holding `material` and makes it the latest.
+fn add_version(
+    tx: &mut dyn Tx,
+    user_key: &Key32,
+    key: &mut KeyRecord,
+    material: &Key32,
+    now: i64,
+) -> Result<i64> {
+    let version = key.latest_version + 1;
+    tx.insert_key_version(&KeyVersionRecord {
+        key_id: key.id,
+        version,
+        wrapped_material: Some(aead::wrap_key(
+            user_key,
+            &material_aad(key.owner_id, key.id, version),
+            material,
+        )),
+        created_at: now,
+        encryptions: 0,
+        bytes: 0,
+    })?;
+    key.latest_version = version;
+    tx.update_key(key)?;
+    Ok(version)
+}
+
+/// Unwraps one version's material, or explains why it cannot be used.
+pub(crate) fn material(
+    tx: &mut dyn Tx,
+    user_key: &Key32,
+    key: &KeyRecord,
+    version: i64,
+) -> Result<Key32> {
+    let v = tx
+        .key_version(key.id, version)?
+        .ok_or_else(|| Error::NotFound(format!("key '{}' has no version {version}", key.name)))?;
+    let wrapped = v
+        .wrapped_material
+        .ok_or_else(|| Error::Conflict(format!("key '{}' has been destroyed", key.name)))?;
+    aead::unwrap_key(
+        user_key,
+        &material_aad(key.owner_id, key.id, version),
+        &wrapped,
+    )
+    .map_err(|_| {
+        Error::Integrity(format!(
+            "the material of key '{}' version {version} is damaged",
+            key.name
+        ))
+    })
+}
+
+/// Refuses keys that are disabled or destroyed.
+pub(crate) fn ensure_usable(key: &KeyRecord) -> Result<()> {
+    match key.status {
+        KeyStatus::Active => Ok(()),
+        KeyStatus::Disabled => Err(Error::Conflict(format!(
+            "key '{}' is disabled; run `zencrypt key enable {}`",
+            key.name, key.name
+        ))),
+        KeyStatus::Destroyed => Err(Error::Conflict(format!(
+            "key '{}' has been destroyed",
+            key.name
+        ))),
+    }
+}
+
+/// Rotates `key` inside `tx`: a new random version becomes the latest.
+pub(crate) fn rotate_in(
+    tx: &mut dyn Tx,
+    session: &Session,
+    key: &mut KeyRecord,
+    reason: &str,
+) -> Result<i64> {
+    ensure_usable(key)?;
+    let version = add_version(
+        tx,
+        &session.user_key,
+        key,
+        &Key32::random(),
+        duration::now(),
+    )?;
+    log_event(
+        tx,
+        key.id,
+        &session.actor(),
+        "rotated",
+        Some(version),
+        json!({ "reason": reason }),
+    )?;
+    Ok(version)
+}
+
+/// Whether the key must be rotated before its next encryption, and why.
+pub(crate) fn rotation_needed(
+    tx: &mut dyn Tx,
+    key: &KeyRecord,
+    now: i64,
+) -> Result<Option<&'static str>> {
+    let Some(latest) = tx.key_version(key.id, key.latest_version)? else {
+        return Ok(None);
+    };
+    if latest.encryptions >= ENCRYPTION_LIMIT {
+        return Ok(Some("encryption-limit"));
+    }
+    if is_due(key, latest.created_at, now) {
+        return Ok(Some("due"));
+    }
+    Ok(None)
+}
+
+impl Vault {
+    fn create_key(
+        &mut self,
+        session: &Session,
+        name: &str,
+        opts: KeyOptions,
+        material: Key32,
+        action: &str,
+        event: &str,
+    ) -> Result<KeyInfo> {
+        let actor = session.actor();
+        if let Err(e) = validate_name(name) {
+            self.audit_failure(&actor, action, name, &e);
+            return Err(e);
+        }
+        let owner = session.user_id;
+        self.authorized(session, Permission::Own, action, name, |tx| {
+            let now = duration::now();
+            let mut key = KeyRecord {
+                id: 0,
+                owner_id: owner,
+                name: name.to_string(),
+                status: KeyStatus::Active,
+                exportable: opts.exportable,
+                rotation_period: opts.rotate_every.map(secs),
+                expires_at: opts.expires_in.map(|e| now.saturating_add(secs(e))),
+                min_decrypt_version: 1,
+                latest_version: 0,
+                created_at: now,
+            };
+            key.id = tx.insert_key(&key).map_err(|e| match e {
+                StoreError::Duplicate { .. } => {
+                    Error::Conflict(format!("key '{name}' already exists"))
+                }
+                e => e.into(),
+            })?;
+            add_version(tx, &session.user_key, &mut key, &material, now)?;
+            let detail = json!({
+                "exportable": key.exportable,
+                "rotation_period": key.rotation_period.map(|p| duration::format(p as u64)),
+                "expires_at": key.expires_at.map(duration::rfc3339),
+            });
+            log_event(tx, key.id, &actor, event, Some(1), detail.clone())?;
+            Ok((info(tx, key, now)?, detail))
+        })
+    }
+
+    /// Creates a key with random material.
+    pub fn key_create(
+        &mut self,
+        session: &Session,
+        name: &str,
+        opts: KeyOptions,
+    ) -> Result<KeyInfo> {
+        self.require(session, Permission::Own, "key.create", name)?;
+        self.create_key(
+            session,
+            name,
+            opts,
+            Key32::random(),
+            "key.create",
+            "created",
+        )
+    }
+
+    /// Creates a key holding material supplied by the user.
+    pub fn key_import(
+        &mut self,
+        session: &Session,
+        name: &str,
+        material: Key32,
+        exportable: bool,
+    ) -> Result<KeyInfo> {
+        self.require(session, Permission::Own, "key.import", name)?;
+        let opts = KeyOptions {
+            exportable,
+            ..KeyOptions::default()
+        };
+        self.create_key(session, name, opts, material, "key.import", "imported")
+    }
+
+    /// The user's keys (destroyed ones with `all`).
+    pub fn key_list(&mut self, session: &Session, all: bool) -> Result<Vec<KeyInfo>> {
+        let owner = session.user_id;
+        self.authorized(session, Permission::Own, "key.list", "-", |tx| {
+            let now = duration::now();
+            let keys = tx.list_keys(owner, all)?;
+            let mut out = Vec::with_capacity(keys.len());
+            for k in keys {
+                out.push(info(tx, k, now)?);
+            }
+            let n = out.len();
+            Ok((out, json!({ "count": n })))
+        })
+    }
+
+    /// One key with its versions.
+    pub fn key_show(
+        &mut self,
+        session: &Session,
+        name: &str,
+    ) -> Result<(KeyInfo, Vec<VersionInfo>)> {
+        let owner = session.user_id;
+        self.authorized(session, Permission::Own, "key.show", name, |tx| {
+            let key = load(tx, owner, name)?;
+            let versions = tx
+                .key_versions(key.id)?
+                .into_iter()
+                .map(|v| VersionInfo {
+                    version: v.version,
+                    created_at: v.created_at,
+                    encryptions: v.encryptions,
+                    bytes: v.bytes,
+                    destroyed: v.wrapped_material.is_none(),
+                })
+                .collect();
+            Ok(((info(tx, key, duration::now())?, versions), json!({})))
+        })
+    }
+
+    /// A key's lifecycle log.
+    pub fn key_history(&mut self, session: &Session, name: &str) -> Result<Vec<KeyEvent>> {
+        let owner = session.user_id;
+        self.authorized(session, Permission::Own, "key.history", name, |tx| {
+            let key = load(tx, owner, name)?;
+            Ok((tx.key_events(key.id)?, json!({})))
+        })
+    }
+
+    /// Rotates one key now.
+    pub fn key_rotate(&mut self, session: &Session, name: &str) -> Result<Rotated> {
+        let owner = session.user_id;
+        self.authorized(session, Permission::Own, "key.rotate", name, |tx| {
+            let mut key = load(tx, owner, name)?;
+            let version = rotate_in(tx, session, &mut key, "manual")?;
+            Ok((
+                Rotated {
+                    name: key.name,
+                    version,
+                },
+                json!({ "version": version }),
+            ))
+        })
+    }
+
+    /// Rotates exactly the keys whose rotation is due, in one transaction.
+    pub fn key_rotate_due(&mut self, session: &Session) -> Result<Vec<Rotated>> {
+        let owner = session.user_id;
+        self.authorized(session, Permission::Own, "key.rotate", "--due", |tx| {
+            let now = duration::now();
+            let mut done = Vec::new();
+            for mut key in tx.list_keys(owner, false)? {
+                if key.status == KeyStatus::Active && rotation_needed(tx, &key, now)?.is_some() {
+                    let version = rotate_in(tx, session, &mut key, "due")?;
+                    done.push(Rotated {
+                        name: key.name,
+                        version,
+                    });
+                }
+            }
+            let names: Vec<&str> = done.iter().map(|r| r.name.as_str()).collect();
+            let detail = json!({ "rotated": names });
+            Ok((done, detail))
+        })
+    }
+
+    /// Which keys are due for rotation, expired or near the encryption limit.
+    pub fn key_check(&mut self, session: &Session) -> Result<CheckReport> {
+        let owner = session.user_id;
+        self.authorized(session, Permission::Own, "key.check", "-", |tx| {
+            let report = check_in(tx, owner)?;
+            let detail = json!({
+                "due": report.due.len(),
+                "expired": report.expired.len(),
+                "near_limit": report.near_limit.len(),
+            });
+            Ok((report, detail))
+        })
+    }
+
+    /// The check report without an audit record (for the shell's menu warning).
+    pub fn key_warnings(&mut self, session: &Session) -> Result<CheckReport> {
+        let mut tx = self.store.read()?;
+        check_in(tx.as_mut(), session.user_id)
+    }
+
+    /// Changes a key's rotation period, expiry or minimum decryption version.
+    pub fn key_set(
+        &mut self,
+        session: &Session,
+        name: &str,
+        changes: KeyChanges,
+    ) -> Result<KeyInfo> {
+        let owner = session.user_id;
+        let actor = session.actor();
+        self.authorized(session, Permission::Own, "key.set", name, |tx| {
+            let now = duration::now();
+            let mut key = load(tx, owner, name)?;
+            if key.status == KeyStatus::Destroyed {
+                return Err(Error::Conflict(format!("key '{name}' has been destroyed")));
+            }
+            let mut detail = serde_json::Map::new();
+            if let Some(p) = changes.rotate_every {
+                key.rotation_period = p.map(secs);
+                detail.insert("rotation_period".into(), json!(p.map(duration::format)));
+            }
+            if let Some(e) = changes.expires_in {
+                key.expires_at = e.map(|e| now.saturating_add(secs(e)));
+                detail.insert("expires_at".into(), json!(key.expires_at.map(duration::rfc3339)));
+            }
+            if !detail.is_empty() {
+                log_event(tx, key.id, &actor, "settings-changed", None, Value::Object(detail.clone()))?;
+            }
+            if let Some(v) = changes.min_decrypt_version {
+                if v < 1 || v > key.latest_version {
+                    return Err(Error::Usage(format!(
+                        "--min-decrypt-version must be between 1 and {} (the latest version of '{name}')",
+                        key.latest_version
+                    )));
+                }
+                let from = key.min_decrypt_version;
+                key.min_decrypt_version = v;
+                log_event(tx, key.id, &actor, "min-decryption-changed", Some(v), json!({ "from": from }))?;
+                detail.insert("min_decrypt_version".into(), json!(v));
+            }
+            tx.update_key(&key)?;
+            Ok((info(tx, key, now)?, Value::Object(detail)))
+        })
+    }
+
+    /// Prints nothing itself: returns an exportable key's material (latest or `version`).
+    pub fn key_export(
+        &mut self,
+        session: &Session,
+        name: &str,
+        version: Option<i64>,
+    ) -> Result<(i64, Key32)> {
+        let owner = session.user_id;
+        let actor = session.actor();
+        let user_id = session.user_id;
+        self.authorized(session, Permission::Own, "key.export", name, |tx| {
+            let key = load(tx, owner, name)?;
+            if !key.exportable {
+                return Err(Error::Conflict(format!(
+                    "key '{name}' is not exportable (it was created without --exportable)"
+                )));
+            }
+            ensure_usable(&key)?;
+            let v = version.unwrap_or(key.latest_version);
+            let m = material(tx, &session.user_key, &key, v)?;
+            log_event(tx, key.id, &actor, "exported", Some(v), json!({}))?;
+            tx.insert_usage(&UsageEvent {
+                at: duration::now(),
+                user_id,
+                key_id: Some(key.id),
+                key_version: Some(v),
+                record_id: None,
+                operation: "export".into(),
+                bytes: 32,
+                outcome: Outcome::Ok,
+            })?;
+            Ok(((v, m), json!({ "version": v })))
+        })
+    }
+
+    /// Disables or re-enables a key.
+    pub fn key_set_enabled(&mut self, session: &Session, name: &str, enabled: bool) -> Result<()> {
+        let owner = session.user_id;
+        let actor = session.actor();
+        let (action, event, status) = if enabled {
+            ("key.enable", "enabled", KeyStatus::Active)
+        } else {
+            ("key.disable", "disabled", KeyStatus::Disabled)
+        };
+        self.authorized(session, Permission::Own, action, name, |tx| {
+            let mut key = load(tx, owner, name)?;
+            if key.status == KeyStatus::Destroyed {
+                return Err(Error::Conflict(format!("key '{name}' has been destroyed")));
+            }
+            key.status = status;
+            tx.update_key(&key)?;
+            log_event(tx, key.id, &actor, event, None, json!({}))?;
+            Ok(((), json!({})))
+        })
+    }
+
+    /// Wipes every version's material: data under the key becomes unrecoverable.
+    pub fn key_destroy(&mut self, session: &Session, name: &str) -> Result<i64> {
+        let owner = session.user_id;
+        let actor = session.actor();
+        self.authorized(session, Permission::Own, "key.destroy", name, |tx| {
+            let mut key = load(tx, owner, name)?;
+            if key.status == KeyStatus::Destroyed {
+                return Err(Error::Conflict(format!(
+                    "key '{name}' has already been destroyed"
+                )));
+            }
+            tx.wipe_key_material(key.id)?;
+            key.status = KeyStatus::Destroyed;
+            tx.update_key(&key)?;
+            let versions = key.latest_version;
+            log_event(
+                tx,
+                key.id,
+                &actor,
+                "destroyed",
+                None,
+                json!({ "versions": versions }),
+            )?;
+            Ok((versions, json!({ "versions": versions })))
+        })
+    }
+}
+
+fn check_in(tx: &mut dyn Tx, owner: i64) -> Result<CheckReport> {
+    let now = duration::now();
+    let mut report = CheckReport::default();
+    for key in tx.list_keys(owner, false)? {
+        let i = info(tx, key, now)?;
+        if i.key.status != KeyStatus::Active {
+            continue;
+        }
+        if i.due {
+            report.due.push(i.key.name.clone());
+        }
+        if i.expired {
+            report.expired.push(i.key.name.clone());
+        }
+        if i.latest_encryptions >= NEAR_LIMIT {
+            report.near_limit.push(i.key.name.clone());
+        }
+    }
+    Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(period: Option<i64>, expires: Option<i64>) -> KeyRecord {
+        KeyRecord {
+            id: 1,
+            owner_id: 1,
+            name: "k".into(),
+            status: KeyStatus::Active,
+            exportable: false,
+            rotation_period: period,
+            expires_at: expires,
+            min_decrypt_version: 1,
+            latest_version: 1,
+            created_at: 0,
+        }
+    }
+
+    #[test]
+    fn due_when_the_latest_version_is_as_old_as_the_period() {
+        assert!(!is_due(&key(Some(100), None), 1000, 1099));
+        assert!(is_due(&key(Some(100), None), 1000, 1100));
+        assert!(!is_due(&key(None, None), 0, i64::MAX));
+        let mut disabled = key(Some(1), None);
+        disabled.status = KeyStatus::Disabled;
+        assert!(!is_due(&disabled, 0, 10));
+    }
+
+    #[test]
+    fn expired_at_the_expiry_time() {
+        assert!(!is_expired(&key(None, Some(50)), 49));
+        assert!(is_expired(&key(None, Some(50)), 50));
+        assert!(!is_expired(&key(None, None), i64::MAX));
+    }
+
+    #[test]
+    fn names() {
+        assert!(validate_name("prod.db-key_2").is_ok());
+        assert_eq!(
+            validate_name("a b").unwrap_err().to_string(),
+            "invalid key name 'a b': use 1-64 characters from A-Z a-z 0-9 . _ -"
+        );
+        assert!(validate_name("").is_err());
+        assert!(validate_name(&"k".repeat(65)).is_err());
+    }
+}
