@@ -42,6 +42,9 @@ pub enum Error {
     /// The interactive shell was started without a terminal.
     #[error("interactive mode needs a terminal; run `zencrypt --help` for one-shot commands")]
     NoTerminal,
+    /// Binary output was about to be written to a terminal.
+    #[error("refusing to write binary ciphertext to a terminal")]
+    BinaryToTerminal,
     /// The user cancelled a prompt (Ctrl-C or end of input).
     #[error("cancelled")]
     Cancelled,
@@ -126,7 +129,7 @@ impl Error {
             Error::Usage(_) | Error::NeedsInput { .. } | Error::NoTerminal | Error::Config(_) => {
                 exit::USAGE
             }
-            Error::Cancelled => exit::USAGE,
+            Error::Cancelled | Error::BinaryToTerminal => exit::USAGE,
             Error::NotLoggedIn
             | Error::InvalidToken
             | Error::SessionExpired
@@ -149,6 +152,7 @@ impl Error {
             Error::NeedsInput { .. } => "needs_input",
             Error::NoTerminal => "no_terminal",
             Error::Cancelled => "cancelled",
+            Error::BinaryToTerminal => "binary_to_terminal",
             Error::NotLoggedIn => "not_logged_in",
             Error::InvalidToken => "invalid_token",
             Error::SessionExpired => "session_expired",
@@ -173,6 +177,9 @@ impl Error {
     pub fn hint(&self) -> Option<String> {
         match self {
             Error::NeedsInput { flag, .. } => Some(format!("pass {flag}")),
+            Error::BinaryToTerminal => {
+                Some("use -o FILE, pipe the output, or add --armor for text".into())
+            }
             Error::NotLoggedIn | Error::SessionExpired | Error::SessionRevoked => {
                 Some("run `zencrypt login`".into())
             }

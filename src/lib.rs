@@ -11,12 +11,14 @@
 pub mod accounts;
 pub mod audit;
 pub mod authz;
+pub mod cipher;
 pub mod cli;
 pub mod config;
 pub mod crypto;
 pub mod duration;
 pub mod error;
 pub mod fsutil;
+pub mod hashing;
 pub mod keys;
 pub mod model;
 pub mod session;

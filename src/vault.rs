@@ -211,18 +211,33 @@ impl Vault {
         target: &str,
         f: impl FnOnce(&mut dyn Tx) -> Result<(T, Value)>,
     ) -> Result<T> {
+        self.audited_if(actor, action, target, |tx| f(tx).map(|(v, d)| (v, Some(d))))
+    }
+
+    /// Like [`Vault::audited`], but a success writes an audit record only when `f` returns
+    /// a detail (for preparatory steps whose outcome is audited when they finish).
+    /// Failures are always audited.
+    pub(crate) fn audited_if<T>(
+        &mut self,
+        actor: &Actor,
+        action: &str,
+        target: &str,
+        f: impl FnOnce(&mut dyn Tx) -> Result<(T, Option<Value>)>,
+    ) -> Result<T> {
         let result = (|| {
             let mut tx = self.store.write()?;
             let (value, detail) = f(tx.as_mut())?;
-            audit::append(
-                tx.as_mut(),
-                &self.audit_key,
-                actor,
-                action,
-                target,
-                Outcome::Ok,
-                &detail,
-            )?;
+            if let Some(detail) = detail {
+                audit::append(
+                    tx.as_mut(),
+                    &self.audit_key,
+                    actor,
+                    action,
+                    target,
+                    Outcome::Ok,
+                    &detail,
+                )?;
+            }
             tx.commit()?;
             Ok(value)
         })();
@@ -250,9 +265,24 @@ impl Vault {
         })
     }
 
+    /// [`Vault::authorized`] with an optional success record (see [`Vault::audited_if`]).
+    pub(crate) fn authorized_if<T>(
+        &mut self,
+        session: &Session,
+        permission: Permission,
+        action: &str,
+        target: &str,
+        f: impl FnOnce(&mut dyn Tx) -> Result<(T, Option<Value>)>,
+    ) -> Result<T> {
+        self.audited_if(&session.actor(), action, target, |tx| {
+            recheck(tx, session, permission, action)?;
+            f(tx)
+        })
+    }
+
     /// Records a denied or failed action in its own transaction. When the database itself
     /// is the problem there is nowhere to write, and the error is reported as it is.
-    pub(crate) fn audit_failure(&mut self, actor: &Actor, action: &str, target: &str, e: &Error) {
+    pub fn audit_failure(&mut self, actor: &Actor, action: &str, target: &str, e: &Error) {
         if matches!(e, Error::Database { .. }) {
             return;
         }

@@ -4,7 +4,10 @@
 
 mod account;
 mod audit;
+mod crypt;
+pub mod files;
 pub mod input;
+pub mod keys;
 pub mod output;
 pub mod user;
 
@@ -99,6 +102,25 @@ pub enum Command {
         after_help = "Example:\n  printf '%s\\n%s\\n' \"$OLD\" \"$NEW\" | zencrypt passwd --password-stdin"
     )]
     Passwd(account::PasswdArgs),
+    /// Manage your keys: create, rotate, expire, export, destroy.
+    #[command(subcommand)]
+    Key(keys::KeyCommand),
+    /// Encrypt a file or stdin with one of your keys.
+    #[command(
+        after_help = "Examples:\n  echo -n hello | zencrypt encrypt --key k --armor\n  zencrypt encrypt --key backups big.iso -o big.iso.zc"
+    )]
+    Encrypt(crypt::EncryptArgs),
+    /// Decrypt a binary or armored ciphertext.
+    #[command(after_help = "Example:\n  zencrypt decrypt big.iso.zc -o big.iso")]
+    Decrypt(crypt::DecryptArgs),
+    /// Move a ciphertext to its key's latest version (the data is not re-encrypted).
+    #[command(after_help = "Example:\n  zencrypt rewrap old.zc -o new.zc")]
+    Rewrap(crypt::DecryptArgs),
+    /// Hash a file or stdin (sha256 or argon2id), or verify a hash.
+    #[command(
+        after_help = "Examples:\n  zencrypt hash app.tar\n  printf %s \"$PW\" | zencrypt hash --algo argon2id\n  zencrypt hash verify \"$DIGEST\" app.tar"
+    )]
+    Hash(crypt::HashArgs),
     /// Manage users and roles (admins).
     #[command(subcommand)]
     User(user::UserCommand),
@@ -212,6 +234,11 @@ fn run(ctx: &Ctx, command: Command) -> Result<()> {
         Command::Logout(a) => account::logout(ctx, a),
         Command::Whoami => account::whoami(ctx),
         Command::Passwd(a) => account::passwd(ctx, a),
+        Command::Key(c) => keys::run(ctx, c),
+        Command::Encrypt(a) => crypt::encrypt(ctx, a),
+        Command::Decrypt(a) => crypt::decrypt(ctx, a),
+        Command::Rewrap(a) => crypt::rewrap(ctx, a),
+        Command::Hash(a) => crypt::hash(ctx, a),
         Command::User(c) => user::run(ctx, c),
         Command::Audit(c) => audit::run(ctx, c),
     }

@@ -1,0 +1,261 @@
+//! Encrypting and decrypting messages and files with a named key: the database side of
+//! `encrypt`, `decrypt` and `rewrap`. The caller streams the body (see
+//! [`crate::crypto::stream`]) between `begin_*` and `finish_*`; the usage row, the
+//! per-version counters and the audit record are written together when it finishes.
+
+use serde_json::json;
+
+use crate::authz::Permission;
+use crate::crypto::stream::Header;
+use crate::crypto::{Key32, aead};
+use crate::duration;
+use crate::error::{Error, Result};
+use crate::keys;
+use crate::model::{KeyRecord, Outcome, UsageEvent};
+use crate::storage::Tx;
+use crate::vault::{Session, Vault};
+
+/// Everything needed to stream one message, from `begin_encrypt` or `begin_decrypt`.
+#[derive(Debug)]
+pub struct Plan {
+    /// The message header (with the wrapped data key).
+    pub header: Header,
+    /// The message's data key.
+    pub dek: Key32,
+    /// The key's name.
+    pub key_name: String,
+}
+
+fn usage(
+    tx: &mut dyn Tx,
+    session: &Session,
+    plan: &Plan,
+    operation: &str,
+    bytes: u64,
+    outcome: Outcome,
+) -> Result<()> {
+    tx.insert_usage(&UsageEvent {
+        at: duration::now(),
+        user_id: session.user_id,
+        key_id: Some(plan.header.key_id),
+        key_version: Some(plan.header.key_version),
+        record_id: None,
+        operation: operation.into(),
+        bytes: i64::try_from(bytes).unwrap_or(i64::MAX),
+        outcome,
+    })?;
+    Ok(())
+}
+
+/// The key behind a header, checked for decryption (exists for this user, usable,
+/// version allowed), and the version's material.
+fn key_for_header(
+    tx: &mut dyn Tx,
+    session: &Session,
+    header: &Header,
+) -> Result<(KeyRecord, Key32)> {
+    let key = tx
+        .key_by_id(session.user_id, header.key_id)?
+        .ok_or_else(|| {
+            Error::NotFound("the key this was encrypted with is not one of your keys".into())
+        })?;
+    keys::ensure_usable(&key)?;
+    if header.key_version < key.min_decrypt_version {
+        return Err(Error::Conflict(format!(
+            "key '{}' no longer decrypts version {} (minimum decryption version is {})",
+            key.name, header.key_version, key.min_decrypt_version
+        )));
+    }
+    let material = keys::material(tx, &session.user_key, &key, header.key_version)?;
+    Ok((key, material))
+}
+
+fn unwrap_dek(session: &Session, header: &Header, material: &Key32) -> Result<Key32> {
+    aead::unwrap_key(
+        material,
+        &header.dek_aad(session.user_id),
+        &header.wrapped_dek,
+    )
+    .map_err(|_| {
+        Error::Integrity(
+            "decryption failed: the message header was modified or does not belong to this key"
+                .into(),
+        )
+    })
+}
+
+impl Vault {
+    /// Prepares to encrypt with `key_name`: refuses disabled, destroyed and expired keys
+    /// (an expired key's refusal is logged as `expired-on-use`), rotates first when the
+    /// rotation is due or the version reached the encryption limit, and makes a fresh
+    /// data key wrapped under the latest version.
+    pub fn begin_encrypt(&mut self, session: &Session, key_name: &str) -> Result<Plan> {
+        let owner = session.user_id;
+        let actor = session.actor();
+        // An expired key is refused, but the refusal itself goes to the key's log.
+        let expired = {
+            let mut tx = self.store.read()?;
+            match tx.key_by_name(owner, key_name)? {
+                Some(k) if k.expires_at.is_some_and(|e| duration::now() >= e) => Some(k),
+                _ => None,
+            }
+        };
+        if let Some(k) = expired {
+            let e = Error::Conflict(format!(
+                "key '{key_name}' expired at {}; it can still decrypt, but not encrypt",
+                duration::rfc3339(k.expires_at.unwrap_or_default())
+            ));
+            let _ = self.authorized(
+                session,
+                Permission::Own,
+                "key.expired-on-use",
+                key_name,
+                |tx| {
+                    keys::log_event(
+                        tx,
+                        k.id,
+                        &actor,
+                        "expired-on-use",
+                        Some(k.latest_version),
+                        json!({}),
+                    )?;
+                    Ok(((), json!({ "operation": "encrypt" })))
+                },
+            );
+            self.audit_failure(&actor, "crypto.encrypt", key_name, &e);
+            return Err(e);
+        }
+        // Only an automatic rotation is recorded here; the encryption itself is audited
+        // when it finishes.
+        self.authorized_if(session, Permission::Own, "key.rotate", key_name, |tx| {
+            let mut key = keys::load(tx, owner, key_name)?;
+            keys::ensure_usable(&key)?;
+            let mut rotated = None;
+            if let Some(reason) = keys::rotation_needed(tx, &key, duration::now())? {
+                rotated = Some(keys::rotate_in(tx, session, &mut key, reason)?);
+            }
+            let material = keys::material(tx, &session.user_key, &key, key.latest_version)?;
+            let mut header = Header::new(key.id, key.latest_version);
+            let dek = Key32::random();
+            header.wrapped_dek = aead::wrap_key(&material, &header.dek_aad(owner), &dek);
+            Ok((
+                Plan {
+                    header,
+                    dek,
+                    key_name: key.name.clone(),
+                },
+                rotated.map(|v| json!({ "version": v, "reason": "automatic" })),
+            ))
+        })
+    }
+
+    /// Records a finished (or failed) encryption: usage row, version counters, audit.
+    pub fn finish_encrypt(
+        &mut self,
+        session: &Session,
+        plan: &Plan,
+        result: &Result<u64>,
+    ) -> Result<()> {
+        self.finish(session, plan, "encrypt", result, true)
+    }
+
+    /// Prepares to decrypt a message: finds the key (exit 5 if it is not the caller's),
+    /// checks it may decrypt this version, and unwraps the data key (exit 7 if the header
+    /// was tampered with).
+    pub fn begin_decrypt(&mut self, session: &Session, header: &Header) -> Result<Plan> {
+        let target = format!("key#{}", header.key_id);
+        self.authorized_if(session, Permission::Own, "crypto.decrypt", &target, |tx| {
+            let (key, material) = key_for_header(tx, session, header)?;
+            let dek = unwrap_dek(session, header, &material)?;
+            Ok((
+                Plan {
+                    header: header.clone(),
+                    dek,
+                    key_name: key.name,
+                },
+                None,
+            ))
+        })
+    }
+
+    /// Records a finished (or failed) decryption.
+    pub fn finish_decrypt(
+        &mut self,
+        session: &Session,
+        plan: &Plan,
+        result: &Result<u64>,
+    ) -> Result<()> {
+        self.finish(session, plan, "decrypt", result, false)
+    }
+
+    /// Moves a message's data key to its key's latest version: a new header, same body.
+    /// Returns the new header and the old and new versions.
+    pub fn rewrap(&mut self, session: &Session, header: &Header) -> Result<(Header, i64, i64)> {
+        let owner = session.user_id;
+        self.authorized(
+            session,
+            Permission::Own,
+            "crypto.rewrap",
+            &format!("key#{}", header.key_id),
+            |tx| {
+                let (key, material) = key_for_header(tx, session, header)?;
+                let dek = unwrap_dek(session, header, &material)?;
+                let latest = keys::material(tx, &session.user_key, &key, key.latest_version)?;
+                let mut new = header.clone();
+                new.key_version = key.latest_version;
+                new.wrapped_dek = aead::wrap_key(&latest, &new.dek_aad(owner), &dek);
+                let plan = Plan {
+                    header: new.clone(),
+                    dek,
+                    key_name: key.name.clone(),
+                };
+                usage(tx, session, &plan, "rewrap", 0, Outcome::Ok)?;
+                let detail =
+                    json!({ "key": key.name, "from": header.key_version, "to": new.key_version });
+                Ok(((new, header.key_version, key.latest_version), detail))
+            },
+        )
+    }
+
+    fn finish(
+        &mut self,
+        session: &Session,
+        plan: &Plan,
+        operation: &str,
+        result: &Result<u64>,
+        count: bool,
+    ) -> Result<()> {
+        let action = format!("crypto.{operation}");
+        match result {
+            Ok(bytes) => {
+                let bytes = *bytes;
+                self.authorized(session, Permission::Own, &action, &plan.key_name, |tx| {
+                    usage(tx, session, plan, operation, bytes, Outcome::Ok)?;
+                    if count {
+                        tx.add_key_version_usage(
+                            plan.header.key_id,
+                            plan.header.key_version,
+                            1,
+                            i64::try_from(bytes).unwrap_or(i64::MAX),
+                        )?;
+                    }
+                    Ok((
+                        (),
+                        json!({ "version": plan.header.key_version, "bytes": bytes }),
+                    ))
+                })
+            }
+            Err(e) => {
+                // The failure goes to the usage log and the audit log; the original error
+                // is what the user sees.
+                let _ = (|| -> Result<()> {
+                    let mut tx = self.store.write()?;
+                    usage(tx.as_mut(), session, plan, operation, 0, Outcome::Failed)?;
+                    Ok(tx.commit()?)
+                })();
+                self.audit_failure(&session.actor(), &action, &plan.key_name, e);
+                Ok(())
+            }
+        }
+    }
+}

@@ -1,0 +1,200 @@
+//! Inputs and outputs of streaming commands: a file or stdin in, a file (written through a
+//! temp file and renamed only on success) or stdout out, and progress on a terminal.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, BufRead, BufReader, BufWriter, IsTerminal, Write};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+use crate::error::{Error, Result};
+
+const BUF: usize = 256 * 1024;
+/// Streams smaller than this get no progress bar.
+const PROGRESS_FROM: u64 = 8 * 1024 * 1024;
+
+/// An opened input.
+pub struct Input {
+    /// Buffered reader over the file or stdin.
+    pub reader: Box<dyn BufRead>,
+    /// Size in bytes when known (regular files).
+    pub size: Option<u64>,
+    /// For messages.
+    pub name: String,
+}
+
+/// Opens `path`, or stdin for `None` or `-`.
+pub fn open_input(path: Option<&Path>) -> Result<Input> {
+    match path {
+        None => stdin_input(),
+        Some(p) if p.as_os_str() == "-" => stdin_input(),
+        Some(p) => {
+            let f = File::open(p).map_err(|e| Error::io(format!("opening {}", p.display()), e))?;
+            let meta = f
+                .metadata()
+                .map_err(|e| Error::io(format!("reading {}", p.display()), e))?;
+            if meta.is_dir() {
+                return Err(Error::Usage(format!("{} is a directory", p.display())));
+            }
+            Ok(Input {
+                reader: Box::new(BufReader::with_capacity(BUF, f)),
+                size: meta.is_file().then_some(meta.len()),
+                name: p.display().to_string(),
+            })
+        }
+    }
+}
+
+fn stdin_input() -> Result<Input> {
+    Ok(Input {
+        reader: Box::new(BufReader::with_capacity(BUF, io::stdin())),
+        size: None,
+        name: "stdin".into(),
+    })
+}
+
+/// Where output goes.
+pub enum Output {
+    /// Standard output.
+    Stdout(BufWriter<io::Stdout>),
+    /// A temp file beside the destination, renamed over it on [`Output::commit`].
+    File {
+        /// The temp file.
+        writer: BufWriter<File>,
+        /// Its path.
+        temp: PathBuf,
+        /// The destination.
+        dest: PathBuf,
+    },
+}
+
+/// Whether `path` means stdout.
+pub fn is_stdout(path: Option<&Path>) -> bool {
+    path.is_none_or(|p| p.as_os_str() == "-")
+}
+
+/// Whether output would go to a terminal.
+pub fn stdout_is_terminal(path: Option<&Path>) -> bool {
+    is_stdout(path) && io::stdout().is_terminal()
+}
+
+/// Opens the output: stdout for `None` or `-`, else a 0600 temp file beside `path`.
+pub fn open_output(path: Option<&Path>) -> Result<Output> {
+    match path {
+        Some(p) if !is_stdout(path) => {
+            if p.is_dir() {
+                return Err(Error::Usage(format!("{} is a directory", p.display())));
+            }
+            let dir = p
+                .parent()
+                .filter(|d| !d.as_os_str().is_empty())
+                .unwrap_or(Path::new("."));
+            let name = p
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let temp = dir.join(format!(".{name}.{}.tmp", crate::crypto::random_id(6)));
+            let f = OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(&temp)
+                .map_err(|e| Error::io(format!("creating {}", p.display()), e))?;
+            Ok(Output::File {
+                writer: BufWriter::with_capacity(BUF, f),
+                temp,
+                dest: p.to_path_buf(),
+            })
+        }
+        _ => Ok(Output::Stdout(BufWriter::with_capacity(BUF, io::stdout()))),
+    }
+}
+
+impl Output {
+    /// The writer.
+    pub fn writer(&mut self) -> &mut dyn Write {
+        match self {
+            Output::Stdout(w) => w,
+            Output::File { writer, .. } => writer,
+        }
+    }
+
+    /// Flushes, syncs and moves the file into place.
+    pub fn commit(self) -> Result<()> {
+        match self {
+            Output::Stdout(mut w) => match w.flush() {
+                Err(e) if e.kind() != io::ErrorKind::BrokenPipe => {
+                    Err(Error::io("writing to stdout", e))
+                }
+                _ => Ok(()),
+            },
+            Output::File { writer, temp, dest } => {
+                let result = (|| {
+                    let f = writer.into_inner().map_err(|e| e.into_error())?;
+                    f.sync_all()?;
+                    fs::rename(&temp, &dest)
+                })();
+                if let Err(e) = result {
+                    let _ = fs::remove_file(&temp);
+                    return Err(Error::io(format!("writing {}", dest.display()), e));
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Throws away a partial file (stdout cannot be taken back).
+    pub fn abort(self) {
+        if let Output::File { writer, temp, .. } = self {
+            drop(writer);
+            let _ = fs::remove_file(&temp);
+        }
+    }
+}
+
+/// A progress bar on stderr for big streams, only on a terminal and never with `-q`.
+pub fn progress(size: Option<u64>, quiet: bool, label: &str) -> Option<ProgressBar> {
+    if quiet || !io::stderr().is_terminal() || size.is_some_and(|s| s < PROGRESS_FROM) {
+        return None;
+    }
+    let pb = match size {
+        Some(s) => ProgressBar::with_draw_target(Some(s), ProgressDrawTarget::stderr()),
+        None => ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr()),
+    };
+    let style = match size {
+        Some(_) => ProgressStyle::with_template(
+            "{msg} {bar:30} {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
+        ),
+        None => ProgressStyle::with_template("{msg} {bytes} {bytes_per_sec}"),
+    };
+    if let Ok(style) = style {
+        pb.set_style(style);
+    }
+    pb.set_message(label.to_string());
+    Some(pb)
+}
+
+/// A progress callback that only draws once the stream is big enough to matter.
+pub fn progress_fn(pb: &Option<ProgressBar>) -> impl FnMut(u64) + '_ {
+    move |done| {
+        if let Some(pb) = pb
+            && done >= PROGRESS_FROM
+        {
+            pb.set_position(done);
+        }
+    }
+}
+
+/// Maps a stream error to zencrypt's error (I/O: exit 1; anything else: exit 7).
+pub fn stream_error(e: crate::crypto::stream::StreamError, what: &str) -> Error {
+    use crate::crypto::stream::StreamError;
+    match e {
+        StreamError::Io(io) if io.kind() == io::ErrorKind::InvalidData => {
+            Error::Integrity(format!("decryption failed: {}", io))
+        }
+        StreamError::Io(io) => Error::io(what.to_string(), io),
+        StreamError::Malformed(m) => Error::Integrity(m.to_string()),
+        StreamError::Tampered(m) => Error::Integrity(format!("decryption failed: {m}")),
+    }
+}

@@ -1,0 +1,510 @@
+//! `key create|import|list|show|history|rotate|check|set|export|disable|enable|destroy`.
+
+use std::io::Read;
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use clap::{Args, Subcommand};
+use serde_json::{Value, json};
+use zeroize::Zeroizing;
+
+use super::input::{self, prompt_error};
+use super::output::table;
+use super::{Ctx, emitted};
+use crate::crypto::Key32;
+use crate::duration;
+use crate::error::{Error, Result};
+use crate::keys::{CheckReport, KeyChanges, KeyInfo, KeyOptions, Rotated, VersionInfo};
+use crate::model::{KeyEvent, KeyStatus};
+use crate::shell::prompt::{Prompter, TermPrompter};
+
+/// Key commands.
+#[derive(Debug, Subcommand)]
+pub enum KeyCommand {
+    /// Create a key with random 256-bit material.
+    #[command(
+        after_help = "Example:\n  zencrypt key create backups --rotate-every 90d --expires-in 2y"
+    )]
+    Create {
+        /// Key name (1-64 of A-Z a-z 0-9 . _ -).
+        name: String,
+        /// Rotate when the latest version is this old (e.g. 90d).
+        #[arg(long, value_name = "DUR")]
+        rotate_every: Option<String>,
+        /// Stop encrypting after this long (decryption keeps working).
+        #[arg(long, value_name = "DUR")]
+        expires_in: Option<String>,
+        /// Allow `key export` to print the material.
+        #[arg(long)]
+        exportable: bool,
+    },
+    /// Import a 32-byte key from stdin (raw bytes, 64 hex digits or base64).
+    #[command(after_help = "Example:\n  openssl rand -hex 32 | zencrypt key import legacy")]
+    Import {
+        /// Key name.
+        name: String,
+        /// Allow `key export` to print the material.
+        #[arg(long)]
+        exportable: bool,
+    },
+    /// List your keys.
+    #[command(after_help = "Example:\n  zencrypt key list --json")]
+    List {
+        /// Include destroyed keys.
+        #[arg(long)]
+        all: bool,
+    },
+    /// Show a key and its versions.
+    #[command(after_help = "Example:\n  zencrypt key show backups")]
+    Show {
+        /// Key name.
+        name: String,
+    },
+    /// Show a key's lifecycle log.
+    #[command(after_help = "Example:\n  zencrypt key history backups")]
+    History {
+        /// Key name.
+        name: String,
+    },
+    /// Rotate a key (or every key that is due) to a new version.
+    #[command(after_help = "Examples:\n  zencrypt key rotate backups\n  zencrypt key rotate --due")]
+    Rotate {
+        /// Key name.
+        #[arg(required_unless_present = "due", conflicts_with = "due")]
+        name: Option<String>,
+        /// Rotate exactly the keys whose rotation is due.
+        #[arg(long)]
+        due: bool,
+    },
+    /// Report keys that are due for rotation, expired, or near the encryption limit.
+    #[command(after_help = "Example:\n  zencrypt key check --json")]
+    Check,
+    /// Change a key's rotation period, expiry or minimum decryption version.
+    #[command(
+        after_help = "Example:\n  zencrypt key set backups --rotate-every 30d --min-decrypt-version 2"
+    )]
+    Set(SetArgs),
+    /// Print an exportable key's material as base64.
+    #[command(after_help = "Example:\n  zencrypt key export backups --version 1")]
+    Export {
+        /// Key name.
+        name: String,
+        /// Which version (default: the latest).
+        #[arg(long, value_name = "N")]
+        version: Option<i64>,
+    },
+    /// Disable a key: it neither encrypts nor decrypts until enabled.
+    #[command(after_help = "Example:\n  zencrypt key disable backups")]
+    Disable {
+        /// Key name.
+        name: String,
+    },
+    /// Enable a disabled key.
+    #[command(after_help = "Example:\n  zencrypt key enable backups")]
+    Enable {
+        /// Key name.
+        name: String,
+    },
+    /// Destroy a key's material: everything encrypted under it becomes unrecoverable.
+    #[command(after_help = "Example:\n  zencrypt key destroy old-key --yes")]
+    Destroy {
+        /// Key name.
+        name: String,
+        /// Do not ask for confirmation (required without a terminal).
+        #[arg(long)]
+        yes: bool,
+    },
+}
+
+/// `key set` arguments.
+#[derive(Debug, Args)]
+pub struct SetArgs {
+    /// Key name.
+    pub name: String,
+    /// New rotation period, or `none`.
+    #[arg(long, value_name = "DUR|none")]
+    pub rotate_every: Option<String>,
+    /// New expiry counted from now, or `none`.
+    #[arg(long, value_name = "DUR|none")]
+    pub expires_in: Option<String>,
+    /// Refuse to decrypt versions older than N.
+    #[arg(long, value_name = "N")]
+    pub min_decrypt_version: Option<i64>,
+}
+
+fn dur(s: Option<&str>) -> Result<Option<u64>> {
+    s.map(duration::parse).transpose()
+}
+
+fn dur_or_none(s: Option<&str>) -> Result<Option<Option<u64>>> {
+    match s {
+        None => Ok(None),
+        Some("none") => Ok(Some(None)),
+        Some(d) => Ok(Some(Some(duration::parse(d)?))),
+    }
+}
+
+/// A key as JSON (the `key list` shape plus a few more fields).
+pub fn key_json(i: &KeyInfo) -> Value {
+    let k = &i.key;
+    json!({
+        "name": k.name,
+        "latest_version": k.latest_version,
+        "status": k.status.as_str(),
+        "exportable": k.exportable,
+        "rotation_period": k.rotation_period.map(|p| duration::format(p as u64)),
+        "expires_at": k.expires_at.map(duration::rfc3339),
+        "due": i.due,
+        "expired": i.expired,
+        "min_decryption_version": k.min_decrypt_version,
+        "created_at": duration::rfc3339(k.created_at),
+    })
+}
+
+/// Keys as a table.
+pub fn keys_table(keys: &[KeyInfo]) -> String {
+    table(
+        &["name", "version", "status", "rotation", "expires", "notes"],
+        keys.iter()
+            .map(|i| {
+                let k = &i.key;
+                let mut notes = Vec::new();
+                if i.due {
+                    notes.push("rotation due");
+                }
+                if i.expired {
+                    notes.push("expired");
+                }
+                if k.exportable {
+                    notes.push("exportable");
+                }
+                vec![
+                    k.name.clone(),
+                    k.latest_version.to_string(),
+                    k.status.as_str().to_string(),
+                    k.rotation_period
+                        .map(|p| format!("every {}", duration::format(p as u64)))
+                        .unwrap_or_else(|| "-".into()),
+                    k.expires_at
+                        .map(duration::rfc3339)
+                        .unwrap_or_else(|| "-".into()),
+                    notes.join(", "),
+                ]
+            })
+            .collect(),
+    )
+}
+
+/// One key with its versions as text.
+pub fn show_text(i: &KeyInfo, versions: &[VersionInfo]) -> String {
+    let k = &i.key;
+    let mut s = format!(
+        "name: {}\nstatus: {}\nlatest version: {}\nminimum decryption version: {}\nexportable: {}\nrotation: {}\nexpires: {}\ncreated: {}\n",
+        k.name,
+        k.status.as_str(),
+        k.latest_version,
+        k.min_decrypt_version,
+        if k.exportable { "yes" } else { "no" },
+        k.rotation_period
+            .map(|p| format!(
+                "every {}{}",
+                duration::format(p as u64),
+                if i.due { " (due now)" } else { "" }
+            ))
+            .unwrap_or_else(|| "manual".into()),
+        k.expires_at
+            .map(|e| format!(
+                "{}{}",
+                duration::rfc3339(e),
+                if i.expired { " (expired)" } else { "" }
+            ))
+            .unwrap_or_else(|| "never".into()),
+        duration::rfc3339(k.created_at),
+    );
+    s.push('\n');
+    s.push_str(&table(
+        &["version", "created", "encryptions", "bytes", "material"],
+        versions
+            .iter()
+            .map(|v| {
+                vec![
+                    v.version.to_string(),
+                    duration::rfc3339(v.created_at),
+                    v.encryptions.to_string(),
+                    v.bytes.to_string(),
+                    if v.destroyed { "destroyed" } else { "present" }.to_string(),
+                ]
+            })
+            .collect(),
+    ));
+    s
+}
+
+/// The lifecycle log as a table.
+pub fn history_table(events: &[KeyEvent]) -> String {
+    table(
+        &["at", "event", "version", "actor", "detail"],
+        events
+            .iter()
+            .map(|e| {
+                vec![
+                    duration::rfc3339(e.at),
+                    e.event.clone(),
+                    e.version
+                        .map(|v| v.to_string())
+                        .unwrap_or_else(|| "-".into()),
+                    e.actor.clone(),
+                    if e.detail == "{}" {
+                        String::new()
+                    } else {
+                        e.detail.clone()
+                    },
+                ]
+            })
+            .collect(),
+    )
+}
+
+/// The check report as text.
+pub fn check_text(r: &CheckReport) -> String {
+    if r.is_clear() {
+        return "All keys are fine: none due for rotation, expired or near the encryption limit."
+            .into();
+    }
+    let mut lines = Vec::new();
+    for (label, names) in [
+        ("rotation due", &r.due),
+        ("expired", &r.expired),
+        ("near the encryption limit", &r.near_limit),
+    ] {
+        if !names.is_empty() {
+            lines.push(format!("{label}: {}", names.join(", ")));
+        }
+    }
+    lines.join("\n")
+}
+
+/// Parses imported key material: 64 hex digits, base64 of 32 bytes, or 32 raw bytes.
+pub fn parse_material(input: &[u8]) -> Result<Key32> {
+    if let Ok(text) = std::str::from_utf8(input) {
+        let t = text.trim();
+        if t.len() == 64 && t.bytes().all(|b| b.is_ascii_hexdigit()) {
+            let mut bytes = Zeroizing::new([0u8; 32]);
+            for (i, b) in bytes.iter_mut().enumerate() {
+                *b = u8::from_str_radix(&t[2 * i..2 * i + 2], 16)
+                    .map_err(|_| Error::Usage("invalid hex key".into()))?;
+            }
+            return Ok(Key32::from_bytes(*bytes));
+        }
+        if let Ok(decoded) = STANDARD.decode(t) {
+            let decoded = Zeroizing::new(decoded);
+            if let Some(k) = Key32::from_slice(&decoded) {
+                return Ok(k);
+            }
+        }
+    }
+    Key32::from_slice(input).ok_or_else(|| {
+        Error::Usage("a key must be 32 bytes: raw, as 64 hex digits, or as base64".into())
+    })
+}
+
+/// Runs a `key` subcommand.
+pub fn run(ctx: &Ctx, cmd: KeyCommand) -> Result<()> {
+    let mut vault = ctx.vault()?;
+    let session = ctx.session(&mut vault)?;
+    let out = &ctx.out;
+    let json_or = |doc: Value, text: &str| -> Result<()> {
+        if out.json {
+            emitted(out.json_doc(&doc))
+        } else {
+            emitted(out.data_line(text))
+        }
+    };
+    match cmd {
+        KeyCommand::Create {
+            name,
+            rotate_every,
+            expires_in,
+            exportable,
+        } => {
+            let opts = KeyOptions {
+                rotate_every: dur(rotate_every.as_deref())?,
+                expires_in: dur(expires_in.as_deref())?,
+                exportable,
+            };
+            let i = vault.key_create(&session, &name, opts)?;
+            out.note(&format!("Created key {name} (version 1)."));
+            if out.json {
+                emitted(out.json_doc(&key_json(&i)))?;
+            }
+            Ok(())
+        }
+        KeyCommand::Import { name, exportable } => {
+            let material = if input::is_interactive(&ctx.cfg) {
+                let line = TermPrompter::new()
+                    .secret("Key (64 hex digits or base64): ")
+                    .map_err(prompt_error)?;
+                parse_material(secrecy::ExposeSecret::expose_secret(&line).as_bytes())?
+            } else {
+                let mut buf = Zeroizing::new(Vec::new());
+                std::io::stdin()
+                    .lock()
+                    .take(4096)
+                    .read_to_end(&mut buf)
+                    .map_err(|e| Error::io("reading stdin", e))?;
+                parse_material(&buf)?
+            };
+            let i = vault.key_import(&session, &name, material, exportable)?;
+            out.note(&format!("Imported key {name} (version 1)."));
+            if out.json {
+                emitted(out.json_doc(&key_json(&i)))?;
+            }
+            Ok(())
+        }
+        KeyCommand::List { all } => {
+            let keys = vault.key_list(&session, all)?;
+            if out.json {
+                let list: Vec<Value> = keys.iter().map(key_json).collect();
+                return emitted(out.json_doc(&json!(list)));
+            }
+            if keys.is_empty() {
+                out.note("No keys yet; create one with `zencrypt key create NAME`.");
+                return Ok(());
+            }
+            emitted(out.data_line(&keys_table(&keys)))
+        }
+        KeyCommand::Show { name } => {
+            let (i, versions) = vault.key_show(&session, &name)?;
+            let mut doc = key_json(&i);
+            doc["versions"] = json!(
+                versions
+                    .iter()
+                    .map(|v| json!({
+                        "version": v.version,
+                        "created_at": duration::rfc3339(v.created_at),
+                        "encryptions": v.encryptions,
+                        "bytes": v.bytes,
+                        "destroyed": v.destroyed,
+                    }))
+                    .collect::<Vec<_>>()
+            );
+            json_or(doc, &show_text(&i, &versions))
+        }
+        KeyCommand::History { name } => {
+            let events = vault.key_history(&session, &name)?;
+            let doc = json!(
+                events
+                    .iter()
+                    .map(|e| json!({
+                        "at": duration::rfc3339(e.at),
+                        "event": e.event,
+                        "version": e.version,
+                        "actor": e.actor,
+                        "detail": serde_json::from_str::<Value>(&e.detail).unwrap_or(Value::Null),
+                    }))
+                    .collect::<Vec<_>>()
+            );
+            json_or(doc, &history_table(&events))
+        }
+        KeyCommand::Rotate { name, due } => {
+            // clap requires NAME unless --due is given.
+            let rotated: Vec<Rotated> = match name {
+                Some(n) if !due => vec![vault.key_rotate(&session, &n)?],
+                _ => vault.key_rotate_due(&session)?,
+            };
+            let doc = json!({
+                "rotated": rotated
+                    .iter()
+                    .map(|r| json!({ "name": r.name, "version": r.version, "rewrapped": 0 }))
+                    .collect::<Vec<_>>()
+            });
+            if out.json {
+                return emitted(out.json_doc(&doc));
+            }
+            if rotated.is_empty() {
+                out.note("No key is due for rotation.");
+            }
+            for r in &rotated {
+                out.note(&format!("Rotated {} to version {}.", r.name, r.version));
+            }
+            Ok(())
+        }
+        KeyCommand::Check => {
+            let r = vault.key_check(&session)?;
+            let doc = json!({ "due": r.due, "expired": r.expired, "near_limit": r.near_limit });
+            json_or(doc, &check_text(&r))
+        }
+        KeyCommand::Set(a) => {
+            let changes = KeyChanges {
+                rotate_every: dur_or_none(a.rotate_every.as_deref())?,
+                expires_in: dur_or_none(a.expires_in.as_deref())?,
+                min_decrypt_version: a.min_decrypt_version,
+            };
+            if changes.rotate_every.is_none()
+                && changes.expires_in.is_none()
+                && changes.min_decrypt_version.is_none()
+            {
+                return Err(Error::Usage(
+                    "nothing to change: give --rotate-every, --expires-in or --min-decrypt-version"
+                        .into(),
+                ));
+            }
+            let i = vault.key_set(&session, &a.name, changes)?;
+            out.note(&format!("Updated key {}.", a.name));
+            if out.json {
+                emitted(out.json_doc(&key_json(&i)))?;
+            }
+            Ok(())
+        }
+        KeyCommand::Export { name, version } => {
+            let (v, material) = vault.key_export(&session, &name, version)?;
+            let encoded = Zeroizing::new(STANDARD.encode(material.expose()));
+            if out.json {
+                return emitted(
+                    out.json_doc(&json!({ "name": name, "version": v, "key": *encoded })),
+                );
+            }
+            emitted(out.data_line(&encoded))
+        }
+        KeyCommand::Disable { name } => {
+            vault.key_set_enabled(&session, &name, false)?;
+            out.note(&format!(
+                "Disabled key {name}: it neither encrypts nor decrypts until enabled."
+            ));
+            Ok(())
+        }
+        KeyCommand::Enable { name } => {
+            vault.key_set_enabled(&session, &name, true)?;
+            out.note(&format!("Enabled key {name}."));
+            Ok(())
+        }
+        KeyCommand::Destroy { name, yes } => {
+            if !yes {
+                if !input::is_interactive(&ctx.cfg) {
+                    return Err(Error::NeedsInput {
+                        what: "confirmation to destroy a key".into(),
+                        flag: "--yes".into(),
+                    });
+                }
+                let sure = TermPrompter::new()
+                    .confirm(&format!(
+                        "Destroy key '{name}'? Everything encrypted under it becomes unrecoverable."
+                    ))
+                    .map_err(prompt_error)?;
+                if !sure {
+                    return Err(Error::Cancelled);
+                }
+            }
+            let versions = vault.key_destroy(&session, &name)?;
+            out.note(&format!(
+                "Destroyed key {name} ({versions} version(s) wiped)."
+            ));
+            if out.json {
+                emitted(
+                    out.json_doc(&json!({ "name": name, "status": KeyStatus::Destroyed.as_str() })),
+                )?;
+            }
+            Ok(())
+        }
+    }
+}
