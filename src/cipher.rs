@@ -3,10 +3,13 @@
 //! [`crate::crypto::stream`]) between `begin_*` and `finish_*`; the usage row, the
 //! per-version counters and the audit record are written together when it finishes.
 
+use std::io::{BufRead, Read, Write};
+
 use serde_json::json;
 
 use crate::authz::Permission;
-use crate::crypto::stream::Header;
+use crate::crypto::armor::{ArmorReader, ArmorWriter, is_armored};
+use crate::crypto::stream::{Header, StreamError, decrypt_body, encrypt_body};
 use crate::crypto::{Key32, aead};
 use crate::duration;
 use crate::error::{Error, Result};
@@ -257,5 +260,162 @@ impl Vault {
                 Ok(())
             }
         }
+    }
+}
+
+/// What a finished stream did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Summary {
+    /// The key's name.
+    pub key_name: String,
+    /// The key version in the (output) header.
+    pub version: i64,
+    /// The version before a rewrap.
+    pub from_version: i64,
+    /// Plaintext bytes.
+    pub bytes: u64,
+}
+
+/// Maps a stream error: I/O problems are exit 1, anything about the data is exit 7.
+pub fn stream_error(e: StreamError, what: &str) -> Error {
+    match e {
+        StreamError::Io(io) if io.kind() == std::io::ErrorKind::InvalidData => {
+            Error::Integrity(format!("decryption failed: {io}"))
+        }
+        StreamError::Io(io) => Error::io(what.to_string(), io),
+        StreamError::Malformed(m) => Error::Integrity(m.to_string()),
+        StreamError::Tampered(m) => Error::Integrity(format!("decryption failed: {m}")),
+    }
+}
+
+fn io_error(what: &'static str) -> impl Fn(std::io::Error) -> Error {
+    move |e| Error::io(what, e)
+}
+
+/// A ciphertext reader that accepts binary or armored input.
+fn ciphertext_reader<'a>(input: &'a mut dyn BufRead) -> Result<(Box<dyn Read + 'a>, bool)> {
+    let armored = is_armored(input).map_err(io_error("reading the input"))?;
+    if armored {
+        Ok((Box::new(ArmorReader::new(input)), true))
+    } else {
+        Ok((Box::new(input), false))
+    }
+}
+
+impl Vault {
+    fn read_header(&mut self, session: &Session, r: &mut dyn Read, action: &str) -> Result<Header> {
+        Header::read_from(&mut &mut *r).map_err(|e| {
+            let e = stream_error(e, "reading the input");
+            self.audit_failure(&session.actor(), action, "-", &e);
+            e
+        })
+    }
+
+    /// Encrypts everything from `input` to `output` with `key_name` (armored if asked),
+    /// recording usage and audit when done. The caller discards `output` on error.
+    pub fn encrypt_stream(
+        &mut self,
+        session: &Session,
+        key_name: &str,
+        input: &mut dyn Read,
+        output: &mut dyn Write,
+        armor: bool,
+        progress: &mut dyn FnMut(u64),
+    ) -> Result<Summary> {
+        let plan = self.begin_encrypt(session, key_name)?;
+        let header = plan.header.encode();
+        let result = (|| {
+            let mut input = input;
+            if armor {
+                let mut aw = ArmorWriter::new(output);
+                aw.write_all(&header)
+                    .map_err(io_error("writing the output"))?;
+                let n = encrypt_body(&plan.dek, &plan.header, &mut input, &mut aw, progress)
+                    .map_err(|e| stream_error(e, "encrypting"))?;
+                aw.finish().map_err(io_error("writing the output"))?;
+                Ok(n)
+            } else {
+                let mut output = output;
+                output
+                    .write_all(&header)
+                    .map_err(io_error("writing the output"))?;
+                encrypt_body(&plan.dek, &plan.header, &mut input, &mut output, progress)
+                    .map_err(|e| stream_error(e, "encrypting"))
+            }
+        })();
+        self.finish_encrypt(session, &plan, &result)?;
+        Ok(Summary {
+            key_name: plan.key_name.clone(),
+            version: plan.header.key_version,
+            from_version: plan.header.key_version,
+            bytes: result?,
+        })
+    }
+
+    /// Decrypts a binary or armored ciphertext from `input` to `output`; each chunk is
+    /// written only after it verifies. The caller discards `output` on error.
+    pub fn decrypt_stream(
+        &mut self,
+        session: &Session,
+        input: &mut dyn BufRead,
+        output: &mut dyn Write,
+        progress: &mut dyn FnMut(u64),
+    ) -> Result<Summary> {
+        let (mut reader, _) = ciphertext_reader(input)?;
+        let header = self.read_header(session, &mut reader, "crypto.decrypt")?;
+        let plan = self.begin_decrypt(session, &header)?;
+        let mut output = output;
+        let result = decrypt_body(&plan.dek, &plan.header, &mut reader, &mut output, progress)
+            .map_err(|e| stream_error(e, "decrypting"));
+        self.finish_decrypt(session, &plan, &result)?;
+        Ok(Summary {
+            key_name: plan.key_name.clone(),
+            version: plan.header.key_version,
+            from_version: plan.header.key_version,
+            bytes: result?,
+        })
+    }
+
+    /// Copies a ciphertext from `input` to `output` with a new header under the key's
+    /// latest version; the body is copied unchanged (armored stays armored).
+    pub fn rewrap_stream(
+        &mut self,
+        session: &Session,
+        input: &mut dyn BufRead,
+        output: &mut dyn Write,
+    ) -> Result<Summary> {
+        let (mut reader, armored) = ciphertext_reader(input)?;
+        let header = self.read_header(session, &mut reader, "crypto.rewrap")?;
+        let (new, from, to) = self.rewrap(session, &header)?;
+        let copy_err = |e: std::io::Error| stream_error(e.into(), "copying the ciphertext");
+        let bytes = if armored {
+            let mut aw = ArmorWriter::new(output);
+            aw.write_all(&new.encode())
+                .map_err(io_error("writing the output"))?;
+            let n = std::io::copy(&mut reader, &mut aw).map_err(copy_err)?;
+            aw.finish().map_err(io_error("writing the output"))?;
+            n
+        } else {
+            let mut output = output;
+            output
+                .write_all(&new.encode())
+                .map_err(io_error("writing the output"))?;
+            std::io::copy(&mut reader, &mut output).map_err(copy_err)?
+        };
+        let key_name = self.key_name_of(session, new.key_id)?;
+        Ok(Summary {
+            key_name,
+            version: to,
+            from_version: from,
+            bytes,
+        })
+    }
+
+    fn key_name_of(&mut self, session: &Session, key_id: i64) -> Result<String> {
+        let mut tx = self.store.read()?;
+        Ok(tx
+            .key_by_id(session.user_id, key_id)?
+            .map(|k| k.name)
+            .unwrap_or_default())
     }
 }

@@ -1,18 +1,17 @@
 //! `encrypt`, `decrypt`, `rewrap` and `hash`.
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use clap::{Args, Subcommand, ValueEnum};
 use serde_json::json;
 
-use super::files::{self, Input, open_input, open_output, stream_error};
+use super::files::{self, open_input, open_output};
 use super::{Ctx, emitted};
-use crate::crypto::armor::{ArmorReader, ArmorWriter, is_armored};
-use crate::crypto::stream::{Header, decrypt_body, encrypt_body};
+use crate::cipher::Summary;
+use crate::crypto::armor::is_armored;
 use crate::error::{Error, Result};
 use crate::hashing::{self, Algo};
-use crate::vault::{Session, Vault};
 
 /// `encrypt` arguments.
 #[derive(Debug, Args)]
@@ -87,17 +86,16 @@ fn check_binary_to_terminal(output: Option<&Path>) -> Result<()> {
     Ok(())
 }
 
-/// Streams `input` through `body` into `output`, committing the output only on success,
-/// then records the outcome.
+/// Runs `body` against the output, committing it only on success.
 fn stream_through(
     output: Option<&Path>,
-    body: impl FnOnce(&mut dyn Write) -> Result<u64>,
-) -> Result<u64> {
+    body: impl FnOnce(&mut dyn Write) -> Result<Summary>,
+) -> Result<Summary> {
     let mut out = open_output(output)?;
     match body(out.writer()) {
-        Ok(n) => {
+        Ok(s) => {
             out.commit()?;
-            Ok(n)
+            Ok(s)
         }
         Err(e) => {
             out.abort();
@@ -114,103 +112,46 @@ pub fn encrypt(ctx: &Ctx, a: EncryptArgs) -> Result<()> {
     if !a.armor {
         check_binary_to_terminal(a.output.as_deref())?;
     }
-    let plan = vault.begin_encrypt(&session, &a.key)?;
     let pb = files::progress(input.size, ctx.cfg.quiet, "encrypting");
     let result = stream_through(a.output.as_deref(), |w| {
         let mut progress = files::progress_fn(&pb);
-        let header = plan.header.encode();
-        let io_err = |e| Error::io("writing the output", e);
-        if a.armor {
-            let mut aw = ArmorWriter::new(w);
-            aw.write_all(&header).map_err(io_err)?;
-            let n = encrypt_body(
-                &plan.dek,
-                &plan.header,
-                &mut input.reader,
-                &mut aw,
-                &mut progress,
-            )
-            .map_err(|e| stream_error(e, "encrypting"))?;
-            aw.finish().map_err(io_err)?;
-            Ok(n)
-        } else {
-            w.write_all(&header).map_err(io_err)?;
-            let mut w = w;
-            encrypt_body(
-                &plan.dek,
-                &plan.header,
-                &mut input.reader,
-                &mut w,
-                &mut progress,
-            )
-            .map_err(|e| stream_error(e, "encrypting"))
-        }
+        vault.encrypt_stream(
+            &session,
+            &a.key,
+            &mut input.reader,
+            w,
+            a.armor,
+            &mut progress,
+        )
     });
     if let Some(pb) = pb {
         pb.finish_and_clear();
     }
-    vault.finish_encrypt(&session, &plan, &result)?;
-    let n = result?;
-    report(ctx, &plan.key_name, plan.header.key_version, n, &input)
-}
-
-fn report(ctx: &Ctx, key: &str, version: i64, bytes: u64, input: &Input) -> Result<()> {
+    let s = result?;
     ctx.out.note(&format!(
-        "Encrypted: {bytes} bytes from {} with key {key} (version {version}).",
-        input.name
+        "Encrypted: {} bytes from {} with key {} (version {}).",
+        s.bytes, input.name, s.key_name, s.version
     ));
     Ok(())
-}
-
-/// Opens an input that may be armored, returning a reader of the binary ciphertext.
-fn ciphertext_reader(input: Input) -> Result<(Box<dyn Read>, bool)> {
-    let mut reader = input.reader;
-    let armored =
-        is_armored(&mut reader).map_err(|e| Error::io(format!("reading {}", input.name), e))?;
-    if armored {
-        Ok((Box::new(ArmorReader::new(reader)), true))
-    } else {
-        Ok((Box::new(reader), false))
-    }
-}
-
-fn read_header(
-    vault: &mut Vault,
-    session: &Session,
-    r: &mut dyn Read,
-    action: &str,
-) -> Result<Header> {
-    Header::read_from(&mut &mut *r).map_err(|e| {
-        let e = stream_error(e, "reading the input");
-        vault.audit_failure(&session.actor(), action, "-", &e);
-        e
-    })
 }
 
 /// `zencrypt decrypt`.
 pub fn decrypt(ctx: &Ctx, a: DecryptArgs) -> Result<()> {
     let mut vault = ctx.vault()?;
     let session = ctx.session(&mut vault)?;
-    let input = open_input(a.input.as_deref())?;
-    let name = input.name.clone();
-    let size = input.size;
-    let (mut reader, _) = ciphertext_reader(input)?;
-    let header = read_header(&mut vault, &session, &mut reader, "crypto.decrypt")?;
-    let plan = vault.begin_decrypt(&session, &header)?;
-    let pb = files::progress(size, ctx.cfg.quiet, "decrypting");
-    let result = stream_through(a.output.as_deref(), |mut w| {
+    let mut input = open_input(a.input.as_deref())?;
+    let pb = files::progress(input.size, ctx.cfg.quiet, "decrypting");
+    let result = stream_through(a.output.as_deref(), |w| {
         let mut progress = files::progress_fn(&pb);
-        decrypt_body(&plan.dek, &plan.header, &mut reader, &mut w, &mut progress)
-            .map_err(|e| stream_error(e, "decrypting"))
+        vault.decrypt_stream(&session, &mut input.reader, w, &mut progress)
     });
     if let Some(pb) = pb {
         pb.finish_and_clear();
     }
-    vault.finish_decrypt(&session, &plan, &result)?;
-    let n = result?;
+    let s = result?;
     ctx.out.note(&format!(
-        "Decrypted: {n} bytes from {name} with key {} (version {}).",
-        plan.key_name, plan.header.key_version
+        "Decrypted: {} bytes from {} with key {} (version {}).",
+        s.bytes, input.name, s.key_name, s.version
     ));
     Ok(())
 }
@@ -219,30 +160,19 @@ pub fn decrypt(ctx: &Ctx, a: DecryptArgs) -> Result<()> {
 pub fn rewrap(ctx: &Ctx, a: DecryptArgs) -> Result<()> {
     let mut vault = ctx.vault()?;
     let session = ctx.session(&mut vault)?;
-    let input = open_input(a.input.as_deref())?;
-    let (mut reader, armored) = ciphertext_reader(input)?;
+    let mut input = open_input(a.input.as_deref())?;
+    let armored = is_armored(&mut input.reader)
+        .map_err(|e| Error::io(format!("reading {}", input.name), e))?;
     if !armored {
         check_binary_to_terminal(a.output.as_deref())?;
     }
-    let header = read_header(&mut vault, &session, &mut reader, "crypto.rewrap")?;
-    let (new, from, to) = vault.rewrap(&session, &header)?;
-    let io_err = |e| Error::io("copying the ciphertext", e);
-    stream_through(a.output.as_deref(), |w| {
-        if armored {
-            let mut aw = ArmorWriter::new(w);
-            aw.write_all(&new.encode()).map_err(io_err)?;
-            let n = std::io::copy(&mut reader, &mut aw)
-                .map_err(|e| stream_error(e.into(), "copying the ciphertext"))?;
-            aw.finish().map_err(io_err)?;
-            Ok(n)
-        } else {
-            w.write_all(&new.encode()).map_err(io_err)?;
-            std::io::copy(&mut reader, w)
-                .map_err(|e| stream_error(e.into(), "copying the ciphertext"))
-        }
+    let s = stream_through(a.output.as_deref(), |w| {
+        vault.rewrap_stream(&session, &mut input.reader, w)
     })?;
-    ctx.out
-        .note(&format!("Rewrapped from version {from} to version {to}."));
+    ctx.out.note(&format!(
+        "Rewrapped {} from version {} to version {}.",
+        input.name, s.from_version, s.version
+    ));
     Ok(())
 }
 

@@ -185,16 +185,3 @@ pub fn progress_fn(pb: &Option<ProgressBar>) -> impl FnMut(u64) + '_ {
         }
     }
 }
-
-/// Maps a stream error to zencrypt's error (I/O: exit 1; anything else: exit 7).
-pub fn stream_error(e: crate::crypto::stream::StreamError, what: &str) -> Error {
-    use crate::crypto::stream::StreamError;
-    match e {
-        StreamError::Io(io) if io.kind() == io::ErrorKind::InvalidData => {
-            Error::Integrity(format!("decryption failed: {}", io))
-        }
-        StreamError::Io(io) => Error::io(what.to_string(), io),
-        StreamError::Malformed(m) => Error::Integrity(m.to_string()),
-        StreamError::Tampered(m) => Error::Integrity(format!("decryption failed: {m}")),
-    }
-}

@@ -72,7 +72,7 @@ impl<W: Write> Write for ArmorWriter<W> {
 }
 
 /// Whether buffered input starts with an armor BEGIN line (leading blank space allowed).
-pub fn is_armored(r: &mut impl BufRead) -> io::Result<bool> {
+pub fn is_armored<R: BufRead + ?Sized>(r: &mut R) -> io::Result<bool> {
     let buf = r.fill_buf()?;
     let start = buf
         .iter()
