@@ -223,7 +223,8 @@ pub fn load(flags: &Flags, env: &HashMap<String, OsString>) -> Result<Config, Er
     let token = get_str("ZENCRYPT_TOKEN")?.map(SecretString::from);
     let password_file = get("ZENCRYPT_PASSWORD_FILE").map(PathBuf::from);
 
-    let no_color = env.get("NO_COLOR").is_some_and(|v| !v.is_empty());
+    let no_color = env.get("NO_COLOR").is_some_and(|v| !v.is_empty())
+        || env.get("TERM").is_some_and(|t| t == "dumb");
     let color = match flags.color.unwrap_or(ColorChoice::Auto) {
         ColorChoice::Auto if no_color => ColorChoice::Never,
         c => c,

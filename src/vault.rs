@@ -116,6 +116,11 @@ impl Vault {
         })
     }
 
+    /// The argon2id parameters for new hashes.
+    pub fn kdf(&self) -> KdfParams {
+        self.policy.kdf
+    }
+
     /// The database's path or URL.
     pub fn location(&self) -> &str {
         self.store.location()

@@ -101,8 +101,76 @@ fn a_plain_user_does_not_see_administration() {
     assert!(text.contains("7) Account"), "{text}");
     assert!(!text.contains("Administration"), "{text}");
     s.send("8\r").unwrap();
-    s.expect("Please type one of 7, 0.").unwrap();
+    s.expect("Please type one of 1, 3, 6, 7, 0.").unwrap();
     s.send("0\r").unwrap();
     s.expect(Eof).unwrap();
     assert_eq!(exit_code(&s), 0);
+}
+
+#[test]
+fn create_a_key_and_encrypt_a_line_of_text_in_the_shell() {
+    let env = Env::new();
+    env.signup("alice");
+    let mut s = spawn(&env);
+    s.expect("1) Keys").unwrap();
+    s.expect("Choose: ").unwrap();
+    s.send("1\r").unwrap();
+    s.expect("2) Create a key").unwrap();
+    s.expect("Choose: ").unwrap();
+    s.send("2\r").unwrap();
+    s.expect("Key name: ").unwrap();
+    s.send("notes\r").unwrap();
+    s.expect("Rotate every").unwrap();
+    s.send("\r").unwrap();
+    s.expect("Expires in").unwrap();
+    s.send("\r").unwrap();
+    s.expect("Allow exporting the key material? [y/N] ")
+        .unwrap();
+    s.send("n\r").unwrap();
+    s.expect("Created key notes (version 1).").unwrap();
+    s.expect("Choose: ").unwrap();
+    s.send("0\r").unwrap();
+    s.expect("3) Encrypt / decrypt").unwrap();
+    s.expect("Choose: ").unwrap();
+    s.send("3\r").unwrap();
+    s.expect("1) Encrypt text").unwrap();
+    s.expect("Choose: ").unwrap();
+    s.send("1\r").unwrap();
+    s.expect("Encrypt with which key").unwrap();
+    s.send("\r").unwrap(); // the only key is preselected
+    s.expect("Text: ").unwrap();
+    s.send("meet me at noon\r").unwrap();
+    s.expect("-----BEGIN ZENCRYPT MESSAGE-----").unwrap();
+    let body = s.expect("-----END ZENCRYPT MESSAGE-----").unwrap();
+    let armored = format!(
+        "-----BEGIN ZENCRYPT MESSAGE-----{}-----END ZENCRYPT MESSAGE-----\n",
+        String::from_utf8_lossy(body.before()).replace('\r', "")
+    );
+    s.expect("Choose: ").unwrap();
+    s.send("0\r").unwrap();
+    s.expect("Choose: ").unwrap();
+    s.send("0\r").unwrap();
+    s.expect(Eof).unwrap();
+    assert_eq!(exit_code(&s), 0);
+    // What the shell printed decrypts with a one-shot command.
+    let plain = env.run(&["decrypt"], armored.as_bytes());
+    plain.ok();
+    assert_eq!(plain.stdout, "meet me at noon");
+}
+
+#[test]
+fn binary_ciphertext_is_never_written_to_a_terminal() {
+    let env = Env::new();
+    env.signup("alice");
+    env.run(&["key", "create", "k"], b"").ok();
+    let mut cmd = env.command();
+    cmd.env("TERM", "dumb").args(["encrypt", "--key", "k"]);
+    let mut s = Session::spawn(cmd).unwrap();
+    s.set_expect_timeout(Some(Duration::from_secs(20)));
+    s.expect("error: refusing to write binary ciphertext to a terminal")
+        .unwrap();
+    s.expect("hint: use -o FILE, pipe the output, or add --armor for text")
+        .unwrap();
+    s.expect(Eof).unwrap();
+    assert_eq!(exit_code(&s), 2);
 }

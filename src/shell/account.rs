@@ -1,7 +1,7 @@
 //! Main-menu entry 7, Account: who am I, change password, log out.
 
 use super::prompt::{Prompter, Reply};
-use super::{Shell, Step, choose, entry};
+use super::{Shell, Step, entry};
 use crate::cli::input::prompt_new_or_existing;
 use crate::duration;
 use crate::session;
@@ -13,24 +13,12 @@ impl Shell {
             entry(2, "Change password", "your data is not re-encrypted"),
             entry(3, "Log out", "end this session"),
         ];
-        loop {
-            if self.session.is_none() {
-                return Step::Stay;
-            }
-            let r = match choose(p, "Account", &entries, "Back") {
-                Ok(0) => return Step::Stay,
-                Ok(1) => self.show_whoami(p),
-                Ok(2) => self.change_password(p),
-                Ok(_) => {
-                    let r = self.logout(p);
-                    return self.settle(p, r);
-                }
-                Err(e) => Err(e),
-            };
-            if self.settle(p, r) == Step::Exit {
-                return Step::Exit;
-            }
-        }
+        // After "Log out" there is no session and the submenu closes by itself.
+        self.submenu(p, "Account", &entries, |shell, p, n| match n {
+            1 => shell.show_whoami(p),
+            2 => shell.change_password(p),
+            _ => shell.logout(p),
+        })
     }
 
     fn show_whoami(&mut self, p: &mut dyn Prompter) -> Reply<()> {

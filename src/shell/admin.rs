@@ -1,13 +1,12 @@
 //! Main-menu entry 8, Administration (admins only): users and roles.
 
 use super::prompt::{Interrupt, Prompter, Reply};
-use super::{Shell, Step, choose, entry};
+use super::{Shell, Step, entry};
 use crate::accounts::UserSummary;
 use crate::cli::input::prompt_new_or_existing;
 use crate::cli::user::users_table;
 use crate::error::Error;
 use crate::model::{Role, UserStatus};
-use crate::vault::Session;
 
 impl Shell {
     pub(super) fn admin_menu(&mut self, p: &mut dyn Prompter) -> Step {
@@ -19,37 +18,18 @@ impl Shell {
             entry(5, "Enable a user", ""),
             entry(6, "End sessions", "of one user"),
         ];
-        loop {
-            if self.session.is_none() {
-                return Step::Stay;
+        self.submenu(p, "Administration", &entries, |shell, p, n| match n {
+            1 => {
+                let users = shell.with_session(|s, v| v.list_users(s))?;
+                p.say(&users_table(&users));
+                Ok(())
             }
-            let r = match choose(p, "Administration", &entries, "Back") {
-                Ok(0) => return Step::Stay,
-                Ok(1) => self.with_session(|s, v| v.list_users(s)).map(|users| {
-                    p.say(&users_table(&users));
-                }),
-                Ok(2) => self.add_user(p),
-                Ok(3) => self.change_role(p),
-                Ok(4) => self.set_status(p, UserStatus::Disabled),
-                Ok(5) => self.set_status(p, UserStatus::Active),
-                Ok(_) => self.end_sessions(p),
-                Err(e) => Err(e),
-            };
-            if self.settle(p, r) == Step::Exit {
-                return Step::Exit;
-            }
-        }
-    }
-
-    /// Runs a domain call with the current session.
-    fn with_session<T>(
-        &mut self,
-        f: impl FnOnce(&Session, &mut crate::vault::Vault) -> crate::Result<T>,
-    ) -> Reply<T> {
-        let session = self.session.take().ok_or(Error::NotLoggedIn)?;
-        let r = f(&session, &mut self.vault);
-        self.session = Some(session);
-        Ok(r?)
+            2 => shell.add_user(p),
+            3 => shell.change_role(p),
+            4 => shell.set_status(p, UserStatus::Disabled),
+            5 => shell.set_status(p, UserStatus::Active),
+            _ => shell.end_sessions(p),
+        })
     }
 
     /// Lets the admin pick a user from the list, optionally only those with `status`.

@@ -7,6 +7,8 @@
 
 mod account;
 mod admin;
+mod crypt;
+mod keys;
 pub mod prompt;
 
 use std::path::PathBuf;
@@ -227,6 +229,41 @@ impl Shell {
         }
     }
 
+    /// Runs a domain call with the current session.
+    pub(crate) fn with_session<T>(
+        &mut self,
+        f: impl FnOnce(&Session, &mut crate::vault::Vault) -> crate::Result<T>,
+    ) -> Reply<T> {
+        let session = self.session.take().ok_or(Error::NotLoggedIn)?;
+        let r = f(&session, &mut self.vault);
+        self.session = Some(session);
+        Ok(r?)
+    }
+
+    /// Runs a numbered submenu until Back (0); `act` performs entry `n`. Errors are shown
+    /// and the submenu is offered again.
+    fn submenu(
+        &mut self,
+        p: &mut dyn Prompter,
+        title: &str,
+        entries: &[Entry],
+        mut act: impl FnMut(&mut Shell, &mut dyn Prompter, u32) -> Reply<()>,
+    ) -> Step {
+        loop {
+            if self.session.is_none() {
+                return Step::Stay;
+            }
+            let r = match choose(p, title, entries, "Back") {
+                Ok(0) => return Step::Stay,
+                Ok(n) => act(self, p, n),
+                Err(e) => Err(e),
+            };
+            if self.settle(p, r) == Step::Exit {
+                return Step::Exit;
+            }
+        }
+    }
+
     fn main_menu(&mut self, p: &mut dyn Prompter) -> Step {
         if !self.refresh(p) {
             return Step::Stay;
@@ -238,7 +275,39 @@ impl Shell {
             ),
             None => return Step::Stay,
         };
-        let mut entries = vec![entry(7, "Account", "who am I, change password, log out")];
+        let title = match self.with_session(|s, v| v.key_warnings(s)) {
+            Ok(r) if !r.is_clear() => {
+                let mut parts = Vec::new();
+                if !r.due.is_empty() {
+                    parts.push(format!("rotation due: {}", r.due.join(", ")));
+                }
+                if !r.expired.is_empty() {
+                    parts.push(format!("expired: {}", r.expired.join(", ")));
+                }
+                if !r.near_limit.is_empty() {
+                    parts.push(format!(
+                        "near the encryption limit: {}",
+                        r.near_limit.join(", ")
+                    ));
+                }
+                format!("{title}\nwarning: {} (see 6)", parts.join("; "))
+            }
+            _ => title,
+        };
+        let mut entries = vec![
+            entry(
+                1,
+                "Keys",
+                "create, list, show, rotate, import, export, disable, destroy",
+            ),
+            entry(
+                3,
+                "Encrypt / decrypt",
+                "text or a file, with one of your keys; hash and verify",
+            ),
+            entry(6, "Expiry & rotation", "check keys, rotate what is due"),
+            entry(7, "Account", "who am I, change password, log out"),
+        ];
         if is_admin {
             entries.push(entry(8, "Administration", "users and roles"));
         }
@@ -246,6 +315,9 @@ impl Shell {
             Ok(0) | Err(Interrupt::Eof) => Step::Exit,
             Err(Interrupt::Cancel) => Step::Stay,
             Err(Interrupt::Failed(e)) => self.settle(p, Err(Interrupt::Failed(e))),
+            Ok(1) => self.keys_menu(p),
+            Ok(3) => self.crypt_menu(p),
+            Ok(6) => self.expiry_menu(p),
             Ok(7) => self.account_menu(p),
             Ok(_) => self.admin_menu(p),
         }

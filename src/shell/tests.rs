@@ -161,7 +161,7 @@ fn a_plain_user_never_sees_administration() {
             .skip_while(|l| *l != "zencrypt: bob (user)")
             .any(|l| l.starts_with("8) "))
     );
-    assert!(has(&out, "Please type one of 7, 0."));
+    assert!(has(&out, "Please type one of 1, 3, 6, 7, 0."));
 }
 
 #[test]
@@ -229,4 +229,109 @@ fn change_password_and_log_back_in() {
             .count(),
         2
     );
+}
+
+#[test]
+fn keys_menu_creates_lists_and_rotates() {
+    let f = Fixture::new();
+    f.run(signup("alice"));
+    let out = f.run(vec![
+        t("1"),
+        t("2"),
+        t("k1"),
+        t("90d"),
+        t(""),
+        Yes(false),
+        t("4"),
+        Pick(0),
+        t("1"),
+        t("0"),
+        t("0"),
+    ]);
+    assert!(has(&out, "Created key k1 (version 1)."));
+    assert!(has(&out, "Rotated k1 to version 2."));
+    assert!(
+        out.iter()
+            .any(|l| l.contains("k1    2        active  every 90d")),
+        "{out:#?}"
+    );
+}
+
+#[test]
+fn encrypt_and_decrypt_text_through_the_menu() {
+    let f = Fixture::new();
+    f.run(signup("alice"));
+    f.run(vec![
+        t("1"),
+        t("2"),
+        t("k"),
+        t(""),
+        t(""),
+        Yes(false),
+        t("0"),
+        t("0"),
+    ]);
+    let out = f.run(vec![
+        t("3"),
+        t("1"),
+        Pick(0),
+        t("attack at dawn"),
+        t("0"),
+        t("0"),
+    ]);
+    let begin = out
+        .iter()
+        .position(|l| l.starts_with("-----BEGIN ZENCRYPT MESSAGE-----"))
+        .expect("armored output shown");
+    let armored: Vec<Scripted> = out[begin].lines().map(t).collect();
+    let mut script = vec![t("3"), t("2")];
+    script.extend(armored);
+    script.extend([t("0"), t("0")]);
+    let out = f.run(script);
+    assert!(has(&out, "attack at dawn"));
+}
+
+#[test]
+fn expiry_menu_reports_and_rotates_due_keys() {
+    let f = Fixture::new();
+    f.run(signup("alice"));
+    f.run(vec![
+        t("1"),
+        t("2"),
+        t("soon"),
+        t("1s"),
+        t(""),
+        Yes(false),
+        t("0"),
+        t("0"),
+    ]);
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let out = f.run(vec![
+        t("6"),
+        t("1"),
+        t("2"),
+        Yes(true),
+        t("1"),
+        t("0"),
+        t("0"),
+    ]);
+    assert!(has(
+        &out,
+        "zencrypt: alice (admin)\nwarning: rotation due: soon (see 6)"
+    ));
+    assert!(has(&out, "rotation due: soon"));
+    assert!(has(&out, "Rotated soon to version 2."));
+    assert!(has(
+        &out,
+        "All keys are fine: none due for rotation, expired or near the encryption limit."
+    ));
+}
+
+#[test]
+fn an_error_in_a_submenu_is_shown_and_the_submenu_stays() {
+    let f = Fixture::new();
+    f.run(signup("alice"));
+    let out = f.run(vec![t("1"), t("4"), t("0"), t("0")]);
+    assert!(has(&out, "error: no key to choose from; create one first"));
+    assert_eq!(out.iter().filter(|l| *l == "Keys").count(), 2);
 }
