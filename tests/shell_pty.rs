@@ -81,6 +81,9 @@ fn ctrl_c_at_a_prompt_returns_to_the_menu_and_ctrl_d_exits() {
     s.send("0\r").unwrap();
     s.expect("zencrypt: alice (admin)").unwrap();
     s.expect("Choose: ").unwrap();
+    // Ctrl-D is a key only once the prompt reads keys (raw mode); typed earlier, the
+    // terminal's line discipline would consume it as end-of-line.
+    std::thread::sleep(Duration::from_millis(300));
     s.send("\x04").unwrap();
     s.expect("Bye.").unwrap();
     s.expect(Eof).unwrap();
