@@ -71,6 +71,7 @@ fn ctrl_c_at_a_prompt_returns_to_the_menu_and_ctrl_d_exits() {
     s.send("2\r").unwrap();
     s.expect("Current password: ").unwrap();
     s.send("half-typed").unwrap();
+    std::thread::sleep(Duration::from_millis(300));
     s.send("\x03").unwrap();
     s.expect("Cancelled.").unwrap();
     s.expect("1) Who am I").unwrap();
