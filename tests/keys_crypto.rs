@@ -496,3 +496,22 @@ fn hashing() {
     assert_eq!(env.run(&["hash", "verify", &phc], b"hunter23").code, 7);
     assert!(!env.db().exists(), "hashing never opens the database");
 }
+
+#[test]
+fn a_version_at_the_encryption_limit_is_rotated_before_the_next_use() {
+    let env = setup();
+    env.sql()
+        .execute("UPDATE key_versions SET encryptions = 2147483648", [])
+        .unwrap();
+    let check = env.run(&["key", "check", "--json"], b"").json();
+    assert_eq!(check["near_limit"], serde_json::json!(["k"]));
+    let out = path(&env, "limit.zc");
+    env.run(
+        &["encrypt", "--key", "k", "-o", out.to_str().unwrap()],
+        b"x",
+    )
+    .ok();
+    assert_eq!(key_version_in(&std::fs::read(&out).unwrap()), 2);
+    let events = env.run(&["key", "history", "k", "--json"], b"").json();
+    assert_eq!(events[1]["detail"]["reason"], "encryption-limit");
+}
