@@ -24,14 +24,18 @@ pub const MIN_PASSWORD_CHARS: usize = 8;
 /// Longest password accepted, in bytes.
 pub const MAX_PASSWORD_BYTES: usize = 4096;
 
-/// Checks a user name: 1–64 characters from `[A-Za-z0-9._-]`.
-pub fn validate_username(name: &str) -> Result<()> {
-    let ok = !name.is_empty()
+/// Whether `name` is 1–64 characters from `[A-Za-z0-9._-]` (users, keys, records).
+pub fn is_valid_name(name: &str) -> bool {
+    !name.is_empty()
         && name.len() <= 64
         && name
             .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
-    if ok {
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+}
+
+/// Checks a user name: 1–64 characters from `[A-Za-z0-9._-]`.
+pub fn validate_username(name: &str) -> Result<()> {
+    if is_valid_name(name) {
         Ok(())
     } else {
         Err(Error::Usage(format!(

@@ -97,12 +97,7 @@ pub struct Rotated {
 
 /// Checks a key name: 1–64 characters from `[A-Za-z0-9._-]`.
 pub fn validate_name(name: &str) -> Result<()> {
-    let ok = !name.is_empty()
-        && name.len() <= 64
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
-    if ok {
+    if crate::accounts::is_valid_name(name) {
         Ok(())
     } else {
         Err(Error::Usage(format!(

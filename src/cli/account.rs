@@ -13,26 +13,10 @@ use crate::error::{Error, Result};
 use crate::session;
 use crate::shell::prompt::TermPrompter;
 
-/// `signup` arguments.
-#[derive(Debug, Args)]
-pub struct SignupArgs {
-    /// The new account's name (1-64 of A-Z a-z 0-9 . _ -); prompted for on a terminal.
-    #[arg(long, value_name = "NAME")]
-    pub username: Option<String>,
-    #[command(flatten)]
-    pub password: PasswordArgs,
-    /// Session lifetime, e.g. 8h or 30m (default ZENCRYPT_SESSION_TTL, else 8h).
-    #[arg(long, value_name = "DUR")]
-    pub ttl: Option<String>,
-    /// Print the session token on stdout (for ZENCRYPT_TOKEN) instead of saving it.
-    #[arg(long)]
-    pub print_token: bool,
-}
-
-/// `login` arguments.
+/// `signup` and `login` arguments.
 #[derive(Debug, Args)]
 pub struct LoginArgs {
-    /// Account name; prompted for on a terminal.
+    /// Account name (1-64 of A-Z a-z 0-9 . _ -); prompted for on a terminal.
     #[arg(long, value_name = "NAME")]
     pub username: Option<String>,
     #[command(flatten)]
@@ -114,7 +98,7 @@ fn finish(
 }
 
 /// `zencrypt signup`.
-pub fn signup(ctx: &Ctx, a: SignupArgs) -> Result<()> {
+pub fn signup(ctx: &Ctx, a: LoginArgs) -> Result<()> {
     let ttl = parse_ttl(a.ttl.as_deref())?;
     let mut vault = ctx.vault()?;
     let username = input::username(a.username.as_deref(), &ctx.cfg)?;

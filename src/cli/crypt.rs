@@ -1,14 +1,12 @@
 //! `encrypt`, `decrypt`, `rewrap` and `hash`.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use clap::{Args, Subcommand, ValueEnum};
 use serde_json::json;
 
-use super::files::{self, open_input, open_output};
+use super::files::{self, open_input};
 use super::{Ctx, emitted};
-use crate::cipher::Summary;
 use crate::crypto::armor::is_armored;
 use crate::error::{Error, Result};
 use crate::hashing::{self, Algo};
@@ -86,24 +84,6 @@ fn check_binary_to_terminal(output: Option<&Path>) -> Result<()> {
     Ok(())
 }
 
-/// Runs `body` against the output, committing it only on success.
-fn stream_through(
-    output: Option<&Path>,
-    body: impl FnOnce(&mut dyn Write) -> Result<Summary>,
-) -> Result<Summary> {
-    let mut out = open_output(output)?;
-    match body(out.writer()) {
-        Ok(s) => {
-            out.commit()?;
-            Ok(s)
-        }
-        Err(e) => {
-            out.abort();
-            Err(e)
-        }
-    }
-}
-
 /// `zencrypt encrypt`.
 pub fn encrypt(ctx: &Ctx, a: EncryptArgs) -> Result<()> {
     let mut vault = ctx.vault()?;
@@ -113,7 +93,7 @@ pub fn encrypt(ctx: &Ctx, a: EncryptArgs) -> Result<()> {
         check_binary_to_terminal(a.output.as_deref())?;
     }
     let pb = files::progress(input.size, ctx.cfg.quiet, "encrypting");
-    let result = stream_through(a.output.as_deref(), |w| {
+    let result = files::write_through(a.output.as_deref(), |w| {
         let mut progress = files::progress_fn(&pb);
         vault.encrypt_stream(
             &session,
@@ -141,7 +121,7 @@ pub fn decrypt(ctx: &Ctx, a: DecryptArgs) -> Result<()> {
     let session = ctx.session(&mut vault)?;
     let mut input = open_input(a.input.as_deref())?;
     let pb = files::progress(input.size, ctx.cfg.quiet, "decrypting");
-    let result = stream_through(a.output.as_deref(), |w| {
+    let result = files::write_through(a.output.as_deref(), |w| {
         let mut progress = files::progress_fn(&pb);
         vault.decrypt_stream(&session, &mut input.reader, w, &mut progress)
     });
@@ -166,7 +146,7 @@ pub fn rewrap(ctx: &Ctx, a: DecryptArgs) -> Result<()> {
     if !armored {
         check_binary_to_terminal(a.output.as_deref())?;
     }
-    let s = stream_through(a.output.as_deref(), |w| {
+    let s = files::write_through(a.output.as_deref(), |w| {
         vault.rewrap_stream(&session, &mut input.reader, w)
     })?;
     ctx.out.note(&format!(

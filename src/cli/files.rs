@@ -153,6 +153,24 @@ impl Output {
     }
 }
 
+/// Runs `body` against the output for `path`, keeping it only if `body` succeeds.
+pub fn write_through<T, E: From<Error>>(
+    path: Option<&Path>,
+    body: impl FnOnce(&mut dyn Write) -> std::result::Result<T, E>,
+) -> std::result::Result<T, E> {
+    let mut out = open_output(path)?;
+    match body(out.writer()) {
+        Ok(v) => {
+            out.commit()?;
+            Ok(v)
+        }
+        Err(e) => {
+            out.abort();
+            Err(e)
+        }
+    }
+}
+
 /// A progress bar on stderr for big streams, only on a terminal and never with `-q`.
 pub fn progress(size: Option<u64>, quiet: bool, label: &str) -> Option<ProgressBar> {
     if quiet || !io::stderr().is_terminal() || size.is_some_and(|s| s < PROGRESS_FROM) {

@@ -87,7 +87,7 @@ pub enum Command {
     #[command(
         after_help = "Example:\n  printf '%s\\n' \"$PW\" | zencrypt signup --username alice --password-stdin"
     )]
-    Signup(account::SignupArgs),
+    Signup(account::LoginArgs),
     /// Log in and save the session for this database.
     #[command(after_help = "Example:\n  zencrypt login --username alice --ttl 1h")]
     Login(account::LoginArgs),

@@ -7,7 +7,7 @@ use secrecy::ExposeSecret;
 use super::prompt::{Interrupt, Prompter, Reply};
 use super::{Shell, Step, entry};
 use crate::cipher::Summary;
-use crate::cli::files::{open_input, open_output};
+use crate::cli::files::{open_input, write_through};
 use crate::crypto::armor::END;
 use crate::error::Error;
 use crate::hashing::{self, Algo};
@@ -224,16 +224,6 @@ impl Shell {
         ) -> Reply<Summary>,
     ) -> Reply<Summary> {
         let mut inp = open_input(Some(input))?;
-        let mut out = open_output(Some(output))?;
-        match op(self, &mut inp.reader, out.writer()) {
-            Ok(s) => {
-                out.commit()?;
-                Ok(s)
-            }
-            Err(e) => {
-                out.abort();
-                Err(e)
-            }
-        }
+        write_through(Some(output), |w| op(self, &mut inp.reader, w))
     }
 }
