@@ -203,6 +203,30 @@ fn add_version(
     Ok(version)
 }
 
+/// Gives a freshly inserted key its first random version and logs `event`.
+pub(crate) fn add_first_version(
+    tx: &mut dyn Tx,
+    session: &Session,
+    key: &mut KeyRecord,
+    event: &str,
+) -> Result<()> {
+    add_version(
+        tx,
+        &session.user_key,
+        key,
+        &Key32::random(),
+        duration::now(),
+    )?;
+    log_event(
+        tx,
+        key.id,
+        &session.actor(),
+        event,
+        Some(1),
+        json!({ "reason": "default key, created on first use" }),
+    )
+}
+
 /// Unwraps one version's material, or explains why it cannot be used.
 pub(crate) fn material(
     tx: &mut dyn Tx,

@@ -21,6 +21,7 @@ pub mod fsutil;
 pub mod hashing;
 pub mod keys;
 pub mod model;
+pub mod records;
 pub mod session;
 pub mod shell;
 pub mod storage;

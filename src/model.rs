@@ -323,3 +323,88 @@ pub struct UsageEvent {
     /// ok or failed.
     pub outcome: Outcome,
 }
+
+/// A stored encrypted record.
+#[derive(Clone, PartialEq, Eq)]
+pub struct RecordRow {
+    /// Database id (bound into the record's encryption).
+    pub id: i64,
+    /// `zt_...` or a custom token; unique.
+    pub token: String,
+    /// Owner's user id.
+    pub owner_id: i64,
+    /// Optional name, unique per owner among live records.
+    pub name: Option<String>,
+    /// The named key wrapping the data key (unless password-protected).
+    pub key_id: Option<i64>,
+    /// Its version.
+    pub key_version: Option<i64>,
+    /// The password identity wrapping the data key (password-protected records).
+    pub identity_id: Option<i64>,
+    /// The record's data key, wrapped.
+    pub wrapped_dek: Vec<u8>,
+    /// The value, encrypted under the data key.
+    pub ciphertext: Vec<u8>,
+    /// Unix seconds.
+    pub created_at: i64,
+    /// Unix seconds.
+    pub updated_at: i64,
+    /// Unix seconds after which it cannot be read.
+    pub expires_at: Option<i64>,
+    /// Unix seconds of a soft delete.
+    pub deleted_at: Option<i64>,
+    /// 1, then +1 per update.
+    pub version: i64,
+}
+
+impl fmt::Debug for RecordRow {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RecordRow")
+            .field("id", &self.id)
+            .field("token", &self.token)
+            .field("name", &self.name)
+            .field("version", &self.version)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Which records to list.
+#[derive(Debug, Clone, Default)]
+pub struct RecordFilter {
+    /// SQL LIKE pattern on the name.
+    pub name_like: Option<String>,
+    /// Only these tokens.
+    pub tokens: Vec<String>,
+    /// Only records wrapped by this key id.
+    pub key_id: Option<i64>,
+    /// live (false) / deleted (true) / both (None).
+    pub deleted: Option<bool>,
+    /// Only expired (true), only unexpired (false), or both (None), at `now`.
+    pub expired: Option<bool>,
+    /// The time "expired" is judged at.
+    pub now: i64,
+    /// created, updated, name or expires.
+    pub order_by: String,
+    /// Ascending.
+    pub ascending: bool,
+    /// At most.
+    pub limit: Option<i64>,
+    /// Skip.
+    pub offset: i64,
+}
+
+/// A password identity: an identity key wrapped under argon2id(record password, salt).
+pub struct IdentityRow {
+    /// Database id.
+    pub id: i64,
+    /// Owner.
+    pub owner_id: i64,
+    /// KDF salt (shared by an owner's identities, so one KDF tries them all).
+    pub salt: Vec<u8>,
+    /// KDF parameters.
+    pub kdf: KdfParams,
+    /// The identity key, wrapped.
+    pub wrapped_identity_key: Vec<u8>,
+    /// Unix seconds.
+    pub created_at: i64,
+}

@@ -2,7 +2,7 @@
 //! A released migration is never edited; changes go in a new one at the end.
 
 /// Every migration, oldest first; migration `i` takes the schema to version `i + 1`.
-pub(crate) const MIGRATIONS: &[&str] = &[V1_ACCOUNTS_SESSIONS_AUDIT, V2_KEYS_USAGE];
+pub(crate) const MIGRATIONS: &[&str] = &[V1_ACCOUNTS_SESSIONS_AUDIT, V2_KEYS_USAGE, V3_RECORDS];
 
 /// The latest schema version this binary knows.
 pub(crate) const LATEST: i64 = MIGRATIONS.len() as i64;
@@ -105,6 +105,43 @@ CREATE TABLE usage_events (
 CREATE INDEX usage_by_user ON usage_events(user_id, at);
 ";
 
+const V3_RECORDS: &str = "
+CREATE TABLE password_identities (
+    id                   INTEGER PRIMARY KEY,
+    owner_id             INTEGER NOT NULL REFERENCES users(id),
+    salt                 BLOB NOT NULL,
+    kdf_m_kib            INTEGER NOT NULL,
+    kdf_t                INTEGER NOT NULL,
+    kdf_p                INTEGER NOT NULL,
+    wrapped_identity_key BLOB NOT NULL,
+    created_at           INTEGER NOT NULL
+) STRICT;
+CREATE INDEX identities_by_owner ON password_identities(owner_id);
+
+CREATE TABLE records (
+    id          INTEGER PRIMARY KEY,
+    token       TEXT NOT NULL UNIQUE,
+    owner_id    INTEGER NOT NULL REFERENCES users(id),
+    name        TEXT,
+    key_id      INTEGER REFERENCES keys(id),
+    key_version INTEGER,
+    identity_id INTEGER REFERENCES password_identities(id),
+    wrapped_dek BLOB NOT NULL,
+    ciphertext  BLOB NOT NULL,
+    created_at  INTEGER NOT NULL,
+    updated_at  INTEGER NOT NULL,
+    expires_at  INTEGER,
+    deleted_at  INTEGER,
+    version     INTEGER NOT NULL,
+    CHECK ((key_id IS NULL) <> (identity_id IS NULL))
+) STRICT;
+CREATE UNIQUE INDEX records_live_name ON records(owner_id, name)
+    WHERE name IS NOT NULL AND deleted_at IS NULL;
+CREATE INDEX records_by_owner ON records(owner_id, created_at);
+CREATE INDEX records_by_key ON records(key_id, key_version);
+CREATE INDEX records_by_identity ON records(identity_id);
+";
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -126,6 +163,8 @@ mod tests {
             "key_versions",
             "key_events",
             "usage_events",
+            "records",
+            "password_identities",
         ] {
             let n: i64 = conn
                 .query_row(

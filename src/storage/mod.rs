@@ -9,8 +9,8 @@ mod migrations;
 pub mod sqlite;
 
 use crate::model::{
-    AuditEntry, AuditFilter, Credentials, KeyEvent, KeyRecord, KeyVersionRecord, Role,
-    SessionRecord, UsageEvent, UserRecord, UserStatus,
+    AuditEntry, AuditFilter, Credentials, IdentityRow, KeyEvent, KeyRecord, KeyVersionRecord,
+    RecordFilter, RecordRow, Role, SessionRecord, UsageEvent, UserRecord, UserStatus,
 };
 
 /// Why the database could not do what was asked. Messages name the location and say
@@ -209,4 +209,35 @@ pub trait Tx {
     fn key_events(&mut self, key_id: i64) -> StoreResult<Vec<KeyEvent>>;
     /// Appends to the usage log.
     fn insert_usage(&mut self, event: &UsageEvent) -> StoreResult<()>;
+
+    /// The id the next inserted record will get (the write lock makes it stable).
+    fn next_record_id(&mut self) -> StoreResult<i64>;
+    /// Inserts a record with its id set.
+    fn insert_record(&mut self, r: &RecordRow) -> StoreResult<()>;
+    /// A record of `owner` by token, else the live record with that name, else the most
+    /// recently deleted one with that name.
+    fn record_by_ref(&mut self, owner_id: i64, reference: &str) -> StoreResult<Option<RecordRow>>;
+    /// Saves a record's mutable fields.
+    fn update_record(&mut self, r: &RecordRow) -> StoreResult<()>;
+    /// Removes a record row (and with it the wrapped data key).
+    fn delete_record(&mut self, id: i64) -> StoreResult<()>;
+    /// Records of `owner` matching a filter.
+    fn list_records(&mut self, owner_id: i64, filter: &RecordFilter)
+    -> StoreResult<Vec<RecordRow>>;
+    /// Records wrapped by `key_id` at a version below `version`: (id, version, wrapped dek).
+    fn records_below_version(
+        &mut self,
+        key_id: i64,
+        version: i64,
+    ) -> StoreResult<Vec<(i64, i64, Vec<u8>)>>;
+    /// Replaces a record's wrapped data key and key version.
+    fn set_record_dek(&mut self, id: i64, key_version: i64, wrapped_dek: &[u8]) -> StoreResult<()>;
+    /// How many records a password identity protects.
+    fn identity_record_count(&mut self, identity_id: i64) -> StoreResult<i64>;
+    /// The password identities of `owner`.
+    fn identities(&mut self, owner_id: i64) -> StoreResult<Vec<IdentityRow>>;
+    /// Inserts a password identity and returns its id.
+    fn insert_identity(&mut self, row: &IdentityRow) -> StoreResult<i64>;
+    /// Replaces an identity's wrapped key (and KDF parameters).
+    fn update_identity(&mut self, row: &IdentityRow) -> StoreResult<()>;
 }

@@ -14,8 +14,9 @@ use super::{NewUser, Storage, StoreError, StoreResult, Tx};
 use crate::crypto::kdf::KdfParams;
 use crate::fsutil;
 use crate::model::{
-    AuditEntry, AuditFilter, Credentials, KeyEvent, KeyRecord, KeyStatus, KeyVersionRecord,
-    Outcome, Role, SessionRecord, UsageEvent, UserRecord, UserStatus,
+    AuditEntry, AuditFilter, Credentials, IdentityRow, KeyEvent, KeyRecord, KeyStatus,
+    KeyVersionRecord, Outcome, RecordFilter, RecordRow, Role, SessionRecord, UsageEvent,
+    UserRecord, UserStatus,
 };
 
 /// `PRAGMA application_id` of a zencrypt database ("ZENC").
@@ -259,6 +260,43 @@ fn key_version_from_row(r: &Row<'_>) -> rusqlite::Result<KeyVersionRecord> {
         created_at: r.get(3)?,
         encryptions: r.get(4)?,
         bytes: r.get(5)?,
+    })
+}
+
+const RECORD_COLUMNS: &str = "id, token, owner_id, name, key_id, key_version, identity_id, \
+     wrapped_dek, ciphertext, created_at, updated_at, expires_at, deleted_at, version";
+
+fn record_from_row(r: &Row<'_>) -> rusqlite::Result<RecordRow> {
+    Ok(RecordRow {
+        id: r.get(0)?,
+        token: r.get(1)?,
+        owner_id: r.get(2)?,
+        name: r.get(3)?,
+        key_id: r.get(4)?,
+        key_version: r.get(5)?,
+        identity_id: r.get(6)?,
+        wrapped_dek: r.get(7)?,
+        ciphertext: r.get(8)?,
+        created_at: r.get(9)?,
+        updated_at: r.get(10)?,
+        expires_at: r.get(11)?,
+        deleted_at: r.get(12)?,
+        version: r.get(13)?,
+    })
+}
+
+fn identity_from_row(r: &Row<'_>) -> rusqlite::Result<IdentityRow> {
+    Ok(IdentityRow {
+        id: r.get(0)?,
+        owner_id: r.get(1)?,
+        salt: r.get(2)?,
+        kdf: KdfParams {
+            m_kib: r.get(3)?,
+            t: r.get(4)?,
+            p: r.get(5)?,
+        },
+        wrapped_identity_key: r.get(6)?,
+        created_at: r.get(7)?,
     })
 }
 
@@ -773,6 +811,196 @@ impl Tx for SqliteTx<'_> {
                 u.operation,
                 u.bytes,
                 u.outcome.as_str()
+            ],
+        )
+        .map(drop)
+    }
+
+    fn next_record_id(&mut self) -> StoreResult<i64> {
+        Ok(self
+            .one("SELECT coalesce(max(id), 0) + 1 FROM records", [], |r| {
+                r.get(0)
+            })?
+            .unwrap_or(1))
+    }
+
+    fn insert_record(&mut self, r: &RecordRow) -> StoreResult<()> {
+        let res = self.exec(
+            "INSERT INTO records (id, token, owner_id, name, key_id, key_version, identity_id, \
+             wrapped_dek, ciphertext, created_at, updated_at, expires_at, deleted_at, version) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+            params![
+                r.id,
+                r.token,
+                r.owner_id,
+                r.name,
+                r.key_id,
+                r.key_version,
+                r.identity_id,
+                r.wrapped_dek,
+                r.ciphertext,
+                r.created_at,
+                r.updated_at,
+                r.expires_at,
+                r.deleted_at,
+                r.version
+            ],
+        );
+        match res {
+            Err(StoreError::Duplicate { .. }) => Err(StoreError::Duplicate {
+                what: "a record with this token or name".into(),
+            }),
+            other => other.map(drop),
+        }
+    }
+
+    fn record_by_ref(&mut self, owner_id: i64, reference: &str) -> StoreResult<Option<RecordRow>> {
+        let sql = format!(
+            "SELECT {RECORD_COLUMNS} FROM records WHERE owner_id = ?1 AND (token = ?2 OR name = ?2) \
+             ORDER BY token = ?2 DESC, deleted_at IS NULL DESC, deleted_at DESC LIMIT 1"
+        );
+        self.one(&sql, params![owner_id, reference], record_from_row)
+    }
+
+    fn update_record(&mut self, r: &RecordRow) -> StoreResult<()> {
+        let res = self.exec(
+            "UPDATE records SET name = ?2, key_id = ?3, key_version = ?4, identity_id = ?5, \
+             wrapped_dek = ?6, ciphertext = ?7, updated_at = ?8, expires_at = ?9, \
+             deleted_at = ?10, version = ?11 WHERE id = ?1",
+            params![
+                r.id,
+                r.name,
+                r.key_id,
+                r.key_version,
+                r.identity_id,
+                r.wrapped_dek,
+                r.ciphertext,
+                r.updated_at,
+                r.expires_at,
+                r.deleted_at,
+                r.version
+            ],
+        );
+        match res {
+            Err(StoreError::Duplicate { .. }) => Err(StoreError::Duplicate {
+                what: "a live record with this name".into(),
+            }),
+            other => other.map(drop),
+        }
+    }
+
+    fn delete_record(&mut self, id: i64) -> StoreResult<()> {
+        self.exec("DELETE FROM records WHERE id = ?1", params![id])
+            .map(drop)
+    }
+
+    fn list_records(&mut self, owner_id: i64, f: &RecordFilter) -> StoreResult<Vec<RecordRow>> {
+        let order = match f.order_by.as_str() {
+            "updated" => "updated_at",
+            "name" => "name",
+            "expires" => "expires_at",
+            _ => "created_at",
+        };
+        let dir = if f.ascending { "ASC" } else { "DESC" };
+        let tokens = if f.tokens.is_empty() {
+            None
+        } else {
+            Some(f.tokens.join("\u{1f}"))
+        };
+        let sql = format!(
+            "SELECT {RECORD_COLUMNS} FROM records WHERE owner_id = ?1 \
+             AND (?2 IS NULL OR name LIKE ?2) \
+             AND (?3 IS NULL OR instr(char(31) || ?3 || char(31), char(31) || token || char(31)) > 0) \
+             AND (?4 IS NULL OR key_id = ?4) \
+             AND (?5 IS NULL OR (deleted_at IS NOT NULL) = ?5) \
+             AND (?6 IS NULL OR (expires_at IS NOT NULL AND expires_at <= ?7) = ?6) \
+             ORDER BY {order} {dir}, id {dir} LIMIT ?8 OFFSET ?9"
+        );
+        self.all(
+            &sql,
+            params![
+                owner_id,
+                f.name_like,
+                tokens,
+                f.key_id,
+                f.deleted,
+                f.expired,
+                f.now,
+                f.limit.unwrap_or(-1),
+                f.offset
+            ],
+            record_from_row,
+        )
+    }
+
+    fn records_below_version(
+        &mut self,
+        key_id: i64,
+        version: i64,
+    ) -> StoreResult<Vec<(i64, i64, Vec<u8>)>> {
+        self.all(
+            "SELECT id, key_version, wrapped_dek FROM records \
+             WHERE key_id = ?1 AND key_version < ?2",
+            params![key_id, version],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+    }
+
+    fn set_record_dek(&mut self, id: i64, key_version: i64, wrapped_dek: &[u8]) -> StoreResult<()> {
+        self.exec(
+            "UPDATE records SET key_version = ?2, wrapped_dek = ?3 WHERE id = ?1",
+            params![id, key_version, wrapped_dek],
+        )
+        .map(drop)
+    }
+
+    fn identity_record_count(&mut self, identity_id: i64) -> StoreResult<i64> {
+        Ok(self
+            .one(
+                "SELECT count(*) FROM records WHERE identity_id = ?1",
+                params![identity_id],
+                |r| r.get(0),
+            )?
+            .unwrap_or(0))
+    }
+
+    fn identities(&mut self, owner_id: i64) -> StoreResult<Vec<IdentityRow>> {
+        self.all(
+            "SELECT id, owner_id, salt, kdf_m_kib, kdf_t, kdf_p, wrapped_identity_key, created_at \
+             FROM password_identities WHERE owner_id = ?1 ORDER BY id",
+            params![owner_id],
+            identity_from_row,
+        )
+    }
+
+    fn insert_identity(&mut self, row: &IdentityRow) -> StoreResult<i64> {
+        self.exec(
+            "INSERT INTO password_identities (owner_id, salt, kdf_m_kib, kdf_t, kdf_p, \
+             wrapped_identity_key, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            params![
+                row.owner_id,
+                row.salt,
+                row.kdf.m_kib,
+                row.kdf.t,
+                row.kdf.p,
+                row.wrapped_identity_key,
+                row.created_at
+            ],
+        )?;
+        Ok(self.tx.last_insert_rowid())
+    }
+
+    fn update_identity(&mut self, row: &IdentityRow) -> StoreResult<()> {
+        self.exec(
+            "UPDATE password_identities SET salt = ?2, kdf_m_kib = ?3, kdf_t = ?4, kdf_p = ?5, \
+             wrapped_identity_key = ?6 WHERE id = ?1",
+            params![
+                row.id,
+                row.salt,
+                row.kdf.m_kib,
+                row.kdf.t,
+                row.kdf.p,
+                row.wrapped_identity_key
             ],
         )
         .map(drop)

@@ -1,0 +1,149 @@
+//! Listing, deleting, restoring, purging and re-keying records.
+
+use secrecy::SecretString;
+use serde_json::json;
+
+use super::{Keyring, RecordInfo, identity, is_expired, not_found};
+use crate::authz::Permission;
+use crate::duration;
+use crate::error::{Error, Result};
+use crate::model::RecordFilter;
+use crate::storage::StoreError;
+use crate::vault::{Session, Vault};
+
+/// What `data purge` removes.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PurgeOptions {
+    /// Expired records (soft-deleted, or removed with `hard`).
+    pub expired: bool,
+    /// Soft-deleted records (always removed).
+    pub deleted: bool,
+    /// Remove rows (and their data keys) instead of soft-deleting expired ones.
+    pub hard: bool,
+    /// Only those expired or deleted at least this many seconds ago.
+    pub older_than: Option<u64>,
+}
+
+impl Vault {
+    /// Lists the caller's records (never values).
+    pub fn data_list(
+        &mut self,
+        session: &Session,
+        filter: &RecordFilter,
+    ) -> Result<Vec<RecordInfo>> {
+        self.authorized(session, Permission::Own, "data.list", "-", |tx| {
+            let rows = tx.list_records(session.user_id, filter)?;
+            let mut ring = Keyring::new(session.user_id, None);
+            let mut out = Vec::with_capacity(rows.len());
+            for row in &rows {
+                out.push(ring.info(tx, row)?);
+            }
+            let n = out.len();
+            Ok((out, json!({ "count": n })))
+        })
+    }
+
+    /// Deletes records: soft (restorable) or `hard` (row and data key gone). All or
+    /// nothing: one unknown reference refuses the whole call.
+    pub fn data_rm(&mut self, session: &Session, refs: &[String], hard: bool) -> Result<u64> {
+        let target = refs.join(",");
+        self.authorized(session, Permission::Own, "data.rm", &target, |tx| {
+            let now = duration::now();
+            let mut n = 0;
+            for r in refs {
+                let mut row = tx
+                    .record_by_ref(session.user_id, r)?
+                    .ok_or_else(|| not_found(r))?;
+                if hard {
+                    tx.delete_record(row.id)?;
+                } else if row.deleted_at.is_none() {
+                    row.deleted_at = Some(now);
+                    tx.update_record(&row)?;
+                } else {
+                    continue;
+                }
+                n += 1;
+            }
+            Ok((n, json!({ "count": n, "hard": hard })))
+        })
+    }
+
+    /// Brings a soft-deleted record back.
+    pub fn data_restore(&mut self, session: &Session, reference: &str) -> Result<u64> {
+        self.authorized(session, Permission::Own, "data.restore", reference, |tx| {
+            let mut row = tx
+                .record_by_ref(session.user_id, reference)?
+                .ok_or_else(|| not_found(reference))?;
+            if row.deleted_at.is_none() {
+                return Err(Error::Conflict(format!(
+                    "record '{reference}' is not deleted"
+                )));
+            }
+            row.deleted_at = None;
+            tx.update_record(&row).map_err(|e| match e {
+                StoreError::Duplicate { .. } => Error::Conflict(format!(
+                    "another live record is named '{}'; rename or delete it first",
+                    row.name.clone().unwrap_or_default()
+                )),
+                e => e.into(),
+            })?;
+            Ok((1, json!({ "token": row.token })))
+        })
+    }
+
+    /// Removes expired and/or deleted records. Returns how many.
+    pub fn data_purge(&mut self, session: &Session, opts: PurgeOptions) -> Result<u64> {
+        if !opts.expired && !opts.deleted {
+            return Err(Error::Usage(
+                "say what to purge: --expired, --deleted or both".into(),
+            ));
+        }
+        self.authorized(session, Permission::Own, "data.purge", "-", |tx| {
+            let now = duration::now();
+            let cutoff = now.saturating_sub(opts.older_than.map(|s| s as i64).unwrap_or(0));
+            let all = tx.list_records(
+                session.user_id,
+                &RecordFilter {
+                    now,
+                    ..RecordFilter::default()
+                },
+            )?;
+            let mut n = 0u64;
+            for mut row in all {
+                let deleted_long_enough = row.deleted_at.is_some_and(|d| d <= cutoff);
+                let expired_long_enough =
+                    is_expired(&row, now) && row.expires_at.is_some_and(|e| e <= cutoff);
+                if opts.deleted && deleted_long_enough {
+                    tx.delete_record(row.id)?;
+                    n += 1;
+                } else if opts.expired && expired_long_enough {
+                    if opts.hard {
+                        tx.delete_record(row.id)?;
+                        n += 1;
+                    } else if row.deleted_at.is_none() {
+                        row.deleted_at = Some(now);
+                        tx.update_record(&row)?;
+                        n += 1;
+                    }
+                }
+            }
+            Ok((n, json!({ "count": n, "expired": opts.expired, "deleted": opts.deleted, "hard": opts.hard })))
+        })
+    }
+
+    /// Changes a record password for every record under it: one key is rewrapped, no
+    /// record is touched. Returns how many records the password protects.
+    pub fn data_rekey(
+        &mut self,
+        session: &Session,
+        old: &SecretString,
+        new: &SecretString,
+    ) -> Result<u64> {
+        crate::accounts::validate_new_password(new)?;
+        self.authorized(session, Permission::Own, "data.rekey", "-", |tx| {
+            let identity_id = identity::rekey(tx, session.user_id, old, new)?;
+            let n = tx.identity_record_count(identity_id)? as u64;
+            Ok((n, json!({ "count": n })))
+        })
+    }
+}

@@ -1,0 +1,606 @@
+//! Encrypted data records: any bytes stored under a token (and optionally a name), each
+//! with its own random data key wrapped by a named key version or a password identity,
+//! and bound to its row, owner and key so that a ciphertext moved elsewhere fails.
+
+pub mod identity;
+mod lifecycle;
+pub mod token;
+mod transfer;
+
+use std::collections::HashMap;
+
+use secrecy::SecretString;
+use serde_json::json;
+use zeroize::Zeroizing;
+
+use crate::authz::Permission;
+use crate::crypto::{Aad, Key32, aead};
+use crate::duration;
+use crate::error::{Error, Result};
+use crate::keys;
+use crate::model::{KeyRecord, KeyStatus, Outcome, RecordRow, UsageEvent};
+use crate::storage::{StoreError, Tx};
+use crate::vault::{Session, Vault};
+use identity::Unlocker;
+
+pub use lifecycle::PurgeOptions;
+pub use transfer::{Exported, ImportItem, parse_import, value_json};
+
+/// The key used when `data put` names none (created on first use).
+pub const DEFAULT_KEY: &str = "default";
+/// Largest value accepted.
+pub const MAX_VALUE: usize = 256 * 1024 * 1024;
+
+/// How a new record's token is chosen.
+#[derive(Debug, Clone)]
+pub enum TokenChoice {
+    /// Random, with this total length.
+    Random(usize),
+    /// Exactly this.
+    Custom(String),
+}
+
+/// Options of `data put`.
+#[derive(Debug, Clone)]
+pub struct PutOptions {
+    /// Optional unique name.
+    pub name: Option<String>,
+    /// The named key (default: [`DEFAULT_KEY`]); ignored for protected records.
+    pub key: Option<String>,
+    /// Seconds until it expires.
+    pub expires_in: Option<u64>,
+    /// Token choice.
+    pub token: TokenChoice,
+}
+
+impl Default for PutOptions {
+    fn default() -> Self {
+        PutOptions {
+            name: None,
+            key: None,
+            expires_in: None,
+            token: TokenChoice::Random(token::DEFAULT_LENGTH),
+        }
+    }
+}
+
+/// A record as listed (never its value).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordInfo {
+    /// Token.
+    pub token: String,
+    /// Name.
+    pub name: Option<String>,
+    /// Version.
+    pub version: i64,
+    /// Unix seconds.
+    pub created_at: i64,
+    /// Unix seconds.
+    pub updated_at: i64,
+    /// Unix seconds.
+    pub expires_at: Option<i64>,
+    /// Unix seconds.
+    pub deleted_at: Option<i64>,
+    /// Password-protected.
+    pub protected: bool,
+    /// The wrapping key's name (for key-wrapped records).
+    pub key: Option<String>,
+}
+
+/// The result of a (batch) get.
+#[derive(Debug, Default)]
+pub struct GetOutcome {
+    /// Records found, with their values, in request order.
+    pub records: Vec<(RecordInfo, Zeroizing<Vec<u8>>)>,
+    /// References that match no live record.
+    pub missing: Vec<String>,
+    /// References to expired records.
+    pub expired: Vec<String>,
+}
+
+fn value_aad(owner_id: i64, record_id: i64) -> Aad {
+    Aad::new("record-value").int(owner_id).int(record_id)
+}
+
+fn key_dek_aad(owner_id: i64, record_id: i64, key_id: i64, version: i64) -> Aad {
+    Aad::new("record-dek-key")
+        .int(owner_id)
+        .int(record_id)
+        .int(key_id)
+        .int(version)
+}
+
+fn identity_dek_aad(owner_id: i64, record_id: i64, identity_id: i64) -> Aad {
+    Aad::new("record-dek-identity")
+        .int(owner_id)
+        .int(record_id)
+        .int(identity_id)
+}
+
+pub(crate) fn not_found(reference: &str) -> Error {
+    Error::NotFound(format!(
+        "record '{}' not found",
+        crate::audit::printable(reference, 80)
+    ))
+}
+
+/// Wraps a record's data key under a named key version (used by rotation's rewrap too).
+pub(crate) fn wrap_for_key(
+    material: &Key32,
+    owner_id: i64,
+    record_id: i64,
+    key_id: i64,
+    version: i64,
+    dek: &Key32,
+) -> Vec<u8> {
+    aead::wrap_key(
+        material,
+        &key_dek_aad(owner_id, record_id, key_id, version),
+        dek,
+    )
+}
+
+/// Unwraps a record's data key from a named key version.
+pub(crate) fn unwrap_for_key(
+    material: &Key32,
+    owner_id: i64,
+    record_id: i64,
+    key_id: i64,
+    version: i64,
+    wrapped: &[u8],
+) -> Result<Key32> {
+    aead::unwrap_key(
+        material,
+        &key_dek_aad(owner_id, record_id, key_id, version),
+        wrapped,
+    )
+    .map_err(|_| integrity(record_id))
+}
+
+fn integrity(record_id: i64) -> Error {
+    Error::Integrity(format!(
+        "record #{record_id} failed its integrity check (decryption failed): it was modified or moved"
+    ))
+}
+
+/// Unwrapped key material and key metadata, cached across the records of one operation.
+pub(crate) struct Keyring<'p> {
+    owner_id: i64,
+    keys: HashMap<i64, KeyRecord>,
+    materials: HashMap<(i64, i64), Key32>,
+    unlocker: Option<Unlocker<'p>>,
+}
+
+impl<'p> Keyring<'p> {
+    pub(crate) fn new(owner_id: i64, password: Option<&'p SecretString>) -> Self {
+        Keyring {
+            owner_id,
+            keys: HashMap::new(),
+            materials: HashMap::new(),
+            unlocker: password.map(Unlocker::new),
+        }
+    }
+
+    fn key(&mut self, tx: &mut dyn Tx, key_id: i64) -> Result<&KeyRecord> {
+        if !self.keys.contains_key(&key_id) {
+            let k = tx
+                .key_by_id(self.owner_id, key_id)?
+                .ok_or_else(|| Error::Integrity("a record's key is missing".into()))?;
+            self.keys.insert(key_id, k);
+        }
+        Ok(&self.keys[&key_id])
+    }
+
+    pub(crate) fn key_name(&mut self, tx: &mut dyn Tx, key_id: i64) -> Result<String> {
+        Ok(self.key(tx, key_id)?.name.clone())
+    }
+
+    pub(crate) fn material(
+        &mut self,
+        tx: &mut dyn Tx,
+        session: &Session,
+        key_id: i64,
+        version: i64,
+    ) -> Result<&Key32> {
+        if !self.materials.contains_key(&(key_id, version)) {
+            let key = self.key(tx, key_id)?.clone();
+            let m = keys::material(tx, &session.user_key, &key, version)?;
+            self.materials.insert((key_id, version), m);
+        }
+        Ok(&self.materials[&(key_id, version)])
+    }
+
+    /// Opens a record's value, checking that its key may decrypt.
+    fn open(
+        &mut self,
+        tx: &mut dyn Tx,
+        session: &Session,
+        row: &RecordRow,
+    ) -> Result<Zeroizing<Vec<u8>>> {
+        let dek = match (row.key_id, row.key_version, row.identity_id) {
+            (Some(key_id), Some(version), None) => {
+                let key = self.key(tx, key_id)?.clone();
+                keys::ensure_usable(&key)?;
+                if version < key.min_decrypt_version {
+                    return Err(Error::Conflict(format!(
+                        "key '{}' no longer decrypts version {version} (minimum decryption version is {})",
+                        key.name, key.min_decrypt_version
+                    )));
+                }
+                let m = self.material(tx, session, key_id, version)?;
+                unwrap_for_key(m, row.owner_id, row.id, key_id, version, &row.wrapped_dek)?
+            }
+            (None, None, Some(identity_id)) => {
+                let unlocker = self.unlocker.as_mut().ok_or_else(|| Error::NeedsInput {
+                    what: "the record password".into(),
+                    flag: "--password-file FILE (or ZENCRYPT_RECORD_PASSWORD_FILE)".into(),
+                })?;
+                let ik = unlocker.key(tx, row.owner_id, identity_id)?;
+                aead::unwrap_key(
+                    ik,
+                    &identity_dek_aad(row.owner_id, row.id, identity_id),
+                    &row.wrapped_dek,
+                )
+                .map_err(|_| integrity(row.id))?
+            }
+            _ => return Err(integrity(row.id)),
+        };
+        aead::open(&dek, &value_aad(row.owner_id, row.id), &row.ciphertext)
+            .map_err(|_| integrity(row.id))
+    }
+
+    pub(crate) fn info(&mut self, tx: &mut dyn Tx, row: &RecordRow) -> Result<RecordInfo> {
+        let key = match row.key_id {
+            Some(id) => Some(self.key_name(tx, id)?),
+            None => None,
+        };
+        Ok(RecordInfo {
+            token: row.token.clone(),
+            name: row.name.clone(),
+            version: row.version,
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+            expires_at: row.expires_at,
+            deleted_at: row.deleted_at,
+            protected: row.identity_id.is_some(),
+            key,
+        })
+    }
+}
+
+/// The named key to store under, created if it is the default one and missing; refuses
+/// unusable or expired keys and rotates a due one first.
+fn key_for_put(tx: &mut dyn Tx, session: &Session, name: Option<&str>) -> Result<KeyRecord> {
+    let owner = session.user_id;
+    let wanted = name.unwrap_or(DEFAULT_KEY);
+    let mut key = match tx.key_by_name(owner, wanted)? {
+        Some(k) => k,
+        None if name.is_none() => {
+            let now = duration::now();
+            let mut k = KeyRecord {
+                id: 0,
+                owner_id: owner,
+                name: DEFAULT_KEY.into(),
+                status: KeyStatus::Active,
+                exportable: false,
+                rotation_period: None,
+                expires_at: None,
+                min_decrypt_version: 1,
+                latest_version: 0,
+                created_at: now,
+            };
+            k.id = tx.insert_key(&k)?;
+            keys::add_first_version(tx, session, &mut k, "created")?;
+            k
+        }
+        None => return Err(keys::not_found(wanted)),
+    };
+    keys::ensure_usable(&key)?;
+    if key.expires_at.is_some_and(|e| duration::now() >= e) {
+        return Err(Error::Conflict(format!(
+            "key '{wanted}' has expired; it can still decrypt, but not encrypt"
+        )));
+    }
+    if let Some(reason) = keys::rotation_needed(tx, &key, duration::now())? {
+        keys::rotate_in(tx, session, &mut key, reason)?;
+    }
+    Ok(key)
+}
+
+/// What a put needs besides the value.
+pub(crate) struct PutPlan<'a> {
+    pub(crate) opts: &'a PutOptions,
+    pub(crate) protect: bool,
+}
+
+pub(crate) fn usage(
+    tx: &mut dyn Tx,
+    session: &Session,
+    row: &RecordRow,
+    op: &str,
+    bytes: usize,
+) -> Result<()> {
+    tx.insert_usage(&UsageEvent {
+        at: duration::now(),
+        user_id: session.user_id,
+        key_id: row.key_id,
+        key_version: row.key_version,
+        record_id: Some(row.id),
+        operation: op.into(),
+        bytes: bytes as i64,
+        outcome: Outcome::Ok,
+    })?;
+    Ok(())
+}
+
+/// Encrypts `value` into `row` (new data key), under the key or the identity.
+fn seal_into(
+    tx: &mut dyn Tx,
+    session: &Session,
+    ring: &mut Keyring<'_>,
+    row: &mut RecordRow,
+    value: &[u8],
+    key: Option<&KeyRecord>,
+    identity: Option<(i64, &Key32)>,
+) -> Result<()> {
+    let dek = Key32::random();
+    row.ciphertext = aead::seal(&dek, &value_aad(row.owner_id, row.id), value);
+    match (key, identity) {
+        (Some(k), _) => {
+            let m = ring.material(tx, session, k.id, k.latest_version)?;
+            row.wrapped_dek = wrap_for_key(m, row.owner_id, row.id, k.id, k.latest_version, &dek);
+            row.key_id = Some(k.id);
+            row.key_version = Some(k.latest_version);
+            row.identity_id = None;
+            tx.add_key_version_usage(k.id, k.latest_version, 1, value.len() as i64)?;
+        }
+        (None, Some((identity_id, ik))) => {
+            row.wrapped_dek = aead::wrap_key(
+                ik,
+                &identity_dek_aad(row.owner_id, row.id, identity_id),
+                &dek,
+            );
+            row.key_id = None;
+            row.key_version = None;
+            row.identity_id = Some(identity_id);
+        }
+        (None, None) => return Err(Error::Internal("a record needs a key or a password".into())),
+    }
+    Ok(())
+}
+
+/// Stores one record inside `tx`.
+pub(crate) fn put_in(
+    tx: &mut dyn Tx,
+    session: &Session,
+    ring: &mut Keyring<'_>,
+    value: &[u8],
+    plan: &PutPlan<'_>,
+    kdf: crate::crypto::kdf::KdfParams,
+) -> Result<RecordRow> {
+    let opts = plan.opts;
+    if value.len() > MAX_VALUE {
+        return Err(Error::Usage(format!(
+            "values are limited to {} MiB",
+            MAX_VALUE >> 20
+        )));
+    }
+    if let Some(n) = &opts.name {
+        crate::accounts::is_valid_name(n)
+            .then_some(())
+            .ok_or_else(|| {
+                Error::Usage(format!(
+                    "invalid record name '{}': use 1-64 characters from A-Z a-z 0-9 . _ -",
+                    crate::audit::printable(n, 64)
+                ))
+            })?;
+    }
+    let token = match &opts.token {
+        TokenChoice::Random(n) => {
+            token::check_length(*n)?;
+            token::generate(*n)
+        }
+        TokenChoice::Custom(t) => {
+            token::validate_custom(t)?;
+            t.clone()
+        }
+    };
+    let now = duration::now();
+    let mut row = RecordRow {
+        id: tx.next_record_id()?,
+        token,
+        owner_id: session.user_id,
+        name: opts.name.clone(),
+        key_id: None,
+        key_version: None,
+        identity_id: None,
+        wrapped_dek: Vec::new(),
+        ciphertext: Vec::new(),
+        created_at: now,
+        updated_at: now,
+        expires_at: opts
+            .expires_in
+            .map(|s| now.saturating_add(i64::try_from(s).unwrap_or(i64::MAX))),
+        deleted_at: None,
+        version: 1,
+    };
+    if plan.protect {
+        let unlocker = ring.unlocker.as_mut().ok_or_else(|| Error::NeedsInput {
+            what: "a record password".into(),
+            flag: "--password-file FILE (or ZENCRYPT_RECORD_PASSWORD_FILE)".into(),
+        })?;
+        let (id, ik) = unlocker.find_or_create(tx, session.user_id, kdf)?;
+        seal_into(tx, session, ring, &mut row, value, None, Some((id, &ik)))?;
+    } else {
+        let key = key_for_put(tx, session, opts.key.as_deref())?;
+        seal_into(tx, session, ring, &mut row, value, Some(&key), None)?;
+    }
+    tx.insert_record(&row).map_err(|e| match e {
+        StoreError::Duplicate { .. } => match (&opts.token, &opts.name) {
+            (TokenChoice::Custom(t), _)
+                if tx
+                    .record_by_ref(session.user_id, t)
+                    .ok()
+                    .flatten()
+                    .is_some_and(|r| &r.token == t) =>
+            {
+                Error::Conflict(format!("token '{t}' is taken"))
+            }
+            (_, Some(n)) => Error::Conflict(format!("a live record named '{n}' already exists")),
+            (TokenChoice::Custom(t), None) => Error::Conflict(format!("token '{t}' is taken")),
+            _ => Error::Conflict("token collision; try again".into()),
+        },
+        e => e.into(),
+    })?;
+    usage(tx, session, &row, "data.put", value.len())?;
+    Ok(row)
+}
+
+/// Whether a record is expired at `now`.
+pub(crate) fn is_expired(row: &RecordRow, now: i64) -> bool {
+    row.expires_at.is_some_and(|e| now >= e)
+}
+
+/// Loads a live, unexpired record or explains (exit 5) why it cannot be read.
+pub(crate) fn load_readable(tx: &mut dyn Tx, owner_id: i64, reference: &str) -> Result<RecordRow> {
+    let row = tx
+        .record_by_ref(owner_id, reference)?
+        .ok_or_else(|| not_found(reference))?;
+    if row.deleted_at.is_some() {
+        return Err(Error::NotFound(format!(
+            "record '{reference}' has been deleted; restore it with `zencrypt data restore {reference}`"
+        )));
+    }
+    if is_expired(&row, duration::now()) {
+        return Err(Error::NotFound(format!("record '{reference}' has expired")));
+    }
+    Ok(row)
+}
+
+impl Vault {
+    /// Whether reading these records needs the record password.
+    pub fn records_need_password(&mut self, session: &Session, refs: &[String]) -> Result<bool> {
+        let mut tx = self.store.read()?;
+        for r in refs {
+            if let Some(row) = tx.record_by_ref(session.user_id, r)?
+                && row.identity_id.is_some()
+            {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
+    /// Stores a value; `password` protects it with a record password instead of a key.
+    pub fn data_put(
+        &mut self,
+        session: &Session,
+        value: &[u8],
+        opts: &PutOptions,
+        password: Option<&SecretString>,
+    ) -> Result<RecordRow> {
+        let kdf = self.policy.kdf;
+        let target = opts.name.clone().unwrap_or_else(|| "-".into());
+        self.authorized(session, Permission::Own, "data.put", &target, |tx| {
+            let mut ring = Keyring::new(session.user_id, password);
+            let plan = PutPlan {
+                opts,
+                protect: password.is_some(),
+            };
+            let row = put_in(tx, session, &mut ring, value, &plan, kdf)?;
+            let detail = json!({ "token": row.token, "protected": row.identity_id.is_some(), "bytes": value.len() });
+            Ok((row, detail))
+        })
+    }
+
+    /// Reads records by token or name. Missing, deleted and expired ones are reported,
+    /// not fatal; a wrong record password or tampered data is an error.
+    pub fn data_get(
+        &mut self,
+        session: &Session,
+        refs: &[String],
+        password: Option<&SecretString>,
+    ) -> Result<GetOutcome> {
+        let target = refs.join(",");
+        self.authorized(session, Permission::Own, "data.get", &target, |tx| {
+            let mut ring = Keyring::new(session.user_id, password);
+            let mut out = GetOutcome::default();
+            let now = duration::now();
+            for r in refs {
+                match tx.record_by_ref(session.user_id, r)? {
+                    None => out.missing.push(r.clone()),
+                    Some(row) if row.deleted_at.is_some() => out.missing.push(r.clone()),
+                    Some(row) if is_expired(&row, now) => out.expired.push(r.clone()),
+                    Some(row) => {
+                        let value = ring.open(tx, session, &row)?;
+                        usage(tx, session, &row, "data.get", value.len())?;
+                        out.records.push((ring.info(tx, &row)?, value));
+                    }
+                }
+            }
+            let detail = json!({
+                "found": out.records.len(),
+                "missing": out.missing.len(),
+                "expired": out.expired.len(),
+            });
+            Ok((out, detail))
+        })
+    }
+
+    /// Replaces a record's value (new data key, version + 1), optionally only if it is
+    /// at `if_version`.
+    pub fn data_update(
+        &mut self,
+        session: &Session,
+        reference: &str,
+        value: &[u8],
+        if_version: Option<i64>,
+        password: Option<&SecretString>,
+    ) -> Result<RecordRow> {
+        self.authorized(session, Permission::Own, "data.update", reference, |tx| {
+            let mut row = load_readable(tx, session.user_id, reference)?;
+            if let Some(v) = if_version
+                && v != row.version
+            {
+                return Err(Error::Conflict(format!(
+                    "record '{reference}' is at version {}, not {v}",
+                    row.version
+                )));
+            }
+            let mut ring = Keyring::new(session.user_id, password);
+            match row.identity_id {
+                Some(identity_id) => {
+                    let unlocker = ring.unlocker.as_mut().ok_or_else(|| Error::NeedsInput {
+                        what: "the record password".into(),
+                        flag: "--password-file FILE (or ZENCRYPT_RECORD_PASSWORD_FILE)".into(),
+                    })?;
+                    let ik = Key32::from_bytes(
+                        *unlocker.key(tx, session.user_id, identity_id)?.expose(),
+                    );
+                    seal_into(
+                        tx,
+                        session,
+                        &mut ring,
+                        &mut row,
+                        value,
+                        None,
+                        Some((identity_id, &ik)),
+                    )?;
+                }
+                None => {
+                    let current = row.key_id.ok_or_else(|| integrity(row.id))?;
+                    let name = ring.key_name(tx, current)?;
+                    let key = key_for_put(tx, session, Some(&name))?;
+                    seal_into(tx, session, &mut ring, &mut row, value, Some(&key), None)?;
+                }
+            }
+            row.version += 1;
+            row.updated_at = duration::now();
+            tx.update_record(&row)?;
+            usage(tx, session, &row, "data.update", value.len())?;
+            let detail =
+                json!({ "token": row.token, "version": row.version, "bytes": value.len() });
+            Ok((row, detail))
+        })
+    }
+}
