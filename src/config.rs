@@ -79,6 +79,8 @@ pub struct Config {
     pub token: Option<SecretString>,
     /// `ZENCRYPT_PASSWORD_FILE`: where to read a password when no flag names one.
     pub password_file: Option<PathBuf>,
+    /// `ZENCRYPT_RECORD_PASSWORD_FILE`: where to read a record password.
+    pub record_password_file: Option<PathBuf>,
     /// `--json`.
     pub json: bool,
     /// `-q`.
@@ -222,6 +224,7 @@ pub fn load(flags: &Flags, env: &HashMap<String, OsString>) -> Result<Config, Er
 
     let token = get_str("ZENCRYPT_TOKEN")?.map(SecretString::from);
     let password_file = get("ZENCRYPT_PASSWORD_FILE").map(PathBuf::from);
+    let record_password_file = get("ZENCRYPT_RECORD_PASSWORD_FILE").map(PathBuf::from);
 
     let no_color = env.get("NO_COLOR").is_some_and(|v| !v.is_empty())
         || env.get("TERM").is_some_and(|t| t == "dumb");
@@ -241,6 +244,7 @@ pub fn load(flags: &Flags, env: &HashMap<String, OsString>) -> Result<Config, Er
         kdf,
         token,
         password_file,
+        record_password_file,
         json: flags.json,
         quiet: flags.quiet,
         no_input: flags.no_input,

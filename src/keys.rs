@@ -93,6 +93,57 @@ pub struct Rotated {
     pub name: String,
     /// The new latest version.
     pub version: i64,
+    /// Records whose data keys were moved to the new version.
+    pub rewrapped: u64,
+}
+
+/// Moves the data keys of records under older versions of `key` to its latest version.
+/// Only the 32-byte data keys are rewrapped; no value is re-encrypted. Records below the
+/// minimum decryption version are left as they are.
+pub(crate) fn rewrap_records(tx: &mut dyn Tx, session: &Session, key: &KeyRecord) -> Result<u64> {
+    let rows = tx.records_below_version(key.id, key.latest_version)?;
+    if rows.is_empty() {
+        return Ok(0);
+    }
+    let latest = material(tx, &session.user_key, key, key.latest_version)?;
+    let mut old: std::collections::HashMap<i64, Key32> = std::collections::HashMap::new();
+    let mut n = 0u64;
+    for (id, version, wrapped) in rows {
+        if version < key.min_decrypt_version {
+            continue;
+        }
+        if !old.contains_key(&version) {
+            let m = material(tx, &session.user_key, key, version)?;
+            old.insert(version, m);
+        }
+        let dek = crate::records::unwrap_for_key(
+            &old[&version],
+            key.owner_id,
+            id,
+            key.id,
+            version,
+            &wrapped,
+        )?;
+        let rewrapped = crate::records::wrap_for_key(
+            &latest,
+            key.owner_id,
+            id,
+            key.id,
+            key.latest_version,
+            &dek,
+        );
+        tx.set_record_dek(id, key.latest_version, &rewrapped)?;
+        n += 1;
+    }
+    log_event(
+        tx,
+        key.id,
+        &session.actor(),
+        "rewrapped",
+        Some(key.latest_version),
+        json!({ "records": n }),
+    )?;
+    Ok(n)
 }
 
 /// Checks a key name: 1–64 characters from `[A-Za-z0-9._-]`.
@@ -441,24 +492,32 @@ impl Vault {
         })
     }
 
-    /// Rotates one key now.
-    pub fn key_rotate(&mut self, session: &Session, name: &str) -> Result<Rotated> {
+    /// Rotates one key now; with `rewrap`, moves its records' data keys to the new
+    /// version in the same transaction.
+    pub fn key_rotate(&mut self, session: &Session, name: &str, rewrap: bool) -> Result<Rotated> {
         let owner = session.user_id;
         self.authorized(session, Permission::Own, "key.rotate", name, |tx| {
             let mut key = load(tx, owner, name)?;
             let version = rotate_in(tx, session, &mut key, "manual")?;
+            let rewrapped = if rewrap {
+                rewrap_records(tx, session, &key)?
+            } else {
+                0
+            };
             Ok((
                 Rotated {
                     name: key.name,
                     version,
+                    rewrapped,
                 },
-                json!({ "version": version }),
+                json!({ "version": version, "rewrapped": rewrapped }),
             ))
         })
     }
 
-    /// Rotates exactly the keys whose rotation is due, in one transaction.
-    pub fn key_rotate_due(&mut self, session: &Session) -> Result<Vec<Rotated>> {
+    /// Rotates exactly the keys whose rotation is due, in one transaction (rewrapping
+    /// their records too with `rewrap`).
+    pub fn key_rotate_due(&mut self, session: &Session, rewrap: bool) -> Result<Vec<Rotated>> {
         let owner = session.user_id;
         self.authorized(session, Permission::Own, "key.rotate", "--due", |tx| {
             let now = duration::now();
@@ -466,9 +525,15 @@ impl Vault {
             for mut key in tx.list_keys(owner, false)? {
                 if key.status == KeyStatus::Active && rotation_needed(tx, &key, now)?.is_some() {
                     let version = rotate_in(tx, session, &mut key, "due")?;
+                    let rewrapped = if rewrap {
+                        rewrap_records(tx, session, &key)?
+                    } else {
+                        0
+                    };
                     done.push(Rotated {
                         name: key.name,
                         version,
+                        rewrapped,
                     });
                 }
             }

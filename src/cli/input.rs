@@ -150,6 +150,62 @@ pub fn two_passwords_from_stdin() -> Result<(SecretString, SecretString)> {
     }
 }
 
+/// Gets a record password: `--password-file`, `ZENCRYPT_RECORD_PASSWORD_FILE`, or a hidden
+/// prompt (typed twice when `confirm`) on a terminal.
+pub fn record_password(
+    flag: Option<&Path>,
+    cfg: &Config,
+    prompt: &str,
+    confirm: bool,
+) -> Result<SecretString> {
+    if let Some(p) = flag.or(cfg.record_password_file.as_deref()) {
+        return first_line(&read_file_bounded(p)?, &p.display().to_string());
+    }
+    if !is_interactive(cfg) {
+        return Err(Error::NeedsInput {
+            what: "a record password".into(),
+            flag: "--password-file FILE (or set ZENCRYPT_RECORD_PASSWORD_FILE)".into(),
+        });
+    }
+    prompt_new_or_existing(&mut TermPrompter::new(), prompt, confirm).map_err(prompt_error)
+}
+
+/// A value to store: `--file`, else stdin when it is not a terminal, else a hidden prompt.
+pub fn value(file: Option<&Path>, cfg: &Config, max: usize) -> Result<Zeroizing<Vec<u8>>> {
+    let limit = max as u64 + 1;
+    let mut buf = Zeroizing::new(Vec::new());
+    if let Some(p) = file {
+        let f =
+            std::fs::File::open(p).map_err(|e| Error::io(format!("reading {}", p.display()), e))?;
+        f.take(limit)
+            .read_to_end(&mut buf)
+            .map_err(|e| Error::io(format!("reading {}", p.display()), e))?;
+    } else if !std::io::stdin().is_terminal() {
+        std::io::stdin()
+            .lock()
+            .take(limit)
+            .read_to_end(&mut buf)
+            .map_err(|e| Error::io("reading stdin", e))?;
+    } else if is_interactive(cfg) {
+        let v = TermPrompter::new()
+            .secret("Value (hidden): ")
+            .map_err(prompt_error)?;
+        buf.extend_from_slice(v.expose_secret().as_bytes());
+    } else {
+        return Err(Error::NeedsInput {
+            what: "a value".into(),
+            flag: "--file FILE or pipe it on stdin".into(),
+        });
+    }
+    if buf.len() > max {
+        return Err(Error::Usage(format!(
+            "values are limited to {} MiB",
+            max >> 20
+        )));
+    }
+    Ok(buf)
+}
+
 /// Gets a user name: the flag, else a prompt on a terminal.
 pub fn username(flag: Option<&str>, cfg: &Config) -> Result<String> {
     if let Some(u) = flag {

@@ -75,6 +75,9 @@ pub enum KeyCommand {
         /// Rotate exactly the keys whose rotation is due.
         #[arg(long)]
         due: bool,
+        /// Also move stored records' data keys to the new version (data is not re-encrypted).
+        #[arg(long)]
+        rewrap: bool,
     },
     /// Report keys that are due for rotation, expired, or near the encryption limit.
     #[command(after_help = "Example:\n  zencrypt key check --json")]
@@ -406,16 +409,16 @@ pub fn run(ctx: &Ctx, cmd: KeyCommand) -> Result<()> {
             );
             json_or(doc, &history_table(&events))
         }
-        KeyCommand::Rotate { name, due } => {
+        KeyCommand::Rotate { name, due, rewrap } => {
             // clap requires NAME unless --due is given.
             let rotated: Vec<Rotated> = match name {
-                Some(n) if !due => vec![vault.key_rotate(&session, &n)?],
-                _ => vault.key_rotate_due(&session)?,
+                Some(n) if !due => vec![vault.key_rotate(&session, &n, rewrap)?],
+                _ => vault.key_rotate_due(&session, rewrap)?,
             };
             let doc = json!({
                 "rotated": rotated
                     .iter()
-                    .map(|r| json!({ "name": r.name, "version": r.version, "rewrapped": 0 }))
+                    .map(|r| json!({ "name": r.name, "version": r.version, "rewrapped": r.rewrapped }))
                     .collect::<Vec<_>>()
             });
             if out.json {
@@ -425,7 +428,14 @@ pub fn run(ctx: &Ctx, cmd: KeyCommand) -> Result<()> {
                 out.note("No key is due for rotation.");
             }
             for r in &rotated {
-                out.note(&format!("Rotated {} to version {}.", r.name, r.version));
+                if rewrap {
+                    out.note(&format!(
+                        "Rotated {} to version {}; {} record(s) rewrapped.",
+                        r.name, r.version, r.rewrapped
+                    ));
+                } else {
+                    out.note(&format!("Rotated {} to version {}.", r.name, r.version));
+                }
             }
             Ok(())
         }

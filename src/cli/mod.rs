@@ -5,6 +5,7 @@
 mod account;
 mod audit;
 mod crypt;
+pub mod data;
 pub mod files;
 pub mod input;
 pub mod keys;
@@ -105,6 +106,9 @@ pub enum Command {
     /// Manage your keys: create, rotate, expire, export, destroy.
     #[command(subcommand)]
     Key(keys::KeyCommand),
+    /// Store, read, list and manage encrypted records.
+    #[command(subcommand)]
+    Data(data::DataCommand),
     /// Encrypt a file or stdin with one of your keys.
     #[command(
         after_help = "Examples:\n  echo -n hello | zencrypt encrypt --key k --armor\n  zencrypt encrypt --key backups big.iso -o big.iso.zc"
@@ -235,6 +239,7 @@ fn run(ctx: &Ctx, command: Command) -> Result<()> {
         Command::Whoami => account::whoami(ctx),
         Command::Passwd(a) => account::passwd(ctx, a),
         Command::Key(c) => keys::run(ctx, c),
+        Command::Data(c) => data::run(ctx, c),
         Command::Encrypt(a) => crypt::encrypt(ctx, a),
         Command::Decrypt(a) => crypt::decrypt(ctx, a),
         Command::Rewrap(a) => crypt::rewrap(ctx, a),

@@ -96,6 +96,8 @@ pub struct GetOutcome {
     pub missing: Vec<String>,
     /// References to expired records.
     pub expired: Vec<String>,
+    /// References to soft-deleted records (reported as missing in JSON).
+    pub deleted: Vec<String>,
 }
 
 fn value_aad(owner_id: i64, record_id: i64) -> Aad {
@@ -529,7 +531,7 @@ impl Vault {
             for r in refs {
                 match tx.record_by_ref(session.user_id, r)? {
                     None => out.missing.push(r.clone()),
-                    Some(row) if row.deleted_at.is_some() => out.missing.push(r.clone()),
+                    Some(row) if row.deleted_at.is_some() => out.deleted.push(r.clone()),
                     Some(row) if is_expired(&row, now) => out.expired.push(r.clone()),
                     Some(row) => {
                         let value = ring.open(tx, session, &row)?;
@@ -540,7 +542,7 @@ impl Vault {
             }
             let detail = json!({
                 "found": out.records.len(),
-                "missing": out.missing.len(),
+                "missing": out.missing.len() + out.deleted.len(),
                 "expired": out.expired.len(),
             });
             Ok((out, detail))

@@ -44,7 +44,20 @@ pub fn parse_import(input: &[u8]) -> Result<Vec<ImportItem>> {
             Err(_) => return Err(line_error(n, "not valid JSON")),
         };
         for k in obj.keys() {
-            if !["name", "value", "value_base64", "expires_in"].contains(&k.as_str()) {
+            // The fields `data export` writes besides these are accepted and ignored, so
+            // an export can be imported again.
+            const EXPORTED: [&str; 7] = [
+                "token",
+                "version",
+                "created_at",
+                "updated_at",
+                "expires_at",
+                "deleted_at",
+                "protected",
+            ];
+            if !["name", "value", "value_base64", "expires_in", "key"].contains(&k.as_str())
+                && !EXPORTED.contains(&k.as_str())
+            {
                 return Err(line_error(
                     n,
                     &format!("unknown field '{}'", crate::audit::printable(k, 40)),

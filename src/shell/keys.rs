@@ -57,8 +57,12 @@ impl Shell {
             }
             4 => {
                 let key = shell.pick_key(p, "Rotate which key", |k| k.key.status == KeyStatus::Active)?;
-                let r = shell.with_session(|s, v| v.key_rotate(s, &key))?;
-                p.say(&format!("Rotated {} to version {}.", r.name, r.version));
+                let rewrap = p.confirm("Also move stored records to the new version (rewrap)?")?;
+                let r = shell.with_session(|s, v| v.key_rotate(s, &key, rewrap))?;
+                p.say(&format!(
+                    "Rotated {} to version {}; {} record(s) rewrapped.",
+                    r.name, r.version, r.rewrapped
+                ));
                 Ok(())
             }
             5 => {
@@ -143,7 +147,7 @@ impl Shell {
             if !p.confirm(&format!("Rotate {}?", r.due.join(", ")))? {
                 return Err(Interrupt::Cancel);
             }
-            for done in shell.with_session(|s, v| v.key_rotate_due(s))? {
+            for done in shell.with_session(|s, v| v.key_rotate_due(s, false))? {
                 p.say(&format!(
                     "Rotated {} to version {}.",
                     done.name, done.version

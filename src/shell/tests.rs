@@ -244,12 +244,13 @@ fn keys_menu_creates_lists_and_rotates() {
         Yes(false),
         t("4"),
         Pick(0),
+        Yes(false),
         t("1"),
         t("0"),
         t("0"),
     ]);
     assert!(has(&out, "Created key k1 (version 1)."));
-    assert!(has(&out, "Rotated k1 to version 2."));
+    assert!(has(&out, "Rotated k1 to version 2; 0 record(s) rewrapped."));
     assert!(
         out.iter()
             .any(|l| l.contains("k1    2        active  every 90d")),

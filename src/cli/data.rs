@@ -1,0 +1,612 @@
+//! `data put|get|update|list|rm|restore|purge|rekey|import|export`.
+
+use std::io::{IsTerminal, Read, Write};
+use std::path::PathBuf;
+
+use clap::{Args, Subcommand, ValueEnum};
+use serde_json::{Value, json};
+
+use super::files::{open_input, write_through};
+use super::input::{self, prompt_error};
+use super::output::table;
+use super::{Ctx, emitted};
+use crate::duration;
+use crate::error::{Error, Result};
+use crate::model::RecordFilter;
+use crate::records::{
+    self, GetOutcome, PurgeOptions, PutOptions, RecordInfo, TokenChoice, token, value_json,
+};
+use crate::shell::prompt::{Prompter, TermPrompter};
+use crate::vault::{Session, Vault};
+
+/// Encrypted data commands.
+#[derive(Debug, Subcommand)]
+pub enum DataCommand {
+    /// Store a value (from --file, stdin, or a hidden prompt) and print its token.
+    #[command(
+        after_help = "Examples:\n  echo -n 's3cret' | zencrypt data put --name db-password\n  zencrypt data put --file cert.pem --expires-in 90d --protect --password-file pw.txt"
+    )]
+    Put(PutArgs),
+    /// Print one record's value (byte-exact), or several as JSON.
+    #[command(
+        after_help = "Examples:\n  zencrypt data get db-password\n  zencrypt data get zt_abc... zt_def... --json"
+    )]
+    Get {
+        /// Tokens or names.
+        #[arg(required = true, value_name = "TOKEN|NAME")]
+        refs: Vec<String>,
+        /// Write the value here instead of stdout (one record only).
+        #[arg(short, long, value_name = "OUT")]
+        output: Option<PathBuf>,
+        /// Record password file, for password-protected records.
+        #[arg(long, value_name = "FILE")]
+        password_file: Option<PathBuf>,
+    },
+    /// Replace a record's value (version + 1).
+    #[command(
+        after_help = "Example:\n  echo -n new | zencrypt data update db-password --if-version 1"
+    )]
+    Update {
+        /// Token or name.
+        #[arg(value_name = "TOKEN|NAME")]
+        reference: String,
+        /// Only if the record is at this version.
+        #[arg(long, value_name = "N")]
+        if_version: Option<i64>,
+        /// Read the new value from this file.
+        #[arg(long, value_name = "FILE")]
+        file: Option<PathBuf>,
+        /// Record password file, for password-protected records.
+        #[arg(long, value_name = "FILE")]
+        password_file: Option<PathBuf>,
+    },
+    /// List your records (never their values).
+    #[command(
+        after_help = "Example:\n  zencrypt data list --name-like 'db-%' --order-by name --asc"
+    )]
+    List(ListArgs),
+    /// Delete records: soft (restorable) by default, --hard wipes them.
+    #[command(
+        after_help = "Examples:\n  zencrypt data rm old-token\n  zencrypt data rm zt_abc... --hard --yes"
+    )]
+    Rm {
+        /// Tokens or names.
+        #[arg(required = true, value_name = "TOKEN|NAME")]
+        refs: Vec<String>,
+        /// Remove the rows and their data keys for good.
+        #[arg(long)]
+        hard: bool,
+        /// Do not ask for confirmation (required for --hard without a terminal).
+        #[arg(long)]
+        yes: bool,
+    },
+    /// Bring back a soft-deleted record.
+    #[command(after_help = "Example:\n  zencrypt data restore db-password")]
+    Restore {
+        /// Token or name.
+        #[arg(value_name = "TOKEN|NAME")]
+        reference: String,
+    },
+    /// Remove expired and/or deleted records.
+    #[command(after_help = "Example:\n  zencrypt data purge --expired --deleted --older-than 30d")]
+    Purge {
+        /// Expired records (soft-deleted, or removed with --hard).
+        #[arg(long)]
+        expired: bool,
+        /// Soft-deleted records (removed).
+        #[arg(long)]
+        deleted: bool,
+        /// Remove expired records instead of soft-deleting them.
+        #[arg(long)]
+        hard: bool,
+        /// Only those expired or deleted at least this long ago.
+        #[arg(long, value_name = "DUR")]
+        older_than: Option<String>,
+    },
+    /// Change a record password for every record it protects (one key is rewrapped).
+    #[command(
+        after_help = "Example:\n  zencrypt data rekey --old-password-file old.txt --new-password-file new.txt"
+    )]
+    Rekey {
+        /// File holding the current record password.
+        #[arg(long, value_name = "FILE")]
+        old_password_file: Option<PathBuf>,
+        /// File holding the new record password.
+        #[arg(long, value_name = "FILE")]
+        new_password_file: Option<PathBuf>,
+    },
+    /// Import JSON lines {"name"?, "value"|"value_base64", "expires_in"?} in one transaction.
+    #[command(after_help = "Example:\n  zencrypt data import secrets.jsonl --key app")]
+    Import {
+        /// Input file (default: stdin).
+        #[arg(value_name = "FILE")]
+        input: Option<PathBuf>,
+        /// The key to store them under (default: 'default').
+        #[arg(long, value_name = "NAME")]
+        key: Option<String>,
+    },
+    /// Write every record, decrypted, as JSON lines.
+    #[command(after_help = "Example:\n  zencrypt data export -o backup.jsonl")]
+    Export {
+        /// Output file (default: stdout).
+        #[arg(short, long, value_name = "OUT")]
+        output: Option<PathBuf>,
+        /// Include soft-deleted records.
+        #[arg(long)]
+        include_deleted: bool,
+        /// Record password file, to include password-protected records.
+        #[arg(long, value_name = "FILE")]
+        password_file: Option<PathBuf>,
+        /// Do not ask for confirmation on a terminal.
+        #[arg(long)]
+        yes: bool,
+    },
+}
+
+/// `data put` arguments.
+#[derive(Debug, Args)]
+pub struct PutArgs {
+    /// A unique name for the record.
+    #[arg(long, value_name = "NAME")]
+    pub name: Option<String>,
+    /// The key to encrypt under (default: 'default', created on first use).
+    #[arg(long, value_name = "NAME", conflicts_with = "protect")]
+    pub key: Option<String>,
+    /// Make it unreadable after this long (e.g. 30d).
+    #[arg(long, value_name = "DUR")]
+    pub expires_in: Option<String>,
+    /// Token length, 20-64 including 'zt_' (default 35).
+    #[arg(long, value_name = "N", conflicts_with = "token")]
+    pub token_length: Option<usize>,
+    /// Use this token instead of a random one (8-64 of A-Z a-z 0-9 _ -).
+    #[arg(long, value_name = "TOKEN")]
+    pub token: Option<String>,
+    /// Protect it with a record password instead of a key.
+    #[arg(long)]
+    pub protect: bool,
+    /// Record password file (with --protect).
+    #[arg(long, value_name = "FILE", requires = "protect")]
+    pub password_file: Option<PathBuf>,
+    /// Read the value from this file.
+    #[arg(long, value_name = "FILE")]
+    pub file: Option<PathBuf>,
+}
+
+/// `data list` arguments.
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    /// Names matching this SQL LIKE pattern (% and _).
+    #[arg(long, value_name = "PATTERN")]
+    pub name_like: Option<String>,
+    /// Only these tokens (comma-separated).
+    #[arg(long, value_name = "T,...", value_delimiter = ',')]
+    pub token: Vec<String>,
+    /// Only records under this key.
+    #[arg(long, value_name = "NAME")]
+    pub key: Option<String>,
+    /// Only deleted records.
+    #[arg(long, conflicts_with = "all")]
+    pub deleted: bool,
+    /// Live and deleted records.
+    #[arg(long)]
+    pub all: bool,
+    /// Only expired records.
+    #[arg(long)]
+    pub expired: bool,
+    /// Sort order.
+    #[arg(long, value_enum, default_value = "created")]
+    pub order_by: OrderBy,
+    /// Ascending.
+    #[arg(long, conflicts_with = "desc")]
+    pub asc: bool,
+    /// Descending (the default).
+    #[arg(long)]
+    pub desc: bool,
+    /// At most N records.
+    #[arg(long, value_name = "N")]
+    pub limit: Option<i64>,
+    /// Skip N records.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub offset: i64,
+}
+
+/// `--order-by` values.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum OrderBy {
+    /// Creation time.
+    Created,
+    /// Last update.
+    Updated,
+    /// Name.
+    Name,
+    /// Expiry.
+    Expires,
+}
+
+/// A record as JSON (the `data list` shape).
+pub fn record_json(r: &RecordInfo) -> Value {
+    json!({
+        "token": r.token,
+        "name": r.name,
+        "version": r.version,
+        "created_at": duration::rfc3339(r.created_at),
+        "updated_at": duration::rfc3339(r.updated_at),
+        "expires_at": r.expires_at.map(duration::rfc3339),
+        "deleted_at": r.deleted_at.map(duration::rfc3339),
+        "protected": r.protected,
+        "key": r.key,
+    })
+}
+
+/// Records as a table.
+pub fn records_table(rows: &[RecordInfo]) -> String {
+    let now = duration::now();
+    table(
+        &[
+            "token", "name", "version", "updated", "expires", "state", "key",
+        ],
+        rows.iter()
+            .map(|r| {
+                let state = if r.deleted_at.is_some() {
+                    "deleted"
+                } else if r.expires_at.is_some_and(|e| now >= e) {
+                    "expired"
+                } else {
+                    "live"
+                };
+                vec![
+                    r.token.clone(),
+                    r.name.clone().unwrap_or_else(|| "-".into()),
+                    r.version.to_string(),
+                    duration::rfc3339(r.updated_at),
+                    r.expires_at
+                        .map(duration::rfc3339)
+                        .unwrap_or_else(|| "-".into()),
+                    state.to_string(),
+                    r.key.clone().unwrap_or_else(|| "(password)".into()),
+                ]
+            })
+            .collect(),
+    )
+}
+
+/// The batch-get JSON document.
+pub fn get_json(out: &GetOutcome) -> Value {
+    let records: Vec<Value> = out
+        .records
+        .iter()
+        .map(|(info, value)| {
+            let (field, v) = value_json(value);
+            let mut o = json!({ "token": info.token, "name": info.name, "version": info.version });
+            o[field] = v;
+            o
+        })
+        .collect();
+    let missing: Vec<&String> = out.missing.iter().chain(&out.deleted).collect();
+    json!({ "records": records, "missing": missing, "expired": out.expired })
+}
+
+fn count_doc(ctx: &Ctx, n: u64, message: String) -> Result<()> {
+    ctx.out.note(&message);
+    if ctx.out.json {
+        emitted(ctx.out.json_doc(&json!({ "count": n })))?;
+    }
+    Ok(())
+}
+
+fn confirm(ctx: &Ctx, yes: bool, question: &str, flag_needed: bool) -> Result<()> {
+    if yes {
+        return Ok(());
+    }
+    if !input::is_interactive(&ctx.cfg) {
+        if flag_needed {
+            return Err(Error::NeedsInput {
+                what: "confirmation".into(),
+                flag: "--yes".into(),
+            });
+        }
+        return Ok(());
+    }
+    if TermPrompter::new()
+        .confirm(question)
+        .map_err(prompt_error)?
+    {
+        Ok(())
+    } else {
+        Err(Error::Cancelled)
+    }
+}
+
+fn password_if_needed(
+    ctx: &Ctx,
+    vault: &mut Vault,
+    session: &Session,
+    refs: &[String],
+    file: Option<&std::path::Path>,
+) -> Result<Option<secrecy::SecretString>> {
+    if vault.records_need_password(session, refs)? {
+        Ok(Some(input::record_password(
+            file,
+            &ctx.cfg,
+            "Record password",
+            false,
+        )?))
+    } else {
+        Ok(None)
+    }
+}
+
+/// Runs a `data` subcommand.
+pub fn run(ctx: &Ctx, cmd: DataCommand) -> Result<()> {
+    let mut vault = ctx.vault()?;
+    let session = ctx.session(&mut vault)?;
+    let out = &ctx.out;
+    match cmd {
+        DataCommand::Put(a) => {
+            let token = match (a.token, a.token_length) {
+                (Some(t), _) => TokenChoice::Custom(t),
+                (None, Some(n)) => {
+                    token::check_length(n)?;
+                    TokenChoice::Random(n)
+                }
+                (None, None) => TokenChoice::Random(token::DEFAULT_LENGTH),
+            };
+            let opts = PutOptions {
+                name: a.name,
+                key: a.key,
+                expires_in: a.expires_in.as_deref().map(duration::parse).transpose()?,
+                token,
+            };
+            let value = input::value(a.file.as_deref(), &ctx.cfg, records::MAX_VALUE)?;
+            let password = if a.protect {
+                Some(input::record_password(
+                    a.password_file.as_deref(),
+                    &ctx.cfg,
+                    "Record password",
+                    true,
+                )?)
+            } else {
+                None
+            };
+            let row = vault.data_put(&session, &value, &opts, password.as_ref())?;
+            if out.json {
+                return emitted(out.json_doc(
+                    &json!({ "token": row.token, "name": row.name, "version": row.version }),
+                ));
+            }
+            emitted(out.data_line(&row.token))
+        }
+        DataCommand::Get {
+            refs,
+            output,
+            password_file,
+        } => {
+            if refs.len() > 1 && output.is_some() {
+                return Err(Error::Usage(
+                    "-o writes one record; use --json for several".into(),
+                ));
+            }
+            let password =
+                password_if_needed(ctx, &mut vault, &session, &refs, password_file.as_deref())?;
+            let got = vault.data_get(&session, &refs, password.as_ref())?;
+            let incomplete =
+                !got.missing.is_empty() || !got.expired.is_empty() || !got.deleted.is_empty();
+            if out.json || refs.len() > 1 {
+                emitted(out.json_doc(&get_json(&got)))?;
+                if incomplete {
+                    return Err(Error::NotFound(format!(
+                        "{} of {} record(s) not found, deleted or expired",
+                        got.missing.len() + got.deleted.len() + got.expired.len(),
+                        refs.len()
+                    )));
+                }
+                return Ok(());
+            }
+            let r = &refs[0];
+            if let Some((_, value)) = got.records.first() {
+                return write_value(output, value);
+            }
+            Err(if !got.expired.is_empty() {
+                Error::NotFound(format!("record '{r}' has expired"))
+            } else if !got.deleted.is_empty() {
+                Error::NotFound(format!(
+                    "record '{r}' has been deleted; restore it with `zencrypt data restore {r}`"
+                ))
+            } else {
+                records::not_found(r)
+            })
+        }
+        DataCommand::Update {
+            reference,
+            if_version,
+            file,
+            password_file,
+        } => {
+            let refs = [reference.clone()];
+            let password =
+                password_if_needed(ctx, &mut vault, &session, &refs, password_file.as_deref())?;
+            let value = input::value(file.as_deref(), &ctx.cfg, records::MAX_VALUE)?;
+            let row =
+                vault.data_update(&session, &reference, &value, if_version, password.as_ref())?;
+            out.note(&format!(
+                "Updated {} to version {}.",
+                row.token, row.version
+            ));
+            if out.json {
+                emitted(out.json_doc(
+                    &json!({ "token": row.token, "name": row.name, "version": row.version }),
+                ))?;
+            }
+            Ok(())
+        }
+        DataCommand::List(a) => {
+            let key_id = match &a.key {
+                Some(k) => Some(
+                    vault
+                        .key_list(&session, true)?
+                        .into_iter()
+                        .find(|i| &i.key.name == k)
+                        .ok_or_else(|| crate::keys::not_found(k))?
+                        .key
+                        .id,
+                ),
+                None => None,
+            };
+            let filter = RecordFilter {
+                name_like: a.name_like,
+                tokens: a.token,
+                key_id,
+                deleted: if a.all { None } else { Some(a.deleted) },
+                expired: a.expired.then_some(true),
+                now: duration::now(),
+                order_by: format!("{:?}", a.order_by).to_lowercase(),
+                ascending: a.asc,
+                limit: a.limit,
+                offset: a.offset,
+            };
+            let rows = vault.data_list(&session, &filter)?;
+            if out.json {
+                return emitted(
+                    out.json_doc(&json!(rows.iter().map(record_json).collect::<Vec<_>>())),
+                );
+            }
+            if rows.is_empty() {
+                out.note("No records match.");
+                return Ok(());
+            }
+            emitted(out.data_line(&records_table(&rows)))
+        }
+        DataCommand::Rm { refs, hard, yes } => {
+            if hard {
+                confirm(
+                    ctx,
+                    yes,
+                    &format!("Wipe {} record(s) for good?", refs.len()),
+                    true,
+                )?;
+            }
+            let n = vault.data_rm(&session, &refs, hard)?;
+            count_doc(
+                ctx,
+                n,
+                if hard {
+                    format!("Wiped {n} record(s).")
+                } else {
+                    format!("Deleted {n} record(s); `zencrypt data restore` brings them back.")
+                },
+            )
+        }
+        DataCommand::Restore { reference } => {
+            let n = vault.data_restore(&session, &reference)?;
+            count_doc(ctx, n, format!("Restored {reference}."))
+        }
+        DataCommand::Purge {
+            expired,
+            deleted,
+            hard,
+            older_than,
+        } => {
+            let opts = PurgeOptions {
+                expired,
+                deleted,
+                hard,
+                older_than: older_than.as_deref().map(duration::parse).transpose()?,
+            };
+            let n = vault.data_purge(&session, opts)?;
+            count_doc(ctx, n, format!("Purged {n} record(s)."))
+        }
+        DataCommand::Rekey {
+            old_password_file,
+            new_password_file,
+        } => {
+            let old = input::record_password(
+                old_password_file.as_deref(),
+                &ctx.cfg,
+                "Current record password",
+                false,
+            )?;
+            let new = input::record_password(
+                new_password_file.as_deref(),
+                &ctx.cfg,
+                "New record password",
+                true,
+            )?;
+            let n = vault.data_rekey(&session, &old, &new)?;
+            count_doc(
+                ctx,
+                n,
+                format!("Changed the record password of {n} record(s)."),
+            )
+        }
+        DataCommand::Import { input, key } => {
+            let mut inp = open_input(input.as_deref())?;
+            let mut bytes = zeroize::Zeroizing::new(Vec::new());
+            inp.reader
+                .read_to_end(&mut bytes)
+                .map_err(|e| Error::io(format!("reading {}", inp.name), e))?;
+            let items = records::parse_import(&bytes)?;
+            let n = vault.data_import(&session, &items, key.as_deref())?;
+            if out.json {
+                return emitted(out.json_doc(&json!({ "count": n })));
+            }
+            emitted(out.data_line(&n.to_string()))
+        }
+        DataCommand::Export {
+            output,
+            include_deleted,
+            password_file,
+            yes,
+        } => {
+            confirm(
+                ctx,
+                yes,
+                "Write every record decrypted, in plain text?",
+                false,
+            )?;
+            let password = match password_file
+                .as_deref()
+                .or(ctx.cfg.record_password_file.as_deref())
+            {
+                Some(f) => Some(input::record_password(Some(f), &ctx.cfg, "", false)?),
+                None => None,
+            };
+            let (rows, skipped) =
+                vault.data_export(&session, include_deleted, password.as_ref())?;
+            write_through(output.as_deref(), |w| -> Result<()> {
+                for (info, value) in &rows {
+                    let mut line = record_json(info);
+                    let (field, v) = value_json(value);
+                    line[field] = v;
+                    let text = zeroize::Zeroizing::new(format!("{line}\n"));
+                    w.write_all(text.as_bytes())
+                        .map_err(|e| Error::io("writing the export", e))?;
+                }
+                Ok(())
+            })?;
+            out.note(&format!("Exported {} record(s).", rows.len()));
+            if skipped > 0 {
+                out.note(&format!(
+                    "Skipped {skipped} password-protected record(s): pass --password-file to include them."
+                ));
+            }
+            Ok(())
+        }
+    }
+}
+
+/// Writes one value byte-exact (a trailing newline only on a terminal).
+fn write_value(output: Option<PathBuf>, value: &[u8]) -> Result<()> {
+    if output.is_none() && std::io::stdout().is_terminal() {
+        let mut text = value.to_vec();
+        text.push(b'\n');
+        return emitted(std::io::stdout().lock().write_all(&text));
+    }
+    write_through(output.as_deref(), |w| {
+        w.write_all(value)
+            .map_err(|e| Error::io("writing the value", e))
+    })
+    .or_else(|e| match &e {
+        Error::Io { source, .. } if source.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        _ => Err(e),
+    })
+}
