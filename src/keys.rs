@@ -112,9 +112,8 @@ pub(crate) fn rewrap_records(tx: &mut dyn Tx, session: &Session, key: &KeyRecord
         if version < key.min_decrypt_version {
             continue;
         }
-        if !old.contains_key(&version) {
-            let m = material(tx, &session.user_key, key, version)?;
-            old.insert(version, m);
+        if let std::collections::hash_map::Entry::Vacant(slot) = old.entry(version) {
+            slot.insert(material(tx, &session.user_key, key, version)?);
         }
         let dek = crate::records::unwrap_for_key(
             &old[&version],
