@@ -105,7 +105,7 @@ fn a_plain_user_does_not_see_administration() {
     assert!(text.contains("7) Account"), "{text}");
     assert!(!text.contains("Administration"), "{text}");
     s.send("8\r").unwrap();
-    s.expect("Please type one of 1, 3, 6, 7, 0.").unwrap();
+    s.expect("Please type one of 1, 2, 3, 6, 7, 0.").unwrap();
     s.send("0\r").unwrap();
     s.expect(Eof).unwrap();
     assert_eq!(exit_code(&s), 0);
@@ -177,4 +177,39 @@ fn binary_ciphertext_is_never_written_to_a_terminal() {
         .unwrap();
     s.expect(Eof).unwrap();
     assert_eq!(exit_code(&s), 2);
+}
+
+#[test]
+fn store_a_value_in_the_shell_and_read_it_with_data_get() {
+    let env = Env::new();
+    env.signup("alice");
+    let mut s = spawn(&env);
+    s.expect("2) Encrypted data").unwrap();
+    s.expect("Choose: ").unwrap();
+    s.send("2\r").unwrap();
+    s.expect("1) Store a value").unwrap();
+    s.expect("Choose: ").unwrap();
+    s.send("1\r").unwrap();
+    s.expect("Name (optional): ").unwrap();
+    s.send("api-key\r").unwrap();
+    s.expect("Value (hidden): ").unwrap();
+    s.send("sk-live-123456\r").unwrap();
+    let typed = s.expect("Expires in").unwrap();
+    assert!(
+        !String::from_utf8_lossy(typed.before()).contains("sk-live"),
+        "the value is not echoed"
+    );
+    s.send("\r").unwrap();
+    s.expect("[y/N] ").unwrap();
+    s.send("\r").unwrap();
+    s.expect("Stored. Token: zt_").unwrap();
+    s.expect("Choose: ").unwrap();
+    s.send("0\r").unwrap();
+    s.expect("Choose: ").unwrap();
+    s.send("0\r").unwrap();
+    s.expect(Eof).unwrap();
+    assert_eq!(exit_code(&s), 0);
+    let got = env.run(&["data", "get", "api-key"], b"");
+    got.ok();
+    assert_eq!(got.stdout, "sk-live-123456");
 }

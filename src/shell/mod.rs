@@ -8,6 +8,7 @@
 mod account;
 mod admin;
 mod crypt;
+mod data;
 mod keys;
 pub mod prompt;
 
@@ -301,6 +302,11 @@ impl Shell {
                 "create, list, show, rotate, import, export, disable, destroy",
             ),
             entry(
+                2,
+                "Encrypted data",
+                "store, retrieve, list, update, delete, restore, purge",
+            ),
+            entry(
                 3,
                 "Encrypt / decrypt",
                 "text or a file, with one of your keys; hash and verify",
@@ -316,6 +322,7 @@ impl Shell {
             Err(Interrupt::Cancel) => Step::Stay,
             Err(Interrupt::Failed(e)) => self.settle(p, Err(Interrupt::Failed(e))),
             Ok(1) => self.keys_menu(p),
+            Ok(2) => self.data_menu(p),
             Ok(3) => self.crypt_menu(p),
             Ok(6) => self.expiry_menu(p),
             Ok(7) => self.account_menu(p),

@@ -161,7 +161,7 @@ fn a_plain_user_never_sees_administration() {
             .skip_while(|l| *l != "zencrypt: bob (user)")
             .any(|l| l.starts_with("8) "))
     );
-    assert!(has(&out, "Please type one of 1, 3, 6, 7, 0."));
+    assert!(has(&out, "Please type one of 1, 2, 3, 6, 7, 0."));
 }
 
 #[test]
@@ -335,4 +335,42 @@ fn an_error_in_a_submenu_is_shown_and_the_submenu_stays() {
     let out = f.run(vec![t("1"), t("4"), t("0"), t("0")]);
     assert!(has(&out, "error: no key to choose from; create one first"));
     assert_eq!(out.iter().filter(|l| *l == "Keys").count(), 2);
+}
+
+#[test]
+fn data_menu_stores_retrieves_deletes_and_restores() {
+    let f = Fixture::new();
+    f.run(signup("alice"));
+    let out = f.run(vec![
+        t("2"),
+        t("1"),
+        t("wifi"),
+        t("hunter2-wifi"),
+        t(""),
+        Yes(false),
+        t("2"),
+        Pick(0),
+        t("5"),
+        Pick(0),
+        Yes(true),
+        t("2"),
+        t("6"),
+        Pick(0),
+        t("3"),
+        t("0"),
+        t("0"),
+    ]);
+    assert!(
+        out.iter().any(|l| l.starts_with("Stored. Token: zt_")),
+        "{out:#?}"
+    );
+    assert!(has(&out, "hunter2-wifi"));
+    assert!(out.iter().any(|l| l.starts_with("Deleted wifi (zt_")));
+    assert!(has(&out, "error: no record to choose from"));
+    assert!(out.iter().any(|l| l.starts_with("Restored wifi (zt_")));
+    assert!(
+        out.iter()
+            .any(|l| l.contains(" wifi  1 ") && l.contains("live")),
+        "{out:#?}"
+    );
 }

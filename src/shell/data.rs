@@ -1,0 +1,197 @@
+//! Main-menu entry 2, Encrypted data: store, retrieve, list, update, delete, restore,
+//! purge.
+
+use secrecy::{ExposeSecret, SecretString};
+
+use super::prompt::{Interrupt, Prompter, Reply};
+use super::{Shell, Step, entry};
+use crate::cli::data::records_table;
+use crate::cli::input::prompt_new_or_existing;
+use crate::duration;
+use crate::error::Error;
+use crate::model::RecordFilter;
+use crate::records::{PurgeOptions, PutOptions, RecordInfo};
+
+fn filter(deleted: Option<bool>) -> RecordFilter {
+    RecordFilter {
+        deleted,
+        now: duration::now(),
+        order_by: "updated".into(),
+        ..RecordFilter::default()
+    }
+}
+
+fn label(r: &RecordInfo) -> String {
+    let mut s = r.name.clone().unwrap_or_else(|| r.token.clone());
+    if r.name.is_some() {
+        s.push_str(&format!(" ({})", r.token));
+    }
+    if r.protected {
+        s.push_str(" [password]");
+    }
+    if r.expires_at.is_some_and(|e| duration::now() >= e) {
+        s.push_str(" [expired]");
+    }
+    s
+}
+
+impl Shell {
+    pub(super) fn data_menu(&mut self, p: &mut dyn Prompter) -> Step {
+        let entries = [
+            entry(1, "Store a value", "prints its token"),
+            entry(2, "Retrieve a value", "pick from your records"),
+            entry(3, "List records", ""),
+            entry(4, "Update a value", ""),
+            entry(5, "Delete a record", "restorable"),
+            entry(6, "Restore a record", ""),
+            entry(7, "Purge", "expired and deleted records"),
+        ];
+        self.submenu(p, "Encrypted data", &entries, |shell, p, n| match n {
+            1 => shell.store_value(p),
+            2 => {
+                let r = shell.pick_record(p, "Retrieve which record", Some(false))?;
+                let password = shell.record_password_for(p, &r, false)?;
+                let got = shell.with_session(|s, v| {
+                    v.data_get(s, std::slice::from_ref(&r.token), password.as_ref())
+                })?;
+                match got.records.first() {
+                    Some((_, value)) => match std::str::from_utf8(value) {
+                        Ok(text) => p.say(text),
+                        Err(_) => p.say(&format!(
+                            "({} bytes of binary data; use `zencrypt data get {} -o FILE`)",
+                            value.len(),
+                            r.token
+                        )),
+                    },
+                    None => p.say(&format!("'{}' has expired.", label(&r))),
+                }
+                Ok(())
+            }
+            3 => {
+                let rows = shell.with_session(|s, v| v.data_list(s, &filter(None)))?;
+                if rows.is_empty() {
+                    p.say("No records yet.");
+                } else {
+                    p.say(&records_table(&rows));
+                }
+                Ok(())
+            }
+            4 => {
+                let r = shell.pick_record(p, "Update which record", Some(false))?;
+                let password = shell.record_password_for(p, &r, false)?;
+                let value = p.secret("New value (hidden): ")?;
+                let row = shell.with_session(|s, v| {
+                    v.data_update(
+                        s,
+                        &r.token,
+                        value.expose_secret().as_bytes(),
+                        None,
+                        password.as_ref(),
+                    )
+                })?;
+                p.say(&format!(
+                    "Updated {} to version {}.",
+                    label(&r),
+                    row.version
+                ));
+                Ok(())
+            }
+            5 => {
+                let r = shell.pick_record(p, "Delete which record", Some(false))?;
+                if !p.confirm(&format!("Delete {}? (it can be restored)", label(&r)))? {
+                    return Err(Interrupt::Cancel);
+                }
+                shell.with_session(|s, v| v.data_rm(s, std::slice::from_ref(&r.token), false))?;
+                p.say(&format!("Deleted {}.", label(&r)));
+                Ok(())
+            }
+            6 => {
+                let r = shell.pick_record(p, "Restore which record", Some(true))?;
+                shell.with_session(|s, v| v.data_restore(s, &r.token))?;
+                p.say(&format!("Restored {}.", label(&r)));
+                Ok(())
+            }
+            _ => {
+                let expired = p.confirm("Purge expired records?")?;
+                let deleted =
+                    p.confirm("Purge deleted records (they cannot be restored afterwards)?")?;
+                if !expired && !deleted {
+                    return Err(Interrupt::Cancel);
+                }
+                let hard = expired
+                    && p.confirm("Remove expired records for good (instead of deleting them)?")?;
+                let opts = PurgeOptions {
+                    expired,
+                    deleted,
+                    hard,
+                    older_than: None,
+                };
+                let n = shell.with_session(|s, v| v.data_purge(s, opts))?;
+                p.say(&format!("Purged {n} record(s)."));
+                Ok(())
+            }
+        })
+    }
+
+    fn store_value(&mut self, p: &mut dyn Prompter) -> Reply<()> {
+        let name = p.line("Name (optional): ")?;
+        let value = p.secret("Value (hidden): ")?;
+        let expires = p.line("Expires in (e.g. 30d; empty for never): ")?;
+        let expires_in = if expires.is_empty() {
+            None
+        } else {
+            Some(duration::parse(&expires)?)
+        };
+        let password = if p.confirm("Protect it with a record password instead of a key?")? {
+            Some(prompt_new_or_existing(p, "Record password", true)?)
+        } else {
+            None
+        };
+        let opts = PutOptions {
+            name: (!name.is_empty()).then_some(name),
+            expires_in,
+            ..PutOptions::default()
+        };
+        let row = self.with_session(|s, v| {
+            v.data_put(
+                s,
+                value.expose_secret().as_bytes(),
+                &opts,
+                password.as_ref(),
+            )
+        })?;
+        p.say(&format!("Stored. Token: {}", row.token));
+        Ok(())
+    }
+
+    fn record_password_for(
+        &mut self,
+        p: &mut dyn Prompter,
+        r: &RecordInfo,
+        confirm: bool,
+    ) -> Reply<Option<SecretString>> {
+        if r.protected {
+            Ok(Some(prompt_new_or_existing(p, "Record password", confirm)?))
+        } else {
+            Ok(None)
+        }
+    }
+
+    /// Lets the user pick one of their records (live, deleted or both).
+    fn pick_record(
+        &mut self,
+        p: &mut dyn Prompter,
+        prompt: &str,
+        deleted: Option<bool>,
+    ) -> Reply<RecordInfo> {
+        let rows = self.with_session(|s, v| v.data_list(s, &filter(deleted)))?;
+        if rows.is_empty() {
+            return Err(Interrupt::Failed(Error::NotFound(
+                "no record to choose from".into(),
+            )));
+        }
+        let items: Vec<String> = rows.iter().map(label).collect();
+        let i = p.select(prompt, &items)?;
+        Ok(rows[i].clone())
+    }
+}
