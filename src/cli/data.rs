@@ -122,8 +122,14 @@ pub enum DataCommand {
         #[arg(value_name = "FILE")]
         input: Option<PathBuf>,
         /// The key to store them under (default: 'default').
-        #[arg(long, value_name = "NAME")]
+        #[arg(long, value_name = "NAME", conflicts_with = "protect")]
         key: Option<String>,
+        /// Protect every imported record with one record password instead of a key.
+        #[arg(long)]
+        protect: bool,
+        /// Record password file (with --protect).
+        #[arg(long, value_name = "FILE", requires = "protect")]
+        password_file: Option<PathBuf>,
     },
     /// Write every record, decrypted, as JSON lines.
     #[command(after_help = "Example:\n  zencrypt data export -o backup.jsonl")]
@@ -538,14 +544,29 @@ pub fn run(ctx: &Ctx, cmd: DataCommand) -> Result<()> {
                 format!("Changed the record password of {n} record(s)."),
             )
         }
-        DataCommand::Import { input, key } => {
+        DataCommand::Import {
+            input,
+            key,
+            protect,
+            password_file,
+        } => {
             let mut inp = open_input(input.as_deref())?;
             let mut bytes = zeroize::Zeroizing::new(Vec::new());
             inp.reader
                 .read_to_end(&mut bytes)
                 .map_err(|e| Error::io(format!("reading {}", inp.name), e))?;
             let items = records::parse_import(&bytes)?;
-            let n = vault.data_import(&session, &items, key.as_deref())?;
+            let password = if protect {
+                Some(input::record_password(
+                    password_file.as_deref(),
+                    &ctx.cfg,
+                    "Record password",
+                    true,
+                )?)
+            } else {
+                None
+            };
+            let n = vault.data_import(&session, &items, key.as_deref(), password.as_ref())?;
             if out.json {
                 return emitted(out.json_doc(&json!({ "count": n })));
             }

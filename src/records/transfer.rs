@@ -108,12 +108,14 @@ pub fn parse_import(input: &[u8]) -> Result<Vec<ImportItem>> {
 pub type Exported = (RecordInfo, Zeroizing<Vec<u8>>);
 
 impl Vault {
-    /// Stores all items in one transaction (all or nothing) and returns how many.
+    /// Stores all items in one transaction (all or nothing) and returns how many; with a
+    /// `password`, every item is protected by it (one KDF for the whole batch).
     pub fn data_import(
         &mut self,
         session: &Session,
         items: &[ImportItem],
         key: Option<&str>,
+        password: Option<&SecretString>,
     ) -> Result<u64> {
         let kdf = self.policy.kdf;
         self.authorized(
@@ -122,7 +124,7 @@ impl Vault {
             "data.import",
             key.unwrap_or("-"),
             |tx| {
-                let mut ring = Keyring::new(session.user_id, None);
+                let mut ring = Keyring::new(session.user_id, password);
                 for (i, item) in items.iter().enumerate() {
                     let opts = PutOptions {
                         name: item.name.clone(),
@@ -132,7 +134,7 @@ impl Vault {
                     };
                     let plan = PutPlan {
                         opts: &opts,
-                        protect: false,
+                        protect: password.is_some(),
                     };
                     put_in(tx, session, &mut ring, &item.value, &plan, kdf).map_err(
                         |e| match e {

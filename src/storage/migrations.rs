@@ -138,6 +138,7 @@ CREATE TABLE records (
 CREATE UNIQUE INDEX records_live_name ON records(owner_id, name)
     WHERE name IS NOT NULL AND deleted_at IS NULL;
 CREATE INDEX records_by_owner ON records(owner_id, created_at);
+CREATE INDEX records_by_name ON records(owner_id, name);
 CREATE INDEX records_by_key ON records(key_id, key_version);
 CREATE INDEX records_by_identity ON records(identity_id);
 ";

@@ -855,11 +855,16 @@ impl Tx for SqliteTx<'_> {
     }
 
     fn record_by_ref(&mut self, owner_id: i64, reference: &str) -> StoreResult<Option<RecordRow>> {
-        let sql = format!(
-            "SELECT {RECORD_COLUMNS} FROM records WHERE owner_id = ?1 AND (token = ?2 OR name = ?2) \
-             ORDER BY token = ?2 DESC, deleted_at IS NULL DESC, deleted_at DESC LIMIT 1"
+        let by_token =
+            format!("SELECT {RECORD_COLUMNS} FROM records WHERE token = ?2 AND owner_id = ?1");
+        if let Some(r) = self.one(&by_token, params![owner_id, reference], record_from_row)? {
+            return Ok(Some(r));
+        }
+        let by_name = format!(
+            "SELECT {RECORD_COLUMNS} FROM records WHERE owner_id = ?1 AND name = ?2 \
+             ORDER BY deleted_at IS NULL DESC, deleted_at DESC LIMIT 1"
         );
-        self.one(&sql, params![owner_id, reference], record_from_row)
+        self.one(&by_name, params![owner_id, reference], record_from_row)
     }
 
     fn update_record(&mut self, r: &RecordRow) -> StoreResult<()> {
