@@ -60,9 +60,11 @@ impl SqliteStore {
             .conn
             .busy_timeout(BUSY_TIMEOUT)
             .map_err(|e| store.err(e))?;
-        store.check_identity()?;
+        let version = store.check_identity()?;
         store.configure()?;
-        store.migrate()?;
+        if version < LATEST {
+            store.migrate()?;
+        }
         Ok(store)
     }
 
@@ -72,7 +74,7 @@ impl SqliteStore {
 
     /// Refuses files that are not zencrypt databases or are newer than this binary,
     /// reading only (so the file stays untouched).
-    fn check_identity(&self) -> StoreResult<()> {
+    fn check_identity(&self) -> StoreResult<i64> {
         let read = || -> rusqlite::Result<(i64, i64, i64)> {
             let app: i64 = self
                 .conn
@@ -99,7 +101,7 @@ impl SqliteStore {
                 known: LATEST,
             });
         }
-        Ok(())
+        Ok(version)
     }
 
     fn configure(&self) -> StoreResult<()> {
