@@ -205,6 +205,66 @@ impl Vault {
         })
     }
 
+    /// The chain's head (seq and MAC) to keep somewhere else (auditors and admins).
+    pub fn audit_checkpoint(&mut self, session: &Session) -> Result<(i64, Vec<u8>)> {
+        self.authorized(
+            session,
+            Permission::ReadAll,
+            "audit.checkpoint",
+            "-",
+            |tx| {
+                let (seq, mac) = tx
+                    .audit_head()?
+                    .ok_or_else(|| Error::NotFound("the audit log is empty".into()))?;
+                Ok(((seq, mac), json!({ "seq": seq })))
+            },
+        )
+    }
+
+    /// Verifies the chain and that the row at a saved checkpoint still carries the saved
+    /// MAC: a changed, removed or truncated history at or before it fails (exit 7).
+    pub fn audit_verify_checkpoint(
+        &mut self,
+        session: &Session,
+        seq: i64,
+        mac: &[u8],
+    ) -> Result<Verification> {
+        let mut v = self.audit_verify(session)?;
+        if v.first_bad.is_none() {
+            let row = {
+                let mut tx = self.store.read()?;
+                tx.audit_entry(seq)?
+            };
+            let problem = match row {
+                None => Some("the log ends before the checkpoint (rows were removed)"),
+                Some(r) if !bool::from(subtle::ConstantTimeEq::ct_eq(&r.mac[..], mac)) => {
+                    Some("the history up to the checkpoint was rewritten")
+                }
+                Some(_) => None,
+            };
+            if let Some(p) = problem {
+                v.first_bad = Some((seq, p.to_string()));
+                let e = broken(&v).unwrap_or(Error::Internal("checkpoint".into()));
+                self.audit_failure(&session.actor(), "audit.verify", "--checkpoint", &e);
+            }
+        }
+        Ok(v)
+    }
+
+    /// Every audit row the caller may see (all for auditors and admins, their own for
+    /// users), for export.
+    pub fn audit_export(&mut self, session: &Session) -> Result<Vec<AuditEntry>> {
+        let mut filter = AuditFilter::default();
+        if !authz::allows(session.role, Permission::ReadAll) {
+            filter.actor_id = Some(session.user_id);
+        }
+        self.authorized(session, Permission::Own, "audit.export", "-", |tx| {
+            let rows = list(tx, &filter)?;
+            let n = rows.len();
+            Ok((rows, json!({ "count": n })))
+        })
+    }
+
     /// Verifies the whole chain (auditors and admins). The check itself is audited:
     /// `ok` when the chain is intact, `failed` when it is broken.
     pub fn audit_verify(&mut self, session: &Session) -> Result<Verification> {

@@ -15,6 +15,7 @@ pub mod cipher;
 pub mod cli;
 pub mod config;
 pub mod crypto;
+pub mod dbcare;
 pub mod duration;
 pub mod error;
 pub mod fsutil;
@@ -25,6 +26,7 @@ pub mod records;
 pub mod session;
 pub mod shell;
 pub mod storage;
+pub mod usage;
 pub mod vault;
 
 pub use error::{Error, Result};

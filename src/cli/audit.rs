@@ -1,13 +1,15 @@
 //! `audit list` and `audit verify`.
 
-use clap::Subcommand;
+use std::path::PathBuf;
+
+use clap::{Subcommand, ValueEnum};
 use serde_json::{Value, json};
 
 use super::output::table;
 use super::{Ctx, emitted};
 use crate::audit::{broken, detail_json};
 use crate::duration;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::model::{AuditEntry, AuditFilter, Outcome};
 
 /// Audit log commands.
@@ -35,8 +37,58 @@ pub enum AuditCommand {
         limit: u32,
     },
     /// Check the whole hash chain; names the first bad record (auditors and admins).
-    #[command(after_help = "Example:\n  zencrypt audit verify --json")]
-    Verify,
+    #[command(
+        after_help = "Examples:\n  zencrypt audit verify --json\n  zencrypt audit verify --checkpoint head.json"
+    )]
+    Verify {
+        /// Also check against a saved `audit checkpoint` (detects truncation and rewrites).
+        #[arg(long, value_name = "FILE")]
+        checkpoint: Option<PathBuf>,
+    },
+    /// Print the chain's head ({"seq","mac"}) to keep somewhere safe (auditors and admins).
+    #[command(after_help = "Example:\n  zencrypt audit checkpoint > /safe/place/audit-head.json")]
+    Checkpoint,
+    /// Write the audit records you may see as JSON lines or CSV.
+    #[command(after_help = "Example:\n  zencrypt audit export --format csv > audit.csv")]
+    Export {
+        /// jsonl or csv.
+        #[arg(long, value_enum, default_value = "jsonl")]
+        format: ExportFormat,
+    },
+}
+
+/// `audit export --format` values.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum ExportFormat {
+    /// One JSON object per line.
+    Jsonl,
+    /// Comma-separated values with a header line.
+    Csv,
+}
+
+fn csv_field(s: &str) -> String {
+    if s.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_string()
+    }
+}
+
+/// Reads a checkpoint file written by `audit checkpoint`.
+fn read_checkpoint(path: &std::path::Path) -> Result<(i64, Vec<u8>)> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| Error::io(format!("reading the checkpoint {}", path.display()), e))?;
+    let bad = || Error::Usage(format!("{} is not an audit checkpoint", path.display()));
+    let v: Value = serde_json::from_str(text.trim()).map_err(|_| bad())?;
+    let seq = v["seq"].as_i64().ok_or_else(bad)?;
+    let hex = v["mac"].as_str().ok_or_else(bad)?;
+    if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(bad());
+    }
+    let mac = (0..32)
+        .map(|i| u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).map_err(|_| bad()))
+        .collect::<Result<Vec<u8>>>()?;
+    Ok((seq, mac))
 }
 
 fn parse_outcome(s: &str) -> std::result::Result<Outcome, String> {
@@ -116,8 +168,54 @@ pub fn run(ctx: &Ctx, cmd: AuditCommand) -> Result<()> {
             }
             emitted(out.data_line(&entries_table(&rows)))
         }
-        AuditCommand::Verify => {
-            let v = vault.audit_verify(&session)?;
+        AuditCommand::Checkpoint => {
+            let (seq, mac) = vault.audit_checkpoint(&session)?;
+            let doc = json!({ "seq": seq, "mac": crate::crypto::hex(&mac) });
+            emitted(out.data_line(&doc.to_string()))
+        }
+        AuditCommand::Export { format } => {
+            let rows = vault.audit_export(&session)?;
+            let mut text = String::new();
+            match format {
+                ExportFormat::Jsonl => {
+                    for e in &rows {
+                        let mut j = entry_json(e);
+                        j["prev_mac"] = json!(crate::crypto::hex(&e.prev_mac));
+                        j["mac"] = json!(crate::crypto::hex(&e.mac));
+                        text.push_str(&j.to_string());
+                        text.push('\n');
+                    }
+                }
+                ExportFormat::Csv => {
+                    text.push_str("seq,at,actor,action,target,outcome,detail,prev_mac,mac\n");
+                    for e in &rows {
+                        let fields = [
+                            e.seq.to_string(),
+                            duration::rfc3339(e.at),
+                            e.actor.clone(),
+                            e.action.clone(),
+                            e.target.clone(),
+                            e.outcome.as_str().to_string(),
+                            e.detail.clone(),
+                            crate::crypto::hex(&e.prev_mac),
+                            crate::crypto::hex(&e.mac),
+                        ];
+                        let line: Vec<String> = fields.iter().map(|f| csv_field(f)).collect();
+                        text.push_str(&line.join(","));
+                        text.push('\n');
+                    }
+                }
+            }
+            emitted(out.data(&text))
+        }
+        AuditCommand::Verify { checkpoint } => {
+            let v = match &checkpoint {
+                Some(path) => {
+                    let (seq, mac) = read_checkpoint(path)?;
+                    vault.audit_verify_checkpoint(&session, seq, &mac)?
+                }
+                None => vault.audit_verify(&session)?,
+            };
             if out.json {
                 emitted(out.json_doc(&json!({
                     "ok": v.first_bad.is_none(),

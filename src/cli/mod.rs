@@ -6,10 +6,12 @@ mod account;
 mod audit;
 mod crypt;
 pub mod data;
+mod db;
 pub mod files;
 pub mod input;
 pub mod keys;
 pub mod output;
+pub mod usage;
 pub mod user;
 
 use std::io;
@@ -125,12 +127,40 @@ pub enum Command {
         after_help = "Examples:\n  zencrypt hash app.tar\n  printf %s \"$PW\" | zencrypt hash --algo argon2id\n  zencrypt hash verify \"$DIGEST\" app.tar"
     )]
     Hash(crypt::HashArgs),
+    /// Encryption events and totals, grouped by key, user, operation or day.
+    #[command(
+        after_help = "Examples:\n  zencrypt usage --by key --since 7d\n  zencrypt usage --by user --json   (auditors and admins see everyone)"
+    )]
+    Usage(usage::UsageArgs),
+    /// Database status and backups.
+    #[command(subcommand)]
+    Db(db::DbCommand),
+    /// Print a shell completion script.
+    #[command(
+        after_help = "Example:\n  zencrypt completions bash > ~/.local/share/bash-completion/completions/zencrypt"
+    )]
+    Completions {
+        /// bash, zsh or fish.
+        #[arg(value_enum)]
+        shell: CompletionShell,
+    },
     /// Manage users and roles (admins).
     #[command(subcommand)]
     User(user::UserCommand),
     /// List and verify the audit log.
     #[command(subcommand)]
     Audit(audit::AuditCommand),
+}
+
+/// Shells `completions` supports.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum CompletionShell {
+    /// GNU bash.
+    Bash,
+    /// zsh.
+    Zsh,
+    /// fish.
+    Fish,
 }
 
 /// What every command gets: the configuration and how to print.
@@ -170,6 +200,23 @@ impl Ctx {
         let token = self.token()?;
         vault.authenticate(&token)
     }
+}
+
+/// Prints a completion script (needs no database or session).
+fn completions(shell: CompletionShell) -> Result<()> {
+    use clap::CommandFactory;
+    use clap_complete::Shell;
+    let shell = match shell {
+        CompletionShell::Bash => Shell::Bash,
+        CompletionShell::Zsh => Shell::Zsh,
+        CompletionShell::Fish => Shell::Fish,
+    };
+    let mut buf = Vec::new();
+    clap_complete::generate(shell, &mut Cli::command(), "zencrypt", &mut buf);
+    emitted(std::io::Write::write_all(
+        &mut std::io::stdout().lock(),
+        &buf,
+    ))
 }
 
 /// Maps a failed write to stdout: a closed pipe is not an error.
@@ -220,6 +267,7 @@ pub fn main() -> i32 {
     };
     let result = match cli.command {
         None => crate::shell::run(&ctx.cfg),
+        Some(Command::Completions { shell }) => completions(shell),
         Some(command) => run(&ctx, command),
     };
     match result {
@@ -244,6 +292,9 @@ fn run(ctx: &Ctx, command: Command) -> Result<()> {
         Command::Decrypt(a) => crypt::decrypt(ctx, a),
         Command::Rewrap(a) => crypt::rewrap(ctx, a),
         Command::Hash(a) => crypt::hash(ctx, a),
+        Command::Usage(a) => usage::run(ctx, a),
+        Command::Db(c) => db::run(ctx, c),
+        Command::Completions { shell } => completions(shell),
         Command::User(c) => user::run(ctx, c),
         Command::Audit(c) => audit::run(ctx, c),
     }

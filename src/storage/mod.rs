@@ -114,6 +114,25 @@ pub trait Storage {
     fn location(&self) -> &str;
     /// The schema version in use.
     fn schema_version(&mut self) -> StoreResult<i64>;
+    /// Row counts: users, keys, records, audit entries.
+    fn counts(&mut self) -> StoreResult<Counts>;
+    /// The backend's own consistency check; `Ok(vec![])` when sound.
+    fn integrity_check(&mut self) -> StoreResult<Vec<String>>;
+    /// Copies the whole database, consistently, to a new file at `dest` (created 0600).
+    fn backup_to(&mut self, dest: &std::path::Path) -> StoreResult<()>;
+}
+
+/// How many rows the main tables hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Counts {
+    /// Users.
+    pub users: i64,
+    /// Named keys.
+    pub keys: i64,
+    /// Records (live, expired and soft-deleted).
+    pub records: i64,
+    /// Audit log rows.
+    pub audit_entries: i64,
 }
 
 /// One transaction. Dropping it without `commit` rolls everything back.
@@ -167,6 +186,8 @@ pub trait Tx {
     fn audit_head(&mut self) -> StoreResult<Option<(i64, Vec<u8>)>>;
     /// Appends an audit row.
     fn insert_audit(&mut self, entry: &AuditEntry) -> StoreResult<()>;
+    /// The audit row with this seq.
+    fn audit_entry(&mut self, seq: i64) -> StoreResult<Option<AuditEntry>>;
     /// Audit rows matching a filter, in seq order.
     fn list_audit(&mut self, filter: &AuditFilter) -> StoreResult<Vec<AuditEntry>>;
     /// Visits every audit row in seq order until `visit` returns false.
@@ -240,4 +261,26 @@ pub trait Tx {
     fn insert_identity(&mut self, row: &IdentityRow) -> StoreResult<i64>;
     /// Replaces an identity's wrapped key (and KDF parameters).
     fn update_identity(&mut self, row: &IdentityRow) -> StoreResult<()>;
+
+    /// Usage events grouped by `by` (key, user, op or day): (group, count, bytes), for one
+    /// user or everyone, since a time.
+    fn usage_report(
+        &mut self,
+        by: UsageGroup,
+        user_id: Option<i64>,
+        since: Option<i64>,
+    ) -> StoreResult<Vec<(String, i64, i64)>>;
+}
+
+/// How usage is grouped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UsageGroup {
+    /// By key name.
+    Key,
+    /// By user name.
+    User,
+    /// By operation.
+    Op,
+    /// By UTC day.
+    Day,
 }

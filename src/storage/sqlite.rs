@@ -157,6 +157,64 @@ impl Storage for SqliteStore {
         &self.location
     }
 
+    fn counts(&mut self) -> StoreResult<super::Counts> {
+        let one = |sql: &str| -> StoreResult<i64> {
+            self.conn
+                .query_row(sql, [], |r| r.get(0))
+                .map_err(|e| map_err(&self.location, e))
+        };
+        Ok(super::Counts {
+            users: one("SELECT count(*) FROM users")?,
+            keys: one("SELECT count(*) FROM keys")?,
+            records: one("SELECT count(*) FROM records")?,
+            audit_entries: one("SELECT count(*) FROM audit_log")?,
+        })
+    }
+
+    fn integrity_check(&mut self) -> StoreResult<Vec<String>> {
+        let mut st = self
+            .conn
+            .prepare("PRAGMA integrity_check")
+            .map_err(|e| map_err(&self.location, e))?;
+        let rows: Vec<String> = st
+            .query_map([], |r| r.get(0))
+            .and_then(|rows| rows.collect::<rusqlite::Result<Vec<String>>>())
+            .map_err(|e| map_err(&self.location, e))?;
+        Ok(rows.into_iter().filter(|r| r != "ok").collect())
+    }
+
+    fn backup_to(&mut self, dest: &Path) -> StoreResult<()> {
+        let location = dest.display().to_string();
+        let fail = |reason: String| StoreError::Unopenable {
+            location: location.clone(),
+            reason,
+        };
+        if dest.exists() {
+            return Err(fail("the file exists; choose a new path".into()));
+        }
+        if let Some(parent) = dest.parent() {
+            fsutil::create_private_dir(parent).map_err(|e| fail(e.to_string()))?;
+        }
+        fsutil::touch_private_file(dest).map_err(|e| fail(e.to_string()))?;
+        let result = (|| -> rusqlite::Result<()> {
+            let mut target = Connection::open(dest)?;
+            {
+                let b = rusqlite::backup::Backup::new(&self.conn, &mut target)?;
+                b.run_to_completion(1024, Duration::from_millis(0), None)?;
+            }
+            // A standalone copy: no WAL beside it.
+            target.pragma_update_and_check(None, "journal_mode", "DELETE", |r| {
+                r.get::<_, String>(0)
+            })?;
+            Ok(())
+        })();
+        if let Err(e) = result {
+            let _ = std::fs::remove_file(dest);
+            return Err(map_err(&location, e));
+        }
+        Ok(())
+    }
+
     fn schema_version(&mut self) -> StoreResult<i64> {
         self.conn
             .pragma_query_value(None, "user_version", |r| r.get(0))
@@ -599,6 +657,11 @@ impl Tx for SqliteTx<'_> {
         .map(drop)
     }
 
+    fn audit_entry(&mut self, seq: i64) -> StoreResult<Option<AuditEntry>> {
+        let sql = format!("SELECT {AUDIT_COLUMNS} FROM audit_log WHERE seq = ?1");
+        self.one(&sql, params![seq], audit_from_row)
+    }
+
     fn list_audit(&mut self, f: &AuditFilter) -> StoreResult<Vec<AuditEntry>> {
         let (action_exact, action_prefix) = match &f.action {
             Some(a) if a.ends_with('.') => (None, Some(format!("{a}%"))),
@@ -1011,5 +1074,28 @@ impl Tx for SqliteTx<'_> {
             ],
         )
         .map(drop)
+    }
+
+    fn usage_report(
+        &mut self,
+        by: super::UsageGroup,
+        user_id: Option<i64>,
+        since: Option<i64>,
+    ) -> StoreResult<Vec<(String, i64, i64)>> {
+        let group = match by {
+            super::UsageGroup::Key => "coalesce(k.name, '-')",
+            super::UsageGroup::User => "u.username",
+            super::UsageGroup::Op => "e.operation",
+            super::UsageGroup::Day => "strftime('%Y-%m-%d', e.at, 'unixepoch')",
+        };
+        let sql = format!(
+            "SELECT {group} AS g, count(*), coalesce(sum(e.bytes), 0) FROM usage_events e \
+             JOIN users u ON u.id = e.user_id LEFT JOIN keys k ON k.id = e.key_id \
+             WHERE (?1 IS NULL OR e.user_id = ?1) AND (?2 IS NULL OR e.at >= ?2) \
+             GROUP BY g ORDER BY g"
+        );
+        self.all(&sql, params![user_id, since], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+        })
     }
 }
