@@ -105,7 +105,8 @@ fn a_plain_user_does_not_see_administration() {
     assert!(text.contains("7) Account"), "{text}");
     assert!(!text.contains("Administration"), "{text}");
     s.send("8\r").unwrap();
-    s.expect("Please type one of 1, 2, 3, 6, 7, 0.").unwrap();
+    s.expect("Please type one of 1, 2, 3, 4, 5, 6, 7, 0.")
+        .unwrap();
     s.send("0\r").unwrap();
     s.expect(Eof).unwrap();
     assert_eq!(exit_code(&s), 0);

@@ -593,17 +593,7 @@ pub fn run(ctx: &Ctx, cmd: DataCommand) -> Result<()> {
             };
             let (rows, skipped) =
                 vault.data_export(&session, include_deleted, password.as_ref())?;
-            write_through(output.as_deref(), |w| -> Result<()> {
-                for (info, value) in &rows {
-                    let mut line = record_json(info);
-                    let (field, v) = value_json(value);
-                    line[field] = v;
-                    let text = zeroize::Zeroizing::new(format!("{line}\n"));
-                    w.write_all(text.as_bytes())
-                        .map_err(|e| Error::io("writing the export", e))?;
-                }
-                Ok(())
-            })?;
+            write_through(output.as_deref(), |w| write_export(w, &rows))?;
             out.note(&format!("Exported {} record(s).", rows.len()));
             if skipped > 0 {
                 out.note(&format!(
@@ -613,6 +603,19 @@ pub fn run(ctx: &Ctx, cmd: DataCommand) -> Result<()> {
             Ok(())
         }
     }
+}
+
+/// Writes exported records as JSON lines.
+pub fn write_export(w: &mut dyn Write, rows: &[records::Exported]) -> Result<()> {
+    for (info, value) in rows {
+        let mut line = record_json(info);
+        let (field, v) = value_json(value);
+        line[field] = v;
+        let text = zeroize::Zeroizing::new(format!("{line}\n"));
+        w.write_all(text.as_bytes())
+            .map_err(|e| Error::io("writing the export", e))?;
+    }
+    Ok(())
 }
 
 /// Writes one value byte-exact (a trailing newline only on a terminal).

@@ -3,7 +3,7 @@
 //! between the terminal and the domain functions on [`Vault`].
 
 mod account;
-mod audit;
+pub mod audit;
 mod crypt;
 pub mod data;
 mod db;

@@ -12,12 +12,14 @@ impl Shell {
             entry(1, "Who am I", "user, role and session"),
             entry(2, "Change password", "your data is not re-encrypted"),
             entry(3, "Log out", "end this session"),
+            entry(4, "Log out everywhere", "end all your sessions"),
         ];
         // After "Log out" there is no session and the submenu closes by itself.
         self.submenu(p, "Account", &entries, |shell, p, n| match n {
             1 => shell.show_whoami(p),
             2 => shell.change_password(p),
-            _ => shell.logout(p),
+            3 => shell.logout(p, false),
+            _ => shell.logout(p, true),
         })
     }
 
@@ -49,9 +51,9 @@ impl Shell {
         Ok(())
     }
 
-    fn logout(&mut self, p: &mut dyn Prompter) -> Reply<()> {
+    fn logout(&mut self, p: &mut dyn Prompter, all: bool) -> Reply<()> {
         let session = self.session.take().ok_or(crate::Error::NotLoggedIn)?;
-        self.vault.logout(&session, false)?;
+        self.vault.logout(&session, all)?;
         if self.env_token.is_none() {
             session::remove(&self.session_file)?;
         }

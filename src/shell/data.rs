@@ -45,6 +45,13 @@ impl Shell {
             entry(5, "Delete a record", "restorable"),
             entry(6, "Restore a record", ""),
             entry(7, "Purge", "expired and deleted records"),
+            entry(
+                8,
+                "Change a record password",
+                "for every record it protects",
+            ),
+            entry(9, "Import", "JSON lines from a file"),
+            entry(10, "Export", "decrypted JSON lines to a file"),
         ];
         self.submenu(p, "Encrypted data", &entries, |shell, p, n| match n {
             1 => shell.store_value(p),
@@ -109,6 +116,51 @@ impl Shell {
                 let r = shell.pick_record(p, "Restore which record", Some(true))?;
                 shell.with_session(|s, v| v.data_restore(s, &r.token))?;
                 p.say(&format!("Restored {}.", label(&r)));
+                Ok(())
+            }
+            8 => {
+                let old = prompt_new_or_existing(p, "Current record password", false)?;
+                let new = prompt_new_or_existing(p, "New record password", true)?;
+                let n = shell.with_session(|s, v| v.data_rekey(s, &old, &new))?;
+                p.say(&format!("Changed the record password of {n} record(s)."));
+                Ok(())
+            }
+            9 => {
+                let path = std::path::PathBuf::from(p.line("File of JSON lines: ")?);
+                let bytes = zeroize::Zeroizing::new(
+                    std::fs::read(&path)
+                        .map_err(|e| Error::io(format!("reading {}", path.display()), e))?,
+                );
+                let items = crate::records::parse_import(&bytes)?;
+                let n = shell.with_session(|s, v| v.data_import(s, &items, None, None))?;
+                p.say(&format!("Imported {n} record(s)."));
+                Ok(())
+            }
+            10 => {
+                let path = std::path::PathBuf::from(p.line("Write to file: ")?);
+                if path.exists()
+                    && !p.confirm(&format!("{} exists. Replace it?", path.display()))?
+                {
+                    return Err(Interrupt::Cancel);
+                }
+                if !p.confirm("The file will hold your values in plain text. Continue?")? {
+                    return Err(Interrupt::Cancel);
+                }
+                let password = if p.confirm("Include password-protected records?")? {
+                    Some(prompt_new_or_existing(p, "Record password", false)?)
+                } else {
+                    None
+                };
+                let (rows, skipped) =
+                    shell.with_session(|s, v| v.data_export(s, false, password.as_ref()))?;
+                crate::cli::files::write_through(Some(&path), |w| {
+                    crate::cli::data::write_export(w, &rows)
+                })?;
+                p.say(&format!(
+                    "Exported {} record(s) to {} ({skipped} skipped).",
+                    rows.len(),
+                    path.display()
+                ));
                 Ok(())
             }
             _ => {

@@ -11,6 +11,7 @@ mod crypt;
 mod data;
 mod keys;
 pub mod prompt;
+mod reports;
 
 use std::path::PathBuf;
 
@@ -311,6 +312,8 @@ impl Shell {
                 "Encrypt / decrypt",
                 "text or a file, with one of your keys; hash and verify",
             ),
+            entry(4, "Usage log", "encryption events and totals"),
+            entry(5, "Audit records", "list, verify"),
             entry(6, "Expiry & rotation", "check keys, rotate what is due"),
             entry(7, "Account", "who am I, change password, log out"),
         ];
@@ -324,6 +327,8 @@ impl Shell {
             Ok(1) => self.keys_menu(p),
             Ok(2) => self.data_menu(p),
             Ok(3) => self.crypt_menu(p),
+            Ok(4) => self.usage_menu(p),
+            Ok(5) => self.audit_menu(p),
             Ok(6) => self.expiry_menu(p),
             Ok(7) => self.account_menu(p),
             Ok(_) => self.admin_menu(p),

@@ -161,7 +161,7 @@ fn a_plain_user_never_sees_administration() {
             .skip_while(|l| *l != "zencrypt: bob (user)")
             .any(|l| l.starts_with("8) "))
     );
-    assert!(has(&out, "Please type one of 1, 2, 3, 6, 7, 0."));
+    assert!(has(&out, "Please type one of 1, 2, 3, 4, 5, 6, 7, 0."));
 }
 
 #[test]
