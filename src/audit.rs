@@ -229,26 +229,7 @@ impl Vault {
         seq: i64,
         mac: &[u8],
     ) -> Result<Verification> {
-        let mut v = self.audit_verify(session)?;
-        if v.first_bad.is_none() {
-            let row = {
-                let mut tx = self.store.read()?;
-                tx.audit_entry(seq)?
-            };
-            let problem = match row {
-                None => Some("the log ends before the checkpoint (rows were removed)"),
-                Some(r) if !bool::from(subtle::ConstantTimeEq::ct_eq(&r.mac[..], mac)) => {
-                    Some("the history up to the checkpoint was rewritten")
-                }
-                Some(_) => None,
-            };
-            if let Some(p) = problem {
-                v.first_bad = Some((seq, p.to_string()));
-                let e = broken(&v).unwrap_or(Error::Internal("checkpoint".into()));
-                self.audit_failure(&session.actor(), "audit.verify", "--checkpoint", &e);
-            }
-        }
-        Ok(v)
+        self.verify_and_record(session, Some((seq, mac)))
     }
 
     /// Every audit row the caller may see (all for auditors and admins, their own for
@@ -268,10 +249,30 @@ impl Vault {
     /// Verifies the whole chain (auditors and admins). The check itself is audited:
     /// `ok` when the chain is intact, `failed` when it is broken.
     pub fn audit_verify(&mut self, session: &Session) -> Result<Verification> {
+        self.verify_and_record(session, None)
+    }
+
+    fn verify_and_record(
+        &mut self,
+        session: &Session,
+        checkpoint: Option<(i64, &[u8])>,
+    ) -> Result<Verification> {
         self.require(session, Permission::ReadAll, "audit.verify", "-")?;
         let v = {
             let mut tx = self.store.read()?;
-            verify(tx.as_mut(), &self.audit_key)?
+            let mut v = verify(tx.as_mut(), &self.audit_key)?;
+            // The checkpoint is checked before this verification adds its own record.
+            if let (None, Some((seq, mac))) = (&v.first_bad, checkpoint) {
+                let problem = match tx.audit_entry(seq)? {
+                    None => Some("the log ends before the checkpoint (rows were removed)"),
+                    Some(r) if !bool::from(subtle::ConstantTimeEq::ct_eq(&r.mac[..], mac)) => {
+                        Some("the history up to the checkpoint was rewritten")
+                    }
+                    Some(_) => None,
+                };
+                v.first_bad = problem.map(|p| (seq, p.to_string()));
+            }
+            v
         };
         match broken(&v) {
             Some(e) => self.audit_failure(&session.actor(), "audit.verify", "-", &e),

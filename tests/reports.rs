@@ -1,0 +1,296 @@
+//! Usage reports, audit tooling, database care and completions end to end.
+
+mod common;
+use common::*;
+use serde_json::{Value, json};
+
+fn count_of(rows: &Value, field: &str, value: &str) -> i64 {
+    rows.as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r[field] == value)
+        .map(|r| r["count"].as_i64().unwrap())
+        .unwrap_or(0)
+}
+
+#[test]
+fn usage_by_operation_user_and_role() {
+    let env = Env::new();
+    env.signup("alice");
+    let alice = env.token("alice");
+    env.as_token(&alice, &["key", "create", "k"]).ok();
+    let mut cts = Vec::new();
+    for i in 0..3 {
+        let r = env.run_with(
+            &["encrypt", "--key", "k", "--armor"],
+            format!("m{i}").as_bytes(),
+            &[("ZENCRYPT_TOKEN", &alice)],
+        );
+        r.ok();
+        cts.push(r.stdout);
+    }
+    for ct in &cts[..2] {
+        env.run_with(&["decrypt"], ct.as_bytes(), &[("ZENCRYPT_TOKEN", &alice)])
+            .ok();
+    }
+    env.signup("bob");
+    let bob = env.token("bob");
+    env.as_token(&bob, &["key", "create", "b"]).ok();
+    env.run_with(
+        &["encrypt", "--key", "b", "--armor"],
+        b"bob",
+        &[("ZENCRYPT_TOKEN", &bob)],
+    )
+    .ok();
+
+    let a = env.as_token(&alice, &["usage", "--by", "op", "--json"]);
+    a.ok();
+    let a = a.json();
+    assert!(count_of(&a, "op", "encrypt") >= 3, "{a}");
+    assert!(count_of(&a, "op", "decrypt") >= 2, "{a}");
+    // alice is an admin: by user she sees both.
+    let by_user = env
+        .as_token(&alice, &["usage", "--by", "user", "--json"])
+        .json();
+    assert_eq!(count_of(&by_user, "user", "alice"), 5);
+    assert_eq!(count_of(&by_user, "user", "bob"), 1);
+    let only_alice = env
+        .as_token(
+            &alice,
+            &["usage", "--by", "op", "--user", "alice", "--json"],
+        )
+        .json();
+    assert_eq!(count_of(&only_alice, "op", "encrypt"), 3);
+
+    let b = env
+        .as_token(&bob, &["usage", "--by", "user", "--json"])
+        .json();
+    assert_eq!(b, json!([{ "user": "bob", "count": 1, "bytes": 3 }]));
+    assert_eq!(env.as_token(&bob, &["usage", "--user", "alice"]).code, 4);
+
+    env.signup("carol");
+    env.as_token(&alice, &["user", "role", "carol", "auditor"])
+        .ok();
+    let carol = env.token("carol");
+    let c = env
+        .as_token(&carol, &["usage", "--by", "user", "--json"])
+        .json();
+    assert_eq!(count_of(&c, "user", "alice"), 5);
+    assert_eq!(count_of(&c, "user", "bob"), 1);
+    let table = env.as_token(&alice, &["usage", "--by", "key"]);
+    table.ok();
+    assert!(
+        table.stdout.starts_with("KEY  COUNT  BYTES\n"),
+        "{}",
+        table.stdout
+    );
+    assert!(table.stdout.contains("\nk    5      "), "{}", table.stdout);
+}
+
+#[test]
+fn checkpoints_detect_truncation() {
+    let env = Env::new();
+    env.signup("alice");
+    env.run(&["key", "create", "first"], b"").ok();
+    let cp = env.run(&["audit", "checkpoint"], b"");
+    cp.ok();
+    let doc: Value = serde_json::from_str(cp.stdout.trim()).unwrap();
+    assert!(doc["seq"].as_i64().unwrap() >= 2);
+    assert_eq!(doc["mac"].as_str().unwrap().len(), 64);
+    let file = env.dir.path().join("head.json");
+    std::fs::write(&file, &cp.stdout).unwrap();
+    let f = file.to_str().unwrap();
+    env.run(&["key", "create", "k"], b"").ok();
+    env.run(&["audit", "verify", "--checkpoint", f], b"").ok();
+
+    let seq = doc["seq"].as_i64().unwrap();
+    env.sql()
+        .execute("DELETE FROM audit_log WHERE seq >= ?1", [seq])
+        .unwrap();
+    let r = env.run(&["audit", "verify", "--checkpoint", f, "--json"], b"");
+    assert_eq!(r.code, 7);
+    assert_eq!(r.json()["ok"], false);
+    assert_eq!(r.json()["first_bad_seq"], seq);
+    assert!(
+        r.stderr.contains("the log ends before the checkpoint"),
+        "{}",
+        r.stderr
+    );
+    // Without the checkpoint the shortened chain still looks whole: that is what it is for.
+    env.run(&["audit", "verify"], b"").ok();
+    let bad = env.dir.path().join("bad.json");
+    std::fs::write(&bad, "{}").unwrap();
+    let r = env.run(
+        &["audit", "verify", "--checkpoint", bad.to_str().unwrap()],
+        b"",
+    );
+    assert_eq!(r.code, 2);
+}
+
+#[test]
+fn backups_are_private_and_usable_and_status_counts_match() {
+    let env = Env::new();
+    env.signup("alice");
+    env.signup("bob");
+    env.login("alice");
+    env.run(&["key", "create", "k"], b"").ok();
+    env.run(&["data", "put", "--name", "x"], b"value").ok();
+    let st = env.run(&["db", "status", "--json"], b"");
+    st.ok();
+    let st = st.json();
+    let audit_rows: i64 = env
+        .sql()
+        .query_row("SELECT count(*) FROM audit_log", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(st["users"], 2);
+    assert_eq!(st["keys"], 2, "k and the default key");
+    assert_eq!(st["records"], 1);
+    assert_eq!(st["schema_version"], 3);
+    assert_eq!(st["integrity"], "ok");
+    assert_eq!(
+        st["audit_entries"].as_i64().unwrap() + 1,
+        audit_rows,
+        "the status check itself is audited"
+    );
+
+    let backup = env.dir.path().join("backups/copy.db");
+    let b = backup.to_str().unwrap();
+    env.run(&["db", "backup", b], b"").ok();
+    assert_eq!(mode(&backup), 0o600);
+    let again = env.run(&["db", "backup", b], b"");
+    assert_eq!(again.code, 1);
+    let copy = env.run(&["--db", b, "db", "status", "--json"], b"");
+    copy.ok();
+    assert_eq!(copy.json()["records"], 1);
+    assert_eq!(copy.json()["users"], 2);
+    // The copy is a working database: alice can log in and read her record there.
+    env.run(
+        &[
+            "--db",
+            b,
+            "login",
+            "--username",
+            "alice",
+            "--password-stdin",
+        ],
+        format!("{}\n", pw("alice")).as_bytes(),
+    )
+    .ok();
+    let v = env.run(&["--db", b, "data", "get", "x"], b"");
+    v.ok();
+    assert_eq!(v.stdout, "value");
+    // Only admins back up.
+    let bob = env.token("bob");
+    let r = env.as_token(
+        &bob,
+        &[
+            "db",
+            "backup",
+            env.dir.path().join("b2.db").to_str().unwrap(),
+        ],
+    );
+    assert_eq!(r.code, 4);
+}
+
+#[test]
+fn audit_exports_hold_no_secret() {
+    let env = Env::new();
+    env.signup("alice");
+    let token = env.token("alice");
+    let value = "the-stored-value-9f8e7d";
+    env.run(&["data", "put", "--name", "v"], value.as_bytes())
+        .ok();
+    let pwf = env.dir.path().join("rp");
+    std::fs::write(&pwf, "record-password-77\n").unwrap();
+    env.run(
+        &[
+            "data",
+            "put",
+            "--protect",
+            "--password-file",
+            pwf.to_str().unwrap(),
+        ],
+        b"p-value-66",
+    )
+    .ok();
+    env.run(&["data", "get", "v"], b"").ok();
+    env.run(
+        &["login", "--username", "alice", "--password-stdin"],
+        b"wrong-password-55\n",
+    );
+    for format in ["jsonl", "csv"] {
+        let r = env.run(&["audit", "export", "--format", format], b"");
+        r.ok();
+        assert!(r.stdout.lines().count() > 5, "{format}");
+        for secret in [
+            pw("alice").as_str(),
+            value,
+            "p-value-66",
+            "record-password-77",
+            "wrong-password-55",
+            token.as_str(),
+            token.split('.').nth(2).unwrap(),
+        ] {
+            assert!(
+                !r.stdout.contains(secret),
+                "{format} export contains {secret}"
+            );
+        }
+    }
+    let csv = env.run(&["audit", "export", "--format", "csv"], b"");
+    assert!(
+        csv.stdout
+            .starts_with("seq,at,actor,action,target,outcome,detail,prev_mac,mac\n")
+    );
+}
+
+#[test]
+fn completions_need_nothing() {
+    let env = Env::new();
+    for (shell, marker) in [
+        ("bash", "_zencrypt()"),
+        ("zsh", "#compdef zencrypt"),
+        ("fish", "complete -c zencrypt"),
+    ] {
+        let r = env.run(&["completions", shell], b"");
+        r.ok();
+        assert!(r.stdout.contains(marker), "{shell}");
+        assert!(r.stdout.contains("rotate"), "{shell}");
+    }
+    assert!(!env.db().exists());
+}
+
+#[test]
+fn every_command_has_help_with_an_example() {
+    let env = Env::new();
+    for cmd in [
+        vec!["signup"],
+        vec!["login"],
+        vec!["logout"],
+        vec!["whoami"],
+        vec!["passwd"],
+        vec!["user", "list"],
+        vec!["user", "add"],
+        vec!["key", "create"],
+        vec!["key", "rotate"],
+        vec!["encrypt"],
+        vec!["decrypt"],
+        vec!["rewrap"],
+        vec!["hash"],
+        vec!["data", "put"],
+        vec!["data", "get"],
+        vec!["data", "import"],
+        vec!["usage"],
+        vec!["audit", "verify"],
+        vec!["audit", "export"],
+        vec!["db", "status"],
+        vec!["db", "backup"],
+        vec!["completions"],
+    ] {
+        let mut args = cmd.clone();
+        args.push("--help");
+        let r = env.run(&args, b"");
+        r.ok();
+        assert!(r.stdout.contains("Example"), "{cmd:?} has no example");
+    }
+}
