@@ -214,3 +214,97 @@ fn store_a_value_in_the_shell_and_read_it_with_data_get() {
     got.ok();
     assert_eq!(got.stdout, "sk-live-123456");
 }
+
+/// Sends `keys` once the shell shows `prompt`.
+#[track_caller]
+fn answer(s: &mut expectrl::session::OsSession, prompt: &str, keys: &str) {
+    if let Err(e) = s.expect(prompt) {
+        let rest = s
+            .expect(Eof)
+            .map(|c| String::from_utf8_lossy(c.before()).into_owned());
+        panic!("waiting for {prompt:?}: {e}; then read {rest:?}");
+    }
+    s.send(keys).unwrap();
+}
+
+#[test]
+fn every_main_menu_entry_has_a_happy_and_an_error_path() {
+    let env = Env::new();
+    env.signup("alice");
+    env.run(&["key", "create", "k"], b"").ok();
+    let mut s = spawn(&env);
+    // 1) Keys: list; an invalid name.
+    answer(&mut s, "Choose: ", "1\r");
+    answer(&mut s, "Choose: ", "1\r");
+    s.expect("NAME  VERSION").unwrap();
+    answer(&mut s, "Choose: ", "2\r");
+    answer(&mut s, "Key name: ", "bad name\r");
+    s.expect("error: invalid key name 'bad name'").unwrap();
+    answer(&mut s, "Choose: ", "0\r");
+    // 2) Encrypted data: empty list; nothing to retrieve.
+    answer(&mut s, "Choose: ", "2\r");
+    answer(&mut s, "Choose: ", "3\r");
+    s.expect("No records yet.").unwrap();
+    answer(&mut s, "Choose: ", "2\r");
+    s.expect("error: no record to choose from").unwrap();
+    answer(&mut s, "Choose: ", "0\r");
+    // 3) Encrypt / decrypt: hash text; a missing file.
+    answer(&mut s, "Choose: ", "3\r");
+    answer(&mut s, "Choose: ", "6\r");
+    answer(&mut s, "Hash what", "\r");
+    answer(&mut s, "Text: ", "abc\r");
+    s.expect("ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
+        .unwrap();
+    answer(&mut s, "Choose: ", "4\r");
+    answer(&mut s, "File: ", "/nonexistent/file.zc\r");
+    s.expect("error: /nonexistent/file.zc is not a file")
+        .unwrap();
+    answer(&mut s, "Choose: ", "0\r");
+    // 4) Usage log: a bad duration is explained and asked again.
+    answer(&mut s, "Choose: ", "4\r");
+    answer(&mut s, "Choose: ", "1\r");
+    answer(&mut s, "Since", "someday\r");
+    s.expect("invalid duration 'someday'").unwrap();
+    answer(&mut s, "Since", "\r");
+    s.expect("No usage recorded in that period.").unwrap();
+    answer(&mut s, "Choose: ", "0\r");
+    // 5) Audit records: verify; an unknown choice.
+    answer(&mut s, "Choose: ", "5\r");
+    answer(&mut s, "Choose: ", "3\r");
+    s.expect("audit chain intact: ").unwrap();
+    answer(&mut s, "Choose: ", "9\r");
+    s.expect("Please type one of 1, 2, 3, 4, 0.").unwrap();
+    answer(&mut s, "Choose: ", "0\r");
+    // 6) Expiry & rotation: check; nothing due.
+    answer(&mut s, "Choose: ", "6\r");
+    answer(&mut s, "Choose: ", "1\r");
+    s.expect("All keys are fine").unwrap();
+    answer(&mut s, "Choose: ", "2\r");
+    s.expect("No key is due for rotation.").unwrap();
+    answer(&mut s, "Choose: ", "0\r");
+    // 7) Account: who am I; a wrong current password.
+    answer(&mut s, "Choose: ", "7\r");
+    answer(&mut s, "Choose: ", "1\r");
+    s.expect("username: alice").unwrap();
+    answer(&mut s, "Choose: ", "2\r");
+    answer(&mut s, "Current password: ", "not-my-password\r");
+    answer(&mut s, "New password: ", "another-password\r");
+    answer(&mut s, "Repeat it: ", "another-password\r");
+    s.expect("error: invalid password").unwrap();
+    answer(&mut s, "Choose: ", "0\r");
+    // 8) Administration: list; the last admin cannot be disabled.
+    answer(&mut s, "Choose: ", "8\r");
+    answer(&mut s, "Choose: ", "1\r");
+    s.expect("USERNAME").unwrap();
+    answer(&mut s, "Choose: ", "4\r");
+    answer(&mut s, "Disable which user", "\r");
+    answer(&mut s, "[y/N] ", "y\r");
+    s.expect("error: cannot disable 'alice': it is the last active admin")
+        .unwrap();
+    answer(&mut s, "Choose: ", "0\r");
+    answer(&mut s, "Choose: ", "0\r");
+    s.expect("Bye.").unwrap();
+    s.expect(Eof).unwrap();
+    assert_eq!(exit_code(&s), 0);
+    env.login("alice");
+}

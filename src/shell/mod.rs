@@ -136,13 +136,22 @@ impl Shell {
             .and_then(|t| self.vault.authenticate(&t).ok());
     }
 
-    /// Shows an error; an authentication error ends the shell's session.
+    /// Shows an error; an error that means the session is over ends it.
     fn report(&mut self, p: &mut dyn Prompter, e: &Error) {
         p.say(&format!("error: {e}"));
         if let Some(h) = e.hint() {
             p.say(&format!("hint: {h}"));
         }
-        if e.exit_code() == crate::error::exit::AUTH && self.session.is_some() {
+        // The session itself is gone: back to the start menu. (A wrong password typed at
+        // a prompt is an authentication error too, but the session is still fine.)
+        if matches!(
+            e,
+            Error::NotLoggedIn
+                | Error::InvalidToken
+                | Error::SessionExpired
+                | Error::SessionRevoked
+                | Error::AccountDisabled
+        ) {
             self.session = None;
         }
     }

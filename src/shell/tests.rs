@@ -374,3 +374,67 @@ fn data_menu_stores_retrieves_deletes_and_restores() {
         "{out:#?}"
     );
 }
+
+#[test]
+fn usage_and_audit_menus_show_reports_and_errors() {
+    let f = Fixture::new();
+    f.run(signup("alice"));
+    f.run(vec![
+        t("1"),
+        t("2"),
+        t("k"),
+        t(""),
+        t(""),
+        Yes(false),
+        t("0"),
+        t("0"),
+    ]);
+    f.run(vec![t("3"), t("1"), Pick(0), t("hello"), t("0"), t("0")]);
+    let out = f.run(vec![
+        t("4"),
+        t("1"),
+        t("soon"),
+        t("7d"),
+        t("0"),
+        t("5"),
+        t("1"),
+        t("3"),
+        t("2"),
+        t(""),
+        t("key."),
+        Pick(0),
+        t(""),
+        t("0"),
+        t("0"),
+    ]);
+    assert!(has(
+        &out,
+        "invalid duration 'soon' (use e.g. 90d, 12h, 30m, 1h30m, 45s)"
+    ));
+    assert!(
+        out.iter()
+            .any(|l| l.starts_with("OP ") && l.contains("encrypt")),
+        "{out:#?}"
+    );
+    assert!(out.iter().any(|l| l.starts_with("audit chain intact: ")));
+    assert!(out.iter().any(|l| l.contains("key.create")), "{out:#?}");
+}
+
+#[test]
+fn a_plain_user_searching_audit_records_sees_only_their_own() {
+    let f = Fixture::new();
+    f.run(signup("alice"));
+    f.run(vec![t("7"), t("3"), t("0")]);
+    f.run(signup("bob"));
+    let out = f.run(vec![t("5"), t("3"), t("1"), t("0"), t("0")]);
+    assert!(has(
+        &out,
+        "error: permission denied: audit.verify requires the auditor role"
+    ));
+    let table: Vec<&String> = out.iter().filter(|l| l.starts_with("SEQ")).collect();
+    assert_eq!(table.len(), 1);
+    assert!(
+        !out.iter()
+            .any(|l| l.contains("alice") && l.contains("auth.signup"))
+    );
+}
