@@ -45,11 +45,7 @@ impl Shell {
             entry(5, "Delete a record", "restorable"),
             entry(6, "Restore a record", ""),
             entry(7, "Purge", "expired and deleted records"),
-            entry(
-                8,
-                "Change a record password",
-                "for every record it protects",
-            ),
+            entry(8, "Record password", "change it for all its records"),
             entry(9, "Import", "JSON lines from a file"),
             entry(10, "Export", "decrypted JSON lines to a file"),
         ];
