@@ -134,6 +134,19 @@ pub(crate) fn rewrap_records(tx: &mut dyn Tx, session: &Session, key: &KeyRecord
         tx.set_record_dek(id, key.latest_version, &rewrapped)?;
         n += 1;
     }
+    // One usage event for the rewrap; each rewrapped data key is one more encryption
+    // under the new version (random nonces count against its limit).
+    tx.add_key_version_usage(key.id, key.latest_version, n as i64, 0)?;
+    tx.insert_usage(&UsageEvent {
+        at: duration::now(),
+        user_id: session.user_id,
+        key_id: Some(key.id),
+        key_version: Some(key.latest_version),
+        record_id: None,
+        operation: "rewrap".into(),
+        bytes: 0,
+        outcome: Outcome::Ok,
+    })?;
     log_event(
         tx,
         key.id,

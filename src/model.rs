@@ -383,6 +383,8 @@ pub struct RecordFilter {
     pub expired: Option<bool>,
     /// The time "expired" is judged at.
     pub now: i64,
+    /// Load ciphertexts and wrapped keys (else they come back empty).
+    pub with_values: bool,
     /// created, updated, name or expires.
     pub order_by: String,
     /// Ascending.

@@ -533,5 +533,8 @@ fn usage_and_audit_rows_never_hold_values() {
         targets[..3],
         ["n".to_string(), "n".to_string(), "n".to_string()]
     );
-    assert!(audit.stdout.contains(&token));
+    assert!(
+        !audit.stdout.contains(&token),
+        "record tokens stay out of audit details"
+    );
 }

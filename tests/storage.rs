@@ -136,6 +136,7 @@ fn a_new_database_is_migrated_and_configured() {
             "password_identities",
             "records",
             "sessions",
+            "sqlite_sequence",
             "usage_events",
             "users"
         ]

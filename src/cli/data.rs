@@ -469,6 +469,7 @@ pub fn run(ctx: &Ctx, cmd: DataCommand) -> Result<()> {
                 ascending: a.asc,
                 limit: a.limit,
                 offset: a.offset,
+                with_values: false,
             };
             let rows = vault.data_list(&session, &filter)?;
             if out.json {
@@ -621,7 +622,7 @@ pub fn write_export(w: &mut dyn Write, rows: &[records::Exported]) -> Result<()>
 /// Writes one value byte-exact (a trailing newline only on a terminal).
 fn write_value(output: Option<PathBuf>, value: &[u8]) -> Result<()> {
     if output.is_none() && std::io::stdout().is_terminal() {
-        let mut text = value.to_vec();
+        let mut text = zeroize::Zeroizing::new(value.to_vec());
         text.push(b'\n');
         return emitted(std::io::stdout().lock().write_all(&text));
     }

@@ -54,16 +54,34 @@ fn stdin_input() -> Result<Input> {
     })
 }
 
+/// A temp file that is removed when dropped, unless it was moved into place.
+pub struct TempPath(Option<PathBuf>);
+
+impl TempPath {
+    fn path(&self) -> &Path {
+        self.0.as_deref().unwrap_or(Path::new(""))
+    }
+}
+
+impl Drop for TempPath {
+    fn drop(&mut self) {
+        if let Some(p) = self.0.take() {
+            let _ = fs::remove_file(p);
+        }
+    }
+}
+
 /// Where output goes.
 pub enum Output {
     /// Standard output.
     Stdout(BufWriter<io::Stdout>),
-    /// A temp file beside the destination, renamed over it on [`Output::commit`].
+    /// A temp file beside the destination, renamed over it on [`Output::commit`]; on any
+    /// failure (or an early return) it is removed.
     File {
         /// The temp file.
         writer: BufWriter<File>,
-        /// Its path.
-        temp: PathBuf,
+        /// Its path (removed on drop unless committed).
+        temp: TempPath,
         /// The destination.
         dest: PathBuf,
     },
@@ -103,7 +121,7 @@ pub fn open_output(path: Option<&Path>) -> Result<Output> {
                 .map_err(|e| Error::io(format!("creating {}", p.display()), e))?;
             Ok(Output::File {
                 writer: BufWriter::with_capacity(BUF, f),
-                temp,
+                temp: TempPath(Some(temp)),
                 dest: p.to_path_buf(),
             })
         }
@@ -129,27 +147,32 @@ impl Output {
                 }
                 _ => Ok(()),
             },
-            Output::File { writer, temp, dest } => {
+            Output::File {
+                writer,
+                mut temp,
+                dest,
+            } => {
                 let result = (|| {
                     let f = writer.into_inner().map_err(|e| e.into_error())?;
                     f.sync_all()?;
-                    fs::rename(&temp, &dest)
+                    fs::rename(temp.path(), &dest)
                 })();
-                if let Err(e) = result {
-                    let _ = fs::remove_file(&temp);
-                    return Err(Error::io(format!("writing {}", dest.display()), e));
+                match result {
+                    Ok(()) => {
+                        temp.0 = None;
+                        Ok(())
+                    }
+                    // Dropping `temp` removes the partial file.
+                    Err(e) => Err(Error::io(format!("writing {}", dest.display()), e)),
                 }
-                Ok(())
             }
         }
     }
 
     /// Throws away a partial file (stdout cannot be taken back).
     pub fn abort(self) {
-        if let Output::File { writer, temp, .. } = self {
-            drop(writer);
-            let _ = fs::remove_file(&temp);
-        }
+        // Dropping the temp path removes the file.
+        drop(self);
     }
 }
 

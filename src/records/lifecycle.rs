@@ -87,7 +87,7 @@ impl Vault {
                 )),
                 e => e.into(),
             })?;
-            Ok((1, json!({ "token": row.token })))
+            Ok((1, json!({})))
         })
     }
 

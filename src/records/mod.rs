@@ -88,7 +88,7 @@ pub struct RecordInfo {
 }
 
 /// The result of a (batch) get.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct GetOutcome {
     /// Records found, with their values, in request order.
     pub records: Vec<(RecordInfo, Zeroizing<Vec<u8>>)>,
@@ -98,6 +98,18 @@ pub struct GetOutcome {
     pub expired: Vec<String>,
     /// References to soft-deleted records (reported as missing in JSON).
     pub deleted: Vec<String>,
+}
+
+impl std::fmt::Debug for GetOutcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GetOutcome")
+            .field("records", &self.records.len())
+            .field("values", &"[redacted]")
+            .field("missing", &self.missing)
+            .field("expired", &self.expired)
+            .field("deleted", &self.deleted)
+            .finish()
+    }
 }
 
 fn value_aad(owner_id: i64, record_id: i64) -> Aad {
@@ -501,6 +513,9 @@ impl Vault {
         opts: &PutOptions,
         password: Option<&SecretString>,
     ) -> Result<RecordRow> {
+        if let Some(p) = password {
+            crate::accounts::validate_new_password(p)?;
+        }
         let kdf = self.policy.kdf;
         let target = opts.name.clone().unwrap_or_else(|| "-".into());
         self.authorized(session, Permission::Own, "data.put", &target, |tx| {
@@ -510,7 +525,7 @@ impl Vault {
                 protect: password.is_some(),
             };
             let row = put_in(tx, session, &mut ring, value, &plan, kdf)?;
-            let detail = json!({ "token": row.token, "protected": row.identity_id.is_some(), "bytes": value.len() });
+            let detail = json!({ "protected": row.identity_id.is_some(), "bytes": value.len() });
             Ok((row, detail))
         })
     }
@@ -600,8 +615,7 @@ impl Vault {
             row.updated_at = duration::now();
             tx.update_record(&row)?;
             usage(tx, session, &row, "data.update", value.len())?;
-            let detail =
-                json!({ "token": row.token, "version": row.version, "bytes": value.len() });
+            let detail = json!({ "version": row.version, "bytes": value.len() });
             Ok((row, detail))
         })
     }

@@ -87,7 +87,19 @@ pub fn parse_import(input: &[u8]) -> Result<Vec<ImportItem>> {
             _ => return Err(line_error(n, "a string value or value_base64 is required")),
         };
         let expires_in = match obj.get("expires_in") {
-            None | Some(Value::Null) => None,
+            // An export's absolute expiry is honoured when no relative one is given.
+            None | Some(Value::Null) => match obj.get("expires_at") {
+                Some(Value::String(at)) => {
+                    let t = time::OffsetDateTime::parse(
+                        at,
+                        &time::format_description::well_known::Rfc3339,
+                    )
+                    .map_err(|_| line_error(n, "expires_at is not an RFC 3339 time"))?;
+                    Some(u64::try_from(t.unix_timestamp() - duration::now()).unwrap_or(0))
+                }
+                None | Some(Value::Null) => None,
+                Some(_) => return Err(line_error(n, "expires_at is not an RFC 3339 time")),
+            },
             Some(Value::String(s)) => Some(
                 duration::parse(s)
                     .map_err(|_| line_error(n, "expires_in is not a duration like 30d"))?,
@@ -117,6 +129,9 @@ impl Vault {
         key: Option<&str>,
         password: Option<&SecretString>,
     ) -> Result<u64> {
+        if let Some(p) = password {
+            crate::accounts::validate_new_password(p)?;
+        }
         let kdf = self.policy.kdf;
         self.authorized(
             session,
@@ -138,7 +153,11 @@ impl Vault {
                     };
                     put_in(tx, session, &mut ring, &item.value, &plan, kdf).map_err(
                         |e| match e {
-                            Error::Conflict(m) | Error::Usage(m) => Error::Conflict(format!(
+                            Error::Conflict(m) => Error::Conflict(format!(
+                                "import record {}: {m}; nothing was imported",
+                                i + 1
+                            )),
+                            Error::Usage(m) => Error::Usage(format!(
                                 "import record {}: {m}; nothing was imported",
                                 i + 1
                             )),
@@ -166,6 +185,9 @@ impl Vault {
                 session.user_id,
                 &RecordFilter {
                     deleted: if include_deleted { None } else { Some(false) },
+                    // Expired records are not readable, by export either.
+                    expired: Some(false),
+                    with_values: true,
                     now,
                     order_by: "created".into(),
                     ascending: true,

@@ -119,7 +119,7 @@ CREATE TABLE password_identities (
 CREATE INDEX identities_by_owner ON password_identities(owner_id);
 
 CREATE TABLE records (
-    id          INTEGER PRIMARY KEY,
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
     token       TEXT NOT NULL UNIQUE,
     owner_id    INTEGER NOT NULL REFERENCES users(id),
     name        TEXT,

@@ -111,6 +111,8 @@ impl SqliteStore {
                     .pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))?;
             self.conn.pragma_update(None, "synchronous", "FULL")?;
             self.conn.pragma_update(None, "foreign_keys", "ON")?;
+            // Destroyed keys and wiped records leave no copy in free pages.
+            self.conn.pragma_update(None, "secure_delete", "ON")?;
             Ok(())
         };
         run().map_err(|e| self.err(e))
@@ -883,9 +885,13 @@ impl Tx for SqliteTx<'_> {
 
     fn next_record_id(&mut self) -> StoreResult<i64> {
         Ok(self
-            .one("SELECT coalesce(max(id), 0) + 1 FROM records", [], |r| {
-                r.get(0)
-            })?
+            .one(
+                // AUTOINCREMENT: an id is never handed out twice, even after a purge.
+                "SELECT max(coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'records'), 0), \
+                 coalesce((SELECT max(id) FROM records), 0)) + 1",
+                [],
+                |r| r.get(0),
+            )?
             .unwrap_or(1))
     }
 
@@ -977,8 +983,13 @@ impl Tx for SqliteTx<'_> {
         } else {
             Some(f.tokens.join("\u{1f}"))
         };
+        let columns = if f.with_values {
+            RECORD_COLUMNS.to_string()
+        } else {
+            RECORD_COLUMNS.replace("wrapped_dek, ciphertext", "x'', x''")
+        };
         let sql = format!(
-            "SELECT {RECORD_COLUMNS} FROM records WHERE owner_id = ?1 \
+            "SELECT {columns} FROM records WHERE owner_id = ?1 \
              AND (?2 IS NULL OR name LIKE ?2) \
              AND (?3 IS NULL OR instr(char(31) || ?3 || char(31), char(31) || token || char(31)) > 0) \
              AND (?4 IS NULL OR key_id = ?4) \
