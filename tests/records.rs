@@ -177,6 +177,12 @@ fn delete_restore_purge_and_expiry() {
     let (code, out, err) = get_raw(&env, "short");
     assert_eq!((code, out.len()), (5, 0));
     assert_eq!(err, "error: record 'short' has expired\n");
+    let exported = env.run(&["data", "export"], b"");
+    exported.ok();
+    assert!(
+        !exported.stdout.contains("\"short\""),
+        "expired records are not exported"
+    );
     let listed = env
         .run(&["data", "list", "--expired", "--json"], b"")
         .json();
