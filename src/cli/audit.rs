@@ -108,25 +108,29 @@ pub fn entry_json(e: &AuditEntry) -> Value {
     })
 }
 
+/// A record's fields as text: seq, at, actor, action, target, outcome, detail, prev_mac,
+/// mac.
+fn fields(e: &AuditEntry) -> Vec<String> {
+    vec![
+        e.seq.to_string(),
+        duration::rfc3339(e.at),
+        e.actor.clone(),
+        e.action.clone(),
+        e.target.clone(),
+        e.outcome.as_str().to_string(),
+        e.detail.clone(),
+        crate::crypto::hex(&e.prev_mac),
+        crate::crypto::hex(&e.mac),
+    ]
+}
+
 /// Audit records as a table.
 pub fn entries_table(rows: &[AuditEntry]) -> String {
     table(
         &[
             "seq", "at", "actor", "action", "target", "outcome", "detail",
         ],
-        rows.iter()
-            .map(|e| {
-                vec![
-                    e.seq.to_string(),
-                    duration::rfc3339(e.at),
-                    e.actor.clone(),
-                    e.action.clone(),
-                    e.target.clone(),
-                    e.outcome.as_str().to_string(),
-                    e.detail.clone(),
-                ]
-            })
-            .collect(),
+        rows.iter().map(|e| fields(e)[..7].to_vec()).collect(),
     )
 }
 
@@ -189,18 +193,7 @@ pub fn run(ctx: &Ctx, cmd: AuditCommand) -> Result<()> {
                 ExportFormat::Csv => {
                     text.push_str("seq,at,actor,action,target,outcome,detail,prev_mac,mac\n");
                     for e in &rows {
-                        let fields = [
-                            e.seq.to_string(),
-                            duration::rfc3339(e.at),
-                            e.actor.clone(),
-                            e.action.clone(),
-                            e.target.clone(),
-                            e.outcome.as_str().to_string(),
-                            e.detail.clone(),
-                            crate::crypto::hex(&e.prev_mac),
-                            crate::crypto::hex(&e.mac),
-                        ];
-                        let line: Vec<String> = fields.iter().map(|f| csv_field(f)).collect();
+                        let line: Vec<String> = fields(e).iter().map(|f| csv_field(f)).collect();
                         text.push_str(&line.join(","));
                         text.push('\n');
                     }
