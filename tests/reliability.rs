@@ -47,3 +47,86 @@ fn six_processes_putting_forty_records_each_lose_nothing() {
         .unwrap();
     assert_eq!(n, max, "seq is contiguous");
 }
+
+fn lines(n: usize) -> Vec<u8> {
+    (0..n)
+        .map(|i| format!("{{\"value\":\"value number {i}\"}}\n"))
+        .collect::<String>()
+        .into_bytes()
+}
+
+/// Starts `args` with `stdin`, kills it with SIGKILL after `ms`, and reports whether it
+/// was still running then.
+fn kill_after(env: &Env, args: &[&str], stdin: &[u8], ms: u64) -> bool {
+    use std::io::Write;
+    let mut c = env.command();
+    c.args(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    let mut child = c.spawn().unwrap();
+    child.stdin.take().unwrap().write_all(stdin).unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(ms));
+    let running = child.try_wait().unwrap().is_none();
+    child.kill().unwrap();
+    child.wait().unwrap();
+    running
+}
+
+#[test]
+fn killed_bulk_operations_leave_all_or_nothing() {
+    let env = Env::new();
+    env.signup("alice");
+    env.run(&["key", "create", "bulk"], b"").ok();
+    // An import killed half-way adds nothing.
+    let mut killed_import = false;
+    for ms in [150, 400, 800] {
+        if kill_after(
+            &env,
+            &["data", "import", "--key", "bulk"],
+            &lines(60_000),
+            ms,
+        ) {
+            killed_import = true;
+            break;
+        }
+    }
+    let n = env.run(&["data", "list", "--all", "--json"], b"").json();
+    let count = n.as_array().unwrap().len();
+    assert!(count == 0 || count == 60_000, "half an import: {count}");
+    assert!(
+        killed_import,
+        "the import finished before it could be killed"
+    );
+    assert_eq!(count, 0);
+    env.run(&["audit", "verify"], b"").ok();
+
+    // A rewrap killed half-way leaves every record on one version, all readable.
+    env.run(&["data", "import", "--key", "bulk"], &lines(60_000))
+        .ok();
+    let killed_rewrap = kill_after(&env, &["key", "rotate", "bulk", "--rewrap"], b"", 150);
+    let versions: Vec<i64> = env
+        .sql()
+        .prepare("SELECT DISTINCT key_version FROM records")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(
+        versions.len(),
+        1,
+        "records split across versions: {versions:?}"
+    );
+    let latest = env.run(&["key", "show", "bulk", "--json"], b"").json()["latest_version"]
+        .as_i64()
+        .unwrap();
+    if killed_rewrap {
+        assert_eq!(versions, [1], "a killed rotation is rolled back whole");
+        assert_eq!(latest, 1);
+    }
+    env.run(&["audit", "verify"], b"").ok();
+    let st = env.run(&["db", "status", "--json"], b"").json();
+    assert_eq!(st["integrity"], "ok");
+    assert_eq!(st["records"], 60_000);
+}
