@@ -315,6 +315,20 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        #[test]
+        fn random_tokens_never_panic_and_are_refused(s in "\\PC{0,300}") {
+            let r = validate(&keys(), &SecretString::from(s));
+            proptest::prop_assert!(r.is_err());
+        }
+
+        #[test]
+        fn random_three_part_tokens_are_refused(a in "[A-Za-z0-9_-]{0,60}", b in "[A-Za-z0-9_-]{0,200}", c in "[A-Za-z0-9_-]{0,60}") {
+            let r = validate(&keys(), &SecretString::from(format!("{a}.{b}.{c}")));
+            proptest::prop_assert!(r.is_err());
+        }
+    }
+
     #[test]
     fn short_secret_is_refused() {
         assert!(JwtKeys::new(&[1u8; 31]).is_err());

@@ -130,3 +130,33 @@ fn killed_bulk_operations_leave_all_or_nothing() {
     assert_eq!(st["integrity"], "ok");
     assert_eq!(st["records"], 60_000);
 }
+
+#[test]
+fn a_database_locked_longer_than_the_busy_timeout_is_a_clear_error() {
+    let env = Env::new();
+    env.signup("alice");
+    let before = env.run(&["db", "status", "--json"], b"").json()["audit_entries"].clone();
+    let holder = env.sql();
+    holder.execute_batch("BEGIN EXCLUSIVE").unwrap();
+    let started = std::time::Instant::now();
+    let r = env.run(&["whoami"], b"");
+    let waited = started.elapsed();
+    holder.execute_batch("ROLLBACK").unwrap();
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert_eq!(
+        r.stderr,
+        format!(
+            "error: the database at {} is locked by another process; try again when it has finished\n",
+            env.db().display()
+        )
+    );
+    assert!(
+        waited >= std::time::Duration::from_secs(5),
+        "gave up after {waited:?}"
+    );
+    // Nothing was lost or half-written: the next command works and the chain verifies.
+    env.run(&["whoami"], b"").ok();
+    env.run(&["audit", "verify"], b"").ok();
+    let after = env.run(&["db", "status", "--json"], b"").json()["audit_entries"].clone();
+    assert!(after.as_i64() > before.as_i64());
+}

@@ -224,6 +224,23 @@ pub fn value_json(value: &[u8]) -> (&'static str, Value) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn random_input_never_panics(data in proptest::collection::vec(any::<u8>(), 0..400)) {
+            if let Err(e) = parse_import(&data) {
+                prop_assert_eq!(e.exit_code(), 2);
+            }
+        }
+
+        #[test]
+        fn random_json_lines_are_refused_or_parsed(s in "\\{\"(name|value|value_base64|expires_in|x)\":(\"[a-z0-9=]{0,8}\"|[0-9]{1,3}|null)\\}") {
+            if let Err(e) = parse_import(s.as_bytes()) {
+                prop_assert!(e.to_string().starts_with("import line 1: "));
+            }
+        }
+    }
 
     #[test]
     fn parses_lines() {
