@@ -159,6 +159,20 @@ fn backups_are_private_and_usable_and_status_counts_match() {
     assert_eq!(mode(&backup), 0o600);
     let again = env.run(&["db", "backup", b], b"");
     assert_eq!(again.code, 1);
+    let copied_keys: i64 = rusqlite::Connection::open(&backup)
+        .unwrap()
+        .query_row(
+            "SELECT count(*) FROM sessions WHERE length(wrapped_user_key) > 0",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(copied_keys, 0, "no session can open the backup");
+    let link = env.dir.path().join("link.db");
+    std::os::unix::fs::symlink(env.dir.path().join("elsewhere.db"), &link).unwrap();
+    let r = env.run(&["db", "backup", link.to_str().unwrap()], b"");
+    assert_eq!(r.code, 1, "a dangling symlink is not followed");
+    assert!(!env.dir.path().join("elsewhere.db").exists());
     let copy = env.run(&["--db", b, "db", "status", "--json"], b"");
     copy.ok();
     assert_eq!(copy.json()["records"], 1);

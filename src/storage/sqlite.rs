@@ -1,6 +1,7 @@
 //! The SQLite backend: one file (0600, in a 0700 directory), WAL, `synchronous=FULL`,
 //! foreign keys, a busy timeout, IMMEDIATE write transactions and numbered migrations.
 
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 use std::time::Duration;
 
@@ -191,13 +192,20 @@ impl Storage for SqliteStore {
             location: location.clone(),
             reason,
         };
-        if dest.exists() {
+        // symlink_metadata: a dangling symlink counts as existing, so the copy can never
+        // be written through a link to a place (and mode) someone else chose.
+        if dest.symlink_metadata().is_ok() {
             return Err(fail("the file exists; choose a new path".into()));
         }
         if let Some(parent) = dest.parent() {
             fsutil::create_private_dir(parent).map_err(|e| fail(e.to_string()))?;
         }
-        fsutil::touch_private_file(dest).map_err(|e| fail(e.to_string()))?;
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(dest)
+            .map_err(|e| fail(e.to_string()))?;
         let result = (|| -> rusqlite::Result<()> {
             let mut target = Connection::open(dest)?;
             {
@@ -208,6 +216,11 @@ impl Storage for SqliteStore {
             target.pragma_update_and_check(None, "journal_mode", "DELETE", |r| {
                 r.get::<_, String>(0)
             })?;
+            // Sessions do not travel: without their key copies a token that is revoked
+            // later cannot open the backup.
+            target.pragma_update(None, "secure_delete", "ON")?;
+            target.execute("UPDATE sessions SET wrapped_user_key = X''", [])?;
+            target.execute_batch("VACUUM")?;
             Ok(())
         })();
         if let Err(e) = result {
