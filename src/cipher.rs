@@ -133,10 +133,7 @@ impl Vault {
         self.authorized_if(session, Permission::Own, "key.rotate", key_name, |tx| {
             let mut key = keys::load(tx, owner, key_name)?;
             keys::ensure_usable(&key)?;
-            let mut rotated = None;
-            if let Some(reason) = keys::rotation_needed(tx, &key, duration::now())? {
-                rotated = Some(keys::rotate_in(tx, session, &mut key, reason)?);
-            }
+            let rotated = keys::rotate_if_needed(tx, session, &mut key)?;
             let material = keys::material(tx, &session.user_key, &key, key.latest_version)?;
             let mut header = Header::new(key.id, key.latest_version);
             let dek = Key32::random();

@@ -266,28 +266,41 @@ fn add_version(
     Ok(version)
 }
 
-/// Gives a freshly inserted key its first random version and logs `event`.
-pub(crate) fn add_first_version(
+/// Inserts a new key holding `material` as version 1 and logs `event` with its settings.
+/// Returns the key and the logged detail.
+pub(crate) fn insert_new(
     tx: &mut dyn Tx,
     session: &Session,
-    key: &mut KeyRecord,
+    name: &str,
+    opts: KeyOptions,
+    material: &Key32,
     event: &str,
-) -> Result<()> {
-    add_version(
-        tx,
-        &session.user_key,
-        key,
-        &Key32::random(),
-        duration::now(),
-    )?;
-    log_event(
-        tx,
-        key.id,
-        &session.actor(),
-        event,
-        Some(1),
-        json!({ "reason": "default key, created on first use" }),
-    )
+) -> Result<(KeyRecord, Value)> {
+    let now = duration::now();
+    let mut key = KeyRecord {
+        id: 0,
+        owner_id: session.user_id,
+        name: name.to_string(),
+        status: KeyStatus::Active,
+        exportable: opts.exportable,
+        rotation_period: opts.rotate_every.map(secs),
+        expires_at: opts.expires_in.map(|e| now.saturating_add(secs(e))),
+        min_decrypt_version: 1,
+        latest_version: 0,
+        created_at: now,
+    };
+    key.id = tx.insert_key(&key).map_err(|e| match e {
+        StoreError::Duplicate { .. } => Error::Conflict(format!("key '{name}' already exists")),
+        e => e.into(),
+    })?;
+    add_version(tx, &session.user_key, &mut key, material, now)?;
+    let detail = json!({
+        "exportable": key.exportable,
+        "rotation_period": key.rotation_period.map(|p| duration::format(p as u64)),
+        "expires_at": key.expires_at.map(duration::rfc3339),
+    });
+    log_event(tx, key.id, &session.actor(), event, Some(1), detail.clone())?;
+    Ok((key, detail))
 }
 
 /// Unwraps one version's material, or explains why it cannot be used.
@@ -357,6 +370,19 @@ pub(crate) fn rotate_in(
     Ok(version)
 }
 
+/// Rotates `key` first when its rotation is due or its latest version reached the
+/// encryption limit. Returns the new version when it rotated.
+pub(crate) fn rotate_if_needed(
+    tx: &mut dyn Tx,
+    session: &Session,
+    key: &mut KeyRecord,
+) -> Result<Option<i64>> {
+    match rotation_needed(tx, key, duration::now())? {
+        Some(reason) => Ok(Some(rotate_in(tx, session, key, reason)?)),
+        None => Ok(None),
+    }
+}
+
 /// Whether the key must be rotated before its next encryption, and why.
 pub(crate) fn rotation_needed(
     tx: &mut dyn Tx,
@@ -390,35 +416,9 @@ impl Vault {
             self.audit_failure(&actor, action, name, &e);
             return Err(e);
         }
-        let owner = session.user_id;
         self.authorized(session, Permission::Own, action, name, |tx| {
-            let now = duration::now();
-            let mut key = KeyRecord {
-                id: 0,
-                owner_id: owner,
-                name: name.to_string(),
-                status: KeyStatus::Active,
-                exportable: opts.exportable,
-                rotation_period: opts.rotate_every.map(secs),
-                expires_at: opts.expires_in.map(|e| now.saturating_add(secs(e))),
-                min_decrypt_version: 1,
-                latest_version: 0,
-                created_at: now,
-            };
-            key.id = tx.insert_key(&key).map_err(|e| match e {
-                StoreError::Duplicate { .. } => {
-                    Error::Conflict(format!("key '{name}' already exists"))
-                }
-                e => e.into(),
-            })?;
-            add_version(tx, &session.user_key, &mut key, &material, now)?;
-            let detail = json!({
-                "exportable": key.exportable,
-                "rotation_period": key.rotation_period.map(|p| duration::format(p as u64)),
-                "expires_at": key.expires_at.map(duration::rfc3339),
-            });
-            log_event(tx, key.id, &actor, event, Some(1), detail.clone())?;
-            Ok((info(tx, key, now)?, detail))
+            let (key, detail) = insert_new(tx, session, name, opts, &material, event)?;
+            Ok((info(tx, key, duration::now())?, detail))
         })
     }
 

@@ -498,6 +498,13 @@ fn rotate_with_rewrap_moves_data_keys_only() {
         )
         .unwrap();
     assert_eq!(before, after, "the data itself is not re-encrypted");
+    let by_key = env
+        .run(&["data", "list", "--key", "default", "--json"], b"")
+        .json();
+    assert_eq!(by_key.as_array().unwrap().len(), 5);
+    let none = env.run(&["data", "list", "--key", "nope"], b"");
+    assert_eq!(none.code, 5);
+    assert_eq!(none.stderr, "error: key 'nope' not found\n");
     env.run(
         &["key", "set", "default", "--min-decrypt-version", "2"],
         b"",

@@ -446,22 +446,10 @@ pub fn run(ctx: &Ctx, cmd: DataCommand) -> Result<()> {
             Ok(())
         }
         DataCommand::List(a) => {
-            let key_id = match &a.key {
-                Some(k) => Some(
-                    vault
-                        .key_list(&session, true)?
-                        .into_iter()
-                        .find(|i| &i.key.name == k)
-                        .ok_or_else(|| crate::keys::not_found(k))?
-                        .key
-                        .id,
-                ),
-                None => None,
-            };
             let filter = RecordFilter {
                 name_like: a.name_like,
                 tokens: a.token,
-                key_id,
+                key_id: None,
                 deleted: if a.all { None } else { Some(a.deleted) },
                 expired: a.expired.then_some(true),
                 now: duration::now(),
@@ -471,7 +459,7 @@ pub fn run(ctx: &Ctx, cmd: DataCommand) -> Result<()> {
                 offset: a.offset,
                 with_values: false,
             };
-            let rows = vault.data_list(&session, &filter)?;
+            let rows = vault.data_list(&session, &filter, a.key.as_deref())?;
             if out.json {
                 return emitted(
                     out.json_doc(&json!(rows.iter().map(record_json).collect::<Vec<_>>())),

@@ -128,9 +128,6 @@ mod tests {
                 vec!["bo".into(), "user".into()],
             ],
         );
-        assert_eq!(
-            t,
-            "NAME   ROLE\n alice  admin\n bo     user".replace("\n ", "\n")
-        );
+        assert_eq!(t, "NAME   ROLE\nalice  admin\nbo     user");
     }
 }

@@ -25,22 +25,34 @@ pub struct PurgeOptions {
 }
 
 impl Vault {
-    /// Lists the caller's records (never values).
+    /// Lists the caller's records (never values), optionally only those under the named
+    /// key `key` (exit 5 if the caller has no such key).
     pub fn data_list(
         &mut self,
         session: &Session,
         filter: &RecordFilter,
+        key: Option<&str>,
     ) -> Result<Vec<RecordInfo>> {
-        self.authorized(session, Permission::Own, "data.list", "-", |tx| {
-            let rows = tx.list_records(session.user_id, filter)?;
-            let mut ring = Keyring::new(session.user_id, None);
-            let mut out = Vec::with_capacity(rows.len());
-            for row in &rows {
-                out.push(ring.info(tx, row)?);
-            }
-            let n = out.len();
-            Ok((out, json!({ "count": n })))
-        })
+        self.authorized(
+            session,
+            Permission::Own,
+            "data.list",
+            key.unwrap_or("-"),
+            |tx| {
+                let mut filter = filter.clone();
+                if let Some(name) = key {
+                    filter.key_id = Some(crate::keys::load(tx, session.user_id, name)?.id);
+                }
+                let rows = tx.list_records(session.user_id, &filter)?;
+                let mut ring = Keyring::new(session.user_id, None);
+                let mut out = Vec::with_capacity(rows.len());
+                for row in &rows {
+                    out.push(ring.info(tx, row)?);
+                }
+                let n = out.len();
+                Ok((out, json!({ "count": n })))
+            },
+        )
     }
 
     /// Deletes records: soft (restorable) or `hard` (row and data key gone). All or

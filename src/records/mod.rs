@@ -18,7 +18,7 @@ use crate::crypto::{Aad, Key32, aead};
 use crate::duration;
 use crate::error::{Error, Result};
 use crate::keys;
-use crate::model::{KeyRecord, KeyStatus, Outcome, RecordRow, UsageEvent};
+use crate::model::{KeyRecord, Outcome, RecordRow, UsageEvent};
 use crate::storage::{StoreError, Tx};
 use crate::vault::{Session, Vault};
 use identity::Unlocker;
@@ -290,22 +290,8 @@ fn key_for_put(tx: &mut dyn Tx, session: &Session, name: Option<&str>) -> Result
     let mut key = match tx.key_by_name(owner, wanted)? {
         Some(k) => k,
         None if name.is_none() => {
-            let now = duration::now();
-            let mut k = KeyRecord {
-                id: 0,
-                owner_id: owner,
-                name: DEFAULT_KEY.into(),
-                status: KeyStatus::Active,
-                exportable: false,
-                rotation_period: None,
-                expires_at: None,
-                min_decrypt_version: 1,
-                latest_version: 0,
-                created_at: now,
-            };
-            k.id = tx.insert_key(&k)?;
-            keys::add_first_version(tx, session, &mut k, "created")?;
-            k
+            let opts = keys::KeyOptions::default();
+            keys::insert_new(tx, session, DEFAULT_KEY, opts, &Key32::random(), "created")?.0
         }
         None => return Err(keys::not_found(wanted)),
     };
@@ -315,9 +301,7 @@ fn key_for_put(tx: &mut dyn Tx, session: &Session, name: Option<&str>) -> Result
             "key '{wanted}' has expired; it can still decrypt, but not encrypt"
         )));
     }
-    if let Some(reason) = keys::rotation_needed(tx, &key, duration::now())? {
-        keys::rotate_in(tx, session, &mut key, reason)?;
-    }
+    keys::rotate_if_needed(tx, session, &mut key)?;
     Ok(key)
 }
 

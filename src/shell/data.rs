@@ -71,7 +71,7 @@ impl Shell {
                 Ok(())
             }
             3 => {
-                let rows = shell.with_session(|s, v| v.data_list(s, &filter(None)))?;
+                let rows = shell.with_session(|s, v| v.data_list(s, &filter(None), None))?;
                 if rows.is_empty() {
                     p.say("No records yet.");
                 } else {
@@ -232,7 +232,7 @@ impl Shell {
         prompt: &str,
         deleted: Option<bool>,
     ) -> Reply<RecordInfo> {
-        let rows = self.with_session(|s, v| v.data_list(s, &filter(deleted)))?;
+        let rows = self.with_session(|s, v| v.data_list(s, &filter(deleted), None))?;
         if rows.is_empty() {
             return Err(Interrupt::Failed(Error::NotFound(
                 "no record to choose from".into(),
