@@ -1,0 +1,264 @@
+//! The decoders under fuzzing, each driven from raw bytes. Shared by the cargo-fuzz targets
+//! (`fuzz/fuzz_targets`) and by `tests/hostile_input.rs`, which replays every input kept in
+//! `fuzz/regressions/<target>/` and runs the same functions over random bytes.
+//!
+//! Each function panics when an invariant breaks: a decoder panicking, an error with the
+//! wrong exit code or no message, a round trip that does not return its input, or a
+//! modified ciphertext that decrypts.
+
+#![allow(dead_code)]
+
+use std::io::{Read, Write};
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use secrecy::SecretString;
+use zencrypt::Error;
+use zencrypt::crypto::Key32;
+use zencrypt::crypto::armor::{ArmorReader, ArmorWriter, is_armored};
+use zencrypt::crypto::mac::MacKey;
+use zencrypt::crypto::stream::{Header, StreamError, decrypt_body, encrypt_body};
+use zencrypt::error::exit;
+
+/// A decoder driven from raw bytes.
+pub type Target = fn(&[u8]);
+
+/// Every fuzz target, by the name of its `fuzz_targets/<name>.rs` file.
+pub const TARGETS: [(&str, Target); 7] = [
+    ("ciphertext", ciphertext),
+    ("stream_tamper", stream_tamper),
+    ("armor", armor),
+    ("jwt", jwt),
+    ("import", import),
+    ("duration", duration),
+    ("token", token),
+];
+
+/// The fixed data key the ciphertext targets decrypt with.
+fn dek() -> Key32 {
+    Key32::from_bytes([7u8; 32])
+}
+
+fn check_error(e: &Error, code: i32, what: &str) {
+    assert_eq!(e.exit_code(), code, "{what}: wrong exit code for {e:?}");
+    assert!(!e.to_string().trim().is_empty(), "{what}: empty message");
+    assert!(
+        !e.to_string().contains('\n'),
+        "{what}: message is not one line: {e}"
+    );
+}
+
+/// What `decrypt` does with its input before the key lookup, then the body under a fixed
+/// key: armor detection, de-armoring, the header and the chunk stream. Any input fails
+/// with exit 7 (the fuzzer cannot forge a tag), and never panics.
+pub fn ciphertext(data: &[u8]) {
+    let mut input: &[u8] = data;
+    let armored = is_armored(&mut input).expect("in-memory read");
+    let mut reader: Box<dyn Read> = if armored {
+        Box::new(ArmorReader::new(input))
+    } else {
+        Box::new(input)
+    };
+    let result = Header::read_from(&mut reader).and_then(|header| {
+        let mut out = Vec::new();
+        decrypt_body(&dek(), &header, &mut reader, &mut out, &mut |_| {})
+    });
+    let Err(e) = result else {
+        panic!("ciphertext: random input decrypted under a fixed key");
+    };
+    check_error(
+        &zencrypt::cipher::stream_error(e, "reading"),
+        exit::INTEGRITY,
+        "ciphertext",
+    );
+}
+
+/// Reads the input as a recipe: a chunk size, a plaintext and a list of edits (flip a
+/// bit, truncate, append, swap two chunks) applied to a real ciphertext of that
+/// plaintext. An unchanged ciphertext must decrypt to the plaintext; a changed one must
+/// fail authentication.
+pub fn stream_tamper(data: &[u8]) {
+    let mut u = Bytes(data);
+    let chunk_size = u32::from(u.byte() % 64) + 1;
+    let plain_len = usize::from(u.byte()) * 2;
+    let plain = u.take(plain_len).to_vec();
+    let header = Header::new(1, 1);
+    let header = Header {
+        chunk_size,
+        ..header
+    };
+    let mut sealed = Vec::new();
+    encrypt_body(&dek(), &header, &mut &plain[..], &mut sealed, &mut |_| {})
+        .expect("encrypting to memory");
+    let original = sealed.clone();
+    let edits = u.byte() % 4;
+    for _ in 0..edits {
+        let at = usize::from(u.byte()) << 8 | usize::from(u.byte());
+        match u.byte() % 4 {
+            0 if !sealed.is_empty() => {
+                let i = at % sealed.len();
+                sealed[i] ^= 1 << (u.byte() % 8);
+            }
+            1 => sealed.truncate(at % (sealed.len() + 1)),
+            2 => {
+                let n = usize::from(u.byte() % 32) + 1;
+                sealed.extend_from_slice(u.take(n));
+            }
+            _ => {
+                let full = chunk_size as usize + 16;
+                let chunks = sealed.len() / full;
+                if chunks >= 2 {
+                    let a = at % chunks;
+                    let b = (a + 1) % chunks;
+                    let (x, y) = (a.min(b) * full, a.max(b) * full);
+                    let (left, right) = sealed.split_at_mut(y);
+                    left[x..x + full].swap_with_slice(&mut right[..full]);
+                }
+            }
+        }
+    }
+    let mut out = Vec::new();
+    let result = decrypt_body(&dek(), &header, &mut &sealed[..], &mut out, &mut |_| {});
+    if sealed == original {
+        assert_eq!(
+            result.expect("an intact ciphertext decrypts"),
+            plain.len() as u64
+        );
+        assert_eq!(
+            out, plain,
+            "stream_tamper: round trip changed the plaintext"
+        );
+    } else {
+        match result {
+            Err(e @ StreamError::Tampered(_)) => check_error(
+                &zencrypt::cipher::stream_error(e, "reading"),
+                exit::INTEGRITY,
+                "stream_tamper",
+            ),
+            other => panic!("stream_tamper: a modified ciphertext gave {other:?}"),
+        }
+    }
+}
+
+/// De-armors any input (failing with exit 7, never panicking), and armors then
+/// de-armors the input as binary data, which must return it unchanged.
+pub fn armor(data: &[u8]) {
+    let mut out = Vec::new();
+    if let Err(e) = ArmorReader::new(data).read_to_end(&mut out) {
+        let e = zencrypt::cipher::stream_error(StreamError::Io(e), "reading");
+        check_error(&e, exit::INTEGRITY, "armor");
+    }
+    let mut w = ArmorWriter::new(Vec::new());
+    w.write_all(data).expect("armoring to memory");
+    let text = w.finish().expect("armoring to memory");
+    let mut r: &[u8] = &text;
+    assert!(is_armored(&mut r).expect("in-memory read"));
+    let mut back = Vec::new();
+    ArmorReader::new(r)
+        .read_to_end(&mut back)
+        .expect("own armor reads back");
+    assert_eq!(back, data, "armor: round trip changed the data");
+}
+
+/// Session tokens, two ways (chosen by the first byte). Even: the rest is a token as read
+/// from the session file or `ZENCRYPT_TOKEN`, which must fail with exit 3 (the fuzzer
+/// cannot forge a signature). Odd: the rest is a claims payload that gets a valid HS256
+/// signature, so the claim checks behind the signature (issuer, audience, times, user id,
+/// session key) see any input; they either accept it or fail with exit 3.
+pub fn jwt(data: &[u8]) {
+    const SECRET: [u8; 32] = [9u8; 32];
+    let keys = zencrypt::session::JwtKeys::new(&SECRET).expect("a 32-byte secret");
+    let Some((mode, rest)) = data.split_first() else {
+        return;
+    };
+    let text = if mode % 2 == 0 {
+        String::from_utf8_lossy(rest).into_owned()
+    } else {
+        let b64 = |b: &[u8]| URL_SAFE_NO_PAD.encode(b);
+        let signing_input = format!("{}.{}", b64(br#"{"typ":"JWT","alg":"HS256"}"#), b64(rest));
+        let sig = MacKey::new(SECRET.to_vec()).compute(&[signing_input.as_bytes()]);
+        format!("{signing_input}.{}", b64(&sig))
+    };
+    match zencrypt::session::validate(&keys, &SecretString::from(text)) {
+        Ok(contents) => {
+            assert!(mode % 2 == 1, "jwt: an unsigned token was accepted");
+            let claims: serde_json::Value =
+                serde_json::from_slice(rest).expect("accepted claims are JSON");
+            assert_eq!(
+                claims["sub"].as_str(),
+                Some(contents.user_id.to_string().as_str())
+            );
+        }
+        Err(e) => check_error(&e, exit::AUTH, "jwt"),
+    }
+}
+
+/// `data import` lines: parsed or refused with exit 2, naming the line.
+pub fn import(data: &[u8]) {
+    match zencrypt::records::parse_import(data) {
+        Ok(items) => assert!(items.len() <= data.split(|b| *b == b'\n').count()),
+        Err(e) => {
+            check_error(&e, exit::USAGE, "import");
+            assert!(e.to_string().starts_with("import line "), "import: {e}");
+        }
+    }
+}
+
+/// Durations (`--ttl`, `--rotate-every`, `--expires-in`, ...): parsed or refused with exit
+/// 2; a parsed value formats to text that parses back to the same value.
+pub fn duration(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    match zencrypt::duration::parse(text) {
+        Ok(secs) => {
+            let shown = zencrypt::duration::format(secs);
+            assert_eq!(
+                zencrypt::duration::parse(&shown).ok(),
+                Some(secs),
+                "duration: {text:?} -> {secs} -> {shown:?}"
+            );
+        }
+        Err(e) => check_error(&e, exit::USAGE, "duration"),
+    }
+}
+
+/// Custom record tokens: accepted exactly when 8-64 characters of `[A-Za-z0-9_-]`,
+/// otherwise refused with exit 2.
+pub fn token(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    let valid = (8..=64).contains(&text.len())
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+    match zencrypt::records::token::validate_custom(text) {
+        Ok(()) => assert!(valid, "token: accepted {text:?}"),
+        Err(e) => {
+            assert!(!valid, "token: refused {text:?}");
+            check_error(&e, exit::USAGE, "token");
+        }
+    }
+}
+
+/// A cursor over the fuzz input that yields zeros once it runs out.
+struct Bytes<'a>(&'a [u8]);
+
+impl<'a> Bytes<'a> {
+    fn byte(&mut self) -> u8 {
+        match self.0.split_first() {
+            Some((b, rest)) => {
+                self.0 = rest;
+                *b
+            }
+            None => 0,
+        }
+    }
+
+    fn take(&mut self, n: usize) -> &'a [u8] {
+        let (head, rest) = self.0.split_at(n.min(self.0.len()));
+        self.0 = rest;
+        head
+    }
+}
