@@ -87,6 +87,43 @@ fn genesis(key: &MacKey, database_id: &[u8]) -> Vec<u8> {
         .to_vec()
 }
 
+/// The `meta` entry holding an HMAC that shows which audit key the log is written with.
+const KEY_CHECK: &str = "audit_key_check";
+const KEY_CHECK_LABEL: &[u8] = b"zencrypt-audit-key-check";
+
+fn wrong_key() -> Error {
+    Error::Config(
+        "the audit key (ZENCRYPT_AUDIT_KEY, or audit.key in the data dir) is not the one \
+         this database's audit log is written with; nothing was changed"
+            .into(),
+    )
+}
+
+/// Refuses an audit key other than the one the log is written with, so that a wrong
+/// `ZENCRYPT_AUDIT_KEY` cannot append rows that break the chain for good. Databases
+/// without the check value get it on their first append, once the newest row verifies
+/// under the key (or when the log is empty).
+fn check_key(tx: &mut dyn Tx, key: &MacKey, head: Option<i64>, write: bool) -> Result<()> {
+    let id = tx.database_id()?;
+    if let Some(stored) = tx.meta(KEY_CHECK)? {
+        return if key.verify(&[KEY_CHECK_LABEL, &id], &stored) {
+            Ok(())
+        } else {
+            Err(wrong_key())
+        };
+    }
+    if let Some(seq) = head {
+        let newest = tx.audit_entry(seq)?;
+        if !newest.is_some_and(|e| key.verify(&[&e.prev_mac, &canonical(&e)], &e.mac)) {
+            return Err(wrong_key());
+        }
+    }
+    if write {
+        tx.set_meta(KEY_CHECK, &key.compute(&[KEY_CHECK_LABEL, &id]))?;
+    }
+    Ok(())
+}
+
 fn mac_of(key: &MacKey, e: &AuditEntry) -> [u8; MAC_LEN] {
     key.compute(&[&e.prev_mac, &canonical(e)])
 }
@@ -101,7 +138,9 @@ pub fn append(
     outcome: Outcome,
     detail: &Value,
 ) -> Result<i64> {
-    let (seq, prev_mac) = match tx.audit_head()? {
+    let head = tx.audit_head()?;
+    check_key(tx, key, head.as_ref().map(|h| h.0), true)?;
+    let (seq, prev_mac) = match head {
         Some((seq, mac)) => (seq + 1, mac),
         None => (1, genesis(key, &tx.database_id()?)),
     };
@@ -134,6 +173,7 @@ pub struct Verification {
 /// Checks that seq numbers are contiguous from 1, that each row's `prev_mac` is the
 /// previous row's `mac`, and that every MAC is right. Stops at the first bad row.
 pub fn verify(tx: &mut dyn Tx, key: &MacKey) -> Result<Verification> {
+    check_key(tx, key, None, false)?;
     let mut expected_seq = 1i64;
     let mut prev = genesis(key, &tx.database_id()?);
     let mut checked = 0u64;
@@ -352,6 +392,43 @@ mod tests {
         for v in variants {
             assert_ne!(mac_of(&key, &v), m, "{v:?}");
         }
+    }
+
+    #[test]
+    fn only_the_key_the_log_is_written_with_may_extend_it() {
+        use crate::storage::{Storage, sqlite::SqliteStore};
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.db");
+        let mut store = SqliteStore::open(&path).unwrap();
+        let right = MacKey::new(vec![1; 32]);
+        let wrong = MacKey::new(vec![2; 32]);
+        let actor = Actor {
+            id: None,
+            name: "x".into(),
+        };
+        let add = |store: &mut SqliteStore, key: &MacKey| -> Result<i64> {
+            let mut tx = store.write()?;
+            let seq = append(tx.as_mut(), key, &actor, "a", "-", Outcome::Ok, &json!({}))?;
+            tx.commit()?;
+            Ok(seq)
+        };
+        assert_eq!(add(&mut store, &right).unwrap(), 1);
+        let e = add(&mut store, &wrong).unwrap_err();
+        assert_eq!(e.exit_code(), 2);
+        assert!(e.to_string().starts_with("the audit key "), "{e}");
+        let mut tx = store.write().unwrap();
+        assert!(matches!(verify(tx.as_mut(), &wrong), Err(Error::Config(_))));
+        drop(tx);
+        // A log written before the check value existed: the newest row decides.
+        rusqlite::Connection::open(&path)
+            .unwrap()
+            .execute("DELETE FROM meta WHERE key = 'audit_key_check'", [])
+            .unwrap();
+        assert!(add(&mut store, &wrong).is_err());
+        assert_eq!(add(&mut store, &right).unwrap(), 2);
+        let mut tx = store.write().unwrap();
+        assert!(tx.meta(KEY_CHECK).unwrap().is_some());
+        assert_eq!(verify(tx.as_mut(), &right).unwrap().checked, 2);
     }
 
     #[test]

@@ -128,9 +128,9 @@ impl Vault {
             self.audit_failure(&actor, "crypto.encrypt", key_name, &e);
             return Err(e);
         }
-        // Only an automatic rotation is recorded here; the encryption itself is audited
-        // when it finishes.
-        self.authorized_if(session, Permission::Own, "key.rotate", key_name, |tx| {
+        // The encryption is audited (and counted against the version's message limit)
+        // here, before any output exists: a database that cannot record it stops it.
+        self.authorized_rows(session, Permission::Own, "crypto.encrypt", key_name, |tx| {
             let mut key = keys::load(tx, owner, key_name)?;
             keys::ensure_usable(&key)?;
             let rotated = keys::rotate_if_needed(tx, session, &mut key)?;
@@ -138,13 +138,25 @@ impl Vault {
             let mut header = Header::new(key.id, key.latest_version);
             let dek = Key32::random();
             header.wrapped_dek = aead::wrap_key(&material, &header.dek_aad(owner), &dek);
+            tx.add_key_version_usage(key.id, key.latest_version, 1, 0)?;
+            let mut rows = Vec::new();
+            if let Some(v) = rotated {
+                rows.push((
+                    "key.rotate".to_string(),
+                    json!({ "version": v, "reason": "automatic" }),
+                ));
+            }
+            rows.push((
+                "crypto.encrypt".to_string(),
+                json!({ "version": key.latest_version }),
+            ));
             Ok((
                 Plan {
                     header,
                     dek,
                     key_name: key.name.clone(),
                 },
-                rotated.map(|v| json!({ "version": v, "reason": "automatic" })),
+                rows,
             ))
         })
     }
@@ -161,19 +173,20 @@ impl Vault {
 
     /// Prepares to decrypt a message: finds the key (exit 5 if it is not the caller's),
     /// checks it may decrypt this version, and unwraps the data key (exit 7 if the header
-    /// was tampered with).
+    /// was tampered with). The decryption is audited here, before any plaintext exists.
     pub fn begin_decrypt(&mut self, session: &Session, header: &Header) -> Result<Plan> {
         let target = format!("key#{}", header.key_id);
-        self.authorized_if(session, Permission::Own, "crypto.decrypt", &target, |tx| {
+        self.authorized(session, Permission::Own, "crypto.decrypt", &target, |tx| {
             let (key, material) = key_for_header(tx, session, header)?;
             let dek = unwrap_dek(session, header, &material)?;
+            let detail = json!({ "key": key.name, "version": header.key_version });
             Ok((
                 Plan {
                     header: header.clone(),
                     dek,
                     key_name: key.name,
                 },
-                None,
+                detail,
             ))
         })
     }
@@ -227,22 +240,21 @@ impl Vault {
     ) -> Result<()> {
         let action = format!("crypto.{operation}");
         match result {
+            // The audit record was written when the stream began; the usage row and the
+            // byte count are added now.
             Ok(bytes) => {
                 let bytes = *bytes;
-                self.authorized(session, Permission::Own, &action, &plan.key_name, |tx| {
+                self.authorized_if(session, Permission::Own, &action, &plan.key_name, |tx| {
                     usage(tx, session, plan, operation, bytes, Outcome::Ok)?;
                     if count {
                         tx.add_key_version_usage(
                             plan.header.key_id,
                             plan.header.key_version,
-                            1,
+                            0,
                             i64::try_from(bytes).unwrap_or(i64::MAX),
                         )?;
                     }
-                    Ok((
-                        (),
-                        json!({ "version": plan.header.key_version, "bytes": bytes }),
-                    ))
+                    Ok(((), None))
                 })
             }
             Err(e) => {

@@ -220,8 +220,7 @@ impl Vault {
     }
 
     /// Like [`Vault::audited`], but a success writes an audit record only when `f` returns
-    /// a detail (for preparatory steps whose outcome is audited when they finish).
-    /// Failures are always audited.
+    /// a detail (for steps whose outcome is audited elsewhere). Failures are always audited.
     pub(crate) fn audited_if<T>(
         &mut self,
         actor: &Actor,
@@ -229,15 +228,29 @@ impl Vault {
         target: &str,
         f: impl FnOnce(&mut dyn Tx) -> Result<(T, Option<Value>)>,
     ) -> Result<T> {
+        self.audited_rows(actor, action, target, |tx| {
+            f(tx).map(|(v, d)| (v, d.map(|d| (action.to_string(), d)).into_iter().collect()))
+        })
+    }
+
+    /// The general form: on success `f` names the audit records to write with it, as
+    /// `(action, detail)` pairs on `target`; a failure is audited as `action`.
+    pub(crate) fn audited_rows<T>(
+        &mut self,
+        actor: &Actor,
+        action: &str,
+        target: &str,
+        f: impl FnOnce(&mut dyn Tx) -> Result<(T, Vec<(String, Value)>)>,
+    ) -> Result<T> {
         let result = (|| {
             let mut tx = self.store.write()?;
-            let (value, detail) = f(tx.as_mut())?;
-            if let Some(detail) = detail {
+            let (value, rows) = f(tx.as_mut())?;
+            for (row_action, detail) in rows {
                 audit::append(
                     tx.as_mut(),
                     &self.audit_key,
                     actor,
-                    action,
+                    &row_action,
                     target,
                     Outcome::Ok,
                     &detail,
@@ -280,6 +293,22 @@ impl Vault {
         f: impl FnOnce(&mut dyn Tx) -> Result<(T, Option<Value>)>,
     ) -> Result<T> {
         self.audited_if(&session.actor(), action, target, |tx| {
+            recheck(tx, session, permission, action)?;
+            f(tx)
+        })
+    }
+
+    /// [`Vault::authorized`] with any number of success records (see
+    /// [`Vault::audited_rows`]).
+    pub(crate) fn authorized_rows<T>(
+        &mut self,
+        session: &Session,
+        permission: Permission,
+        action: &str,
+        target: &str,
+        f: impl FnOnce(&mut dyn Tx) -> Result<(T, Vec<(String, Value)>)>,
+    ) -> Result<T> {
+        self.audited_rows(&session.actor(), action, target, |tx| {
             recheck(tx, session, permission, action)?;
             f(tx)
         })

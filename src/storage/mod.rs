@@ -62,7 +62,9 @@ pub enum StoreError {
         location: String,
     },
     /// The database cannot be written.
-    #[error("the database at {location} is read-only; check the file's permissions")]
+    #[error(
+        "the database at {location} is read-only; check the permissions of the file and its directory (nothing was written)"
+    )]
     ReadOnly {
         /// Path or URL.
         location: String,
@@ -70,6 +72,15 @@ pub enum StoreError {
     /// The disk is full.
     #[error("the disk holding the database at {location} is full; nothing was written")]
     Full {
+        /// Path or URL.
+        location: String,
+    },
+    /// The operating system failed a read or write (a full disk, a file size limit, a
+    /// failing device).
+    #[error(
+        "an I/O error stopped the database at {location} (a full disk, a file size limit or a failing device); no change was committed"
+    )]
+    Io {
         /// Path or URL.
         location: String,
     },
@@ -142,6 +153,10 @@ pub trait Tx {
 
     /// This database's random 16-byte identity (set when it was created).
     fn database_id(&mut self) -> StoreResult<Vec<u8>>;
+    /// A value from the `meta` table.
+    fn meta(&mut self, key: &str) -> StoreResult<Option<Vec<u8>>>;
+    /// Sets a value in the `meta` table.
+    fn set_meta(&mut self, key: &str, value: &[u8]) -> StoreResult<()>;
 
     /// Number of users.
     fn user_count(&mut self) -> StoreResult<i64>;

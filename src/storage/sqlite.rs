@@ -246,6 +246,7 @@ fn map_err(location: &str, e: rusqlite::Error) -> StoreError {
         Some(ErrorCode::DatabaseCorrupt) => StoreError::Corrupt { location },
         Some(ErrorCode::ReadOnly) => StoreError::ReadOnly { location },
         Some(ErrorCode::DiskFull) => StoreError::Full { location },
+        Some(ErrorCode::SystemIoFailure) => StoreError::Io { location },
         Some(ErrorCode::CannotOpen) => StoreError::Unopenable {
             location,
             reason: "the file or its directory cannot be opened; check the path and permissions"
@@ -472,6 +473,19 @@ impl Tx for SqliteTx<'_> {
         .ok_or_else(|| StoreError::NotZencrypt {
             location: self.location.to_string(),
         })
+    }
+
+    fn meta(&mut self, key: &str) -> StoreResult<Option<Vec<u8>>> {
+        self.one("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
+    }
+
+    fn set_meta(&mut self, key: &str, value: &[u8]) -> StoreResult<()> {
+        self.exec(
+            "INSERT INTO meta (key, value) VALUES (?1, ?2) \
+             ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            params![key, value],
+        )
+        .map(drop)
     }
 
     fn user_count(&mut self) -> StoreResult<i64> {

@@ -104,6 +104,27 @@ impl Env {
         a.output().unwrap().into()
     }
 
+    /// Runs zencrypt through a wrapper program: `wrapper... zencrypt args...`, with the
+    /// same scrubbed environment (plus a PATH for the wrapper).
+    pub fn run_wrapped(&self, wrapper: &[&str], args: &[&str], stdin: &[u8]) -> Run {
+        let inner = self.command();
+        let mut c = Command::new(wrapper[0]);
+        c.args(&wrapper[1..])
+            .arg(inner.get_program())
+            .args(args)
+            .env_clear()
+            .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
+            .current_dir(self.dir.path());
+        for (k, v) in inner.get_envs() {
+            if let Some(v) = v {
+                c.env(k, v);
+            }
+        }
+        let mut a = assert_cmd::Command::from_std(c);
+        a.write_stdin(stdin.to_vec());
+        a.output().unwrap().into()
+    }
+
     pub fn run(&self, args: &[&str], stdin: &[u8]) -> Run {
         self.run_with(args, stdin, &[])
     }
