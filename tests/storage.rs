@@ -223,3 +223,26 @@ fn help_and_version() {
     let r = env.run(&["frobnicate"], b"");
     assert_eq!(r.code, 2);
 }
+
+#[test]
+fn overwriting_secrets_empties_the_write_ahead_log() {
+    let env = Env::new();
+    env.signup("alice");
+    env.run(&["key", "create", "k"], b"").ok();
+    // Another open connection keeps the log from being removed when zencrypt exits.
+    let other = env.sql();
+    let users: i64 = other
+        .query_row("SELECT count(*) FROM users", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(users, 1);
+    let wal = env.db().with_extension("db-wal");
+    env.run(&["key", "create", "k2"], b"").ok();
+    assert!(std::fs::metadata(&wal).unwrap().len() > 0);
+    env.run(&["key", "destroy", "k", "--yes"], b"").ok();
+    assert_eq!(std::fs::metadata(&wal).unwrap().len(), 0);
+    env.run(&["data", "put", "--name", "n"], b"v").ok();
+    assert!(std::fs::metadata(&wal).unwrap().len() > 0);
+    env.run(&["logout"], b"").ok();
+    assert_eq!(std::fs::metadata(&wal).unwrap().len(), 0);
+    drop(other);
+}

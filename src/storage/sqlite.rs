@@ -1,6 +1,7 @@
 //! The SQLite backend: one file (0600, in a 0700 directory), WAL, `synchronous=FULL`,
 //! foreign keys, a busy timeout, IMMEDIATE write transactions and numbered migrations.
 
+use std::cell::Cell;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 use std::time::Duration;
@@ -29,6 +30,9 @@ pub const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 pub struct SqliteStore {
     conn: Connection,
     location: String,
+    /// Set when a committed or pending write overwrote secret material (a session key
+    /// copy, key material, a wrapped key, a record); see the `Drop` impl.
+    scrub: Cell<bool>,
 }
 
 impl SqliteStore {
@@ -56,7 +60,11 @@ impl SqliteStore {
             OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )
         .map_err(|e| unopenable(e.to_string()))?;
-        let mut store = SqliteStore { conn, location };
+        let mut store = SqliteStore {
+            conn,
+            location,
+            scrub: Cell::new(false),
+        };
         store
             .conn
             .busy_timeout(BUSY_TIMEOUT)
@@ -143,7 +151,27 @@ impl SqliteStore {
         let location = self.location.as_str();
         let tx =
             Transaction::new_unchecked(&self.conn, behavior).map_err(|e| map_err(location, e))?;
-        Ok(Box::new(SqliteTx { tx, location }))
+        Ok(Box::new(SqliteTx {
+            tx,
+            location,
+            scrub: &self.scrub,
+        }))
+    }
+}
+
+impl Drop for SqliteStore {
+    /// After secret material was overwritten, its old copies are moved out of the
+    /// write-ahead log: a checkpoint writes the new pages over the old ones in the main
+    /// file (`secure_delete` zeroes freed space there) and the log is truncated to zero.
+    /// Best effort: a reader that holds an old snapshot for long makes it give up, and
+    /// the next checkpoint overwrites the copies anyway.
+    fn drop(&mut self) {
+        if self.scrub.get() {
+            let _ = self.conn.busy_timeout(Duration::from_millis(500));
+            let _ = self
+                .conn
+                .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));
+        }
     }
 }
 
@@ -265,6 +293,7 @@ fn map_err(location: &str, e: rusqlite::Error) -> StoreError {
 struct SqliteTx<'a> {
     tx: Transaction<'a>,
     location: &'a str,
+    scrub: &'a Cell<bool>,
 }
 
 const USER_COLUMNS: &str = "id, username, password_hash, role, status, kek_salt, kek_m_kib, \
@@ -563,6 +592,7 @@ impl Tx for SqliteTx<'_> {
     }
 
     fn set_credentials(&mut self, id: i64, c: &Credentials) -> StoreResult<()> {
+        self.scrub.set(true);
         self.exec(
             "UPDATE users SET password_hash = ?2, kek_salt = ?3, kek_m_kib = ?4, kek_t = ?5, \
              kek_p = ?6, wrapped_user_key = ?7 WHERE id = ?1",
@@ -619,6 +649,7 @@ impl Tx for SqliteTx<'_> {
     }
 
     fn revoke_session(&mut self, id: &str, at: i64) -> StoreResult<bool> {
+        self.scrub.set(true);
         self.exec(
             "UPDATE sessions SET revoked_at = ?2, wrapped_user_key = X'' \
              WHERE id = ?1 AND revoked_at IS NULL",
@@ -633,6 +664,7 @@ impl Tx for SqliteTx<'_> {
         keep: Option<&str>,
         at: i64,
     ) -> StoreResult<u64> {
+        self.scrub.set(true);
         self.exec(
             "UPDATE sessions SET wrapped_user_key = X'' \
              WHERE user_id = ?1 AND expires_at <= ?2 AND length(wrapped_user_key) > 0",
@@ -648,6 +680,7 @@ impl Tx for SqliteTx<'_> {
     }
 
     fn shred_expired_sessions(&mut self, now: i64) -> StoreResult<u64> {
+        self.scrub.set(true);
         self.exec(
             "UPDATE sessions SET wrapped_user_key = X'' \
              WHERE expires_at <= ?1 AND length(wrapped_user_key) > 0",
@@ -853,6 +886,7 @@ impl Tx for SqliteTx<'_> {
     }
 
     fn wipe_key_material(&mut self, key_id: i64) -> StoreResult<()> {
+        self.scrub.set(true);
         self.exec(
             "UPDATE key_versions SET wrapped_material = NULL WHERE key_id = ?1",
             params![key_id],
@@ -966,6 +1000,7 @@ impl Tx for SqliteTx<'_> {
     }
 
     fn update_record(&mut self, r: &RecordRow) -> StoreResult<()> {
+        self.scrub.set(true);
         let res = self.exec(
             "UPDATE records SET name = ?2, key_id = ?3, key_version = ?4, identity_id = ?5, \
              wrapped_dek = ?6, ciphertext = ?7, updated_at = ?8, expires_at = ?9, \
@@ -993,6 +1028,7 @@ impl Tx for SqliteTx<'_> {
     }
 
     fn delete_record(&mut self, id: i64) -> StoreResult<()> {
+        self.scrub.set(true);
         self.exec("DELETE FROM records WHERE id = ?1", params![id])
             .map(drop)
     }
@@ -1055,6 +1091,7 @@ impl Tx for SqliteTx<'_> {
     }
 
     fn set_record_dek(&mut self, id: i64, key_version: i64, wrapped_dek: &[u8]) -> StoreResult<()> {
+        self.scrub.set(true);
         self.exec(
             "UPDATE records SET key_version = ?2, wrapped_dek = ?3 WHERE id = ?1",
             params![id, key_version, wrapped_dek],
@@ -1099,6 +1136,7 @@ impl Tx for SqliteTx<'_> {
     }
 
     fn update_identity(&mut self, row: &IdentityRow) -> StoreResult<()> {
+        self.scrub.set(true);
         self.exec(
             "UPDATE password_identities SET salt = ?2, kdf_m_kib = ?3, kdf_t = ?4, kdf_p = ?5, \
              wrapped_identity_key = ?6 WHERE id = ?1",
