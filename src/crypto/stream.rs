@@ -194,6 +194,203 @@ fn nonce(prefix: &[u8; PREFIX_LEN], counter: u32, last: bool) -> Nonce<aes_gcm::
 
 const CHUNK_AAD: &[u8] = b"zencrypt-stream-v1";
 
+/// Chunks sealed or opened together: up to this many bytes, and at most [`BATCH_CHUNKS`].
+const BATCH_BYTES: usize = 4 * 1024 * 1024;
+const BATCH_CHUNKS: usize = 64;
+/// Batches smaller than this are sealed or opened on one core.
+const PARALLEL_MIN_BYTES: usize = 256 * 1024;
+
+/// A batch of chunks on its way through [`pipeline`].
+struct Batch {
+    /// Input bytes (plus one spare byte for the look-ahead); opened in place when
+    /// decrypting.
+    data: Vec<u8>,
+    /// How many bytes of `data` belong to the batch.
+    n: usize,
+    /// Whether the input ended within this batch (its final chunk is the last one).
+    end: bool,
+    /// The counter of the batch's first chunk.
+    counter: u32,
+    /// Sealed chunks (encryption only).
+    out: Vec<u8>,
+    /// How many bytes of `out` hold sealed chunks (encryption only).
+    out_len: usize,
+    /// How many chunks sealed or verified, from the first.
+    good: usize,
+    /// Why the chunk after the good ones failed, if one did.
+    bad: Option<&'static str>,
+}
+
+impl Batch {
+    fn new(data_len: usize, out_len: usize) -> Batch {
+        Batch {
+            data: vec![0u8; data_len],
+            n: 0,
+            end: false,
+            counter: 0,
+            out: vec![0u8; out_len],
+            out_len: 0,
+            good: 0,
+            bad: None,
+        }
+    }
+
+    /// Reads up to `want` bytes plus one byte more, which tells whether the input goes
+    /// on; that byte is kept in `carry` for the next batch.
+    fn fill(
+        &mut self,
+        input: &mut impl Read,
+        want: usize,
+        carry: &mut Option<u8>,
+    ) -> io::Result<()> {
+        let mut filled = 0;
+        if let Some(b) = carry.take() {
+            self.data[0] = b;
+            filled = 1;
+        }
+        filled += read_full(input, &mut self.data[filled..=want])?;
+        self.end = filled <= want;
+        self.n = filled.min(want);
+        if !self.end {
+            *carry = Some(self.data[want]);
+        }
+        Ok(())
+    }
+}
+
+/// Streams `input` through `work` in batches of `want` bytes: this thread reads the next
+/// batch while a second thread runs `work` on the current one, and `emit` gets each
+/// worked batch, in order, on this thread. `number` gives each new batch its first chunk
+/// counter (and refuses a stream that would run out of counters). An input that fits in
+/// one batch is handled without the second thread.
+fn pipeline(
+    input: &mut impl Read,
+    want: usize,
+    out_len: usize,
+    number: &mut dyn FnMut(&Batch) -> Result<u32, StreamError>,
+    work: &(dyn Fn(&mut Batch) + Sync),
+    emit: &mut dyn FnMut(&Batch) -> Result<(), StreamError>,
+) -> Result<(), StreamError> {
+    let mut carry = None;
+    let mut first = Batch::new(want + 1, out_len);
+    first.fill(input, want, &mut carry)?;
+    first.counter = number(&first)?;
+    if first.end {
+        work(&mut first);
+        return emit(&first);
+    }
+    std::thread::scope(|s| {
+        let (to_worker, jobs) = std::sync::mpsc::sync_channel::<Batch>(1);
+        let (to_main, done) = std::sync::mpsc::sync_channel::<Batch>(1);
+        s.spawn(move || {
+            for mut batch in jobs {
+                work(&mut batch);
+                if to_main.send(batch).is_err() {
+                    break;
+                }
+            }
+        });
+        let hung_up = || StreamError::Malformed("the stream worker stopped");
+        to_worker.send(first).map_err(|_| hung_up())?;
+        let mut spare = Some(Batch::new(want + 1, out_len));
+        let mut more = true;
+        loop {
+            // Read the next batch while the worker is busy with the current one.
+            let next = if more {
+                let mut b = spare
+                    .take()
+                    .unwrap_or_else(|| Batch::new(want + 1, out_len));
+                b.fill(input, want, &mut carry)?;
+                b.counter = number(&b)?;
+                more = !b.end;
+                Some(b)
+            } else {
+                None
+            };
+            let finished = done.recv().map_err(|_| hung_up())?;
+            emit(&finished)?;
+            if finished.end {
+                return Ok(());
+            }
+            if let Some(b) = next {
+                to_worker.send(b).map_err(|_| hung_up())?;
+            }
+            spare = Some(finished);
+        }
+    })
+}
+
+/// Runs `f(index, chunk)` over `data` cut into `chunk_len` pieces (the last may be
+/// shorter) and returns how many pieces, from the first, `f` accepted. A big batch is
+/// split over the machine's cores: chunks are independent, each with its own nonce.
+fn each_chunk(
+    data: &mut [u8],
+    chunk_len: usize,
+    f: &(dyn Fn(usize, &mut [u8]) -> bool + Sync),
+) -> usize {
+    let run = |first: usize, part: &mut [u8]| -> usize {
+        let mut good = 0;
+        for (i, chunk) in part.chunks_mut(chunk_len).enumerate() {
+            if !f(first + i, chunk) {
+                break;
+            }
+            good += 1;
+        }
+        good
+    };
+    let chunks = data.len().div_ceil(chunk_len);
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(4));
+    if threads < 2 || chunks < 2 || data.len() < PARALLEL_MIN_BYTES {
+        return run(0, data);
+    }
+    let per_part = chunks.div_ceil(threads);
+    let goods: Vec<(usize, usize)> = std::thread::scope(|s| {
+        let handles: Vec<_> = data
+            .chunks_mut(per_part * chunk_len)
+            .enumerate()
+            .map(|(p, part)| {
+                let len = part.len().div_ceil(chunk_len);
+                s.spawn(move || (run(p * per_part, part), len))
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or((0, 1)))
+            .collect()
+    });
+    // Count good chunks up to the first part that stopped early.
+    let mut good = 0;
+    for (g, len) in goods {
+        good += g;
+        if g < len {
+            break;
+        }
+    }
+    good
+}
+
+/// Chunk counters for consecutive batches of `chunks_in(batch)` chunks each.
+fn counters(
+    chunks_in: impl Fn(&Batch) -> usize,
+    overflow: &'static str,
+    tampered: bool,
+) -> impl FnMut(&Batch) -> Result<u32, StreamError> {
+    let mut next: u64 = 0;
+    move |b| {
+        let first = next;
+        next += chunks_in(b) as u64;
+        // The last chunk may use the final counter value; nothing may come after it.
+        if next.saturating_sub(u64::from(b.end)) > u64::from(u32::MAX) {
+            return Err(if tampered {
+                StreamError::Tampered(overflow)
+            } else {
+                StreamError::Malformed(overflow)
+            });
+        }
+        Ok(first as u32)
+    }
+}
+
 /// Encrypts all of `input` to `output` as chunks (the header is written by the caller).
 /// Calls `progress` with the plaintext bytes done so far. Returns the plaintext length.
 pub fn encrypt_body(
@@ -205,39 +402,59 @@ pub fn encrypt_body(
 ) -> Result<u64, StreamError> {
     let cipher = Aes256Gcm::new(dek.expose().into());
     let size = header.chunk_size as usize;
-    // Two buffers: the chunk being sealed and a look-ahead that tells whether it is last.
-    let mut cur = vec![0u8; size + TAG_LEN];
-    let mut next = vec![0u8; size + TAG_LEN];
-    let mut cur_len = read_full(input, &mut cur[..size])?;
-    let mut counter: u32 = 0;
-    let mut total: u64 = 0;
-    loop {
-        let (next_len, last) = if cur_len < size {
-            (0, true)
+    let per_batch = (BATCH_BYTES / size).clamp(1, BATCH_CHUNKS);
+    // The last chunk may be short, or empty for empty input; a full last chunk is
+    // flagged last too (the input ended right after it).
+    let chunks_in = move |b: &Batch| {
+        if b.end {
+            b.n.div_ceil(size).max(1)
         } else {
-            let n = read_full(input, &mut next[..size])?;
-            (n, n == 0)
-        };
-        let tag = cipher
-            .encrypt_inout_detached(
-                &nonce(&header.nonce_prefix, counter, last),
-                CHUNK_AAD,
-                (&mut cur[..cur_len]).into(),
-            )
-            .map_err(|_| StreamError::Malformed("encryption failed"))?;
-        cur[cur_len..cur_len + TAG_LEN].copy_from_slice(&tag);
-        output.write_all(&cur[..cur_len + TAG_LEN])?;
-        total += cur_len as u64;
-        progress(total);
-        if last {
-            return Ok(total);
+            per_batch
         }
-        counter = counter
-            .checked_add(1)
-            .ok_or(StreamError::Malformed("input is too large for one message"))?;
-        std::mem::swap(&mut cur, &mut next);
-        cur_len = next_len;
-    }
+    };
+    let seal = |b: &mut Batch| {
+        let chunks = chunks_in(b);
+        let mut out_len = 0;
+        for i in 0..chunks {
+            let from = i * size;
+            let len = size.min(b.n - from.min(b.n));
+            b.out[out_len..out_len + len].copy_from_slice(&b.data[from..from + len]);
+            out_len += len + TAG_LEN;
+        }
+        let (end, first) = (b.end, b.counter);
+        b.good = each_chunk(&mut b.out[..out_len], size + TAG_LEN, &|i, buf| {
+            let (body, tag_out) = buf.split_at_mut(buf.len() - TAG_LEN);
+            let last = end && i + 1 == chunks;
+            cipher
+                .encrypt_inout_detached(
+                    &nonce(&header.nonce_prefix, first + i as u32, last),
+                    CHUNK_AAD,
+                    body.into(),
+                )
+                .map(|tag| tag_out.copy_from_slice(&tag))
+                .is_ok()
+        });
+        b.bad = (b.good < chunks).then_some("encryption failed");
+        b.out_len = out_len;
+    };
+    let mut total: u64 = 0;
+    pipeline(
+        input,
+        per_batch * size,
+        per_batch * (size + TAG_LEN),
+        &mut counters(chunks_in, "input is too large for one message", false),
+        &seal,
+        &mut |b| {
+            if let Some(why) = b.bad {
+                return Err(StreamError::Malformed(why));
+            }
+            output.write_all(&b.out[..b.out_len])?;
+            total += b.n as u64;
+            progress(total);
+            Ok(())
+        },
+    )?;
+    Ok(total)
 }
 
 /// Decrypts chunks from `input` to `output`, writing each chunk's plaintext only after
@@ -251,48 +468,63 @@ pub fn decrypt_body(
 ) -> Result<u64, StreamError> {
     let cipher = Aes256Gcm::new(dek.expose().into());
     let full = header.chunk_size as usize + TAG_LEN;
-    let mut cur = vec![0u8; full];
-    let mut next = vec![0u8; full];
-    let mut cur_len = read_full(input, &mut cur)?;
-    let mut counter: u32 = 0;
-    let mut total: u64 = 0;
-    loop {
-        if cur_len < TAG_LEN {
-            return Err(StreamError::Tampered("the ciphertext is truncated"));
-        }
-        let (next_len, last) = if cur_len < full {
-            (0, true)
+    let per_batch = (BATCH_BYTES / full).clamp(1, BATCH_CHUNKS);
+    let chunks_in = move |b: &Batch| {
+        if b.end { b.n.div_ceil(full) } else { per_batch }
+    };
+    // Opens chunks in place; the good ones are those before the first that fails.
+    let open = |b: &mut Batch| {
+        let chunks = chunks_in(b);
+        let (end, first) = (b.end, b.counter);
+        b.good = each_chunk(&mut b.data[..b.n], full, &|i, chunk| {
+            let Some(len) = chunk.len().checked_sub(TAG_LEN) else {
+                return false;
+            };
+            let (body, tag) = chunk.split_at_mut(len);
+            let last = end && i + 1 == chunks;
+            Tag::try_from(&tag[..]).is_ok_and(|tag| {
+                cipher
+                    .decrypt_inout_detached(
+                        &nonce(&header.nonce_prefix, first + i as u32, last),
+                        CHUNK_AAD,
+                        body.into(),
+                        &tag,
+                    )
+                    .is_ok()
+            })
+        });
+        b.bad = if chunks == 0
+            || b.data[..b.n]
+                .chunks(full)
+                .nth(b.good)
+                .is_some_and(|c| c.len() < TAG_LEN)
+        {
+            Some("the ciphertext is truncated")
+        } else if b.good < chunks {
+            Some("the ciphertext was modified, truncated or reordered, or the key is wrong")
         } else {
-            let n = read_full(input, &mut next)?;
-            (n, n == 0)
+            None
         };
-        let body = cur_len - TAG_LEN;
-        let tag = Tag::try_from(&cur[body..cur_len])
-            .map_err(|_| StreamError::Tampered("the ciphertext is truncated"))?;
-        cipher
-            .decrypt_inout_detached(
-                &nonce(&header.nonce_prefix, counter, last),
-                CHUNK_AAD,
-                (&mut cur[..body]).into(),
-                &tag,
-            )
-            .map_err(|_| {
-                StreamError::Tampered(
-                    "the ciphertext was modified, truncated or reordered, or the key is wrong",
-                )
-            })?;
-        output.write_all(&cur[..body])?;
-        total += body as u64;
-        progress(total);
-        if last {
-            return Ok(total);
-        }
-        counter = counter
-            .checked_add(1)
-            .ok_or(StreamError::Tampered("the ciphertext is too long"))?;
-        std::mem::swap(&mut cur, &mut next);
-        cur_len = next_len;
-    }
+    };
+    let mut total: u64 = 0;
+    pipeline(
+        input,
+        per_batch * full,
+        0,
+        &mut counters(chunks_in, "the ciphertext is too long", true),
+        &open,
+        &mut |b| {
+            // Verified chunks are written in order; nothing from a bad one ever is.
+            for chunk in b.data[..b.n].chunks(full).take(b.good) {
+                let len = chunk.len() - TAG_LEN;
+                output.write_all(&chunk[..len])?;
+                total += len as u64;
+            }
+            progress(total);
+            b.bad.map_or(Ok(()), |why| Err(StreamError::Tampered(why)))
+        },
+    )?;
+    Ok(total)
 }
 
 #[cfg(test)]
@@ -308,6 +540,162 @@ mod tests {
         let mut out = h.encode();
         encrypt_body(&dek, &h, &mut &plain[..], &mut out, &mut |_| {}).unwrap();
         (dek, h, out)
+    }
+
+    // The one-chunk-at-a-time implementation the batched one replaced: the format's
+    // reference. The batched code must produce and accept exactly the same bytes.
+    /// Encrypts all of `input` to `output` as chunks (the header is written by the caller).
+    /// Calls `progress` with the plaintext bytes done so far. Returns the plaintext length.
+    fn reference_encrypt(
+        dek: &Key32,
+        header: &Header,
+        input: &mut impl Read,
+        output: &mut impl Write,
+        progress: &mut dyn FnMut(u64),
+    ) -> Result<u64, StreamError> {
+        let cipher = Aes256Gcm::new(dek.expose().into());
+        let size = header.chunk_size as usize;
+        // Two buffers: the chunk being sealed and a look-ahead that tells whether it is last.
+        let mut cur = vec![0u8; size + TAG_LEN];
+        let mut next = vec![0u8; size + TAG_LEN];
+        let mut cur_len = read_full(input, &mut cur[..size])?;
+        let mut counter: u32 = 0;
+        let mut total: u64 = 0;
+        loop {
+            let (next_len, last) = if cur_len < size {
+                (0, true)
+            } else {
+                let n = read_full(input, &mut next[..size])?;
+                (n, n == 0)
+            };
+            let tag = cipher
+                .encrypt_inout_detached(
+                    &nonce(&header.nonce_prefix, counter, last),
+                    CHUNK_AAD,
+                    (&mut cur[..cur_len]).into(),
+                )
+                .map_err(|_| StreamError::Malformed("encryption failed"))?;
+            cur[cur_len..cur_len + TAG_LEN].copy_from_slice(&tag);
+            output.write_all(&cur[..cur_len + TAG_LEN])?;
+            total += cur_len as u64;
+            progress(total);
+            if last {
+                return Ok(total);
+            }
+            counter = counter
+                .checked_add(1)
+                .ok_or(StreamError::Malformed("input is too large for one message"))?;
+            std::mem::swap(&mut cur, &mut next);
+            cur_len = next_len;
+        }
+    }
+
+    /// Decrypts chunks from `input` to `output`, writing each chunk's plaintext only after
+    /// its tag verifies. Returns the plaintext length.
+    fn reference_decrypt(
+        dek: &Key32,
+        header: &Header,
+        input: &mut impl Read,
+        output: &mut impl Write,
+        progress: &mut dyn FnMut(u64),
+    ) -> Result<u64, StreamError> {
+        let cipher = Aes256Gcm::new(dek.expose().into());
+        let full = header.chunk_size as usize + TAG_LEN;
+        let mut cur = vec![0u8; full];
+        let mut next = vec![0u8; full];
+        let mut cur_len = read_full(input, &mut cur)?;
+        let mut counter: u32 = 0;
+        let mut total: u64 = 0;
+        loop {
+            if cur_len < TAG_LEN {
+                return Err(StreamError::Tampered("the ciphertext is truncated"));
+            }
+            let (next_len, last) = if cur_len < full {
+                (0, true)
+            } else {
+                let n = read_full(input, &mut next)?;
+                (n, n == 0)
+            };
+            let body = cur_len - TAG_LEN;
+            let tag = Tag::try_from(&cur[body..cur_len])
+                .map_err(|_| StreamError::Tampered("the ciphertext is truncated"))?;
+            cipher
+                .decrypt_inout_detached(
+                    &nonce(&header.nonce_prefix, counter, last),
+                    CHUNK_AAD,
+                    (&mut cur[..body]).into(),
+                    &tag,
+                )
+                .map_err(|_| {
+                    StreamError::Tampered(
+                        "the ciphertext was modified, truncated or reordered, or the key is wrong",
+                    )
+                })?;
+            output.write_all(&cur[..body])?;
+            total += body as u64;
+            progress(total);
+            if last {
+                return Ok(total);
+            }
+            counter = counter
+                .checked_add(1)
+                .ok_or(StreamError::Tampered("the ciphertext is too long"))?;
+            std::mem::swap(&mut cur, &mut next);
+            cur_len = next_len;
+        }
+    }
+
+    fn both_ways(plain: &[u8], chunk: u32) {
+        let dek = Key32::random();
+        let mut h = Header::new(3, 1);
+        h.chunk_size = chunk;
+        let (mut new, mut old) = (Vec::new(), Vec::new());
+        encrypt_body(&dek, &h, &mut &plain[..], &mut new, &mut |_| {}).unwrap();
+        reference_encrypt(&dek, &h, &mut &plain[..], &mut old, &mut |_| {}).unwrap();
+        assert!(
+            new == old,
+            "ciphertexts differ ({} bytes, chunk {chunk})",
+            plain.len()
+        );
+        let mut back = Vec::new();
+        decrypt_body(&dek, &h, &mut &new[..], &mut back, &mut |_| {}).unwrap();
+        assert!(
+            back == plain,
+            "round trip ({} bytes, chunk {chunk})",
+            plain.len()
+        );
+        let mut back = Vec::new();
+        reference_decrypt(&dek, &h, &mut &new[..], &mut back, &mut |_| {}).unwrap();
+        assert!(back == plain);
+        // A cut anywhere fails both ways, having written only verified chunks.
+        for cut in [new.len() / 3, new.len().saturating_sub(1)] {
+            let mut out = Vec::new();
+            let r = decrypt_body(&dek, &h, &mut &new[..cut], &mut out, &mut |_| {});
+            assert!(matches!(r, Err(StreamError::Tampered(_))), "cut at {cut}");
+            assert!(plain.starts_with(&out));
+            assert_eq!(out.len() % chunk as usize, 0);
+        }
+    }
+
+    #[test]
+    fn large_streams_match_the_reference_across_batches() {
+        const C: usize = CHUNK_SIZE as usize;
+        let batch = BATCH_BYTES / C * C;
+        for len in [
+            0,
+            1,
+            C - 1,
+            C,
+            C + 1,
+            300 * 1024,
+            batch - 1,
+            batch,
+            batch + 1,
+            2 * batch + C / 2,
+        ] {
+            let plain: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
+            both_ways(&plain, CHUNK_SIZE);
+        }
     }
 
     fn open(dek: &Key32, data: &[u8]) -> Result<Vec<u8>, StreamError> {
@@ -387,6 +775,12 @@ mod tests {
 
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(64))]
+
+        #[test]
+        fn batches_match_the_reference(len in 0usize..12_000, chunk in 1u32..80) {
+            let plain: Vec<u8> = (0..len).map(|i| (i * 13) as u8).collect();
+            both_ways(&plain, chunk);
+        }
 
         #[test]
         fn round_trip_any_size(len in 0usize..300, chunk in 1u32..64) {
