@@ -35,8 +35,9 @@ pub const MAGIC: &[u8; 4] = b"ZENC";
 pub const FORMAT_VERSION: u8 = 1;
 /// Plaintext bytes per chunk.
 pub const CHUNK_SIZE: u32 = 64 * 1024;
-/// Largest chunk size accepted when reading.
-const MAX_CHUNK_SIZE: u32 = 1 << 24;
+/// Largest chunk size accepted when reading: with two batches in flight, a reader's
+/// memory stays within the 32 MiB budget whatever the header says.
+const MAX_CHUNK_SIZE: u32 = 4 << 20;
 const TAG_LEN: usize = 16;
 const PREFIX_LEN: usize = 7;
 const MAX_WRAPPED_DEK: usize = 256;
@@ -195,7 +196,7 @@ fn nonce(prefix: &[u8; PREFIX_LEN], counter: u32, last: bool) -> Nonce<aes_gcm::
 const CHUNK_AAD: &[u8] = b"zencrypt-stream-v1";
 
 /// Chunks sealed or opened together: up to this many bytes, and at most [`BATCH_CHUNKS`].
-const BATCH_BYTES: usize = 4 * 1024 * 1024;
+const BATCH_BYTES: usize = 2 * 1024 * 1024;
 const BATCH_CHUNKS: usize = 64;
 /// Batches smaller than this are sealed or opened on one core.
 const PARALLEL_MIN_BYTES: usize = 256 * 1024;
@@ -771,6 +772,15 @@ mod tests {
             );
         }
         assert!(matches!(open(&dek, b"ZEN"), Err(StreamError::Malformed(_))));
+        let mut h = Header::new(1, 1);
+        h.wrapped_dek = vec![1; 61];
+        h.chunk_size = MAX_CHUNK_SIZE;
+        assert_eq!(Header::read_from(&mut &h.encode()[..]).unwrap(), h);
+        h.chunk_size = MAX_CHUNK_SIZE + 1;
+        assert!(matches!(
+            Header::read_from(&mut &h.encode()[..]),
+            Err(StreamError::Malformed("ciphertext header is corrupt"))
+        ));
     }
 
     proptest! {
