@@ -47,11 +47,18 @@ pub fn open_input(path: Option<&Path>) -> Result<Input> {
 }
 
 fn stdin_input() -> Result<Input> {
+    widen_pipe(&io::stdin());
     Ok(Input {
         reader: Box::new(BufReader::with_capacity(BUF, io::stdin())),
         size: None,
         name: "stdin".into(),
     })
+}
+
+/// A pipe's default 64 KiB buffer makes a gigabyte stream cost thousands of wake-ups on
+/// each side; 1 MiB cuts them sixteenfold. Not a pipe, or not allowed: nothing changes.
+pub fn widen_pipe(fd: &impl std::os::fd::AsFd) {
+    let _ = rustix::pipe::fcntl_setpipe_size(fd, 1 << 20);
 }
 
 /// A temp file that is removed when dropped, unless it was moved into place.
@@ -125,7 +132,10 @@ pub fn open_output(path: Option<&Path>) -> Result<Output> {
                 dest: p.to_path_buf(),
             })
         }
-        _ => Ok(Output::Stdout(BufWriter::with_capacity(BUF, io::stdout()))),
+        _ => {
+            widen_pipe(&io::stdout());
+            Ok(Output::Stdout(BufWriter::with_capacity(BUF, io::stdout())))
+        }
     }
 }
 
