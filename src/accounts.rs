@@ -14,6 +14,7 @@ use crate::crypto::kdf::{self, KdfParams, SALT_LEN};
 use crate::crypto::{self, Key32, aead, random_bytes};
 use crate::duration;
 use crate::error::{Error, Result};
+use crate::keys;
 use crate::model::{Credentials, Role, SessionRecord, UserRecord, UserStatus};
 use crate::session::{self, NewToken};
 use crate::storage::{NewUser, StoreError, Tx};
@@ -422,12 +423,16 @@ impl Vault {
     /// many sessions were revoked.
     pub fn change_password(
         &mut self,
-        session: &Session,
+        session: &mut Session,
         current: &SecretString,
         new: &SecretString,
     ) -> Result<u64> {
         let actor = session.actor();
         let target = session.username.clone();
+        // A fresh user key: whoever knew an earlier password (the admin who created the
+        // account, say) and kept a copy of the old wrapped user key cannot unwrap keys made
+        // from now on. Existing key versions keep their material, rewrapped.
+        let user_key = Key32::random();
         let prepared = (|| {
             validate_new_password(new)?;
             let user = {
@@ -443,7 +448,7 @@ impl Vault {
             if !ok {
                 return Err(Error::InvalidPassword);
             }
-            new_credentials(self.policy.kdf, new, session.user_id, &session.user_key)
+            new_credentials(self.policy.kdf, new, session.user_id, &user_key)
         })();
         let credentials = match prepared {
             Ok(c) => c,
@@ -452,12 +457,22 @@ impl Vault {
                 return Err(e);
             }
         };
-        let (uid, sid) = (session.user_id, session.sid.clone());
-        self.authorized(session, Permission::Own, "auth.passwd", &target, |tx| {
-            tx.set_credentials(uid, &credentials)?;
-            let n = tx.revoke_user_sessions(uid, Some(&sid), duration::now())?;
-            Ok((n, json!({ "revoked_sessions": n })))
-        })
+        let s = &*session;
+        let n = self.authorized(s, Permission::Own, "auth.passwd", &target, |tx| {
+            let rewrapped = keys::rewrap_all_material(tx, s.user_id, &s.user_key, &user_key)?;
+            tx.set_credentials(s.user_id, &credentials)?;
+            tx.set_session_user_key(
+                &s.sid,
+                &aead::wrap_key(&s.session_key, &session_aad(&s.sid, s.user_id), &user_key),
+            )?;
+            let n = tx.revoke_user_sessions(s.user_id, Some(&s.sid), duration::now())?;
+            Ok((
+                n,
+                json!({ "revoked_sessions": n, "rewrapped_key_versions": rewrapped }),
+            ))
+        })?;
+        session.user_key = user_key;
+        Ok(n)
     }
 
     /// All users (admins only).

@@ -303,6 +303,34 @@ pub(crate) fn insert_new(
     Ok((key, detail))
 }
 
+/// Rewraps the material of every version of every key of `owner_id` from `old` to `new`
+/// user key; returns how many versions. Destroyed material stays destroyed.
+pub(crate) fn rewrap_all_material(
+    tx: &mut dyn Tx,
+    owner_id: i64,
+    old: &Key32,
+    new: &Key32,
+) -> Result<u64> {
+    let mut n = 0;
+    for key in tx.list_keys(owner_id, true)? {
+        for v in tx.key_versions(key.id)? {
+            let Some(wrapped) = v.wrapped_material else {
+                continue;
+            };
+            let aad = material_aad(owner_id, key.id, v.version);
+            let material = aead::unwrap_key(old, &aad, &wrapped).map_err(|_| {
+                Error::Integrity(format!(
+                    "the material of key '{}' version {} is damaged",
+                    key.name, v.version
+                ))
+            })?;
+            tx.set_key_version_material(key.id, v.version, &aead::wrap_key(new, &aad, &material))?;
+            n += 1;
+        }
+    }
+    Ok(n)
+}
+
 /// Unwraps one version's material, or explains why it cannot be used.
 pub(crate) fn material(
     tx: &mut dyn Tx,

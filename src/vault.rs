@@ -59,6 +59,8 @@ pub struct Session {
     pub expires_at: i64,
     /// The user's key, unwrapped with the token's session key.
     pub(crate) user_key: Key32,
+    /// The token's session key, which wraps this session's copy of the user key.
+    pub(crate) session_key: Key32,
 }
 
 impl Session {
@@ -179,6 +181,7 @@ impl Vault {
             sid: row.id,
             expires_at: row.expires_at,
             user_key,
+            session_key: contents.session_key,
         })
     }
 

@@ -412,6 +412,70 @@ fn passwd_keeps_every_record_readable() {
     assert_eq!(get_raw(&env, "k").1, b"key-wrapped");
 }
 
+type Materials = Vec<(i64, i64, Option<Vec<u8>>)>;
+
+fn materials(env: &Env) -> Materials {
+    let sql = env.sql();
+    let mut q = sql
+        .prepare("SELECT key_id, version, wrapped_material FROM key_versions ORDER BY key_id, version")
+        .unwrap();
+    q.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect()
+}
+
+#[test]
+fn passwd_gives_the_account_a_new_user_key() {
+    let env = setup();
+    put(&env, &["--name", "k"], b"before");
+    env.run(&["key", "rotate", "default"], b"").ok();
+    env.run(&["key", "create", "gone"], b"").ok();
+    env.run(&["key", "destroy", "gone", "--yes"], b"").ok();
+    let old_user: (String, Vec<u8>, Vec<u8>) = env
+        .sql()
+        .query_row(
+            "SELECT password_hash, kek_salt, wrapped_user_key FROM users",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .unwrap();
+    let before = materials(&env);
+    let input = format!("{}\n{}\n", pw("alice"), "a-new-account-password");
+    env.run(&["passwd", "--password-stdin"], input.as_bytes())
+        .ok();
+    // The session that changed the password goes on reading with the new user key.
+    assert_eq!(get_raw(&env, "k").1, b"before");
+    let after = materials(&env);
+    assert_eq!(after.len(), 3);
+    for (b, a) in before.iter().zip(&after) {
+        assert_eq!((b.0, b.1), (a.0, a.1));
+        match (&b.2, &a.2) {
+            (Some(old), Some(new)) => assert_ne!(old, new, "key {} v{} not rewrapped", a.0, a.1),
+            (None, None) => {}
+            other => panic!("destroyed material changed state: {other:?}"),
+        }
+    }
+    assert_eq!(after.iter().filter(|m| m.2.is_none()).count(), 1);
+    let audit = env.run(&["audit", "list", "--json", "--action", "auth.passwd"], b"");
+    assert_eq!(
+        audit.json()[0]["detail"],
+        json!({ "revoked_sessions": 0, "rewrapped_key_versions": 2 })
+    );
+    // Someone who kept the row from before (and knew the old password, as the admin who
+    // created an account does) logs in with it, but the old user key opens nothing.
+    env.sql()
+        .execute(
+            "UPDATE users SET password_hash = ?1, kek_salt = ?2, wrapped_user_key = ?3",
+            rusqlite::params![old_user.0, old_user.1, old_user.2],
+        )
+        .unwrap();
+    env.login("alice");
+    let (code, out, err) = get_raw(&env, "k");
+    assert_eq!((code, out.as_slice()), (7, &b""[..]));
+    assert_eq!(err, "error: the material of key 'default' version 1 is damaged\n");
+}
+
 #[test]
 fn import_is_all_or_nothing_and_export_decrypts() {
     let env = setup();

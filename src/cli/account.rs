@@ -181,7 +181,7 @@ pub fn whoami(ctx: &Ctx) -> Result<()> {
 /// `zencrypt passwd`.
 pub fn passwd(ctx: &Ctx, a: PasswdArgs) -> Result<()> {
     let mut vault = ctx.vault()?;
-    let session = ctx.session(&mut vault)?;
+    let mut session = ctx.session(&mut vault)?;
     let (current, new) = if a.password_stdin {
         input::two_passwords_from_stdin()?
     } else if input::is_interactive(&ctx.cfg) {
@@ -197,7 +197,7 @@ pub fn passwd(ctx: &Ctx, a: PasswdArgs) -> Result<()> {
             flag: "--password-stdin".into(),
         });
     };
-    let n = vault.change_password(&session, &current, &new)?;
+    let n = vault.change_password(&mut session, &current, &new)?;
     ctx.out.note(&match n {
         0 => "Password changed.".to_string(),
         1 => "Password changed; 1 other session was logged out.".to_string(),

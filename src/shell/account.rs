@@ -41,8 +41,8 @@ impl Shell {
     fn change_password(&mut self, p: &mut dyn Prompter) -> Reply<()> {
         let current = prompt_new_or_existing(p, "Current password", false)?;
         let new = prompt_new_or_existing(p, "New password", true)?;
-        let session = self.session.take().ok_or(crate::Error::NotLoggedIn)?;
-        let r = self.vault.change_password(&session, &current, &new);
+        let mut session = self.session.take().ok_or(crate::Error::NotLoggedIn)?;
+        let r = self.vault.change_password(&mut session, &current, &new);
         self.session = Some(session);
         let n = r?;
         p.say(&format!(

@@ -196,6 +196,8 @@ pub trait Tx {
     ) -> StoreResult<u64>;
     /// Wipes the wrapped user key of every expired session; returns how many.
     fn shred_expired_sessions(&mut self, now: i64) -> StoreResult<u64>;
+    /// Replaces a live session's wrapped user key (after the user key was replaced).
+    fn set_session_user_key(&mut self, id: &str, wrapped_user_key: &[u8]) -> StoreResult<()>;
 
     /// The last audit row's seq and MAC.
     fn audit_head(&mut self) -> StoreResult<Option<(i64, Vec<u8>)>>;
@@ -234,6 +236,13 @@ pub trait Tx {
     ) -> StoreResult<()>;
     /// Wipes the material of every version of a key.
     fn wipe_key_material(&mut self, key_id: i64) -> StoreResult<()>;
+    /// Replaces one version's wrapped material (after the user key was replaced).
+    fn set_key_version_material(
+        &mut self,
+        key_id: i64,
+        version: i64,
+        wrapped_material: &[u8],
+    ) -> StoreResult<()>;
     /// Appends to a key's lifecycle log.
     fn insert_key_event(
         &mut self,

@@ -660,6 +660,15 @@ impl Tx for SqliteTx<'_> {
             .map_err(|e| map_err(self.location, e))
     }
 
+    fn set_session_user_key(&mut self, id: &str, wrapped_user_key: &[u8]) -> StoreResult<()> {
+        self.scrub.set(true);
+        self.exec(
+            "UPDATE sessions SET wrapped_user_key = ?2 WHERE id = ?1 AND revoked_at IS NULL",
+            params![id, wrapped_user_key],
+        )
+        .map(drop)
+    }
+
     fn revoke_session(&mut self, id: &str, at: i64) -> StoreResult<bool> {
         self.scrub.set(true);
         self.exec(
@@ -893,6 +902,21 @@ impl Tx for SqliteTx<'_> {
             "UPDATE key_versions SET encryptions = encryptions + ?3, bytes = bytes + ?4 \
              WHERE key_id = ?1 AND version = ?2",
             params![key_id, version, encryptions, bytes],
+        )
+        .map(drop)
+    }
+
+    fn set_key_version_material(
+        &mut self,
+        key_id: i64,
+        version: i64,
+        wrapped_material: &[u8],
+    ) -> StoreResult<()> {
+        self.scrub.set(true);
+        self.exec(
+            "UPDATE key_versions SET wrapped_material = ?3 \
+             WHERE key_id = ?1 AND version = ?2 AND wrapped_material IS NOT NULL",
+            params![key_id, version, wrapped_material],
         )
         .map(drop)
     }
