@@ -202,32 +202,48 @@ impl Vault {
     }
 
     /// Moves a message's data key to its key's latest version: a new header, same body.
-    /// Returns the new header and the old and new versions.
+    /// The new wrap is an encryption under that version, so the rules of `begin_encrypt`
+    /// apply: an expired key is refused, a due rotation happens first, and the wrap counts
+    /// against the version's message limit. Returns the new header and the old and new
+    /// versions.
     pub fn rewrap(&mut self, session: &Session, header: &Header) -> Result<(Header, i64, i64)> {
         let owner = session.user_id;
-        self.authorized(
-            session,
-            Permission::Own,
-            "crypto.rewrap",
-            &format!("key#{}", header.key_id),
-            |tx| {
-                let (key, material) = key_for_header(tx, session, header)?;
-                let dek = unwrap_dek(session, header, &material)?;
-                let latest = keys::material(tx, &session.user_key, &key, key.latest_version)?;
-                let mut new = header.clone();
-                new.key_version = key.latest_version;
-                new.wrapped_dek = aead::wrap_key(&latest, &new.dek_aad(owner), &dek);
-                let plan = Plan {
-                    header: new.clone(),
-                    dek,
-                    key_name: key.name.clone(),
-                };
-                usage(tx, session, &plan, "rewrap", 0, Outcome::Ok)?;
-                let detail =
-                    json!({ "key": key.name, "from": header.key_version, "to": new.key_version });
-                Ok(((new, header.key_version, key.latest_version), detail))
-            },
-        )
+        let target = format!("key#{}", header.key_id);
+        self.authorized_rows(session, Permission::Own, "crypto.rewrap", &target, |tx| {
+            let (mut key, material) = key_for_header(tx, session, header)?;
+            if let Some(at) = key.expires_at.filter(|&e| duration::now() >= e) {
+                return Err(Error::Conflict(format!(
+                    "key '{}' expired at {}; it can still decrypt, but not rewrap",
+                    key.name,
+                    duration::rfc3339(at)
+                )));
+            }
+            let dek = unwrap_dek(session, header, &material)?;
+            let rotated = keys::rotate_if_needed(tx, session, &mut key)?;
+            let latest = keys::material(tx, &session.user_key, &key, key.latest_version)?;
+            let mut new = header.clone();
+            new.key_version = key.latest_version;
+            new.wrapped_dek = aead::wrap_key(&latest, &new.dek_aad(owner), &dek);
+            tx.add_key_version_usage(key.id, key.latest_version, 1, 0)?;
+            let plan = Plan {
+                header: new.clone(),
+                dek,
+                key_name: key.name.clone(),
+            };
+            usage(tx, session, &plan, "rewrap", 0, Outcome::Ok)?;
+            let mut rows = Vec::new();
+            if let Some(v) = rotated {
+                rows.push((
+                    "key.rotate".to_string(),
+                    json!({ "version": v, "reason": "automatic" }),
+                ));
+            }
+            rows.push((
+                "crypto.rewrap".to_string(),
+                json!({ "key": key.name, "from": header.key_version, "to": new.key_version }),
+            ));
+            Ok(((new, header.key_version, key.latest_version), rows))
+        })
     }
 
     fn finish(

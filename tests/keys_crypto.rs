@@ -132,6 +132,83 @@ fn rotation_rewrap_and_minimum_decryption_version() {
 }
 
 #[test]
+fn rewrap_follows_the_rules_of_encryption() {
+    let env = setup();
+    for (name, flag, value) in [
+        ("short", "--expires-in", "2s"),
+        ("fast", "--rotate-every", "1s"),
+    ] {
+        env.run(&["key", "create", name, flag, value], b"").ok();
+        let p = path(&env, &format!("{name}.zc"));
+        env.run(
+            &["encrypt", "--key", name, "-o", p.to_str().unwrap()],
+            b"payload",
+        )
+        .ok();
+    }
+    std::thread::sleep(std::time::Duration::from_millis(3100));
+    let out = path(&env, "out.zc");
+    let rewrap = |name: &str| {
+        let input = path(&env, &format!("{name}.zc"));
+        env.run(
+            &[
+                "rewrap",
+                input.to_str().unwrap(),
+                "-o",
+                out.to_str().unwrap(),
+            ],
+            b"",
+        )
+    };
+    // An expired key no longer encrypts, and a rewrap is an encryption of the data key.
+    let expired = rewrap("short");
+    assert_eq!(expired.code, 6);
+    assert!(
+        expired.stderr.starts_with("error: key 'short' expired at ")
+            && expired
+                .stderr
+                .ends_with("; it can still decrypt, but not rewrap\n"),
+        "{}",
+        expired.stderr
+    );
+    assert!(!out.exists());
+    // A due rotation happens first, and the new wrap counts against the new version.
+    rewrap("fast").ok();
+    assert_eq!(key_version_in(&std::fs::read(&out).unwrap()), 2);
+    assert_eq!(decrypt(&env, &out).stdout, "payload");
+    let show = env.run(&["key", "show", "fast", "--json"], b"").json();
+    assert_eq!(show["versions"][0]["encryptions"], 1);
+    assert_eq!(show["versions"][1]["encryptions"], 1);
+    let audit = env
+        .run(&["audit", "list", "--json", "--limit", "5"], b"")
+        .json();
+    let actions: Vec<&str> = audit
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["action"].as_str().unwrap())
+        .collect();
+    // Oldest first: the failed rewrap, then the rotation written in the rewrap's own
+    // transaction, before its record.
+    assert_eq!(
+        actions,
+        [
+            "crypto.rewrap",
+            "key.rotate",
+            "crypto.rewrap",
+            "crypto.decrypt",
+            "key.show"
+        ]
+    );
+    assert_eq!(audit[0]["outcome"], "failed");
+    assert_eq!(audit[0]["target"], "key#2");
+    assert_eq!(
+        audit[1]["detail"],
+        serde_json::json!({ "version": 2, "reason": "automatic" })
+    );
+}
+
+#[test]
 fn disabled_and_destroyed_keys() {
     let env = setup();
     let ct = encrypt_file(&env, b"secret", "s.zc");
@@ -292,7 +369,8 @@ fn tampering_anywhere_is_detected_and_nothing_is_written() {
 #[test]
 fn expiry_and_due_rotation() {
     let env = setup();
-    env.run(&["key", "create", "short", "--expires-in", "1s"], b"")
+    // Expiry is kept in whole seconds: 2s leaves at least a second to encrypt in.
+    env.run(&["key", "create", "short", "--expires-in", "2s"], b"")
         .ok();
     env.run(&["key", "create", "fast", "--rotate-every", "1s"], b"")
         .ok();
@@ -309,7 +387,7 @@ fn expiry_and_due_rotation() {
         b"before expiry",
     );
     early.ok();
-    std::thread::sleep(std::time::Duration::from_millis(2100));
+    std::thread::sleep(std::time::Duration::from_millis(3100));
 
     let check = env.run(&["key", "check", "--json"], b"");
     check.ok();

@@ -417,7 +417,9 @@ type Materials = Vec<(i64, i64, Option<Vec<u8>>)>;
 fn materials(env: &Env) -> Materials {
     let sql = env.sql();
     let mut q = sql
-        .prepare("SELECT key_id, version, wrapped_material FROM key_versions ORDER BY key_id, version")
+        .prepare(
+            "SELECT key_id, version, wrapped_material FROM key_versions ORDER BY key_id, version",
+        )
         .unwrap();
     q.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
         .unwrap()
@@ -473,7 +475,10 @@ fn passwd_gives_the_account_a_new_user_key() {
     env.login("alice");
     let (code, out, err) = get_raw(&env, "k");
     assert_eq!((code, out.as_slice()), (7, &b""[..]));
-    assert_eq!(err, "error: the material of key 'default' version 1 is damaged\n");
+    assert_eq!(
+        err,
+        "error: the material of key 'default' version 1 is damaged\n"
+    );
 }
 
 #[test]

@@ -143,9 +143,10 @@ fn create_a_key_and_encrypt_a_line_of_text_in_the_shell() {
     s.send("1\r").unwrap();
     s.expect("Encrypt with which key").unwrap();
     s.send("\r").unwrap(); // the only key is preselected
-    s.expect("Text: ").unwrap();
+    s.expect("Text (hidden): ").unwrap();
     s.send("meet me at noon\r").unwrap();
-    s.expect("-----BEGIN ZENCRYPT MESSAGE-----").unwrap();
+    let typed = s.expect("-----BEGIN ZENCRYPT MESSAGE-----").unwrap();
+    assert!(!String::from_utf8_lossy(typed.before()).contains("meet me"));
     let body = s.expect("-----END ZENCRYPT MESSAGE-----").unwrap();
     let armored = format!(
         "-----BEGIN ZENCRYPT MESSAGE-----{}-----END ZENCRYPT MESSAGE-----\n",
@@ -178,6 +179,36 @@ fn binary_ciphertext_is_never_written_to_a_terminal() {
         .unwrap();
     s.expect(Eof).unwrap();
     assert_eq!(exit_code(&s), 2);
+}
+
+#[test]
+fn hash_at_a_terminal_reads_a_hidden_line() {
+    let env = Env::new();
+    let piped = env.run(&["hash", "--algo", "sha256"], b"typed-secret-42");
+    piped.ok();
+    let mut cmd = env.command();
+    cmd.env("TERM", "dumb").args(["hash", "--algo", "sha256"]);
+    let mut s = Session::spawn(cmd).unwrap();
+    s.set_expect_timeout(Some(Duration::from_secs(20)));
+    s.expect("Input to hash (hidden): ").unwrap();
+    s.send("typed-secret-42\r").unwrap();
+    // No echo, and the same hash as the bytes without a newline.
+    let out = s.expect(piped.stdout.trim_end()).unwrap();
+    assert_eq!(String::from_utf8_lossy(out.before()).trim(), "");
+    s.expect(Eof).unwrap();
+    assert_eq!(exit_code(&s), 0);
+    // hash verify asks the same way.
+    let mut cmd = env.command();
+    cmd.env("TERM", "dumb")
+        .args(["hash", "verify", piped.stdout.trim_end()]);
+    let mut s = Session::spawn(cmd).unwrap();
+    s.set_expect_timeout(Some(Duration::from_secs(20)));
+    s.expect("Input to hash (hidden): ").unwrap();
+    s.send("not-the-secret\r").unwrap();
+    s.expect("error: the input does not match the hash")
+        .unwrap();
+    s.expect(Eof).unwrap();
+    assert_eq!(exit_code(&s), 7);
 }
 
 #[test]
@@ -252,7 +283,7 @@ fn every_main_menu_entry_has_a_happy_and_an_error_path() {
     answer(&mut s, "Choose: ", "3\r");
     answer(&mut s, "Choose: ", "6\r");
     answer(&mut s, "Hash what", "\r");
-    answer(&mut s, "Text: ", "abc\r");
+    answer(&mut s, "Text (hidden): ", "abc\r");
     s.expect("ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
         .unwrap();
     answer(&mut s, "Choose: ", "4\r");

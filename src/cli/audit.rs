@@ -62,15 +62,25 @@ pub enum AuditCommand {
 pub enum ExportFormat {
     /// One JSON object per line.
     Jsonl,
-    /// Comma-separated values with a header line.
+    /// Comma-separated values with a header line; a cell a spreadsheet would run as a
+    /// formula (starting with =, +, -, @) gets a leading apostrophe.
     Csv,
 }
 
+/// One CSV cell. Targets are chosen by users (a key name, a record reference), so a cell
+/// that a spreadsheet would evaluate as a formula is defused with a leading apostrophe
+/// (a lone "-", the placeholder for "no target", is left alone).
 fn csv_field(s: &str) -> String {
-    if s.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", s.replace('"', "\"\""))
+    let formula = s.starts_with(['=', '+', '@', '\t', '\r']) || (s.starts_with('-') && s != "-");
+    let s = if formula {
+        format!("'{s}")
     } else {
         s.to_string()
+    };
+    if formula || s.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s
     }
 }
 
@@ -229,5 +239,26 @@ pub fn run(ctx: &Ctx, cmd: AuditCommand) -> Result<()> {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::csv_field;
+
+    #[test]
+    fn csv_cells_are_quoted_and_formulas_defused() {
+        assert_eq!(csv_field("plain"), "plain");
+        assert_eq!(csv_field("-"), "-");
+        assert_eq!(csv_field("a,b"), "\"a,b\"");
+        assert_eq!(csv_field("say \"hi\""), "\"say \"\"hi\"\"\"");
+        assert_eq!(
+            csv_field("=HYPERLINK(\"x\",\"ok\")"),
+            "\"'=HYPERLINK(\"\"x\"\",\"\"ok\"\")\""
+        );
+        assert_eq!(csv_field("+1"), "\"'+1\"");
+        assert_eq!(csv_field("-1+2"), "\"'-1+2\"");
+        assert_eq!(csv_field("@SUM(A1)"), "\"'@SUM(A1)\"");
+        assert_eq!(csv_field("\tx"), "\"'\tx\"");
     }
 }

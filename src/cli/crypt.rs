@@ -1,15 +1,21 @@
 //! `encrypt`, `decrypt`, `rewrap` and `hash`.
 
+use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
 use clap::{Args, Subcommand, ValueEnum};
 use serde_json::json;
 
+use secrecy::ExposeSecret;
+use zeroize::Zeroizing;
+
 use super::files::{self, open_input};
+use super::input;
 use super::{Ctx, emitted};
 use crate::crypto::armor::is_armored;
 use crate::error::{Error, Result};
 use crate::hashing::{self, Algo};
+use crate::shell::prompt::{Prompter, TermPrompter};
 
 /// `encrypt` arguments.
 #[derive(Debug, Args)]
@@ -156,11 +162,35 @@ pub fn rewrap(ctx: &Ctx, a: DecryptArgs) -> Result<()> {
     Ok(())
 }
 
+/// What `hash` reads: INPUT, or stdin streamed when it is a pipe or file. What is typed at
+/// a terminal is usually a password, so it is read through a hidden prompt instead (no
+/// echo, no trailing newline).
+fn hash_input(ctx: &Ctx, path: Option<&Path>) -> Result<files::Input> {
+    if path.is_some() || !std::io::stdin().is_terminal() {
+        return open_input(path);
+    }
+    if !input::is_interactive(&ctx.cfg) {
+        return Err(Error::NeedsInput {
+            what: "the input to hash".into(),
+            flag: "INPUT or pipe it on stdin".into(),
+        });
+    }
+    let secret = TermPrompter::new()
+        .secret("Input to hash (hidden): ")
+        .map_err(input::prompt_error)?;
+    let bytes = Zeroizing::new(secret.expose_secret().as_bytes().to_vec());
+    Ok(files::Input {
+        size: Some(bytes.len() as u64),
+        reader: Box::new(std::io::Cursor::new(bytes)),
+        name: "the prompt".into(),
+    })
+}
+
 /// `zencrypt hash` and `zencrypt hash verify`.
 pub fn hash(ctx: &Ctx, a: HashArgs) -> Result<()> {
     match a.verify {
         Some(HashCommand::Verify { hash, input }) => {
-            let mut input = open_input(input.as_deref())?;
+            let mut input = hash_input(ctx, input.as_deref())?;
             let ok = hashing::verify(&hash, &mut input.reader)?;
             if ctx.out.json {
                 emitted(ctx.out.json_doc(&json!({ "match": ok })))?;
@@ -173,7 +203,7 @@ pub fn hash(ctx: &Ctx, a: HashArgs) -> Result<()> {
             }
         }
         None => {
-            let mut input = open_input(a.input.as_deref())?;
+            let mut input = hash_input(ctx, a.input.as_deref())?;
             let algo = match a.algo {
                 AlgoArg::Sha256 => Algo::Sha256,
                 AlgoArg::Argon2id => Algo::Argon2id,

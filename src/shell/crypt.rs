@@ -3,6 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use secrecy::ExposeSecret;
+use zeroize::Zeroizing;
 
 use super::prompt::{Interrupt, Prompter, Reply};
 use super::{Shell, Step, entry};
@@ -77,22 +78,24 @@ impl Shell {
                 let key = shell.pick_key(p, "Encrypt with which key", |k| {
                     k.key.status == KeyStatus::Active && !k.expired
                 })?;
-                let text = p.line("Text: ")?;
+                // Typed without echo, like every other secret the shell asks for.
+                let text = p.secret("Text (hidden): ")?;
                 let mut out = Vec::new();
                 shell.with_session(|s, v| {
-                    v.encrypt_stream(s, &key, &mut text.as_bytes(), &mut out, true, &mut |_| {})
+                    let mut plain = text.expose_secret().as_bytes();
+                    v.encrypt_stream(s, &key, &mut plain, &mut out, true, &mut |_| {})
                 })?;
                 p.say(String::from_utf8_lossy(&out).trim_end());
                 Ok(())
             }
             2 => {
                 let armored = paste_armor(p)?;
-                let mut out = Vec::new();
+                let mut out = Zeroizing::new(Vec::new());
                 let s = shell.with_session(|s, v| {
-                    v.decrypt_stream(s, &mut armored.as_bytes(), &mut out, &mut |_| {})
+                    v.decrypt_stream(s, &mut armored.as_bytes(), &mut *out, &mut |_| {})
                 })?;
-                match String::from_utf8(out) {
-                    Ok(text) => p.say(&text),
+                match std::str::from_utf8(&out) {
+                    Ok(text) => p.say(text),
                     Err(_) => p.say(&format!(
                         "({} bytes of binary data: decrypt it as a file instead)",
                         s.bytes
@@ -164,9 +167,11 @@ impl Shell {
                     "argon2id of a secret (hidden input)".to_string(),
                 ];
                 let digest = match p.select("Hash what", &kinds)? {
-                    0 => {
-                        hashing::hash(Algo::Sha256, shell.kdf(), &mut p.line("Text: ")?.as_bytes())?
-                    }
+                    0 => hashing::hash(
+                        Algo::Sha256,
+                        shell.kdf(),
+                        &mut p.secret("Text (hidden): ")?.expose_secret().as_bytes(),
+                    )?,
                     1 => {
                         let path = ask_input(p)?;
                         let mut input = open_input(Some(&path))?;
@@ -192,7 +197,10 @@ impl Shell {
                     "a secret (hidden input)".to_string(),
                 ];
                 let ok = match p.select("Compare it with", &kinds)? {
-                    0 => hashing::verify(&expected, &mut p.line("Text: ")?.as_bytes())?,
+                    0 => hashing::verify(
+                        &expected,
+                        &mut p.secret("Text (hidden): ")?.expose_secret().as_bytes(),
+                    )?,
                     1 => {
                         let path = ask_input(p)?;
                         hashing::verify(&expected, &mut open_input(Some(&path))?.reader)?
