@@ -347,6 +347,9 @@ impl Vault {
 
 /// Re-reads the session and its user inside a transaction and checks the permission.
 fn recheck(tx: &mut dyn Tx, session: &Session, permission: Permission, action: &str) -> Result<()> {
+    // Every write also wipes the key copies of sessions that have expired since, so an
+    // expired token is worthless against a later copy of the file, as a revoked one is.
+    tx.shred_expired_sessions(duration::now())?;
     let row = tx
         .session(&session.sid)?
         .filter(|s| s.user_id == session.user_id)

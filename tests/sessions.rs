@@ -117,6 +117,8 @@ fn short_jwt_secret_is_refused() {
 #[test]
 fn sessions_expire() {
     let env = Env::new();
+    env.signup("bob");
+    let bob = env.token("bob");
     env.signup("alice");
     env.run(
         &[
@@ -137,6 +139,20 @@ fn sessions_expire() {
         r.stderr,
         "error: session has expired\nhint: run `zencrypt login`\n"
     );
+    // The expired session's copy of the user key is wiped by the next write anyone makes.
+    let holding = || -> i64 {
+        env.sql()
+            .query_row(
+                "SELECT count(*) FROM sessions WHERE expires_at <= unixepoch() \
+                 AND length(wrapped_user_key) > 0",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap()
+    };
+    assert_eq!(holding(), 1);
+    env.as_token(&bob, &["key", "create", "k"]).ok();
+    assert_eq!(holding(), 0);
     let bad = env.run(&["login", "--username", "alice", "--ttl", "forever"], b"");
     assert_eq!(bad.code, 2);
     assert_eq!(

@@ -2,7 +2,12 @@
 //! A released migration is never edited; changes go in a new one at the end.
 
 /// Every migration, oldest first; migration `i` takes the schema to version `i + 1`.
-pub(crate) const MIGRATIONS: &[&str] = &[V1_ACCOUNTS_SESSIONS_AUDIT, V2_KEYS_USAGE, V3_RECORDS];
+pub(crate) const MIGRATIONS: &[&str] = &[
+    V1_ACCOUNTS_SESSIONS_AUDIT,
+    V2_KEYS_USAGE,
+    V3_RECORDS,
+    V4_SESSION_EXPIRY,
+];
 
 /// The latest schema version this binary knows.
 pub(crate) const LATEST: i64 = MIGRATIONS.len() as i64;
@@ -141,6 +146,12 @@ CREATE INDEX records_by_owner ON records(owner_id, created_at);
 CREATE INDEX records_by_name ON records(owner_id, name);
 CREATE INDEX records_by_key ON records(key_id, key_version);
 CREATE INDEX records_by_identity ON records(identity_id);
+";
+
+/// Expired sessions' copies of the user key are wiped by every write; this index keeps
+/// finding the ones still holding a copy cheap however many old sessions there are.
+const V4_SESSION_EXPIRY: &str = "
+CREATE INDEX sessions_holding_keys ON sessions(expires_at) WHERE length(wrapped_user_key) > 0;
 ";
 
 #[cfg(test)]

@@ -701,13 +701,15 @@ impl Tx for SqliteTx<'_> {
     }
 
     fn shred_expired_sessions(&mut self, now: i64) -> StoreResult<u64> {
-        self.scrub.set(true);
-        self.exec(
+        let n = self.exec(
             "UPDATE sessions SET wrapped_user_key = X'' \
              WHERE expires_at <= ?1 AND length(wrapped_user_key) > 0",
             params![now],
-        )
-        .map(|n| n as u64)
+        )?;
+        if n > 0 {
+            self.scrub.set(true);
+        }
+        Ok(n as u64)
     }
 
     fn audit_head(&mut self) -> StoreResult<Option<(i64, Vec<u8>)>> {
