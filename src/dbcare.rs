@@ -7,7 +7,8 @@ use serde_json::json;
 use crate::audit::Actor;
 use crate::authz::Permission;
 use crate::error::Result;
-use crate::storage::Counts;
+use crate::fsutil;
+use crate::storage::{Counts, StoreError};
 use crate::vault::{Session, Vault};
 
 /// What `db status` reports.
@@ -42,23 +43,51 @@ impl Vault {
         Ok(status)
     }
 
-    /// Writes a consistent copy of the database to a new 0600 file (admins only).
+    /// Writes a consistent copy of the database to a new 0600 file (admins only). The copy
+    /// is built in a private directory beside `dest` and appears at `dest` only after its
+    /// audit record is committed: a copy of the password hashes and wrapped keys never
+    /// exists unaudited where anyone else could reach it.
     pub fn db_backup(&mut self, session: &Session, dest: &Path) -> Result<()> {
         let target = dest.display().to_string();
         self.require(session, Permission::Administer, "db.backup", &target)?;
-        let result = self.store.backup_to(dest).map_err(crate::Error::from);
-        match result {
-            Ok(()) => self.authorized(
-                session,
-                Permission::Administer,
-                "db.backup",
-                &target,
-                |_| Ok(((), json!({}))),
-            ),
+        let exists = || StoreError::Unopenable {
+            location: target.clone(),
+            reason: "the file exists; choose a new path".into(),
+        };
+        let built = (|| -> Result<fsutil::Staging> {
+            // symlink_metadata: a dangling symlink counts as existing.
+            if dest.symlink_metadata().is_ok() {
+                return Err(exists().into());
+            }
+            let staging = fsutil::Staging::beside(dest).map_err(|e| StoreError::Unopenable {
+                location: target.clone(),
+                reason: e.to_string(),
+            })?;
+            self.store.backup_to(&staging.file)?;
+            Ok(staging)
+        })();
+        let staging = match built {
+            Ok(s) => s,
             Err(e) => {
                 self.audit_failure(&session.actor(), "db.backup", &target, &e);
-                Err(e)
+                return Err(e);
             }
-        }
+        };
+        self.authorized(
+            session,
+            Permission::Administer,
+            "db.backup",
+            &target,
+            |_| Ok(((), json!({}))),
+        )?;
+        staging.publish(dest).map_err(|e| {
+            let e: crate::Error = if e.kind() == std::io::ErrorKind::AlreadyExists {
+                exists().into()
+            } else {
+                crate::Error::io(format!("publishing the backup at {target}"), e)
+            };
+            self.audit_failure(&session.actor(), "db.backup", &target, &e);
+            e
+        })
     }
 }

@@ -4,7 +4,7 @@
 use std::fs::{self, DirBuilder, OpenOptions};
 use std::io::{self, Write};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// Creates `dir` and any missing parents with mode 0700. Existing directories are left as
 /// they are.
@@ -75,7 +75,47 @@ pub fn create_once(path: &Path, contents: &[u8]) -> io::Result<Vec<u8>> {
     fs::read(path)
 }
 
-fn temp_sibling(path: &Path) -> std::path::PathBuf {
+/// A private directory (0700, random name) beside a destination, to build a file in where
+/// no one else can swap it for a link or another file, before it is published. Removed,
+/// with whatever is left in it, when dropped.
+pub struct Staging {
+    dir: PathBuf,
+    /// Where to build the file.
+    pub file: PathBuf,
+}
+
+impl Staging {
+    /// A staging directory in `dest`'s directory (created 0700 if missing).
+    pub fn beside(dest: &Path) -> io::Result<Staging> {
+        let parent = dest
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        create_private_dir(parent)?;
+        let dir = parent.join(format!(".zencrypt-staging.{}", crate::crypto::random_id(6)));
+        // Not recursive: fails if the name exists, whatever it is (a link included).
+        DirBuilder::new().mode(0o700).create(&dir)?;
+        let name = dest.file_name().unwrap_or("file".as_ref());
+        Ok(Staging {
+            file: dir.join(name),
+            dir,
+        })
+    }
+
+    /// Publishes the built file at `dest` with a hard link, which never replaces or
+    /// follows anything already there (`AlreadyExists` instead).
+    pub fn publish(&self, dest: &Path) -> io::Result<()> {
+        fs::hard_link(&self.file, dest)
+    }
+}
+
+impl Drop for Staging {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn temp_sibling(path: &Path) -> PathBuf {
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
@@ -90,6 +130,26 @@ mod tests {
 
     fn mode(p: &Path) -> u32 {
         fs::metadata(p).unwrap().permissions().mode() & 0o777
+    }
+
+    #[test]
+    fn staging_publishes_without_replacing_and_cleans_up() {
+        let t = tempfile::tempdir().unwrap();
+        let dest = t.path().join("out/copy.db");
+        let staging = Staging::beside(&dest).unwrap();
+        fs::write(&staging.file, b"built").unwrap();
+        let dir = staging.file.parent().unwrap().to_path_buf();
+        assert_eq!(mode(&dir), 0o700);
+        staging.publish(&dest).unwrap();
+        assert_eq!(fs::read(&dest).unwrap(), b"built");
+        assert_eq!(
+            staging.publish(&dest).unwrap_err().kind(),
+            io::ErrorKind::AlreadyExists
+        );
+        drop(staging);
+        assert!(!dir.exists());
+        let names: Vec<_> = fs::read_dir(t.path().join("out")).unwrap().collect();
+        assert_eq!(names.len(), 1, "only the published file is left");
     }
 
     #[test]

@@ -155,10 +155,28 @@ fn backups_are_private_and_usable_and_status_counts_match() {
 
     let backup = env.dir.path().join("backups/copy.db");
     let b = backup.to_str().unwrap();
+    // A backup that cannot be audited (here: the wrong audit key) leaves no copy behind.
+    let unaudited = env.run_with(
+        &["db", "backup", b],
+        b"",
+        &[("ZENCRYPT_AUDIT_KEY", "c29tZS1vdGhlci1hdWRpdC1rZXktb2YtMzItYnl0ZXM=")],
+    );
+    assert_eq!(unaudited.code, 2, "{}", unaudited.stderr);
+    assert!(!backup.exists());
     env.run(&["db", "backup", b], b"").ok();
     assert_eq!(mode(&backup), 0o600);
     let again = env.run(&["db", "backup", b], b"");
     assert_eq!(again.code, 1);
+    assert_eq!(
+        again.stderr,
+        format!("error: cannot open the database at {b}: the file exists; choose a new path\n")
+    );
+    // Nothing but the copy is left in its directory (the private staging directory is gone).
+    let left: Vec<String> = std::fs::read_dir(backup.parent().unwrap())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(left, ["copy.db"]);
     let copied_keys: i64 = rusqlite::Connection::open(&backup)
         .unwrap()
         .query_row(
