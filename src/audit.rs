@@ -9,7 +9,7 @@
 use serde_json::{Value, json};
 
 use crate::authz::{self, Permission};
-use crate::vault::{Session, Vault};
+use crate::vault::{Session, Vault, role_now};
 
 use crate::crypto::mac::{MAC_LEN, MacKey};
 use crate::duration;
@@ -230,15 +230,23 @@ impl Vault {
         user: Option<&str>,
     ) -> Result<Vec<AuditEntry>> {
         let target = user.unwrap_or("-").to_string();
-        if authz::allows(session.role, Permission::ReadAll) {
-            filter.actor = user.map(str::to_string);
-        } else {
-            if let Some(u) = user.filter(|u| *u != session.username) {
-                self.require(session, Permission::ReadAll, "audit.list", u)?;
-            }
-            filter.actor_id = Some(session.user_id);
+        let other = user.filter(|u| *u != session.username);
+        if let Some(u) = other
+            && !authz::allows(session.role, Permission::ReadAll)
+        {
+            self.require(session, Permission::ReadAll, "audit.list", u)?;
         }
         self.authorized(session, Permission::Own, "audit.list", &target, |tx| {
+            // Decided on the role as it is now, not as it was when the session was read.
+            let role = role_now(tx, session)?;
+            if authz::allows(role, Permission::ReadAll) {
+                filter.actor = user.map(str::to_string);
+            } else {
+                if other.is_some() {
+                    authz::check(role, Permission::ReadAll, "audit.list")?;
+                }
+                filter.actor_id = Some(session.user_id);
+            }
             let rows = list(tx, &filter)?;
             let n = rows.len();
             Ok((rows, json!({ "count": n })))
@@ -276,10 +284,10 @@ impl Vault {
     /// users), for export.
     pub fn audit_export(&mut self, session: &Session) -> Result<Vec<AuditEntry>> {
         let mut filter = AuditFilter::default();
-        if !authz::allows(session.role, Permission::ReadAll) {
-            filter.actor_id = Some(session.user_id);
-        }
         self.authorized(session, Permission::Own, "audit.export", "-", |tx| {
+            if !authz::allows(role_now(tx, session)?, Permission::ReadAll) {
+                filter.actor_id = Some(session.user_id);
+            }
             let rows = list(tx, &filter)?;
             let n = rows.len();
             Ok((rows, json!({ "count": n })))
@@ -330,6 +338,78 @@ impl Vault {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::SignupPolicy;
+    use crate::crypto::kdf::KdfParams;
+    use crate::model::Role;
+    use crate::storage::UsageGroup;
+    use crate::storage::sqlite::SqliteStore;
+    use crate::vault::Policy;
+    use secrecy::SecretString;
+
+    #[test]
+    fn a_demoted_auditor_sees_only_their_own_rows_at_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut vault = Vault::with_store(
+            Box::new(SqliteStore::open(&dir.path().join("z.db")).unwrap()),
+            &[3u8; 32],
+            MacKey::new(vec![4u8; 32]),
+            Policy {
+                kdf: KdfParams {
+                    m_kib: 64,
+                    t: 1,
+                    p: 1,
+                },
+                signup: SignupPolicy::Open,
+                session_ttl: 3600,
+            },
+        )
+        .unwrap();
+        let pw = SecretString::from("password-123");
+        let admin = vault.signup("alice", &pw, None).unwrap().token;
+        let admin = vault.authenticate(&admin).unwrap();
+        let bob = vault.signup("bob", &pw, None).unwrap().token;
+        vault.set_role(&admin, "bob", Role::Auditor).unwrap();
+        // bob's session was read while he was an auditor...
+        let bob = vault.authenticate(&bob).unwrap();
+        assert_eq!(bob.role, Role::Auditor);
+        assert!(
+            vault
+                .audit_list(&bob, AuditFilter::default(), None)
+                .unwrap()
+                .iter()
+                .any(|e| e.actor == "alice")
+        );
+        // ...and is demoted before his next action.
+        vault.set_role(&admin, "bob", Role::User).unwrap();
+        let rows = vault
+            .audit_list(&bob, AuditFilter::default(), None)
+            .unwrap();
+        assert!(!rows.is_empty());
+        assert!(
+            rows.iter().all(|e| e.actor_id == Some(bob.user_id)),
+            "{rows:?}"
+        );
+        let exported = vault.audit_export(&bob).unwrap();
+        assert!(exported.iter().all(|e| e.actor_id == Some(bob.user_id)));
+        let denied = vault
+            .audit_list(&bob, AuditFilter::default(), Some("alice"))
+            .unwrap_err();
+        assert_eq!(
+            denied.to_string(),
+            "permission denied: audit.list requires the auditor role"
+        );
+        let usage = vault
+            .usage_report(&bob, UsageGroup::User, None, None)
+            .unwrap();
+        assert!(usage.iter().all(|r| r.group == "bob"), "{usage:?}");
+        let denied = vault
+            .usage_report(&bob, UsageGroup::User, None, Some("alice"))
+            .unwrap_err();
+        assert_eq!(
+            denied.to_string(),
+            "permission denied: usage requires the auditor role"
+        );
+    }
 
     fn entry(seq: i64, detail: &str) -> AuditEntry {
         AuditEntry {

@@ -5,7 +5,7 @@ use serde_json::json;
 
 use crate::authz::{self, Permission};
 use crate::error::{Error, Result};
-use crate::vault::{Session, Vault};
+use crate::vault::{Session, Vault, role_now};
 
 pub use crate::storage::UsageGroup;
 
@@ -43,11 +43,19 @@ impl Vault {
         user: Option<&str>,
     ) -> Result<Vec<UsageRow>> {
         let target = user.unwrap_or("-").to_string();
-        let sees_all = authz::allows(session.role, Permission::ReadAll);
-        if !sees_all && let Some(u) = user.filter(|u| *u != session.username) {
+        let other = user.filter(|u| *u != session.username);
+        if let Some(u) = other
+            && !authz::allows(session.role, Permission::ReadAll)
+        {
             self.require(session, Permission::ReadAll, "usage", u)?;
         }
         self.authorized(session, Permission::Own, "usage", &target, |tx| {
+            // Decided on the role as it is now, not as it was when the session was read.
+            let role = role_now(tx, session)?;
+            let sees_all = authz::allows(role, Permission::ReadAll);
+            if !sees_all && other.is_some() {
+                authz::check(role, Permission::ReadAll, "usage")?;
+            }
             let user_id = match (sees_all, user) {
                 (false, _) => Some(session.user_id),
                 (true, None) => None,

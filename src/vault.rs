@@ -369,6 +369,15 @@ fn recheck(tx: &mut dyn Tx, session: &Session, permission: Permission, action: &
     authz::check(user.role, permission, action)
 }
 
+/// The caller's role as the database holds it now, inside the transaction: a decision on
+/// what to show (everyone's rows or their own) follows a demotion at once.
+pub(crate) fn role_now(tx: &mut dyn Tx, session: &Session) -> Result<Role> {
+    Ok(tx
+        .user_by_id(session.user_id)?
+        .ok_or(Error::SessionRevoked)?
+        .role)
+}
+
 /// The configured secret, or the one in `file` (created with `len` random bytes, 0600, on
 /// first use).
 fn secret_bytes(

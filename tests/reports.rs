@@ -159,7 +159,10 @@ fn backups_are_private_and_usable_and_status_counts_match() {
     let unaudited = env.run_with(
         &["db", "backup", b],
         b"",
-        &[("ZENCRYPT_AUDIT_KEY", "c29tZS1vdGhlci1hdWRpdC1rZXktb2YtMzItYnl0ZXM=")],
+        &[(
+            "ZENCRYPT_AUDIT_KEY",
+            "c29tZS1vdGhlci1hdWRpdC1rZXktb2YtMzItYnl0ZXM=",
+        )],
     );
     assert_eq!(unaudited.code, 2, "{}", unaudited.stderr);
     assert!(!backup.exists());

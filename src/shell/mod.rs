@@ -266,6 +266,9 @@ impl Shell {
             }
             let r = match choose(p, title, entries, "Back") {
                 Ok(0) => return Step::Stay,
+                // The session and role are read again before every action, as at the main
+                // menu: a revocation or a change of role takes effect at once.
+                Ok(_) if !self.refresh(p) => return Step::Stay,
                 Ok(n) => act(self, p, n),
                 Err(e) => Err(e),
             };
