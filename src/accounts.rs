@@ -258,6 +258,16 @@ impl Vault {
         })
     }
 
+    /// Refuses (and audits) a sign-up under a name that is not valid, before a password is
+    /// asked for. The name itself is not recorded: it may be a password typed in the
+    /// wrong field.
+    pub fn check_new_username(&mut self, username: &str) -> Result<()> {
+        validate_username(username).inspect_err(|e| {
+            let invalid = "(invalid)";
+            self.audit_failure(&Actor::anonymous(invalid), "auth.signup", invalid, e);
+        })
+    }
+
     /// Creates an account (the first on an empty database is `admin`, later ones `user`,
     /// subject to `ZENCRYPT_SIGNUP`) and logs it in.
     pub fn signup(
@@ -266,10 +276,10 @@ impl Vault {
         password: &SecretString,
         ttl: Option<u64>,
     ) -> Result<LoginOutcome> {
+        self.check_new_username(username)?;
         let actor = Actor::anonymous(username);
         let policy = self.policy.signup;
         let checked = (|| {
-            validate_username(username)?;
             validate_new_password(password)?;
             // Refuse early, before the expensive KDF; everything is re-checked in the
             // write transaction.

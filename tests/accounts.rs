@@ -2,6 +2,7 @@
 
 mod common;
 use common::*;
+use serde_json::json;
 
 #[test]
 fn scripted_signup_login_whoami_logout() {
@@ -178,6 +179,14 @@ fn signup_rules() {
         bad.stderr,
         "error: invalid username 'bad name': use 1-64 characters from A-Z a-z 0-9 . _ -\n"
     );
+    // The refusal is audited, without the name (it may be a password in the wrong field).
+    let audit = env.run(&["audit", "list", "--json", "--action", "auth.signup"], b"");
+    let last = audit.json().as_array().unwrap().last().unwrap().clone();
+    assert_eq!(
+        (&last["actor"], &last["target"], &last["outcome"]),
+        (&json!("(invalid)"), &json!("(invalid)"), &json!("failed"))
+    );
+    assert!(!audit.stdout.contains("bad name"));
     let no_pw = env.run(&["signup", "--username", "bob"], b"");
     assert_eq!(no_pw.code, 2);
     assert_eq!(

@@ -102,7 +102,7 @@ pub fn signup(ctx: &Ctx, a: LoginArgs) -> Result<()> {
     let ttl = parse_ttl(a.ttl.as_deref())?;
     let mut vault = ctx.vault()?;
     let username = input::username(a.username.as_deref(), &ctx.cfg)?;
-    crate::accounts::validate_username(&username)?;
+    vault.check_new_username(&username)?;
     let password = input::password(&a.password, &ctx.cfg, "Choose a password", true)?;
     let outcome = vault.signup(&username, &password, ttl)?;
     finish(

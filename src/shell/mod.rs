@@ -194,7 +194,7 @@ impl Shell {
 
     fn signup(&mut self, p: &mut dyn Prompter) -> Reply<()> {
         let username = p.line("Username: ")?;
-        crate::accounts::validate_username(&username)?;
+        self.vault.check_new_username(&username)?;
         let password = crate::cli::input::prompt_new_or_existing(p, "Choose a password", true)?;
         let outcome = self.vault.signup(&username, &password, None)?;
         p.say(&format!(
