@@ -41,11 +41,7 @@ pub fn sha256_hex(input: &mut impl Read) -> Result<String> {
 }
 
 fn read_small(input: &mut impl Read) -> Result<zeroize::Zeroizing<Vec<u8>>> {
-    let mut data = zeroize::Zeroizing::new(Vec::new());
-    input
-        .take(MAX_ARGON2_INPUT + 1)
-        .read_to_end(&mut data)
-        .map_err(io)?;
+    let data = crypto::read_secret(input, MAX_ARGON2_INPUT + 1).map_err(io)?;
     if data.len() as u64 > MAX_ARGON2_INPUT {
         return Err(Error::Usage(format!(
             "argon2id hashing takes at most {} KiB of input; use --algo sha256 for files",

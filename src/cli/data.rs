@@ -1,6 +1,6 @@
 //! `data put|get|update|list|rm|restore|purge|rekey|import|export`.
 
-use std::io::{IsTerminal, Read, Write};
+use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 
 use clap::{Args, Subcommand, ValueEnum};
@@ -540,9 +540,7 @@ pub fn run(ctx: &Ctx, cmd: DataCommand) -> Result<()> {
             password_file,
         } => {
             let mut inp = open_input(input.as_deref())?;
-            let mut bytes = zeroize::Zeroizing::new(Vec::new());
-            inp.reader
-                .read_to_end(&mut bytes)
+            let bytes = crate::crypto::read_secret(&mut inp.reader, u64::MAX)
                 .map_err(|e| Error::io(format!("reading {}", inp.name), e))?;
             let items = records::parse_import(&bytes)?;
             let password = if protect {

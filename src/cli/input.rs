@@ -1,7 +1,7 @@
 //! Where one-shot commands get what they need from a person: flags, stdin (read at most
 //! once), files, or a prompt when — and only when — the session is interactive.
 
-use std::io::{IsTerminal, Read};
+use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
 use clap::Args;
@@ -9,6 +9,7 @@ use secrecy::{ExposeSecret, SecretString};
 use zeroize::Zeroizing;
 
 use crate::config::Config;
+use crate::crypto::read_secret;
 use crate::error::{Error, Result};
 use crate::shell::prompt::{Interrupt, Prompter, TermPrompter};
 
@@ -33,11 +34,7 @@ pub struct PasswordArgs {
 
 /// Reads all of stdin (bounded), for passwords.
 fn read_stdin_bounded() -> Result<Zeroizing<Vec<u8>>> {
-    let mut buf = Zeroizing::new(Vec::new());
-    std::io::stdin()
-        .lock()
-        .take(MAX_PASSWORD_INPUT + 1)
-        .read_to_end(&mut buf)
+    let buf = read_secret(std::io::stdin().lock(), MAX_PASSWORD_INPUT + 1)
         .map_err(|e| Error::io("reading stdin", e))?;
     if buf.len() as u64 > MAX_PASSWORD_INPUT {
         return Err(Error::Usage("password input on stdin is too large".into()));
@@ -48,9 +45,7 @@ fn read_stdin_bounded() -> Result<Zeroizing<Vec<u8>>> {
 fn read_file_bounded(path: &Path) -> Result<Zeroizing<Vec<u8>>> {
     let f = std::fs::File::open(path)
         .map_err(|e| Error::io(format!("reading the password file {}", path.display()), e))?;
-    let mut buf = Zeroizing::new(Vec::new());
-    f.take(MAX_PASSWORD_INPUT + 1)
-        .read_to_end(&mut buf)
+    let buf = read_secret(f, MAX_PASSWORD_INPUT + 1)
         .map_err(|e| Error::io(format!("reading the password file {}", path.display()), e))?;
     if buf.len() as u64 > MAX_PASSWORD_INPUT {
         return Err(Error::Usage(format!(
@@ -173,30 +168,23 @@ pub fn record_password(
 /// A value to store: `--file`, else stdin when it is not a terminal, else a hidden prompt.
 pub fn value(file: Option<&Path>, cfg: &Config, max: usize) -> Result<Zeroizing<Vec<u8>>> {
     let limit = max as u64 + 1;
-    let mut buf = Zeroizing::new(Vec::new());
-    if let Some(p) = file {
+    let buf = if let Some(p) = file {
         let f =
             std::fs::File::open(p).map_err(|e| Error::io(format!("reading {}", p.display()), e))?;
-        f.take(limit)
-            .read_to_end(&mut buf)
-            .map_err(|e| Error::io(format!("reading {}", p.display()), e))?;
+        read_secret(f, limit).map_err(|e| Error::io(format!("reading {}", p.display()), e))?
     } else if !std::io::stdin().is_terminal() {
-        std::io::stdin()
-            .lock()
-            .take(limit)
-            .read_to_end(&mut buf)
-            .map_err(|e| Error::io("reading stdin", e))?;
+        read_secret(std::io::stdin().lock(), limit).map_err(|e| Error::io("reading stdin", e))?
     } else if is_interactive(cfg) {
         let v = TermPrompter::new()
             .secret("Value (hidden): ")
             .map_err(prompt_error)?;
-        buf.extend_from_slice(v.expose_secret().as_bytes());
+        Zeroizing::new(v.expose_secret().as_bytes().to_vec())
     } else {
         return Err(Error::NeedsInput {
             what: "a value".into(),
             flag: "--file FILE or pipe it on stdin".into(),
         });
-    }
+    };
     if buf.len() > max {
         return Err(Error::Usage(format!(
             "values are limited to {} MiB",

@@ -1,7 +1,5 @@
 //! `key create|import|list|show|history|rotate|check|set|export|disable|enable|destroy`.
 
-use std::io::Read;
-
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use clap::{Args, Subcommand};
@@ -349,11 +347,7 @@ pub fn run(ctx: &Ctx, cmd: KeyCommand) -> Result<()> {
                     .map_err(prompt_error)?;
                 parse_material(secrecy::ExposeSecret::expose_secret(&line).as_bytes())?
             } else {
-                let mut buf = Zeroizing::new(Vec::new());
-                std::io::stdin()
-                    .lock()
-                    .take(4096)
-                    .read_to_end(&mut buf)
+                let buf = crate::crypto::read_secret(std::io::stdin().lock(), 4096)
                     .map_err(|e| Error::io("reading stdin", e))?;
                 parse_material(&buf)?
             };

@@ -43,6 +43,42 @@ pub fn hex(bytes: &[u8]) -> String {
     s
 }
 
+/// Reads `reader` to its end, at most `limit` bytes, into a buffer that is zeroed on drop.
+/// Unlike `read_to_end`, every smaller buffer it outgrows is zeroed too before it is
+/// freed, so no stray copy of a secret value is left in freed memory.
+pub fn read_secret(reader: impl std::io::Read, limit: u64) -> std::io::Result<Zeroizing<Vec<u8>>> {
+    const FIRST: usize = 8 * 1024;
+    use std::io::Read;
+    let mut reader = reader.take(limit);
+    let mut buf = Zeroizing::new(Vec::with_capacity(FIRST));
+    loop {
+        let len = buf.len();
+        if len == buf.capacity() {
+            // Doubling, but not past the limit.
+            let cap = len
+                .saturating_mul(2)
+                .max(FIRST)
+                .min(usize::try_from(limit).unwrap_or(usize::MAX))
+                .max(len + 1);
+            let mut bigger = Zeroizing::new(Vec::with_capacity(cap));
+            bigger.extend_from_slice(&buf);
+            buf = bigger;
+        }
+        let cap = buf.capacity();
+        buf.resize(cap, 0);
+        match reader.read(&mut buf[len..]) {
+            Ok(n) => {
+                buf.truncate(len + n);
+                if n == 0 {
+                    return Ok(buf);
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => buf.truncate(len),
+            Err(e) => return Err(e),
+        }
+    }
+}
+
 /// A 256-bit secret key. Zeroed on drop; never cloned, printed or serialized.
 pub struct Key32(Zeroizing<[u8; 32]>);
 
@@ -115,6 +151,34 @@ impl Aad {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A reader that hands out at most 1000 bytes per call, to cross buffer growth.
+    struct Trickle<'a>(&'a [u8]);
+
+    impl std::io::Read for Trickle<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            let n = buf.len().min(self.0.len()).min(1000);
+            buf[..n].copy_from_slice(&self.0[..n]);
+            self.0 = &self.0[n..];
+            Ok(n)
+        }
+    }
+
+    #[test]
+    fn read_secret_reads_everything_up_to_the_limit() {
+        let data: Vec<u8> = (0..100_000u32).map(|i| (i * 7 % 251) as u8).collect();
+        for (len, limit, want) in [
+            (0, 10, 0),
+            (5, 10, 5),
+            (8192, 9000, 8192),
+            (8193, 100_000, 8193),
+            (100_000, 100_001, 100_000),
+            (100_000, 40_000, 40_000),
+        ] {
+            let got = read_secret(Trickle(&data[..len]), limit).unwrap();
+            assert_eq!(&got[..], &data[..want], "len {len} limit {limit}");
+        }
+    }
 
     #[test]
     fn aad_fields_are_unambiguous() {

@@ -222,6 +222,13 @@ struct Batch {
     bad: Option<&'static str>,
 }
 
+/// `data` holds plaintext: the input when encrypting, the opened chunks when decrypting.
+impl Drop for Batch {
+    fn drop(&mut self) {
+        zeroize::Zeroize::zeroize(&mut self.data);
+    }
+}
+
 impl Batch {
     fn new(data_len: usize, out_len: usize) -> Batch {
         Batch {
