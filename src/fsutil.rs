@@ -75,6 +75,35 @@ pub fn create_once(path: &Path, contents: &[u8]) -> io::Result<Vec<u8>> {
     fs::read(path)
 }
 
+/// Why a file holding a secret (a signing or audit key, a session token) cannot be
+/// trusted, if it cannot: it must be a regular file (not a link), owned by the user
+/// running zencrypt, that no one else may read or write. Anyone who could have written
+/// it could have chosen the secret; anyone who could read it knows it.
+pub fn untrusted_secret_file(path: &Path) -> Option<String> {
+    use std::os::unix::fs::MetadataExt;
+    let meta = fs::symlink_metadata(path).ok()?;
+    let shown = path.display();
+    if !meta.file_type().is_file() {
+        return Some(format!(
+            "{shown} is not a regular file (a link or a directory?)"
+        ));
+    }
+    let me = rustix::process::geteuid().as_raw();
+    if meta.uid() != me {
+        return Some(format!(
+            "{shown} belongs to another user (uid {}), who could have chosen its secret",
+            meta.uid()
+        ));
+    }
+    let mode = meta.mode() & 0o777;
+    if mode & 0o077 != 0 {
+        return Some(format!(
+            "{shown} can be read or written by other users (mode {mode:04o}); run `chmod 600 {shown}`"
+        ));
+    }
+    None
+}
+
 /// A private directory (0700, random name) beside a destination, to build a file in where
 /// no one else can swap it for a link or another file, before it is published. Removed,
 /// with whatever is left in it, when dropped.
@@ -130,6 +159,34 @@ mod tests {
 
     fn mode(p: &Path) -> u32 {
         fs::metadata(p).unwrap().permissions().mode() & 0o777
+    }
+
+    #[test]
+    fn secret_files_must_be_private_regular_files() {
+        use std::os::unix::fs::PermissionsExt;
+        let t = tempfile::tempdir().unwrap();
+        let f = t.path().join("audit.key");
+        write_private_file(&f, b"secret").unwrap();
+        assert_eq!(untrusted_secret_file(&f), None);
+        fs::set_permissions(&f, fs::Permissions::from_mode(0o640)).unwrap();
+        assert_eq!(
+            untrusted_secret_file(&f).unwrap(),
+            format!(
+                "{} can be read or written by other users (mode 0640); run `chmod 600 {}`",
+                f.display(),
+                f.display()
+            )
+        );
+        let link = t.path().join("link.key");
+        std::os::unix::fs::symlink(&f, &link).unwrap();
+        assert_eq!(
+            untrusted_secret_file(&link).unwrap(),
+            format!(
+                "{} is not a regular file (a link or a directory?)",
+                link.display()
+            )
+        );
+        assert_eq!(untrusted_secret_file(&t.path().join("missing")), None);
     }
 
     #[test]

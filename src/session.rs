@@ -212,6 +212,9 @@ pub fn save(path: &Path, token: &SecretString) -> Result<()> {
 
 /// Reads a saved token, if there is one.
 pub fn load(path: &Path) -> Result<Option<SecretString>> {
+    if let Some(why) = fsutil::untrusted_secret_file(path) {
+        return Err(Error::Config(why));
+    }
     match std::fs::read(path) {
         Ok(bytes) => {
             let bytes = Zeroizing::new(bytes);

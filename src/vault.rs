@@ -399,6 +399,10 @@ fn secret_bytes(
         fsutil::create_once(file, encoded.as_bytes())
             .map_err(|e| Error::io(format!("reading {}", file.display()), e))?,
     );
+    // Ours or not, it is only used if no one else could have chosen or read it.
+    if let Some(why) = fsutil::untrusted_secret_file(file) {
+        return Err(Error::Config(why));
+    }
     let text = std::str::from_utf8(&stored).unwrap_or("").trim();
     let bytes = Zeroizing::new(STANDARD.decode(text).unwrap_or_default());
     if bytes.len() < 32 {

@@ -286,6 +286,31 @@ fn bad_env_values_are_exit_2_and_change_nothing() {
         r.stderr,
         "error: ZENCRYPT_ARGON2_MEMORY_KIB must be a whole number from 8 to 262144, not 'lots'\n"
     );
+    // Secret files someone else could read or have written are refused, not used.
+    use std::os::unix::fs::PermissionsExt;
+    for file in [
+        env.data_dir().join("audit.key"),
+        env.data_dir().join("jwt.secret"),
+        std::fs::read_dir(env.sessions_dir())
+            .unwrap()
+            .next()
+            .unwrap()
+            .unwrap()
+            .path(),
+    ] {
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let r = env.run(&["data", "get", "kept"], b"");
+        assert_eq!(r.code, 2, "{}", file.display());
+        assert_eq!(
+            r.stderr,
+            format!(
+                "error: {} can be read or written by other users (mode 0644); run `chmod 600 {}`\n",
+                file.display(),
+                file.display()
+            )
+        );
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
     let after = snapshot(&run);
     assert_eq!(after.0, before.0);
     assert_eq!(after.1, "precious");

@@ -290,7 +290,7 @@ fn pipeline(
     std::thread::scope(|s| {
         let (to_worker, jobs) = std::sync::mpsc::sync_channel::<Batch>(1);
         let (to_main, done) = std::sync::mpsc::sync_channel::<Batch>(1);
-        s.spawn(move || {
+        let worker = s.spawn(move || {
             for mut batch in jobs {
                 work(&mut batch);
                 if to_main.send(batch).is_err() {
@@ -299,32 +299,41 @@ fn pipeline(
             }
         });
         let hung_up = || StreamError::Malformed("the stream worker stopped");
-        to_worker.send(first).map_err(|_| hung_up())?;
-        let mut spare = Some(Batch::new(want + 1, out_len));
-        let mut more = true;
-        loop {
-            // Read the next batch while the worker is busy with the current one.
-            let next = if more {
-                let mut b = spare
-                    .take()
-                    .unwrap_or_else(|| Batch::new(want + 1, out_len));
-                b.fill(input, want, &mut carry)?;
-                b.counter = number(&b)?;
-                more = !b.end;
-                Some(b)
-            } else {
-                None
-            };
-            let finished = done.recv().map_err(|_| hung_up())?;
-            emit(&finished)?;
-            if finished.end {
-                return Ok(());
+        let result = (|| {
+            to_worker.send(first).map_err(|_| hung_up())?;
+            let mut spare = Some(Batch::new(want + 1, out_len));
+            let mut more = true;
+            loop {
+                // Read the next batch while the worker is busy with the current one.
+                let next = if more {
+                    let mut b = spare
+                        .take()
+                        .unwrap_or_else(|| Batch::new(want + 1, out_len));
+                    b.fill(input, want, &mut carry)?;
+                    b.counter = number(&b)?;
+                    more = !b.end;
+                    Some(b)
+                } else {
+                    None
+                };
+                let finished = done.recv().map_err(|_| hung_up())?;
+                emit(&finished)?;
+                if finished.end {
+                    return Ok(());
+                }
+                if let Some(b) = next {
+                    to_worker.send(b).map_err(|_| hung_up())?;
+                }
+                spare = Some(finished);
             }
-            if let Some(b) = next {
-                to_worker.send(b).map_err(|_| hung_up())?;
-            }
-            spare = Some(finished);
-        }
+        })();
+        // Hang up both channels so the worker stops wherever it is, then wait until its
+        // thread has exited (the scope alone waits only for its closure to return): no
+        // batch, and no copy of plaintext in it, outlives the call.
+        drop(to_worker);
+        drop(done);
+        let _ = worker.join();
+        result
     })
 }
 
