@@ -5,6 +5,7 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufRead, BufReader, BufWriter, IsTerminal, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
@@ -61,19 +62,49 @@ pub fn widen_pipe(fd: &impl std::os::fd::AsFd) {
     let _ = rustix::pipe::fcntl_setpipe_size(fd, 1 << 20);
 }
 
-/// A temp file that is removed when dropped, unless it was moved into place.
+/// Temp files being written right now, for [`remove_partial_outputs`].
+static PARTIAL: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
+
+fn partial() -> std::sync::MutexGuard<'static, Vec<PathBuf>> {
+    PARTIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Removes every temp file still being written: called when the process is interrupted
+/// (Ctrl-C, SIGTERM, SIGHUP), where no destructor runs, so that half a decrypted file is
+/// never left behind under a name nobody knows to clean up.
+pub fn remove_partial_outputs() {
+    for p in partial().drain(..) {
+        let _ = fs::remove_file(p);
+    }
+}
+
+/// A temp file that is removed when dropped (or when the process is interrupted), unless
+/// it was moved into place.
 pub struct TempPath(Option<PathBuf>);
 
 impl TempPath {
+    fn new(path: PathBuf) -> TempPath {
+        partial().push(path.clone());
+        TempPath(Some(path))
+    }
+
     fn path(&self) -> &Path {
         self.0.as_deref().unwrap_or(Path::new(""))
+    }
+
+    /// The file was moved into place: nothing to remove any more.
+    fn keep(&mut self) {
+        if let Some(p) = self.0.take() {
+            partial().retain(|q| *q != p);
+        }
     }
 }
 
 impl Drop for TempPath {
     fn drop(&mut self) {
         if let Some(p) = self.0.take() {
-            let _ = fs::remove_file(p);
+            let _ = fs::remove_file(&p);
+            partial().retain(|q| *q != p);
         }
     }
 }
@@ -119,16 +150,25 @@ pub fn open_output(path: Option<&Path>) -> Result<Output> {
                 .file_name()
                 .map(|n| n.to_string_lossy().into_owned())
                 .unwrap_or_default();
-            let temp = dir.join(format!(".{name}.{}.tmp", crate::crypto::random_id(6)));
-            let f = OpenOptions::new()
+            let temp =
+                TempPath::new(dir.join(format!(".{name}.{}.tmp", crate::crypto::random_id(6))));
+            let mut temp = temp;
+            let f = match OpenOptions::new()
                 .write(true)
                 .create_new(true)
                 .mode(0o600)
-                .open(&temp)
-                .map_err(|e| Error::io(format!("creating {}", p.display()), e))?;
+                .open(temp.path())
+            {
+                Ok(f) => f,
+                Err(e) => {
+                    // Not created, so not ours to remove.
+                    temp.keep();
+                    return Err(Error::io(format!("creating {}", p.display()), e));
+                }
+            };
             Ok(Output::File {
                 writer: BufWriter::with_capacity(BUF, f),
-                temp: TempPath(Some(temp)),
+                temp,
                 dest: p.to_path_buf(),
             })
         }
@@ -169,7 +209,7 @@ impl Output {
                 })();
                 match result {
                     Ok(()) => {
-                        temp.0 = None;
+                        temp.keep();
                         Ok(())
                     }
                     // Dropping `temp` removes the partial file.
