@@ -220,12 +220,16 @@ struct Batch {
     good: usize,
     /// Why the chunk after the good ones failed, if one did.
     bad: Option<&'static str>,
+    /// How far into `data` any batch ever filled (what `drop` wipes).
+    high: usize,
 }
 
 /// `data` holds plaintext: the input when encrypting, the opened chunks when decrypting.
+/// Only the part ever filled is wiped, so a short message does not pay for 2 MiB.
 impl Drop for Batch {
     fn drop(&mut self) {
-        zeroize::Zeroize::zeroize(&mut self.data);
+        let high = self.high.min(self.data.len());
+        zeroize::Zeroize::zeroize(&mut self.data[..high]);
     }
 }
 
@@ -240,6 +244,7 @@ impl Batch {
             out_len: 0,
             good: 0,
             bad: None,
+            high: 0,
         }
     }
 
@@ -256,7 +261,15 @@ impl Batch {
             self.data[0] = b;
             filled = 1;
         }
-        filled += read_full(input, &mut self.data[filled..=want])?;
+        match read_full(input, &mut self.data[filled..=want]) {
+            Ok(got) => filled += got,
+            Err(e) => {
+                // How much was read before the error is unknown.
+                self.high = self.data.len();
+                return Err(e);
+            }
+        }
+        self.high = self.high.max(filled);
         self.end = filled <= want;
         self.n = filled.min(want);
         if !self.end {
