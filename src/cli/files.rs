@@ -84,6 +84,18 @@ pub struct TempPath(Option<PathBuf>);
 
 impl TempPath {
     fn new(path: PathBuf) -> TempPath {
+        // Interrupted (Ctrl-C, SIGTERM, SIGHUP) while an output file is being written:
+        // remove it, then stop as the signal would have. Installed only by commands that
+        // write one (a thread, which the others need not pay for); the shell installs its
+        // own handler first, so this one never replaces it. Database changes are
+        // transactions: a stop at any point leaves each one whole or absent.
+        static HANDLER: std::sync::Once = std::sync::Once::new();
+        HANDLER.call_once(|| {
+            let _ = ctrlc::set_handler(|| {
+                remove_partial_outputs();
+                std::process::exit(crate::error::exit::INTERRUPTED);
+            });
+        });
         partial().push(path.clone());
         TempPath(Some(path))
     }

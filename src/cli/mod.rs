@@ -268,16 +268,7 @@ pub fn main() -> i32 {
     let result = match cli.command {
         None => crate::shell::run(&ctx.cfg),
         Some(Command::Completions { shell }) => completions(shell),
-        Some(command) => {
-            // Interrupted (Ctrl-C, SIGTERM, SIGHUP): remove any half-written output file,
-            // then stop as the signal would have. Database changes are transactions: a
-            // stop at any point leaves each one applied entirely or not at all.
-            let _ = ctrlc::set_handler(|| {
-                files::remove_partial_outputs();
-                std::process::exit(exit::INTERRUPTED);
-            });
-            run(&ctx, command)
-        }
+        Some(command) => run(&ctx, command),
     };
     match result {
         Ok(()) => exit::OK,
