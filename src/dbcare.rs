@@ -80,12 +80,10 @@ impl Vault {
             &target,
             |_| Ok(((), json!({}))),
         )?;
+        // Rare (the path appeared since the check, or the filesystem refused): the audit
+        // log already says the copy was made, so the failure is recorded after it.
         staging.publish(dest).map_err(|e| {
-            let e: crate::Error = if e.kind() == std::io::ErrorKind::AlreadyExists {
-                exists().into()
-            } else {
-                crate::Error::io(format!("publishing the backup at {target}"), e)
-            };
+            let e = crate::Error::io(format!("publishing the backup at {target}"), e);
             self.audit_failure(&session.actor(), "db.backup", &target, &e);
             e
         })

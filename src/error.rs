@@ -23,7 +23,7 @@ pub mod exit {
     pub const CONFLICT: i32 = 6;
     /// Integrity: decryption failed, tampering, broken audit chain.
     pub const INTEGRITY: i32 = 7;
-    /// Interrupted by Ctrl-C, SIGTERM or SIGHUP (128 + SIGINT, as shells report it).
+    /// Interrupted by Ctrl-C (128 + SIGINT, as shells report it).
     pub const INTERRUPTED: i32 = 130;
 }
 

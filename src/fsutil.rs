@@ -75,6 +75,36 @@ pub fn create_once(path: &Path, contents: &[u8]) -> io::Result<Vec<u8>> {
     fs::read(path)
 }
 
+/// Files being written right now that must not outlive an interruption.
+static PARTIAL: std::sync::Mutex<Vec<PathBuf>> = std::sync::Mutex::new(Vec::new());
+
+fn partial() -> std::sync::MutexGuard<'static, Vec<PathBuf>> {
+    PARTIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Registers a file being written (half a decrypted file, a backup in the making) to be
+/// removed if Ctrl-C interrupts the process, where no destructor runs. The first call
+/// installs the handler, so commands that write no such file start no extra thread; the
+/// shell installs its own handler first, which this one never replaces. Database changes
+/// are transactions: a stop at any point leaves each one whole or absent.
+pub fn track_partial(path: &Path) {
+    static HANDLER: std::sync::Once = std::sync::Once::new();
+    HANDLER.call_once(|| {
+        let _ = ctrlc::set_handler(|| {
+            for p in partial().drain(..) {
+                let _ = fs::remove_file(p);
+            }
+            std::process::exit(crate::error::exit::INTERRUPTED);
+        });
+    });
+    partial().push(path.to_path_buf());
+}
+
+/// The file is finished (or already removed): nothing to clean up any more.
+pub fn untrack_partial(path: &Path) {
+    partial().retain(|q| q != path);
+}
+
 /// Why a file holding a secret (a signing or audit key, a session token) cannot be
 /// trusted, if it cannot: it must be a regular file (not a link), owned by the user
 /// running zencrypt, that no one else may read or write. Anyone who could have written
@@ -125,22 +155,33 @@ impl Staging {
         // Not recursive: fails if the name exists, whatever it is (a link included).
         DirBuilder::new().mode(0o700).create(&dir)?;
         let name = dest.file_name().unwrap_or("file".as_ref());
-        Ok(Staging {
-            file: dir.join(name),
-            dir,
-        })
+        let file = dir.join(name);
+        track_partial(&file);
+        Ok(Staging { file, dir })
     }
 
-    /// Publishes the built file at `dest` with a hard link, which never replaces or
-    /// follows anything already there (`AlreadyExists` instead).
+    /// Publishes the built file at `dest` without ever replacing or following anything
+    /// already there (`AlreadyExists` instead): a hard link, or where the filesystem has
+    /// none (vfat, some network mounts), a rename that refuses to replace.
     pub fn publish(&self, dest: &Path) -> io::Result<()> {
-        fs::hard_link(&self.file, dest)
+        match fs::hard_link(&self.file, dest) {
+            Err(e) if e.kind() != io::ErrorKind::AlreadyExists => rustix::fs::renameat_with(
+                rustix::fs::CWD,
+                &self.file,
+                rustix::fs::CWD,
+                dest,
+                rustix::fs::RenameFlags::NOREPLACE,
+            )
+            .map_err(io::Error::from),
+            r => r,
+        }
     }
 }
 
 impl Drop for Staging {
     fn drop(&mut self) {
         let _ = fs::remove_dir_all(&self.dir);
+        untrack_partial(&self.file);
     }
 }
 

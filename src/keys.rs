@@ -320,8 +320,8 @@ pub(crate) fn rewrap_all_material(
             let aad = material_aad(owner_id, key.id, v.version);
             let material = aead::unwrap_key(old, &aad, &wrapped).map_err(|_| {
                 Error::Integrity(format!(
-                    "the material of key '{}' version {} is damaged",
-                    key.name, v.version
+                    "the material of key '{}' version {} is damaged, so it cannot be moved to a new user key; destroy that key (`zencrypt key destroy {}`) or restore the database from a backup, then try again",
+                    key.name, v.version, key.name
                 ))
             })?;
             tx.set_key_version_material(key.id, v.version, &aead::wrap_key(new, &aad, &material))?;

@@ -265,3 +265,30 @@ fn logout_all_ends_every_session() {
         assert_eq!(env.as_token(&t, &["whoami"]).stderr, REVOKED);
     }
 }
+
+#[test]
+fn a_login_ends_the_session_of_a_token_file_others_could_read() {
+    use std::os::unix::fs::PermissionsExt;
+    let env = Env::new();
+    env.signup("alice");
+    let file = std::fs::read_dir(env.sessions_dir())
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let exposed = std::fs::read_to_string(&file).unwrap();
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let refused = env.run(&["whoami"], b"");
+    assert_eq!(refused.code, 2);
+    env.login("alice");
+    // The exposed token no longer works, and the new file is private again.
+    let old = env.as_token(exposed.trim(), &["whoami"]);
+    assert_eq!(old.code, 3);
+    assert_eq!(
+        old.stderr,
+        "error: session has been revoked\nhint: run `zencrypt login`\n"
+    );
+    assert_eq!(mode(&file), 0o600);
+    env.run(&["whoami"], b"").ok();
+}

@@ -72,7 +72,7 @@ fn finish(
     // session is left alone.
     if !print_token {
         let path = ctx.session_path();
-        if let Ok(Some(old)) = session::load(&path) {
+        if let Ok(Some(old)) = session::load_for_replacement(&path) {
             vault.end_replaced_session(&old);
         }
         session::save(&path, &outcome.token)?;

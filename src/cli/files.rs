@@ -5,7 +5,8 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufRead, BufReader, BufWriter, IsTerminal, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+
+use crate::fsutil;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
@@ -62,41 +63,13 @@ pub fn widen_pipe(fd: &impl std::os::fd::AsFd) {
     let _ = rustix::pipe::fcntl_setpipe_size(fd, 1 << 20);
 }
 
-/// Temp files being written right now, for [`remove_partial_outputs`].
-static PARTIAL: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
-
-fn partial() -> std::sync::MutexGuard<'static, Vec<PathBuf>> {
-    PARTIAL.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-/// Removes every temp file still being written: called when the process is interrupted
-/// (Ctrl-C, SIGTERM, SIGHUP), where no destructor runs, so that half a decrypted file is
-/// never left behind under a name nobody knows to clean up.
-pub fn remove_partial_outputs() {
-    for p in partial().drain(..) {
-        let _ = fs::remove_file(p);
-    }
-}
-
 /// A temp file that is removed when dropped (or when the process is interrupted), unless
 /// it was moved into place.
 pub struct TempPath(Option<PathBuf>);
 
 impl TempPath {
     fn new(path: PathBuf) -> TempPath {
-        // Interrupted (Ctrl-C, SIGTERM, SIGHUP) while an output file is being written:
-        // remove it, then stop as the signal would have. Installed only by commands that
-        // write one (a thread, which the others need not pay for); the shell installs its
-        // own handler first, so this one never replaces it. Database changes are
-        // transactions: a stop at any point leaves each one whole or absent.
-        static HANDLER: std::sync::Once = std::sync::Once::new();
-        HANDLER.call_once(|| {
-            let _ = ctrlc::set_handler(|| {
-                remove_partial_outputs();
-                std::process::exit(crate::error::exit::INTERRUPTED);
-            });
-        });
-        partial().push(path.clone());
+        fsutil::track_partial(&path);
         TempPath(Some(path))
     }
 
@@ -107,7 +80,7 @@ impl TempPath {
     /// The file was moved into place: nothing to remove any more.
     fn keep(&mut self) {
         if let Some(p) = self.0.take() {
-            partial().retain(|q| *q != p);
+            fsutil::untrack_partial(&p);
         }
     }
 }
@@ -116,7 +89,7 @@ impl Drop for TempPath {
     fn drop(&mut self) {
         if let Some(p) = self.0.take() {
             let _ = fs::remove_file(&p);
-            partial().retain(|q| *q != p);
+            fsutil::untrack_partial(&p);
         }
     }
 }

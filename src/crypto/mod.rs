@@ -45,35 +45,48 @@ pub fn hex(bytes: &[u8]) -> String {
 
 /// Reads `reader` to its end, at most `limit` bytes, into a buffer that is zeroed on drop.
 /// Unlike `read_to_end`, every smaller buffer it outgrows is zeroed too before it is
-/// freed, so no stray copy of a secret value is left in freed memory.
+/// freed, so no stray copy of a secret value is left in freed memory. New space is zeroed
+/// once, when the buffer grows, not before every read.
 pub fn read_secret(reader: impl std::io::Read, limit: u64) -> std::io::Result<Zeroizing<Vec<u8>>> {
-    const FIRST: usize = 8 * 1024;
     use std::io::Read;
-    let mut reader = reader.take(limit);
-    let mut buf = Zeroizing::new(Vec::with_capacity(FIRST));
+    const FIRST: usize = 8 * 1024;
+    let limit = usize::try_from(limit).unwrap_or(usize::MAX);
+    let mut reader = reader.take(limit as u64);
+    let mut buf = Zeroizing::new(vec![0u8; FIRST.min(limit)]);
+    let mut filled = 0;
     loop {
-        let len = buf.len();
-        if len == buf.capacity() {
-            // Doubling, but not past the limit.
-            let cap = len
+        if filled == buf.len() {
+            // Full: a small read tells whether there is more before the buffer grows, so
+            // an input that fits exactly is not copied again.
+            let mut probe = Zeroizing::new([0u8; 64]);
+            let n = loop {
+                match reader.read(&mut probe[..]) {
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                    r => break r?,
+                }
+            };
+            if n == 0 {
+                return Ok(buf);
+            }
+            let size = filled
                 .saturating_mul(2)
                 .max(FIRST)
-                .min(usize::try_from(limit).unwrap_or(usize::MAX))
-                .max(len + 1);
-            let mut bigger = Zeroizing::new(Vec::with_capacity(cap));
-            bigger.extend_from_slice(&buf);
+                .min(limit)
+                .max(filled + n);
+            let mut bigger = Zeroizing::new(vec![0u8; size]);
+            bigger[..filled].copy_from_slice(&buf[..filled]);
+            bigger[filled..filled + n].copy_from_slice(&probe[..n]);
             buf = bigger;
+            filled += n;
+            continue;
         }
-        let cap = buf.capacity();
-        buf.resize(cap, 0);
-        match reader.read(&mut buf[len..]) {
-            Ok(n) => {
-                buf.truncate(len + n);
-                if n == 0 {
-                    return Ok(buf);
-                }
+        match reader.read(&mut buf[filled..]) {
+            Ok(0) => {
+                buf.truncate(filled);
+                return Ok(buf);
             }
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => buf.truncate(len),
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
             Err(e) => return Err(e),
         }
     }

@@ -205,7 +205,7 @@ impl Shell {
     }
 
     fn start_session(&mut self, p: &mut dyn Prompter, token: &SecretString) -> Reply<()> {
-        if let Ok(Some(old)) = session::load(&self.session_file) {
+        if let Ok(Some(old)) = session::load_for_replacement(&self.session_file) {
             self.vault.end_replaced_session(&old);
         }
         self.token = Some(token.clone());
