@@ -375,18 +375,20 @@ fn each_chunk(
     }
     let per_part = chunks.div_ceil(threads);
     let goods: Vec<(usize, usize)> = std::thread::scope(|s| {
-        let handles: Vec<_> = data
-            .chunks_mut(per_part * chunk_len)
+        // The first part runs on this thread; only the others get threads of their own.
+        let mut parts = data.chunks_mut(per_part * chunk_len);
+        let first = parts.next().unwrap_or_default();
+        let handles: Vec<_> = parts
             .enumerate()
             .map(|(p, part)| {
                 let len = part.len().div_ceil(chunk_len);
-                s.spawn(move || (run(p * per_part, part), len))
+                s.spawn(move || (run((p + 1) * per_part, part), len))
             })
             .collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().unwrap_or((0, 1)))
-            .collect()
+        let first_len = first.len().div_ceil(chunk_len);
+        let mut goods = vec![(run(0, first), first_len)];
+        goods.extend(handles.into_iter().map(|h| h.join().unwrap_or((0, 1))));
+        goods
     });
     // Count good chunks up to the first part that stopped early.
     let mut good = 0;
