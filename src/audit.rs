@@ -338,35 +338,24 @@ impl Vault {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::SignupPolicy;
-    use crate::crypto::kdf::KdfParams;
     use crate::model::Role;
     use crate::storage::UsageGroup;
-    use crate::storage::sqlite::SqliteStore;
-    use crate::vault::Policy;
     use secrecy::SecretString;
 
     #[test]
     fn a_demoted_auditor_sees_only_their_own_rows_at_once() {
         let dir = tempfile::tempdir().unwrap();
-        let mut vault = Vault::with_store(
-            Box::new(SqliteStore::open(&dir.path().join("z.db")).unwrap()),
-            &[3u8; 32],
-            MacKey::new(vec![4u8; 32]),
-            Policy {
-                kdf: KdfParams {
-                    m_kib: 64,
-                    t: 1,
-                    p: 1,
-                },
-                signup: SignupPolicy::Open,
-                session_ttl: 3600,
-            },
-        )
-        .unwrap();
+        let mut vault = crate::vault::test_vault(&dir.path().join("z.db"));
         let pw = SecretString::from("password-123");
         let admin = vault.signup("alice", &pw, None).unwrap().token;
         let admin = vault.authenticate(&admin).unwrap();
+        vault
+            .key_create(&admin, "k", crate::keys::KeyOptions::default())
+            .unwrap();
+        let mut sealed = Vec::new();
+        vault
+            .encrypt_stream(&admin, "k", &mut &b"x"[..], &mut sealed, false, &mut |_| {})
+            .unwrap();
         let bob = vault.signup("bob", &pw, None).unwrap().token;
         vault.set_role(&admin, "bob", Role::Auditor).unwrap();
         // bob's session was read while he was an auditor...

@@ -73,6 +73,25 @@ fn key_for_header(
     Ok((key, material))
 }
 
+/// The audit rows of a wrap under a key's latest version: the automatic rotation that
+/// came first, if one did, then the operation itself.
+fn rows_after_rotation(
+    rotated: Option<i64>,
+    action: &str,
+    detail: serde_json::Value,
+) -> Vec<(String, serde_json::Value)> {
+    let rotation = rotated.map(|v| {
+        (
+            "key.rotate".to_string(),
+            json!({ "version": v, "reason": "automatic" }),
+        )
+    });
+    rotation
+        .into_iter()
+        .chain([(action.to_string(), detail)])
+        .collect()
+}
+
 fn unwrap_dek(session: &Session, header: &Header, material: &Key32) -> Result<Key32> {
     aead::unwrap_key(
         material,
@@ -139,17 +158,11 @@ impl Vault {
             let dek = Key32::random();
             header.wrapped_dek = aead::wrap_key(&material, &header.dek_aad(owner), &dek);
             tx.add_key_version_usage(key.id, key.latest_version, 1, 0)?;
-            let mut rows = Vec::new();
-            if let Some(v) = rotated {
-                rows.push((
-                    "key.rotate".to_string(),
-                    json!({ "version": v, "reason": "automatic" }),
-                ));
-            }
-            rows.push((
-                "crypto.encrypt".to_string(),
+            let rows = rows_after_rotation(
+                rotated,
+                "crypto.encrypt",
                 json!({ "version": key.latest_version }),
-            ));
+            );
             Ok((
                 Plan {
                     header,
@@ -231,17 +244,11 @@ impl Vault {
                 key_name: key.name.clone(),
             };
             usage(tx, session, &plan, "rewrap", 0, Outcome::Ok)?;
-            let mut rows = Vec::new();
-            if let Some(v) = rotated {
-                rows.push((
-                    "key.rotate".to_string(),
-                    json!({ "version": v, "reason": "automatic" }),
-                ));
-            }
-            rows.push((
-                "crypto.rewrap".to_string(),
+            let rows = rows_after_rotation(
+                rotated,
+                "crypto.rewrap",
                 json!({ "key": key.name, "from": header.key_version, "to": new.key_version }),
-            ));
+            );
             Ok(((new, header.key_version, key.latest_version), rows))
         })
     }

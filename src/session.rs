@@ -215,16 +215,12 @@ pub fn load(path: &Path) -> Result<Option<SecretString>> {
     if let Some(why) = fsutil::untrusted_secret_file(path) {
         return Err(Error::Config(why));
     }
-    load_unchecked(path)
+    load_for_replacement(path)
 }
 
 /// Reads a saved token without the ownership and mode checks: only to end the session it
 /// belongs to before the file is replaced (a token others could read is one to revoke).
 pub fn load_for_replacement(path: &Path) -> Result<Option<SecretString>> {
-    load_unchecked(path)
-}
-
-fn load_unchecked(path: &Path) -> Result<Option<SecretString>> {
     match std::fs::read(path) {
         Ok(bytes) => {
             let bytes = Zeroizing::new(bytes);

@@ -369,6 +369,27 @@ fn recheck(tx: &mut dyn Tx, session: &Session, permission: Permission, action: &
     authz::check(user.role, permission, action)
 }
 
+/// A vault over a SQLite file at `db` with fixed secrets and a cheap argon2 cost, for
+/// unit tests.
+#[cfg(test)]
+pub(crate) fn test_vault(db: &Path) -> Vault {
+    Vault::with_store(
+        Box::new(SqliteStore::open(db).unwrap()),
+        &[3u8; 32],
+        MacKey::new(vec![4u8; 32]),
+        Policy {
+            kdf: KdfParams {
+                m_kib: 64,
+                t: 1,
+                p: 1,
+            },
+            signup: SignupPolicy::Open,
+            session_ttl: 3600,
+        },
+    )
+    .unwrap()
+}
+
 /// The caller's role as the database holds it now, inside the transaction: a decision on
 /// what to show (everyone's rows or their own) follows a demotion at once.
 pub(crate) fn role_now(tx: &mut dyn Tx, session: &Session) -> Result<Role> {

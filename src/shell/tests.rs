@@ -2,11 +2,6 @@
 
 use super::prompt::{Scripted, ScriptedPrompter};
 use super::*;
-use crate::config::SignupPolicy;
-use crate::crypto::kdf::KdfParams;
-use crate::crypto::mac::MacKey;
-use crate::storage::sqlite::SqliteStore;
-use crate::vault::Policy;
 use Scripted::{CtrlC, Pick, Text, Yes};
 
 struct Fixture {
@@ -26,21 +21,7 @@ impl Fixture {
     }
 
     fn vault(&self) -> Vault {
-        Vault::with_store(
-            Box::new(SqliteStore::open(&self.db).unwrap()),
-            &[3u8; 32],
-            MacKey::new(vec![4u8; 32]),
-            Policy {
-                kdf: KdfParams {
-                    m_kib: 64,
-                    t: 1,
-                    p: 1,
-                },
-                signup: SignupPolicy::Open,
-                session_ttl: 3600,
-            },
-        )
-        .unwrap()
+        crate::vault::test_vault(&self.db)
     }
 
     fn run(&self, answers: Vec<Scripted>) -> Vec<String> {
