@@ -13,7 +13,8 @@ use crate::error::{Error, Result};
 use crate::session;
 use crate::shell::prompt::TermPrompter;
 
-/// `signup` and `login` arguments.
+// `signup` and `login` arguments. (A plain comment: see `cli::Command`.)
+#[allow(missing_docs)]
 #[derive(Debug, Args)]
 pub struct LoginArgs {
     /// Account name (1-64 of A-Z a-z 0-9 . _ -); prompted for on a terminal.
@@ -29,7 +30,8 @@ pub struct LoginArgs {
     pub print_token: bool,
 }
 
-/// `logout` arguments.
+// `logout` arguments. (A plain comment: see `cli::Command`.)
+#[allow(missing_docs)]
 #[derive(Debug, Args)]
 pub struct LogoutArgs {
     /// End every session of yours, on every machine.
@@ -37,7 +39,8 @@ pub struct LogoutArgs {
     pub all: bool,
 }
 
-/// `passwd` arguments.
+// `passwd` arguments. (A plain comment: see `cli::Command`.)
+#[allow(missing_docs)]
 #[derive(Debug, Args)]
 pub struct PasswdArgs {
     /// Read the current password, then the new one, from stdin (one per line).

@@ -14,6 +14,7 @@ use crate::model::{AuditEntry, AuditFilter, Outcome};
 
 /// Audit log commands.
 #[derive(Debug, Subcommand)]
+#[command(defer = true)]
 pub enum AuditCommand {
     /// List audit records (yours; everyone's for auditors and admins).
     #[command(

@@ -17,7 +17,8 @@ use crate::error::{Error, Result};
 use crate::hashing::{self, Algo};
 use crate::shell::prompt::{Prompter, TermPrompter};
 
-/// `encrypt` arguments.
+// `encrypt` arguments. (A plain comment: see `cli::Command`.)
+#[allow(missing_docs)]
 #[derive(Debug, Args)]
 pub struct EncryptArgs {
     /// The key to encrypt with.
@@ -34,7 +35,8 @@ pub struct EncryptArgs {
     pub armor: bool,
 }
 
-/// `decrypt` and `rewrap` arguments.
+// `decrypt` and `rewrap` arguments. (A plain comment: see `cli::Command`.)
+#[allow(missing_docs)]
 #[derive(Debug, Args)]
 pub struct DecryptArgs {
     /// Input file, binary or armored (default: stdin; `-` for stdin).
@@ -45,7 +47,8 @@ pub struct DecryptArgs {
     pub output: Option<PathBuf>,
 }
 
-/// `hash` arguments.
+// `hash` arguments. (A plain comment: see `cli::Command`.)
+#[allow(missing_docs)]
 #[derive(Debug, Args)]
 #[command(args_conflicts_with_subcommands = true)]
 pub struct HashArgs {
@@ -60,8 +63,10 @@ pub struct HashArgs {
     pub algo: AlgoArg,
 }
 
-/// `hash verify`.
+// `hash verify`. (A plain comment: see `cli::Command`.)
+#[allow(missing_docs)]
 #[derive(Debug, Subcommand)]
+#[command(defer = true)]
 pub enum HashCommand {
     /// Exit 0 if INPUT matches HASH (sha256 hex or argon2id PHC), 7 if not.
     #[command(after_help = "Example:\n  zencrypt hash verify \"$(cat app.sha256)\" app.tar")]

@@ -21,6 +21,7 @@ use crate::vault::{Session, Vault};
 
 /// Encrypted data commands.
 #[derive(Debug, Subcommand)]
+#[command(defer = true)]
 pub enum DataCommand {
     /// Store a value (from --file, stdin, or a hidden prompt) and print its token.
     #[command(
@@ -149,7 +150,8 @@ pub enum DataCommand {
     },
 }
 
-/// `data put` arguments.
+// `data put` arguments. (A plain comment: see `cli::Command`.)
+#[allow(missing_docs)]
 #[derive(Debug, Args)]
 pub struct PutArgs {
     /// A unique name for the record.
@@ -178,7 +180,8 @@ pub struct PutArgs {
     pub file: Option<PathBuf>,
 }
 
-/// `data list` arguments.
+// `data list` arguments. (A plain comment: see `cli::Command`.)
+#[allow(missing_docs)]
 #[derive(Debug, Args)]
 pub struct ListArgs {
     /// Names matching this SQL LIKE pattern (% and _).

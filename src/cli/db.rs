@@ -10,6 +10,7 @@ use crate::error::{Error, Result};
 
 /// Database care.
 #[derive(Debug, Subcommand)]
+#[command(defer = true)]
 pub enum DbCommand {
     /// Path, schema version, row counts and an integrity check (no login needed).
     #[command(after_help = "Example:\n  zencrypt db status --json")]

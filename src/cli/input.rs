@@ -21,7 +21,8 @@ pub fn is_interactive(cfg: &Config) -> bool {
     !cfg.no_input && std::io::stdin().is_terminal() && std::io::stderr().is_terminal()
 }
 
-/// Password flags shared by `signup`, `login` and `user add`.
+// Password flags shared by `signup`, `login` and `user add`. (A plain comment: see `cli::Command`.)
+#[allow(missing_docs)]
 #[derive(Debug, Args, Clone, Default)]
 pub struct PasswordArgs {
     /// Read the password from stdin (one line; a trailing newline is dropped).

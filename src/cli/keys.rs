@@ -18,6 +18,7 @@ use crate::shell::prompt::{Prompter, TermPrompter};
 
 /// Key commands.
 #[derive(Debug, Subcommand)]
+#[command(defer = true)]
 pub enum KeyCommand {
     /// Create a key with random 256-bit material.
     #[command(
@@ -117,7 +118,8 @@ pub enum KeyCommand {
     },
 }
 
-/// `key set` arguments.
+// `key set` arguments. (A plain comment: see `cli::Command`.)
+#[allow(missing_docs)]
 #[derive(Debug, Args)]
 pub struct SetArgs {
     /// Key name.

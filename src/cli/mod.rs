@@ -84,7 +84,14 @@ pub enum ColorArg {
 }
 
 /// Every one-shot command.
+///
+/// Every subcommand enum here defers its arguments (`defer = true`): clap then builds
+/// only the arguments of the command being run, which takes a third of a millisecond
+/// off every one-shot command. Structs of arguments therefore carry plain comments, not
+/// doc comments: clap would apply a struct's doc comment when it builds the arguments,
+/// after the command's own help text, and show it in that text's place.
 #[derive(Debug, Subcommand)]
+#[command(defer = true)]
 pub enum Command {
     /// Create an account and log in (the first account on a database is admin).
     #[command(
@@ -308,5 +315,49 @@ mod tests {
     #[test]
     fn cli_definition_is_consistent() {
         Cli::command().debug_assert();
+    }
+
+    /// The first line of help of the command at `path`, with every argument built.
+    fn about(path: &[&str]) -> String {
+        let mut cmd = Cli::command();
+        cmd.build();
+        let mut at = &cmd;
+        for name in path {
+            at = at.find_subcommand(name).expect("a command");
+        }
+        at.get_about().expect("an about line").to_string()
+    }
+
+    #[test]
+    fn deferred_arguments_leave_each_command_its_own_help() {
+        // Shared argument structs must not lend their comments to the commands using them.
+        assert_eq!(
+            about(&["signup"]),
+            "Create an account and log in (the first account on a database is admin)"
+        );
+        assert_eq!(
+            about(&["login"]),
+            "Log in and save the session for this database"
+        );
+        assert_eq!(
+            about(&["decrypt"]),
+            "Decrypt a binary or armored ciphertext"
+        );
+        assert_eq!(
+            about(&["rewrap"]),
+            "Move a ciphertext to its key's latest version (the data is not re-encrypted)"
+        );
+        assert_eq!(
+            about(&["hash", "verify"]),
+            "Exit 0 if INPUT matches HASH (sha256 hex or argon2id PHC), 7 if not"
+        );
+        assert_eq!(
+            about(&["user", "add"]),
+            "Create an account (for ZENCRYPT_SIGNUP=admin-only set-ups)"
+        );
+        assert_eq!(
+            about(&["data", "list"]),
+            "List your records (never their values)"
+        );
     }
 }

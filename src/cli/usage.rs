@@ -9,7 +9,8 @@ use crate::duration;
 use crate::error::Result;
 use crate::usage::{UsageGroup, UsageRow};
 
-/// `usage` arguments.
+// `usage` arguments. (A plain comment: see `cli::Command`.)
+#[allow(missing_docs)]
 #[derive(Debug, Args)]
 pub struct UsageArgs {
     /// Group by key, user, op (operation) or day.

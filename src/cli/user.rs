@@ -14,6 +14,7 @@ use crate::model::{Role, UserStatus};
 
 /// User administration.
 #[derive(Debug, Subcommand)]
+#[command(defer = true)]
 pub enum UserCommand {
     /// List users with role, status, creation and last login.
     #[command(after_help = "Example:\n  zencrypt user list --json")]
