@@ -527,6 +527,45 @@ fn import_is_all_or_nothing_and_export_decrypts() {
 }
 
 #[test]
+fn import_counts_every_encryption_against_the_key_version() {
+    let env = setup();
+    env.run(&["key", "create", "bulk"], b"").ok();
+    put(&env, &["--key", "bulk"], b"abc");
+    let ok = env.run(
+        &["data", "import", "--key", "bulk"],
+        b"{\"value\":\"1\"}\n{\"value\":\"22\"}\n{\"value\":\"333\"}\n",
+    );
+    ok.ok();
+    assert_eq!(ok.stdout, "3\n");
+    // A failed import adds nothing to the counters either.
+    let bad = env.run(
+        &["data", "import", "--key", "bulk"],
+        b"{\"name\":\"d\",\"value\":\"4444\"}\n{\"name\":\"d\",\"value\":\"55555\"}\n",
+    );
+    assert_eq!(bad.code, 6);
+    let show = env.run(&["key", "show", "bulk", "--json"], b"").json();
+    assert_eq!(show["versions"][0]["encryptions"], 4);
+    assert_eq!(show["versions"][0]["bytes"], 3 + 1 + 2 + 3);
+    let conn = env.sql();
+    let ids: Vec<i64> = conn
+        .prepare("SELECT id FROM records ORDER BY id")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(ids, vec![1, 2, 3, 4]);
+    let usage: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM usage_events WHERE operation = 'data.put' AND outcome = 'ok'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(usage, 4);
+}
+
+#[test]
 fn rotate_with_rewrap_moves_data_keys_only() {
     let env = setup();
     for i in 0..5 {

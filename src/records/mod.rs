@@ -7,7 +7,7 @@ mod lifecycle;
 pub mod token;
 mod transfer;
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use secrecy::SecretString;
 use serde_json::json;
@@ -305,10 +305,55 @@ fn key_for_put(tx: &mut dyn Tx, session: &Session, name: Option<&str>) -> Result
     Ok(key)
 }
 
-/// What a put needs besides the value.
-pub(crate) struct PutPlan<'a> {
-    pub(crate) opts: &'a PutOptions,
-    pub(crate) protect: bool,
+/// One or more puts in one write transaction. The key is looked up (and rotated if due)
+/// at the first put, ids are handed out in order from there, and the key versions'
+/// encryption counters are added up and written by [`Puts::finish`]: an import of many
+/// records costs two statements per record (the record and its usage event).
+pub(crate) struct Puts<'a> {
+    key_name: Option<&'a str>,
+    protect: bool,
+    key: Option<KeyRecord>,
+    next_id: Option<i64>,
+    /// (key id, version) -> (encryptions, bytes).
+    tally: BTreeMap<(i64, i64), (i64, i64)>,
+}
+
+impl<'a> Puts<'a> {
+    /// Puts under the key named `key_name` (the default key if `None`), or under the
+    /// record password when `protect` is set.
+    pub(crate) fn new(key_name: Option<&'a str>, protect: bool) -> Puts<'a> {
+        Puts {
+            key_name,
+            protect,
+            key: None,
+            next_id: None,
+            tally: BTreeMap::new(),
+        }
+    }
+
+    fn key(&mut self, tx: &mut dyn Tx, session: &Session) -> Result<KeyRecord> {
+        if self.key.is_none() {
+            self.key = Some(key_for_put(tx, session, self.key_name)?);
+        }
+        Ok(self.key.clone().expect("resolved above"))
+    }
+
+    fn next_id(&mut self, tx: &mut dyn Tx) -> Result<i64> {
+        let id = match self.next_id {
+            Some(id) => id,
+            None => tx.next_record_id()?,
+        };
+        self.next_id = Some(id + 1);
+        Ok(id)
+    }
+
+    /// Adds the encryptions to the key versions' counters.
+    pub(crate) fn finish(self, tx: &mut dyn Tx) -> Result<()> {
+        for ((key_id, version), (encryptions, bytes)) in self.tally {
+            tx.add_key_version_usage(key_id, version, encryptions, bytes)?;
+        }
+        Ok(())
+    }
 }
 
 pub(crate) fn usage(
@@ -350,7 +395,6 @@ fn seal_into(
             row.key_id = Some(k.id);
             row.key_version = Some(k.latest_version);
             row.identity_id = None;
-            tx.add_key_version_usage(k.id, k.latest_version, 1, value.len() as i64)?;
         }
         (None, Some((identity_id, ik))) => {
             row.wrapped_dek = aead::wrap_key(
@@ -373,10 +417,10 @@ pub(crate) fn put_in(
     session: &Session,
     ring: &mut Keyring<'_>,
     value: &[u8],
-    plan: &PutPlan<'_>,
+    opts: &PutOptions,
+    puts: &mut Puts<'_>,
     kdf: crate::crypto::kdf::KdfParams,
 ) -> Result<RecordRow> {
-    let opts = plan.opts;
     if value.len() > MAX_VALUE {
         return Err(Error::Usage(format!(
             "values are limited to {} MiB",
@@ -405,7 +449,7 @@ pub(crate) fn put_in(
     };
     let now = duration::now();
     let mut row = RecordRow {
-        id: tx.next_record_id()?,
+        id: puts.next_id(tx)?,
         token,
         owner_id: session.user_id,
         name: opts.name.clone(),
@@ -422,7 +466,7 @@ pub(crate) fn put_in(
         deleted_at: None,
         version: 1,
     };
-    if plan.protect {
+    if puts.protect {
         let unlocker = ring.unlocker.as_mut().ok_or_else(|| Error::NeedsInput {
             what: "a record password".into(),
             flag: "--password-file FILE (or ZENCRYPT_RECORD_PASSWORD_FILE)".into(),
@@ -430,8 +474,11 @@ pub(crate) fn put_in(
         let (id, ik) = unlocker.find_or_create(tx, session.user_id, kdf)?;
         seal_into(tx, session, ring, &mut row, value, None, Some((id, &ik)))?;
     } else {
-        let key = key_for_put(tx, session, opts.key.as_deref())?;
+        let key = puts.key(tx, session)?;
         seal_into(tx, session, ring, &mut row, value, Some(&key), None)?;
+        let counts = puts.tally.entry((key.id, key.latest_version)).or_default();
+        counts.0 += 1;
+        counts.1 += value.len() as i64;
     }
     tx.insert_record(&row).map_err(|e| match e {
         StoreError::Duplicate { .. } => match (&opts.token, &opts.name) {
@@ -504,11 +551,9 @@ impl Vault {
         let target = opts.name.clone().unwrap_or_else(|| "-".into());
         self.authorized(session, Permission::Own, "data.put", &target, |tx| {
             let mut ring = Keyring::new(session.user_id, password);
-            let plan = PutPlan {
-                opts,
-                protect: password.is_some(),
-            };
-            let row = put_in(tx, session, &mut ring, value, &plan, kdf)?;
+            let mut puts = Puts::new(opts.key.as_deref(), password.is_some());
+            let row = put_in(tx, session, &mut ring, value, opts, &mut puts, kdf)?;
+            puts.finish(tx)?;
             let detail = json!({ "protected": row.identity_id.is_some(), "bytes": value.len() });
             Ok((row, detail))
         })
@@ -593,6 +638,7 @@ impl Vault {
                     let name = ring.key_name(tx, current)?;
                     let key = key_for_put(tx, session, Some(&name))?;
                     seal_into(tx, session, &mut ring, &mut row, value, Some(&key), None)?;
+                    tx.add_key_version_usage(key.id, key.latest_version, 1, value.len() as i64)?;
                 }
             }
             row.version += 1;

@@ -7,7 +7,7 @@ use secrecy::SecretString;
 use serde_json::{Map, Value, json};
 use zeroize::Zeroizing;
 
-use super::{Keyring, PutOptions, PutPlan, RecordInfo, TokenChoice, put_in, token, usage};
+use super::{Keyring, PutOptions, Puts, RecordInfo, TokenChoice, put_in, token, usage};
 use crate::authz::Permission;
 use crate::duration;
 use crate::error::{Error, Result};
@@ -140,6 +140,7 @@ impl Vault {
             key.unwrap_or("-"),
             |tx| {
                 let mut ring = Keyring::new(session.user_id, password);
+                let mut puts = Puts::new(key, password.is_some());
                 for (i, item) in items.iter().enumerate() {
                     let opts = PutOptions {
                         name: item.name.clone(),
@@ -147,11 +148,7 @@ impl Vault {
                         expires_in: item.expires_in,
                         token: TokenChoice::Random(token::DEFAULT_LENGTH),
                     };
-                    let plan = PutPlan {
-                        opts: &opts,
-                        protect: password.is_some(),
-                    };
-                    put_in(tx, session, &mut ring, &item.value, &plan, kdf).map_err(
+                    put_in(tx, session, &mut ring, &item.value, &opts, &mut puts, kdf).map_err(
                         |e| match e {
                             Error::Conflict(m) => Error::Conflict(format!(
                                 "import record {}: {m}; nothing was imported",
@@ -165,6 +162,7 @@ impl Vault {
                         },
                     )?;
                 }
+                puts.finish(tx)?;
                 let n = items.len() as u64;
                 Ok((n, json!({ "count": n })))
             },
