@@ -566,6 +566,56 @@ fn import_counts_every_encryption_against_the_key_version() {
 }
 
 #[test]
+fn an_import_rotates_the_key_when_it_reaches_the_encryption_limit() {
+    let env = setup();
+    env.run(&["key", "create", "bulk"], b"").ok();
+    env.sql()
+        .execute("UPDATE key_versions SET encryptions = 2147483646", [])
+        .unwrap();
+    let lines: String = (0..5)
+        .map(|i| format!("{{\"value\":\"v{i}\"}}\n"))
+        .collect();
+    env.run(&["data", "import", "--key", "bulk"], lines.as_bytes())
+        .ok();
+    let show = env.run(&["key", "show", "bulk", "--json"], b"").json();
+    assert_eq!(show["versions"][0]["version"], 1);
+    assert_eq!(show["versions"][0]["encryptions"], 2147483648_i64);
+    assert_eq!(show["versions"][1]["version"], 2);
+    assert_eq!(show["versions"][1]["encryptions"], 3);
+    let conn = env.sql();
+    let versions: Vec<i64> = conn
+        .prepare("SELECT key_version FROM records ORDER BY id")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(versions, vec![1, 1, 2, 2, 2]);
+    let events = env.run(&["key", "history", "bulk", "--json"], b"").json();
+    assert_eq!(events[1]["detail"]["reason"], "encryption-limit");
+    // Every value reads back, under either version.
+    let exported = env.run(&["data", "export"], b"");
+    exported.ok();
+    let values: Vec<String> = exported
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap()["value"].to_string())
+        .collect();
+    assert_eq!(values, ["\"v0\"", "\"v1\"", "\"v2\"", "\"v3\"", "\"v4\""]);
+}
+
+#[test]
+fn an_update_counts_its_encryption() {
+    let env = setup();
+    env.run(&["key", "create", "k2"], b"").ok();
+    put(&env, &["--name", "u", "--key", "k2"], b"12345");
+    env.run(&["data", "update", "u"], b"1234567").ok();
+    let show = env.run(&["key", "show", "k2", "--json"], b"").json();
+    assert_eq!(show["versions"][0]["encryptions"], 2);
+    assert_eq!(show["versions"][0]["bytes"], 5 + 7);
+}
+
+#[test]
 fn rotate_with_rewrap_moves_data_keys_only() {
     let env = setup();
     for i in 0..5 {

@@ -45,7 +45,8 @@ pub enum TokenChoice {
 pub struct PutOptions {
     /// Optional unique name.
     pub name: Option<String>,
-    /// The named key (default: [`DEFAULT_KEY`]); ignored for protected records.
+    /// The named key (default: [`DEFAULT_KEY`]); ignored for protected records. A batch
+    /// of puts takes its key from [`Puts::new`] instead.
     pub key: Option<String>,
     /// Seconds until it expires.
     pub expires_in: Option<u64>,
@@ -312,9 +313,10 @@ fn key_for_put(tx: &mut dyn Tx, session: &Session, name: Option<&str>) -> Result
 pub(crate) struct Puts<'a> {
     key_name: Option<&'a str>,
     protect: bool,
-    key: Option<KeyRecord>,
+    /// The key, and its latest version's encryptions as stored when it was looked up.
+    key: Option<(KeyRecord, i64)>,
     next_id: Option<i64>,
-    /// (key id, version) -> (encryptions, bytes).
+    /// (key id, version) -> (encryptions, bytes) not yet written.
     tally: BTreeMap<(i64, i64), (i64, i64)>,
 }
 
@@ -331,11 +333,23 @@ impl<'a> Puts<'a> {
         }
     }
 
+    /// The key for the next put. It is looked up again, after the counters are written,
+    /// when this batch takes its latest version to [`keys::ENCRYPTION_LIMIT`], so that
+    /// the lookup rotates it as it would between separate puts.
     fn key(&mut self, tx: &mut dyn Tx, session: &Session) -> Result<KeyRecord> {
-        if self.key.is_none() {
-            self.key = Some(key_for_put(tx, session, self.key_name)?);
+        let at_limit = self.key.as_ref().is_some_and(|(k, stored)| {
+            let pending = self.tally.get(&(k.id, k.latest_version)).map_or(0, |c| c.0);
+            stored + pending >= keys::ENCRYPTION_LIMIT
+        });
+        if self.key.is_none() || at_limit {
+            self.write_counters(tx)?;
+            let key = key_for_put(tx, session, self.key_name)?;
+            let stored = tx
+                .key_version(key.id, key.latest_version)?
+                .map_or(0, |v| v.encryptions);
+            self.key = Some((key, stored));
         }
-        Ok(self.key.clone().expect("resolved above"))
+        Ok(self.key.as_ref().expect("looked up above").0.clone())
     }
 
     fn next_id(&mut self, tx: &mut dyn Tx) -> Result<i64> {
@@ -347,12 +361,16 @@ impl<'a> Puts<'a> {
         Ok(id)
     }
 
-    /// Adds the encryptions to the key versions' counters.
-    pub(crate) fn finish(self, tx: &mut dyn Tx) -> Result<()> {
-        for ((key_id, version), (encryptions, bytes)) in self.tally {
+    fn write_counters(&mut self, tx: &mut dyn Tx) -> Result<()> {
+        for ((key_id, version), (encryptions, bytes)) in std::mem::take(&mut self.tally) {
             tx.add_key_version_usage(key_id, version, encryptions, bytes)?;
         }
         Ok(())
+    }
+
+    /// Adds the encryptions to the key versions' counters.
+    pub(crate) fn finish(mut self, tx: &mut dyn Tx) -> Result<()> {
+        self.write_counters(tx)
     }
 }
 

@@ -124,7 +124,7 @@ impl SqliteStore {
             self.conn.pragma_update(None, "secure_delete", "ON")?;
             // A page cache of up to 16 MiB (SQLite's default is 2 MiB) holds a bulk
             // import's index pages, which otherwise spill to the log and are read back:
-            // an import of 100k records spends half the system time and 13% less time.
+            // an import of 100k records spends half the system time and 13% less wall time.
             self.conn.pragma_update(None, "cache_size", -16 * 1024)?;
             // The write-ahead log stays between runs instead of being checkpointed and
             // deleted by every short-lived process, which cost four of a one-shot
