@@ -176,7 +176,13 @@ pub fn validate(keys: &JwtKeys, token: &SecretString) -> Result<TokenContents> {
             _ => Error::InvalidToken,
         })?;
     let claims = data.claims;
-    let user_id: i64 = claims.sub.parse().map_err(|_| Error::InvalidToken)?;
+    // Only the canonical decimal form zencrypt writes: not "+5" or "05".
+    let user_id: i64 = claims
+        .sub
+        .parse()
+        .ok()
+        .filter(|id: &i64| id.to_string() == claims.sub)
+        .ok_or(Error::InvalidToken)?;
     let sk = Zeroizing::new(
         URL_SAFE_NO_PAD
             .decode(claims.sk.as_bytes())
@@ -321,6 +327,37 @@ mod tests {
                 validate(&keys(), &SecretString::from(forged)),
                 Err(Error::InvalidToken)
             ));
+        }
+    }
+
+    #[test]
+    fn only_the_canonical_user_id_is_accepted() {
+        let now = crate::duration::now();
+        let signed = |sub: &str| {
+            let claims = Claims {
+                iss: ISSUER.into(),
+                aud: AUDIENCE.into(),
+                sub: sub.into(),
+                name: "bob".into(),
+                role: "user".into(),
+                sid: "s1".into(),
+                sk: URL_SAFE_NO_PAD.encode([1u8; 32]),
+                iat: now,
+                nbf: now,
+                exp: now + 60,
+                jti: "j".into(),
+            };
+            let t = jsonwebtoken::encode(
+                &jsonwebtoken::Header::new(Algorithm::HS256),
+                &claims,
+                &keys().encoding,
+            )
+            .unwrap();
+            validate(&keys(), &SecretString::from(t))
+        };
+        assert_eq!(signed("5").unwrap().user_id, 5);
+        for sub in ["+5", "05", " 5", "5 ", "-0", ""] {
+            assert!(matches!(signed(sub), Err(Error::InvalidToken)), "{sub:?}");
         }
     }
 
