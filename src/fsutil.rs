@@ -1,10 +1,13 @@
 //! Private files and directories: directories 0700, files 0600, created that way before
-//! anything is written into them, and whole-file writes that are atomic.
+//! anything is written into them; whole-file writes that are atomic; and the check that
+//! a file holding a secret is private.
 
 use std::fs::{self, DirBuilder, OpenOptions};
 use std::io::{self, Write};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
+
+use crate::interrupt;
 
 /// Creates `dir` and any missing parents with mode 0700. Existing directories are left as
 /// they are.
@@ -75,36 +78,6 @@ pub fn create_once(path: &Path, contents: &[u8]) -> io::Result<Vec<u8>> {
     fs::read(path)
 }
 
-/// Files being written right now that must not outlive an interruption.
-static PARTIAL: std::sync::Mutex<Vec<PathBuf>> = std::sync::Mutex::new(Vec::new());
-
-fn partial() -> std::sync::MutexGuard<'static, Vec<PathBuf>> {
-    PARTIAL.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-/// Registers a file being written (half a decrypted file, a backup in the making) to be
-/// removed if Ctrl-C interrupts the process, where no destructor runs. The first call
-/// installs the handler, so commands that write no such file start no extra thread; the
-/// shell installs its own handler first, which this one never replaces. Database changes
-/// are transactions: a stop at any point leaves each one whole or absent.
-pub fn track_partial(path: &Path) {
-    static HANDLER: std::sync::Once = std::sync::Once::new();
-    HANDLER.call_once(|| {
-        let _ = ctrlc::set_handler(|| {
-            for p in partial().drain(..) {
-                let _ = fs::remove_file(p);
-            }
-            std::process::exit(crate::error::exit::INTERRUPTED);
-        });
-    });
-    partial().push(path.to_path_buf());
-}
-
-/// The file is finished (or already removed): nothing to clean up any more.
-pub fn untrack_partial(path: &Path) {
-    partial().retain(|q| q != path);
-}
-
 /// Why a file holding a secret (a signing or audit key, a session token) cannot be
 /// trusted, if it cannot: it must be a regular file (not a link), owned by the user
 /// running zencrypt, that no one else may read or write. Anyone who could have written
@@ -156,7 +129,7 @@ impl Staging {
         DirBuilder::new().mode(0o700).create(&dir)?;
         let name = dest.file_name().unwrap_or("file".as_ref());
         let file = dir.join(name);
-        track_partial(&file);
+        interrupt::track(&file);
         Ok(Staging { file, dir })
     }
 
@@ -181,7 +154,7 @@ impl Staging {
 impl Drop for Staging {
     fn drop(&mut self) {
         let _ = fs::remove_dir_all(&self.dir);
-        untrack_partial(&self.file);
+        interrupt::untrack(&self.file);
     }
 }
 

@@ -20,6 +20,7 @@ pub mod duration;
 pub mod error;
 pub mod fsutil;
 pub mod hashing;
+pub mod interrupt;
 pub mod keys;
 pub mod model;
 pub mod records;

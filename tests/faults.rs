@@ -291,12 +291,7 @@ fn bad_env_values_are_exit_2_and_change_nothing() {
     for file in [
         env.data_dir().join("audit.key"),
         env.data_dir().join("jwt.secret"),
-        std::fs::read_dir(env.sessions_dir())
-            .unwrap()
-            .next()
-            .unwrap()
-            .unwrap()
-            .path(),
+        env.session_file(),
     ] {
         std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).unwrap();
         let r = env.run(&["data", "get", "kept"], b"");

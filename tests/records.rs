@@ -546,23 +546,16 @@ fn import_counts_every_encryption_against_the_key_version() {
     let show = env.run(&["key", "show", "bulk", "--json"], b"").json();
     assert_eq!(show["versions"][0]["encryptions"], 4);
     assert_eq!(show["versions"][0]["bytes"], 3 + 1 + 2 + 3);
-    let conn = env.sql();
-    let ids: Vec<i64> = conn
-        .prepare("SELECT id FROM records ORDER BY id")
-        .unwrap()
-        .query_map([], |r| r.get(0))
-        .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap();
-    assert_eq!(ids, vec![1, 2, 3, 4]);
-    let usage: i64 = conn
-        .query_row(
-            "SELECT count(*) FROM usage_events WHERE operation = 'data.put' AND outcome = 'ok'",
-            [],
-            |r| r.get(0),
-        )
-        .unwrap();
-    assert_eq!(usage, 4);
+    assert_eq!(
+        env.column::<i64>("SELECT id FROM records ORDER BY id"),
+        [1, 2, 3, 4]
+    );
+    assert_eq!(
+        env.column::<i64>(
+            "SELECT count(*) FROM usage_events WHERE operation = 'data.put' AND outcome = 'ok'"
+        ),
+        [4]
+    );
 }
 
 #[test]
@@ -582,15 +575,10 @@ fn an_import_rotates_the_key_when_it_reaches_the_encryption_limit() {
     assert_eq!(show["versions"][0]["encryptions"], 2147483648_i64);
     assert_eq!(show["versions"][1]["version"], 2);
     assert_eq!(show["versions"][1]["encryptions"], 3);
-    let conn = env.sql();
-    let versions: Vec<i64> = conn
-        .prepare("SELECT key_version FROM records ORDER BY id")
-        .unwrap()
-        .query_map([], |r| r.get(0))
-        .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap();
-    assert_eq!(versions, vec![1, 1, 2, 2, 2]);
+    assert_eq!(
+        env.column::<i64>("SELECT key_version FROM records ORDER BY id"),
+        [1, 1, 2, 2, 2]
+    );
     let events = env.run(&["key", "history", "bulk", "--json"], b"").json();
     assert_eq!(events[1]["detail"]["reason"], "encryption-limit");
     // Every value reads back, under either version.
@@ -680,14 +668,8 @@ fn usage_and_audit_rows_never_hold_values() {
     env.run(&["data", "update", "n"], b"value-that-must-not-be-logged-2")
         .ok();
     env.run(&["data", "export"], b"").ok();
-    let ops: Vec<String> = env
-        .sql()
-        .prepare("SELECT operation FROM usage_events WHERE record_id IS NOT NULL ORDER BY id")
-        .unwrap()
-        .query_map([], |r| r.get(0))
-        .unwrap()
-        .map(Result::unwrap)
-        .collect();
+    let ops: Vec<String> =
+        env.column("SELECT operation FROM usage_events WHERE record_id IS NOT NULL ORDER BY id");
     assert_eq!(ops, ["data.put", "data.get", "data.update", "data.export"]);
     let audit = env.run(&["audit", "list", "--json", "--limit", "1000"], b"");
     audit.ok();

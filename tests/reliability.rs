@@ -105,14 +105,7 @@ fn killed_bulk_operations_leave_all_or_nothing() {
     env.run(&["data", "import", "--key", "bulk"], &lines(60_000))
         .ok();
     let killed_rewrap = kill_after(&env, &["key", "rotate", "bulk", "--rewrap"], b"", 150);
-    let versions: Vec<i64> = env
-        .sql()
-        .prepare("SELECT DISTINCT key_version FROM records")
-        .unwrap()
-        .query_map([], |r| r.get(0))
-        .unwrap()
-        .map(Result::unwrap)
-        .collect();
+    let versions: Vec<i64> = env.column("SELECT DISTINCT key_version FROM records");
     assert_eq!(
         versions.len(),
         1,
@@ -177,7 +170,6 @@ fn an_interrupted_decrypt_leaves_no_partial_plaintext() {
     let ct = std::fs::read(&ct_path).unwrap();
     let dir = env.dir.path().join("out");
     std::fs::create_dir(&dir).unwrap();
-    let signal = "INT";
     let out = dir.join("plain.bin");
     let mut child = env
         .command()
@@ -205,12 +197,12 @@ fn an_interrupted_decrypt_leaves_no_partial_plaintext() {
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
     let status = std::process::Command::new("kill")
-        .args([&format!("-{signal}"), &child.id().to_string()])
+        .args(["-INT", &child.id().to_string()])
         .status()
         .unwrap();
     assert!(status.success());
-    assert_eq!(child.wait().unwrap().code(), Some(130), "SIG{signal}");
+    assert_eq!(child.wait().unwrap().code(), Some(130));
     drop(stdin);
     let left: Vec<_> = std::fs::read_dir(&dir).unwrap().collect();
-    assert!(left.is_empty(), "SIG{signal} left {left:?}");
+    assert!(left.is_empty(), "left behind: {left:?}");
 }

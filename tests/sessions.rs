@@ -12,11 +12,7 @@ const INVALID: &str = "error: invalid session token\nhint: run `zencrypt login` 
 fn a_token_saved_before_logout_is_refused_after() {
     let env = Env::new();
     env.signup("alice");
-    let saved = std::fs::read_dir(env.sessions_dir())
-        .unwrap()
-        .map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap())
-        .next()
-        .unwrap();
+    let saved = std::fs::read_to_string(env.session_file()).unwrap();
     env.as_token(&saved, &["whoami"]).ok();
     env.run(&["logout"], b"").ok();
     let r = env.as_token(&saved, &["whoami"]);
@@ -216,12 +212,7 @@ fn files_and_directories_are_private() {
     assert_eq!(mode(&env.data_dir().join("jwt.secret")), 0o600);
     assert_eq!(mode(&env.data_dir().join("audit.key")), 0o600);
     assert_eq!(mode(&env.sessions_dir()), 0o700);
-    let files: Vec<_> = std::fs::read_dir(env.sessions_dir())
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
-    assert_eq!(files.len(), 1);
-    assert_eq!(mode(&files[0]), 0o600);
+    assert_eq!(mode(&env.session_file()), 0o600);
 }
 
 #[test]
@@ -271,12 +262,7 @@ fn a_login_ends_the_session_of_a_token_file_others_could_read() {
     use std::os::unix::fs::PermissionsExt;
     let env = Env::new();
     env.signup("alice");
-    let file = std::fs::read_dir(env.sessions_dir())
-        .unwrap()
-        .next()
-        .unwrap()
-        .unwrap()
-        .path();
+    let file = env.session_file();
     let exposed = std::fs::read_to_string(&file).unwrap();
     std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).unwrap();
     let refused = env.run(&["whoami"], b"");

@@ -6,8 +6,6 @@ use std::io::{self, BufRead, BufReader, BufWriter, IsTerminal, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
-use crate::fsutil;
-
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::error::{Error, Result};
@@ -69,7 +67,7 @@ pub struct TempPath(Option<PathBuf>);
 
 impl TempPath {
     fn new(path: PathBuf) -> TempPath {
-        fsutil::track_partial(&path);
+        crate::interrupt::track(&path);
         TempPath(Some(path))
     }
 
@@ -80,7 +78,7 @@ impl TempPath {
     /// The file was moved into place: nothing to remove any more.
     fn keep(&mut self) {
         if let Some(p) = self.0.take() {
-            fsutil::untrack_partial(&p);
+            crate::interrupt::untrack(&p);
         }
     }
 }
@@ -89,7 +87,7 @@ impl Drop for TempPath {
     fn drop(&mut self) {
         if let Some(p) = self.0.take() {
             let _ = fs::remove_file(&p);
-            fsutil::untrack_partial(&p);
+            crate::interrupt::untrack(&p);
         }
     }
 }
@@ -135,9 +133,8 @@ pub fn open_output(path: Option<&Path>) -> Result<Output> {
                 .file_name()
                 .map(|n| n.to_string_lossy().into_owned())
                 .unwrap_or_default();
-            let temp =
+            let mut temp =
                 TempPath::new(dir.join(format!(".{name}.{}.tmp", crate::crypto::random_id(6))));
-            let mut temp = temp;
             let f = match OpenOptions::new()
                 .write(true)
                 .create_new(true)

@@ -337,19 +337,22 @@ impl<'a> Puts<'a> {
     /// when this batch takes its latest version to [`keys::ENCRYPTION_LIMIT`], so that
     /// the lookup rotates it as it would between separate puts.
     fn key(&mut self, tx: &mut dyn Tx, session: &Session) -> Result<KeyRecord> {
-        let at_limit = self.key.as_ref().is_some_and(|(k, stored)| {
-            let pending = self.tally.get(&(k.id, k.latest_version)).map_or(0, |c| c.0);
-            stored + pending >= keys::ENCRYPTION_LIMIT
-        });
-        if self.key.is_none() || at_limit {
-            self.write_counters(tx)?;
-            let key = key_for_put(tx, session, self.key_name)?;
-            let stored = tx
-                .key_version(key.id, key.latest_version)?
-                .map_or(0, |v| v.encryptions);
-            self.key = Some((key, stored));
+        if let Some((key, stored)) = &self.key {
+            let pending = self
+                .tally
+                .get(&(key.id, key.latest_version))
+                .map_or(0, |c| c.0);
+            if stored + pending < keys::ENCRYPTION_LIMIT {
+                return Ok(key.clone());
+            }
         }
-        Ok(self.key.as_ref().expect("looked up above").0.clone())
+        self.write_counters(tx)?;
+        let key = key_for_put(tx, session, self.key_name)?;
+        let stored = tx
+            .key_version(key.id, key.latest_version)?
+            .map_or(0, |v| v.encryptions);
+        self.key = Some((key.clone(), stored));
+        Ok(key)
     }
 
     fn next_id(&mut self, tx: &mut dyn Tx) -> Result<i64> {

@@ -171,6 +171,27 @@ impl Env {
     pub fn sql(&self) -> rusqlite::Connection {
         rusqlite::Connection::open(self.db()).unwrap()
     }
+
+    /// The first column of every row `query` returns, straight from the database.
+    pub fn column<T: rusqlite::types::FromSql>(&self, query: &str) -> Vec<T> {
+        self.sql()
+            .prepare(query)
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect()
+    }
+
+    /// The saved session file, for tests with exactly one.
+    pub fn session_file(&self) -> PathBuf {
+        let files: Vec<PathBuf> = std::fs::read_dir(self.sessions_dir())
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        assert_eq!(files.len(), 1, "{files:?}");
+        files.into_iter().next().unwrap()
+    }
 }
 
 pub fn mode(p: &Path) -> u32 {
