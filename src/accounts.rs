@@ -14,7 +14,7 @@ use crate::crypto::kdf::{self, KdfParams, SALT_LEN};
 use crate::crypto::{self, Key32, aead, random_bytes};
 use crate::duration;
 use crate::error::{Error, Result};
-use crate::keys;
+
 use crate::model::{Credentials, Role, SessionRecord, UserRecord, UserStatus};
 use crate::session::{self, NewToken};
 use crate::storage::{NewUser, StoreError, Tx};
@@ -81,6 +81,8 @@ pub struct SessionInfo {
     pub user_id: i64,
     /// Unix seconds.
     pub session_expires_at: i64,
+    /// The account must change its password before anything else.
+    pub must_change_password: bool,
 }
 
 /// A user as shown to administrators.
@@ -161,14 +163,17 @@ fn no_such_user(username: &str) -> Error {
 }
 
 /// Inserts a user with fresh credentials; the user key is wrapped once the id is known.
+/// Without a user key (an account made by an administrator) the account gets one when
+/// its owner sets their own password.
 fn insert_user(
     tx: &mut dyn Tx,
     username: &str,
     role: Role,
     params: KdfParams,
     hashed: &(String, Vec<u8>, Key32),
-    user_key: &Key32,
+    user_key: Option<&Key32>,
 ) -> Result<i64> {
+    // Names are unique ignoring case: the lookup ignores case.
     if tx.user_by_name(username)?.is_some() {
         return Err(taken(username));
     }
@@ -185,13 +190,18 @@ fn insert_user(
             role,
             credentials: &credentials,
             created_at: duration::now(),
+            must_change_password: user_key.is_none(),
         })
         .map_err(|e| match e {
             StoreError::Duplicate { .. } => taken(username),
             e => e.into(),
         })?;
-    credentials.wrapped_user_key = aead::wrap_key(kek, &user_key_aad(id), user_key);
-    tx.set_credentials(id, &credentials)?;
+    if let Some(user_key) = user_key {
+        credentials.wrapped_user_key = aead::wrap_key(kek, &user_key_aad(id), user_key);
+        let mut user = tx.user_by_id(id)?.ok_or_else(|| no_such_user(username))?;
+        user.credentials = credentials;
+        tx.update_user(&user)?;
+    }
     Ok(id)
 }
 
@@ -215,6 +225,7 @@ fn insert_session(tx: &mut dyn Tx, user_id: i64, user_key: &Key32, ttl: u64) -> 
         expires_at,
         revoked_at: None,
         wrapped_user_key: aead::wrap_key(&session_key, &session_aad(&sid, user_id), user_key),
+        mac: Vec::new(),
     })?;
     tx.set_last_login(user_id, iat)?;
     // Expired sessions keep their rows (for the record) but lose their key copies.
@@ -234,6 +245,7 @@ impl Vault {
         username: &str,
         role: Role,
         s: &NewSession,
+        must_change_password: bool,
     ) -> Result<LoginOutcome> {
         let token = session::issue(
             &self.jwt,
@@ -254,6 +266,7 @@ impl Vault {
                 role,
                 user_id,
                 session_expires_at: s.expires_at,
+                must_change_password,
             },
         })
     }
@@ -300,14 +313,14 @@ impl Vault {
         let ttl = ttl.unwrap_or(self.policy.session_ttl);
         let (id, role, s) = self.audited(&actor, "auth.signup", username, |tx| {
             let role = signup_role(tx, policy)?;
-            let id = insert_user(tx, username, role, params, &hashed, &user_key)?;
+            let id = insert_user(tx, username, role, params, &hashed, Some(&user_key))?;
             let s = insert_session(tx, id, &user_key, ttl)?;
             Ok((
                 (id, role, s),
                 json!({ "role": role.as_str(), "user_id": id }),
             ))
         })?;
-        self.finish_login(id, username, role, &s)
+        self.finish_login(id, username, role, &s, false)
     }
 
     /// Logs in: checks the password (one generic failure for unknown users and wrong
@@ -320,7 +333,7 @@ impl Vault {
     ) -> Result<LoginOutcome> {
         let params = self.policy.kdf;
         let user = if validate_username(username).is_ok() {
-            let mut tx = self.store.read()?;
+            let mut tx = self.reader(None)?;
             tx.user_by_name(username)?
         } else {
             None
@@ -364,11 +377,17 @@ impl Vault {
             self.audit_failure(&actor, "auth.login", username, &Error::AccountDisabled);
             return Err(Error::AccountDisabled);
         }
-        let user_key = aead::unwrap_key(
-            &kek,
-            &user_key_aad(user.id),
-            &user.credentials.wrapped_user_key,
-        )
+        // An account made by an administrator has no user key until its owner sets their
+        // own password: its session holds a throwaway key and may do nothing but that.
+        let user_key = if user.must_change_password {
+            Ok(Key32::random())
+        } else {
+            aead::unwrap_key(
+                &kek,
+                &user_key_aad(user.id),
+                &user.credentials.wrapped_user_key,
+            )
+        }
         .map_err(|_| {
             Error::Integrity(format!(
                 "the key material of user '{}' is damaged and cannot be unwrapped",
@@ -387,7 +406,13 @@ impl Vault {
             let s = insert_session(tx, user.id, &user_key, ttl)?;
             Ok((s, json!({ "ttl": duration::format(ttl) })))
         })?;
-        self.finish_login(user.id, &user.username, user.role, &s)
+        self.finish_login(
+            user.id,
+            &user.username,
+            user.role,
+            &s,
+            user.must_change_password,
+        )
     }
 
     /// Ends this session, or with `all` every session of the user. Returns how many
@@ -418,6 +443,7 @@ impl Vault {
             role: session.role,
             user_id: session.user_id,
             session_expires_at: session.expires_at,
+            must_change_password: session.must_change_password,
         };
         self.authorized(
             session,
@@ -439,14 +465,10 @@ impl Vault {
     ) -> Result<u64> {
         let actor = session.actor();
         let target = session.username.clone();
-        // A fresh user key: whoever knew an earlier password (the admin who created the
-        // account, say) and kept a copy of the old wrapped user key cannot unwrap keys made
-        // from now on. Existing key versions keep their material, rewrapped.
-        let user_key = Key32::random();
         let prepared = (|| {
             validate_new_password(new)?;
             let user = {
-                let mut tx = self.store.read()?;
+                let mut tx = self.reader(None)?;
                 tx.user_by_id(session.user_id)?
                     .ok_or_else(|| no_such_user(&session.username))?
             };
@@ -458,9 +480,18 @@ impl Vault {
             if !ok {
                 return Err(Error::InvalidPassword);
             }
-            new_credentials(self.policy.kdf, new, session.user_id, &user_key)
+            // The user key stays (O(1): nothing else is rewrapped), except for an account
+            // made by an administrator, which gets its first user key now, under a
+            // password only its owner knows.
+            let user_key = if user.must_change_password {
+                Key32::random()
+            } else {
+                Key32::from_bytes(*session.user_key.expose())
+            };
+            let credentials = new_credentials(self.policy.kdf, new, session.user_id, &user_key)?;
+            Ok((user.credentials.password_hash, user_key, credentials))
         })();
-        let credentials = match prepared {
+        let (verified_hash, user_key, credentials) = match prepared {
             Ok(c) => c,
             Err(e) => {
                 self.audit_failure(&actor, "auth.passwd", &target, &e);
@@ -469,8 +500,21 @@ impl Vault {
         };
         let s = &*session;
         let n = self.authorized(s, Permission::Own, "auth.passwd", &target, |tx| {
-            let rewrapped = keys::rewrap_all_material(tx, s.user_id, &s.user_key, &user_key)?;
-            tx.set_credentials(s.user_id, &credentials)?;
+            let mut user = tx
+                .user_by_id(s.user_id)?
+                .ok_or_else(|| no_such_user(&s.username))?;
+            // Another passwd of this account committed since the current password was
+            // checked: that one stands, and this one changes nothing.
+            if user.credentials.password_hash != verified_hash {
+                return Err(Error::Conflict(
+                    "the password was changed by another command meanwhile; nothing was changed (log in again with the password that was set)"
+                        .into(),
+                ));
+            }
+            let first = user.must_change_password;
+            user.credentials = credentials;
+            user.must_change_password = false;
+            tx.update_user(&user)?;
             tx.set_session_user_key(
                 &s.sid,
                 &aead::wrap_key(&s.session_key, &session_aad(&s.sid, s.user_id), &user_key),
@@ -478,10 +522,12 @@ impl Vault {
             let n = tx.revoke_user_sessions(s.user_id, Some(&s.sid), duration::now())?;
             Ok((
                 n,
-                json!({ "revoked_sessions": n, "rewrapped_key_versions": rewrapped }),
+                json!({ "revoked_sessions": n, "first_password": first }),
             ))
         })?;
+        session.integrity = crate::integrity::OwnerKey::derive(session.user_id, &user_key);
         session.user_key = user_key;
+        session.must_change_password = false;
         Ok(n)
     }
 
@@ -512,14 +558,13 @@ impl Vault {
         }
         let params = self.policy.kdf;
         let hashed = hash_and_kek(params, password)?;
-        let user_key = Key32::random();
         self.authorized(
             session,
             Permission::Administer,
             "user.add",
             username,
             |tx| {
-                let id = insert_user(tx, username, role, params, &hashed, &user_key)?;
+                let id = insert_user(tx, username, role, params, &hashed, None)?;
                 Ok(((), json!({ "role": role.as_str(), "user_id": id })))
             },
         )
@@ -543,11 +588,11 @@ impl Vault {
                 {
                     ensure_not_last_admin(tx, username, "demote")?;
                 }
-                tx.set_user_role(user.id, role)?;
-                Ok((
-                    user.role,
-                    json!({ "from": user.role.as_str(), "to": role.as_str() }),
-                ))
+                let from = user.role;
+                let mut user = user;
+                user.role = role;
+                tx.update_user(&user)?;
+                Ok((from, json!({ "from": from.as_str(), "to": role.as_str() })))
             },
         )
     }
@@ -576,10 +621,13 @@ impl Vault {
                 }
                 revoked = tx.revoke_user_sessions(user.id, None, duration::now())?;
             }
-            tx.set_user_status(user.id, status)?;
+            let from = user.status;
+            let mut user = user;
+            user.status = status;
+            tx.update_user(&user)?;
             Ok((
                 revoked,
-                json!({ "from": user.status.as_str(), "revoked_sessions": revoked }),
+                json!({ "from": from.as_str(), "revoked_sessions": revoked }),
             ))
         })
     }

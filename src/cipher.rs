@@ -116,7 +116,7 @@ impl Vault {
         let actor = session.actor();
         // An expired key is refused, but the refusal itself goes to the key's log.
         let expired = {
-            let mut tx = self.store.read()?;
+            let mut tx = self.reader(Some(&session.integrity))?;
             match tx.key_by_name(owner, key_name)? {
                 Some(k) if k.expires_at.is_some_and(|e| duration::now() >= e) => Some(k),
                 _ => None,
@@ -157,7 +157,7 @@ impl Vault {
             let mut header = Header::new(key.id, key.latest_version);
             let dek = Key32::random();
             header.wrapped_dek = aead::wrap_key(&material, &header.dek_aad(owner), &dek);
-            tx.add_key_version_usage(key.id, key.latest_version, 1, 0)?;
+            crate::keys::count_usage(tx, key.id, key.latest_version, 1, 0)?;
             let rows = rows_after_rotation(
                 rotated,
                 "crypto.encrypt",
@@ -237,7 +237,7 @@ impl Vault {
             let mut new = header.clone();
             new.key_version = key.latest_version;
             new.wrapped_dek = aead::wrap_key(&latest, &new.dek_aad(owner), &dek);
-            tx.add_key_version_usage(key.id, key.latest_version, 1, 0)?;
+            crate::keys::count_usage(tx, key.id, key.latest_version, 1, 0)?;
             let plan = Plan {
                 header: new.clone(),
                 dek,
@@ -270,7 +270,8 @@ impl Vault {
                 self.authorized_if(session, Permission::Own, &action, &plan.key_name, |tx| {
                     usage(tx, session, plan, operation, bytes, Outcome::Ok)?;
                     if count {
-                        tx.add_key_version_usage(
+                        crate::keys::count_usage(
+                            tx,
                             plan.header.key_id,
                             plan.header.key_version,
                             0,
@@ -444,7 +445,7 @@ impl Vault {
     }
 
     fn key_name_of(&mut self, session: &Session, key_id: i64) -> Result<String> {
-        let mut tx = self.store.read()?;
+        let mut tx = self.reader(Some(&session.integrity))?;
         Ok(tx
             .key_by_id(session.user_id, key_id)?
             .map(|k| k.name)

@@ -99,6 +99,20 @@ pub enum Error {
         /// What was wrong with it.
         reason: String,
     },
+    /// The database shows an audit chain shorter than, or diverging from, one this
+    /// client has seen: it was rolled back, truncated or replaced by an older copy.
+    #[error(
+        "the database's audit log {what} (this client has seen it up to seq {seen}): it was rolled back, truncated or replaced by an older copy"
+    )]
+    RolledBack {
+        /// The highest seq this client saw.
+        seen: i64,
+        /// What the database shows instead.
+        what: String,
+    },
+    /// An account made by an administrator must set its own password first.
+    #[error("this account must change its password before anything else")]
+    PasswordChangeRequired,
     /// The configuration is invalid.
     #[error("{0}")]
     Config(String),
@@ -138,11 +152,14 @@ impl Error {
             | Error::SessionRevoked
             | Error::AccountDisabled
             | Error::InvalidCredentials
-            | Error::InvalidPassword => exit::AUTH,
+            | Error::InvalidPassword
+            | Error::PasswordChangeRequired => exit::AUTH,
             Error::Denied { .. } | Error::SignupRestricted(_) => exit::DENIED,
             Error::NotFound(_) => exit::NOT_FOUND,
             Error::Conflict(_) => exit::CONFLICT,
-            Error::Integrity(_) | Error::AuditChainBroken { .. } => exit::INTEGRITY,
+            Error::Integrity(_) | Error::AuditChainBroken { .. } | Error::RolledBack { .. } => {
+                exit::INTEGRITY
+            }
             Error::Database { .. } | Error::Io { .. } | Error::Internal(_) => exit::RUNTIME,
         }
     }
@@ -168,6 +185,8 @@ impl Error {
             Error::Conflict(_) => "conflict",
             Error::Integrity(_) => "integrity",
             Error::AuditChainBroken { .. } => "audit_chain_broken",
+            Error::RolledBack { .. } => "rolled_back",
+            Error::PasswordChangeRequired => "password_change_required",
             Error::Config(_) => "config",
             Error::Database { .. } => "database",
             Error::Io { .. } => "io",
@@ -194,6 +213,13 @@ impl Error {
                 Some("ask an administrator to run `zencrypt user add`".into())
             }
             Error::Denied { .. } => Some("ask an administrator for a role that allows it".into()),
+            Error::RolledBack { .. } => Some(
+                "if the database was restored from a backup on purpose, run `zencrypt audit accept-head` (audited); otherwise restore the newest copy and investigate"
+                    .into(),
+            ),
+            Error::PasswordChangeRequired => {
+                Some("run `zencrypt passwd` to choose your own password".into())
+            }
             Error::AuditChainBroken { .. } => Some(
                 "the audit log was changed outside zencrypt; restore it from a backup and investigate"
                     .into(),
@@ -220,6 +246,7 @@ impl From<StoreError> for Error {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::Duplicate { .. } => Error::Conflict(e.to_string()),
+            StoreError::Integrity { message } => Error::Integrity(message),
             e => Error::Database {
                 message: e.to_string(),
             },

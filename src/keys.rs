@@ -108,7 +108,8 @@ pub(crate) fn rewrap_records(tx: &mut dyn Tx, session: &Session, key: &KeyRecord
     let latest = material(tx, &session.user_key, key, key.latest_version)?;
     let mut old: std::collections::HashMap<i64, Key32> = std::collections::HashMap::new();
     let mut n = 0u64;
-    for (id, version, wrapped) in rows {
+    for mut row in rows {
+        let (id, version) = (row.id, row.key_version.unwrap_or(0));
         if version < key.min_decrypt_version {
             continue;
         }
@@ -121,9 +122,9 @@ pub(crate) fn rewrap_records(tx: &mut dyn Tx, session: &Session, key: &KeyRecord
             id,
             key.id,
             version,
-            &wrapped,
+            &row.wrapped_dek,
         )?;
-        let rewrapped = crate::records::wrap_for_key(
+        row.wrapped_dek = crate::records::wrap_for_key(
             &latest,
             key.owner_id,
             id,
@@ -131,12 +132,13 @@ pub(crate) fn rewrap_records(tx: &mut dyn Tx, session: &Session, key: &KeyRecord
             key.latest_version,
             &dek,
         );
-        tx.set_record_dek(id, key.latest_version, &rewrapped)?;
+        row.key_version = Some(key.latest_version);
+        tx.set_record_dek(&row)?;
         n += 1;
     }
     // One usage event for the rewrap; each rewrapped data key is one more encryption
     // under the new version (random nonces count against its limit).
-    tx.add_key_version_usage(key.id, key.latest_version, n as i64, 0)?;
+    count_usage(tx, key.id, key.latest_version, n as i64, 0)?;
     tx.insert_usage(&UsageEvent {
         at: duration::now(),
         user_id: session.user_id,
@@ -258,6 +260,7 @@ fn add_version(
             material,
         )),
         created_at: now,
+        mac: Vec::new(),
         encryptions: 0,
         bytes: 0,
     })?;
@@ -288,6 +291,7 @@ pub(crate) fn insert_new(
         min_decrypt_version: 1,
         latest_version: 0,
         created_at: now,
+        mac: Vec::new(),
     };
     key.id = tx.insert_key(&key).map_err(|e| match e {
         StoreError::Duplicate { .. } => Error::Conflict(format!("key '{name}' already exists")),
@@ -303,32 +307,20 @@ pub(crate) fn insert_new(
     Ok((key, detail))
 }
 
-/// Rewraps the material of every version of every key of `owner_id` from `old` to `new`
-/// user key; returns how many versions. Destroyed material stays destroyed.
-pub(crate) fn rewrap_all_material(
+/// Adds encryptions and plaintext bytes to a key version's counters.
+pub(crate) fn count_usage(
     tx: &mut dyn Tx,
-    owner_id: i64,
-    old: &Key32,
-    new: &Key32,
-) -> Result<u64> {
-    let mut n = 0;
-    for key in tx.list_keys(owner_id, true)? {
-        for v in tx.key_versions(key.id)? {
-            let Some(wrapped) = v.wrapped_material else {
-                continue;
-            };
-            let aad = material_aad(owner_id, key.id, v.version);
-            let material = aead::unwrap_key(old, &aad, &wrapped).map_err(|_| {
-                Error::Integrity(format!(
-                    "the material of key '{}' version {} is damaged, so it cannot be moved to a new user key; destroy that key (`zencrypt key destroy {}`) or restore the database from a backup, then try again",
-                    key.name, v.version, key.name
-                ))
-            })?;
-            tx.set_key_version_material(key.id, v.version, &aead::wrap_key(new, &aad, &material))?;
-            n += 1;
-        }
-    }
-    Ok(n)
+    key_id: i64,
+    version: i64,
+    encryptions: i64,
+    bytes: i64,
+) -> Result<()> {
+    let mut v = tx.key_version(key_id, version)?.ok_or_else(|| {
+        Error::Integrity(format!("key_versions row {key_id}/{version} is missing"))
+    })?;
+    v.encryptions = v.encryptions.saturating_add(encryptions);
+    v.bytes = v.bytes.saturating_add(bytes);
+    Ok(tx.update_key_version(&v)?)
 }
 
 /// Unwraps one version's material, or explains why it cannot be used.
@@ -599,8 +591,8 @@ impl Vault {
 
     /// The check report without an audit record (for the shell's menu warning).
     pub fn key_warnings(&mut self, session: &Session) -> Result<CheckReport> {
-        let mut tx = self.store.read()?;
-        check_in(tx.as_mut(), session.user_id)
+        let mut tx = self.reader(Some(&session.integrity))?;
+        check_in(&mut tx, session.user_id)
     }
 
     /// Changes a key's rotation period, expiry or minimum decryption version.
@@ -714,7 +706,10 @@ impl Vault {
                     "key '{name}' has already been destroyed"
                 )));
             }
-            tx.wipe_key_material(key.id)?;
+            for mut v in tx.key_versions(key.id)? {
+                v.wrapped_material = None;
+                tx.update_key_version(&v)?;
+            }
             key.status = KeyStatus::Destroyed;
             tx.update_key(&key)?;
             let versions = key.latest_version;
@@ -755,6 +750,83 @@ fn check_in(tx: &mut dyn Tx, owner: i64) -> Result<CheckReport> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::records::ImportItem;
+    use secrecy::SecretString;
+
+    /// A vault with alice logged in and a key `k`, whose latest version has `used`
+    /// encryptions (set the way zencrypt itself counts, so its binding stays valid).
+    fn near_limit(dir: &std::path::Path, used: i64) -> (Vault, Session) {
+        let mut vault = crate::vault::test_vault(&dir.join("z.db"));
+        let pw = SecretString::from("password-123");
+        let token = vault.signup("alice", &pw, None).unwrap().token;
+        let session = vault.authenticate(&token).unwrap();
+        vault
+            .key_create(&session, "k", KeyOptions::default())
+            .unwrap();
+        vault
+            .authorized(&session, Permission::Own, "test.count", "k", |tx| {
+                let key = load(tx, session.user_id, "k")?;
+                count_usage(tx, key.id, 1, used, 0)?;
+                Ok(((), json!({})))
+            })
+            .unwrap();
+        (vault, session)
+    }
+
+    #[test]
+    fn a_version_at_the_encryption_limit_is_rotated_before_the_next_use() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut vault, session) = near_limit(dir.path(), ENCRYPTION_LIMIT);
+        assert_eq!(vault.key_check(&session).unwrap().near_limit, ["k"]);
+        let mut sealed = Vec::new();
+        vault
+            .encrypt_stream(
+                &session,
+                "k",
+                &mut &b"x"[..],
+                &mut sealed,
+                false,
+                &mut |_| {},
+            )
+            .unwrap();
+        // The header's key version (after magic, format and key id).
+        assert_eq!(u32::from_be_bytes(sealed[13..17].try_into().unwrap()), 2);
+        let events = vault.key_history(&session, "k").unwrap();
+        assert_eq!(events[1].event, "rotated");
+        assert!(
+            events[1].detail.contains("\"encryption-limit\""),
+            "{}",
+            events[1].detail
+        );
+    }
+
+    #[test]
+    fn an_import_rotates_the_key_when_it_reaches_the_encryption_limit() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut vault, session) = near_limit(dir.path(), ENCRYPTION_LIMIT - 2);
+        let items: Vec<ImportItem> = (0..5)
+            .map(|i| ImportItem {
+                name: None,
+                value: zeroize::Zeroizing::new(format!("v{i}").into_bytes()),
+                expires_in: None,
+            })
+            .collect();
+        assert_eq!(
+            vault
+                .data_import(&session, &items, Some("k"), None)
+                .unwrap(),
+            5
+        );
+        let (_, versions) = vault.key_show(&session, "k").unwrap();
+        let counts: Vec<(i64, i64)> = versions
+            .iter()
+            .map(|v| (v.version, v.encryptions))
+            .collect();
+        assert_eq!(counts, [(1, ENCRYPTION_LIMIT), (2, 3)]);
+        let (exported, _) = vault.data_export(&session, false, None).unwrap();
+        let values: Vec<&[u8]> = exported.iter().map(|(_, v)| &v[..]).collect();
+        assert_eq!(values, [&b"v0"[..], b"v1", b"v2", b"v3", b"v4"]);
+    }
 
     fn key(period: Option<i64>, expires: Option<i64>) -> KeyRecord {
         KeyRecord {
@@ -768,6 +840,7 @@ mod tests {
             min_decrypt_version: 1,
             latest_version: 1,
             created_at: 0,
+            mac: Vec::new(),
         }
     }
 

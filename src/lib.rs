@@ -20,6 +20,7 @@ pub mod duration;
 pub mod error;
 pub mod fsutil;
 pub mod hashing;
+pub mod integrity;
 pub mod interrupt;
 pub mod keys;
 pub mod model;
@@ -29,5 +30,6 @@ pub mod shell;
 pub mod storage;
 pub mod usage;
 pub mod vault;
+pub mod witness;
 
 pub use error::{Error, Result};

@@ -141,8 +141,15 @@ pub struct UserRecord {
     pub credentials: Credentials,
     /// Unix seconds.
     pub created_at: i64,
-    /// Unix seconds of the last successful login.
+    /// Unix seconds of the last successful login (not bound: it changes at every login).
     pub last_login_at: Option<i64>,
+    /// Made by an administrator: the password must be changed before anything else.
+    pub must_change_password: bool,
+    /// The user's own rows are bound (false only for users from before row bindings, until
+    /// their first session).
+    pub rows_bound: bool,
+    /// Binding of the row under the audit key (empty before it is bound).
+    pub mac: Vec<u8>,
 }
 
 impl fmt::Debug for UserRecord {
@@ -170,6 +177,8 @@ pub struct SessionRecord {
     pub revoked_at: Option<i64>,
     /// The user key wrapped under the session key.
     pub wrapped_user_key: Vec<u8>,
+    /// Binding of the id, user and lifetime under the audit key.
+    pub mac: Vec<u8>,
 }
 
 /// One row of the audit log.
@@ -195,6 +204,9 @@ pub struct AuditEntry {
     pub prev_mac: Vec<u8>,
     /// HMAC-SHA256 over `prev_mac` and this row.
     pub mac: Vec<u8>,
+    /// Digests of the rows this action wrote (see `integrity::StateDigests`); empty for
+    /// actions that changed no bound row.
+    pub state: Vec<u8>,
 }
 
 /// Which audit rows to list.
@@ -269,9 +281,12 @@ pub struct KeyRecord {
     pub latest_version: i64,
     /// Unix seconds.
     pub created_at: i64,
+    /// Binding of the row under the owner's integrity key.
+    pub mac: Vec<u8>,
 }
 
 /// One version of a named key.
+#[derive(Clone)]
 pub struct KeyVersionRecord {
     /// The key.
     pub key_id: i64,
@@ -285,6 +300,8 @@ pub struct KeyVersionRecord {
     pub encryptions: i64,
     /// Plaintext bytes encrypted under this version.
     pub bytes: i64,
+    /// Binding of the row under the owner's integrity key.
+    pub mac: Vec<u8>,
 }
 
 /// One entry of a key's lifecycle log (`key_events`).
@@ -355,6 +372,9 @@ pub struct RecordRow {
     pub deleted_at: Option<i64>,
     /// 1, then +1 per update.
     pub version: i64,
+    /// Binding of every column but the ciphertext (which its data key binds) under the
+    /// owner's integrity key.
+    pub mac: Vec<u8>,
 }
 
 impl fmt::Debug for RecordRow {
@@ -396,6 +416,7 @@ pub struct RecordFilter {
 }
 
 /// A password identity: an identity key wrapped under argon2id(record password, salt).
+#[derive(Clone)]
 pub struct IdentityRow {
     /// Database id.
     pub id: i64,
@@ -409,4 +430,74 @@ pub struct IdentityRow {
     pub wrapped_identity_key: Vec<u8>,
     /// Unix seconds.
     pub created_at: i64,
+    /// How the key-encryption key is made: 1 from the record password alone (before
+    /// this release), 2 from the record password and the owner's user key.
+    pub kek_scheme: i64,
+    /// Binding of the row under the owner's integrity key.
+    pub mac: Vec<u8>,
+}
+
+/// Which bound row: a table and the row's key, for integrity messages and the audit
+/// log's row-state digests.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum RowId {
+    /// `users`.
+    User(i64),
+    /// `keys`.
+    Key(i64),
+    /// `key_versions`: key id and version.
+    KeyVersion(i64, i64),
+    /// `records`.
+    Record(i64),
+    /// `password_identities`.
+    Identity(i64),
+    /// `sessions` (bound, but never part of the row-state digests).
+    Session(String),
+}
+
+impl fmt::Display for RowId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RowId::User(id) => write!(f, "users row {id}"),
+            RowId::Key(id) => write!(f, "keys row {id}"),
+            RowId::KeyVersion(k, v) => write!(f, "key_versions row {k}/{v}"),
+            RowId::Record(id) => write!(f, "records row {id}"),
+            RowId::Identity(id) => write!(f, "password_identities row {id}"),
+            RowId::Session(_) => f.write_str("a sessions row"),
+        }
+    }
+}
+
+/// A stored row whose state the audit log vouches for (records without their
+/// ciphertext, which the bound data key pins).
+#[derive(Debug)]
+pub enum StoredRow {
+    /// A user.
+    User(UserRecord),
+    /// A named key.
+    Key(KeyRecord),
+    /// A key version, with its key's owner.
+    KeyVersion(i64, KeyVersionRecord),
+    /// A record.
+    Record(RecordRow),
+    /// A password identity.
+    Identity(IdentityRow),
+}
+
+impl fmt::Debug for KeyVersionRecord {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("KeyVersionRecord")
+            .field("key_id", &self.key_id)
+            .field("version", &self.version)
+            .finish_non_exhaustive()
+    }
+}
+
+impl fmt::Debug for IdentityRow {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("IdentityRow")
+            .field("id", &self.id)
+            .field("owner_id", &self.owner_id)
+            .finish_non_exhaustive()
+    }
 }

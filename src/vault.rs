@@ -19,10 +19,18 @@ use crate::crypto::{Aad, Key32, aead};
 use crate::duration;
 use crate::error::{Error, Result};
 use crate::fsutil;
-use crate::model::{Outcome, Role, UserStatus};
+use crate::integrity::{self, OwnerKey, Sealed, StateDigests};
+use crate::model::{Outcome, Role, StoredRow, UserStatus};
 use crate::session::{self, JwtKeys};
 use crate::storage::sqlite::SqliteStore;
 use crate::storage::{Storage, Tx};
+use crate::witness::Witness;
+
+/// The `meta` entry naming the audit seq of the upgrade that bound this database's rows
+/// (`0` for a database that was created with bindings).
+const ROW_BINDINGS: &str = "row_bindings";
+/// The audit action of that upgrade.
+const UPGRADE_ACTION: &str = "db.bind-rows";
 
 /// Policy settings the domain needs from the configuration.
 #[derive(Debug, Clone, Copy)]
@@ -41,6 +49,7 @@ pub struct Vault {
     pub(crate) jwt: JwtKeys,
     pub(crate) audit_key: MacKey,
     pub(crate) policy: Policy,
+    pub(crate) witness: Witness,
 }
 
 /// An authenticated session: who is acting, with their current role from the database,
@@ -61,6 +70,10 @@ pub struct Session {
     pub(crate) user_key: Key32,
     /// The token's session key, which wraps this session's copy of the user key.
     pub(crate) session_key: Key32,
+    /// The key binding the user's own rows, derived from the user key.
+    pub(crate) integrity: OwnerKey,
+    /// Made by an administrator and not yet given the user's own password.
+    pub must_change_password: bool,
 }
 
 impl Session {
@@ -82,8 +95,17 @@ pub(crate) fn user_key_aad(user_id: i64) -> Aad {
 
 impl Vault {
     /// Opens the database named by the configuration and loads (or creates) the
-    /// session-signing secret and the audit key.
+    /// session-signing secret and the audit key; refuses a database whose audit chain is
+    /// shorter than, or diverges from, what this client saw before.
     pub fn open(cfg: &Config) -> Result<Vault> {
+        let mut vault = Vault::open_unwitnessed(cfg)?;
+        vault.witness_from(&cfg.state_dir)?;
+        Ok(vault)
+    }
+
+    /// Opens the database without comparing its audit chain to this client's witness:
+    /// only to accept a restored database's head on purpose ([`Vault::accept_head`]).
+    pub fn open_unwitnessed(cfg: &Config) -> Result<Vault> {
         let store = SqliteStore::open(&cfg.db_path)?;
         let jwt_secret = secret_bytes(
             cfg.jwt_secret.as_ref(),
@@ -91,7 +113,7 @@ impl Vault {
             64,
         )?;
         let audit_key = secret_bytes(cfg.audit_key.as_ref(), &cfg.data_dir.join("audit.key"), 32)?;
-        Vault::with_store(
+        let mut vault = Vault::with_store(
             Box::new(store),
             &jwt_secret,
             MacKey::new(audit_key.to_vec()),
@@ -100,7 +122,56 @@ impl Vault {
                 signup: cfg.signup,
                 session_ttl: cfg.session_ttl,
             },
-        )
+        )?;
+        let mut tx = vault.store.read()?;
+        vault.witness = Witness::load(&cfg.state_dir, &tx.database_id()?)?;
+        drop(tx);
+        Ok(vault)
+    }
+
+    /// What accepting the database's current audit head would change for this client.
+    pub fn pending_head(&mut self) -> Result<crate::witness::HeadChange> {
+        let mut tx = self.store.read()?;
+        self.witness.pending(tx.as_mut())
+    }
+
+    /// Accepts the database's audit chain as it is now, after a deliberate restore from a
+    /// backup: the whole chain and every row's state must verify, the acceptance is
+    /// audited (with the seq this client had seen), and the witness moves to the new head.
+    pub fn accept_head(&mut self, who: &str) -> Result<crate::witness::HeadChange> {
+        let change = self.pending_head()?;
+        let v = {
+            let mut tx = self.store.read()?;
+            audit::verify(tx.as_mut(), &self.audit_key)?
+        };
+        if let Some(e) = audit::broken(&v) {
+            self.audit_failure(&Actor::anonymous(who), "audit.accept-head", "-", &e);
+            return Err(e);
+        }
+        let mut tx = self.store.write()?;
+        let (seq, mac) = audit::append(
+            tx.as_mut(),
+            &self.audit_key,
+            &Actor::anonymous(who),
+            "audit.accept-head",
+            "-",
+            Outcome::Ok,
+            &json!({ "previous_seq": change.seen, "head_seq": change.head }),
+        )?;
+        tx.commit()?;
+        self.witness.replace(seq, &mac)?;
+        Ok(change)
+    }
+
+    /// Starts witnessing the audit chain in `state_dir` and refuses a database whose
+    /// chain is shorter than, or differs from, what this client saw before.
+    pub fn witness_from(&mut self, state_dir: &Path) -> Result<()> {
+        let mut tx = self.store.read()?;
+        let witness = Witness::load(state_dir, &tx.database_id()?)?;
+        witness.check(tx.as_mut())?;
+        drop(tx);
+        self.witness = witness;
+        Ok(())
     }
 
     /// Builds a vault over any storage backend.
@@ -110,12 +181,138 @@ impl Vault {
         audit_key: MacKey,
         policy: Policy,
     ) -> Result<Vault> {
-        Ok(Vault {
+        let mut vault = Vault {
             store,
             jwt: JwtKeys::new(jwt_secret)?,
             audit_key,
             policy,
-        })
+            witness: Witness::none(),
+        };
+        vault.bind_installation()?;
+        Ok(vault)
+    }
+
+    /// Binds a database written before row bindings existed, once: every user row under
+    /// the audit key (sessions were ended by the migration), and one audit entry with the
+    /// digest of every row, which later vouches for the rows that only their owners can
+    /// bind (at their first session, see [`Vault::bind_owner_rows`]).
+    fn bind_installation(&mut self) -> Result<()> {
+        {
+            let mut tx = self.store.read()?;
+            audit::check_audit_key(tx.as_mut(), &self.audit_key)?;
+            if tx.meta(ROW_BINDINGS)?.is_some() {
+                return Ok(());
+            }
+        }
+        let mut tx = self.store.write()?;
+        if tx.meta(ROW_BINDINGS)?.is_some() {
+            return Ok(());
+        }
+        let users = tx.list_users()?;
+        if users.is_empty() && tx.audit_head()?.is_none() {
+            tx.set_meta(ROW_BINDINGS, b"0")?;
+            return Ok(tx.commit()?);
+        }
+        if users.iter().any(|u| !u.mac.is_empty()) || tx.audit_has_state()? {
+            return Err(Error::Integrity(
+                "this database's rows were bound before, but the record of it is gone (its meta table was edited); restore the database from a backup"
+                    .into(),
+            ));
+        }
+        let mut state = StateDigests::default();
+        let mut rows = Vec::new();
+        tx.scan_rows(&mut |row| {
+            rows.push(row);
+            true
+        })?;
+        for mut row in rows {
+            if let StoredRow::User(u) = &mut row {
+                u.mac = self
+                    .audit_key
+                    .compute(&[integrity::encode_user(u).as_bytes()])
+                    .to_vec();
+                tx.set_row_mac(&crate::model::RowId::User(u.id), &u.mac)?;
+            }
+            let (id, d) = integrity::row_digest(&row);
+            state.set(id, Some(d));
+        }
+        let n = state.0.len();
+        let (seq, _) = audit::append_state(
+            tx.as_mut(),
+            &self.audit_key,
+            &Actor::anonymous("zencrypt"),
+            UPGRADE_ACTION,
+            "-",
+            (Outcome::Ok, &json!({ "rows": n })),
+            &state.encode(),
+        )?;
+        tx.set_meta(ROW_BINDINGS, seq.to_string().as_bytes())?;
+        Ok(tx.commit()?)
+    }
+
+    /// Binds the rows of a user from before row bindings, in the user's first session
+    /// after the upgrade and before anything of theirs is served: each row must still be
+    /// in the state the upgrade's audit entry recorded.
+    fn bind_owner_rows(&mut self, user_id: i64, owner: &OwnerKey) -> Result<()> {
+        let mut tx = Sealed::new(self.store.write()?, &self.audit_key, Some(owner));
+        let Some(mut user) = tx.user_by_id(user_id)? else {
+            return Err(Error::SessionRevoked);
+        };
+        if user.rows_bound {
+            return Ok(());
+        }
+        let upgrade = tx
+            .meta(ROW_BINDINGS)?
+            .and_then(|v| String::from_utf8(v).ok()?.parse::<i64>().ok())
+            .filter(|seq| *seq > 0);
+        let entry = match upgrade {
+            Some(seq) => tx.audit_entry(seq)?,
+            None => None,
+        }
+        .filter(|e| e.action == UPGRADE_ACTION && audit::authentic(&self.audit_key, e))
+        .ok_or_else(|| {
+            Error::Integrity(
+                "the audit entry that vouches for this account's older rows is missing or altered; restore the database from a backup"
+                    .into(),
+            )
+        })?;
+        let mut recorded = StateDigests::default();
+        StateDigests::decode_each(&entry.state, |row, d| recorded.set(row, d))
+            .ok_or_else(|| Error::Integrity("the upgrade's audit entry is malformed".into()))?;
+        let mut bound = StateDigests::default();
+        for row in tx.raw().unbound_rows(user_id)? {
+            let (id, enc, _) = integrity::describe(&row);
+            if recorded.0.get(&id) != Some(&Some(integrity::digest(&enc, &[]))) {
+                return Err(integrity::tampered(&id));
+            }
+            let mac = owner.mac_key().compute(&[enc.as_bytes()]);
+            tx.raw().set_row_mac(&id, &mac)?;
+            bound.set(id, Some(integrity::digest(&enc, &mac)));
+        }
+        user.rows_bound = true;
+        tx.update_user(&user)?;
+        for (id, d) in tx.take_written().0 {
+            bound.set(id, d);
+        }
+        let n = bound.0.len() - 1;
+        let head = audit::append_state(
+            &mut tx,
+            &self.audit_key,
+            &Actor::user(user.id, &user.username),
+            "account.bind-rows",
+            &user.username,
+            (Outcome::Ok, &json!({ "rows": n })),
+            &bound.encode(),
+        )?;
+        Box::new(tx).commit()?;
+        self.witness.advance(head.0, &head.1);
+        Ok(())
+    }
+
+    /// A read transaction with row integrity in front (`owner`: whose own rows may be
+    /// read).
+    pub(crate) fn reader<'a>(&'a mut self, owner: Option<&'a OwnerKey>) -> Result<Sealed<'a>> {
+        Ok(Sealed::new(self.store.read()?, &self.audit_key, owner))
     }
 
     /// The argon2id parameters for new hashes.
@@ -147,7 +344,11 @@ impl Vault {
         let contents = session::validate(&self.jwt, token).map_err(|e| (unknown.clone(), e))?;
         let actor = Actor::user(contents.user_id, &contents.name);
         let fail = |e: Error| (actor.clone(), e);
-        let mut tx = self.store.read().map_err(|e| fail(e.into()))?;
+        let mut tx = Sealed::new(
+            self.store.read().map_err(|e| fail(e.into()))?,
+            &self.audit_key,
+            None,
+        );
         let row = tx
             .session(&contents.sid)
             .map_err(|e| fail(e.into()))?
@@ -174,6 +375,11 @@ impl Vault {
             &row.wrapped_user_key,
         )
         .map_err(|_| (actor.clone(), Error::InvalidToken))?;
+        let integrity = OwnerKey::derive(user.id, &user_key);
+        if !user.rows_bound {
+            self.bind_owner_rows(user.id, &integrity)
+                .map_err(|e| (actor.clone(), e))?;
+        }
         Ok(Session {
             user_id: user.id,
             username: user.username,
@@ -182,6 +388,8 @@ impl Vault {
             expires_at: row.expires_at,
             user_key,
             session_key: contents.session_key,
+            integrity,
+            must_change_password: user.must_change_password,
         })
     }
 
@@ -231,41 +439,58 @@ impl Vault {
         target: &str,
         f: impl FnOnce(&mut dyn Tx) -> Result<(T, Option<Value>)>,
     ) -> Result<T> {
-        self.audited_rows(actor, action, target, |tx| {
+        self.audited_rows(actor, None, action, target, |tx| {
             f(tx).map(|(v, d)| (v, d.map(|d| (action.to_string(), d)).into_iter().collect()))
         })
     }
 
     /// The general form: on success `f` names the audit records to write with it, as
-    /// `(action, detail)` pairs on `target`; a failure is audited as `action`.
+    /// `(action, detail)` pairs on `target`; a failure is audited as `action`. Rows are
+    /// checked and bound on the way (see [`Sealed`]; `owner` is the acting user's
+    /// integrity key), and the first record carries the digests of the row states the
+    /// action wrote (an action that wrote rows is always recorded).
     pub(crate) fn audited_rows<T>(
         &mut self,
         actor: &Actor,
+        owner: Option<&OwnerKey>,
         action: &str,
         target: &str,
         f: impl FnOnce(&mut dyn Tx) -> Result<(T, Vec<(String, Value)>)>,
     ) -> Result<T> {
         let result = (|| {
-            let mut tx = self.store.write()?;
-            let (value, rows) = f(tx.as_mut())?;
+            let mut tx = Sealed::new(self.store.write()?, &self.audit_key, owner);
+            let (value, mut rows) = f(&mut tx)?;
+            let mut state = tx.take_written().encode();
+            if rows.is_empty() && !state.is_empty() {
+                rows.push((action.to_string(), json!({})));
+            }
+            let mut head = None;
             for (row_action, detail) in rows {
-                audit::append(
-                    tx.as_mut(),
+                head = Some(audit::append_state(
+                    &mut tx,
                     &self.audit_key,
                     actor,
                     &row_action,
                     target,
-                    Outcome::Ok,
-                    &detail,
-                )?;
+                    (Outcome::Ok, &detail),
+                    &std::mem::take(&mut state),
+                )?);
             }
-            tx.commit()?;
-            Ok(value)
+            Box::new(tx).commit()?;
+            Ok((value, head))
         })();
-        if let Err(e) = &result {
-            self.audit_failure(actor, action, target, e);
+        match result {
+            Ok((value, head)) => {
+                if let Some((seq, mac)) = head {
+                    self.witness.advance(seq, &mac);
+                }
+                Ok(value)
+            }
+            Err(e) => {
+                self.audit_failure(actor, action, target, &e);
+                Err(e)
+            }
         }
-        result
     }
 
     /// Like [`Vault::audited`] for an authenticated action: inside the write transaction
@@ -280,9 +505,8 @@ impl Vault {
         target: &str,
         f: impl FnOnce(&mut dyn Tx) -> Result<(T, Value)>,
     ) -> Result<T> {
-        self.audited(&session.actor(), action, target, |tx| {
-            recheck(tx, session, permission, action)?;
-            f(tx)
+        self.authorized_if(session, permission, action, target, |tx| {
+            f(tx).map(|(v, d)| (v, Some(d)))
         })
     }
 
@@ -295,9 +519,8 @@ impl Vault {
         target: &str,
         f: impl FnOnce(&mut dyn Tx) -> Result<(T, Option<Value>)>,
     ) -> Result<T> {
-        self.audited_if(&session.actor(), action, target, |tx| {
-            recheck(tx, session, permission, action)?;
-            f(tx)
+        self.authorized_rows(session, permission, action, target, |tx| {
+            f(tx).map(|(v, d)| (v, d.map(|d| (action.to_string(), d)).into_iter().collect()))
         })
     }
 
@@ -311,10 +534,16 @@ impl Vault {
         target: &str,
         f: impl FnOnce(&mut dyn Tx) -> Result<(T, Vec<(String, Value)>)>,
     ) -> Result<T> {
-        self.audited_rows(&session.actor(), action, target, |tx| {
-            recheck(tx, session, permission, action)?;
-            f(tx)
-        })
+        self.audited_rows(
+            &session.actor(),
+            Some(&session.integrity),
+            action,
+            target,
+            |tx| {
+                recheck(tx, session, permission, action)?;
+                f(tx)
+            },
+        )
     }
 
     /// Records a denied or failed action in its own transaction. When the database itself
@@ -329,9 +558,9 @@ impl Vault {
             Outcome::Failed
         };
         let detail = json!({ "error": e.code() });
-        let _ = (|| -> Result<()> {
+        let written = (|| -> Result<(i64, Vec<u8>)> {
             let mut tx = self.store.write()?;
-            audit::append(
+            let head = audit::append(
                 tx.as_mut(),
                 &self.audit_key,
                 actor,
@@ -340,8 +569,12 @@ impl Vault {
                 outcome,
                 &detail,
             )?;
-            Ok(tx.commit()?)
+            tx.commit()?;
+            Ok(head)
         })();
+        if let Ok((seq, mac)) = written {
+            self.witness.advance(seq, &mac);
+        }
     }
 }
 
@@ -366,8 +599,14 @@ fn recheck(tx: &mut dyn Tx, session: &Session, permission: Permission, action: &
     if user.status != UserStatus::Active {
         return Err(Error::AccountDisabled);
     }
+    if user.must_change_password && !PASSWORD_CHANGE_ALLOWS.contains(&action) {
+        return Err(Error::PasswordChangeRequired);
+    }
     authz::check(user.role, permission, action)
 }
+
+/// What a session of an account that must change its password may do.
+const PASSWORD_CHANGE_ALLOWS: [&str; 3] = ["auth.passwd", "auth.logout", "auth.whoami"];
 
 /// A vault over a SQLite file at `db` with fixed secrets and a cheap argon2 cost, for
 /// unit tests.

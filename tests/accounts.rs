@@ -275,3 +275,90 @@ fn password_file_and_env_password_file() {
         "error: reading the password file /nonexistent/pw: No such file or directory (os error 2)\n"
     );
 }
+
+#[test]
+fn an_account_made_by_an_admin_must_change_its_password_first() {
+    let env = Env::new();
+    env.signup("alice");
+    env.run(
+        &["user", "add", "bob", "--password-stdin"],
+        b"admin-chose-this\n",
+    )
+    .ok();
+    let r = env.run(
+        &["login", "--username", "bob", "--password-stdin"],
+        b"admin-chose-this\n",
+    );
+    r.ok();
+    assert!(
+        r.stderr
+            .contains("An administrator chose this account's password: run `zencrypt passwd`"),
+        "{}",
+        r.stderr
+    );
+    // Nothing but whoami, passwd and logout until then.
+    let who = env.run(&["whoami", "--json"], b"");
+    assert_eq!(who.ok().json()["must_change_password"], true);
+    for args in [
+        &["data", "put"][..],
+        &["key", "list"][..],
+        &["audit", "list"][..],
+    ] {
+        let r = env.run(args, b"v");
+        assert_eq!(r.code, 3, "{args:?}");
+        assert_eq!(
+            r.stderr,
+            "error: this account must change its password before anything else\nhint: run `zencrypt passwd` to choose your own password\n"
+        );
+    }
+    // No user key exists yet, so there is nothing the admin's password could open later.
+    let wrapped: Vec<u8> = env
+        .sql()
+        .query_row(
+            "SELECT wrapped_user_key FROM users WHERE username = 'bob'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert!(wrapped.is_empty());
+    env.run(
+        &["passwd", "--password-stdin"],
+        b"admin-chose-this\nbobs-own-password\n",
+    )
+    .ok();
+    let token = env.run(&["data", "put", "--name", "mine"], b"bob's secret");
+    token.ok();
+    assert_eq!(
+        env.run(&["data", "get", "mine"], b"").ok().stdout,
+        "bob's secret"
+    );
+    // The password the admin chose no longer logs in.
+    let r = env.run(
+        &["login", "--username", "bob", "--password-stdin"],
+        b"admin-chose-this\n",
+    );
+    assert_eq!(r.code, 3);
+}
+
+#[test]
+fn user_names_are_unique_ignoring_case() {
+    let env = Env::new();
+    env.signup("alice");
+    let r = env.run(
+        &["signup", "--username", "Alice", "--password-stdin"],
+        format!("{}\n", common::pw("Alice")).as_bytes(),
+    );
+    assert_eq!(r.code, 6);
+    assert_eq!(r.stderr, "error: username 'Alice' is taken\n");
+    let r = env.run(
+        &["user", "add", "ALICE", "--password-stdin"],
+        b"some-password-1\n",
+    );
+    assert_eq!(r.code, 6);
+    // Logging in ignores case too, and it is the same account.
+    let r = env.run(
+        &["login", "--username", "ALICE", "--password-stdin", "--json"],
+        format!("{}\n", common::pw("alice")).as_bytes(),
+    );
+    assert_eq!(r.ok().json()["username"], "alice");
+}

@@ -576,20 +576,15 @@ fn hashing() {
 }
 
 #[test]
-fn a_version_at_the_encryption_limit_is_rotated_before_the_next_use() {
+fn counters_edited_in_the_file_are_refused() {
     let env = setup();
     env.sql()
-        .execute("UPDATE key_versions SET encryptions = 2147483648", [])
+        .execute("UPDATE key_versions SET encryptions = 0, bytes = 0", [])
         .unwrap();
-    let check = env.run(&["key", "check", "--json"], b"").json();
-    assert_eq!(check["near_limit"], serde_json::json!(["k"]));
-    let out = path(&env, "limit.zc");
-    env.run(
-        &["encrypt", "--key", "k", "-o", out.to_str().unwrap()],
-        b"x",
-    )
-    .ok();
-    assert_eq!(key_version_in(&std::fs::read(&out).unwrap()), 2);
-    let events = env.run(&["key", "history", "k", "--json"], b"").json();
-    assert_eq!(events[1]["detail"]["reason"], "encryption-limit");
+    let r = env.run(&["key", "check"], b"");
+    assert_eq!(r.code, 7);
+    assert_eq!(
+        r.stderr,
+        "error: key_versions row 1/1 failed its integrity check: it was changed outside zencrypt (restore the database from a backup)\n"
+    );
 }

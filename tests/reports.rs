@@ -107,6 +107,20 @@ fn checkpoints_detect_truncation() {
     env.sql()
         .execute("DELETE FROM audit_log WHERE seq >= ?1", [seq])
         .unwrap();
+    // This client saw the longer chain and refuses the shortened one outright.
+    let r = env.run(&["whoami"], b"");
+    assert_eq!(r.code, 7);
+    assert!(
+        r.stderr.starts_with(&format!(
+            "error: the database's audit log ends at seq {} (this client has seen it up to seq {}): it was rolled back, truncated or replaced by an older copy\nhint: if the database was restored",
+            seq - 1,
+            seq + 3
+        )),
+        "{}",
+        r.stderr
+    );
+    // A client that never saw it: the checkpoint names the truncation.
+    env.forget_witness();
     let r = env.run(&["audit", "verify", "--checkpoint", f, "--json"], b"");
     assert_eq!(r.code, 7);
     assert_eq!(r.json()["ok"], false);
@@ -116,8 +130,13 @@ fn checkpoints_detect_truncation() {
         "{}",
         r.stderr
     );
-    // Without the checkpoint the shortened chain still looks whole: that is what it is for.
-    env.run(&["audit", "verify"], b"").ok();
+    // Without the checkpoint the shortened chain is whole, but the key made after the cut
+    // is a row the log does not vouch for.
+    env.forget_witness();
+    let r = env.run(&["audit", "verify", "--json"], b"");
+    assert_eq!(r.code, 7, "{}", r.stderr);
+    assert_eq!(r.json()["first_bad_seq"], Value::Null);
+    assert_eq!(r.json()["first_bad_row"], "keys row 1");
     let bad = env.dir.path().join("bad.json");
     std::fs::write(&bad, "{}").unwrap();
     let r = env.run(
@@ -145,7 +164,7 @@ fn backups_are_private_and_usable_and_status_counts_match() {
     assert_eq!(st["users"], 2);
     assert_eq!(st["keys"], 2, "k and the default key");
     assert_eq!(st["records"], 1);
-    assert_eq!(st["schema_version"], 4);
+    assert_eq!(st["schema_version"], 5);
     assert_eq!(st["integrity"], "ok");
     assert_eq!(
         st["audit_entries"].as_i64().unwrap() + 1,
@@ -194,6 +213,17 @@ fn backups_are_private_and_usable_and_status_counts_match() {
     let r = env.run(&["db", "backup", link.to_str().unwrap()], b"");
     assert_eq!(r.code, 1, "a dangling symlink is not followed");
     assert!(!env.dir.path().join("elsewhere.db").exists());
+    // The copy is an older state of the same database: refused until accepted on purpose.
+    let refused = env.run(&["--db", b, "db", "status"], b"");
+    assert_eq!(refused.code, 7, "{}", refused.stderr);
+    let r = env.run(&["--db", b, "audit", "accept-head"], b"");
+    assert_eq!(r.code, 2);
+    assert_eq!(
+        r.stderr,
+        "error: confirmation to accept the audit log as it is now is needed and there is no terminal to ask for it\nhint: pass --yes\n"
+    );
+    env.run(&["--db", b, "audit", "accept-head", "--yes"], b"")
+        .ok();
     let copy = env.run(&["--db", b, "db", "status", "--json"], b"");
     copy.ok();
     assert_eq!(copy.json()["records"], 1);
@@ -214,6 +244,17 @@ fn backups_are_private_and_usable_and_status_counts_match() {
     let v = env.run(&["--db", b, "data", "get", "x"], b"");
     v.ok();
     assert_eq!(v.stdout, "value");
+    // The copy and the original are two histories of one database: this client now
+    // follows the copy's, and the original must be accepted again to go back to it.
+    assert_eq!(env.run(&["db", "status"], b"").code, 7);
+    env.run(&["audit", "accept-head", "--yes"], b"").ok();
+    let accepted = env.run(
+        &["audit", "list", "--action", "audit.accept-head", "--json"],
+        b"",
+    );
+    let rows = accepted.ok().json();
+    assert_eq!(rows.as_array().unwrap().len(), 1, "{rows}");
+    assert_eq!(rows[0]["actor"], format!("uid {}", rustix_uid()));
     // Only admins back up.
     let bob = env.token("bob");
     let r = env.as_token(
@@ -328,4 +369,10 @@ fn every_command_has_help_with_an_example() {
         r.ok();
         assert!(r.stdout.contains("Example"), "{cmd:?} has no example");
     }
+}
+
+/// The uid this test (and the zencrypt it runs) runs as.
+fn rustix_uid() -> u32 {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata("/proc/self").unwrap().uid()
 }

@@ -97,7 +97,7 @@ fn a_newer_schema_is_refused_untouched() {
     assert_eq!(
         r.stderr,
         format!(
-            "error: the database at {} has schema version 99, newer than this zencrypt understands (4); upgrade zencrypt (the file was not changed)\n",
+            "error: the database at {} has schema version 99, newer than this zencrypt understands (5); upgrade zencrypt (the file was not changed)\n",
             env.db().display()
         )
     );
@@ -112,7 +112,7 @@ fn a_new_database_is_migrated_and_configured() {
     let version: i64 = c
         .pragma_query_value(None, "user_version", |r| r.get(0))
         .unwrap();
-    assert_eq!(version, 4);
+    assert_eq!(version, 5);
     let mode: String = c
         .pragma_query_value(None, "journal_mode", |r| r.get(0))
         .unwrap();

@@ -31,7 +31,8 @@ pub fn fill_audit(store: &mut dyn Storage, key: &MacKey, total: u64) -> u64 {
                 Outcome::Ok,
                 &detail,
             )
-            .unwrap() as u64;
+            .unwrap()
+            .0 as u64;
         }
         tx.commit().unwrap();
     }

@@ -60,6 +60,7 @@ pub fn info_json(info: &SessionInfo) -> Value {
         "role": info.role.as_str(),
         "user_id": info.user_id,
         "session_expires_at": duration::rfc3339(info.session_expires_at),
+        "must_change_password": info.must_change_password,
     })
 }
 
@@ -94,6 +95,11 @@ fn finish(
         info.role,
         duration::rfc3339(info.session_expires_at)
     ));
+    if info.must_change_password {
+        ctx.out.note(
+            "An administrator chose this account's password: run `zencrypt passwd` to choose your own before anything else.",
+        );
+    }
     if print_token {
         emitted(ctx.out.data_line(outcome.token.expose_secret()))?;
     }

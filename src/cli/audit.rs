@@ -1,16 +1,19 @@
-//! `audit list` and `audit verify`.
+//! `audit list`, `verify`, `checkpoint`, `export` and `accept-head`.
 
 use std::path::PathBuf;
 
 use clap::{Subcommand, ValueEnum};
 use serde_json::{Value, json};
 
+use super::input::{self, prompt_error};
 use super::output::table;
 use super::{Ctx, emitted};
 use crate::audit::{broken, detail_json};
 use crate::duration;
 use crate::error::{Error, Result};
 use crate::model::{AuditEntry, AuditFilter, Outcome};
+use crate::shell::prompt::{Prompter, TermPrompter};
+use crate::vault::Vault;
 
 /// Audit log commands.
 #[derive(Debug, Subcommand)]
@@ -45,6 +48,21 @@ pub enum AuditCommand {
         /// Also check against a saved `audit checkpoint` (detects truncation and rewrites).
         #[arg(long, value_name = "FILE")]
         checkpoint: Option<PathBuf>,
+    },
+    /// Accept the database's audit log as it is now, after restoring a backup on purpose.
+    ///
+    /// Every zencrypt client remembers the newest audit record it has seen of each
+    /// database and refuses one whose log is shorter or different (a rollback). After a
+    /// deliberate restore, this checks the restored chain and every row, records the
+    /// acceptance in the audit log, and lets this client use the database again. Needs no
+    /// session: the restored copy holds none.
+    #[command(after_help = "Example:
+  zencrypt db backup /safe/z.db   # later, after restoring it:
+  zencrypt audit accept-head --yes")]
+    AcceptHead {
+        /// Do not ask for confirmation (required without a terminal).
+        #[arg(long)]
+        yes: bool,
     },
     /// Print the chain's head ({"seq","mac"}) to keep somewhere safe (auditors and admins).
     #[command(after_help = "Example:\n  zencrypt audit checkpoint > /safe/place/audit-head.json")]
@@ -147,6 +165,9 @@ pub fn entries_table(rows: &[AuditEntry]) -> String {
 
 /// Runs an `audit` subcommand.
 pub fn run(ctx: &Ctx, cmd: AuditCommand) -> Result<()> {
+    if let AuditCommand::AcceptHead { yes } = cmd {
+        return accept_head(ctx, yes);
+    }
     let mut vault = ctx.vault()?;
     let session = ctx.session(&mut vault)?;
     let out = &ctx.out;
@@ -183,6 +204,7 @@ pub fn run(ctx: &Ctx, cmd: AuditCommand) -> Result<()> {
             }
             emitted(out.data_line(&entries_table(&rows)))
         }
+        AuditCommand::AcceptHead { .. } => unreachable!("handled before a session is needed"),
         AuditCommand::Checkpoint => {
             let (seq, mac) = vault.audit_checkpoint(&session)?;
             let doc = json!({ "seq": seq, "mac": crate::crypto::hex(&mac) });
@@ -222,25 +244,65 @@ pub fn run(ctx: &Ctx, cmd: AuditCommand) -> Result<()> {
             };
             if out.json {
                 emitted(out.json_doc(&json!({
-                    "ok": v.first_bad.is_none(),
+                    "ok": v.ok(),
                     "checked": v.checked,
                     "first_bad_seq": v.first_bad.as_ref().map(|(s, _)| *s),
+                    "rows_checked": v.rows_checked,
+                    "first_bad_row": v.first_bad_row.as_ref().map(|(r, _)| r.to_string()),
+                    "chain_records_per_sec": v.chain_rate(),
+                    "rows_per_sec": v.rows_rate(),
                 })))?;
             }
             match broken(&v) {
                 Some(e) => Err(e),
                 None => {
                     if !out.json {
-                        emitted(out.data_line(&format!(
-                            "audit chain intact: {} records verified",
-                            v.checked
-                        )))?;
+                        emitted(out.data_line(&v.summary()))?;
                     }
                     Ok(())
                 }
             }
         }
     }
+}
+
+/// `audit accept-head`: confirms, then accepts the restored database's head.
+fn accept_head(ctx: &Ctx, yes: bool) -> Result<()> {
+    let mut vault = Vault::open_unwitnessed(&ctx.cfg)?;
+    let change = vault.pending_head()?;
+    let seen = change
+        .seen
+        .map_or_else(|| "nothing yet".to_string(), |s| format!("seq {s}"));
+    if !yes {
+        if !input::is_interactive(&ctx.cfg) {
+            return Err(Error::NeedsInput {
+                what: "confirmation to accept the audit log as it is now".into(),
+                flag: "--yes".into(),
+            });
+        }
+        let sure = TermPrompter::new()
+            .confirm(&format!(
+                "This client has seen the audit log up to {seen}; the database now ends at seq {}. Accept it (only after restoring a backup on purpose)?",
+                change.head
+            ))
+            .map_err(prompt_error)?;
+        if !sure {
+            return Err(Error::Cancelled);
+        }
+    }
+    let who = format!("uid {}", rustix::process::getuid().as_raw());
+    let change = vault.accept_head(&who)?;
+    ctx.out.note(&format!(
+        "Accepted the audit log up to seq {} (this client had seen {seen}); the acceptance is audited.",
+        change.head
+    ));
+    if ctx.out.json {
+        emitted(
+            ctx.out
+                .json_doc(&json!({ "previous_seq": change.seen, "head_seq": change.head })),
+        )?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -1,11 +1,19 @@
 //! Password identities: records protected by a record password share one identity per
-//! password. The identity key is wrapped under argon2id(password, salt); an owner's
-//! identities share the salt, so one KDF run tries a password against all of them, a
-//! batch read of N records costs one KDF, and changing the password rewraps one key.
+//! password. The identity key is wrapped under a key-encryption key made from
+//! argon2id(password, salt) *and* the owner's user key, so the database file and the
+//! record password alone open nothing. An owner's identities share the salt, so one KDF
+//! run tries a password against all of them, a batch read of N records costs one KDF, and
+//! changing the password rewraps one key.
+//!
+//! Identities from before the user key was part of the KEK (scheme 1) are rewrapped
+//! under the current scheme the first time their password opens them.
 
 use std::collections::HashMap;
 
 use secrecy::{ExposeSecret, SecretString};
+
+use hmac::{Hmac, KeyInit, Mac};
+use sha2::Sha256;
 
 use crate::crypto::kdf::{self, KdfParams, SALT_LEN};
 use crate::crypto::{Aad, Key32, aead, random_bytes};
@@ -18,40 +26,81 @@ fn aad(owner_id: i64) -> Aad {
     Aad::new("password-identity").int(owner_id)
 }
 
-fn kek(password: &SecretString, salt: &[u8], params: KdfParams) -> Result<Key32> {
+/// The KEK scheme of new identities: argon2id(password, salt) and the user key.
+pub const CURRENT_SCHEME: i64 = 2;
+
+fn stretched(password: &SecretString, salt: &[u8], params: KdfParams) -> Result<Key32> {
     kdf::derive_key(params, password.expose_secret().as_bytes(), salt)
         .map_err(|e| Error::Internal(format!("key derivation failed: {e}")))
+}
+
+/// The KEK of `scheme` from the stretched password: scheme 1 is the stretched password
+/// itself; scheme 2 mixes in the user key, which only the owner's sessions hold.
+fn kek_of(scheme: i64, stretched: &Key32, user_key: &Key32) -> Result<Key32> {
+    match scheme {
+        1 => Ok(Key32::from_bytes(*stretched.expose())),
+        2 => {
+            let mut m = <Hmac<Sha256> as KeyInit>::new_from_slice(user_key.expose())
+                .expect("HMAC accepts keys of any length");
+            m.update(b"zencrypt record-password kek v2");
+            m.update(stretched.expose());
+            let mut out = [0u8; 32];
+            out.copy_from_slice(&m.finalize().into_bytes());
+            Ok(Key32::from_bytes(out))
+        }
+        _ => Err(Error::Integrity(format!(
+            "a password identity uses an unknown key scheme ({scheme})"
+        ))),
+    }
+}
+
+/// Whether `stored` costs at least as much as `wanted` in every parameter.
+fn at_least(stored: KdfParams, wanted: KdfParams) -> bool {
+    stored.m_kib >= wanted.m_kib && stored.t >= wanted.t && stored.p >= wanted.p
 }
 
 /// Identity keys unlocked by one password, with the KDF runs cached per salt and cost.
 pub struct Unlocker<'a> {
     password: &'a SecretString,
-    keks: HashMap<(Vec<u8>, u32, u32, u32), Key32>,
+    user_key: &'a Key32,
+    stretched: HashMap<(Vec<u8>, u32, u32, u32), Key32>,
     unlocked: HashMap<i64, Key32>,
 }
 
 impl<'a> Unlocker<'a> {
-    /// An unlocker for `password`.
-    pub fn new(password: &'a SecretString) -> Self {
+    /// An unlocker for `password`, in a session holding `user_key`.
+    pub fn new(password: &'a SecretString, user_key: &'a Key32) -> Self {
         Unlocker {
             password,
-            keks: HashMap::new(),
+            user_key,
+            stretched: HashMap::new(),
             unlocked: HashMap::new(),
         }
     }
 
-    fn kek_for(&mut self, row: &IdentityRow) -> Result<&Key32> {
+    fn kek_for(&mut self, row: &IdentityRow) -> Result<Key32> {
         let k = (row.salt.clone(), row.kdf.m_kib, row.kdf.t, row.kdf.p);
-        if !self.keks.contains_key(&k) {
-            let derived = kek(self.password, &row.salt, row.kdf)?;
-            self.keks.insert(k.clone(), derived);
+        if !self.stretched.contains_key(&k) {
+            let derived = stretched(self.password, &row.salt, row.kdf)?;
+            self.stretched.insert(k.clone(), derived);
         }
-        Ok(&self.keks[&k])
+        kek_of(row.kek_scheme, &self.stretched[&k], self.user_key)
     }
 
-    fn try_unlock(&mut self, row: &IdentityRow) -> Result<Option<Key32>> {
+    /// Opens an identity; one of an older scheme is rewrapped under the current one.
+    fn try_unlock(&mut self, tx: &mut dyn Tx, row: &IdentityRow) -> Result<Option<Key32>> {
         let kek = self.kek_for(row)?;
-        Ok(aead::unwrap_key(kek, &aad(row.owner_id), &row.wrapped_identity_key).ok())
+        let Ok(key) = aead::unwrap_key(&kek, &aad(row.owner_id), &row.wrapped_identity_key) else {
+            return Ok(None);
+        };
+        if row.kek_scheme != CURRENT_SCHEME {
+            let mut upgraded = row.clone();
+            upgraded.kek_scheme = CURRENT_SCHEME;
+            upgraded.wrapped_identity_key =
+                aead::wrap_key(&self.kek_for(&upgraded)?, &aad(row.owner_id), &key);
+            tx.update_identity(&upgraded)?;
+        }
+        Ok(Some(key))
     }
 
     /// The identity key of `identity_id`, or "invalid password" (exit 3).
@@ -64,7 +113,7 @@ impl<'a> Unlocker<'a> {
                 .ok_or_else(|| {
                     Error::Integrity("a record's password identity is missing".into())
                 })?;
-            let key = self.try_unlock(&row)?.ok_or(Error::InvalidPassword)?;
+            let key = self.try_unlock(tx, &row)?.ok_or(Error::InvalidPassword)?;
             self.unlocked.insert(identity_id, key);
         }
         Ok(&self.unlocked[&identity_id])
@@ -73,7 +122,7 @@ impl<'a> Unlocker<'a> {
     /// The owner's identity this password opens, if any.
     pub fn find(&mut self, tx: &mut dyn Tx, owner_id: i64) -> Result<Option<(IdentityRow, Key32)>> {
         for row in tx.identities(owner_id)? {
-            if let Some(key) = self.try_unlock(&row)? {
+            if let Some(key) = self.try_unlock(tx, &row)? {
                 return Ok(Some((row, key)));
             }
         }
@@ -93,8 +142,10 @@ impl<'a> Unlocker<'a> {
                 .insert(row.id, Key32::from_bytes(*key.expose()));
             return Ok((row.id, key));
         }
+        // Share the salt of an existing identity (one KDF tries them all), but never
+        // adopt stored parameters cheaper than the configured cost.
         let existing = tx.identities(owner_id)?;
-        let (salt, params) = match existing.first() {
+        let (salt, params) = match existing.iter().find(|r| at_least(r.kdf, params)) {
             Some(r) => (r.salt.clone(), r.kdf),
             None => (random_bytes::<SALT_LEN>().to_vec(), params),
         };
@@ -106,9 +157,11 @@ impl<'a> Unlocker<'a> {
             kdf: params,
             wrapped_identity_key: Vec::new(),
             created_at: duration::now(),
+            kek_scheme: CURRENT_SCHEME,
+            mac: Vec::new(),
         };
         row.wrapped_identity_key =
-            aead::wrap_key(self.kek_for(&row)?, &aad(owner_id), &identity_key);
+            aead::wrap_key(&self.kek_for(&row)?, &aad(owner_id), &identity_key);
         let id = tx.insert_identity(&row)?;
         self.unlocked
             .insert(id, Key32::from_bytes(*identity_key.expose()));
@@ -121,12 +174,19 @@ impl<'a> Unlocker<'a> {
 pub fn rekey(
     tx: &mut dyn Tx,
     owner_id: i64,
+    user_key: &Key32,
     old: &SecretString,
     new: &SecretString,
 ) -> Result<i64> {
-    let mut unlocker = Unlocker::new(old);
+    let mut unlocker = Unlocker::new(old, user_key);
     let (mut row, key) = unlocker.find(tx, owner_id)?.ok_or(Error::InvalidPassword)?;
-    row.wrapped_identity_key = aead::wrap_key(&kek(new, &row.salt, row.kdf)?, &aad(owner_id), &key);
+    row.kek_scheme = CURRENT_SCHEME;
+    let kek = kek_of(
+        CURRENT_SCHEME,
+        &stretched(new, &row.salt, row.kdf)?,
+        user_key,
+    )?;
+    row.wrapped_identity_key = aead::wrap_key(&kek, &aad(owner_id), &key);
     tx.update_identity(&row)?;
     Ok(row.id)
 }

@@ -44,7 +44,7 @@ impl Vault {
                     filter.key_id = Some(crate::keys::load(tx, session.user_id, name)?.id);
                 }
                 let rows = tx.list_records(session.user_id, &filter)?;
-                let mut ring = Keyring::new(session.user_id, None);
+                let mut ring = Keyring::new(session, None);
                 let mut out = Vec::with_capacity(rows.len());
                 for row in &rows {
                     out.push(ring.info(tx, row)?);
@@ -153,7 +153,7 @@ impl Vault {
     ) -> Result<u64> {
         crate::accounts::validate_new_password(new)?;
         self.authorized(session, Permission::Own, "data.rekey", "-", |tx| {
-            let identity_id = identity::rekey(tx, session.user_id, old, new)?;
+            let identity_id = identity::rekey(tx, session.user_id, &session.user_key, old, new)?;
             let n = tx.identity_record_count(identity_id)? as u64;
             Ok((n, json!({ "count": n })))
         })

@@ -187,12 +187,12 @@ pub(crate) struct Keyring<'p> {
 }
 
 impl<'p> Keyring<'p> {
-    pub(crate) fn new(owner_id: i64, password: Option<&'p SecretString>) -> Self {
+    pub(crate) fn new(session: &'p Session, password: Option<&'p SecretString>) -> Self {
         Keyring {
-            owner_id,
+            owner_id: session.user_id,
             keys: HashMap::new(),
             materials: HashMap::new(),
-            unlocker: password.map(Unlocker::new),
+            unlocker: password.map(|p| Unlocker::new(p, &session.user_key)),
         }
     }
 
@@ -366,7 +366,7 @@ impl<'a> Puts<'a> {
 
     fn write_counters(&mut self, tx: &mut dyn Tx) -> Result<()> {
         for ((key_id, version), (encryptions, bytes)) in std::mem::take(&mut self.tally) {
-            tx.add_key_version_usage(key_id, version, encryptions, bytes)?;
+            crate::keys::count_usage(tx, key_id, version, encryptions, bytes)?;
         }
         Ok(())
     }
@@ -486,6 +486,7 @@ pub(crate) fn put_in(
             .map(|s| now.saturating_add(i64::try_from(s).unwrap_or(i64::MAX))),
         deleted_at: None,
         version: 1,
+        mac: Vec::new(),
     };
     if puts.protect {
         let unlocker = ring.unlocker.as_mut().ok_or_else(|| Error::NeedsInput {
@@ -546,7 +547,7 @@ pub(crate) fn load_readable(tx: &mut dyn Tx, owner_id: i64, reference: &str) -> 
 impl Vault {
     /// Whether reading these records needs the record password.
     pub fn records_need_password(&mut self, session: &Session, refs: &[String]) -> Result<bool> {
-        let mut tx = self.store.read()?;
+        let mut tx = self.reader(Some(&session.integrity))?;
         for r in refs {
             if let Some(row) = tx.record_by_ref(session.user_id, r)?
                 && row.identity_id.is_some()
@@ -571,7 +572,7 @@ impl Vault {
         let kdf = self.policy.kdf;
         let target = opts.name.clone().unwrap_or_else(|| "-".into());
         self.authorized(session, Permission::Own, "data.put", &target, |tx| {
-            let mut ring = Keyring::new(session.user_id, password);
+            let mut ring = Keyring::new(session, password);
             let mut puts = Puts::new(opts.key.as_deref(), password.is_some());
             let row = put_in(tx, session, &mut ring, value, opts, &mut puts, kdf)?;
             puts.finish(tx)?;
@@ -590,7 +591,7 @@ impl Vault {
     ) -> Result<GetOutcome> {
         let target = refs.join(",");
         self.authorized(session, Permission::Own, "data.get", &target, |tx| {
-            let mut ring = Keyring::new(session.user_id, password);
+            let mut ring = Keyring::new(session, password);
             let mut out = GetOutcome::default();
             let now = duration::now();
             for r in refs {
@@ -634,7 +635,7 @@ impl Vault {
                     row.version
                 )));
             }
-            let mut ring = Keyring::new(session.user_id, password);
+            let mut ring = Keyring::new(session, password);
             match row.identity_id {
                 Some(identity_id) => {
                     let unlocker = ring.unlocker.as_mut().ok_or_else(|| Error::NeedsInput {
@@ -659,7 +660,13 @@ impl Vault {
                     let name = ring.key_name(tx, current)?;
                     let key = key_for_put(tx, session, Some(&name))?;
                     seal_into(tx, session, &mut ring, &mut row, value, Some(&key), None)?;
-                    tx.add_key_version_usage(key.id, key.latest_version, 1, value.len() as i64)?;
+                    crate::keys::count_usage(
+                        tx,
+                        key.id,
+                        key.latest_version,
+                        1,
+                        value.len() as i64,
+                    )?;
                 }
             }
             row.version += 1;

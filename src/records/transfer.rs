@@ -139,7 +139,7 @@ impl Vault {
             "data.import",
             key.unwrap_or("-"),
             |tx| {
-                let mut ring = Keyring::new(session.user_id, password);
+                let mut ring = Keyring::new(session, password);
                 let mut puts = Puts::new(key, password.is_some());
                 for (i, item) in items.iter().enumerate() {
                     let opts = PutOptions {
@@ -192,7 +192,7 @@ impl Vault {
                     ..RecordFilter::default()
                 },
             )?;
-            let mut ring = Keyring::new(session.user_id, password);
+            let mut ring = Keyring::new(session, password);
             let mut out = Vec::with_capacity(rows.len());
             let mut skipped = 0u64;
             for row in &rows {

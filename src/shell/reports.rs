@@ -108,7 +108,7 @@ impl Shell {
                 match crate::audit::broken(&v) {
                     Some(e) => Err(Interrupt::Failed(e)),
                     None => {
-                        p.say(&format!("audit chain intact: {} records verified", v.checked));
+                        p.say(&v.summary());
                         Ok(())
                     }
                 }

@@ -7,6 +7,7 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     V2_KEYS_USAGE,
     V3_RECORDS,
     V4_SESSION_EXPIRY,
+    V5_ROW_BINDINGS,
 ];
 
 /// The latest schema version this binary knows.
@@ -152,6 +153,25 @@ CREATE INDEX records_by_identity ON records(identity_id);
 /// finding the ones still holding a copy cheap however many old sessions there are.
 const V4_SESSION_EXPIRY: &str = "
 CREATE INDEX sessions_holding_keys ON sessions(expires_at) WHERE length(wrapped_user_key) > 0;
+";
+
+/// Row bindings (see ARCHITECTURE.md, "Row integrity"): every security-relevant row gets
+/// a MAC, audit rows carry digests of the row states they wrote, accounts made by an
+/// administrator must change their password, record-password identities record how their
+/// key-encryption key is made, and user names are looked up ignoring case.
+const V5_ROW_BINDINGS: &str = "
+ALTER TABLE users ADD COLUMN row_mac BLOB NOT NULL DEFAULT x'';
+ALTER TABLE users ADD COLUMN must_change_password INTEGER NOT NULL DEFAULT 0
+    CHECK (must_change_password IN (0, 1));
+ALTER TABLE users ADD COLUMN rows_bound INTEGER NOT NULL DEFAULT 0 CHECK (rows_bound IN (0, 1));
+ALTER TABLE sessions ADD COLUMN row_mac BLOB NOT NULL DEFAULT x'';
+ALTER TABLE keys ADD COLUMN row_mac BLOB NOT NULL DEFAULT x'';
+ALTER TABLE key_versions ADD COLUMN row_mac BLOB NOT NULL DEFAULT x'';
+ALTER TABLE records ADD COLUMN row_mac BLOB NOT NULL DEFAULT x'';
+ALTER TABLE password_identities ADD COLUMN row_mac BLOB NOT NULL DEFAULT x'';
+ALTER TABLE password_identities ADD COLUMN kek_scheme INTEGER NOT NULL DEFAULT 1;
+ALTER TABLE audit_log ADD COLUMN state BLOB NOT NULL DEFAULT x'';
+CREATE INDEX users_by_folded_name ON users(username COLLATE NOCASE);
 ";
 
 #[cfg(test)]

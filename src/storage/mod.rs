@@ -10,7 +10,7 @@ pub mod sqlite;
 
 use crate::model::{
     AuditEntry, AuditFilter, Credentials, IdentityRow, KeyEvent, KeyRecord, KeyVersionRecord,
-    RecordFilter, RecordRow, Role, SessionRecord, UsageEvent, UserRecord, UserStatus,
+    RecordFilter, RecordRow, Role, RowId, SessionRecord, StoredRow, UsageEvent, UserRecord,
 };
 
 /// Why the database could not do what was asked. Messages name the location and say
@@ -90,6 +90,13 @@ pub enum StoreError {
         /// What collided.
         what: String,
     },
+    /// A row's binding did not verify (raised by the integrity layer in front of a
+    /// backend, never by a backend itself).
+    #[error("{message}")]
+    Integrity {
+        /// Which row, and what to do.
+        message: String,
+    },
     /// Anything else.
     #[error("database error at {location}: {message}")]
     Other {
@@ -113,6 +120,8 @@ pub struct NewUser<'a> {
     pub credentials: &'a Credentials,
     /// Unix seconds.
     pub created_at: i64,
+    /// Must change the password before anything else (made by an administrator).
+    pub must_change_password: bool,
 }
 
 /// A database backend.
@@ -162,20 +171,25 @@ pub trait Tx {
     fn user_count(&mut self) -> StoreResult<i64>;
     /// Inserts a user and returns its id.
     fn insert_user(&mut self, user: &NewUser<'_>) -> StoreResult<i64>;
-    /// Looks a user up by name.
+    /// Looks a user up by name, ignoring case (an exact match first, for databases made
+    /// before names were unique ignoring case).
     fn user_by_name(&mut self, username: &str) -> StoreResult<Option<UserRecord>>;
     /// Looks a user up by id.
     fn user_by_id(&mut self, id: i64) -> StoreResult<Option<UserRecord>>;
     /// All users, by name.
     fn list_users(&mut self) -> StoreResult<Vec<UserRecord>>;
-    /// Changes a user's role.
-    fn set_user_role(&mut self, id: i64, role: Role) -> StoreResult<()>;
-    /// Enables or disables a user.
-    fn set_user_status(&mut self, id: i64, status: UserStatus) -> StoreResult<()>;
+    /// Saves a user's role, status, credentials, password-change flag and binding.
+    fn update_user(&mut self, user: &UserRecord) -> StoreResult<()>;
     /// Records a successful login.
     fn set_last_login(&mut self, id: i64, at: i64) -> StoreResult<()>;
-    /// Replaces a user's password hash, KEK salt and parameters and wrapped user key.
-    fn set_credentials(&mut self, id: i64, credentials: &Credentials) -> StoreResult<()>;
+    /// Sets the binding of one row.
+    fn set_row_mac(&mut self, row: &RowId, mac: &[u8]) -> StoreResult<()>;
+    /// Visits every row the audit log vouches for (users, keys, key versions, records
+    /// without their ciphertext, password identities) until `visit` returns false.
+    fn scan_rows(&mut self, visit: &mut dyn FnMut(StoredRow) -> bool) -> StoreResult<()>;
+    /// The rows of `owner` that are not bound yet (made before bindings existed), records
+    /// with their ciphertext.
+    fn unbound_rows(&mut self, owner_id: i64) -> StoreResult<Vec<StoredRow>>;
     /// Number of active admins.
     fn active_admin_count(&mut self) -> StoreResult<i64>;
 
@@ -203,6 +217,8 @@ pub trait Tx {
     fn audit_head(&mut self) -> StoreResult<Option<(i64, Vec<u8>)>>;
     /// Appends an audit row.
     fn insert_audit(&mut self, entry: &AuditEntry) -> StoreResult<()>;
+    /// Whether any audit row carries row-state digests (the rows were bound before).
+    fn audit_has_state(&mut self) -> StoreResult<bool>;
     /// The audit row with this seq.
     fn audit_entry(&mut self, seq: i64) -> StoreResult<Option<AuditEntry>>;
     /// Audit rows matching a filter, in seq order.
@@ -218,7 +234,7 @@ pub trait Tx {
     fn key_by_id(&mut self, owner_id: i64, id: i64) -> StoreResult<Option<KeyRecord>>;
     /// The keys of `owner`, by name; destroyed ones only with `include_destroyed`.
     fn list_keys(&mut self, owner_id: i64, include_destroyed: bool) -> StoreResult<Vec<KeyRecord>>;
-    /// Saves a key's mutable metadata (status, settings, versions).
+    /// Saves a key's mutable metadata (status, settings, versions) and binding.
     fn update_key(&mut self, key: &KeyRecord) -> StoreResult<()>;
     /// Inserts a key version.
     fn insert_key_version(&mut self, v: &KeyVersionRecord) -> StoreResult<()>;
@@ -226,23 +242,8 @@ pub trait Tx {
     fn key_version(&mut self, key_id: i64, version: i64) -> StoreResult<Option<KeyVersionRecord>>;
     /// All versions of a key, oldest first.
     fn key_versions(&mut self, key_id: i64) -> StoreResult<Vec<KeyVersionRecord>>;
-    /// Adds to a version's encryption count and byte total.
-    fn add_key_version_usage(
-        &mut self,
-        key_id: i64,
-        version: i64,
-        encryptions: i64,
-        bytes: i64,
-    ) -> StoreResult<()>;
-    /// Wipes the material of every version of a key.
-    fn wipe_key_material(&mut self, key_id: i64) -> StoreResult<()>;
-    /// Replaces one version's wrapped material (after the user key was replaced).
-    fn set_key_version_material(
-        &mut self,
-        key_id: i64,
-        version: i64,
-        wrapped_material: &[u8],
-    ) -> StoreResult<()>;
+    /// Saves a version's material (`None` once destroyed), counters and binding.
+    fn update_key_version(&mut self, v: &KeyVersionRecord) -> StoreResult<()>;
     /// Appends to a key's lifecycle log.
     fn insert_key_event(
         &mut self,
@@ -269,21 +270,17 @@ pub trait Tx {
     /// Records of `owner` matching a filter.
     fn list_records(&mut self, owner_id: i64, filter: &RecordFilter)
     -> StoreResult<Vec<RecordRow>>;
-    /// Records wrapped by `key_id` at a version below `version`: (id, version, wrapped dek).
-    fn records_below_version(
-        &mut self,
-        key_id: i64,
-        version: i64,
-    ) -> StoreResult<Vec<(i64, i64, Vec<u8>)>>;
-    /// Replaces a record's wrapped data key and key version.
-    fn set_record_dek(&mut self, id: i64, key_version: i64, wrapped_dek: &[u8]) -> StoreResult<()>;
+    /// Records wrapped by `key_id` at a version below `version`, without ciphertexts.
+    fn records_below_version(&mut self, key_id: i64, version: i64) -> StoreResult<Vec<RecordRow>>;
+    /// Saves a record's wrapped data key, key version and binding.
+    fn set_record_dek(&mut self, r: &RecordRow) -> StoreResult<()>;
     /// How many records a password identity protects.
     fn identity_record_count(&mut self, identity_id: i64) -> StoreResult<i64>;
     /// The password identities of `owner`.
     fn identities(&mut self, owner_id: i64) -> StoreResult<Vec<IdentityRow>>;
     /// Inserts a password identity and returns its id.
     fn insert_identity(&mut self, row: &IdentityRow) -> StoreResult<i64>;
-    /// Replaces an identity's wrapped key (and KDF parameters).
+    /// Replaces an identity's wrapped key, KDF parameters, scheme and binding.
     fn update_identity(&mut self, row: &IdentityRow) -> StoreResult<()>;
 
     /// Usage events grouped by `by` (key, user, op or day): (group, count, bytes), for one

@@ -17,8 +17,8 @@ use crate::crypto::kdf::KdfParams;
 use crate::fsutil;
 use crate::model::{
     AuditEntry, AuditFilter, Credentials, IdentityRow, KeyEvent, KeyRecord, KeyStatus,
-    KeyVersionRecord, Outcome, RecordFilter, RecordRow, Role, SessionRecord, UsageEvent,
-    UserRecord, UserStatus,
+    KeyVersionRecord, Outcome, RecordFilter, RecordRow, Role, RowId, SessionRecord, StoredRow,
+    UsageEvent, UserRecord, UserStatus,
 };
 
 /// `PRAGMA application_id` of a zencrypt database ("ZENC").
@@ -313,10 +313,20 @@ struct SqliteTx<'a> {
 }
 
 const USER_COLUMNS: &str = "id, username, password_hash, role, status, kek_salt, kek_m_kib, \
-     kek_t, kek_p, wrapped_user_key, created_at, last_login_at";
+     kek_t, kek_p, wrapped_user_key, created_at, last_login_at, must_change_password, rows_bound, \
+     row_mac";
 
 const AUDIT_COLUMNS: &str =
-    "seq, at, actor_id, actor, action, target, outcome, detail, prev_mac, mac";
+    "seq, at, actor_id, actor, action, target, outcome, detail, prev_mac, mac, state";
+
+const SESSION_COLUMNS: &str =
+    "id, user_id, created_at, expires_at, revoked_at, wrapped_user_key, row_mac";
+
+const KEY_VERSION_COLUMNS: &str =
+    "key_id, version, wrapped_material, created_at, encryptions, bytes, row_mac";
+
+const IDENTITY_COLUMNS: &str = "id, owner_id, salt, kdf_m_kib, kdf_t, kdf_p, \
+     wrapped_identity_key, created_at, kek_scheme, row_mac";
 
 fn user_from_row(r: &Row<'_>) -> rusqlite::Result<UserRecord> {
     let role: String = r.get(3)?;
@@ -345,11 +355,14 @@ fn user_from_row(r: &Row<'_>) -> rusqlite::Result<UserRecord> {
         },
         created_at: r.get(10)?,
         last_login_at: r.get(11)?,
+        must_change_password: r.get::<_, i64>(12)? != 0,
+        rows_bound: r.get::<_, i64>(13)? != 0,
+        mac: r.get(14)?,
     })
 }
 
 const KEY_COLUMNS: &str = "id, owner_id, name, status, exportable, rotation_period, \
-     expires_at, min_decrypt_version, latest_version, created_at";
+     expires_at, min_decrypt_version, latest_version, created_at, row_mac";
 
 fn key_from_row(r: &Row<'_>) -> rusqlite::Result<KeyRecord> {
     let status: String = r.get(3)?;
@@ -370,6 +383,7 @@ fn key_from_row(r: &Row<'_>) -> rusqlite::Result<KeyRecord> {
         min_decrypt_version: r.get(7)?,
         latest_version: r.get(8)?,
         created_at: r.get(9)?,
+        mac: r.get(10)?,
     })
 }
 
@@ -381,11 +395,17 @@ fn key_version_from_row(r: &Row<'_>) -> rusqlite::Result<KeyVersionRecord> {
         created_at: r.get(3)?,
         encryptions: r.get(4)?,
         bytes: r.get(5)?,
+        mac: r.get(6)?,
     })
 }
 
 const RECORD_COLUMNS: &str = "id, token, owner_id, name, key_id, key_version, identity_id, \
-     wrapped_dek, ciphertext, created_at, updated_at, expires_at, deleted_at, version";
+     wrapped_dek, ciphertext, created_at, updated_at, expires_at, deleted_at, version, row_mac";
+
+/// The record columns with an empty ciphertext (listing, rewrapping, verifying).
+const RECORD_META_COLUMNS: &str = "id, token, owner_id, name, key_id, key_version, \
+     identity_id, wrapped_dek, x'', created_at, updated_at, expires_at, deleted_at, version, \
+     row_mac";
 
 fn record_from_row(r: &Row<'_>) -> rusqlite::Result<RecordRow> {
     Ok(RecordRow {
@@ -403,6 +423,7 @@ fn record_from_row(r: &Row<'_>) -> rusqlite::Result<RecordRow> {
         expires_at: r.get(11)?,
         deleted_at: r.get(12)?,
         version: r.get(13)?,
+        mac: r.get(14)?,
     })
 }
 
@@ -418,6 +439,8 @@ fn identity_from_row(r: &Row<'_>) -> rusqlite::Result<IdentityRow> {
         },
         wrapped_identity_key: r.get(6)?,
         created_at: r.get(7)?,
+        kek_scheme: r.get(8)?,
+        mac: r.get(9)?,
     })
 }
 
@@ -429,6 +452,7 @@ fn session_from_row(r: &Row<'_>) -> rusqlite::Result<SessionRecord> {
         expires_at: r.get(3)?,
         revoked_at: r.get(4)?,
         wrapped_user_key: r.get(5)?,
+        mac: r.get(6)?,
     })
 }
 
@@ -452,6 +476,7 @@ fn audit_from_row(r: &Row<'_>) -> rusqlite::Result<AuditEntry> {
         detail: r.get(7)?,
         prev_mac: r.get(8)?,
         mac: if damaged { Vec::new() } else { mac },
+        state: r.get(10)?,
     })
 }
 
@@ -543,8 +568,8 @@ impl Tx for SqliteTx<'_> {
         let c = u.credentials;
         let res = self.exec(
             "INSERT INTO users (username, password_hash, role, status, kek_salt, kek_m_kib, \
-             kek_t, kek_p, wrapped_user_key, created_at) \
-             VALUES (?1, ?2, ?3, 'active', ?4, ?5, ?6, ?7, ?8, ?9)",
+             kek_t, kek_p, wrapped_user_key, created_at, must_change_password, rows_bound) \
+             VALUES (?1, ?2, ?3, 'active', ?4, ?5, ?6, ?7, ?8, ?9, ?10, 1)",
             params![
                 u.username,
                 c.password_hash,
@@ -554,7 +579,8 @@ impl Tx for SqliteTx<'_> {
                 c.kek_params.t,
                 c.kek_params.p,
                 c.wrapped_user_key,
-                u.created_at
+                u.created_at,
+                i64::from(u.must_change_password)
             ],
         );
         match res {
@@ -567,7 +593,10 @@ impl Tx for SqliteTx<'_> {
     }
 
     fn user_by_name(&mut self, username: &str) -> StoreResult<Option<UserRecord>> {
-        self.one_user("username = ?1", &username)
+        self.one_user(
+            "username = ?1 COLLATE NOCASE ORDER BY username = ?1 DESC LIMIT 1",
+            &username,
+        )
     }
 
     fn user_by_id(&mut self, id: i64) -> StoreResult<Option<UserRecord>> {
@@ -583,18 +612,27 @@ impl Tx for SqliteTx<'_> {
         rows.map_err(|e| map_err(self.location, e))
     }
 
-    fn set_user_role(&mut self, id: i64, role: Role) -> StoreResult<()> {
+    fn update_user(&mut self, u: &UserRecord) -> StoreResult<()> {
+        self.scrub.set(true);
+        let c = &u.credentials;
         self.exec(
-            "UPDATE users SET role = ?2 WHERE id = ?1",
-            params![id, role.as_str()],
-        )
-        .map(drop)
-    }
-
-    fn set_user_status(&mut self, id: i64, status: UserStatus) -> StoreResult<()> {
-        self.exec(
-            "UPDATE users SET status = ?2 WHERE id = ?1",
-            params![id, status.as_str()],
+            "UPDATE users SET role = ?2, status = ?3, password_hash = ?4, kek_salt = ?5, \
+             kek_m_kib = ?6, kek_t = ?7, kek_p = ?8, wrapped_user_key = ?9, \
+             must_change_password = ?10, rows_bound = ?11, row_mac = ?12 WHERE id = ?1",
+            params![
+                u.id,
+                u.role.as_str(),
+                u.status.as_str(),
+                c.password_hash,
+                c.kek_salt,
+                c.kek_params.m_kib,
+                c.kek_params.t,
+                c.kek_params.p,
+                c.wrapped_user_key,
+                i64::from(u.must_change_password),
+                i64::from(u.rows_bound),
+                u.mac
+            ],
         )
         .map(drop)
     }
@@ -607,22 +645,130 @@ impl Tx for SqliteTx<'_> {
         .map(drop)
     }
 
-    fn set_credentials(&mut self, id: i64, c: &Credentials) -> StoreResult<()> {
-        self.scrub.set(true);
-        self.exec(
-            "UPDATE users SET password_hash = ?2, kek_salt = ?3, kek_m_kib = ?4, kek_t = ?5, \
-             kek_p = ?6, wrapped_user_key = ?7 WHERE id = ?1",
-            params![
-                id,
-                c.password_hash,
-                c.kek_salt,
-                c.kek_params.m_kib,
-                c.kek_params.t,
-                c.kek_params.p,
-                c.wrapped_user_key
-            ],
-        )
+    fn set_row_mac(&mut self, row: &RowId, mac: &[u8]) -> StoreResult<()> {
+        match row {
+            RowId::User(id) => self.exec(
+                "UPDATE users SET row_mac = ?2 WHERE id = ?1",
+                params![id, mac],
+            ),
+            RowId::Key(id) => self.exec(
+                "UPDATE keys SET row_mac = ?2 WHERE id = ?1",
+                params![id, mac],
+            ),
+            RowId::KeyVersion(k, v) => self.exec(
+                "UPDATE key_versions SET row_mac = ?3 WHERE key_id = ?1 AND version = ?2",
+                params![k, v, mac],
+            ),
+            RowId::Record(id) => self.exec(
+                "UPDATE records SET row_mac = ?2 WHERE id = ?1",
+                params![id, mac],
+            ),
+            RowId::Identity(id) => self.exec(
+                "UPDATE password_identities SET row_mac = ?2 WHERE id = ?1",
+                params![id, mac],
+            ),
+            RowId::Session(id) => self.exec(
+                "UPDATE sessions SET row_mac = ?2 WHERE id = ?1",
+                params![id, mac],
+            ),
+        }
         .map(drop)
+    }
+
+    fn scan_rows(&mut self, visit: &mut dyn FnMut(StoredRow) -> bool) -> StoreResult<()> {
+        let location = self.location;
+        let err = |e| map_err(location, e);
+        macro_rules! scan {
+            ($sql:expr, $map:expr) => {{
+                let mut st = self.tx.prepare($sql).map_err(err)?;
+                let mut rows = st.query([]).map_err(err)?;
+                while let Some(r) = rows.next().map_err(err)? {
+                    if !visit($map(r).map_err(err)?) {
+                        return Ok(());
+                    }
+                }
+            }};
+        }
+        scan!(&format!("SELECT {USER_COLUMNS} FROM users"), |r| {
+            user_from_row(r).map(StoredRow::User)
+        });
+        scan!(&format!("SELECT {KEY_COLUMNS} FROM keys"), |r| {
+            key_from_row(r).map(StoredRow::Key)
+        });
+        scan!(
+            "SELECT k.owner_id, v.key_id, v.version, v.wrapped_material, v.created_at, \
+             v.encryptions, v.bytes, v.row_mac FROM key_versions v JOIN keys k ON k.id = v.key_id",
+            |r: &Row<'_>| -> rusqlite::Result<StoredRow> {
+                let owner: i64 = r.get(0)?;
+                Ok(StoredRow::KeyVersion(
+                    owner,
+                    KeyVersionRecord {
+                        key_id: r.get(1)?,
+                        version: r.get(2)?,
+                        wrapped_material: r.get(3)?,
+                        created_at: r.get(4)?,
+                        encryptions: r.get(5)?,
+                        bytes: r.get(6)?,
+                        mac: r.get(7)?,
+                    },
+                ))
+            }
+        );
+        scan!(&format!("SELECT {RECORD_META_COLUMNS} FROM records"), |r| {
+            record_from_row(r).map(StoredRow::Record)
+        });
+        scan!(
+            &format!("SELECT {IDENTITY_COLUMNS} FROM password_identities"),
+            |r| identity_from_row(r).map(StoredRow::Identity)
+        );
+        Ok(())
+    }
+
+    fn unbound_rows(&mut self, owner_id: i64) -> StoreResult<Vec<StoredRow>> {
+        let mut out = Vec::new();
+        let keys = self.all(
+            &format!("SELECT {KEY_COLUMNS} FROM keys WHERE owner_id = ?1"),
+            params![owner_id],
+            key_from_row,
+        )?;
+        for k in &keys {
+            let versions = self.all(
+                &format!(
+                    "SELECT {KEY_VERSION_COLUMNS} FROM key_versions \
+                     WHERE key_id = ?1 AND length(row_mac) = 0"
+                ),
+                params![k.id],
+                key_version_from_row,
+            )?;
+            out.extend(
+                versions
+                    .into_iter()
+                    .map(|v| StoredRow::KeyVersion(owner_id, v)),
+            );
+        }
+        out.extend(
+            keys.into_iter()
+                .filter(|k| k.mac.is_empty())
+                .map(StoredRow::Key),
+        );
+        let records = self.all(
+            &format!(
+                "SELECT {RECORD_COLUMNS} FROM records WHERE owner_id = ?1 AND length(row_mac) = 0"
+            ),
+            params![owner_id],
+            record_from_row,
+        )?;
+        out.extend(records.into_iter().map(StoredRow::Record));
+        let identities = self.all(
+            &format!(
+                "SELECT {IDENTITY_COLUMNS} FROM password_identities \
+                 WHERE owner_id = ?1 AND length(row_mac) = 0"
+            ),
+            params![owner_id],
+            identity_from_row,
+        )?;
+        out.extend(identities.into_iter().map(StoredRow::Identity));
+        Ok(out)
     }
 
     fn active_admin_count(&mut self) -> StoreResult<i64> {
@@ -638,14 +784,15 @@ impl Tx for SqliteTx<'_> {
     fn insert_session(&mut self, s: &SessionRecord) -> StoreResult<()> {
         self.exec(
             "INSERT INTO sessions (id, user_id, created_at, expires_at, revoked_at, \
-             wrapped_user_key) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+             wrapped_user_key, row_mac) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
             params![
                 s.id,
                 s.user_id,
                 s.created_at,
                 s.expires_at,
                 s.revoked_at,
-                s.wrapped_user_key
+                s.wrapped_user_key,
+                s.mac
             ],
         )
         .map(drop)
@@ -654,10 +801,9 @@ impl Tx for SqliteTx<'_> {
     fn session(&mut self, id: &str) -> StoreResult<Option<SessionRecord>> {
         let mut st = self
             .tx
-            .prepare_cached(
-                "SELECT id, user_id, created_at, expires_at, revoked_at, wrapped_user_key \
-                 FROM sessions WHERE id = ?1",
-            )
+            .prepare_cached(&format!(
+                "SELECT {SESSION_COLUMNS} FROM sessions WHERE id = ?1"
+            ))
             .map_err(|e| map_err(self.location, e))?;
         st.query_row([id], session_from_row)
             .optional()
@@ -729,7 +875,7 @@ impl Tx for SqliteTx<'_> {
     fn insert_audit(&mut self, a: &AuditEntry) -> StoreResult<()> {
         self.exec(
             "INSERT INTO audit_log (seq, at, actor_id, actor, action, target, outcome, detail, \
-             prev_mac, mac) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+             prev_mac, mac, state) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
             params![
                 a.seq,
                 a.at,
@@ -740,10 +886,21 @@ impl Tx for SqliteTx<'_> {
                 a.outcome.as_str(),
                 a.detail,
                 a.prev_mac,
-                a.mac
+                a.mac,
+                a.state
             ],
         )
         .map(drop)
+    }
+
+    fn audit_has_state(&mut self) -> StoreResult<bool> {
+        Ok(self
+            .one(
+                "SELECT 1 FROM audit_log WHERE length(state) > 0 LIMIT 1",
+                [],
+                |r| r.get::<_, i64>(0),
+            )?
+            .is_some())
     }
 
     fn audit_entry(&mut self, seq: i64) -> StoreResult<Option<AuditEntry>> {
@@ -805,8 +962,8 @@ impl Tx for SqliteTx<'_> {
     fn insert_key(&mut self, k: &KeyRecord) -> StoreResult<i64> {
         let res = self.exec(
             "INSERT INTO keys (owner_id, name, status, exportable, rotation_period, expires_at, \
-             min_decrypt_version, latest_version, created_at) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+             min_decrypt_version, latest_version, created_at, row_mac) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
             params![
                 k.owner_id,
                 k.name,
@@ -816,7 +973,8 @@ impl Tx for SqliteTx<'_> {
                 k.expires_at,
                 k.min_decrypt_version,
                 k.latest_version,
-                k.created_at
+                k.created_at,
+                k.mac
             ],
         );
         match res {
@@ -849,7 +1007,7 @@ impl Tx for SqliteTx<'_> {
     fn update_key(&mut self, k: &KeyRecord) -> StoreResult<()> {
         self.exec(
             "UPDATE keys SET status = ?2, exportable = ?3, rotation_period = ?4, expires_at = ?5, \
-             min_decrypt_version = ?6, latest_version = ?7 WHERE id = ?1",
+             min_decrypt_version = ?6, latest_version = ?7, row_mac = ?8 WHERE id = ?1",
             params![
                 k.id,
                 k.status.as_str(),
@@ -857,7 +1015,8 @@ impl Tx for SqliteTx<'_> {
                 k.rotation_period,
                 k.expires_at,
                 k.min_decrypt_version,
-                k.latest_version
+                k.latest_version,
+                k.mac
             ],
         )
         .map(drop)
@@ -866,14 +1025,15 @@ impl Tx for SqliteTx<'_> {
     fn insert_key_version(&mut self, v: &KeyVersionRecord) -> StoreResult<()> {
         self.exec(
             "INSERT INTO key_versions (key_id, version, wrapped_material, created_at, \
-             encryptions, bytes) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+             encryptions, bytes, row_mac) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
             params![
                 v.key_id,
                 v.version,
                 v.wrapped_material,
                 v.created_at,
                 v.encryptions,
-                v.bytes
+                v.bytes,
+                v.mac
             ],
         )
         .map(drop)
@@ -881,8 +1041,9 @@ impl Tx for SqliteTx<'_> {
 
     fn key_version(&mut self, key_id: i64, version: i64) -> StoreResult<Option<KeyVersionRecord>> {
         self.one(
-            "SELECT key_id, version, wrapped_material, created_at, encryptions, bytes \
-             FROM key_versions WHERE key_id = ?1 AND version = ?2",
+            &format!(
+                "SELECT {KEY_VERSION_COLUMNS} FROM key_versions WHERE key_id = ?1 AND version = ?2"
+            ),
             params![key_id, version],
             key_version_from_row,
         )
@@ -890,48 +1051,30 @@ impl Tx for SqliteTx<'_> {
 
     fn key_versions(&mut self, key_id: i64) -> StoreResult<Vec<KeyVersionRecord>> {
         self.all(
-            "SELECT key_id, version, wrapped_material, created_at, encryptions, bytes \
-             FROM key_versions WHERE key_id = ?1 ORDER BY version",
+            &format!(
+                "SELECT {KEY_VERSION_COLUMNS} FROM key_versions WHERE key_id = ?1 ORDER BY version"
+            ),
             params![key_id],
             key_version_from_row,
         )
     }
 
-    fn add_key_version_usage(
-        &mut self,
-        key_id: i64,
-        version: i64,
-        encryptions: i64,
-        bytes: i64,
-    ) -> StoreResult<()> {
+    fn update_key_version(&mut self, v: &KeyVersionRecord) -> StoreResult<()> {
+        // Material only ever changes by being destroyed; counters change on every use.
+        if v.wrapped_material.is_none() {
+            self.scrub.set(true);
+        }
         self.exec(
-            "UPDATE key_versions SET encryptions = encryptions + ?3, bytes = bytes + ?4 \
-             WHERE key_id = ?1 AND version = ?2",
-            params![key_id, version, encryptions, bytes],
-        )
-        .map(drop)
-    }
-
-    fn set_key_version_material(
-        &mut self,
-        key_id: i64,
-        version: i64,
-        wrapped_material: &[u8],
-    ) -> StoreResult<()> {
-        self.scrub.set(true);
-        self.exec(
-            "UPDATE key_versions SET wrapped_material = ?3 \
-             WHERE key_id = ?1 AND version = ?2 AND wrapped_material IS NOT NULL",
-            params![key_id, version, wrapped_material],
-        )
-        .map(drop)
-    }
-
-    fn wipe_key_material(&mut self, key_id: i64) -> StoreResult<()> {
-        self.scrub.set(true);
-        self.exec(
-            "UPDATE key_versions SET wrapped_material = NULL WHERE key_id = ?1",
-            params![key_id],
+            "UPDATE key_versions SET wrapped_material = ?3, encryptions = ?4, bytes = ?5, \
+             row_mac = ?6 WHERE key_id = ?1 AND version = ?2",
+            params![
+                v.key_id,
+                v.version,
+                v.wrapped_material,
+                v.encryptions,
+                v.bytes,
+                v.mac
+            ],
         )
         .map(drop)
     }
@@ -1001,8 +1144,8 @@ impl Tx for SqliteTx<'_> {
     fn insert_record(&mut self, r: &RecordRow) -> StoreResult<()> {
         let res = self.exec(
             "INSERT INTO records (id, token, owner_id, name, key_id, key_version, identity_id, \
-             wrapped_dek, ciphertext, created_at, updated_at, expires_at, deleted_at, version) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+             wrapped_dek, ciphertext, created_at, updated_at, expires_at, deleted_at, version, \
+             row_mac) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
             params![
                 r.id,
                 r.token,
@@ -1017,7 +1160,8 @@ impl Tx for SqliteTx<'_> {
                 r.updated_at,
                 r.expires_at,
                 r.deleted_at,
-                r.version
+                r.version,
+                r.mac
             ],
         );
         match res {
@@ -1046,7 +1190,7 @@ impl Tx for SqliteTx<'_> {
         let res = self.exec(
             "UPDATE records SET name = ?2, key_id = ?3, key_version = ?4, identity_id = ?5, \
              wrapped_dek = ?6, ciphertext = ?7, updated_at = ?8, expires_at = ?9, \
-             deleted_at = ?10, version = ?11 WHERE id = ?1",
+             deleted_at = ?10, version = ?11, row_mac = ?12 WHERE id = ?1",
             params![
                 r.id,
                 r.name,
@@ -1058,7 +1202,8 @@ impl Tx for SqliteTx<'_> {
                 r.updated_at,
                 r.expires_at,
                 r.deleted_at,
-                r.version
+                r.version,
+                r.mac
             ],
         );
         match res {
@@ -1089,9 +1234,9 @@ impl Tx for SqliteTx<'_> {
             Some(f.tokens.join("\u{1f}"))
         };
         let columns = if f.with_values {
-            RECORD_COLUMNS.to_string()
+            RECORD_COLUMNS
         } else {
-            RECORD_COLUMNS.replace("wrapped_dek, ciphertext", "x'', x''")
+            RECORD_META_COLUMNS
         };
         let sql = format!(
             "SELECT {columns} FROM records WHERE owner_id = ?1 \
@@ -1119,24 +1264,21 @@ impl Tx for SqliteTx<'_> {
         )
     }
 
-    fn records_below_version(
-        &mut self,
-        key_id: i64,
-        version: i64,
-    ) -> StoreResult<Vec<(i64, i64, Vec<u8>)>> {
+    fn records_below_version(&mut self, key_id: i64, version: i64) -> StoreResult<Vec<RecordRow>> {
         self.all(
-            "SELECT id, key_version, wrapped_dek FROM records \
-             WHERE key_id = ?1 AND key_version < ?2",
+            &format!(
+                "SELECT {RECORD_META_COLUMNS} FROM records WHERE key_id = ?1 AND key_version < ?2"
+            ),
             params![key_id, version],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            record_from_row,
         )
     }
 
-    fn set_record_dek(&mut self, id: i64, key_version: i64, wrapped_dek: &[u8]) -> StoreResult<()> {
+    fn set_record_dek(&mut self, r: &RecordRow) -> StoreResult<()> {
         self.scrub.set(true);
         self.exec(
-            "UPDATE records SET key_version = ?2, wrapped_dek = ?3 WHERE id = ?1",
-            params![id, key_version, wrapped_dek],
+            "UPDATE records SET key_version = ?2, wrapped_dek = ?3, row_mac = ?4 WHERE id = ?1",
+            params![r.id, r.key_version, r.wrapped_dek, r.mac],
         )
         .map(drop)
     }
@@ -1153,8 +1295,9 @@ impl Tx for SqliteTx<'_> {
 
     fn identities(&mut self, owner_id: i64) -> StoreResult<Vec<IdentityRow>> {
         self.all(
-            "SELECT id, owner_id, salt, kdf_m_kib, kdf_t, kdf_p, wrapped_identity_key, created_at \
-             FROM password_identities WHERE owner_id = ?1 ORDER BY id",
+            &format!(
+                "SELECT {IDENTITY_COLUMNS} FROM password_identities WHERE owner_id = ?1 ORDER BY id"
+            ),
             params![owner_id],
             identity_from_row,
         )
@@ -1163,7 +1306,8 @@ impl Tx for SqliteTx<'_> {
     fn insert_identity(&mut self, row: &IdentityRow) -> StoreResult<i64> {
         self.exec(
             "INSERT INTO password_identities (owner_id, salt, kdf_m_kib, kdf_t, kdf_p, \
-             wrapped_identity_key, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+             wrapped_identity_key, created_at, kek_scheme, row_mac) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
             params![
                 row.owner_id,
                 row.salt,
@@ -1171,7 +1315,9 @@ impl Tx for SqliteTx<'_> {
                 row.kdf.t,
                 row.kdf.p,
                 row.wrapped_identity_key,
-                row.created_at
+                row.created_at,
+                row.kek_scheme,
+                row.mac
             ],
         )?;
         Ok(self.tx.last_insert_rowid())
@@ -1181,14 +1327,16 @@ impl Tx for SqliteTx<'_> {
         self.scrub.set(true);
         self.exec(
             "UPDATE password_identities SET salt = ?2, kdf_m_kib = ?3, kdf_t = ?4, kdf_p = ?5, \
-             wrapped_identity_key = ?6 WHERE id = ?1",
+             wrapped_identity_key = ?6, kek_scheme = ?7, row_mac = ?8 WHERE id = ?1",
             params![
                 row.id,
                 row.salt,
                 row.kdf.m_kib,
                 row.kdf.t,
                 row.kdf.p,
-                row.wrapped_identity_key
+                row.wrapped_identity_key,
+                row.kek_scheme,
+                row.mac
             ],
         )
         .map(drop)

@@ -75,6 +75,17 @@ impl Env {
         self.data_dir().join("zencrypt.db")
     }
 
+    /// Where this client keeps its witness of each database's audit chain.
+    pub fn witness_dir(&self) -> PathBuf {
+        self.home().join(".local/state/zencrypt/witness")
+    }
+
+    /// Forgets what this client saw of the audit chain, as a client on another machine
+    /// would never have seen it.
+    pub fn forget_witness(&self) {
+        let _ = std::fs::remove_dir_all(self.witness_dir());
+    }
+
     pub fn sessions_dir(&self) -> PathBuf {
         self.home().join(".local/state/zencrypt/sessions")
     }

@@ -1,0 +1,791 @@
+//! Row integrity: what binds each stored row so that whoever can write the database, but
+//! holds no password and not the audit key, cannot change it unnoticed.
+//!
+//! - Installation-wide rows (users: role, status, credentials; sessions: user and
+//!   lifetime) carry a MAC under the audit key.
+//! - A user's own rows (keys, key versions, records, password identities) carry a MAC
+//!   under that user's *integrity key*, derived from the user key, which a password
+//!   change does not replace. Another user, an administrator or the database's operator
+//!   cannot compute it.
+//! - Every write also yields a digest of the row's new state; the audit entry of the
+//!   action carries the digests ([`StateDigests`]), so `audit verify` can tell a row rolled
+//!   back to an older, validly bound state (see ARCHITECTURE.md, "Row integrity").
+//!
+//! The encodings are built from domain values only, so every storage backend binds the
+//! same bytes. [`Sealed`] puts this in front of a storage transaction: rows are checked as
+//! they are read and bound as they are written, and the domain code does not change.
+
+use std::collections::BTreeMap;
+
+use hmac::{Hmac, KeyInit, Mac};
+use sha2::Sha256;
+
+use crate::crypto::mac::{MacKey, sha256};
+use crate::crypto::{Aad, Key32};
+use crate::error::Error;
+use crate::model::{
+    AuditEntry, AuditFilter, IdentityRow, KeyEvent, KeyRecord, KeyVersionRecord, RecordFilter,
+    RecordRow, RowId, SessionRecord, StoredRow, UsageEvent, UserRecord,
+};
+use crate::storage::{NewUser, StoreError, StoreResult, Tx, UsageGroup};
+
+/// Bytes of a row-state digest.
+pub const DIGEST_LEN: usize = 16;
+
+/// A row-state digest: the first 16 bytes of SHA-256 over the row's encoding and MAC.
+pub type Digest = [u8; DIGEST_LEN];
+
+/// A user's integrity key: binds the user's own rows. Derived from the user key, so it is
+/// available exactly where the user key is (a session of that user).
+pub struct OwnerKey {
+    owner_id: i64,
+    key: MacKey,
+}
+
+impl OwnerKey {
+    /// The integrity key of user `owner_id` with user key `user_key`.
+    pub fn derive(owner_id: i64, user_key: &Key32) -> OwnerKey {
+        let mut m = <Hmac<Sha256> as KeyInit>::new_from_slice(user_key.expose())
+            .expect("HMAC accepts keys of any length");
+        m.update(b"zencrypt row integrity v1");
+        m.update(&owner_id.to_be_bytes());
+        OwnerKey {
+            owner_id,
+            key: MacKey::new(m.finalize().into_bytes().to_vec()),
+        }
+    }
+
+    /// Whose rows it binds.
+    pub fn owner_id(&self) -> i64 {
+        self.owner_id
+    }
+
+    /// The MAC key itself.
+    pub(crate) fn mac_key(&self) -> &MacKey {
+        &self.key
+    }
+}
+
+impl std::fmt::Debug for OwnerKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "OwnerKey({}, [redacted])", self.owner_id)
+    }
+}
+
+fn opt(a: Aad, v: Option<i64>) -> Aad {
+    match v {
+        Some(v) => a.int(v),
+        None => a.field([]),
+    }
+}
+
+fn opt_bytes(a: Aad, v: Option<&[u8]>) -> Aad {
+    match v {
+        Some(v) => a.field([1]).field(v),
+        None => a.field([0]),
+    }
+}
+
+/// The bound encoding of a user row (everything but the last login time).
+pub fn encode_user(u: &UserRecord) -> Aad {
+    let c = &u.credentials;
+    Aad::new("row/users")
+        .int(u.id)
+        .field(&u.username)
+        .field(u.role.as_str())
+        .field(u.status.as_str())
+        .field(&c.password_hash)
+        .field(&c.kek_salt)
+        .int(i64::from(c.kek_params.m_kib))
+        .int(i64::from(c.kek_params.t))
+        .int(i64::from(c.kek_params.p))
+        .field(&c.wrapped_user_key)
+        .int(u.created_at)
+        .int(i64::from(u.must_change_password))
+        .int(i64::from(u.rows_bound))
+}
+
+/// The bound encoding of a session row: its user and lifetime. Revocation is not bound:
+/// it wipes the session's key copy, which no edit can bring back.
+pub fn encode_session(s: &SessionRecord) -> Aad {
+    Aad::new("row/sessions")
+        .field(&s.id)
+        .int(s.user_id)
+        .int(s.created_at)
+        .int(s.expires_at)
+}
+
+/// The bound encoding of a key row.
+pub fn encode_key(k: &KeyRecord) -> Aad {
+    let a = Aad::new("row/keys")
+        .int(k.id)
+        .int(k.owner_id)
+        .field(&k.name)
+        .field(k.status.as_str())
+        .int(i64::from(k.exportable));
+    let a = opt(a, k.rotation_period);
+    let a = opt(a, k.expires_at);
+    a.int(k.min_decrypt_version)
+        .int(k.latest_version)
+        .int(k.created_at)
+}
+
+/// The bound encoding of a key version row of a key owned by `owner_id`.
+pub fn encode_key_version(owner_id: i64, v: &KeyVersionRecord) -> Aad {
+    let a = Aad::new("row/key_versions")
+        .int(owner_id)
+        .int(v.key_id)
+        .int(v.version);
+    opt_bytes(a, v.wrapped_material.as_deref())
+        .int(v.created_at)
+        .int(v.encryptions)
+        .int(v.bytes)
+}
+
+/// The bound encoding of a record row. The ciphertext is not in it: the wrapped data key
+/// is, and a fresh data key seals each version, so only the current value opens.
+pub fn encode_record(r: &RecordRow) -> Aad {
+    let a = Aad::new("row/records")
+        .int(r.id)
+        .field(&r.token)
+        .int(r.owner_id);
+    let a = opt_bytes(a, r.name.as_deref().map(str::as_bytes));
+    let a = opt(a, r.key_id);
+    let a = opt(a, r.key_version);
+    let a = opt(a, r.identity_id);
+    let a = a.field(&r.wrapped_dek).int(r.created_at).int(r.updated_at);
+    let a = opt(a, r.expires_at);
+    let a = opt(a, r.deleted_at);
+    a.int(r.version)
+}
+
+/// The bound encoding of a password identity row.
+pub fn encode_identity(i: &IdentityRow) -> Aad {
+    Aad::new("row/password_identities")
+        .int(i.id)
+        .int(i.owner_id)
+        .field(&i.salt)
+        .int(i64::from(i.kdf.m_kib))
+        .int(i64::from(i.kdf.t))
+        .int(i64::from(i.kdf.p))
+        .field(&i.wrapped_identity_key)
+        .int(i.created_at)
+        .int(i.kek_scheme)
+}
+
+/// A stored row's identity, encoding and MAC, for digests.
+pub fn describe(row: &StoredRow) -> (RowId, Aad, &[u8]) {
+    match row {
+        StoredRow::User(u) => (RowId::User(u.id), encode_user(u), &u.mac),
+        StoredRow::Key(k) => (RowId::Key(k.id), encode_key(k), &k.mac),
+        StoredRow::KeyVersion(owner, v) => (
+            RowId::KeyVersion(v.key_id, v.version),
+            encode_key_version(*owner, v),
+            &v.mac,
+        ),
+        StoredRow::Record(r) => (RowId::Record(r.id), encode_record(r), &r.mac),
+        StoredRow::Identity(i) => (RowId::Identity(i.id), encode_identity(i), &i.mac),
+    }
+}
+
+/// The digest of a row's state: its encoding and its MAC.
+pub fn digest(encoding: &Aad, mac: &[u8]) -> Digest {
+    let mut bytes = encoding.clone().field(mac).as_bytes().to_vec();
+    let full = sha256(&bytes);
+    bytes.clear();
+    let mut d = [0u8; DIGEST_LEN];
+    d.copy_from_slice(&full[..DIGEST_LEN]);
+    d
+}
+
+/// The digest of a stored row.
+pub fn row_digest(row: &StoredRow) -> (RowId, Digest) {
+    let (id, enc, mac) = describe(row);
+    (id, digest(&enc, mac))
+}
+
+/// The error for a row whose binding does not verify.
+pub fn tampered(row: &RowId) -> Error {
+    Error::Integrity(format!(
+        "{row} failed its integrity check: it was changed outside zencrypt (restore the database from a backup)"
+    ))
+}
+
+/// The row states written by one action: for each row, its new digest, or `None` when
+/// it was deleted. Encoded into the audit entry of the action.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct StateDigests(pub BTreeMap<RowId, Option<Digest>>);
+
+impl StateDigests {
+    fn tag(row: &RowId) -> Option<(u8, i64, i64)> {
+        Some(match row {
+            RowId::User(id) => (1, *id, 0),
+            RowId::Key(id) => (2, *id, 0),
+            RowId::KeyVersion(k, v) => (3, *k, *v),
+            RowId::Record(id) => (4, *id, 0),
+            RowId::Identity(id) => (5, *id, 0),
+            RowId::Session(_) => return None,
+        })
+    }
+
+    /// Records a row's new state (sessions are not recorded).
+    pub fn set(&mut self, row: RowId, digest: Option<Digest>) {
+        if !matches!(row, RowId::Session(_)) {
+            self.0.insert(row, digest);
+        }
+    }
+
+    /// Whether nothing was recorded.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The compact encoding stored in the audit row: per row a tag byte, two big-endian
+    /// integers, a presence byte and, when present, the digest.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(self.0.len() * (18 + DIGEST_LEN));
+        for (row, d) in &self.0 {
+            let Some((tag, a, b)) = Self::tag(row) else {
+                continue;
+            };
+            out.push(tag);
+            out.extend_from_slice(&a.to_be_bytes());
+            out.extend_from_slice(&b.to_be_bytes());
+            match d {
+                Some(d) => {
+                    out.push(1);
+                    out.extend_from_slice(d);
+                }
+                None => out.push(0),
+            }
+        }
+        out
+    }
+
+    /// Visits each (row, digest) of an encoding; `None` when it is malformed.
+    pub fn decode_each(
+        mut bytes: &[u8],
+        mut visit: impl FnMut(RowId, Option<Digest>),
+    ) -> Option<()> {
+        fn int(b: &[u8]) -> i64 {
+            i64::from_be_bytes(b.try_into().expect("8 bytes"))
+        }
+        while !bytes.is_empty() {
+            if bytes.len() < 18 {
+                return None;
+            }
+            let (a, b) = (int(&bytes[1..9]), int(&bytes[9..17]));
+            let row = match bytes[0] {
+                1 => RowId::User(a),
+                2 => RowId::Key(a),
+                3 => RowId::KeyVersion(a, b),
+                4 => RowId::Record(a),
+                5 => RowId::Identity(a),
+                _ => return None,
+            };
+            let present = bytes[17];
+            bytes = &bytes[18..];
+            match present {
+                0 => visit(row, None),
+                1 if bytes.len() >= DIGEST_LEN => {
+                    let mut d = [0u8; DIGEST_LEN];
+                    d.copy_from_slice(&bytes[..DIGEST_LEN]);
+                    bytes = &bytes[DIGEST_LEN..];
+                    visit(row, Some(d));
+                }
+                _ => return None,
+            }
+        }
+        Some(())
+    }
+}
+
+/// A storage transaction with row integrity in front: every bound row is checked as it is
+/// read (exit 7 naming the row when it does not verify) and bound as it is written, and
+/// the new states are collected for the action's audit entry.
+pub struct Sealed<'a> {
+    inner: Box<dyn Tx + 'a>,
+    audit_key: &'a MacKey,
+    owner: Option<&'a OwnerKey>,
+    written: StateDigests,
+}
+
+impl<'a> Sealed<'a> {
+    /// Puts integrity in front of `inner`. `owner` is the acting user's integrity key:
+    /// without it, that user's own rows can be neither read nor written.
+    pub fn new(
+        inner: Box<dyn Tx + 'a>,
+        audit_key: &'a MacKey,
+        owner: Option<&'a OwnerKey>,
+    ) -> Self {
+        Sealed {
+            inner,
+            audit_key,
+            owner,
+            written: StateDigests::default(),
+        }
+    }
+
+    /// The row states written so far (and forgets them).
+    pub fn take_written(&mut self) -> StateDigests {
+        std::mem::take(&mut self.written)
+    }
+
+    /// The transaction underneath, for steps that handle bindings themselves.
+    pub fn raw(&mut self) -> &mut dyn Tx {
+        self.inner.as_mut()
+    }
+
+    fn owner_key(&self, owner_id: i64, row: &RowId) -> Result<&MacKey, StoreError> {
+        match self.owner {
+            Some(k) if k.owner_id == owner_id => Ok(&k.key),
+            _ => Err(StoreError::Integrity {
+                message: format!("{row} belongs to another user and cannot be checked here"),
+            }),
+        }
+    }
+
+    fn check(key: &MacKey, row: &RowId, enc: &Aad, mac: &[u8]) -> StoreResult<()> {
+        if !mac.is_empty() && key.verify(&[enc.as_bytes()], mac) {
+            Ok(())
+        } else {
+            Err(StoreError::Integrity {
+                message: tampered(row).to_string(),
+            })
+        }
+    }
+
+    fn note(&mut self, row: RowId, enc: &Aad, mac: &[u8]) {
+        self.written.set(row, Some(digest(enc, mac)));
+    }
+
+    fn check_user(&self, u: &UserRecord) -> StoreResult<()> {
+        Self::check(self.audit_key, &RowId::User(u.id), &encode_user(u), &u.mac)
+    }
+
+    fn check_key(&self, k: &KeyRecord) -> StoreResult<()> {
+        let row = RowId::Key(k.id);
+        Self::check(
+            self.owner_key(k.owner_id, &row)?,
+            &row,
+            &encode_key(k),
+            &k.mac,
+        )
+    }
+
+    fn check_version(&self, v: &KeyVersionRecord) -> StoreResult<()> {
+        let row = RowId::KeyVersion(v.key_id, v.version);
+        let owner = self.owner.map_or(0, |o| o.owner_id);
+        let key = self.owner_key(owner, &row)?;
+        Self::check(key, &row, &encode_key_version(owner, v), &v.mac)
+    }
+
+    fn check_record(&self, r: &RecordRow) -> StoreResult<()> {
+        let row = RowId::Record(r.id);
+        Self::check(
+            self.owner_key(r.owner_id, &row)?,
+            &row,
+            &encode_record(r),
+            &r.mac,
+        )
+    }
+
+    fn check_identity(&self, i: &IdentityRow) -> StoreResult<()> {
+        let row = RowId::Identity(i.id);
+        Self::check(
+            self.owner_key(i.owner_id, &row)?,
+            &row,
+            &encode_identity(i),
+            &i.mac,
+        )
+    }
+
+    fn bind_key(&mut self, k: &KeyRecord) -> StoreResult<KeyRecord> {
+        let row = RowId::Key(k.id);
+        let enc = encode_key(k);
+        let mac = self
+            .owner_key(k.owner_id, &row)?
+            .compute(&[enc.as_bytes()])
+            .to_vec();
+        self.note(row, &enc, &mac);
+        Ok(KeyRecord { mac, ..k.clone() })
+    }
+
+    fn bind_version(&mut self, v: &KeyVersionRecord) -> StoreResult<KeyVersionRecord> {
+        let row = RowId::KeyVersion(v.key_id, v.version);
+        let owner = self.owner.map_or(0, |o| o.owner_id);
+        let enc = encode_key_version(owner, v);
+        let mac = self
+            .owner_key(owner, &row)?
+            .compute(&[enc.as_bytes()])
+            .to_vec();
+        self.note(row, &enc, &mac);
+        Ok(KeyVersionRecord { mac, ..v.clone() })
+    }
+
+    fn record_mac(&mut self, r: &RecordRow) -> StoreResult<Vec<u8>> {
+        let row = RowId::Record(r.id);
+        let enc = encode_record(r);
+        let mac = self
+            .owner_key(r.owner_id, &row)?
+            .compute(&[enc.as_bytes()])
+            .to_vec();
+        self.note(row, &enc, &mac);
+        Ok(mac)
+    }
+
+    fn bind_identity(&mut self, i: &IdentityRow) -> StoreResult<IdentityRow> {
+        let row = RowId::Identity(i.id);
+        let enc = encode_identity(i);
+        let mac = self
+            .owner_key(i.owner_id, &row)?
+            .compute(&[enc.as_bytes()])
+            .to_vec();
+        self.note(row, &enc, &mac);
+        Ok(IdentityRow { mac, ..i.clone() })
+    }
+
+    fn bind_user(&mut self, u: &UserRecord) -> Vec<u8> {
+        let enc = encode_user(u);
+        let mac = self.audit_key.compute(&[enc.as_bytes()]).to_vec();
+        self.note(RowId::User(u.id), &enc, &mac);
+        mac
+    }
+}
+
+fn user_copy(u: &UserRecord, mac: Vec<u8>) -> UserRecord {
+    UserRecord {
+        id: u.id,
+        username: u.username.clone(),
+        role: u.role,
+        status: u.status,
+        credentials: crate::model::Credentials {
+            password_hash: u.credentials.password_hash.clone(),
+            kek_salt: u.credentials.kek_salt.clone(),
+            kek_params: u.credentials.kek_params,
+            wrapped_user_key: u.credentials.wrapped_user_key.clone(),
+        },
+        created_at: u.created_at,
+        last_login_at: u.last_login_at,
+        must_change_password: u.must_change_password,
+        rows_bound: u.rows_bound,
+        mac,
+    }
+}
+
+impl Tx for Sealed<'_> {
+    fn commit(self: Box<Self>) -> StoreResult<()> {
+        self.inner.commit()
+    }
+
+    fn database_id(&mut self) -> StoreResult<Vec<u8>> {
+        self.inner.database_id()
+    }
+    fn meta(&mut self, key: &str) -> StoreResult<Option<Vec<u8>>> {
+        self.inner.meta(key)
+    }
+    fn set_meta(&mut self, key: &str, value: &[u8]) -> StoreResult<()> {
+        self.inner.set_meta(key, value)
+    }
+
+    fn user_count(&mut self) -> StoreResult<i64> {
+        self.inner.user_count()
+    }
+    fn insert_user(&mut self, user: &NewUser<'_>) -> StoreResult<i64> {
+        let id = self.inner.insert_user(user)?;
+        let mut u = self
+            .inner
+            .user_by_id(id)?
+            .ok_or_else(|| StoreError::Integrity {
+                message: format!("users row {id} vanished as it was written"),
+            })?;
+        u.mac = self.bind_user(&u);
+        self.inner.set_row_mac(&RowId::User(id), &u.mac)?;
+        Ok(id)
+    }
+    fn user_by_name(&mut self, username: &str) -> StoreResult<Option<UserRecord>> {
+        let u = self.inner.user_by_name(username)?;
+        if let Some(u) = &u {
+            self.check_user(u)?;
+        }
+        Ok(u)
+    }
+    fn user_by_id(&mut self, id: i64) -> StoreResult<Option<UserRecord>> {
+        let u = self.inner.user_by_id(id)?;
+        if let Some(u) = &u {
+            self.check_user(u)?;
+        }
+        Ok(u)
+    }
+    fn list_users(&mut self) -> StoreResult<Vec<UserRecord>> {
+        let users = self.inner.list_users()?;
+        for u in &users {
+            self.check_user(u)?;
+        }
+        Ok(users)
+    }
+    fn update_user(&mut self, user: &UserRecord) -> StoreResult<()> {
+        let mac = self.bind_user(user);
+        self.inner.update_user(&user_copy(user, mac))
+    }
+    fn set_last_login(&mut self, id: i64, at: i64) -> StoreResult<()> {
+        self.inner.set_last_login(id, at)
+    }
+    fn set_row_mac(&mut self, row: &RowId, mac: &[u8]) -> StoreResult<()> {
+        self.inner.set_row_mac(row, mac)
+    }
+    fn scan_rows(&mut self, visit: &mut dyn FnMut(StoredRow) -> bool) -> StoreResult<()> {
+        self.inner.scan_rows(visit)
+    }
+    fn unbound_rows(&mut self, owner_id: i64) -> StoreResult<Vec<StoredRow>> {
+        self.inner.unbound_rows(owner_id)
+    }
+    fn active_admin_count(&mut self) -> StoreResult<i64> {
+        self.inner.active_admin_count()
+    }
+
+    fn insert_session(&mut self, session: &SessionRecord) -> StoreResult<()> {
+        let mac = self
+            .audit_key
+            .compute(&[encode_session(session).as_bytes()])
+            .to_vec();
+        self.inner.insert_session(&SessionRecord {
+            id: session.id.clone(),
+            user_id: session.user_id,
+            created_at: session.created_at,
+            expires_at: session.expires_at,
+            revoked_at: session.revoked_at,
+            wrapped_user_key: session.wrapped_user_key.clone(),
+            mac,
+        })
+    }
+    fn session(&mut self, id: &str) -> StoreResult<Option<SessionRecord>> {
+        let s = self.inner.session(id)?;
+        if let Some(s) = &s {
+            Self::check(
+                self.audit_key,
+                &RowId::Session(s.id.clone()),
+                &encode_session(s),
+                &s.mac,
+            )?;
+        }
+        Ok(s)
+    }
+    fn revoke_session(&mut self, id: &str, at: i64) -> StoreResult<bool> {
+        self.inner.revoke_session(id, at)
+    }
+    fn revoke_user_sessions(
+        &mut self,
+        user_id: i64,
+        keep: Option<&str>,
+        at: i64,
+    ) -> StoreResult<u64> {
+        self.inner.revoke_user_sessions(user_id, keep, at)
+    }
+    fn shred_expired_sessions(&mut self, now: i64) -> StoreResult<u64> {
+        self.inner.shred_expired_sessions(now)
+    }
+    fn set_session_user_key(&mut self, id: &str, wrapped_user_key: &[u8]) -> StoreResult<()> {
+        self.inner.set_session_user_key(id, wrapped_user_key)
+    }
+
+    fn audit_head(&mut self) -> StoreResult<Option<(i64, Vec<u8>)>> {
+        self.inner.audit_head()
+    }
+    fn audit_has_state(&mut self) -> StoreResult<bool> {
+        self.inner.audit_has_state()
+    }
+    fn insert_audit(&mut self, entry: &AuditEntry) -> StoreResult<()> {
+        self.inner.insert_audit(entry)
+    }
+    fn audit_entry(&mut self, seq: i64) -> StoreResult<Option<AuditEntry>> {
+        self.inner.audit_entry(seq)
+    }
+    fn list_audit(&mut self, filter: &AuditFilter) -> StoreResult<Vec<AuditEntry>> {
+        self.inner.list_audit(filter)
+    }
+    fn scan_audit(&mut self, visit: &mut dyn FnMut(AuditEntry) -> bool) -> StoreResult<()> {
+        self.inner.scan_audit(visit)
+    }
+
+    fn insert_key(&mut self, key: &KeyRecord) -> StoreResult<i64> {
+        let id = self.inner.insert_key(key)?;
+        let bound = self.bind_key(&KeyRecord { id, ..key.clone() })?;
+        self.inner.set_row_mac(&RowId::Key(id), &bound.mac)?;
+        Ok(id)
+    }
+    fn key_by_name(&mut self, owner_id: i64, name: &str) -> StoreResult<Option<KeyRecord>> {
+        let k = self.inner.key_by_name(owner_id, name)?;
+        if let Some(k) = &k {
+            self.check_key(k)?;
+        }
+        Ok(k)
+    }
+    fn key_by_id(&mut self, owner_id: i64, id: i64) -> StoreResult<Option<KeyRecord>> {
+        let k = self.inner.key_by_id(owner_id, id)?;
+        if let Some(k) = &k {
+            self.check_key(k)?;
+        }
+        Ok(k)
+    }
+    fn list_keys(&mut self, owner_id: i64, include_destroyed: bool) -> StoreResult<Vec<KeyRecord>> {
+        let keys = self.inner.list_keys(owner_id, include_destroyed)?;
+        for k in &keys {
+            self.check_key(k)?;
+        }
+        Ok(keys)
+    }
+    fn update_key(&mut self, key: &KeyRecord) -> StoreResult<()> {
+        let bound = self.bind_key(key)?;
+        self.inner.update_key(&bound)
+    }
+    fn insert_key_version(&mut self, v: &KeyVersionRecord) -> StoreResult<()> {
+        let bound = self.bind_version(v)?;
+        self.inner.insert_key_version(&bound)
+    }
+    fn key_version(&mut self, key_id: i64, version: i64) -> StoreResult<Option<KeyVersionRecord>> {
+        let v = self.inner.key_version(key_id, version)?;
+        if let Some(v) = &v {
+            self.check_version(v)?;
+        }
+        Ok(v)
+    }
+    fn key_versions(&mut self, key_id: i64) -> StoreResult<Vec<KeyVersionRecord>> {
+        let vs = self.inner.key_versions(key_id)?;
+        for v in &vs {
+            self.check_version(v)?;
+        }
+        Ok(vs)
+    }
+    fn update_key_version(&mut self, v: &KeyVersionRecord) -> StoreResult<()> {
+        let bound = self.bind_version(v)?;
+        self.inner.update_key_version(&bound)
+    }
+    fn insert_key_event(
+        &mut self,
+        key_id: i64,
+        actor_id: Option<i64>,
+        event: &KeyEvent,
+    ) -> StoreResult<()> {
+        self.inner.insert_key_event(key_id, actor_id, event)
+    }
+    fn key_events(&mut self, key_id: i64) -> StoreResult<Vec<KeyEvent>> {
+        self.inner.key_events(key_id)
+    }
+    fn insert_usage(&mut self, event: &UsageEvent) -> StoreResult<()> {
+        self.inner.insert_usage(event)
+    }
+
+    fn next_record_id(&mut self) -> StoreResult<i64> {
+        self.inner.next_record_id()
+    }
+    fn insert_record(&mut self, r: &RecordRow) -> StoreResult<()> {
+        let mac = self.record_mac(r)?;
+        self.inner.insert_record(&RecordRow { mac, ..r.clone() })
+    }
+    fn record_by_ref(&mut self, owner_id: i64, reference: &str) -> StoreResult<Option<RecordRow>> {
+        let r = self.inner.record_by_ref(owner_id, reference)?;
+        if let Some(r) = &r {
+            self.check_record(r)?;
+        }
+        Ok(r)
+    }
+    fn update_record(&mut self, r: &RecordRow) -> StoreResult<()> {
+        let mac = self.record_mac(r)?;
+        self.inner.update_record(&RecordRow { mac, ..r.clone() })
+    }
+    fn delete_record(&mut self, id: i64) -> StoreResult<()> {
+        self.written.set(RowId::Record(id), None);
+        self.inner.delete_record(id)
+    }
+    fn list_records(
+        &mut self,
+        owner_id: i64,
+        filter: &RecordFilter,
+    ) -> StoreResult<Vec<RecordRow>> {
+        let rows = self.inner.list_records(owner_id, filter)?;
+        for r in &rows {
+            self.check_record(r)?;
+        }
+        Ok(rows)
+    }
+    fn records_below_version(&mut self, key_id: i64, version: i64) -> StoreResult<Vec<RecordRow>> {
+        let rows = self.inner.records_below_version(key_id, version)?;
+        for r in &rows {
+            self.check_record(r)?;
+        }
+        Ok(rows)
+    }
+    fn set_record_dek(&mut self, r: &RecordRow) -> StoreResult<()> {
+        let mac = self.record_mac(r)?;
+        self.inner.set_record_dek(&RecordRow {
+            mac,
+            ciphertext: Vec::new(),
+            ..r.clone()
+        })
+    }
+    fn identity_record_count(&mut self, identity_id: i64) -> StoreResult<i64> {
+        self.inner.identity_record_count(identity_id)
+    }
+    fn identities(&mut self, owner_id: i64) -> StoreResult<Vec<IdentityRow>> {
+        let rows = self.inner.identities(owner_id)?;
+        for i in &rows {
+            self.check_identity(i)?;
+        }
+        Ok(rows)
+    }
+    fn insert_identity(&mut self, row: &IdentityRow) -> StoreResult<i64> {
+        let id = self.inner.insert_identity(row)?;
+        let bound = self.bind_identity(&IdentityRow { id, ..row.clone() })?;
+        self.inner.set_row_mac(&RowId::Identity(id), &bound.mac)?;
+        Ok(id)
+    }
+    fn update_identity(&mut self, row: &IdentityRow) -> StoreResult<()> {
+        let bound = self.bind_identity(row)?;
+        self.inner.update_identity(&bound)
+    }
+
+    fn usage_report(
+        &mut self,
+        by: UsageGroup,
+        user_id: Option<i64>,
+        since: Option<i64>,
+    ) -> StoreResult<Vec<(String, i64, i64)>> {
+        self.inner.usage_report(by, user_id, since)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn state_digests_round_trip_and_reject_garbage() {
+        let mut s = StateDigests::default();
+        s.set(RowId::Record(7), Some([1; DIGEST_LEN]));
+        s.set(RowId::KeyVersion(3, 2), Some([2; DIGEST_LEN]));
+        s.set(RowId::Record(9), None);
+        s.set(RowId::Session("x".into()), Some([3; DIGEST_LEN]));
+        let bytes = s.encode();
+        let mut back = StateDigests::default();
+        StateDigests::decode_each(&bytes, |r, d| back.set(r, d)).unwrap();
+        assert_eq!(back.0.len(), 3);
+        assert_eq!(back, s);
+        assert!(StateDigests::decode_each(&bytes[..bytes.len() - 1], |_, _| {}).is_none());
+        let mut bad = bytes.clone();
+        bad[0] = 9;
+        assert!(StateDigests::decode_each(&bad, |_, _| {}).is_none());
+    }
+
+    #[test]
+    fn owner_keys_differ_by_user_and_key() {
+        let k = Key32::from_bytes([5; 32]);
+        let a = OwnerKey::derive(1, &k).key.compute(&[b"x"]);
+        let b = OwnerKey::derive(2, &k).key.compute(&[b"x"]);
+        let c = OwnerKey::derive(1, &Key32::from_bytes([6; 32]))
+            .key
+            .compute(&[b"x"]);
+        assert_ne!(a, b);
+        assert_ne!(a, c);
+    }
+}
