@@ -579,7 +579,7 @@ fn hashing() {
 fn counters_edited_in_the_file_are_refused() {
     let env = setup();
     env.sql()
-        .execute("UPDATE key_versions SET encryptions = 0, bytes = 0", [])
+        .execute("UPDATE key_versions SET encryptions = 5", [])
         .unwrap();
     let r = env.run(&["key", "check"], b"");
     assert_eq!(r.code, 7);
