@@ -629,3 +629,77 @@ fn usage_and_audit_rows_never_hold_values() {
         "record tokens stay out of audit details"
     );
 }
+
+#[test]
+fn names_and_tokens_are_never_ambiguous() {
+    let env = setup();
+    put(&env, &["--name", "prod/db/password"], b"p");
+    assert_eq!(get_raw(&env, "prod/db/password").1, b"p");
+    put(&env, &["--token", "custom-token-1"], b"t");
+    let r = env.run(&["data", "put", "--name", "custom-token-1"], b"x");
+    assert_eq!(r.code, 6);
+    assert_eq!(
+        r.stderr,
+        "error: 'custom-token-1' is the token of another record; choose another name\n"
+    );
+    put(&env, &["--name", "looks-like-a-token"], b"n");
+    let r = env.run(&["data", "put", "--token", "looks-like-a-token"], b"x");
+    assert_eq!(r.code, 6);
+    assert_eq!(
+        r.stderr,
+        "error: 'looks-like-a-token' is the name of another record; choose another token\n"
+    );
+    for bad in [
+        "a:b",
+        "/lead",
+        "trail/",
+        "a//b",
+        "zt_abc",
+        "tab\there",
+        "bidi\u{202e}x",
+    ] {
+        let r = env.run(&["data", "put", "--name", bad], b"x");
+        assert_eq!(r.code, 2, "{bad}");
+        assert!(
+            r.stderr.starts_with("error: invalid record name '"),
+            "{bad}: {}",
+            r.stderr
+        );
+        assert!(!r.stderr.contains('\u{202e}') && !r.stderr.contains('\t'));
+    }
+    assert_eq!(
+        env.column::<i64>("SELECT count(*) FROM records"),
+        [3],
+        "nothing refused was stored"
+    );
+}
+
+#[test]
+fn a_put_waiting_on_stdin_across_a_passwd_stores_a_readable_value() {
+    use std::io::Write;
+    let env = setup();
+    let mut put = env
+        .command()
+        .args(["data", "put", "--name", "slow"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = put.stdin.take().unwrap();
+    stdin.write_all(b"written before").unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let input = format!("{}\n{}\n", pw("alice"), "a-new-account-password");
+    env.run(&["passwd", "--password-stdin"], input.as_bytes())
+        .ok();
+    stdin.write_all(b" and after").unwrap();
+    drop(stdin);
+    let out = put.wait_with_output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(get_raw(&env, "slow").1, b"written before and after");
+}

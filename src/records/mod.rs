@@ -132,6 +132,37 @@ fn identity_dek_aad(owner_id: i64, record_id: i64, identity_id: i64) -> Aad {
         .int(identity_id)
 }
 
+/// Longest record name, in bytes.
+pub const MAX_NAME: usize = 128;
+
+/// Whether `name` may name a record: 1-128 characters from `[A-Za-z0-9._-/]`, with `/`
+/// only between parts (`prod/db/password`), and not starting with `zt_` (the prefix of
+/// generated tokens). A name never holds `:`, which separates an owner from a name in a
+/// reference, nor control or bidi characters.
+pub fn is_valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= MAX_NAME
+        && !name.starts_with("zt_")
+        && !name.starts_with('/')
+        && !name.ends_with('/')
+        && !name.contains("//")
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-' | b'/'))
+}
+
+/// Checks a record name (see [`is_valid_name`]).
+pub fn validate_name(name: &str) -> Result<()> {
+    if is_valid_name(name) {
+        Ok(())
+    } else {
+        Err(Error::Usage(format!(
+            "invalid record name '{}': use 1-{MAX_NAME} characters from A-Z a-z 0-9 . _ - and / between parts, not starting with zt_",
+            crate::audit::printable(name, 64)
+        )))
+    }
+}
+
 pub(crate) fn not_found(reference: &str) -> Error {
     Error::NotFound(format!(
         "record '{}' not found",
@@ -449,14 +480,26 @@ pub(crate) fn put_in(
         )));
     }
     if let Some(n) = &opts.name {
-        crate::accounts::is_valid_name(n)
-            .then_some(())
-            .ok_or_else(|| {
-                Error::Usage(format!(
-                    "invalid record name '{}': use 1-64 characters from A-Z a-z 0-9 . _ -",
-                    crate::audit::printable(n, 64)
-                ))
-            })?;
+        validate_name(n)?;
+        // A name that could be a custom token must not be one of this owner's tokens.
+        if token::could_be_custom(n)
+            && tx
+                .record_by_ref(session.user_id, n)?
+                .is_some_and(|r| r.token == *n)
+        {
+            return Err(Error::Conflict(format!(
+                "'{n}' is the token of another record; choose another name"
+            )));
+        }
+    }
+    if let TokenChoice::Custom(t) = &opts.token
+        && tx
+            .record_by_ref(session.user_id, t)?
+            .is_some_and(|r| r.token != *t && r.name.as_deref() == Some(t))
+    {
+        return Err(Error::Conflict(format!(
+            "'{t}' is the name of another record; choose another token"
+        )));
     }
     let token = match &opts.token {
         TokenChoice::Random(n) => {

@@ -44,11 +44,7 @@ pub fn generate(total: usize) -> String {
 
 /// Checks a custom token: 8–64 characters from `[A-Za-z0-9_-]`.
 pub fn validate_custom(token: &str) -> Result<()> {
-    let ok = (8..=64).contains(&token.len())
-        && token
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
-    if ok {
+    if could_be_custom(token) {
         Ok(())
     } else {
         Err(Error::Usage(format!(
@@ -56,6 +52,13 @@ pub fn validate_custom(token: &str) -> Result<()> {
             crate::audit::printable(token, 64)
         )))
     }
+}
+
+/// Whether `s` has the shape of a custom token: 8-64 characters from `[A-Za-z0-9_-]`.
+pub fn could_be_custom(s: &str) -> bool {
+    (8..=64).contains(&s.len())
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
 }
 
 #[cfg(test)]

@@ -66,11 +66,11 @@ pub fn parse_import(input: &[u8]) -> Result<Vec<ImportItem>> {
         }
         let name = match obj.get("name") {
             None | Some(Value::Null) => None,
-            Some(Value::String(s)) if crate::accounts::is_valid_name(s) => Some(s.clone()),
+            Some(Value::String(s)) if super::is_valid_name(s) => Some(s.clone()),
             Some(_) => {
                 return Err(line_error(
                     n,
-                    "name must be 1-64 characters from A-Z a-z 0-9 . _ -",
+                    "name must be 1-128 characters from A-Z a-z 0-9 . _ - and / between parts, not starting with zt_",
                 ));
             }
         };

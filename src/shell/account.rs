@@ -38,7 +38,7 @@ impl Shell {
         Ok(())
     }
 
-    fn change_password(&mut self, p: &mut dyn Prompter) -> Reply<()> {
+    pub(super) fn change_password(&mut self, p: &mut dyn Prompter) -> Reply<()> {
         let current = prompt_new_or_existing(p, "Current password", false)?;
         let new = prompt_new_or_existing(p, "New password", true)?;
         let mut session = self.session.take().ok_or(crate::Error::NotLoggedIn)?;

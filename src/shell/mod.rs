@@ -282,6 +282,16 @@ impl Shell {
         if !self.refresh(p) {
             return Step::Stay;
         }
+        // An account an administrator made: its own password comes before anything else.
+        if self
+            .session
+            .as_ref()
+            .is_some_and(|s| s.must_change_password)
+        {
+            p.say("An administrator chose this account's password; choose your own now.");
+            let r = self.change_password(p);
+            return self.settle(p, r);
+        }
         let (title, is_admin) = match &self.session {
             Some(s) => (
                 format!("zencrypt: {} ({})", s.username, s.role),

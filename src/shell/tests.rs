@@ -419,3 +419,35 @@ fn a_plain_user_searching_audit_records_sees_only_their_own() {
             .any(|l| l.contains("alice") && l.contains("auth.signup"))
     );
 }
+
+#[test]
+fn an_account_an_admin_made_chooses_its_password_first() {
+    let f = Fixture::new();
+    {
+        let mut v = f.vault();
+        let pw = secrecy::SecretString::from("password-123");
+        let token = v.signup("alice", &pw, None).unwrap().token;
+        let admin = v.authenticate(&token).unwrap();
+        let chosen = secrecy::SecretString::from("admin-chose-1");
+        v.add_user(&admin, "bob", crate::model::Role::User, &chosen)
+            .unwrap();
+    }
+    let out = f.run(vec![
+        t("1"),
+        t("bob"),
+        t("admin-chose-1"),
+        t("admin-chose-1"),
+        t("bobs-own-pass"),
+        t("bobs-own-pass"),
+        t("0"),
+    ]);
+    assert!(has(
+        &out,
+        "An administrator chose this account's password; choose your own now."
+    ));
+    assert!(has(
+        &out,
+        "Password changed; 0 other session(s) were logged out."
+    ));
+    assert!(has(&out, "zencrypt: bob (user)"));
+}
