@@ -9,7 +9,7 @@
 //!   cannot compute it.
 //! - Every write also yields a digest of the row's new state; the audit entry of the
 //!   action carries the digests ([`StateDigests`]), so `audit verify` can tell a row rolled
-//!   back to an older, validly bound state (see ARCHITECTURE.md, "Row integrity").
+//!   back to an older, validly bound state (see docs/threat-model.md, "Row integrity").
 //!
 //! The encodings are built from domain values only, so every storage backend binds the
 //! same bytes. [`Sealed`] puts this in front of a storage transaction: rows are checked as
@@ -561,7 +561,9 @@ impl Tx for Sealed<'_> {
     }
     fn session(&mut self, id: &str) -> StoreResult<Option<SessionRecord>> {
         let s = self.inner.session(id)?;
-        if let Some(s) = &s {
+        // A session ended by the upgrade to bindings has no MAC, and no key copy either:
+        // it is refused as revoked, which it is.
+        if let Some(s) = s.as_ref().filter(|s| !s.mac.is_empty() || s.revoked_at.is_none()) {
             Self::check(
                 self.audit_key,
                 &RowId::Session(s.id.clone()),

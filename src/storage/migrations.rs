@@ -155,10 +155,11 @@ const V4_SESSION_EXPIRY: &str = "
 CREATE INDEX sessions_holding_keys ON sessions(expires_at) WHERE length(wrapped_user_key) > 0;
 ";
 
-/// Row bindings (see ARCHITECTURE.md, "Row integrity"): every security-relevant row gets
-/// a MAC, audit rows carry digests of the row states they wrote, accounts made by an
+/// Row bindings (see docs/threat-model.md, "Row integrity"): every security-relevant row
+/// gets a MAC, audit rows carry digests of the row states they wrote, accounts made by an
 /// administrator must change their password, record-password identities record how their
-/// key-encryption key is made, and user names are looked up ignoring case.
+/// key-encryption key is made, and user names are looked up ignoring case. Sessions from
+/// before have no binding: they are ended (their key copies wiped).
 const V5_ROW_BINDINGS: &str = "
 ALTER TABLE users ADD COLUMN row_mac BLOB NOT NULL DEFAULT x'';
 ALTER TABLE users ADD COLUMN must_change_password INTEGER NOT NULL DEFAULT 0
@@ -172,6 +173,8 @@ ALTER TABLE password_identities ADD COLUMN row_mac BLOB NOT NULL DEFAULT x'';
 ALTER TABLE password_identities ADD COLUMN kek_scheme INTEGER NOT NULL DEFAULT 1;
 ALTER TABLE audit_log ADD COLUMN state BLOB NOT NULL DEFAULT x'';
 CREATE INDEX users_by_folded_name ON users(username COLLATE NOCASE);
+UPDATE sessions SET revoked_at = coalesce(revoked_at, CAST(strftime('%s', 'now') AS INTEGER)),
+    wrapped_user_key = x'';
 ";
 
 #[cfg(test)]
