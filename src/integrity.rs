@@ -275,12 +275,12 @@ impl StateDigests {
                 return None;
             }
             let (a, b) = (int(&bytes[1..9]), int(&bytes[9..17]));
-            let row = match bytes[0] {
-                1 => RowId::User(a),
-                2 => RowId::Key(a),
-                3 => RowId::KeyVersion(a, b),
-                4 => RowId::Record(a),
-                5 => RowId::Identity(a),
+            let row = match (bytes[0], b) {
+                (1, 0) => RowId::User(a),
+                (2, 0) => RowId::Key(a),
+                (3, _) => RowId::KeyVersion(a, b),
+                (4, 0) => RowId::Record(a),
+                (5, 0) => RowId::Identity(a),
                 _ => return None,
             };
             let present = bytes[17];
@@ -563,7 +563,10 @@ impl Tx for Sealed<'_> {
         let s = self.inner.session(id)?;
         // A session ended by the upgrade to bindings has no MAC, and no key copy either:
         // it is refused as revoked, which it is.
-        if let Some(s) = s.as_ref().filter(|s| !s.mac.is_empty() || s.revoked_at.is_none()) {
+        if let Some(s) = s
+            .as_ref()
+            .filter(|s| !s.mac.is_empty() || s.revoked_at.is_none())
+        {
             Self::check(
                 self.audit_key,
                 &RowId::Session(s.id.clone()),
