@@ -362,3 +362,53 @@ fn user_names_are_unique_ignoring_case() {
     );
     assert_eq!(r.ok().json()["username"], "alice");
 }
+
+#[test]
+fn two_passwd_at_once_leave_exactly_one_password() {
+    let env = Env::new();
+    env.signup("alice");
+    let spawn = |new: &str| {
+        use std::io::Write;
+        let mut c = env
+            .command()
+            .args(["passwd", "--password-stdin"])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        c.stdin
+            .take()
+            .unwrap()
+            .write_all(format!("{}\n{new}\n", common::pw("alice")).as_bytes())
+            .unwrap();
+        c
+    };
+    let (a, b) = (spawn("first-new-password"), spawn("second-new-password"));
+    let results: Vec<(i32, String)> = [a, b]
+        .into_iter()
+        .map(|c| {
+            let o = c.wait_with_output().unwrap();
+            (
+                o.status.code().unwrap(),
+                String::from_utf8_lossy(&o.stderr).into_owned(),
+            )
+        })
+        .collect();
+    let winners: Vec<usize> = (0..2).filter(|i| results[*i].0 == 0).collect();
+    assert_eq!(winners.len(), 1, "{results:?}");
+    let loser = &results[1 - winners[0]];
+    assert!(loser.0 == 3 || loser.0 == 6, "{loser:?}");
+    assert!(!loser.1.contains("damaged"), "{loser:?}");
+    let set = ["first-new-password", "second-new-password"][winners[0]];
+    let other = ["first-new-password", "second-new-password"][1 - winners[0]];
+    let login = |p: &str| {
+        env.run(
+            &["login", "--username", "alice", "--password-stdin"],
+            format!("{p}\n").as_bytes(),
+        )
+        .code
+    };
+    assert_eq!(login(other), 3);
+    assert_eq!(login(set), 0);
+}
