@@ -98,14 +98,16 @@ impl Vault {
     /// session-signing secret and the audit key; refuses a database whose audit chain is
     /// shorter than, or diverges from, what this client saw before.
     pub fn open(cfg: &Config) -> Result<Vault> {
-        let mut vault = Vault::open_unwitnessed(cfg)?;
-        vault.witness_from(&cfg.state_dir)?;
-        Ok(vault)
+        Vault::open_checking(cfg, true)
     }
 
     /// Opens the database without comparing its audit chain to this client's witness:
     /// only to accept a restored database's head on purpose ([`Vault::accept_head`]).
     pub fn open_unwitnessed(cfg: &Config) -> Result<Vault> {
+        Vault::open_checking(cfg, false)
+    }
+
+    fn open_checking(cfg: &Config, check_witness: bool) -> Result<Vault> {
         let store = SqliteStore::open(&cfg.db_path)?;
         let jwt_secret = secret_bytes(
             cfg.jwt_secret.as_ref(),
@@ -113,19 +115,18 @@ impl Vault {
             64,
         )?;
         let audit_key = secret_bytes(cfg.audit_key.as_ref(), &cfg.data_dir.join("audit.key"), 32)?;
-        let mut vault = Vault::with_store(
-            Box::new(store),
-            &jwt_secret,
-            MacKey::new(audit_key.to_vec()),
-            Policy {
+        let mut vault = Vault {
+            store: Box::new(store),
+            jwt: JwtKeys::new(&jwt_secret)?,
+            audit_key: MacKey::new(audit_key.to_vec()),
+            policy: Policy {
                 kdf: cfg.kdf,
                 signup: cfg.signup,
                 session_ttl: cfg.session_ttl,
             },
-        )?;
-        let mut tx = vault.store.read()?;
-        vault.witness = Witness::load(&cfg.state_dir, &tx.database_id()?)?;
-        drop(tx);
+            witness: Witness::none(),
+        };
+        vault.prepare(Some(&cfg.state_dir), check_witness)?;
         Ok(vault)
     }
 
@@ -163,17 +164,6 @@ impl Vault {
         Ok(change)
     }
 
-    /// Starts witnessing the audit chain in `state_dir` and refuses a database whose
-    /// chain is shorter than, or differs from, what this client saw before.
-    pub fn witness_from(&mut self, state_dir: &Path) -> Result<()> {
-        let mut tx = self.store.read()?;
-        let witness = Witness::load(state_dir, &tx.database_id()?)?;
-        witness.check(tx.as_mut())?;
-        drop(tx);
-        self.witness = witness;
-        Ok(())
-    }
-
     /// Builds a vault over any storage backend.
     pub fn with_store(
         store: Box<dyn Storage>,
@@ -188,8 +178,30 @@ impl Vault {
             policy,
             witness: Witness::none(),
         };
-        vault.bind_installation()?;
+        vault.prepare(None, false)?;
         Ok(vault)
+    }
+
+    /// One read at open: the audit key must be the log's, the witness kept in
+    /// `state_dir` is loaded (and, with `check_witness`, the database must not show a
+    /// shorter or diverging chain), and a database from before row bindings is bound.
+    fn prepare(&mut self, state_dir: Option<&Path>, check_witness: bool) -> Result<()> {
+        let bound = {
+            let mut tx = self.store.read()?;
+            audit::check_audit_key(tx.as_mut(), &self.audit_key)?;
+            if let Some(dir) = state_dir {
+                self.witness = Witness::load(dir, &tx.database_id()?)?;
+                if check_witness {
+                    self.witness.check(tx.as_mut(), &self.audit_key)?;
+                }
+            }
+            tx.meta(ROW_BINDINGS)?.is_some()
+        };
+        if bound {
+            Ok(())
+        } else {
+            self.bind_installation()
+        }
     }
 
     /// Binds a database written before row bindings existed, once: every user row under
@@ -197,13 +209,6 @@ impl Vault {
     /// digest of every row, which later vouches for the rows that only their owners can
     /// bind (at their first session, see [`Vault::bind_owner_rows`]).
     fn bind_installation(&mut self) -> Result<()> {
-        {
-            let mut tx = self.store.read()?;
-            audit::check_audit_key(tx.as_mut(), &self.audit_key)?;
-            if tx.meta(ROW_BINDINGS)?.is_some() {
-                return Ok(());
-            }
-        }
         let mut tx = self.store.write()?;
         if tx.meta(ROW_BINDINGS)?.is_some() {
             return Ok(());

@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use subtle::ConstantTimeEq;
 
 use crate::crypto::hex;
+use crate::crypto::mac::MacKey;
 use crate::error::{Error, Result};
 use crate::fsutil;
 use crate::storage::Tx;
@@ -73,8 +74,9 @@ impl Witness {
         })
     }
 
-    /// Refuses a database whose chain is shorter than, or differs at, the witnessed head.
-    pub fn check(&self, tx: &mut dyn Tx) -> Result<()> {
+    /// Refuses a database whose chain is shorter than, or differs at, the witnessed head
+    /// (the entry there must also be genuine under the audit key).
+    pub fn check(&self, tx: &mut dyn Tx, audit_key: &MacKey) -> Result<()> {
         let Some((seq, mac)) = &self.seen else {
             return Ok(());
         };
@@ -88,7 +90,9 @@ impl Witness {
             return Err(Error::RolledBack { seen: *seq, what });
         }
         match tx.audit_entry(*seq)? {
-            Some(e) if bool::from(e.mac.ct_eq(mac)) => Ok(()),
+            Some(e) if bool::from(e.mac.ct_eq(mac)) && crate::audit::authentic(audit_key, &e) => {
+                Ok(())
+            }
             _ => Err(Error::RolledBack {
                 seen: *seq,
                 what: format!("holds another entry at seq {seq}"),
