@@ -186,17 +186,22 @@ impl Vault {
     /// `state_dir` is loaded (and, with `check_witness`, the database must not show a
     /// shorter or diverging chain), and a database from before row bindings is bound.
     fn prepare(&mut self, state_dir: Option<&Path>, check_witness: bool) -> Result<()> {
-        let bound = {
+        let (id, bound) = {
             let mut tx = self.store.read()?;
             audit::check_audit_key(tx.as_mut(), &self.audit_key)?;
-            if let Some(dir) = state_dir {
-                self.witness = Witness::load(dir, &tx.database_id()?)?;
-                if check_witness {
-                    self.witness.check(tx.as_mut(), &self.audit_key)?;
-                }
-            }
-            tx.meta(ROW_BINDINGS)?.is_some()
+            (tx.database_id()?, tx.meta(ROW_BINDINGS)?.is_some())
         };
+        if let Some(dir) = state_dir {
+            // The witness is read before the chain it is compared with: it only ever
+            // holds heads that were committed before it was written, so a read that
+            // starts after it sees at least that much (another process may be committing
+            // right now).
+            self.witness = Witness::load(dir, &id)?;
+            if check_witness {
+                let mut tx = self.store.read()?;
+                self.witness.check(tx.as_mut(), &self.audit_key)?;
+            }
+        }
         if bound {
             Ok(())
         } else {
