@@ -190,3 +190,67 @@ pub fn rekey(
     tx.update_identity(&row)?;
     Ok(row.id)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::storage::Storage;
+
+    /// The file and the record password alone open nothing: the identity's KEK also
+    /// needs the owner's user key.
+    #[test]
+    fn the_record_password_alone_opens_no_identity() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("z.db");
+        let mut vault = crate::vault::test_vault(&db);
+        let pw = SecretString::from("password-123");
+        let token = vault.signup("alice", &pw, None).unwrap().token;
+        let session = vault.authenticate(&token).unwrap();
+        let record_pw = SecretString::from("record-password-1");
+        let opts = crate::records::PutOptions::default();
+        vault
+            .data_put(&session, b"v", &opts, Some(&record_pw))
+            .unwrap();
+        drop(vault);
+        let mut store = crate::storage::sqlite::SqliteStore::open(&db).unwrap();
+        let mut tx = store.read().unwrap();
+        let rows = tx.identities(session.user_id).unwrap();
+        assert_eq!(rows.len(), 1);
+        let row = &rows[0];
+        assert_eq!(row.kek_scheme, CURRENT_SCHEME);
+        let s = stretched(&record_pw, &row.salt, row.kdf).unwrap();
+        let open = |kek: &Key32| {
+            aead::unwrap_key(kek, &aad(row.owner_id), &row.wrapped_identity_key).is_ok()
+        };
+        assert!(!open(&s), "the stretched password alone");
+        assert!(
+            !open(&kek_of(2, &s, &Key32::random()).unwrap()),
+            "another user key"
+        );
+        assert!(open(&kek_of(2, &s, &session.user_key).unwrap()));
+    }
+
+    #[test]
+    fn stored_costs_below_the_configured_one_are_not_adopted() {
+        let cheap = KdfParams {
+            m_kib: 8,
+            t: 1,
+            p: 1,
+        };
+        let wanted = KdfParams {
+            m_kib: 64,
+            t: 1,
+            p: 1,
+        };
+        assert!(!at_least(cheap, wanted));
+        assert!(at_least(wanted, wanted));
+        assert!(!at_least(
+            KdfParams {
+                m_kib: 64,
+                t: 0,
+                p: 1
+            },
+            wanted
+        ));
+    }
+}
