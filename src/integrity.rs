@@ -20,7 +20,7 @@ use std::collections::BTreeMap;
 use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
 
-use crate::crypto::mac::{MacKey, sha256};
+use crate::crypto::mac::MacKey;
 use crate::crypto::{Aad, Key32};
 use crate::error::Error;
 use crate::model::{
@@ -190,9 +190,13 @@ pub fn describe(row: &StoredRow) -> (RowId, Aad, &[u8]) {
 
 /// The digest of a row's state: its encoding and its MAC.
 pub fn digest(encoding: &Aad, mac: &[u8]) -> Digest {
-    let mut bytes = encoding.clone().field(mac).as_bytes().to_vec();
-    let full = sha256(&bytes);
-    bytes.clear();
+    use sha2::Digest as _;
+    // The encoding with the MAC appended as one more field, hashed without a copy.
+    let mut h = Sha256::new();
+    h.update(encoding.as_bytes());
+    h.update((mac.len() as u64).to_be_bytes());
+    h.update(mac);
+    let full = h.finalize();
     let mut d = [0u8; DIGEST_LEN];
     d.copy_from_slice(&full[..DIGEST_LEN]);
     d
@@ -780,6 +784,14 @@ mod tests {
         let mut bad = bytes.clone();
         bad[0] = 9;
         assert!(StateDigests::decode_each(&bad, |_, _| {}).is_none());
+    }
+
+    #[test]
+    fn a_digest_is_the_hash_of_the_encoding_with_the_mac_as_a_field() {
+        let enc = Aad::new("row/x").int(1);
+        let whole = crate::crypto::mac::sha256(enc.clone().field([9u8; 3]).as_bytes());
+        assert_eq!(digest(&enc, &[9; 3])[..], whole[..DIGEST_LEN]);
+        assert_ne!(digest(&enc, &[9; 3]), digest(&enc, &[9; 4]));
     }
 
     #[test]
