@@ -102,6 +102,12 @@ pub enum Error {
     /// The configuration is invalid.
     #[error("{0}")]
     Config(String),
+    /// There is no database at the configured path, and the command may not create one.
+    #[error("no database at {location}")]
+    NoDatabase {
+        /// The path or URL.
+        location: String,
+    },
     /// The database could not be used.
     #[error("{message}")]
     Database {
@@ -143,7 +149,10 @@ impl Error {
             Error::NotFound(_) => exit::NOT_FOUND,
             Error::Conflict(_) => exit::CONFLICT,
             Error::Integrity(_) | Error::AuditChainBroken { .. } => exit::INTEGRITY,
-            Error::Database { .. } | Error::Io { .. } | Error::Internal(_) => exit::RUNTIME,
+            Error::NoDatabase { .. }
+            | Error::Database { .. }
+            | Error::Io { .. }
+            | Error::Internal(_) => exit::RUNTIME,
         }
     }
 
@@ -169,6 +178,7 @@ impl Error {
             Error::Integrity(_) => "integrity",
             Error::AuditChainBroken { .. } => "audit_chain_broken",
             Error::Config(_) => "config",
+            Error::NoDatabase { .. } => "no_database",
             Error::Database { .. } => "database",
             Error::Io { .. } => "io",
             Error::Internal(_) => "internal",
@@ -187,6 +197,10 @@ impl Error {
             }
             Error::InvalidToken => Some(
                 "run `zencrypt login` for a new session (or unset ZENCRYPT_TOKEN if it is stale)"
+                    .into(),
+            ),
+            Error::NoDatabase { .. } => Some(
+                "run `zencrypt signup` to create one, or point --db/ZENCRYPT_DB at an existing vault"
                     .into(),
             ),
             Error::AccountDisabled => Some("ask an administrator to enable the account".into()),
@@ -220,6 +234,7 @@ impl From<StoreError> for Error {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::Duplicate { .. } => Error::Conflict(e.to_string()),
+            StoreError::Missing { location } => Error::NoDatabase { location },
             e => Error::Database {
                 message: e.to_string(),
             },

@@ -82,9 +82,10 @@ pub(crate) fn user_key_aad(user_id: i64) -> Aad {
 
 impl Vault {
     /// Opens the database named by the configuration and loads (or creates) the
-    /// session-signing secret and the audit key.
-    pub fn open(cfg: &Config) -> Result<Vault> {
-        let store = SqliteStore::open(&cfg.db_path)?;
+    /// session-signing secret and the audit key. Only with `create` (sign-up) is a missing
+    /// database created; otherwise it is an error and nothing is created.
+    pub fn open(cfg: &Config, create: bool) -> Result<Vault> {
+        let store = SqliteStore::open_with(&cfg.db_path, create)?;
         let jwt_secret = secret_bytes(
             cfg.jwt_secret.as_ref(),
             &cfg.data_dir.join("jwt.secret"),

@@ -339,3 +339,20 @@ fn every_main_menu_entry_has_a_happy_and_an_error_path() {
     assert_eq!(exit_code(&s), 0);
     env.login("alice");
 }
+
+#[test]
+fn the_shell_creates_a_database_only_by_signing_up() {
+    let env = Env::new();
+    let mut s = spawn(&env);
+    s.expect("Choose: ").unwrap();
+    s.send("1\r").unwrap();
+    s.expect(format!("error: no database at {}", env.db().display()).as_str())
+        .unwrap();
+    s.expect("hint: choose 2 to sign up and create it").unwrap();
+    s.expect("Choose: ").unwrap();
+    s.send("0\r").unwrap();
+    s.expect("Bye.").unwrap();
+    s.expect(Eof).unwrap();
+    assert_eq!(exit_code(&s), 0);
+    assert!(!env.data_dir().exists(), "nothing was created");
+}

@@ -180,9 +180,14 @@ pub struct Ctx {
 }
 
 impl Ctx {
-    /// Opens the vault.
+    /// Opens the vault, which must exist: only `signup` creates one.
     pub fn vault(&self) -> Result<Vault> {
-        Vault::open(&self.cfg)
+        Vault::open(&self.cfg, false)
+    }
+
+    /// Opens the vault, creating the database if it is missing (`signup`).
+    pub fn vault_or_create(&self) -> Result<Vault> {
+        Vault::open(&self.cfg, true)
     }
 
     /// The session file for the configured database.
