@@ -102,6 +102,16 @@ pub enum Error {
     /// The configuration is invalid.
     #[error("{0}")]
     Config(String),
+    /// A `.env` file that someone else could have written.
+    #[error("refusing to load {path}: {reason}")]
+    UntrustedEnvFile {
+        /// The file, as named.
+        path: String,
+        /// Why it is not trusted.
+        reason: String,
+        /// Whether it was named with `--env-file` (rather than found as `./.env`).
+        explicit: bool,
+    },
     /// There is no database at the configured path, and the command may not create one.
     #[error("no database at {location}")]
     NoDatabase {
@@ -134,9 +144,11 @@ impl Error {
     /// The process exit code for this error (DESIGN §4).
     pub fn exit_code(&self) -> i32 {
         match self {
-            Error::Usage(_) | Error::NeedsInput { .. } | Error::NoTerminal | Error::Config(_) => {
-                exit::USAGE
-            }
+            Error::Usage(_)
+            | Error::NeedsInput { .. }
+            | Error::NoTerminal
+            | Error::Config(_)
+            | Error::UntrustedEnvFile { .. } => exit::USAGE,
             Error::Cancelled | Error::BinaryToTerminal => exit::USAGE,
             Error::NotLoggedIn
             | Error::InvalidToken
@@ -178,6 +190,7 @@ impl Error {
             Error::Integrity(_) => "integrity",
             Error::AuditChainBroken { .. } => "audit_chain_broken",
             Error::Config(_) => "config",
+            Error::UntrustedEnvFile { .. } => "untrusted_env_file",
             Error::NoDatabase { .. } => "no_database",
             Error::Database { .. } => "database",
             Error::Io { .. } => "io",
@@ -199,6 +212,13 @@ impl Error {
                 "run `zencrypt login` for a new session (or unset ZENCRYPT_TOKEN if it is stale)"
                     .into(),
             ),
+            Error::UntrustedEnvFile { path, explicit, .. } => Some(if *explicit {
+                format!("fix its owner or mode (chown, chmod go-w {path})")
+            } else {
+                format!(
+                    "fix its owner or mode (chown, chmod go-w {path}), or pass --env-file with a file of your own"
+                )
+            }),
             Error::NoDatabase { .. } => Some(
                 "run `zencrypt signup` to create one, or point --db/ZENCRYPT_DB at an existing vault"
                     .into(),

@@ -52,7 +52,8 @@ pub struct Cli {
     /// Database path (default: $ZENCRYPT_DATA_DIR/zencrypt.db or the XDG data dir).
     #[arg(long, global = true, value_name = "PATH")]
     pub db: Option<PathBuf>,
-    /// Read ZENCRYPT_* settings from this file instead of ./.env.
+    /// Read ZENCRYPT_* settings from this file instead of ./.env (either must be a regular
+    /// file of yours that group and others cannot write).
     #[arg(long, global = true, value_name = "PATH")]
     pub env_file: Option<PathBuf>,
     /// Print results as one JSON document (errors as JSON on stderr).
