@@ -179,3 +179,213 @@ fn effective_uid() -> u32 {
     let line = status.lines().find(|l| l.starts_with("Uid:")).unwrap();
     line.split_whitespace().nth(2).unwrap().parse().unwrap()
 }
+
+/// Makes a device node with `mknod`, or says why the test cannot.
+fn mknod(path: &std::path::Path, kind: &str, major: &str, minor: &str) -> bool {
+    let out = std::process::Command::new("mknod")
+        .arg(path)
+        .args([kind, major, minor])
+        .output()
+        .unwrap();
+    if !out.status.success() {
+        eprintln!(
+            "note: skipping device cases: mknod is not permitted here ({})",
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    out.status.success()
+}
+
+fn mkfifo(path: &std::path::Path) {
+    let ok = std::process::Command::new("mkfifo")
+        .arg(path)
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "mkfifo {}", path.display());
+}
+
+/// Reads a FIFO to its end on another thread.
+fn drain(fifo: &std::path::Path) -> std::thread::JoinHandle<Vec<u8>> {
+    let fifo = fifo.to_path_buf();
+    std::thread::spawn(move || std::fs::read(fifo).unwrap())
+}
+
+fn names_in(dir: &std::path::Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn output_to_devices_and_fifos_is_written_through_and_never_replaced() {
+    use std::os::unix::fs::FileTypeExt;
+    let env = Env::new();
+    env.signup("alice");
+    env.run(&["data", "put", "--name", "greeting"], b"hello, fifo")
+        .ok();
+    let ct = env.run(
+        &["encrypt", "--key", "default", "--armor"],
+        b"secret plaintext",
+    );
+    ct.ok();
+    let out = env.dir.path().join("out");
+    std::fs::create_dir(&out).unwrap();
+    let fifo = out.join("fifo");
+    mkfifo(&fifo);
+    let arg = fifo.to_str().unwrap();
+    for (args, stdin, want) in [
+        (
+            vec!["data", "get", "greeting", "-o", arg],
+            &b""[..],
+            &b"hello, fifo"[..],
+        ),
+        (
+            vec!["decrypt", "-o", arg],
+            ct.stdout.as_bytes(),
+            &b"secret plaintext"[..],
+        ),
+    ] {
+        let reader = drain(&fifo);
+        let r = env.run(&args, stdin);
+        r.ok();
+        // Checked before joining: a replaced FIFO would leave the reader waiting forever.
+        let t = std::fs::symlink_metadata(&fifo).unwrap().file_type();
+        assert!(t.is_fifo(), "{args:?} replaced the FIFO");
+        assert_eq!(reader.join().unwrap(), want, "{args:?}");
+    }
+    let reader = drain(&fifo);
+    env.run(&["data", "export", "-o", arg], b"").ok();
+    let exported = String::from_utf8(reader.join().unwrap()).unwrap();
+    assert!(exported.contains("\"value\":\"hello, fifo\""), "{exported}");
+    assert!(
+        std::fs::symlink_metadata(&fifo)
+            .unwrap()
+            .file_type()
+            .is_fifo()
+    );
+
+    // A character device (a private null device): written to, still a device.
+    let null = out.join("null");
+    if mknod(&null, "c", "1", "3") {
+        let arg = null.to_str().unwrap();
+        env.run(&["data", "get", "greeting", "-o", arg], b"").ok();
+        env.run(&["decrypt", "-o", arg], ct.stdout.as_bytes()).ok();
+        env.run(&["data", "export", "-o", arg], b"").ok();
+        let t = std::fs::symlink_metadata(&null).unwrap().file_type();
+        assert!(t.is_char_device(), "the device was replaced");
+        // A block device is refused (nothing is written to a disk by accident).
+        let block = out.join("block");
+        assert!(mknod(&block, "b", "7", "200"));
+        let r = env.run(
+            &["data", "get", "greeting", "-o", block.to_str().unwrap()],
+            b"",
+        );
+        assert_eq!(r.code, 2);
+        assert_eq!(
+            r.stderr,
+            format!(
+                "error: refusing to write to {}: it is a block device\n",
+                block.display()
+            )
+        );
+        assert!(
+            std::fs::symlink_metadata(&block)
+                .unwrap()
+                .file_type()
+                .is_block_device()
+        );
+        std::fs::remove_file(&block).unwrap();
+        std::fs::remove_file(&null).unwrap();
+    }
+    assert_eq!(names_in(&out), ["fifo"], "no temp file was left");
+}
+
+#[test]
+fn output_through_a_link_replaces_the_file_it_names_and_keeps_the_link() {
+    let env = Env::new();
+    env.signup("alice");
+    env.run(&["data", "put", "--name", "v"], b"new value").ok();
+    let out = env.dir.path().join("out");
+    std::fs::create_dir(&out).unwrap();
+    let real = out.join("real.txt");
+    std::fs::write(&real, b"old").unwrap();
+    let link = out.join("link.txt");
+    std::os::unix::fs::symlink(&real, &link).unwrap();
+    env.run(&["data", "get", "v", "-o", link.to_str().unwrap()], b"")
+        .ok();
+    assert!(
+        std::fs::symlink_metadata(&link)
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
+    assert_eq!(std::fs::read(&real).unwrap(), b"new value");
+    // A link to nothing is refused, and nothing is created.
+    let dangling = out.join("dangling");
+    std::os::unix::fs::symlink(out.join("missing"), &dangling).unwrap();
+    let r = env.run(&["data", "get", "v", "-o", dangling.to_str().unwrap()], b"");
+    assert_eq!(r.code, 2);
+    assert_eq!(
+        r.stderr,
+        format!(
+            "error: refusing to write to {}: it is a symbolic link to a missing file\n",
+            dangling.display()
+        )
+    );
+    // A directory is refused.
+    let r = env.run(&["data", "get", "v", "-o", out.to_str().unwrap()], b"");
+    assert_eq!(r.code, 2);
+    assert_eq!(
+        r.stderr,
+        format!("error: {} is a directory\n", out.display())
+    );
+    assert_eq!(names_in(&out), ["dangling", "link.txt", "real.txt"]);
+}
+
+#[test]
+fn leftovers_of_killed_processes_are_swept_but_a_live_ones_are_kept() {
+    let env = Env::new();
+    env.signup("alice");
+    env.run(&["data", "put", "--name", "v"], b"value").ok();
+    let out = env.dir.path().join("out");
+    std::fs::create_dir(&out).unwrap();
+    // 999999999 is above the kernel's largest pid: that process is surely gone.
+    let dead_temp = out.join(".zencrypt-tmp-999999999-0123456789ab");
+    let dead_staging = out.join(".zencrypt-staging-999999999-0123456789ab");
+    let live_temp = out.join(format!(".zencrypt-tmp-{}-0123456789ab", std::process::id()));
+    let not_ours = out.join(".zencrypt-tmp-999999999-notours");
+    std::fs::write(&dead_temp, b"half a plaintext").unwrap();
+    std::fs::create_dir(&dead_staging).unwrap();
+    std::fs::write(dead_staging.join("copy.db"), b"half a backup").unwrap();
+    std::fs::write(&live_temp, b"being written").unwrap();
+    std::fs::write(&not_ours, b"someone's file").unwrap();
+    env.run(
+        &[
+            "data",
+            "get",
+            "v",
+            "-o",
+            out.join("v.txt").to_str().unwrap(),
+        ],
+        b"",
+    )
+    .ok();
+    assert_eq!(
+        names_in(&out),
+        [
+            format!(".zencrypt-tmp-{}-0123456789ab", std::process::id()),
+            ".zencrypt-tmp-999999999-notours".to_string(),
+            "v.txt".to_string()
+        ]
+    );
+    // A backup sweeps its directory as well.
+    std::fs::create_dir(&dead_staging).unwrap();
+    env.run(&["db", "backup", out.join("b.db").to_str().unwrap()], b"")
+        .ok();
+    assert!(!dead_staging.exists());
+    assert!(live_temp.exists());
+}

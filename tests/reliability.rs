@@ -185,7 +185,10 @@ fn an_interrupted_decrypt_leaves_no_partial_plaintext() {
     let temp_with_data = || {
         std::fs::read_dir(&dir).unwrap().any(|e| {
             let e = e.unwrap();
-            e.file_name().to_string_lossy().ends_with(".tmp") && e.metadata().unwrap().len() > 0
+            e.file_name()
+                .to_string_lossy()
+                .starts_with(".zencrypt-tmp-")
+                && e.metadata().unwrap().len() > 0
         })
     };
     let started = std::time::Instant::now();

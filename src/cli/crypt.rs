@@ -28,6 +28,9 @@ pub struct EncryptArgs {
     #[arg(value_name = "INPUT")]
     pub input: Option<PathBuf>,
     /// Output file, written only if encryption succeeds (default: stdout).
+    ///
+    /// A regular file is replaced through a temp file and a rename; a character device or
+    /// a FIFO is written to directly; a symbolic link is followed to what it names.
     #[arg(short, long, value_name = "OUT")]
     pub output: Option<PathBuf>,
     /// ASCII output between BEGIN/END lines instead of binary.
@@ -43,6 +46,9 @@ pub struct DecryptArgs {
     #[arg(value_name = "INPUT")]
     pub input: Option<PathBuf>,
     /// Output file, written only if every chunk verifies (default: stdout).
+    ///
+    /// A regular file is replaced through a temp file and a rename; a character device or
+    /// a FIFO is written to directly; a symbolic link is followed to what it names.
     #[arg(short, long, value_name = "OUT")]
     pub output: Option<PathBuf>,
 }

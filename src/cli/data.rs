@@ -37,6 +37,9 @@ pub enum DataCommand {
         #[arg(required = true, value_name = "TOKEN|NAME")]
         refs: Vec<String>,
         /// Write the value here instead of stdout (one record only).
+        ///
+        /// A regular file is replaced through a temp file and a rename; a character device or
+        /// a FIFO is written to directly; a symbolic link is followed to what it names.
         #[arg(short, long, value_name = "OUT")]
         output: Option<PathBuf>,
         /// Record password file, for password-protected records.
@@ -136,6 +139,9 @@ pub enum DataCommand {
     #[command(after_help = "Example:\n  zencrypt data export -o backup.jsonl")]
     Export {
         /// Output file (default: stdout).
+        ///
+        /// A regular file is replaced through a temp file and a rename; a character device or
+        /// a FIFO is written to directly; a symbolic link is followed to what it names.
         #[arg(short, long, value_name = "OUT")]
         output: Option<PathBuf>,
         /// Include soft-deleted records.
