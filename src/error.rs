@@ -23,7 +23,8 @@ pub mod exit {
     pub const CONFLICT: i32 = 6;
     /// Integrity: decryption failed, tampering, broken audit chain.
     pub const INTEGRITY: i32 = 7;
-    /// Interrupted by Ctrl-C (128 + SIGINT, as shells report it).
+    /// Interrupted by Ctrl-C (128 + SIGINT, as shells report it; SIGTERM gives 143 and
+    /// SIGHUP 129).
     pub const INTERRUPTED: i32 = 130;
 }
 

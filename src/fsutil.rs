@@ -128,9 +128,9 @@ impl Staging {
         let dir = parent.join(staging_name());
         // Not recursive: fails if the name exists, whatever it is (a link included).
         DirBuilder::new().mode(0o700).create(&dir)?;
+        interrupt::track_dir(&dir);
         let name = dest.file_name().unwrap_or("file".as_ref());
         let file = dir.join(name);
-        interrupt::track(&file);
         Ok(Staging { file, dir })
     }
 
@@ -155,7 +155,7 @@ impl Staging {
 impl Drop for Staging {
     fn drop(&mut self) {
         let _ = fs::remove_dir_all(&self.dir);
-        interrupt::untrack(&self.file);
+        interrupt::untrack(&self.dir);
     }
 }
 

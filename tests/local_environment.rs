@@ -389,3 +389,35 @@ fn leftovers_of_killed_processes_are_swept_but_a_live_ones_are_kept() {
     assert!(!dead_staging.exists());
     assert!(live_temp.exists());
 }
+
+#[test]
+fn core_dumps_are_off_while_a_command_runs() {
+    // `hash` reads stdin to its end: the process waits while its limits are read. (The
+    // soft limit is often 0 already; the hard limit shows the process lowered it.)
+    let env = Env::new();
+    let mut child = env
+        .command()
+        .arg("hash")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let limits = format!("/proc/{}/limits", child.id());
+    let mut line = String::new();
+    for _ in 0..400 {
+        let text = std::fs::read_to_string(&limits).unwrap();
+        line = text
+            .lines()
+            .find(|l| l.starts_with("Max core file size"))
+            .unwrap()
+            .to_string();
+        if line.split_whitespace().nth(5) == Some("0") {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    drop(child.stdin.take());
+    assert!(child.wait().unwrap().success());
+    let fields: Vec<&str> = line.split_whitespace().collect();
+    assert_eq!(fields[4..], ["0", "0", "bytes"], "{line}");
+}

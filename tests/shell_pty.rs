@@ -356,3 +356,28 @@ fn the_shell_creates_a_database_only_by_signing_up() {
     assert_eq!(exit_code(&s), 0);
     assert!(!env.data_dir().exists(), "nothing was created");
 }
+
+#[test]
+fn the_shell_ignores_ctrl_c_but_stops_on_sigterm() {
+    let env = Env::new();
+    env.signup("alice");
+    let mut s = spawn(&env);
+    s.expect("Choose: ").unwrap();
+    let pid = s.get_process().pid().to_string();
+    let kill = |sig: &str| {
+        let ok = std::process::Command::new("kill")
+            .args([sig, &pid])
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok);
+    };
+    kill("-INT");
+    // Still there: the menu answers.
+    s.send("9\r").unwrap();
+    s.expect("Please type one of").unwrap();
+    s.expect("Choose: ").unwrap();
+    kill("-TERM");
+    s.expect(Eof).unwrap();
+    assert_eq!(exit_code(&s), 143);
+}

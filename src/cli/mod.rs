@@ -244,6 +244,7 @@ pub fn emitted(r: io::Result<()>) -> Result<()> {
 
 /// Parses the command line, runs it and returns the process exit code.
 pub fn main() -> i32 {
+    crate::interrupt::disable_core_dumps();
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {

@@ -31,8 +31,9 @@ pub fn run(cfg: &Config) -> Result<()> {
         return Err(Error::NoTerminal);
     }
     // Prompts read keys in raw mode and turn Ctrl-C into "cancel"; a Ctrl-C that arrives
-    // while an action runs must not kill the process halfway either.
-    let _ = ctrlc::set_handler(|| {});
+    // while an action runs must not kill the process halfway either. SIGTERM and SIGHUP
+    // still stop it, after removing any half-written file.
+    crate::interrupt::install_for_shell();
     let mut p = TermPrompter::new();
     // Only signing up creates a database: until then the start menu runs without one.
     let missing = !cfg.db_path.exists();
