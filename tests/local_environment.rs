@@ -421,3 +421,68 @@ fn core_dumps_are_off_while_a_command_runs() {
     let fields: Vec<&str> = line.split_whitespace().collect();
     assert_eq!(fields[4..], ["0", "0", "bytes"], "{line}");
 }
+
+#[test]
+fn terminal_controls_from_the_database_and_argv_are_shown_escaped() {
+    let env = Env::new();
+    env.signup("alice");
+    let token = env
+        .run(&["data", "put", "--name", "plain"], b"v")
+        .stdout
+        .trim()
+        .to_string();
+    env.run(&["key", "create", "k"], b"").ok();
+    // Names the CLI would refuse, written straight into the file by whoever can.
+    let osc52 = "copy\x1b]52;c;ZWNobyBwd25lZA==\x07me";
+    env.sql()
+        .execute(
+            "UPDATE records SET name = ?1 WHERE token = ?2",
+            [osc52, &token],
+        )
+        .unwrap();
+    env.sql()
+        .execute(
+            "UPDATE keys SET name = ?1 WHERE name = 'k'",
+            ["\x1b[31mred\x1b[0m"],
+        )
+        .unwrap();
+    let r = env.run(&["data", "list"], b"");
+    r.ok();
+    assert!(
+        !r.stdout.contains('\x1b') && !r.stdout.contains('\x07'),
+        "{:?}",
+        r.stdout
+    );
+    assert!(
+        r.stdout
+            .contains("copy\\u{1b}]52;c;ZWNobyBwd25lZA==\\u{7}me"),
+        "{}",
+        r.stdout
+    );
+    let r = env.run(&["key", "list"], b"");
+    r.ok();
+    assert!(!r.stdout.contains('\x1b'), "{:?}", r.stdout);
+    assert!(
+        r.stdout.contains("\\u{1b}[31mred\\u{1b}[0m"),
+        "{}",
+        r.stdout
+    );
+    // JSON keeps the exact name, escaped the JSON way.
+    let r = env.run(&["data", "list", "--json"], b"");
+    assert!(!r.stdout.contains('\x1b'));
+    assert_eq!(r.json()[0]["name"], osc52);
+
+    // A right-to-left override in an audit target (from a lookup of a missing record).
+    let r = env.run(&["data", "get", "invoice\u{202e}fdp.exe"], b"");
+    assert_eq!(r.code, 5);
+    assert!(!r.stderr.contains('\u{202e}'), "{}", r.stderr);
+    let r = env.run(&["audit", "list", "--limit", "1000"], b"");
+    r.ok();
+    assert!(!r.stdout.contains('\u{202e}'), "{}", r.stdout);
+    assert!(r.stdout.contains("invoice\\u{202e}fdp.exe"), "{}", r.stdout);
+
+    // An error echoing argv.
+    let r = env.run(&["key", "show", "\x1b[31mX"], b"");
+    assert_eq!(r.code, 5);
+    assert_eq!(r.stderr, "error: key '\\u{1b}[31mX' not found\n");
+}
