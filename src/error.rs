@@ -48,6 +48,9 @@ pub enum Error {
     /// Binary output was about to be written to a terminal.
     #[error("refusing to write binary ciphertext to a terminal")]
     BinaryToTerminal,
+    /// Plaintext that is not text (or too much of it) was about to be written to a terminal.
+    #[error("{0}")]
+    PlaintextToTerminal(String),
     /// The user cancelled a prompt (Ctrl-C or end of input).
     #[error("cancelled")]
     Cancelled,
@@ -150,7 +153,9 @@ impl Error {
             | Error::NoTerminal
             | Error::Config(_)
             | Error::UntrustedEnvFile { .. } => exit::USAGE,
-            Error::Cancelled | Error::BinaryToTerminal => exit::USAGE,
+            Error::Cancelled | Error::BinaryToTerminal | Error::PlaintextToTerminal(_) => {
+                exit::USAGE
+            }
             Error::NotLoggedIn
             | Error::InvalidToken
             | Error::SessionExpired
@@ -176,7 +181,7 @@ impl Error {
             Error::NeedsInput { .. } => "needs_input",
             Error::NoTerminal => "no_terminal",
             Error::Cancelled => "cancelled",
-            Error::BinaryToTerminal => "binary_to_terminal",
+            Error::BinaryToTerminal | Error::PlaintextToTerminal(_) => "binary_to_terminal",
             Error::NotLoggedIn => "not_logged_in",
             Error::InvalidToken => "invalid_token",
             Error::SessionExpired => "session_expired",
@@ -206,6 +211,7 @@ impl Error {
             Error::BinaryToTerminal => {
                 Some("use -o FILE, pipe the output, or add --armor for text".into())
             }
+            Error::PlaintextToTerminal(_) => Some("use -o FILE or pipe the output".into()),
             Error::NotLoggedIn | Error::SessionExpired | Error::SessionRevoked => {
                 Some("run `zencrypt login`".into())
             }

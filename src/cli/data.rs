@@ -614,9 +614,11 @@ pub fn write_export(w: &mut dyn Write, rows: &[records::Exported]) -> Result<()>
     Ok(())
 }
 
-/// Writes one value byte-exact (a trailing newline only on a terminal).
+/// Writes one value byte-exact (a trailing newline only on a terminal, and there only
+/// if it is text).
 fn write_value(output: Option<PathBuf>, value: &[u8]) -> Result<()> {
     if output.is_none() && std::io::stdout().is_terminal() {
+        super::output::terminal_text_check(value)?;
         let mut text = zeroize::Zeroizing::new(value.to_vec());
         text.push(b'\n');
         return emitted(std::io::stdout().lock().write_all(&text));

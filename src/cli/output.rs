@@ -145,6 +145,37 @@ pub fn printable_lines(s: &str) -> Cow<'_, str> {
     escape(s, |c| c == '\n' || c == '\t')
 }
 
+/// The most plaintext `decrypt` and `data get` write to a terminal.
+pub const TERMINAL_MAX: usize = 1 << 20;
+
+/// The refusal of plaintext longer than [`TERMINAL_MAX`] on a terminal.
+pub fn too_much_for_a_terminal() -> Error {
+    Error::PlaintextToTerminal(format!(
+        "refusing to write more than {} MiB of plaintext to a terminal",
+        TERMINAL_MAX >> 20
+    ))
+}
+
+/// Whether plaintext may be written raw to a terminal: valid UTF-8 with no control
+/// characters but line breaks, tabs and carriage returns, and at most [`TERMINAL_MAX`]
+/// bytes. Anything else could be an escape sequence or garbage the terminal acts on.
+pub fn terminal_text_check(bytes: &[u8]) -> Result<(), Error> {
+    if bytes.len() > TERMINAL_MAX {
+        return Err(too_much_for_a_terminal());
+    }
+    let text = std::str::from_utf8(bytes).is_ok_and(|s| {
+        !s.chars()
+            .any(|c| c.is_control() && !matches!(c, '\n' | '\t' | '\r'))
+    });
+    if text {
+        Ok(())
+    } else {
+        Err(Error::PlaintextToTerminal(
+            "refusing to write binary plaintext to a terminal".into(),
+        ))
+    }
+}
+
 /// serde_json escapes C0 controls but writes DEL and C1 controls (which some terminals
 /// read as escape sequences) as they are: escape those too. Outside strings JSON text has
 /// no such characters, so the result is the same JSON document.
@@ -218,6 +249,32 @@ mod tests {
         assert_eq!(safe, "{\"name\":\"a\\u009bb\\u007f\\u001b\"}");
         let back: Value = serde_json::from_str(&safe).unwrap();
         assert_eq!(back["name"], "a\u{9b}b\u{7f}\x1b");
+    }
+
+    #[test]
+    fn only_plain_text_goes_to_a_terminal() {
+        assert!(terminal_text_check(b"").is_ok());
+        assert!(terminal_text_check("line one\r\n\tcaf\u{e9} \u{1f511}\n".as_bytes()).is_ok());
+        for binary in [
+            &b"\x00\x01"[..],
+            b"\xff\xfe",
+            b"ok\x1b[2J",
+            b"del\x7f",
+            "c1\u{9b}".as_bytes(),
+        ] {
+            let e = terminal_text_check(binary).unwrap_err();
+            assert_eq!(
+                e.to_string(),
+                "refusing to write binary plaintext to a terminal"
+            );
+            assert_eq!(e.exit_code(), 2);
+        }
+        let e = terminal_text_check(&vec![b'a'; TERMINAL_MAX + 1]).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "refusing to write more than 1 MiB of plaintext to a terminal"
+        );
+        assert!(terminal_text_check(&vec![b'a'; TERMINAL_MAX]).is_ok());
     }
 
     #[test]
