@@ -71,13 +71,13 @@ pub enum DataCommand {
     List(ListArgs),
     /// Delete records: soft (restorable) by default, --hard wipes them.
     #[command(
-        after_help = "Examples:\n  zencrypt data rm old-token\n  zencrypt data rm zt_abc... --hard --yes"
+        after_help = "Examples:\n  zencrypt data rm old-token\n  zencrypt data rm zt_abc... --hard --yes\n\n--hard means the same in rm and purge: the rows, their data keys and every version are\nwiped for good (not restorable); it asks for confirmation on a terminal and needs --yes\notherwise."
     )]
     Rm {
         /// Tokens or names.
         #[arg(required = true, value_name = "TOKEN|NAME")]
         refs: Vec<String>,
-        /// Remove the rows and their data keys for good.
+        /// Wipe for good: the rows, their data keys and every version (not restorable).
         #[arg(long)]
         hard: bool,
         /// Do not ask for confirmation (required for --hard without a terminal).
@@ -91,21 +91,26 @@ pub enum DataCommand {
         #[arg(value_name = "TOKEN|NAME")]
         reference: String,
     },
-    /// Remove expired and/or deleted records.
-    #[command(after_help = "Example:\n  zencrypt data purge --expired --deleted --older-than 30d")]
+    /// Clear out expired records (soft delete) or, with --hard, wipe expired and deleted ones.
+    #[command(
+        after_help = "Examples:\n  zencrypt data purge --expired\n  zencrypt data purge --expired --deleted --hard --older-than 30d --yes\n\n--hard means the same in rm and purge: the rows, their data keys and every version are\nwiped for good (not restorable); it asks for confirmation on a terminal and needs --yes\notherwise. Without --hard, purge only soft-deletes expired records (restorable)."
+    )]
     Purge {
-        /// Expired records (soft-deleted, or removed with --hard).
+        /// Expired records: soft-deleted, or wiped with --hard.
         #[arg(long)]
         expired: bool,
-        /// Soft-deleted records (removed).
+        /// Soft-deleted records, wiped (needs --hard).
         #[arg(long)]
         deleted: bool,
-        /// Remove expired records instead of soft-deleting them.
+        /// Wipe for good: the rows, their data keys and every version (not restorable).
         #[arg(long)]
         hard: bool,
         /// Only those expired or deleted at least this long ago.
         #[arg(long, value_name = "DUR")]
         older_than: Option<String>,
+        /// Do not ask for confirmation (required for --hard without a terminal).
+        #[arg(long)]
+        yes: bool,
     },
     /// Change a record password for every record it protects (one key is rewrapped).
     #[command(
@@ -509,7 +514,21 @@ pub fn run(ctx: &Ctx, cmd: DataCommand) -> Result<()> {
             deleted,
             hard,
             older_than,
+            yes,
         } => {
+            if deleted && !hard {
+                return Err(Error::Usage(
+                    "--deleted wipes records for good: add --hard to say so (without it, purge only soft-deletes expired records)".into(),
+                ));
+            }
+            if hard {
+                confirm(
+                    ctx,
+                    yes,
+                    "Wipe the purged records for good? This cannot be undone.",
+                    true,
+                )?;
+            }
             let opts = PurgeOptions {
                 expired,
                 deleted,

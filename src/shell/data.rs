@@ -168,6 +168,9 @@ impl Shell {
                 }
                 let hard = expired
                     && p.confirm("Remove expired records for good (instead of deleting them)?")?;
+                if (deleted || hard) && !p.confirm("Wipe them for good? This cannot be undone.")? {
+                    return Err(Interrupt::Cancel);
+                }
                 let opts = PurgeOptions {
                     expired,
                     deleted,
