@@ -486,3 +486,62 @@ fn terminal_controls_from_the_database_and_argv_are_shown_escaped() {
     assert_eq!(r.code, 5);
     assert_eq!(r.stderr, "error: key '\\u{1b}[31mX' not found\n");
 }
+
+#[test]
+fn an_import_line_past_the_cap_is_refused_with_bounded_memory() {
+    use std::io::Write;
+    const CAP: usize = 344 << 20;
+    let env = Env::new();
+    env.signup("alice");
+    let mut child = env
+        .command()
+        .args(["data", "import"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let mut stdin = child.stdin.take().unwrap();
+    // Two good lines, then one a byte past the cap, written a MiB at a time; the writer
+    // stops when zencrypt closes the pipe.
+    let writer = std::thread::spawn(move || {
+        let _ = stdin.write_all(b"{\"name\":\"one\",\"value\":\"1\"}\n{\"value\":\"2\"}\n");
+        let mut left = CAP + 1;
+        let _ = stdin.write_all(b"{\"value\":\"");
+        left -= 10;
+        let chunk = vec![b'a'; 1 << 20];
+        while left > 0 {
+            let n = left.min(chunk.len());
+            if stdin.write_all(&chunk[..n]).is_err() {
+                return;
+            }
+            left -= n;
+        }
+        let _ = stdin.write_all(b"\"}\n");
+    });
+    // The peak memory of the process, read while it runs.
+    let mut peak_kib = 0u64;
+    let status_file = format!("/proc/{pid}/status");
+    while child.try_wait().unwrap().is_none() {
+        if let Ok(s) = std::fs::read_to_string(&status_file)
+            && let Some(l) = s.lines().find(|l| l.starts_with("VmHWM:"))
+        {
+            peak_kib = l.split_whitespace().nth(1).unwrap().parse().unwrap();
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let out = child.wait_with_output().unwrap();
+    writer.join().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "error: import line 3: longer than 344 MiB; nothing was imported\n"
+    );
+    assert!(
+        peak_kib < 2 * (CAP as u64 >> 10),
+        "peak memory {peak_kib} KiB for a {CAP}-byte line"
+    );
+    let listed = env.run(&["data", "list", "--json"], b"");
+    assert_eq!(listed.json(), serde_json::json!([]), "nothing was stored");
+}

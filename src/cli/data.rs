@@ -567,10 +567,7 @@ pub fn run(ctx: &Ctx, cmd: DataCommand) -> Result<()> {
             protect,
             password_file,
         } => {
-            let mut inp = open_input(input.as_deref())?;
-            let bytes = crate::crypto::read_secret(&mut inp.reader, u64::MAX)
-                .map_err(|e| Error::io(format!("reading {}", inp.name), e))?;
-            let items = records::parse_import(&bytes)?;
+            let items = read_import(input.as_deref())?;
             let password = if protect {
                 Some(input::record_password(
                     password_file.as_deref(),
@@ -620,6 +617,51 @@ pub fn run(ctx: &Ctx, cmd: DataCommand) -> Result<()> {
     }
 }
 
+/// The longest import line, 344 MiB: the largest value in base64 (341 1/3 MiB, as
+/// `data export` writes a binary value), with room for the other fields.
+pub const MAX_IMPORT_LINE: usize = 344 << 20;
+
+/// Reads and parses an import line by line, holding at most one line (up to
+/// [`MAX_IMPORT_LINE`]) besides the parsed items: a longer line is refused as soon as it
+/// passes the cap, naming its number.
+pub fn read_import(path: Option<&std::path::Path>) -> Result<Vec<records::ImportItem>> {
+    let mut inp = open_input(path)?;
+    read_import_from(&mut inp.reader, &inp.name, MAX_IMPORT_LINE)
+}
+
+fn read_import_from(
+    reader: &mut dyn std::io::BufRead,
+    name: &str,
+    cap: usize,
+) -> Result<Vec<records::ImportItem>> {
+    use super::files::{Line, read_line_bounded};
+    let mut items = Vec::new();
+    let mut line = zeroize::Zeroizing::new(Vec::new());
+    for n in 1.. {
+        match read_line_bounded(reader, &mut line, cap)
+            .map_err(|e| Error::io(format!("reading {name}"), e))?
+        {
+            Line::End => break,
+            Line::TooLong => {
+                let limit = if cap.is_multiple_of(1 << 20) {
+                    format!("{} MiB", cap >> 20)
+                } else {
+                    format!("{cap} bytes")
+                };
+                return Err(Error::Usage(format!(
+                    "import line {n}: longer than {limit}; nothing was imported"
+                )));
+            }
+            Line::Read => {
+                if let Some(item) = records::parse_import_line(n, &line)? {
+                    items.push(item);
+                }
+            }
+        }
+    }
+    Ok(items)
+}
+
 /// Writes exported records as JSON lines.
 pub fn write_export(w: &mut dyn Write, rows: &[records::Exported]) -> Result<()> {
     for (info, value) in rows {
@@ -650,4 +692,38 @@ fn write_value(output: Option<PathBuf>, value: &[u8]) -> Result<()> {
         Error::Io { source, .. } if source.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
         _ => Err(e),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_largest_value_fits_an_import_line_in_base64() {
+        assert!(MAX_IMPORT_LINE > records::MAX_VALUE.div_ceil(3) * 4 + 64);
+    }
+
+    #[test]
+    fn an_import_line_past_the_cap_is_refused_by_number() {
+        let input = b"{\"value\":\"a\"}\n\n{\"value\":\"0123456789\"}\n";
+        let items = read_import_from(&mut &input[..], "stdin", 30).unwrap();
+        assert_eq!(items.len(), 2);
+        assert_eq!(&items[1].value[..], b"0123456789");
+        let e = read_import_from(&mut &input[..], "stdin", 20)
+            .err()
+            .unwrap();
+        assert_eq!(
+            e.to_string(),
+            "import line 3: longer than 20 bytes; nothing was imported"
+        );
+        assert_eq!(e.exit_code(), 2);
+        // A bad line is named the same way as before.
+        let e = read_import_from(&mut &b"{}\nnope\n"[..], "stdin", 20)
+            .err()
+            .unwrap();
+        assert_eq!(
+            e.to_string(),
+            "import line 1: a string value or value_base64 is required; nothing was imported"
+        );
+    }
 }

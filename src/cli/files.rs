@@ -55,6 +55,62 @@ fn stdin_input() -> Result<Input> {
     })
 }
 
+/// What [`read_line_bounded`] found.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Line {
+    /// A line is in the buffer (without its `\n`).
+    Read,
+    /// The input ended before any byte of a new line.
+    End,
+    /// The line is longer than the cap; reading stopped there.
+    TooLong,
+}
+
+/// Reads one line into `buf` (cleared first, the `\n` left out), holding at most `cap`
+/// bytes of it: a longer line is reported as soon as it passes the cap, so memory stays
+/// bounded whatever the input. The buffer grows by copying into a fresh zeroizing buffer,
+/// so no copy of a value is left behind in freed memory.
+pub fn read_line_bounded(
+    reader: &mut dyn BufRead,
+    buf: &mut zeroize::Zeroizing<Vec<u8>>,
+    cap: usize,
+) -> io::Result<Line> {
+    use zeroize::Zeroize;
+    buf.zeroize();
+    buf.clear();
+    let mut any = false;
+    loop {
+        let avail = match reader.fill_buf() {
+            Ok(a) => a,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        if avail.is_empty() {
+            return Ok(if any { Line::Read } else { Line::End });
+        }
+        any = true;
+        let (part, newline) = match avail.iter().position(|&b| b == b'\n') {
+            Some(i) => (&avail[..i], true),
+            None => (avail, false),
+        };
+        if buf.len() + part.len() > cap {
+            return Ok(Line::TooLong);
+        }
+        if buf.capacity() < buf.len() + part.len() {
+            let want = (buf.len() + part.len()).max(buf.capacity() * 2).min(cap);
+            let mut bigger = zeroize::Zeroizing::new(Vec::with_capacity(want));
+            bigger.extend_from_slice(buf);
+            *buf = bigger;
+        }
+        buf.extend_from_slice(part);
+        let used = part.len() + usize::from(newline);
+        reader.consume(used);
+        if newline {
+            return Ok(Line::Read);
+        }
+    }
+}
+
 /// A pipe's default 64 KiB buffer makes a gigabyte stream cost thousands of wake-ups on
 /// each side; 1 MiB cuts them sixteenfold. Not a pipe, or not allowed: nothing changes.
 pub fn widen_pipe(fd: &impl std::os::fd::AsFd) {
@@ -344,5 +400,60 @@ pub fn progress_fn(pb: &Option<ProgressBar>) -> impl FnMut(u64) + '_ {
         {
             pb.set_position(done);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A reader that hands out at most 3 bytes at a time, to cross every boundary.
+    struct Trickle<'a>(&'a [u8]);
+
+    impl io::Read for Trickle<'_> {
+        fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+            let n = out.len().min(3).min(self.0.len());
+            out[..n].copy_from_slice(&self.0[..n]);
+            self.0 = &self.0[n..];
+            Ok(n)
+        }
+    }
+
+    fn lines(input: &[u8], cap: usize) -> Vec<(Line, Vec<u8>)> {
+        let mut r = BufReader::with_capacity(4, Trickle(input));
+        let mut buf = zeroize::Zeroizing::new(Vec::new());
+        let mut out = Vec::new();
+        loop {
+            let l = read_line_bounded(&mut r, &mut buf, cap).unwrap();
+            let stop = l != Line::Read;
+            out.push((l, buf.to_vec()));
+            if stop {
+                return out;
+            }
+        }
+    }
+
+    #[test]
+    fn lines_are_read_up_to_the_cap() {
+        use Line::*;
+        assert_eq!(
+            lines(b"one\n\ntwo2\nlast", 4),
+            [
+                (Read, b"one".to_vec()),
+                (Read, vec![]),
+                (Read, b"two2".to_vec()),
+                (Read, b"last".to_vec()),
+                (End, vec![]),
+            ]
+        );
+        assert_eq!(lines(b"", 4), [(End, vec![])]);
+        assert_eq!(lines(b"ok\n", 4), [(Read, b"ok".to_vec()), (End, vec![])]);
+        // One byte over the cap stops at the cap, newline or not.
+        let over = lines(b"abcd\nabcde\nnever read", 4);
+        assert_eq!(over.len(), 2);
+        assert_eq!(over[0], (Read, b"abcd".to_vec()));
+        assert_eq!(over[1].0, TooLong);
+        assert!(over[1].1.len() <= 4);
+        assert_eq!(lines(b"abcde", 4)[0].0, TooLong);
     }
 }

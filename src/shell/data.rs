@@ -123,11 +123,7 @@ impl Shell {
             }
             9 => {
                 let path = std::path::PathBuf::from(p.line("File of JSON lines: ")?);
-                let bytes = zeroize::Zeroizing::new(
-                    std::fs::read(&path)
-                        .map_err(|e| Error::io(format!("reading {}", path.display()), e))?,
-                );
-                let items = crate::records::parse_import(&bytes)?;
+                let items = crate::cli::data::read_import(Some(&path))?;
                 let n = shell.with_session(|s, v| v.data_import(s, &items, None, None))?;
                 p.say(&format!("Imported {n} record(s)."));
                 Ok(())
