@@ -134,10 +134,20 @@ pub fn encrypt(ctx: &Ctx, a: EncryptArgs) -> Result<()> {
 
 /// Plaintext bound for a terminal: kept in memory (at most a little past the terminal
 /// limit) and shown only once the whole message verified and turned out to be text.
-#[derive(Default)]
 struct TerminalBuffer {
     bytes: Zeroizing<Vec<u8>>,
     overflow: bool,
+}
+
+impl TerminalBuffer {
+    fn new() -> Self {
+        // Allocated once at full size: growing would leave copies of the plaintext behind
+        // in freed memory.
+        TerminalBuffer {
+            bytes: Zeroizing::new(Vec::with_capacity(super::output::TERMINAL_MAX)),
+            overflow: false,
+        }
+    }
 }
 
 impl std::io::Write for TerminalBuffer {
@@ -160,7 +170,7 @@ fn decrypt_to_terminal(ctx: &Ctx, path: Option<&Path>) -> Result<()> {
     let mut vault = ctx.vault()?;
     let session = ctx.session(&mut vault)?;
     let mut input = open_input(path)?;
-    let mut out = TerminalBuffer::default();
+    let mut out = TerminalBuffer::new();
     let s = vault.decrypt_stream(&session, &mut input.reader, &mut out, &mut |_| {})?;
     if out.overflow {
         return Err(super::output::too_much_for_a_terminal());
