@@ -265,10 +265,17 @@ pub fn check_ttl(secs: u64, what: &str) -> Result<u64, Error> {
 
 /// Reads the `ZENCRYPT_*` entries of `--env-file` (which must exist) or of `./.env` (if it
 /// exists). Other keys are ignored: `.env` configures zencrypt, not the process.
+///
+/// A `.env` file can point zencrypt at another database, a session token or the audit key,
+/// so whoever can write it controls the vault. Both an implicit `./.env` and an explicit
+/// `--env-file` are therefore read only when they are a regular file (not a symbolic
+/// link) owned by the effective user and not writable by group or others; anything else
+/// is refused, as git refuses a repository that belongs to someone else. A directory named
+/// `.env` (a Python virtualenv, say) is not a settings file and is passed over.
 fn read_dotenv(explicit: Option<&Path>) -> Result<HashMap<String, String>, Error> {
     let path = match explicit {
         Some(p) => {
-            if !p.is_file() {
+            if p.symlink_metadata().is_err() {
                 return Err(Error::Config(format!(
                     "--env-file {}: no such file",
                     p.display()
@@ -277,15 +284,16 @@ fn read_dotenv(explicit: Option<&Path>) -> Result<HashMap<String, String>, Error
             p.to_path_buf()
         }
         None => {
-            let p = PathBuf::from(".env");
-            if !p.is_file() {
-                return Ok(HashMap::new());
+            let p = PathBuf::from("./.env");
+            match p.symlink_metadata() {
+                Err(_) => return Ok(HashMap::new()),
+                Ok(m) if m.is_dir() => return Ok(HashMap::new()),
+                Ok(_) => p,
             }
-            p
         }
     };
-    let iter = dotenvy::from_path_iter(&path)
-        .map_err(|e| Error::Config(format!("cannot read {}: {e}", path.display())))?;
+    let file = open_trusted(&path, explicit.is_some())?;
+    let iter = dotenvy::from_read_iter(file);
     let mut map = HashMap::new();
     for item in iter {
         let (k, v) = item.map_err(|e| {
@@ -300,6 +308,51 @@ fn read_dotenv(explicit: Option<&Path>) -> Result<HashMap<String, String>, Error
         }
     }
     Ok(map)
+}
+
+/// Opens a settings file only if it is a regular file of ours that no one else may write.
+/// The checks are made on the opened file (not followed through a link, not blocking on a
+/// FIFO), so the file cannot be swapped between the check and the read.
+fn open_trusted(path: &Path, explicit: bool) -> Result<std::fs::File, Error> {
+    use rustix::fs::{Mode, OFlags};
+    use std::os::unix::fs::MetadataExt;
+    let refuse = |reason: String| Error::UntrustedEnvFile {
+        path: path.display().to_string(),
+        reason,
+        explicit,
+    };
+    let cannot = |e: std::io::Error| Error::Config(format!("cannot read {}: {e}", path.display()));
+    if path.symlink_metadata().map_err(cannot)?.is_symlink() {
+        return Err(refuse("it is a symbolic link".into()));
+    }
+    let fd = rustix::fs::open(
+        path,
+        OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|e| match e {
+        rustix::io::Errno::LOOP => refuse("it is a symbolic link".into()),
+        e => cannot(e.into()),
+    })?;
+    let file = std::fs::File::from(fd);
+    let meta = file.metadata().map_err(cannot)?;
+    if !meta.is_file() {
+        return Err(refuse("it is not a regular file".into()));
+    }
+    let me = rustix::process::geteuid().as_raw();
+    if meta.uid() != me {
+        return Err(refuse(format!(
+            "it belongs to uid {}, not you (uid {me})",
+            meta.uid()
+        )));
+    }
+    let mode = meta.mode() & 0o7777;
+    if mode & 0o022 != 0 {
+        return Err(refuse(format!(
+            "it is writable by group or others (mode {mode:04o})"
+        )));
+    }
+    Ok(file)
 }
 
 /// dotenvy's parse errors quote the offending line, which may hold a secret: keep only

@@ -23,7 +23,8 @@ pub mod exit {
     pub const CONFLICT: i32 = 6;
     /// Integrity: decryption failed, tampering, broken audit chain.
     pub const INTEGRITY: i32 = 7;
-    /// Interrupted by Ctrl-C (128 + SIGINT, as shells report it).
+    /// Interrupted by Ctrl-C (128 + SIGINT, as shells report it; SIGTERM gives 143 and
+    /// SIGHUP 129).
     pub const INTERRUPTED: i32 = 130;
 }
 
@@ -47,6 +48,9 @@ pub enum Error {
     /// Binary output was about to be written to a terminal.
     #[error("refusing to write binary ciphertext to a terminal")]
     BinaryToTerminal,
+    /// Plaintext that is not text (or too much of it) was about to be written to a terminal.
+    #[error("{0}")]
+    PlaintextToTerminal(String),
     /// The user cancelled a prompt (Ctrl-C or end of input).
     #[error("cancelled")]
     Cancelled,
@@ -116,6 +120,22 @@ pub enum Error {
     /// The configuration is invalid.
     #[error("{0}")]
     Config(String),
+    /// A `.env` file that someone else could have written.
+    #[error("refusing to load {path}: {reason}")]
+    UntrustedEnvFile {
+        /// The file, as named.
+        path: String,
+        /// Why it is not trusted.
+        reason: String,
+        /// Whether it was named with `--env-file` (rather than found as `./.env`).
+        explicit: bool,
+    },
+    /// There is no database at the configured path, and the command may not create one.
+    #[error("no database at {location}")]
+    NoDatabase {
+        /// The path or URL.
+        location: String,
+    },
     /// The database could not be used.
     #[error("{message}")]
     Database {
@@ -142,10 +162,14 @@ impl Error {
     /// The process exit code for this error (DESIGN §4).
     pub fn exit_code(&self) -> i32 {
         match self {
-            Error::Usage(_) | Error::NeedsInput { .. } | Error::NoTerminal | Error::Config(_) => {
+            Error::Usage(_)
+            | Error::NeedsInput { .. }
+            | Error::NoTerminal
+            | Error::Config(_)
+            | Error::UntrustedEnvFile { .. } => exit::USAGE,
+            Error::Cancelled | Error::BinaryToTerminal | Error::PlaintextToTerminal(_) => {
                 exit::USAGE
             }
-            Error::Cancelled | Error::BinaryToTerminal => exit::USAGE,
             Error::NotLoggedIn
             | Error::InvalidToken
             | Error::SessionExpired
@@ -160,7 +184,10 @@ impl Error {
             Error::Integrity(_) | Error::AuditChainBroken { .. } | Error::RolledBack { .. } => {
                 exit::INTEGRITY
             }
-            Error::Database { .. } | Error::Io { .. } | Error::Internal(_) => exit::RUNTIME,
+            Error::NoDatabase { .. }
+            | Error::Database { .. }
+            | Error::Io { .. }
+            | Error::Internal(_) => exit::RUNTIME,
         }
     }
 
@@ -171,7 +198,7 @@ impl Error {
             Error::NeedsInput { .. } => "needs_input",
             Error::NoTerminal => "no_terminal",
             Error::Cancelled => "cancelled",
-            Error::BinaryToTerminal => "binary_to_terminal",
+            Error::BinaryToTerminal | Error::PlaintextToTerminal(_) => "binary_to_terminal",
             Error::NotLoggedIn => "not_logged_in",
             Error::InvalidToken => "invalid_token",
             Error::SessionExpired => "session_expired",
@@ -188,6 +215,8 @@ impl Error {
             Error::RolledBack { .. } => "rolled_back",
             Error::PasswordChangeRequired => "password_change_required",
             Error::Config(_) => "config",
+            Error::UntrustedEnvFile { .. } => "untrusted_env_file",
+            Error::NoDatabase { .. } => "no_database",
             Error::Database { .. } => "database",
             Error::Io { .. } => "io",
             Error::Internal(_) => "internal",
@@ -201,11 +230,23 @@ impl Error {
             Error::BinaryToTerminal => {
                 Some("use -o FILE, pipe the output, or add --armor for text".into())
             }
+            Error::PlaintextToTerminal(_) => Some("use -o FILE or pipe the output".into()),
             Error::NotLoggedIn | Error::SessionExpired | Error::SessionRevoked => {
                 Some("run `zencrypt login`".into())
             }
             Error::InvalidToken => Some(
                 "run `zencrypt login` for a new session (or unset ZENCRYPT_TOKEN if it is stale)"
+                    .into(),
+            ),
+            Error::UntrustedEnvFile { path, explicit, .. } => Some(if *explicit {
+                format!("fix its owner or mode (chown, chmod go-w {path})")
+            } else {
+                format!(
+                    "fix its owner or mode (chown, chmod go-w {path}), or pass --env-file with a file of your own"
+                )
+            }),
+            Error::NoDatabase { .. } => Some(
+                "run `zencrypt signup` to create one, or point --db/ZENCRYPT_DB at an existing vault"
                     .into(),
             ),
             Error::AccountDisabled => Some("ask an administrator to enable the account".into()),
@@ -247,6 +288,7 @@ impl From<StoreError> for Error {
         match e {
             StoreError::Duplicate { .. } => Error::Conflict(e.to_string()),
             StoreError::Integrity { message } => Error::Integrity(message),
+            StoreError::Missing { location } => Error::NoDatabase { location },
             e => Error::Database {
                 message: e.to_string(),
             },

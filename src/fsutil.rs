@@ -124,12 +124,13 @@ impl Staging {
             .filter(|p| !p.as_os_str().is_empty())
             .unwrap_or(Path::new("."));
         create_private_dir(parent)?;
-        let dir = parent.join(format!(".zencrypt-staging.{}", crate::crypto::random_id(6)));
+        sweep_leftovers(parent);
+        let dir = parent.join(staging_name());
         // Not recursive: fails if the name exists, whatever it is (a link included).
         DirBuilder::new().mode(0o700).create(&dir)?;
+        interrupt::track_dir(&dir);
         let name = dest.file_name().unwrap_or("file".as_ref());
         let file = dir.join(name);
-        interrupt::track(&file);
         Ok(Staging { file, dir })
     }
 
@@ -154,16 +155,83 @@ impl Staging {
 impl Drop for Staging {
     fn drop(&mut self) {
         let _ = fs::remove_dir_all(&self.dir);
-        interrupt::untrack(&self.file);
+        interrupt::untrack(&self.dir);
     }
 }
 
 fn temp_sibling(path: &Path) -> PathBuf {
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    path.with_file_name(format!(".{name}.{}.tmp", crate::crypto::random_id(6)))
+    path.with_file_name(temp_name())
+}
+
+/// Names of files and directories being built, which a killed process may leave behind:
+/// the prefix, then the creating process's id, a dash and a random part.
+const TEMP_PREFIX: &str = ".zencrypt-tmp-";
+const STAGING_PREFIX: &str = ".zencrypt-staging-";
+
+/// A fresh name for a temp file: `.zencrypt-tmp-PID-RANDOM`.
+pub fn temp_name() -> String {
+    format!(
+        "{TEMP_PREFIX}{}-{}",
+        std::process::id(),
+        crate::crypto::random_id(6)
+    )
+}
+
+fn staging_name() -> String {
+    format!(
+        "{STAGING_PREFIX}{}-{}",
+        std::process::id(),
+        crate::crypto::random_id(6)
+    )
+}
+
+/// The process id in a leftover's name, if the name is one of ours.
+fn leftover_pid(name: &str) -> Option<u32> {
+    let rest = name
+        .strip_prefix(TEMP_PREFIX)
+        .or_else(|| name.strip_prefix(STAGING_PREFIX))?;
+    let (pid, random) = rest.split_once('-')?;
+    if random.len() != 12 || !random.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    pid.parse().ok()
+}
+
+/// Removes what killed zencrypt processes left in `dir`: temp files and staging
+/// directories (named as above) whose creating process is gone. One whose process still
+/// runs (another zencrypt writing beside us) is left alone. Best effort: errors are
+/// ignored, since this only tidies up.
+pub fn sweep_leftovers(dir: &Path) {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name.to_str().and_then(leftover_pid) else {
+            continue;
+        };
+        if process_alive(pid) {
+            continue;
+        }
+        let path = entry.path();
+        match entry.file_type() {
+            Ok(t) if t.is_dir() => {
+                let _ = fs::remove_dir_all(&path);
+            }
+            Ok(t) if t.is_file() => {
+                let _ = fs::remove_file(&path);
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Whether a process with this id exists (in this pid namespace).
+fn process_alive(pid: u32) -> bool {
+    if pid == std::process::id() {
+        return true;
+    }
+    Path::new("/proc").join(pid.to_string()).exists()
 }
 
 #[cfg(test)]

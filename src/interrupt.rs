@@ -1,35 +1,98 @@
-//! Ctrl-C during a one-shot command: files being written that must not outlive the
-//! process (half a decrypted file, a backup in the making) are removed before it exits
-//! with 130, since no destructor runs then. Database changes need nothing here: they are
-//! transactions, and a stop at any point leaves each one whole or absent.
+//! The process's own safety: no core dumps, and cleanup when a signal stops a command.
+//!
+//! SIGINT (Ctrl-C), SIGTERM and SIGHUP during a one-shot command: files and directories
+//! being built that must not outlive the process (half a decrypted file, a backup in the
+//! making) are removed before it exits with 128 + the signal's number, since no destructor
+//! runs then. Database changes need nothing here: they are transactions, and a stop at any
+//! point leaves each one whole or absent. The shell ignores Ctrl-C (its prompts turn it
+//! into "cancel") but stops on SIGTERM and SIGHUP after the same cleanup.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard, Once};
 
-/// Files being written right now that must not outlive an interruption.
-static PARTIAL: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
+use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+use signal_hook::iterator::Signals;
 
-fn partial() -> MutexGuard<'static, Vec<PathBuf>> {
+/// Paths being written right now that must not outlive an interruption, and whether
+/// each is a directory (removed with everything in it).
+static PARTIAL: Mutex<Vec<(PathBuf, bool)>> = Mutex::new(Vec::new());
+
+/// Set once the signal handler is installed, by a one-shot command or by the shell.
+static HANDLER: Once = Once::new();
+
+fn partial() -> MutexGuard<'static, Vec<(PathBuf, bool)>> {
     PARTIAL.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// Registers a file being written, to be removed if Ctrl-C interrupts the process. The
-/// first call installs the handler, so commands that write no such file start no extra
-/// thread; the shell installs its own handler first, which this one never replaces.
-pub fn track(path: &Path) {
-    static HANDLER: Once = Once::new();
-    HANDLER.call_once(|| {
-        let _ = ctrlc::set_handler(|| {
-            for p in partial().drain(..) {
-                let _ = std::fs::remove_file(p);
-            }
-            std::process::exit(crate::error::exit::INTERRUPTED);
-        });
-    });
-    partial().push(path.to_path_buf());
+/// Turns core dumps off for this process: a dump would hold whatever keys and plaintext
+/// were in memory. Both the core size limit (0, hard and soft) and the dumpable flag
+/// (which also keeps other processes of the same user from attaching a debugger).
+/// Best effort: a refusal leaves the process as it was.
+pub fn disable_core_dumps() {
+    use rustix::process::{DumpableBehavior, Resource, Rlimit};
+    let _ = rustix::process::setrlimit(
+        Resource::Core,
+        Rlimit {
+            current: Some(0),
+            maximum: Some(0),
+        },
+    );
+    let _ = rustix::process::set_dumpable_behavior(DumpableBehavior::NotDumpable);
 }
 
-/// The file is finished (or already removed): nothing to clean up any more.
+/// Installs the shell's handler: Ctrl-C is ignored, SIGTERM and SIGHUP clean up and exit.
+pub fn install_for_shell() {
+    install(false);
+}
+
+/// Installs the handler once. With `stop_on_sigint`, Ctrl-C stops the process like the
+/// other two; otherwise it is ignored.
+fn install(stop_on_sigint: bool) {
+    HANDLER.call_once(|| {
+        let Ok(mut signals) = Signals::new([SIGINT, SIGTERM, SIGHUP]) else {
+            return;
+        };
+        let spawned = std::thread::Builder::new()
+            .name("signals".into())
+            .spawn(move || {
+                for sig in signals.forever() {
+                    if sig == SIGINT && !stop_on_sigint {
+                        continue;
+                    }
+                    clean_up();
+                    std::process::exit(128 + sig);
+                }
+            });
+        drop(spawned);
+    });
+}
+
+fn clean_up() {
+    for (p, dir) in partial().drain(..) {
+        let _ = if dir {
+            std::fs::remove_dir_all(p)
+        } else {
+            std::fs::remove_file(p)
+        };
+    }
+}
+
+/// Registers a file being written, to be removed if a signal stops the process. The
+/// first call installs the handler, so commands that write no such file start no extra
+/// thread; a handler the shell installed first stays as it is.
+pub fn track(path: &Path) {
+    install(true);
+    partial().push((path.to_path_buf(), false));
+}
+
+/// Registers a directory being built, to be removed with its contents if a signal stops
+/// the process.
+pub fn track_dir(path: &Path) {
+    install(true);
+    partial().push((path.to_path_buf(), true));
+}
+
+/// The file or directory is finished (or already removed): nothing to clean up any more.
 pub fn untrack(path: &Path) {
-    partial().retain(|q| q != path);
+    partial().retain(|(q, _)| q != path);
 }

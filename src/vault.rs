@@ -96,19 +96,22 @@ pub(crate) fn user_key_aad(user_id: i64) -> Aad {
 impl Vault {
     /// Opens the database named by the configuration and loads (or creates) the
     /// session-signing secret and the audit key; refuses a database whose audit chain is
-    /// shorter than, or diverges from, what this client saw before.
-    pub fn open(cfg: &Config) -> Result<Vault> {
-        Vault::open_checking(cfg, true)
+    /// shorter than, or diverges from, what this client saw before. Only with `create`
+    /// (sign-up) is a missing database created; otherwise it is an error and nothing is
+    /// created.
+    pub fn open(cfg: &Config, create: bool) -> Result<Vault> {
+        Vault::open_checking(cfg, create, true)
     }
 
-    /// Opens the database without comparing its audit chain to this client's witness:
-    /// only to accept a restored database's head on purpose ([`Vault::accept_head`]).
+    /// Opens an existing database without comparing its audit chain to this client's
+    /// witness: only to accept a restored database's head on purpose
+    /// ([`Vault::accept_head`]).
     pub fn open_unwitnessed(cfg: &Config) -> Result<Vault> {
-        Vault::open_checking(cfg, false)
+        Vault::open_checking(cfg, false, false)
     }
 
-    fn open_checking(cfg: &Config, check_witness: bool) -> Result<Vault> {
-        let store = SqliteStore::open(&cfg.db_path)?;
+    fn open_checking(cfg: &Config, create: bool, check_witness: bool) -> Result<Vault> {
+        let store = SqliteStore::open_with(&cfg.db_path, create)?;
         let jwt_secret = secret_bytes(
             cfg.jwt_secret.as_ref(),
             &cfg.data_dir.join("jwt.secret"),

@@ -253,11 +253,11 @@ fn bad_env_values_are_exit_2_and_change_nothing() {
         ),
         (
             b"ZENCRYPT_SIGNUP=\"open\n",
-            ".env is not a valid .env file: parse error at character 22",
+            "./.env is not a valid .env file: parse error at character 22",
         ),
         (
             b"ZENCRYPT_SIGNUP=\xff\n",
-            ".env is not a valid .env file: stream did not contain valid UTF-8",
+            "./.env is not a valid .env file: stream did not contain valid UTF-8",
         ),
         (
             // A different audit key would start a second chain: refused before any write.

@@ -192,7 +192,37 @@ fn delete_restore_purge_and_expiry() {
     let p = env.run(&["data", "purge", "--expired", "--json"], b"");
     p.ok();
     assert_eq!(p.json(), json!({ "count": 1 }));
+    // Wiping is destructive: --deleted needs --hard, and --hard needs --yes here.
     let p = env.run(&["data", "purge", "--deleted", "--json"], b"");
+    assert_eq!(p.code, 2);
+    assert_eq!(
+        p.stderr,
+        "{\"error\":{\"code\":\"usage\",\"message\":\"--deleted wipes records for good: add --hard to say so (without it, purge only soft-deletes expired records)\"}}\n"
+    );
+    for args in [
+        &["data", "purge", "--deleted", "--hard"][..],
+        &["data", "purge", "--expired", "--hard"],
+    ] {
+        let p = env.run(args, b"");
+        assert_eq!(p.code, 2, "{args:?}");
+        assert_eq!(
+            p.stderr,
+            "error: confirmation is needed and there is no terminal to ask for it\nhint: pass --yes\n"
+        );
+    }
+    assert_eq!(
+        env.run(&["data", "list", "--all", "--json"], b"")
+            .json()
+            .as_array()
+            .unwrap()
+            .len(),
+        3,
+        "nothing was wiped"
+    );
+    let p = env.run(
+        &["data", "purge", "--deleted", "--hard", "--yes", "--json"],
+        b"",
+    );
     p.ok();
     assert_eq!(p.json(), json!({ "count": 3 }), "two 'a's and 'short'");
     let left = env.run(&["data", "list", "--all", "--json"], b"").json();

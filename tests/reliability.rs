@@ -154,6 +154,23 @@ fn a_database_locked_longer_than_the_busy_timeout_is_a_clear_error() {
     assert!(after.as_i64() > before.as_i64());
 }
 
+fn signal(pid: u32, name: &str) {
+    let status = std::process::Command::new("kill")
+        .args([&format!("-{name}"), &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+/// Waits (up to 20 s) until `found` is true.
+fn wait_for(what: &str, mut found: impl FnMut() -> bool) {
+    let started = std::time::Instant::now();
+    while !found() {
+        assert!(started.elapsed().as_secs() < 20, "{what} did not appear");
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+}
+
 #[test]
 fn an_interrupted_decrypt_leaves_no_partial_plaintext() {
     use std::io::Write;
@@ -171,38 +188,71 @@ fn an_interrupted_decrypt_leaves_no_partial_plaintext() {
     let dir = env.dir.path().join("out");
     std::fs::create_dir(&dir).unwrap();
     let out = dir.join("plain.bin");
-    let mut child = env
-        .command()
-        .args(["decrypt", "-", "-o", out.to_str().unwrap()])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    // Half the ciphertext, with stdin left open: decrypt is mid-stream.
-    let mut stdin = child.stdin.take().unwrap();
-    stdin.write_all(&ct[..ct.len() / 2]).unwrap();
-    let temp_with_data = || {
-        std::fs::read_dir(&dir).unwrap().any(|e| {
-            let e = e.unwrap();
-            e.file_name().to_string_lossy().ends_with(".tmp") && e.metadata().unwrap().len() > 0
-        })
-    };
-    let started = std::time::Instant::now();
-    while !temp_with_data() {
-        assert!(
-            started.elapsed().as_secs() < 20,
-            "no partial output appeared"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(20));
+    // Ctrl-C, kill's default and a closed terminal all clean up; the exit code is
+    // 128 + the signal's number, as shells report it.
+    for (sig, code) in [("INT", 130), ("TERM", 143), ("HUP", 129)] {
+        let mut child = env
+            .command()
+            .args(["decrypt", "-", "-o", out.to_str().unwrap()])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        // Half the ciphertext, with stdin left open: decrypt is mid-stream.
+        let mut stdin = child.stdin.take().unwrap();
+        stdin.write_all(&ct[..ct.len() / 2]).unwrap();
+        wait_for("partial output", || {
+            std::fs::read_dir(&dir).unwrap().any(|e| {
+                let e = e.unwrap();
+                e.file_name()
+                    .to_string_lossy()
+                    .starts_with(".zencrypt-tmp-")
+                    && e.metadata().unwrap().len() > 0
+            })
+        });
+        signal(child.id(), sig);
+        assert_eq!(child.wait().unwrap().code(), Some(code), "SIG{sig}");
+        drop(stdin);
+        let left: Vec<_> = std::fs::read_dir(&dir).unwrap().collect();
+        assert!(left.is_empty(), "SIG{sig} left behind: {left:?}");
     }
-    let status = std::process::Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    assert_eq!(child.wait().unwrap().code(), Some(130));
-    drop(stdin);
-    let left: Vec<_> = std::fs::read_dir(&dir).unwrap().collect();
-    assert!(left.is_empty(), "left behind: {left:?}");
+}
+
+#[test]
+fn a_backup_stopped_by_a_signal_leaves_no_copy() {
+    let env = Env::new();
+    env.signup("alice");
+    // Enough data that the copy takes a while to build.
+    let big: String = (0..20_000)
+        .map(|i| format!("{{\"value\":\"{i:04096}\"}}\n"))
+        .collect();
+    env.run(&["data", "import"], big.as_bytes()).ok();
+    let dir = env.dir.path().join("backups");
+    std::fs::create_dir(&dir).unwrap();
+    let dest = dir.join("copy.db");
+    let mut stopped = 0;
+    for sig in ["TERM", "HUP", "TERM", "HUP"] {
+        let mut child = env
+            .command()
+            .args(["db", "backup", dest.to_str().unwrap()])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        wait_for("the staging directory", || {
+            std::fs::read_dir(&dir).unwrap().next().is_some() || child.try_wait().unwrap().is_some()
+        });
+        signal(child.id(), sig);
+        let status = child.wait().unwrap();
+        if status.success() {
+            // Finished before the signal: start again.
+            std::fs::remove_file(&dest).unwrap();
+            continue;
+        }
+        stopped += 1;
+        let left: Vec<_> = std::fs::read_dir(&dir).unwrap().collect();
+        assert!(left.is_empty(), "SIG{sig} left behind: {left:?}");
+    }
+    assert!(stopped > 0, "every backup finished before the signal");
 }

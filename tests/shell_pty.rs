@@ -339,3 +339,100 @@ fn every_main_menu_entry_has_a_happy_and_an_error_path() {
     assert_eq!(exit_code(&s), 0);
     env.login("alice");
 }
+
+#[test]
+fn the_shell_creates_a_database_only_by_signing_up() {
+    let env = Env::new();
+    let mut s = spawn(&env);
+    s.expect("Choose: ").unwrap();
+    s.send("1\r").unwrap();
+    s.expect(format!("error: no database at {}", env.db().display()).as_str())
+        .unwrap();
+    s.expect("hint: choose 2 to sign up and create it").unwrap();
+    s.expect("Choose: ").unwrap();
+    s.send("0\r").unwrap();
+    s.expect("Bye.").unwrap();
+    s.expect(Eof).unwrap();
+    assert_eq!(exit_code(&s), 0);
+    assert!(!env.data_dir().exists(), "nothing was created");
+}
+
+#[test]
+fn the_shell_ignores_ctrl_c_but_stops_on_sigterm() {
+    let env = Env::new();
+    env.signup("alice");
+    let mut s = spawn(&env);
+    s.expect("Choose: ").unwrap();
+    let pid = s.get_process().pid().to_string();
+    let kill = |sig: &str| {
+        let ok = std::process::Command::new("kill")
+            .args([sig, &pid])
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok);
+    };
+    kill("-INT");
+    // Still there: the menu answers.
+    s.send("9\r").unwrap();
+    s.expect("Please type one of").unwrap();
+    s.expect("Choose: ").unwrap();
+    kill("-TERM");
+    s.expect(Eof).unwrap();
+    assert_eq!(exit_code(&s), 143);
+}
+
+/// Runs a one-shot command in a pseudo-terminal; returns what it printed and its code.
+fn run_in_pty(env: &Env, args: &[&str]) -> (String, i32) {
+    let mut cmd = env.command();
+    cmd.env("TERM", "dumb").args(args);
+    let mut s = Session::spawn(cmd).unwrap();
+    s.set_expect_timeout(Some(Duration::from_secs(20)));
+    let seen = s.expect(Eof).unwrap();
+    let text = String::from_utf8_lossy(seen.get(0).unwrap_or_default()).into_owned();
+    (text, exit_code(&s))
+}
+
+#[test]
+fn binary_plaintext_is_never_written_to_a_terminal() {
+    let env = Env::new();
+    env.signup("alice");
+    env.run(&["data", "put", "--name", "bin"], b"\x00\x01\x1b[2J\xff")
+        .ok();
+    env.run(&["data", "put", "--name", "txt"], b"caf\xc3\xa9 ok")
+        .ok();
+    let refused = "error: refusing to write binary plaintext to a terminal\r\nhint: use -o FILE or pipe the output\r\n";
+    let (text, code) = run_in_pty(&env, &["data", "get", "bin"]);
+    assert_eq!((text.as_str(), code), (refused, 2));
+    // Text still prints, with a newline.
+    let (text, code) = run_in_pty(&env, &["data", "get", "txt"]);
+    assert_eq!((text.as_str(), code), ("café ok\r\n", 0));
+    // decrypt: the same rule, and nothing of the binary plaintext shows.
+    let dir = env.dir.path();
+    for (name, plain) in [
+        ("bin.zc", &b"\x00\x01\x1b[2J\xff"[..]),
+        ("txt.zc", b"plain words\n"),
+    ] {
+        let path = dir.join(name);
+        env.run(
+            &["encrypt", "--key", "default", "-o", path.to_str().unwrap()],
+            plain,
+        )
+        .ok();
+    }
+    let (text, code) = run_in_pty(
+        &env,
+        &["decrypt", "-q", dir.join("bin.zc").to_str().unwrap()],
+    );
+    assert_eq!((text.as_str(), code), (refused, 2));
+    let (text, code) = run_in_pty(
+        &env,
+        &["decrypt", "-q", dir.join("txt.zc").to_str().unwrap()],
+    );
+    assert_eq!((text.as_str(), code), ("plain words\r\n", 0));
+    // -o still takes anything.
+    let out = dir.join("bin.out");
+    let (_, code) = run_in_pty(&env, &["data", "get", "bin", "-o", out.to_str().unwrap()]);
+    assert_eq!(code, 0);
+    assert_eq!(std::fs::read(&out).unwrap(), b"\x00\x01\x1b[2J\xff");
+}

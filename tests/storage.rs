@@ -27,7 +27,15 @@ fn a_directory_is_refused() {
 #[test]
 fn an_unwritable_path_is_refused() {
     let env = Env::new();
-    let r = env.run(&["--db", "/proc/zencrypt-test/x.db", "whoami"], b"");
+    let r = env.run(
+        &[
+            "--db",
+            "/proc/zencrypt-test/x.db",
+            "signup",
+            "--password-stdin",
+        ],
+        b"password-123\n",
+    );
     assert_eq!(r.code, 1);
     assert!(
         r.stderr.starts_with(

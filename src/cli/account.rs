@@ -109,7 +109,7 @@ fn finish(
 /// `zencrypt signup`.
 pub fn signup(ctx: &Ctx, a: LoginArgs) -> Result<()> {
     let ttl = parse_ttl(a.ttl.as_deref())?;
-    let mut vault = ctx.vault()?;
+    let mut vault = ctx.vault_or_create()?;
     let username = input::username(a.username.as_deref(), &ctx.cfg)?;
     vault.check_new_username(&username)?;
     let password = input::password(&a.password, &ctx.cfg, "Choose a password", true)?;

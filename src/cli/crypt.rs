@@ -28,6 +28,9 @@ pub struct EncryptArgs {
     #[arg(value_name = "INPUT")]
     pub input: Option<PathBuf>,
     /// Output file, written only if encryption succeeds (default: stdout).
+    ///
+    /// A regular file is replaced through a temp file and a rename; a character device or
+    /// a FIFO is written to directly; a symbolic link is followed to what it names.
     #[arg(short, long, value_name = "OUT")]
     pub output: Option<PathBuf>,
     /// ASCII output between BEGIN/END lines instead of binary.
@@ -43,6 +46,9 @@ pub struct DecryptArgs {
     #[arg(value_name = "INPUT")]
     pub input: Option<PathBuf>,
     /// Output file, written only if every chunk verifies (default: stdout).
+    ///
+    /// A regular file is replaced through a temp file and a rename; a character device or
+    /// a FIFO is written to directly; a symbolic link is followed to what it names.
     #[arg(short, long, value_name = "OUT")]
     pub output: Option<PathBuf>,
 }
@@ -126,8 +132,66 @@ pub fn encrypt(ctx: &Ctx, a: EncryptArgs) -> Result<()> {
     Ok(())
 }
 
+/// Plaintext bound for a terminal: kept in memory (at most a little past the terminal
+/// limit) and shown only once the whole message verified and turned out to be text.
+struct TerminalBuffer {
+    bytes: Zeroizing<Vec<u8>>,
+    overflow: bool,
+}
+
+impl TerminalBuffer {
+    fn new() -> Self {
+        // Allocated once at full size: growing would leave copies of the plaintext behind
+        // in freed memory.
+        TerminalBuffer {
+            bytes: Zeroizing::new(Vec::with_capacity(super::output::TERMINAL_MAX)),
+            overflow: false,
+        }
+    }
+}
+
+impl std::io::Write for TerminalBuffer {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if self.bytes.len() + buf.len() > super::output::TERMINAL_MAX {
+            self.overflow = true;
+        } else {
+            self.bytes.extend_from_slice(buf);
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// `decrypt` to a terminal: the plaintext is shown only if it is text.
+fn decrypt_to_terminal(ctx: &Ctx, path: Option<&Path>) -> Result<()> {
+    let mut vault = ctx.vault()?;
+    let session = ctx.session(&mut vault)?;
+    let mut input = open_input(path)?;
+    let mut out = TerminalBuffer::new();
+    let s = vault.decrypt_stream(&session, &mut input.reader, &mut out, &mut |_| {})?;
+    if out.overflow {
+        return Err(super::output::too_much_for_a_terminal());
+    }
+    super::output::terminal_text_check(&out.bytes)?;
+    emitted(std::io::Write::write_all(
+        &mut std::io::stdout().lock(),
+        &out.bytes,
+    ))?;
+    ctx.out.note(&format!(
+        "Decrypted: {} bytes from {} with key {} (version {}).",
+        s.bytes, input.name, s.key_name, s.version
+    ));
+    Ok(())
+}
+
 /// `zencrypt decrypt`.
 pub fn decrypt(ctx: &Ctx, a: DecryptArgs) -> Result<()> {
+    if files::stdout_is_terminal(a.output.as_deref()) {
+        return decrypt_to_terminal(ctx, a.input.as_deref());
+    }
     let mut vault = ctx.vault()?;
     let session = ctx.session(&mut vault)?;
     let mut input = open_input(a.input.as_deref())?;

@@ -37,6 +37,9 @@ pub enum DataCommand {
         #[arg(required = true, value_name = "TOKEN|NAME")]
         refs: Vec<String>,
         /// Write the value here instead of stdout (one record only).
+        ///
+        /// A regular file is replaced through a temp file and a rename; a character device or
+        /// a FIFO is written to directly; a symbolic link is followed to what it names.
         #[arg(short, long, value_name = "OUT")]
         output: Option<PathBuf>,
         /// Record password file, for password-protected records.
@@ -68,13 +71,13 @@ pub enum DataCommand {
     List(ListArgs),
     /// Delete records: soft (restorable) by default, --hard wipes them.
     #[command(
-        after_help = "Examples:\n  zencrypt data rm old-token\n  zencrypt data rm zt_abc... --hard --yes"
+        after_help = "Examples:\n  zencrypt data rm old-token\n  zencrypt data rm zt_abc... --hard --yes\n\n--hard means the same in rm and purge: the rows, their data keys and every version are\nwiped for good (not restorable); it asks for confirmation on a terminal and needs --yes\notherwise."
     )]
     Rm {
         /// Tokens or names.
         #[arg(required = true, value_name = "TOKEN|NAME")]
         refs: Vec<String>,
-        /// Remove the rows and their data keys for good.
+        /// Wipe for good: the rows, their data keys and every version (not restorable).
         #[arg(long)]
         hard: bool,
         /// Do not ask for confirmation (required for --hard without a terminal).
@@ -88,21 +91,26 @@ pub enum DataCommand {
         #[arg(value_name = "TOKEN|NAME")]
         reference: String,
     },
-    /// Remove expired and/or deleted records.
-    #[command(after_help = "Example:\n  zencrypt data purge --expired --deleted --older-than 30d")]
+    /// Clear out expired records (soft delete) or, with --hard, wipe expired and deleted ones.
+    #[command(
+        after_help = "Examples:\n  zencrypt data purge --expired\n  zencrypt data purge --expired --deleted --hard --older-than 30d --yes\n\n--hard means the same in rm and purge: the rows, their data keys and every version are\nwiped for good (not restorable); it asks for confirmation on a terminal and needs --yes\notherwise. Without --hard, purge only soft-deletes expired records (restorable)."
+    )]
     Purge {
-        /// Expired records (soft-deleted, or removed with --hard).
+        /// Expired records: soft-deleted, or wiped with --hard.
         #[arg(long)]
         expired: bool,
-        /// Soft-deleted records (removed).
+        /// Soft-deleted records, wiped (needs --hard).
         #[arg(long)]
         deleted: bool,
-        /// Remove expired records instead of soft-deleting them.
+        /// Wipe for good: the rows, their data keys and every version (not restorable).
         #[arg(long)]
         hard: bool,
         /// Only those expired or deleted at least this long ago.
         #[arg(long, value_name = "DUR")]
         older_than: Option<String>,
+        /// Do not ask for confirmation (required for --hard without a terminal).
+        #[arg(long)]
+        yes: bool,
     },
     /// Change a record password for every record it protects (one key is rewrapped).
     #[command(
@@ -136,6 +144,9 @@ pub enum DataCommand {
     #[command(after_help = "Example:\n  zencrypt data export -o backup.jsonl")]
     Export {
         /// Output file (default: stdout).
+        ///
+        /// A regular file is replaced through a temp file and a rename; a character device or
+        /// a FIFO is written to directly; a symbolic link is followed to what it names.
         #[arg(short, long, value_name = "OUT")]
         output: Option<PathBuf>,
         /// Include soft-deleted records.
@@ -503,7 +514,21 @@ pub fn run(ctx: &Ctx, cmd: DataCommand) -> Result<()> {
             deleted,
             hard,
             older_than,
+            yes,
         } => {
+            if deleted && !hard {
+                return Err(Error::Usage(
+                    "--deleted wipes records for good: add --hard to say so (without it, purge only soft-deletes expired records)".into(),
+                ));
+            }
+            if hard {
+                confirm(
+                    ctx,
+                    yes,
+                    "Wipe the purged records for good? This cannot be undone.",
+                    true,
+                )?;
+            }
             let opts = PurgeOptions {
                 expired,
                 deleted,
@@ -542,10 +567,7 @@ pub fn run(ctx: &Ctx, cmd: DataCommand) -> Result<()> {
             protect,
             password_file,
         } => {
-            let mut inp = open_input(input.as_deref())?;
-            let bytes = crate::crypto::read_secret(&mut inp.reader, u64::MAX)
-                .map_err(|e| Error::io(format!("reading {}", inp.name), e))?;
-            let items = records::parse_import(&bytes)?;
+            let items = read_import(input.as_deref())?;
             let password = if protect {
                 Some(input::record_password(
                     password_file.as_deref(),
@@ -595,6 +617,51 @@ pub fn run(ctx: &Ctx, cmd: DataCommand) -> Result<()> {
     }
 }
 
+/// The longest import line, 344 MiB: the largest value in base64 (341 1/3 MiB, as
+/// `data export` writes a binary value), with room for the other fields.
+pub const MAX_IMPORT_LINE: usize = 344 << 20;
+
+/// Reads and parses an import line by line, holding at most one line (up to
+/// [`MAX_IMPORT_LINE`]) besides the parsed items: a longer line is refused as soon as it
+/// passes the cap, naming its number.
+pub fn read_import(path: Option<&std::path::Path>) -> Result<Vec<records::ImportItem>> {
+    let mut inp = open_input(path)?;
+    read_import_from(&mut inp.reader, &inp.name, MAX_IMPORT_LINE)
+}
+
+fn read_import_from(
+    reader: &mut dyn std::io::BufRead,
+    name: &str,
+    cap: usize,
+) -> Result<Vec<records::ImportItem>> {
+    use super::files::{Line, read_line_bounded};
+    let mut items = Vec::new();
+    let mut line = zeroize::Zeroizing::new(Vec::new());
+    for n in 1.. {
+        match read_line_bounded(reader, &mut line, cap)
+            .map_err(|e| Error::io(format!("reading {name}"), e))?
+        {
+            Line::End => break,
+            Line::TooLong => {
+                let limit = if cap.is_multiple_of(1 << 20) {
+                    format!("{} MiB", cap >> 20)
+                } else {
+                    format!("{cap} bytes")
+                };
+                return Err(Error::Usage(format!(
+                    "import line {n}: longer than {limit}; nothing was imported"
+                )));
+            }
+            Line::Read => {
+                if let Some(item) = records::parse_import_line(n, &line)? {
+                    items.push(item);
+                }
+            }
+        }
+    }
+    Ok(items)
+}
+
 /// Writes exported records as JSON lines.
 pub fn write_export(w: &mut dyn Write, rows: &[records::Exported]) -> Result<()> {
     for (info, value) in rows {
@@ -608,9 +675,11 @@ pub fn write_export(w: &mut dyn Write, rows: &[records::Exported]) -> Result<()>
     Ok(())
 }
 
-/// Writes one value byte-exact (a trailing newline only on a terminal).
+/// Writes one value byte-exact (a trailing newline only on a terminal, and there only
+/// if it is text).
 fn write_value(output: Option<PathBuf>, value: &[u8]) -> Result<()> {
     if output.is_none() && std::io::stdout().is_terminal() {
+        super::output::terminal_text_check(value)?;
         let mut text = zeroize::Zeroizing::new(value.to_vec());
         text.push(b'\n');
         return emitted(std::io::stdout().lock().write_all(&text));
@@ -623,4 +692,38 @@ fn write_value(output: Option<PathBuf>, value: &[u8]) -> Result<()> {
         Error::Io { source, .. } if source.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
         _ => Err(e),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_largest_value_fits_an_import_line_in_base64() {
+        assert!(MAX_IMPORT_LINE > records::MAX_VALUE.div_ceil(3) * 4 + 64);
+    }
+
+    #[test]
+    fn an_import_line_past_the_cap_is_refused_by_number() {
+        let input = b"{\"value\":\"a\"}\n\n{\"value\":\"0123456789\"}\n";
+        let items = read_import_from(&mut &input[..], "stdin", 30).unwrap();
+        assert_eq!(items.len(), 2);
+        assert_eq!(&items[1].value[..], b"0123456789");
+        let e = read_import_from(&mut &input[..], "stdin", 20)
+            .err()
+            .unwrap();
+        assert_eq!(
+            e.to_string(),
+            "import line 3: longer than 20 bytes; nothing was imported"
+        );
+        assert_eq!(e.exit_code(), 2);
+        // A bad line is named the same way as before.
+        let e = read_import_from(&mut &b"{}\nnope\n"[..], "stdin", 20)
+            .err()
+            .unwrap();
+        assert_eq!(
+            e.to_string(),
+            "import line 1: a string value or value_base64 is required; nothing was imported"
+        );
+    }
 }

@@ -55,6 +55,62 @@ fn stdin_input() -> Result<Input> {
     })
 }
 
+/// What [`read_line_bounded`] found.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Line {
+    /// A line is in the buffer (without its `\n`).
+    Read,
+    /// The input ended before any byte of a new line.
+    End,
+    /// The line is longer than the cap; reading stopped there.
+    TooLong,
+}
+
+/// Reads one line into `buf` (cleared first, the `\n` left out), holding at most `cap`
+/// bytes of it: a longer line is reported as soon as it passes the cap, so memory stays
+/// bounded whatever the input. The buffer grows by copying into a fresh zeroizing buffer,
+/// so no copy of a value is left behind in freed memory.
+pub fn read_line_bounded(
+    reader: &mut dyn BufRead,
+    buf: &mut zeroize::Zeroizing<Vec<u8>>,
+    cap: usize,
+) -> io::Result<Line> {
+    use zeroize::Zeroize;
+    buf.zeroize();
+    buf.clear();
+    let mut any = false;
+    loop {
+        let avail = match reader.fill_buf() {
+            Ok(a) => a,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        if avail.is_empty() {
+            return Ok(if any { Line::Read } else { Line::End });
+        }
+        any = true;
+        let (part, newline) = match avail.iter().position(|&b| b == b'\n') {
+            Some(i) => (&avail[..i], true),
+            None => (avail, false),
+        };
+        if buf.len() + part.len() > cap {
+            return Ok(Line::TooLong);
+        }
+        if buf.capacity() < buf.len() + part.len() {
+            let want = (buf.len() + part.len()).max(buf.capacity() * 2).min(cap);
+            let mut bigger = zeroize::Zeroizing::new(Vec::with_capacity(want));
+            bigger.extend_from_slice(buf);
+            *buf = bigger;
+        }
+        buf.extend_from_slice(part);
+        let used = part.len() + usize::from(newline);
+        reader.consume(used);
+        if newline {
+            return Ok(Line::Read);
+        }
+    }
+}
+
 /// A pipe's default 64 KiB buffer makes a gigabyte stream cost thousands of wake-ups on
 /// each side; 1 MiB cuts them sixteenfold. Not a pipe, or not allowed: nothing changes.
 pub fn widen_pipe(fd: &impl std::os::fd::AsFd) {
@@ -106,6 +162,14 @@ pub enum Output {
         /// The destination.
         dest: PathBuf,
     },
+    /// A character device or a FIFO, written to directly: there is nothing to rename
+    /// over it, and replacing it with a regular file would break whatever uses it.
+    Direct {
+        /// The opened device or FIFO.
+        writer: BufWriter<File>,
+        /// Its path, for messages.
+        dest: PathBuf,
+    },
 }
 
 /// Whether `path` means stdout.
@@ -118,47 +182,119 @@ pub fn stdout_is_terminal(path: Option<&Path>) -> bool {
     is_stdout(path) && io::stdout().is_terminal()
 }
 
-/// Opens the output: stdout for `None` or `-`, else a 0600 temp file beside `path`.
-pub fn open_output(path: Option<&Path>) -> Result<Output> {
-    match path {
-        Some(p) if !is_stdout(path) => {
-            if p.is_dir() {
-                return Err(Error::Usage(format!("{} is a directory", p.display())));
-            }
-            let dir = p
-                .parent()
-                .filter(|d| !d.as_os_str().is_empty())
-                .unwrap_or(Path::new("."));
-            let name = p
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default();
-            let mut temp =
-                TempPath::new(dir.join(format!(".{name}.{}.tmp", crate::crypto::random_id(6))));
-            let f = match OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .mode(0o600)
-                .open(temp.path())
-            {
-                Ok(f) => f,
-                Err(e) => {
-                    // Not created, so not ours to remove.
-                    temp.keep();
-                    return Err(Error::io(format!("creating {}", p.display()), e));
-                }
+/// How `-o PATH` is written.
+enum Target {
+    /// Open it and write (a character device or a FIFO).
+    Direct,
+    /// Build a temp file beside this path and rename it over (a regular file, or none).
+    Replace(PathBuf),
+}
+
+/// Decides how to write `p`. A symbolic link is followed and the same rules apply to
+/// what it points to: a regular file behind it is replaced (the link itself stays), a
+/// device or FIFO is written to (so `-o /dev/stdout` works), a dangling link is refused.
+fn target(p: &Path) -> Result<Target> {
+    use std::os::unix::fs::FileTypeExt;
+    let refuse = |why: &str| Error::Usage(format!("refusing to write to {}: {why}", p.display()));
+    let link = fs::symlink_metadata(p).map(|m| m.file_type().is_symlink());
+    let meta = match fs::metadata(p) {
+        Ok(m) => m,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            return match link {
+                Ok(true) => Err(refuse("it is a symbolic link to a missing file")),
+                _ => Ok(Target::Replace(p.to_path_buf())),
             };
-            Ok(Output::File {
-                writer: BufWriter::with_capacity(BUF, f),
-                temp,
-                dest: p.to_path_buf(),
-            })
         }
+        Err(e) => return Err(Error::io(format!("reading {}", p.display()), e)),
+    };
+    let ft = meta.file_type();
+    if ft.is_dir() {
+        Err(Error::Usage(format!("{} is a directory", p.display())))
+    } else if ft.is_char_device() || ft.is_fifo() {
+        Ok(Target::Direct)
+    } else if ft.is_block_device() {
+        Err(refuse("it is a block device"))
+    } else if ft.is_socket() {
+        Err(refuse("it is a socket"))
+    } else if link.unwrap_or(false) {
+        let real =
+            fs::canonicalize(p).map_err(|e| Error::io(format!("resolving {}", p.display()), e))?;
+        Ok(Target::Replace(real))
+    } else {
+        Ok(Target::Replace(p.to_path_buf()))
+    }
+}
+
+/// Opens the output: stdout for `None` or `-`; a character device or FIFO directly;
+/// otherwise a 0600 temp file beside `path` (or beside the file a link names), renamed
+/// over it on [`Output::commit`].
+pub fn open_output(path: Option<&Path>) -> Result<Output> {
+    let p = match path {
+        Some(p) if !is_stdout(path) => p,
         _ => {
             widen_pipe(&io::stdout());
-            Ok(Output::Stdout(BufWriter::with_capacity(BUF, io::stdout())))
+            return Ok(Output::Stdout(BufWriter::with_capacity(BUF, io::stdout())));
         }
+    };
+    match target(p)? {
+        Target::Direct => open_direct(p),
+        Target::Replace(dest) => open_replacing(p, dest),
     }
+}
+
+fn open_direct(p: &Path) -> Result<Output> {
+    use std::os::unix::fs::FileTypeExt;
+    // No create, no truncate: the device or FIFO is there, and stays what it is. (A FIFO
+    // blocks here until someone reads it, as with a shell's `>`.)
+    let f = OpenOptions::new()
+        .write(true)
+        .open(p)
+        .map_err(|e| Error::io(format!("opening {}", p.display()), e))?;
+    let ft = f
+        .metadata()
+        .map_err(|e| Error::io(format!("reading {}", p.display()), e))?
+        .file_type();
+    if !(ft.is_char_device() || ft.is_fifo()) {
+        return Err(Error::Usage(format!(
+            "refusing to write to {}: it changed while it was being opened",
+            p.display()
+        )));
+    }
+    Ok(Output::Direct {
+        writer: BufWriter::with_capacity(BUF, f),
+        dest: p.to_path_buf(),
+    })
+}
+
+fn open_replacing(shown: &Path, dest: PathBuf) -> Result<Output> {
+    let dir = parent_dir(&dest);
+    crate::fsutil::sweep_leftovers(dir);
+    let mut temp = TempPath::new(dir.join(crate::fsutil::temp_name()));
+    let f = match OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(temp.path())
+    {
+        Ok(f) => f,
+        Err(e) => {
+            // Not created, so not ours to remove.
+            temp.keep();
+            return Err(Error::io(format!("creating {}", shown.display()), e));
+        }
+    };
+    Ok(Output::File {
+        writer: BufWriter::with_capacity(BUF, f),
+        temp,
+        dest,
+    })
+}
+
+/// The directory a path is in (`.` for a bare name).
+fn parent_dir(p: &Path) -> &Path {
+    p.parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."))
 }
 
 impl Output {
@@ -166,11 +302,11 @@ impl Output {
     pub fn writer(&mut self) -> &mut dyn Write {
         match self {
             Output::Stdout(w) => w,
-            Output::File { writer, .. } => writer,
+            Output::File { writer, .. } | Output::Direct { writer, .. } => writer,
         }
     }
 
-    /// Flushes, syncs and moves the file into place.
+    /// Flushes; a file is synced, moved into place and its directory synced.
     pub fn commit(self) -> Result<()> {
         match self {
             Output::Stdout(mut w) => match w.flush() {
@@ -179,6 +315,9 @@ impl Output {
                 }
                 _ => Ok(()),
             },
+            Output::Direct { mut writer, dest } => writer
+                .flush()
+                .map_err(|e| Error::io(format!("writing {}", dest.display()), e)),
             Output::File {
                 writer,
                 mut temp,
@@ -192,6 +331,11 @@ impl Output {
                 match result {
                     Ok(()) => {
                         temp.keep();
+                        // The rename is durable once the directory is: best effort, since
+                        // some filesystems cannot sync a directory.
+                        if let Ok(d) = File::open(parent_dir(&dest)) {
+                            let _ = d.sync_all();
+                        }
                         Ok(())
                     }
                     // Dropping `temp` removes the partial file.
@@ -201,7 +345,7 @@ impl Output {
         }
     }
 
-    /// Throws away a partial file (stdout cannot be taken back).
+    /// Throws away a partial file (stdout, a device or a FIFO cannot be taken back).
     pub fn abort(self) {
         // Dropping the temp path removes the file.
         drop(self);
@@ -256,5 +400,60 @@ pub fn progress_fn(pb: &Option<ProgressBar>) -> impl FnMut(u64) + '_ {
         {
             pb.set_position(done);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A reader that hands out at most 3 bytes at a time, to cross every boundary.
+    struct Trickle<'a>(&'a [u8]);
+
+    impl io::Read for Trickle<'_> {
+        fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+            let n = out.len().min(3).min(self.0.len());
+            out[..n].copy_from_slice(&self.0[..n]);
+            self.0 = &self.0[n..];
+            Ok(n)
+        }
+    }
+
+    fn lines(input: &[u8], cap: usize) -> Vec<(Line, Vec<u8>)> {
+        let mut r = BufReader::with_capacity(4, Trickle(input));
+        let mut buf = zeroize::Zeroizing::new(Vec::new());
+        let mut out = Vec::new();
+        loop {
+            let l = read_line_bounded(&mut r, &mut buf, cap).unwrap();
+            let stop = l != Line::Read;
+            out.push((l, buf.to_vec()));
+            if stop {
+                return out;
+            }
+        }
+    }
+
+    #[test]
+    fn lines_are_read_up_to_the_cap() {
+        use Line::*;
+        assert_eq!(
+            lines(b"one\n\ntwo2\nlast", 4),
+            [
+                (Read, b"one".to_vec()),
+                (Read, vec![]),
+                (Read, b"two2".to_vec()),
+                (Read, b"last".to_vec()),
+                (End, vec![]),
+            ]
+        );
+        assert_eq!(lines(b"", 4), [(End, vec![])]);
+        assert_eq!(lines(b"ok\n", 4), [(Read, b"ok".to_vec()), (End, vec![])]);
+        // One byte over the cap stops at the cap, newline or not.
+        let over = lines(b"abcd\nabcde\nnever read", 4);
+        assert_eq!(over.len(), 2);
+        assert_eq!(over[0], (Read, b"abcd".to_vec()));
+        assert_eq!(over[1].0, TooLong);
+        assert!(over[1].1.len() <= 4);
+        assert_eq!(lines(b"abcde", 4)[0].0, TooLong);
     }
 }

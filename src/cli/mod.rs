@@ -52,7 +52,8 @@ pub struct Cli {
     /// Database path (default: $ZENCRYPT_DATA_DIR/zencrypt.db or the XDG data dir).
     #[arg(long, global = true, value_name = "PATH")]
     pub db: Option<PathBuf>,
-    /// Read ZENCRYPT_* settings from this file instead of ./.env.
+    /// Read ZENCRYPT_* settings from this file instead of ./.env (either must be a regular
+    /// file of yours that group and others cannot write).
     #[arg(long, global = true, value_name = "PATH")]
     pub env_file: Option<PathBuf>,
     /// Print results as one JSON document (errors as JSON on stderr).
@@ -180,9 +181,14 @@ pub struct Ctx {
 }
 
 impl Ctx {
-    /// Opens the vault.
+    /// Opens the vault, which must exist: only `signup` creates one.
     pub fn vault(&self) -> Result<Vault> {
-        Vault::open(&self.cfg)
+        Vault::open(&self.cfg, false)
+    }
+
+    /// Opens the vault, creating the database if it is missing (`signup`).
+    pub fn vault_or_create(&self) -> Result<Vault> {
+        Vault::open(&self.cfg, true)
     }
 
     /// The session file for the configured database.
@@ -238,6 +244,7 @@ pub fn emitted(r: io::Result<()>) -> Result<()> {
 
 /// Parses the command line, runs it and returns the process exit code.
 pub fn main() -> i32 {
+    crate::interrupt::disable_core_dumps();
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {

@@ -1,6 +1,7 @@
 //! Printing: data to stdout (plain or one JSON document), messages and errors to stderr
 //! (`error: ...` plus an optional `hint: ...`; with `--json`, a JSON error object).
 
+use std::borrow::Cow;
 use std::io::{self, Write};
 
 use comfy_table::{ContentArrangement, Table, presets};
@@ -45,10 +46,11 @@ impl Output {
         }
     }
 
-    /// Writes data to stdout, as given.
+    /// Writes text for people to stdout, with terminal control characters escaped (see
+    /// [`printable`]; line breaks and tabs stay). Raw values do not come through here.
     pub fn data(&self, text: &str) -> io::Result<()> {
         let mut out = io::stdout().lock();
-        out.write_all(text.as_bytes())?;
+        out.write_all(printable_lines(text).as_bytes())?;
         out.flush()
     }
 
@@ -60,13 +62,15 @@ impl Output {
     /// Writes one JSON document to stdout.
     pub fn json_doc(&self, value: &Value) -> io::Result<()> {
         let text = serde_json::to_string_pretty(value).unwrap_or_else(|_| "null".into());
-        self.data_line(&text)
+        let mut out = io::stdout().lock();
+        writeln!(out, "{}", json_escape_c1(&text))?;
+        out.flush()
     }
 
     /// A message on stderr, unless `-q`.
     pub fn note(&self, text: &str) {
         if !self.quiet {
-            let _ = writeln!(io::stderr().lock(), "{text}");
+            let _ = writeln!(io::stderr().lock(), "{}", printable_lines(text));
         }
     }
 
@@ -78,7 +82,11 @@ impl Output {
             if let Some(h) = e.hint() {
                 obj["hint"] = Value::String(h);
             }
-            let _ = writeln!(err, "{}", json!({ "error": obj }));
+            let _ = writeln!(
+                err,
+                "{}",
+                json_escape_c1(&json!({ "error": obj }).to_string())
+            );
             return;
         }
         let label = if self.color {
@@ -86,8 +94,9 @@ impl Output {
         } else {
             "error:"
         };
-        let _ = writeln!(err, "{label} {e}");
+        let _ = writeln!(err, "{label} {}", printable(&e.to_string()));
         if let Some(h) = e.hint() {
+            let h = printable(&h);
             let label = if self.color {
                 "\x1b[1;36mhint:\x1b[0m"
             } else {
@@ -98,14 +107,106 @@ impl Output {
     }
 }
 
-/// A plain table with a header row, sized to the terminal when there is one.
+/// Whether a character can steer a terminal or reorder what it shows: C0 controls, DEL,
+/// C1 controls, and the bidirectional marks, embeddings, overrides and isolates.
+fn is_unsafe(c: char) -> bool {
+    c.is_control()
+        || matches!(
+            c,
+            '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{200E}' | '\u{200F}' | '\u{061C}'
+        )
+}
+
+fn escape(s: &str, keep: impl Fn(char) -> bool) -> Cow<'_, str> {
+    if !s.chars().any(|c| is_unsafe(c) && !keep(c)) {
+        return Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 16);
+    for c in s.chars() {
+        if is_unsafe(c) && !keep(c) {
+            out.push_str(&format!("\\u{{{:x}}}", c as u32));
+        } else {
+            out.push(c);
+        }
+    }
+    Cow::Owned(out)
+}
+
+/// Text as it may reach a terminal: every control and bidirectional-formatting character
+/// (an escape sequence in a record name, a right-to-left override in an audit target) is
+/// shown as a `\u{1b}`-style escape instead, line breaks included. Names, details and
+/// messages pass through here; a record's raw value never does.
+pub fn printable(s: &str) -> Cow<'_, str> {
+    escape(s, |_| false)
+}
+
+/// As [`printable`], but line breaks and tabs stay: for multi-line text.
+pub fn printable_lines(s: &str) -> Cow<'_, str> {
+    escape(s, |c| c == '\n' || c == '\t')
+}
+
+/// The most plaintext `decrypt` and `data get` write to a terminal.
+pub const TERMINAL_MAX: usize = 1 << 20;
+
+/// The refusal of plaintext longer than [`TERMINAL_MAX`] on a terminal.
+pub fn too_much_for_a_terminal() -> Error {
+    Error::PlaintextToTerminal(format!(
+        "refusing to write more than {} MiB of plaintext to a terminal",
+        TERMINAL_MAX >> 20
+    ))
+}
+
+/// Whether plaintext may be written raw to a terminal: valid UTF-8 with no control
+/// characters but line breaks, tabs and carriage returns, and at most [`TERMINAL_MAX`]
+/// bytes. Anything else could be an escape sequence or garbage the terminal acts on.
+pub fn terminal_text_check(bytes: &[u8]) -> Result<(), Error> {
+    if bytes.len() > TERMINAL_MAX {
+        return Err(too_much_for_a_terminal());
+    }
+    let text = std::str::from_utf8(bytes).is_ok_and(|s| {
+        !s.chars()
+            .any(|c| c.is_control() && !matches!(c, '\n' | '\t' | '\r'))
+    });
+    if text {
+        Ok(())
+    } else {
+        Err(Error::PlaintextToTerminal(
+            "refusing to write binary plaintext to a terminal".into(),
+        ))
+    }
+}
+
+/// serde_json escapes C0 controls but writes DEL and C1 controls (which some terminals
+/// read as escape sequences) as they are: escape those too. Outside strings JSON text has
+/// no such characters, so the result is the same JSON document.
+fn json_escape_c1(text: &str) -> Cow<'_, str> {
+    if !text.chars().any(|c| ('\u{7f}'..='\u{9f}').contains(&c)) {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 16);
+    for c in text.chars() {
+        if ('\u{7f}'..='\u{9f}').contains(&c) {
+            out.push_str(&format!("\\u{:04x}", c as u32));
+        } else {
+            out.push(c);
+        }
+    }
+    Cow::Owned(out)
+}
+
+/// A plain table with a header row, sized to the terminal when there is one. Cells are
+/// escaped with [`printable`].
 pub fn table(header: &[&str], rows: Vec<Vec<String>>) -> String {
     let mut t = Table::new();
     t.load_preset(presets::NOTHING)
         .set_content_arrangement(ContentArrangement::Dynamic)
-        .set_header(header.iter().map(|h| h.to_uppercase()));
+        .set_header(
+            header
+                .iter()
+                .map(|h| printable(&h.to_uppercase()).into_owned()),
+        );
     for r in rows {
-        t.add_row(r);
+        t.add_row(r.iter().map(|c| printable(c).into_owned()));
     }
     let text = t.to_string();
     // The preset pads every line with a leading space; drop it and trailing blanks.
@@ -118,6 +219,69 @@ pub fn table(header: &[&str], rows: Vec<Vec<String>>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn control_and_bidi_characters_are_escaped() {
+        assert_eq!(printable("plain name-1"), "plain name-1");
+        assert!(matches!(printable("plain"), Cow::Borrowed(_)));
+        assert_eq!(
+            printable("a\x1b]52;c;aGk=\x07b"),
+            "a\\u{1b}]52;c;aGk=\\u{7}b"
+        );
+        assert_eq!(
+            printable("\x1b[31mX\x7f\u{9b}"),
+            "\\u{1b}[31mX\\u{7f}\\u{9b}"
+        );
+        assert_eq!(
+            printable("txt.\u{202e}exe\u{2066}\u{200f}\u{61c}"),
+            "txt.\\u{202e}exe\\u{2066}\\u{200f}\\u{61c}"
+        );
+        assert_eq!(printable("two\nlines\t"), "two\\u{a}lines\\u{9}");
+        assert_eq!(printable_lines("two\nlines\t\x1b"), "two\nlines\t\\u{1b}");
+        // Accents, CJK and emoji are text, not controls.
+        assert_eq!(printable("café 東京 🔑"), "café 東京 🔑");
+    }
+
+    #[test]
+    fn json_gets_c1_controls_escaped_and_stays_json() {
+        let doc = json!({ "name": "a\u{9b}b\u{7f}\x1b" }).to_string();
+        let safe = json_escape_c1(&doc);
+        assert_eq!(safe, "{\"name\":\"a\\u009bb\\u007f\\u001b\"}");
+        let back: Value = serde_json::from_str(&safe).unwrap();
+        assert_eq!(back["name"], "a\u{9b}b\u{7f}\x1b");
+    }
+
+    #[test]
+    fn only_plain_text_goes_to_a_terminal() {
+        assert!(terminal_text_check(b"").is_ok());
+        assert!(terminal_text_check("line one\r\n\tcaf\u{e9} \u{1f511}\n".as_bytes()).is_ok());
+        for binary in [
+            &b"\x00\x01"[..],
+            b"\xff\xfe",
+            b"ok\x1b[2J",
+            b"del\x7f",
+            "c1\u{9b}".as_bytes(),
+        ] {
+            let e = terminal_text_check(binary).unwrap_err();
+            assert_eq!(
+                e.to_string(),
+                "refusing to write binary plaintext to a terminal"
+            );
+            assert_eq!(e.exit_code(), 2);
+        }
+        let e = terminal_text_check(&vec![b'a'; TERMINAL_MAX + 1]).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "refusing to write more than 1 MiB of plaintext to a terminal"
+        );
+        assert!(terminal_text_check(&vec![b'a'; TERMINAL_MAX]).is_ok());
+    }
+
+    #[test]
+    fn tables_escape_their_cells() {
+        let t = table(&["name"], vec![vec!["\x1b[2Jx".into()]]);
+        assert_eq!(t, "NAME\n\\u{1b}[2Jx");
+    }
 
     #[test]
     fn tables_align_columns() {

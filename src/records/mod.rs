@@ -24,7 +24,7 @@ use crate::vault::{Session, Vault};
 use identity::Unlocker;
 
 pub use lifecycle::PurgeOptions;
-pub use transfer::{Exported, ImportItem, parse_import, value_json};
+pub use transfer::{Exported, ImportItem, parse_import, parse_import_line, value_json};
 
 /// The key used when `data put` names none (created on first use).
 pub const DEFAULT_KEY: &str = "default";

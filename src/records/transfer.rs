@@ -33,10 +33,20 @@ fn line_error(n: usize, what: &str) -> Error {
 pub fn parse_import(input: &[u8]) -> Result<Vec<ImportItem>> {
     let mut items = Vec::new();
     for (i, line) in input.split(|b| *b == b'\n').enumerate() {
-        let n = i + 1;
+        if let Some(item) = parse_import_line(i + 1, line)? {
+            items.push(item);
+        }
+    }
+    Ok(items)
+}
+
+/// Parses line `n` of an import (without its `\n`; a trailing `\r` is dropped): `None`
+/// for a blank line, else the item, or an error naming the line.
+pub fn parse_import_line(n: usize, line: &[u8]) -> Result<Option<ImportItem>> {
+    {
         let line = line.strip_suffix(b"\r").unwrap_or(line);
         if line.iter().all(u8::is_ascii_whitespace) {
-            continue;
+            return Ok(None);
         }
         let obj: Map<String, Value> = match serde_json::from_slice(line) {
             Ok(Value::Object(o)) => o,
@@ -107,13 +117,12 @@ pub fn parse_import(input: &[u8]) -> Result<Vec<ImportItem>> {
             Some(Value::Number(x)) if x.as_u64().is_some() => x.as_u64(),
             Some(_) => return Err(line_error(n, "expires_in is not a duration like 30d")),
         };
-        items.push(ImportItem {
+        Ok(Some(ImportItem {
             name,
             value,
             expires_in,
-        });
+        }))
     }
-    Ok(items)
 }
 
 /// One exported record, decrypted.

@@ -123,11 +123,7 @@ impl Shell {
             }
             9 => {
                 let path = std::path::PathBuf::from(p.line("File of JSON lines: ")?);
-                let bytes = zeroize::Zeroizing::new(
-                    std::fs::read(&path)
-                        .map_err(|e| Error::io(format!("reading {}", path.display()), e))?,
-                );
-                let items = crate::records::parse_import(&bytes)?;
+                let items = crate::cli::data::read_import(Some(&path))?;
                 let n = shell.with_session(|s, v| v.data_import(s, &items, None, None))?;
                 p.say(&format!("Imported {n} record(s)."));
                 Ok(())
@@ -168,6 +164,9 @@ impl Shell {
                 }
                 let hard = expired
                     && p.confirm("Remove expired records for good (instead of deleting them)?")?;
+                if (deleted || hard) && !p.confirm("Wipe them for good? This cannot be undone.")? {
+                    return Err(Interrupt::Cancel);
+                }
                 let opts = PurgeOptions {
                     expired,
                     deleted,

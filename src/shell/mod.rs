@@ -31,12 +31,44 @@ pub fn run(cfg: &Config) -> Result<()> {
         return Err(Error::NoTerminal);
     }
     // Prompts read keys in raw mode and turn Ctrl-C into "cancel"; a Ctrl-C that arrives
-    // while an action runs must not kill the process halfway either.
-    let _ = ctrlc::set_handler(|| {});
-    let vault = Vault::open(cfg)?;
+    // while an action runs must not kill the process halfway either. SIGTERM and SIGHUP
+    // still stop it, after removing any half-written file.
+    crate::interrupt::install_for_shell();
+    let mut p = TermPrompter::new();
+    // Only signing up creates a database: until then the start menu runs without one.
+    let missing = !cfg.db_path.exists();
+    if missing && !start_without_database(&mut p, cfg) {
+        p.say("Bye.");
+        return Ok(());
+    }
+    let vault = Vault::open(cfg, missing)?;
     let session_file = session::session_file(&cfg.state_dir, &cfg.db_path);
     let mut shell = Shell::new(vault, session_file, cfg.token.clone());
-    shell.run(&mut TermPrompter::new())
+    if missing {
+        let r = shell.signup(&mut p);
+        if shell.settle(&mut p, r) == Step::Exit {
+            p.say("Bye.");
+            return Ok(());
+        }
+    }
+    shell.run(&mut p)
+}
+
+/// The start menu while there is no database: logging in explains that there is none,
+/// and the answer is whether the user chose to sign up (false: exit).
+fn start_without_database(p: &mut dyn Prompter, cfg: &Config) -> bool {
+    let entries = [entry(1, "Log in", ""), entry(2, "Sign up", "")];
+    loop {
+        match choose(p, "zencrypt", &entries, "Exit") {
+            Ok(0) | Err(Interrupt::Eof) => return false,
+            Ok(1) => {
+                p.say(&format!("error: no database at {}", cfg.db_path.display()));
+                p.say("hint: choose 2 to sign up and create it, or start zencrypt with --db pointing at an existing vault");
+            }
+            Ok(_) => return true,
+            Err(_) => {}
+        }
+    }
 }
 
 /// What a menu step asks the loop to do next.

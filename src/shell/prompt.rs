@@ -69,7 +69,9 @@ impl TermPrompter {
 
     fn read_line(&mut self, prompt: &str, echo: bool) -> Reply<Zeroizing<String>> {
         let io = |e: std::io::Error| Interrupt::Failed(Error::io("reading from the terminal", e));
-        self.term.write_str(prompt).map_err(io)?;
+        self.term
+            .write_str(&crate::cli::output::printable(prompt))
+            .map_err(io)?;
         let mut buf = Zeroizing::new(String::new());
         loop {
             let key = match self.term.read_key_raw() {
@@ -112,7 +114,9 @@ impl TermPrompter {
 
 impl Prompter for TermPrompter {
     fn say(&mut self, text: &str) {
-        let _ = self.term.write_line(text);
+        let _ = self
+            .term
+            .write_line(&crate::cli::output::printable_lines(text));
     }
 
     fn line(&mut self, prompt: &str) -> Reply<String> {
@@ -136,9 +140,16 @@ impl Prompter for TermPrompter {
     }
 
     fn select(&mut self, prompt: &str, items: &[String]) -> Reply<usize> {
+        let shown: Vec<String> = items
+            .iter()
+            .map(|i| crate::cli::output::printable(i).into_owned())
+            .collect();
         let picked = dialoguer::Select::new()
-            .with_prompt(format!("{prompt} (arrows and Enter; Esc to cancel)"))
-            .items(items)
+            .with_prompt(format!(
+                "{} (arrows and Enter; Esc to cancel)",
+                crate::cli::output::printable(prompt)
+            ))
+            .items(&shown)
             .default(0)
             .interact_on_opt(&self.term);
         match picked {

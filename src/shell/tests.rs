@@ -451,3 +451,47 @@ fn an_account_an_admin_made_chooses_its_password_first() {
     ));
     assert!(has(&out, "zencrypt: bob (user)"));
 }
+
+#[test]
+fn purging_for_good_asks_once_more() {
+    let f = Fixture::new();
+    let mut script = signup("alice");
+    script.extend([
+        t("2"),
+        t("1"),
+        t("old"),
+        t("old-value"),
+        t(""),
+        Yes(false),
+        t("5"),
+        Pick(0),
+        Yes(true),
+        // Purge: not expired, deleted yes, then the last word: no.
+        t("7"),
+        Yes(false),
+        Yes(true),
+        Yes(false),
+        // Again, and yes.
+        t("7"),
+        Yes(false),
+        Yes(true),
+        Yes(true),
+        t("0"),
+        t("0"),
+    ]);
+    let out = f.run(script);
+    let asked: Vec<_> = out
+        .iter()
+        .filter(|l| l.as_str() == "? Wipe them for good? This cannot be undone.")
+        .collect();
+    assert_eq!(asked.len(), 2, "{out:#?}");
+    let cancelled = out
+        .iter()
+        .position(|l| l == "Cancelled.")
+        .expect("cancelled");
+    let purged = out
+        .iter()
+        .position(|l| l == "Purged 1 record(s).")
+        .expect("purged");
+    assert!(cancelled < purged, "{out:#?}");
+}

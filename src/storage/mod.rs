@@ -25,6 +25,12 @@ pub enum StoreError {
         /// Why, and what to do.
         reason: String,
     },
+    /// There is no database at the location, and this open may not create one.
+    #[error("no database at {location}")]
+    Missing {
+        /// Path or URL.
+        location: String,
+    },
     /// The file exists but is not a zencrypt database.
     #[error(
         "{location} is not a zencrypt database (or it is corrupt); point --db or ZENCRYPT_DB at a zencrypt database, or at a new path to create one"

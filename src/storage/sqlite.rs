@@ -40,6 +40,12 @@ impl SqliteStore {
     /// database this binary understands, and brings its schema up to date. A file that is
     /// not a zencrypt database, or is newer than this binary, is refused untouched.
     pub fn open(path: &Path) -> StoreResult<Self> {
+        SqliteStore::open_with(path, true)
+    }
+
+    /// As [`SqliteStore::open`]; with `create` false, a missing file is refused with
+    /// [`StoreError::Missing`] and nothing (not even its directory) is created.
+    pub fn open_with(path: &Path, create: bool) -> StoreResult<Self> {
         let location = path.display().to_string();
         let unopenable = |reason: String| StoreError::Unopenable {
             location: location.clone(),
@@ -49,6 +55,9 @@ impl SqliteStore {
             return Err(unopenable(
                 "it is a directory; give the path of a database file".into(),
             ));
+        }
+        if !create && !path.exists() {
+            return Err(StoreError::Missing { location });
         }
         if let Some(parent) = path.parent() {
             fsutil::create_private_dir(parent)
