@@ -142,6 +142,42 @@ fn check_key(tx: &mut dyn Tx, key: &MacKey, head: Option<i64>, write: bool) -> R
     Ok(())
 }
 
+/// Refuses a database whose audit log does not begin from this database's own identity
+/// (its id was changed, which would start every client's witness afresh), whose first
+/// entry was changed or removed, or which has users but an empty log; and an audit key
+/// other than the one the log is written with (a configuration error, exit 2). One small
+/// read at every open.
+pub fn check_origin(tx: &mut dyn Tx, key: &MacKey) -> Result<()> {
+    let first = tx.audit_entry(1)?;
+    if let Some(e) = &first
+        && authentic(key, e)
+        && e.prev_mac != genesis(key, &tx.database_id()?)
+    {
+        return Err(Error::Integrity(
+            "this database's identity was changed (its audit log begins from another database id): it was swapped or rolled back; restore it from a backup"
+                .into(),
+        ));
+    }
+    check_audit_key(tx, key)?;
+    match first {
+        Some(e) if !authentic(key, &e) => Err(Error::AuditChainBroken {
+            seq: 1,
+            reason: "row was modified (mac mismatch)".into(),
+        }),
+        Some(_) => Ok(()),
+        None if tx.audit_head()?.is_some() => Err(Error::AuditChainBroken {
+            seq: 1,
+            reason: "row 1 is missing".into(),
+        }),
+        None if tx.user_count()? > 0 => Err(Error::AuditChainBroken {
+            seq: 1,
+            reason: "the audit log is empty, but the database has users (its rows were removed)"
+                .into(),
+        }),
+        None => Ok(()),
+    }
+}
+
 /// Refuses an audit key other than the one this database's log is written with (a
 /// configuration error, exit 2), before anything is read or written with it.
 pub fn check_audit_key(tx: &mut dyn Tx, key: &MacKey) -> Result<()> {

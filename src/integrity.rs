@@ -363,6 +363,15 @@ impl<'a> Sealed<'a> {
         self.written.set(row, Some(digest(enc, mac)));
     }
 
+    /// Checks every row read (an `Option` or a `Vec` of them) with `check`.
+    fn each<'r, R: 'r>(
+        &self,
+        rows: impl IntoIterator<Item = &'r R>,
+        check: fn(&Self, &R) -> StoreResult<()>,
+    ) -> StoreResult<()> {
+        rows.into_iter().try_for_each(|r| check(self, r))
+    }
+
     fn check_user(&self, u: &UserRecord) -> StoreResult<()> {
         Self::check(self.audit_key, &RowId::User(u.id), &encode_user(u), &u.mac)
     }
@@ -509,23 +518,17 @@ impl Tx for Sealed<'_> {
     }
     fn user_by_name(&mut self, username: &str) -> StoreResult<Option<UserRecord>> {
         let u = self.inner.user_by_name(username)?;
-        if let Some(u) = &u {
-            self.check_user(u)?;
-        }
+        self.each(&u, Self::check_user)?;
         Ok(u)
     }
     fn user_by_id(&mut self, id: i64) -> StoreResult<Option<UserRecord>> {
         let u = self.inner.user_by_id(id)?;
-        if let Some(u) = &u {
-            self.check_user(u)?;
-        }
+        self.each(&u, Self::check_user)?;
         Ok(u)
     }
     fn list_users(&mut self) -> StoreResult<Vec<UserRecord>> {
         let users = self.inner.list_users()?;
-        for u in &users {
-            self.check_user(u)?;
-        }
+        self.each(&users, Self::check_user)?;
         Ok(users)
     }
     fn update_user(&mut self, user: &UserRecord) -> StoreResult<()> {
@@ -625,23 +628,17 @@ impl Tx for Sealed<'_> {
     }
     fn key_by_name(&mut self, owner_id: i64, name: &str) -> StoreResult<Option<KeyRecord>> {
         let k = self.inner.key_by_name(owner_id, name)?;
-        if let Some(k) = &k {
-            self.check_key(k)?;
-        }
+        self.each(&k, Self::check_key)?;
         Ok(k)
     }
     fn key_by_id(&mut self, owner_id: i64, id: i64) -> StoreResult<Option<KeyRecord>> {
         let k = self.inner.key_by_id(owner_id, id)?;
-        if let Some(k) = &k {
-            self.check_key(k)?;
-        }
+        self.each(&k, Self::check_key)?;
         Ok(k)
     }
     fn list_keys(&mut self, owner_id: i64, include_destroyed: bool) -> StoreResult<Vec<KeyRecord>> {
         let keys = self.inner.list_keys(owner_id, include_destroyed)?;
-        for k in &keys {
-            self.check_key(k)?;
-        }
+        self.each(&keys, Self::check_key)?;
         Ok(keys)
     }
     fn update_key(&mut self, key: &KeyRecord) -> StoreResult<()> {
@@ -654,16 +651,12 @@ impl Tx for Sealed<'_> {
     }
     fn key_version(&mut self, key_id: i64, version: i64) -> StoreResult<Option<KeyVersionRecord>> {
         let v = self.inner.key_version(key_id, version)?;
-        if let Some(v) = &v {
-            self.check_version(v)?;
-        }
+        self.each(&v, Self::check_version)?;
         Ok(v)
     }
     fn key_versions(&mut self, key_id: i64) -> StoreResult<Vec<KeyVersionRecord>> {
         let vs = self.inner.key_versions(key_id)?;
-        for v in &vs {
-            self.check_version(v)?;
-        }
+        self.each(&vs, Self::check_version)?;
         Ok(vs)
     }
     fn update_key_version(&mut self, v: &KeyVersionRecord) -> StoreResult<()> {
@@ -694,9 +687,7 @@ impl Tx for Sealed<'_> {
     }
     fn record_by_ref(&mut self, owner_id: i64, reference: &str) -> StoreResult<Option<RecordRow>> {
         let r = self.inner.record_by_ref(owner_id, reference)?;
-        if let Some(r) = &r {
-            self.check_record(r)?;
-        }
+        self.each(&r, Self::check_record)?;
         Ok(r)
     }
     fn update_record(&mut self, r: &RecordRow) -> StoreResult<()> {
@@ -713,16 +704,12 @@ impl Tx for Sealed<'_> {
         filter: &RecordFilter,
     ) -> StoreResult<Vec<RecordRow>> {
         let rows = self.inner.list_records(owner_id, filter)?;
-        for r in &rows {
-            self.check_record(r)?;
-        }
+        self.each(&rows, Self::check_record)?;
         Ok(rows)
     }
     fn records_below_version(&mut self, key_id: i64, version: i64) -> StoreResult<Vec<RecordRow>> {
         let rows = self.inner.records_below_version(key_id, version)?;
-        for r in &rows {
-            self.check_record(r)?;
-        }
+        self.each(&rows, Self::check_record)?;
         Ok(rows)
     }
     fn set_record_dek(&mut self, r: &RecordRow) -> StoreResult<()> {
@@ -738,9 +725,7 @@ impl Tx for Sealed<'_> {
     }
     fn identities(&mut self, owner_id: i64) -> StoreResult<Vec<IdentityRow>> {
         let rows = self.inner.identities(owner_id)?;
-        for i in &rows {
-            self.check_identity(i)?;
-        }
+        self.each(&rows, Self::check_identity)?;
         Ok(rows)
     }
     fn insert_identity(&mut self, row: &IdentityRow) -> StoreResult<i64> {

@@ -50,6 +50,8 @@ pub struct Vault {
     pub(crate) audit_key: MacKey,
     pub(crate) policy: Policy,
     pub(crate) witness: Witness,
+    /// Where this client keeps its witnesses (none for vaults built by tools and tests).
+    state_dir: Option<std::path::PathBuf>,
 }
 
 /// An authenticated session: who is acting, with their current role from the database,
@@ -128,6 +130,7 @@ impl Vault {
                 session_ttl: cfg.session_ttl,
             },
             witness: Witness::none(),
+            state_dir: None,
         };
         vault.prepare(Some(&cfg.state_dir), check_witness)?;
         Ok(vault)
@@ -162,8 +165,12 @@ impl Vault {
             Outcome::Ok,
             &json!({ "previous_seq": change.seen, "head_seq": change.head }),
         )?;
+        let id = tx.database_id()?;
         tx.commit()?;
         self.witness.replace(seq, &mac)?;
+        if let Some(dir) = &self.state_dir {
+            Witness::pin(dir, self.store.location(), &id, false, true)?;
+        }
         Ok(change)
     }
 
@@ -180,6 +187,7 @@ impl Vault {
             audit_key,
             policy,
             witness: Witness::none(),
+            state_dir: None,
         };
         vault.prepare(None, false)?;
         Ok(vault)
@@ -189,12 +197,17 @@ impl Vault {
     /// `state_dir` is loaded (and, with `check_witness`, the database must not show a
     /// shorter or diverging chain), and a database from before row bindings is bound.
     fn prepare(&mut self, state_dir: Option<&Path>, check_witness: bool) -> Result<()> {
-        let (id, bound) = {
+        let (id, bound, fresh) = {
             let mut tx = self.store.read()?;
-            audit::check_audit_key(tx.as_mut(), &self.audit_key)?;
-            (tx.database_id()?, tx.meta(ROW_BINDINGS)?.is_some())
+            audit::check_origin(tx.as_mut(), &self.audit_key)?;
+            let fresh = tx.audit_head()?.is_none();
+            (tx.database_id()?, tx.meta(ROW_BINDINGS)?.is_some(), fresh)
         };
         if let Some(dir) = state_dir {
+            if check_witness {
+                Witness::pin(dir, self.store.location(), &id, fresh, false)?;
+            }
+            self.state_dir = Some(dir.to_path_buf());
             // The witness is read before the chain it is compared with: it only ever
             // holds heads that were committed before it was written, so a read that
             // starts after it sees at least that much (another process may be committing

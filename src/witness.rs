@@ -127,6 +127,42 @@ impl Witness {
         write(file, seq, mac).map_err(|e| Error::io(format!("writing {}", file.display()), e))
     }
 
+    /// Pins the database id found at `location` (a path or URL): a later database there
+    /// with another id was swapped in, and is refused unless it is new (no users yet, as
+    /// after a fresh sign-up) or `replace` says it is accepted on purpose.
+    pub fn pin(
+        state_dir: &Path,
+        location: &str,
+        id: &[u8],
+        fresh: bool,
+        replace: bool,
+    ) -> Result<()> {
+        let canonical = std::fs::canonicalize(location)
+            .map(|p| p.as_os_str().as_encoded_bytes().to_vec())
+            .unwrap_or_else(|_| location.as_bytes().to_vec());
+        let file = state_dir
+            .join("witness")
+            .join("paths")
+            .join(&hex(&crate::crypto::mac::sha256(&canonical))[..32]);
+        let want = hex(id);
+        match std::fs::read_to_string(&file) {
+            Ok(pinned) if pinned.trim() == want => return Ok(()),
+            Ok(_) if !(fresh || replace) => {
+                return Err(Error::Integrity(format!(
+                    "the database at {location} is not the one this client used there before (it has another identity): it was swapped; if it was replaced on purpose, run `zencrypt audit accept-head`"
+                )));
+            }
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(Error::io(format!("reading {}", file.display()), e)),
+        }
+        let written = file
+            .parent()
+            .map_or(Ok(()), fsutil::create_private_dir)
+            .and_then(|()| fsutil::write_private_file(&file, format!("{want}\n").as_bytes()));
+        written.map_err(|e| Error::io(format!("writing {}", file.display()), e))
+    }
+
     fn save(&self) {
         if let (Some(file), Some((seq, mac))) = (&self.file, &self.seen) {
             // Another process may have seen further: keep the higher of the two.

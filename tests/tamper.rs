@@ -194,20 +194,18 @@ fn a_session_cannot_be_stretched() {
 fn an_emptied_audit_log_is_a_failure() {
     let env = setup();
     exec(&env, "DELETE FROM audit_log");
-    // This client saw the log: it refuses the database outright.
-    let r = env.run(&["whoami"], b"");
-    assert_eq!(r.code, 7);
-    assert!(
-        r.stderr.starts_with(
-            "error: the database's audit log is empty (this client has seen it up to seq "
-        ),
-        "{}",
-        r.stderr
-    );
-    let (code, v) = verify(&env);
-    assert_eq!(code, 7);
-    assert_eq!(v["checked"], 0);
-    assert_eq!(v["first_bad_seq"], 1);
+    // Refused at open by every client, whether it saw the log or not.
+    for forget in [false, true] {
+        if forget {
+            env.forget_witness();
+        }
+        let r = env.run(&["whoami"], b"");
+        assert_eq!(r.code, 7);
+        assert_eq!(
+            r.stderr.lines().next().unwrap(),
+            "error: audit chain is broken at seq 1: the audit log is empty, but the database has users (its rows were removed)"
+        );
+    }
 }
 
 #[test]
@@ -322,4 +320,94 @@ fn an_older_row_changed_before_its_owner_returns_is_refused() {
     );
     env.login("bob");
     refused(&env, &["data", "list"], "records row 3");
+}
+
+/// A snapshot of the database as it is now, and a way to put it back later.
+fn snapshot(env: &Env, name: &str) -> std::path::PathBuf {
+    let copy = env.dir.path().join(name);
+    env.sql()
+        .execute("VACUUM INTO ?1", [copy.to_str().unwrap()])
+        .unwrap();
+    copy
+}
+
+fn restore(env: &Env, copy: &std::path::Path) {
+    for ext in ["db-wal", "db-shm"] {
+        let _ = std::fs::remove_file(env.db().with_extension(ext));
+    }
+    std::fs::copy(copy, env.db()).unwrap();
+}
+
+#[test]
+fn an_older_copy_under_a_new_identity_is_refused() {
+    let env = setup();
+    let old = snapshot(&env, "old.db");
+    env.run(&["data", "put", "--name", "later"], b"v").ok();
+    restore(&env, &old);
+    let r = env.run(&["data", "list"], b"");
+    assert_eq!(r.code, 7);
+    // A new id would escape the witness kept under the old one: the log's first entry
+    // is bound to the id it began with.
+    exec(
+        &env,
+        "UPDATE meta SET value = randomblob(16) WHERE key = 'database_id';
+         DELETE FROM meta WHERE key = 'audit_key_check';",
+    );
+    let r = env.run(&["data", "list"], b"");
+    assert_eq!(r.code, 7);
+    assert_eq!(
+        r.stderr,
+        "error: this database's identity was changed (its audit log begins from another database id): it was swapped or rolled back; restore it from a backup\n"
+    );
+    // Without its first entry, or without any, it is refused too.
+    exec(&env, "DELETE FROM audit_log WHERE seq = 1");
+    let r = env.run(&["data", "list"], b"");
+    assert_eq!(r.code, 7);
+    assert_eq!(
+        r.stderr.lines().next().unwrap(),
+        "error: audit chain is broken at seq 1: row 1 is missing"
+    );
+    exec(&env, "DELETE FROM audit_log");
+    let r = env.run(&["data", "list"], b"");
+    assert_eq!(r.code, 7);
+    assert_eq!(
+        r.stderr.lines().next().unwrap(),
+        "error: audit chain is broken at seq 1: the audit log is empty, but the database has users (its rows were removed)"
+    );
+}
+
+#[test]
+fn another_database_swapped_in_at_the_same_path_is_refused() {
+    let env = setup();
+    let audit_key = std::fs::read(env.data_dir().join("audit.key")).unwrap();
+    let jwt = std::fs::read(env.data_dir().join("jwt.secret")).unwrap();
+    // Another vault written with the same client secrets (a teammate's, say).
+    let other = Env::new();
+    std::fs::create_dir_all(other.data_dir()).unwrap();
+    for (name, bytes) in [("audit.key", audit_key), ("jwt.secret", jwt)] {
+        let path = other.data_dir().join(name);
+        std::fs::write(&path, bytes).unwrap();
+        std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o600))
+            .unwrap();
+    }
+    other.signup("alice");
+    let copy = snapshot(&other, "other.db");
+    restore(&env, &copy);
+    let r = env.run(&["data", "list"], b"");
+    assert_eq!(r.code, 7);
+    assert!(
+        r.stderr.starts_with(&format!(
+            "error: the database at {} is not the one this client used there before (it has another identity)",
+            env.db().display()
+        )),
+        "{}",
+        r.stderr
+    );
+    // Accepted on purpose, it is used from then on.
+    env.run(&["audit", "accept-head", "--yes"], b"").ok();
+    env.login("alice");
+    assert_eq!(
+        env.run(&["data", "list", "--json"], b"").ok().json(),
+        serde_json::json!([])
+    );
 }
