@@ -712,6 +712,11 @@ impl Tx for Sealed<'_> {
         self.each(&rows, Self::check_record)?;
         Ok(rows)
     }
+    fn records_of_identity(&mut self, identity_id: i64) -> StoreResult<Vec<RecordRow>> {
+        let rows = self.inner.records_of_identity(identity_id)?;
+        self.each(&rows, Self::check_record)?;
+        Ok(rows)
+    }
     fn set_record_dek(&mut self, r: &RecordRow) -> StoreResult<()> {
         let mac = self.record_mac(r)?;
         self.inner.set_record_dek(&RecordRow {

@@ -411,3 +411,82 @@ fn another_database_swapped_in_at_the_same_path_is_refused() {
         serde_json::json!([])
     );
 }
+
+#[test]
+fn a_copy_from_before_the_upgrade_opens_nothing_written_after_it() {
+    use zencrypt::crypto::kdf::{KdfParams, derive_key};
+    use zencrypt::crypto::{Aad, aead};
+    let env = old_database();
+    let before = snapshot(&env, "before.db");
+    env.login("alice");
+    let rp = env.dir.path().join("rp");
+    std::fs::write(&rp, "record-password-1\n").unwrap();
+    let rp = rp.to_str().unwrap();
+    // Opening the old identity replaces it; a new protected record uses the new one.
+    env.run(&["data", "get", "locked", "--password-file", rp], b"")
+        .ok();
+    env.run(
+        &[
+            "data",
+            "put",
+            "--name",
+            "after",
+            "--protect",
+            "--password-file",
+            rp,
+        ],
+        b"written after the upgrade",
+    )
+    .ok();
+    // Whoever kept the file from before, and knows the record password, opens the old
+    // identity key...
+    let old = rusqlite::Connection::open(&before).unwrap();
+    let (owner, iid, salt, m, t, p, wrapped): (i64, i64, Vec<u8>, u32, u32, u32, Vec<u8>) = old
+        .query_row(
+            "SELECT owner_id, id, salt, kdf_m_kib, kdf_t, kdf_p, wrapped_identity_key \
+             FROM password_identities",
+            [],
+            |r| {
+                Ok((
+                    r.get(0)?,
+                    r.get(1)?,
+                    r.get(2)?,
+                    r.get(3)?,
+                    r.get(4)?,
+                    r.get(5)?,
+                    r.get(6)?,
+                ))
+            },
+        )
+        .unwrap();
+    let kek = derive_key(KdfParams { m_kib: m, t, p }, b"record-password-1", &salt).unwrap();
+    let old_key =
+        aead::unwrap_key(&kek, &Aad::new("password-identity").int(owner), &wrapped).unwrap();
+    // ...which opens no data key in the file as it is now, old record or new.
+    let rows: Vec<(i64, i64, Vec<u8>)> = env
+        .sql()
+        .prepare("SELECT id, identity_id, wrapped_dek FROM records WHERE identity_id IS NOT NULL")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(rows.len(), 2);
+    for (rid, identity, dek) in rows {
+        let aad = Aad::new("record-dek-identity")
+            .int(owner)
+            .int(rid)
+            .int(identity);
+        assert!(
+            aead::unwrap_key(&old_key, &aad, &dek).is_err(),
+            "record {rid}"
+        );
+    }
+    assert_eq!(iid, 1);
+    assert_eq!(
+        env.run(&["data", "get", "after", "--password-file", rp], b"")
+            .ok()
+            .stdout,
+        "written after the upgrade"
+    );
+}

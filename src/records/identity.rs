@@ -5,8 +5,10 @@
 //! run tries a password against all of them, a batch read of N records costs one KDF, and
 //! changing the password rewraps one key.
 //!
-//! Identities from before the user key was part of the KEK (scheme 1) are rewrapped
-//! under the current scheme the first time their password opens them.
+//! An identity from before the user key was part of the KEK (scheme 1) is replaced the
+//! first time its password opens it: a new identity key under the current scheme, and the
+//! data keys of its records rewrapped under it, so a copy of the file from before opens
+//! nothing written since.
 
 use std::collections::HashMap;
 
@@ -65,6 +67,8 @@ pub struct Unlocker<'a> {
     user_key: &'a Key32,
     stretched: HashMap<(Vec<u8>, u32, u32, u32), Key32>,
     unlocked: HashMap<i64, Key32>,
+    /// Records whose data keys moved to a replaced identity in this transaction.
+    rewrapped: HashMap<i64, Vec<u8>>,
 }
 
 impl<'a> Unlocker<'a> {
@@ -75,6 +79,7 @@ impl<'a> Unlocker<'a> {
             user_key,
             stretched: HashMap::new(),
             unlocked: HashMap::new(),
+            rewrapped: HashMap::new(),
         }
     }
 
@@ -93,14 +98,31 @@ impl<'a> Unlocker<'a> {
         let Ok(key) = aead::unwrap_key(&kek, &aad(row.owner_id), &row.wrapped_identity_key) else {
             return Ok(None);
         };
-        if row.kek_scheme != CURRENT_SCHEME {
-            let mut upgraded = row.clone();
-            upgraded.kek_scheme = CURRENT_SCHEME;
-            upgraded.wrapped_identity_key =
-                aead::wrap_key(&self.kek_for(&upgraded)?, &aad(row.owner_id), &key);
-            tx.update_identity(&upgraded)?;
+        if row.kek_scheme == CURRENT_SCHEME {
+            return Ok(Some(key));
         }
-        Ok(Some(key))
+        // An identity of an older scheme: whoever kept a copy of the file from before can
+        // open its key with the record password alone, so it is replaced, not rewrapped,
+        // and the data keys of its records move to the new one.
+        let fresh = Key32::random();
+        for mut record in tx.records_of_identity(row.id)? {
+            let record_aad = super::identity_dek_aad(row.owner_id, record.id, row.id);
+            let dek = aead::unwrap_key(&key, &record_aad, &record.wrapped_dek).map_err(|_| {
+                Error::Integrity(format!(
+                    "record #{} failed its integrity check (decryption failed): it was modified or moved",
+                    record.id
+                ))
+            })?;
+            record.wrapped_dek = aead::wrap_key(&fresh, &record_aad, &dek);
+            tx.set_record_dek(&record)?;
+            self.rewrapped.insert(record.id, record.wrapped_dek);
+        }
+        let mut upgraded = row.clone();
+        upgraded.kek_scheme = CURRENT_SCHEME;
+        upgraded.wrapped_identity_key =
+            aead::wrap_key(&self.kek_for(&upgraded)?, &aad(row.owner_id), &fresh);
+        tx.update_identity(&upgraded)?;
+        Ok(Some(fresh))
     }
 
     /// The identity key of `identity_id`, or "invalid password" (exit 3).
@@ -117,6 +139,12 @@ impl<'a> Unlocker<'a> {
             self.unlocked.insert(identity_id, key);
         }
         Ok(&self.unlocked[&identity_id])
+    }
+
+    /// The wrapped data key a record holds now: `stored`, unless opening its identity
+    /// replaced it in this transaction.
+    pub fn current_dek<'s>(&'s self, record_id: i64, stored: &'s [u8]) -> &'s [u8] {
+        self.rewrapped.get(&record_id).map_or(stored, Vec::as_slice)
     }
 
     /// The owner's identity this password opens, if any.

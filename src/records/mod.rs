@@ -125,7 +125,7 @@ fn key_dek_aad(owner_id: i64, record_id: i64, key_id: i64, version: i64) -> Aad 
         .int(version)
 }
 
-fn identity_dek_aad(owner_id: i64, record_id: i64, identity_id: i64) -> Aad {
+pub(crate) fn identity_dek_aad(owner_id: i64, record_id: i64, identity_id: i64) -> Aad {
     Aad::new("record-dek-identity")
         .int(owner_id)
         .int(record_id)
@@ -281,11 +281,11 @@ impl<'p> Keyring<'p> {
                     what: "the record password".into(),
                     flag: "--password-file FILE (or ZENCRYPT_RECORD_PASSWORD_FILE)".into(),
                 })?;
-                let ik = unlocker.key(tx, row.owner_id, identity_id)?;
+                let ik = Key32::from_bytes(*unlocker.key(tx, row.owner_id, identity_id)?.expose());
                 aead::unwrap_key(
-                    ik,
+                    &ik,
                     &identity_dek_aad(row.owner_id, row.id, identity_id),
-                    &row.wrapped_dek,
+                    unlocker.current_dek(row.id, &row.wrapped_dek),
                 )
                 .map_err(|_| integrity(row.id))?
             }

@@ -278,6 +278,8 @@ pub trait Tx {
     -> StoreResult<Vec<RecordRow>>;
     /// Records wrapped by `key_id` at a version below `version`, without ciphertexts.
     fn records_below_version(&mut self, key_id: i64, version: i64) -> StoreResult<Vec<RecordRow>>;
+    /// The records a password identity protects, without ciphertexts.
+    fn records_of_identity(&mut self, identity_id: i64) -> StoreResult<Vec<RecordRow>>;
     /// Saves a record's wrapped data key, key version and binding.
     fn set_record_dek(&mut self, r: &RecordRow) -> StoreResult<()>;
     /// How many records a password identity protects.

@@ -1283,6 +1283,14 @@ impl Tx for SqliteTx<'_> {
         )
     }
 
+    fn records_of_identity(&mut self, identity_id: i64) -> StoreResult<Vec<RecordRow>> {
+        self.all(
+            &format!("SELECT {RECORD_META_COLUMNS} FROM records WHERE identity_id = ?1"),
+            params![identity_id],
+            record_from_row,
+        )
+    }
+
     fn set_record_dek(&mut self, r: &RecordRow) -> StoreResult<()> {
         self.scrub.set(true);
         self.exec(
