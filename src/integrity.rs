@@ -35,6 +35,21 @@ pub const DIGEST_LEN: usize = 16;
 /// A row-state digest: the first 16 bytes of SHA-256 over the row's encoding and MAC.
 pub type Digest = [u8; DIGEST_LEN];
 
+/// Bytes of a row's MAC: HMAC-SHA256 truncated to 128 bits.
+pub const ROW_MAC_LEN: usize = 16;
+
+/// The MAC binding a row's encoding under `key`.
+pub fn row_mac(key: &MacKey, encoding: &Aad) -> Vec<u8> {
+    key.compute(&[encoding.as_bytes()])[..ROW_MAC_LEN].to_vec()
+}
+
+/// Whether `mac` binds `encoding` under `key` (constant time).
+fn row_mac_ok(key: &MacKey, encoding: &Aad, mac: &[u8]) -> bool {
+    use subtle::ConstantTimeEq;
+    mac.len() == ROW_MAC_LEN
+        && bool::from(key.compute(&[encoding.as_bytes()])[..ROW_MAC_LEN].ct_eq(mac))
+}
+
 /// A user's integrity key: binds the user's own rows. Derived from the user key, so it is
 /// available exactly where the user key is (a session of that user).
 pub struct OwnerKey {
@@ -225,7 +240,7 @@ impl StateDigests {
         Some(match row {
             RowId::User(id) => (1, *id, 0),
             RowId::Key(id) => (2, *id, 0),
-            RowId::KeyVersion(k, v) => (3, *k, *v),
+            RowId::KeyVersion(k, v) => (KEY_VERSION_TAG, *k, *v),
             RowId::Record(id) => (4, *id, 0),
             RowId::Identity(id) => (5, *id, 0),
             RowId::Session(_) => return None,
@@ -244,17 +259,20 @@ impl StateDigests {
         self.0.is_empty()
     }
 
-    /// The compact encoding stored in the audit row: per row a tag byte, two big-endian
-    /// integers, a presence byte and, when present, the digest.
+    /// The compact encoding stored in the audit row: per row a tag byte, the row's id as
+    /// a big-endian integer (a key version: the key id, then the version), a presence
+    /// byte and, when present, the digest.
     pub fn encode(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(self.0.len() * (18 + DIGEST_LEN));
+        let mut out = Vec::with_capacity(self.0.len() * (10 + DIGEST_LEN));
         for (row, d) in &self.0 {
             let Some((tag, a, b)) = Self::tag(row) else {
                 continue;
             };
             out.push(tag);
             out.extend_from_slice(&a.to_be_bytes());
-            out.extend_from_slice(&b.to_be_bytes());
+            if tag == KEY_VERSION_TAG {
+                out.extend_from_slice(&b.to_be_bytes());
+            }
             match d {
                 Some(d) => {
                     out.push(1);
@@ -271,31 +289,30 @@ impl StateDigests {
         mut bytes: &[u8],
         mut visit: impl FnMut(RowId, Option<Digest>),
     ) -> Option<()> {
-        fn int(b: &[u8]) -> i64 {
-            i64::from_be_bytes(b.try_into().expect("8 bytes"))
+        fn int(bytes: &mut &[u8]) -> Option<i64> {
+            let (head, rest) = bytes.split_first_chunk::<8>()?;
+            *bytes = rest;
+            Some(i64::from_be_bytes(*head))
         }
-        while !bytes.is_empty() {
-            if bytes.len() < 18 {
-                return None;
-            }
-            let (a, b) = (int(&bytes[1..9]), int(&bytes[9..17]));
-            let row = match (bytes[0], b) {
-                (1, 0) => RowId::User(a),
-                (2, 0) => RowId::Key(a),
-                (3, _) => RowId::KeyVersion(a, b),
-                (4, 0) => RowId::Record(a),
-                (5, 0) => RowId::Identity(a),
+        while let Some((&tag, rest)) = bytes.split_first() {
+            bytes = rest;
+            let a = int(&mut bytes)?;
+            let row = match tag {
+                1 => RowId::User(a),
+                2 => RowId::Key(a),
+                KEY_VERSION_TAG => RowId::KeyVersion(a, int(&mut bytes)?),
+                4 => RowId::Record(a),
+                5 => RowId::Identity(a),
                 _ => return None,
             };
-            let present = bytes[17];
-            bytes = &bytes[18..];
+            let (&present, rest) = bytes.split_first()?;
+            bytes = rest;
             match present {
                 0 => visit(row, None),
-                1 if bytes.len() >= DIGEST_LEN => {
-                    let mut d = [0u8; DIGEST_LEN];
-                    d.copy_from_slice(&bytes[..DIGEST_LEN]);
-                    bytes = &bytes[DIGEST_LEN..];
-                    visit(row, Some(d));
+                1 => {
+                    let (d, rest) = bytes.split_first_chunk::<DIGEST_LEN>()?;
+                    bytes = rest;
+                    visit(row, Some(*d));
                 }
                 _ => return None,
             }
@@ -303,6 +320,9 @@ impl StateDigests {
         Some(())
     }
 }
+
+/// The tag of a key version in [`StateDigests`]' encoding (the only row with two ids).
+const KEY_VERSION_TAG: u8 = 3;
 
 /// A storage transaction with row integrity in front: every bound row is checked as it is
 /// read (exit 7 naming the row when it does not verify) and bound as it is written, and
@@ -350,7 +370,7 @@ impl<'a> Sealed<'a> {
     }
 
     fn check(key: &MacKey, row: &RowId, enc: &Aad, mac: &[u8]) -> StoreResult<()> {
-        if !mac.is_empty() && key.verify(&[enc.as_bytes()], mac) {
+        if row_mac_ok(key, enc, mac) {
             Ok(())
         } else {
             Err(StoreError::Integrity {
@@ -416,10 +436,7 @@ impl<'a> Sealed<'a> {
     fn bind_key(&mut self, k: &KeyRecord) -> StoreResult<KeyRecord> {
         let row = RowId::Key(k.id);
         let enc = encode_key(k);
-        let mac = self
-            .owner_key(k.owner_id, &row)?
-            .compute(&[enc.as_bytes()])
-            .to_vec();
+        let mac = row_mac(self.owner_key(k.owner_id, &row)?, &enc);
         self.note(row, &enc, &mac);
         Ok(KeyRecord { mac, ..k.clone() })
     }
@@ -428,10 +445,7 @@ impl<'a> Sealed<'a> {
         let row = RowId::KeyVersion(v.key_id, v.version);
         let owner = self.owner.map_or(0, |o| o.owner_id);
         let enc = encode_key_version(owner, v);
-        let mac = self
-            .owner_key(owner, &row)?
-            .compute(&[enc.as_bytes()])
-            .to_vec();
+        let mac = row_mac(self.owner_key(owner, &row)?, &enc);
         self.note(row, &enc, &mac);
         Ok(KeyVersionRecord { mac, ..v.clone() })
     }
@@ -439,10 +453,7 @@ impl<'a> Sealed<'a> {
     fn record_mac(&mut self, r: &RecordRow) -> StoreResult<Vec<u8>> {
         let row = RowId::Record(r.id);
         let enc = encode_record(r);
-        let mac = self
-            .owner_key(r.owner_id, &row)?
-            .compute(&[enc.as_bytes()])
-            .to_vec();
+        let mac = row_mac(self.owner_key(r.owner_id, &row)?, &enc);
         self.note(row, &enc, &mac);
         Ok(mac)
     }
@@ -450,17 +461,14 @@ impl<'a> Sealed<'a> {
     fn bind_identity(&mut self, i: &IdentityRow) -> StoreResult<IdentityRow> {
         let row = RowId::Identity(i.id);
         let enc = encode_identity(i);
-        let mac = self
-            .owner_key(i.owner_id, &row)?
-            .compute(&[enc.as_bytes()])
-            .to_vec();
+        let mac = row_mac(self.owner_key(i.owner_id, &row)?, &enc);
         self.note(row, &enc, &mac);
         Ok(IdentityRow { mac, ..i.clone() })
     }
 
     fn bind_user(&mut self, u: &UserRecord) -> Vec<u8> {
         let enc = encode_user(u);
-        let mac = self.audit_key.compute(&[enc.as_bytes()]).to_vec();
+        let mac = row_mac(self.audit_key, &enc);
         self.note(RowId::User(u.id), &enc, &mac);
         mac
     }
@@ -552,10 +560,7 @@ impl Tx for Sealed<'_> {
     }
 
     fn insert_session(&mut self, session: &SessionRecord) -> StoreResult<()> {
-        let mac = self
-            .audit_key
-            .compute(&[encode_session(session).as_bytes()])
-            .to_vec();
+        let mac = row_mac(self.audit_key, &encode_session(session));
         self.inner.insert_session(&SessionRecord {
             id: session.id.clone(),
             user_id: session.user_id,

@@ -253,10 +253,7 @@ impl Vault {
         })?;
         for mut row in rows {
             if let StoredRow::User(u) = &mut row {
-                u.mac = self
-                    .audit_key
-                    .compute(&[integrity::encode_user(u).as_bytes()])
-                    .to_vec();
+                u.mac = integrity::row_mac(&self.audit_key, &integrity::encode_user(u));
                 tx.set_row_mac(&crate::model::RowId::User(u.id), &u.mac)?;
             }
             let (id, d) = integrity::row_digest(&row);
@@ -311,7 +308,7 @@ impl Vault {
             if recorded.0.get(&id) != Some(&Some(integrity::digest(&enc, &[]))) {
                 return Err(integrity::tampered(&id));
             }
-            let mac = owner.mac_key().compute(&[enc.as_bytes()]);
+            let mac = integrity::row_mac(owner.mac_key(), &enc);
             tx.raw().set_row_mac(&id, &mac)?;
             bound.set(id, Some(integrity::digest(&enc, &mac)));
         }

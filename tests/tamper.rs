@@ -306,7 +306,7 @@ fn an_older_database_is_bound_in_place_and_verifies() {
     );
     assert_eq!(
         env.column::<i64>("SELECT length(row_mac) FROM records WHERE owner_id = 2"),
-        [32]
+        [16]
     );
 }
 

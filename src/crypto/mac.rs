@@ -6,17 +6,22 @@ use sha2::Sha256;
 /// Length of a MAC in bytes.
 pub const MAC_LEN: usize = 32;
 
-/// A MAC key (at least 32 bytes). Never printed.
-pub struct MacKey(zeroize::Zeroizing<Vec<u8>>);
+/// A MAC key (at least 32 bytes). Never printed. Holds the keyed HMAC state, computed
+/// once (it is zeroed on drop), so each MAC costs only the message's own blocks.
+pub struct MacKey(Hmac<Sha256>);
 
 impl MacKey {
-    /// Wraps key bytes; callers check the minimum length.
+    /// Wraps key bytes (which are zeroed here); callers check the minimum length.
     pub fn new(bytes: Vec<u8>) -> Self {
-        MacKey(zeroize::Zeroizing::new(bytes))
+        let bytes = zeroize::Zeroizing::new(bytes);
+        MacKey(
+            <Hmac<Sha256> as KeyInit>::new_from_slice(&bytes)
+                .expect("HMAC accepts keys of any length"),
+        )
     }
 
     fn hmac(&self) -> Hmac<Sha256> {
-        <Hmac<Sha256> as KeyInit>::new_from_slice(&self.0).expect("HMAC accepts keys of any length")
+        self.0.clone()
     }
 
     /// HMAC-SHA256 over the concatenation of `parts`.

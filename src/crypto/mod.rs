@@ -134,7 +134,9 @@ pub struct Aad(Vec<u8>);
 impl Aad {
     /// Starts associated data for one purpose, e.g. `"user-key"`.
     pub fn new(purpose: &str) -> Self {
-        let mut a = Aad(b"zencrypt\0".to_vec());
+        // Room for a row's encoding without growing.
+        let mut a = Aad(Vec::with_capacity(256));
+        a.0.extend_from_slice(b"zencrypt\0");
         a.push(purpose.as_bytes());
         a
     }
