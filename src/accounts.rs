@@ -361,7 +361,16 @@ impl Vault {
                     // Not a possible user name: often a password typed into the wrong
                     // field, so it is not recorded.
                     None if validate_username(username).is_err() => Actor::anonymous("(invalid)"),
-                    None => Actor::anonymous(username),
+                    // A name no account has may be a password typed into the wrong field:
+                    // recorded as a keyed digest, which still tells repeated tries apart.
+                    None => Actor::anonymous(&format!(
+                        "(unknown {})",
+                        &crypto::hex(
+                            &self
+                                .audit_key
+                                .compute(&[b"zencrypt unknown user", username.as_bytes()])
+                        )[..12]
+                    )),
                 };
                 self.audit_failure(
                     &actor,

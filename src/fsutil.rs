@@ -197,9 +197,9 @@ fn leftover_pid(name: &str) -> Option<u32> {
     pid.parse().ok()
 }
 
-/// Removes what killed zencrypt processes left in `dir`: temp files and staging
-/// directories (named as above) whose creating process is gone. One whose process still
-/// runs (another zencrypt writing beside us) is left alone. Best effort: errors are
+/// Removes what killed zencrypt processes of this user left in `dir`: temp files and
+/// staging directories (named as above) whose creating process is gone. One whose process
+/// still runs (another zencrypt writing beside us), or another user's, is left alone. Best effort: errors are
 /// ignored, since this only tidies up.
 pub fn sweep_leftovers(dir: &Path) {
     let Ok(entries) = fs::read_dir(dir) else {
@@ -210,7 +210,11 @@ pub fn sweep_leftovers(dir: &Path) {
         let Some(pid) = name.to_str().and_then(leftover_pid) else {
             continue;
         };
-        if process_alive(pid) {
+        // Only our own leftovers: in a shared directory, another user's are theirs.
+        let ours = entry.metadata().is_ok_and(|m| {
+            std::os::unix::fs::MetadataExt::uid(&m) == rustix::process::geteuid().as_raw()
+        });
+        if !ours || process_alive(pid) {
             continue;
         }
         let path = entry.path();
@@ -238,6 +242,30 @@ fn process_alive(pid: u32) -> bool {
 mod tests {
     use super::*;
     use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn only_our_own_dead_leftovers_are_swept() {
+        let dir = tempfile::tempdir().unwrap();
+        // pid 2^22 + 1 is above Linux's largest pid: no such process.
+        let dead = |n: u32| {
+            dir.path()
+                .join(format!("{TEMP_PREFIX}{}-00000000000{n}", (1u32 << 22) + 1))
+        };
+        let (mine, theirs) = (dead(1), dead(2));
+        fs::write(&mine, b"x").unwrap();
+        fs::write(&theirs, b"x").unwrap();
+        let live = dir
+            .path()
+            .join(format!("{TEMP_PREFIX}{}-000000000003", std::process::id()));
+        fs::write(&live, b"x").unwrap();
+        let chowned = std::os::unix::fs::chown(&theirs, Some(65534), Some(65534)).is_ok();
+        sweep_leftovers(dir.path());
+        assert!(!mine.exists());
+        assert!(live.exists());
+        if chowned {
+            assert!(theirs.exists(), "another user's leftover was removed");
+        }
+    }
 
     fn mode(p: &Path) -> u32 {
         fs::metadata(p).unwrap().permissions().mode() & 0o777

@@ -10,7 +10,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard, Once};
 
-use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+use signal_hook::consts::{SIGALRM, SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2, SIGXFSZ};
 use signal_hook::iterator::Signals;
 
 /// Paths being written right now that must not outlive an interruption, and whether
@@ -49,7 +49,12 @@ pub fn install_for_shell() {
 /// other two; otherwise it is ignored.
 fn install(stop_on_sigint: bool) {
     HANDLER.call_once(|| {
-        let Ok(mut signals) = Signals::new([SIGINT, SIGTERM, SIGHUP]) else {
+        // Every signal whose default action ends the process without a chance to clean
+        // up (SIGXFSZ: a file size limit; SIGQUIT: Ctrl-\), besides SIGKILL.
+        let stopping = [
+            SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGXFSZ, SIGALRM, SIGUSR1, SIGUSR2,
+        ];
+        let Ok(mut signals) = Signals::new(stopping) else {
             return;
         };
         let spawned = std::thread::Builder::new()

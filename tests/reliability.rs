@@ -190,7 +190,13 @@ fn an_interrupted_decrypt_leaves_no_partial_plaintext() {
     let out = dir.join("plain.bin");
     // Ctrl-C, kill's default and a closed terminal all clean up; the exit code is
     // 128 + the signal's number, as shells report it.
-    for (sig, code) in [("INT", 130), ("TERM", 143), ("HUP", 129)] {
+    for (sig, code) in [
+        ("INT", 130),
+        ("TERM", 143),
+        ("HUP", 129),
+        ("QUIT", 131),
+        ("XFSZ", 153),
+    ] {
         let mut child = env
             .command()
             .args(["decrypt", "-", "-o", out.to_str().unwrap()])
