@@ -24,11 +24,11 @@ fn partial() -> MutexGuard<'static, Vec<(PathBuf, bool)>> {
     PARTIAL.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// Turns core dumps off for this process: a dump would hold whatever keys and plaintext
-/// were in memory. Both the core size limit (0, hard and soft) and the dumpable flag
+/// Turns core dumps off for this process (a dump would hold whatever keys and plaintext
+/// were in memory), and locks its memory where that is allowed (see `lock_memory`). Both the core size limit (0, hard and soft) and the dumpable flag
 /// (which also keeps other processes of the same user from attaching a debugger).
 /// Best effort: a refusal leaves the process as it was.
-pub fn disable_core_dumps() {
+pub fn protect_memory() {
     use rustix::process::{DumpableBehavior, Resource, Rlimit};
     let _ = rustix::process::setrlimit(
         Resource::Core,
@@ -38,6 +38,22 @@ pub fn disable_core_dumps() {
         },
     );
     let _ = rustix::process::set_dumpable_behavior(DumpableBehavior::NotDumpable);
+    lock_memory();
+}
+
+/// Keeps the process's memory, keys included, out of swap where the memory-lock limit
+/// allows it: with no limit (root, or `ulimit -l unlimited`), every page is locked as it
+/// is first touched. Under a limit (8 MiB for ordinary users by default) nothing is
+/// locked: locking every future page would make allocations past the limit fail.
+/// Best effort: a refusal leaves the process as it was.
+fn lock_memory() {
+    use rustix::mm::MlockAllFlags;
+    use rustix::process::{Resource, getrlimit};
+    if getrlimit(Resource::Memlock).current.is_none() {
+        let _ = rustix::mm::mlockall(
+            MlockAllFlags::CURRENT | MlockAllFlags::FUTURE | MlockAllFlags::ONFAULT,
+        );
+    }
 }
 
 /// Installs the shell's handler: Ctrl-C is ignored, SIGTERM and SIGHUP clean up and exit.

@@ -546,3 +546,44 @@ fn an_import_line_past_the_cap_is_refused_with_bounded_memory() {
     let listed = env.run(&["data", "list", "--json"], b"");
     assert_eq!(listed.json(), serde_json::json!([]), "nothing was stored");
 }
+
+#[test]
+fn memory_is_locked_when_the_limit_allows_it() {
+    // Locked only without a memory-lock limit (root, or `ulimit -l unlimited`); under a
+    // limit nothing is locked, and the command works all the same.
+    let limits = std::fs::read_to_string("/proc/self/limits").unwrap();
+    let unlimited = limits
+        .lines()
+        .find(|l| l.starts_with("Max locked memory"))
+        .is_some_and(|l| l.split_whitespace().nth(3) == Some("unlimited"));
+    let env = Env::new();
+    let mut child = env
+        .command()
+        .arg("hash")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let status = format!("/proc/{}/status", child.id());
+    let mut locked_kib = 0u64;
+    for _ in 0..400 {
+        let text = std::fs::read_to_string(&status).unwrap();
+        locked_kib = text
+            .lines()
+            .find(|l| l.starts_with("VmLck:"))
+            .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+            .unwrap();
+        if locked_kib > 0 {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    drop(child.stdin.take());
+    assert!(child.wait().unwrap().success());
+    if unlimited {
+        assert!(locked_kib > 0, "no page was locked");
+    } else {
+        assert_eq!(locked_kib, 0);
+        eprintln!("memory-lock limit set: checked that nothing is locked");
+    }
+}

@@ -252,7 +252,11 @@ fn old_database() -> Env {
             "fixture-jwt-secret-0123456789abcdef01234",
         );
     std::fs::create_dir_all(env.data_dir()).unwrap();
-    std::fs::copy("tests/fixtures/v4.db", env.db()).unwrap();
+    std::fs::copy(
+        concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/v4.db"),
+        env.db(),
+    )
+    .unwrap();
     env
 }
 
