@@ -1,6 +1,7 @@
-//! The process's own safety: no core dumps, and cleanup when a signal stops a command.
+//! Cleanup when a signal stops a command.
 //!
-//! SIGINT (Ctrl-C), SIGTERM and SIGHUP during a one-shot command: files and directories
+//! SIGINT (Ctrl-C), SIGTERM, SIGHUP and the other signals that end a process by default
+//! (SIGQUIT, SIGXFSZ, SIGALRM, SIGUSR1/2) during a one-shot command: files and directories
 //! being built that must not outlive the process (half a decrypted file, a backup in the
 //! making) are removed before it exits with 128 + the signal's number, since no destructor
 //! runs then. Database changes need nothing here: they are transactions, and a stop at any
@@ -22,38 +23,6 @@ static HANDLER: Once = Once::new();
 
 fn partial() -> MutexGuard<'static, Vec<(PathBuf, bool)>> {
     PARTIAL.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-/// Turns core dumps off for this process (a dump would hold whatever keys and plaintext
-/// were in memory), and locks its memory where that is allowed (see `lock_memory`). Both the core size limit (0, hard and soft) and the dumpable flag
-/// (which also keeps other processes of the same user from attaching a debugger).
-/// Best effort: a refusal leaves the process as it was.
-pub fn protect_memory() {
-    use rustix::process::{DumpableBehavior, Resource, Rlimit};
-    let _ = rustix::process::setrlimit(
-        Resource::Core,
-        Rlimit {
-            current: Some(0),
-            maximum: Some(0),
-        },
-    );
-    let _ = rustix::process::set_dumpable_behavior(DumpableBehavior::NotDumpable);
-    lock_memory();
-}
-
-/// Keeps the process's memory, keys included, out of swap where the memory-lock limit
-/// allows it: with no limit (root, or `ulimit -l unlimited`), every page is locked as it
-/// is first touched. Under a limit (8 MiB for ordinary users by default) nothing is
-/// locked: locking every future page would make allocations past the limit fail.
-/// Best effort: a refusal leaves the process as it was.
-fn lock_memory() {
-    use rustix::mm::MlockAllFlags;
-    use rustix::process::{Resource, getrlimit};
-    if getrlimit(Resource::Memlock).current.is_none() {
-        let _ = rustix::mm::mlockall(
-            MlockAllFlags::CURRENT | MlockAllFlags::FUTURE | MlockAllFlags::ONFAULT,
-        );
-    }
 }
 
 /// Installs the shell's handler: Ctrl-C is ignored, SIGTERM and SIGHUP clean up and exit.

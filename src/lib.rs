@@ -23,6 +23,7 @@ pub mod hashing;
 pub mod integrity;
 pub mod interrupt;
 pub mod keys;
+pub mod memory;
 pub mod model;
 pub mod records;
 pub mod session;

@@ -244,7 +244,7 @@ pub fn emitted(r: io::Result<()>) -> Result<()> {
 
 /// Parses the command line, runs it and returns the process exit code.
 pub fn main() -> i32 {
-    crate::interrupt::protect_memory();
+    crate::memory::protect_memory();
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {
