@@ -317,7 +317,8 @@ impl Vault {
         for (id, d) in tx.take_written().0 {
             bound.set(id, d);
         }
-        let n = bound.0.len() - 1;
+        // The rows bound, besides the user's own row.
+        let n = bound.0.len().saturating_sub(1);
         let head = audit::append_state(
             &mut tx,
             &self.audit_key,

@@ -253,12 +253,22 @@ fn an_impossible_outcome_value_is_named_by_verify() {
 #[test]
 fn another_databases_audit_log_does_not_verify_here() {
     let (env, alice, _, _) = setup();
+    // Same audit key in both, from the start: only the database identity differs.
     let other = Env::new();
+    std::fs::create_dir_all(other.data_dir()).unwrap();
+    let key_file = other.data_dir().join("audit.key");
+    std::fs::write(
+        &key_file,
+        std::fs::read(env.data_dir().join("audit.key")).unwrap(),
+    )
+    .unwrap();
+    std::fs::set_permissions(
+        &key_file,
+        std::os::unix::fs::PermissionsExt::from_mode(0o600),
+    )
+    .unwrap();
     other.signup("alice");
     other.signup("bob");
-    // Same audit key in both: only the database identity differs.
-    let key = std::fs::read(env.data_dir().join("audit.key")).unwrap();
-    std::fs::write(other.data_dir().join("audit.key"), key).unwrap();
     let conn = env.sql();
     conn.execute("DELETE FROM audit_log", []).unwrap();
     conn.execute(
@@ -278,7 +288,7 @@ fn another_databases_audit_log_does_not_verify_here() {
         assert_eq!(r.code, 7);
         assert!(
             r.stderr
-                .contains("audit chain is broken at seq 1: row was modified (mac mismatch)"),
+                .contains("this database's identity was changed (its audit log begins from another database id)"),
             "{}",
             r.stderr
         );

@@ -204,7 +204,7 @@ pub fn run(ctx: &Ctx, cmd: AuditCommand) -> Result<()> {
             }
             emitted(out.data_line(&entries_table(&rows)))
         }
-        AuditCommand::AcceptHead { .. } => unreachable!("handled before a session is needed"),
+        AuditCommand::AcceptHead { yes } => accept_head(ctx, yes),
         AuditCommand::Checkpoint => {
             let (seq, mac) = vault.audit_checkpoint(&session)?;
             let doc = json!({ "seq": seq, "mac": crate::crypto::hex(&mac) });
