@@ -4,10 +4,10 @@
 use std::hint::black_box;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use zencrypt::crypto::armor::ArmorWriter;
-use zencrypt::crypto::mac::MacKey;
-use zencrypt::crypto::stream::{Header, decrypt_body, encrypt_body};
-use zencrypt::crypto::{Aad, Key32, aead};
+use zencrypt_core::crypto::armor::ArmorWriter;
+use zencrypt_core::crypto::mac::MacKey;
+use zencrypt_core::crypto::stream::{Header, decrypt_body, encrypt_body};
+use zencrypt_core::crypto::{Aad, Key32, aead};
 
 const MIB: usize = 1024 * 1024;
 

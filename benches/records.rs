@@ -9,13 +9,13 @@ use std::hint::black_box;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use secrecy::SecretString;
-use zencrypt::config::SignupPolicy;
-use zencrypt::crypto::kdf::KdfParams;
-use zencrypt::crypto::mac::MacKey;
-use zencrypt::records::PutOptions;
-use zencrypt::storage::Storage;
-use zencrypt::storage::sqlite::SqliteStore;
-use zencrypt::vault::{Policy, Vault};
+use zencrypt_core::config::SignupPolicy;
+use zencrypt_core::crypto::kdf::KdfParams;
+use zencrypt_core::crypto::mac::MacKey;
+use zencrypt_core::records::PutOptions;
+use zencrypt_core::storage::Storage;
+use zencrypt_core::vault::{Policy, Vault};
+use zencrypt_sqlite::SqliteStore;
 
 const RECORDS: usize = 100_000;
 const AUDIT_KEY: [u8; 32] = [3; 32];
@@ -49,7 +49,7 @@ fn records(c: &mut Criterion) {
     let lines: String = (0..RECORDS)
         .map(|i| format!("{{\"value\":\"secret value number {i:08}\"}}\n"))
         .collect();
-    let items = zencrypt::records::parse_import(lines.as_bytes()).unwrap();
+    let items = zencrypt_core::records::parse_import(lines.as_bytes()).unwrap();
     v.data_import(&session, &items, None, None).unwrap();
     let row = v
         .data_put(&session, b"the one", &PutOptions::default(), None)
@@ -82,7 +82,8 @@ fn records(c: &mut Criterion) {
     g.bench_function("verify the chain (100k rows)", |b| {
         b.iter(|| {
             let mut tx = reader.read().unwrap();
-            let r = zencrypt::audit::verify(tx.as_mut(), &MacKey::new(AUDIT_KEY.to_vec())).unwrap();
+            let r = zencrypt_core::chain::verify(tx.as_mut(), &MacKey::new(AUDIT_KEY.to_vec()))
+                .unwrap();
             assert!(r.first_bad.is_none());
             black_box(r.checked)
         })

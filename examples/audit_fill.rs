@@ -7,8 +7,8 @@
 #[path = "../benches/support/fill.rs"]
 mod fill;
 
-use zencrypt::crypto::mac::MacKey;
-use zencrypt::storage::sqlite::SqliteStore;
+use zencrypt_core::crypto::mac::MacKey;
+use zencrypt_sqlite::SqliteStore;
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();

@@ -13,12 +13,12 @@ use std::io::{Read, Write};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use secrecy::SecretString;
-use zencrypt::Error;
-use zencrypt::crypto::Key32;
-use zencrypt::crypto::armor::{ArmorReader, ArmorWriter, is_armored};
-use zencrypt::crypto::mac::MacKey;
-use zencrypt::crypto::stream::{Header, StreamError, decrypt_body, encrypt_body};
-use zencrypt::error::exit;
+use zencrypt_core::Error;
+use zencrypt_core::crypto::Key32;
+use zencrypt_core::crypto::armor::{ArmorReader, ArmorWriter, is_armored};
+use zencrypt_core::crypto::mac::MacKey;
+use zencrypt_core::crypto::stream::{Header, StreamError, decrypt_body, encrypt_body};
+use zencrypt_core::error::exit;
 
 /// A decoder driven from raw bytes.
 pub type Target = fn(&[u8]);
@@ -68,7 +68,7 @@ pub fn ciphertext(data: &[u8]) {
         panic!("ciphertext: random input decrypted under a fixed key");
     };
     check_error(
-        &zencrypt::cipher::stream_error(e, "reading"),
+        &zencrypt_core::cipher::stream_error(e, "reading"),
         exit::INTEGRITY,
         "ciphertext",
     );
@@ -132,7 +132,7 @@ pub fn stream_tamper(data: &[u8]) {
     } else {
         match result {
             Err(e @ StreamError::Tampered(_)) => check_error(
-                &zencrypt::cipher::stream_error(e, "reading"),
+                &zencrypt_core::cipher::stream_error(e, "reading"),
                 exit::INTEGRITY,
                 "stream_tamper",
             ),
@@ -146,7 +146,7 @@ pub fn stream_tamper(data: &[u8]) {
 pub fn armor(data: &[u8]) {
     let mut out = Vec::new();
     if let Err(e) = ArmorReader::new(data).read_to_end(&mut out) {
-        let e = zencrypt::cipher::stream_error(StreamError::Io(e), "reading");
+        let e = zencrypt_core::cipher::stream_error(StreamError::Io(e), "reading");
         check_error(&e, exit::INTEGRITY, "armor");
     }
     let mut w = ArmorWriter::new(Vec::new());
@@ -168,7 +168,7 @@ pub fn armor(data: &[u8]) {
 /// session key) see any input; they either accept it or fail with exit 3.
 pub fn jwt(data: &[u8]) {
     const SECRET: [u8; 32] = [9u8; 32];
-    let keys = zencrypt::session::JwtKeys::new(&SECRET).expect("a 32-byte secret");
+    let keys = zencrypt_core::session::JwtKeys::new(&SECRET).expect("a 32-byte secret");
     let Some((mode, rest)) = data.split_first() else {
         return;
     };
@@ -180,7 +180,7 @@ pub fn jwt(data: &[u8]) {
         let sig = MacKey::new(SECRET.to_vec()).compute(&[signing_input.as_bytes()]);
         format!("{signing_input}.{}", b64(&sig))
     };
-    match zencrypt::session::validate(&keys, &SecretString::from(text)) {
+    match zencrypt_core::session::validate(&keys, &SecretString::from(text)) {
         Ok(contents) => {
             assert!(mode % 2 == 1, "jwt: an unsigned token was accepted");
             let claims: serde_json::Value =
@@ -196,7 +196,7 @@ pub fn jwt(data: &[u8]) {
 
 /// `data import` lines: parsed or refused with exit 2, naming the line.
 pub fn import(data: &[u8]) {
-    match zencrypt::records::parse_import(data) {
+    match zencrypt_core::records::parse_import(data) {
         Ok(items) => assert!(items.len() <= data.split(|b| *b == b'\n').count()),
         Err(e) => {
             check_error(&e, exit::USAGE, "import");
@@ -211,11 +211,11 @@ pub fn duration(data: &[u8]) {
     let Ok(text) = std::str::from_utf8(data) else {
         return;
     };
-    match zencrypt::duration::parse(text) {
+    match zencrypt_core::duration::parse(text) {
         Ok(secs) => {
-            let shown = zencrypt::duration::format(secs);
+            let shown = zencrypt_core::duration::format(secs);
             assert_eq!(
-                zencrypt::duration::parse(&shown).ok(),
+                zencrypt_core::duration::parse(&shown).ok(),
                 Some(secs),
                 "duration: {text:?} -> {secs} -> {shown:?}"
             );
@@ -234,7 +234,7 @@ pub fn token(data: &[u8]) {
         && text
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
-    match zencrypt::records::token::validate_custom(text) {
+    match zencrypt_core::records::token::validate_custom(text) {
         Ok(()) => assert!(valid, "token: accepted {text:?}"),
         Err(e) => {
             assert!(!valid, "token: refused {text:?}");
@@ -246,7 +246,7 @@ pub fn token(data: &[u8]) {
 /// The row-state digests an audit row carries (read back from the database): decoding
 /// never panics, and an input in canonical order encodes back to the same bytes.
 pub fn state_digests(data: &[u8]) {
-    use zencrypt::integrity::StateDigests;
+    use zencrypt_core::integrity::StateDigests;
     let mut rows = Vec::new();
     if StateDigests::decode_each(data, |row, d| rows.push((row, d))).is_none() {
         return;

@@ -1,7 +1,6 @@
 //! Accounts end to end: sign-up, login, logout, whoami, passwd, sign-up policy.
 
-mod common;
-use common::*;
+use crate::common::*;
 use serde_json::json;
 
 #[test]
@@ -354,7 +353,7 @@ fn user_names_are_unique_ignoring_case() {
     env.signup("alice");
     let r = env.run(
         &["signup", "--username", "Alice", "--password-stdin"],
-        format!("{}\n", common::pw("Alice")).as_bytes(),
+        format!("{}\n", crate::common::pw("Alice")).as_bytes(),
     );
     assert_eq!(r.code, 6);
     assert_eq!(r.stderr, "error: username 'Alice' is taken\n");
@@ -366,7 +365,7 @@ fn user_names_are_unique_ignoring_case() {
     // Logging in ignores case too, and it is the same account.
     let r = env.run(
         &["login", "--username", "ALICE", "--password-stdin", "--json"],
-        format!("{}\n", common::pw("alice")).as_bytes(),
+        format!("{}\n", crate::common::pw("alice")).as_bytes(),
     );
     assert_eq!(r.ok().json()["username"], "alice");
 }
@@ -388,7 +387,7 @@ fn two_passwd_at_once_leave_exactly_one_password() {
         c.stdin
             .take()
             .unwrap()
-            .write_all(format!("{}\n{new}\n", common::pw("alice")).as_bytes())
+            .write_all(format!("{}\n{new}\n", crate::common::pw("alice")).as_bytes())
             .unwrap();
         c
     };

@@ -1,8 +1,7 @@
 //! Roles and the audit log end to end: denials, the role matrix, chain verification
 //! after tampering with the database, and who sees which rows.
 
-mod common;
-use common::*;
+use crate::common::*;
 
 fn setup() -> (Env, String, String, String) {
     let env = Env::new();

@@ -2,13 +2,11 @@
 //! values and a wrong audit key. Each is a clear one-line error with its exit code, and
 //! afterwards the database holds exactly what it held before.
 
-mod common;
-
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
-use common::*;
+use crate::common::*;
 
 fn is_root() -> bool {
     Command::new("id")

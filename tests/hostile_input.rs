@@ -2,13 +2,12 @@
 //! bytes, and the binary itself fed random ciphertexts, import files, tokens and
 //! durations. Nothing panics; every failure is its documented exit code with one line.
 
-mod common;
 #[path = "../fuzz/harness.rs"]
 mod harness;
 
 use std::path::Path;
 
-use common::Env;
+use crate::common::Env;
 use proptest::prelude::*;
 
 /// Every file in `dir` (none if it does not exist).
@@ -62,7 +61,7 @@ proptest! {
 }
 
 /// An error from the binary: the exit code expected and one `error: ` line on stderr.
-fn assert_one_line_error(r: &common::Run, codes: &[i32], what: &str) {
+fn assert_one_line_error(r: &crate::common::Run, codes: &[i32], what: &str) {
     assert!(
         codes.contains(&r.code),
         "{what}: exit {} not in {codes:?}: {}",

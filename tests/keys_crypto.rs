@@ -1,10 +1,9 @@
 //! Keys and encryption end to end: round trips, rotation and rewrap, key states,
 //! ownership, tampering, expiry and rotation checks, export/import, usage rows, hashing.
 
-mod common;
 use std::path::{Path, PathBuf};
 
-use common::*;
+use crate::common::*;
 
 const CHUNK: usize = 64 * 1024;
 const HEADER_LEN: usize = 30 + 61 + 8;

@@ -1,8 +1,7 @@
 //! The local environment the binary runs in: which database it may create, which `.env`
 //! it trusts, what `-o` may replace, signals, core dumps and what reaches a terminal.
 
-mod common;
-use common::*;
+use crate::common::*;
 
 const NO_DB_HINT: &str =
     "hint: run `zencrypt signup` to create one, or point --db/ZENCRYPT_DB at an existing vault\n";

@@ -1,9 +1,8 @@
 //! Encrypted data records end to end.
 
-mod common;
 use std::path::PathBuf;
 
-use common::*;
+use crate::common::*;
 use serde_json::{Value, json};
 
 fn setup() -> Env {

@@ -1,7 +1,6 @@
 //! Concurrent writers against one database.
 
-mod common;
-use common::*;
+use crate::common::*;
 
 #[test]
 fn six_processes_putting_forty_records_each_lose_nothing() {

@@ -1,7 +1,6 @@
 //! Usage reports, audit tooling, database care and completions end to end.
 
-mod common;
-use common::*;
+use crate::common::*;
 use serde_json::{Value, json};
 
 fn count_of(rows: &Value, field: &str, value: &str) -> i64 {

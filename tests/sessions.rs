@@ -1,9 +1,8 @@
 //! Session tokens end to end: revocation, tampering, expiry, files and permissions.
 
-mod common;
+use crate::common::*;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use common::*;
 
 const REVOKED: &str = "error: session has been revoked\nhint: run `zencrypt login`\n";
 const INVALID: &str = "error: invalid session token\nhint: run `zencrypt login` for a new session (or unset ZENCRYPT_TOKEN if it is stale)\n";

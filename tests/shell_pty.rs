@@ -1,9 +1,8 @@
 //! The real shell in a pseudo-terminal: sign up, menus, Ctrl-C and Ctrl-D.
 
-mod common;
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 use expectrl::process::unix::WaitStatus;
 use expectrl::{Eof, Expect, Session};
 

@@ -1,8 +1,7 @@
 //! The database file end to end: bad paths, foreign and newer files left untouched,
 //! migrations, and the shell's refusal without a terminal.
 
-mod common;
-use common::*;
+use crate::common::*;
 
 fn sha(path: &std::path::Path) -> Vec<u8> {
     std::fs::read(path).unwrap()

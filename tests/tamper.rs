@@ -2,8 +2,7 @@
 //! edits it with SQL as an attacker would: every edit is refused by the next command
 //! that reads the row (exit 7, naming it), or found by `audit verify`.
 
-mod common;
-use common::*;
+use crate::common::*;
 use serde_json::Value;
 
 fn tampered(row: &str) -> String {
@@ -418,8 +417,8 @@ fn another_database_swapped_in_at_the_same_path_is_refused() {
 
 #[test]
 fn a_copy_from_before_the_upgrade_opens_nothing_written_after_it() {
-    use zencrypt::crypto::kdf::{KdfParams, derive_key};
-    use zencrypt::crypto::{Aad, aead};
+    use zencrypt_core::crypto::kdf::{KdfParams, derive_key};
+    use zencrypt_core::crypto::{Aad, aead};
     let env = old_database();
     let before = snapshot(&env, "before.db");
     env.login("alice");

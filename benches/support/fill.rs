@@ -2,10 +2,10 @@
 //! `benches/records.rs` and `examples/audit_fill.rs`.
 
 use serde_json::json;
-use zencrypt::audit::{Actor, append};
-use zencrypt::crypto::mac::MacKey;
-use zencrypt::model::Outcome;
-use zencrypt::storage::Storage;
+use zencrypt_core::chain::{Actor, append};
+use zencrypt_core::crypto::mac::MacKey;
+use zencrypt_core::model::Outcome;
+use zencrypt_core::storage::Storage;
 
 /// Appends rows (10,000 per transaction) until the log holds `total`; returns the count.
 pub fn fill_audit(store: &mut dyn Storage, key: &MacKey, total: u64) -> u64 {

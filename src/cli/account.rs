@@ -4,14 +4,14 @@ use clap::Args;
 use secrecy::ExposeSecret;
 use serde_json::{Value, json};
 
-use super::input::{self, PasswordArgs};
 use super::{Ctx, emitted};
-use crate::accounts::{LoginOutcome, SessionInfo};
-use crate::config;
-use crate::duration;
-use crate::error::{Error, Result};
-use crate::session;
-use crate::shell::prompt::TermPrompter;
+use crate::ui::input::{self, PasswordArgs};
+use crate::ui::prompt::TermPrompter;
+use crate::ui::session_file;
+use zencrypt_core::accounts::{LoginOutcome, SessionInfo};
+use zencrypt_core::config;
+use zencrypt_core::duration;
+use zencrypt_core::error::{Error, Result};
 
 // `signup` and `login` arguments. (A plain comment: see `cli::Command`.)
 #[allow(missing_docs)]
@@ -67,7 +67,7 @@ pub fn info_json(info: &SessionInfo) -> Value {
 /// Saves the session (ending the one it replaces) and prints what the user asked for.
 fn finish(
     ctx: &Ctx,
-    vault: &mut crate::vault::Vault,
+    vault: &mut zencrypt_core::vault::Vault,
     outcome: LoginOutcome,
     print_token: bool,
     verb: &str,
@@ -76,10 +76,10 @@ fn finish(
     // session is left alone.
     if !print_token {
         let path = ctx.session_path();
-        if let Ok(Some(old)) = session::load_for_replacement(&path) {
+        if let Ok(Some(old)) = session_file::load_for_replacement(&path) {
             vault.end_replaced_session(&old);
         }
-        session::save(&path, &outcome.token)?;
+        session_file::save(&path, &outcome.token)?;
     }
     let info = &outcome.info;
     if ctx.out.json {
@@ -141,7 +141,7 @@ pub fn logout(ctx: &Ctx, a: LogoutArgs) -> Result<()> {
         Ok(s) => s,
         Err(e @ (Error::SessionExpired | Error::SessionRevoked | Error::InvalidToken)) => {
             if !ctx.token_from_env() {
-                session::remove(&path)?;
+                session_file::remove(&path)?;
             }
             ctx.out.note(&format!(
                 "The saved session was no longer valid ({e}); it has been removed."
@@ -153,7 +153,7 @@ pub fn logout(ctx: &Ctx, a: LogoutArgs) -> Result<()> {
     let n = vault.logout(&session, a.all)?;
     // With ZENCRYPT_TOKEN, the saved session (if any) is someone else's business.
     if !ctx.token_from_env() || a.all {
-        session::remove(&path)?;
+        session_file::remove(&path)?;
     }
     ctx.out.note(&match (a.all, n) {
         (true, 1) => "Logged out; 1 session ended.".to_string(),

@@ -5,15 +5,15 @@ use std::path::PathBuf;
 use clap::{Subcommand, ValueEnum};
 use serde_json::{Value, json};
 
-use super::input::{self, prompt_error};
-use super::output::table;
 use super::{Ctx, emitted};
-use crate::audit::{broken, detail_json};
-use crate::duration;
-use crate::error::{Error, Result};
-use crate::model::{AuditEntry, AuditFilter, Outcome};
-use crate::shell::prompt::{Prompter, TermPrompter};
-use crate::vault::Vault;
+use crate::ui::input::{self, prompt_error};
+use crate::ui::output::table;
+use crate::ui::prompt::{Prompter, TermPrompter};
+use zencrypt_core::chain::{broken, detail_json};
+use zencrypt_core::duration;
+use zencrypt_core::error::{Error, Result};
+use zencrypt_core::model::{AuditEntry, AuditFilter, Outcome};
+use zencrypt_core::vault::Vault;
 
 /// Audit log commands.
 #[derive(Debug, Subcommand)]
@@ -148,8 +148,8 @@ fn fields(e: &AuditEntry) -> Vec<String> {
         e.target.clone(),
         e.outcome.as_str().to_string(),
         e.detail.clone(),
-        crate::crypto::hex(&e.prev_mac),
-        crate::crypto::hex(&e.mac),
+        zencrypt_core::crypto::hex(&e.prev_mac),
+        zencrypt_core::crypto::hex(&e.mac),
     ]
 }
 
@@ -207,7 +207,7 @@ pub fn run(ctx: &Ctx, cmd: AuditCommand) -> Result<()> {
         AuditCommand::AcceptHead { yes } => accept_head(ctx, yes),
         AuditCommand::Checkpoint => {
             let (seq, mac) = vault.audit_checkpoint(&session)?;
-            let doc = json!({ "seq": seq, "mac": crate::crypto::hex(&mac) });
+            let doc = json!({ "seq": seq, "mac": zencrypt_core::crypto::hex(&mac) });
             emitted(out.data_line(&doc.to_string()))
         }
         AuditCommand::Export { format } => {
@@ -217,8 +217,8 @@ pub fn run(ctx: &Ctx, cmd: AuditCommand) -> Result<()> {
                 ExportFormat::Jsonl => {
                     for e in &rows {
                         let mut j = entry_json(e);
-                        j["prev_mac"] = json!(crate::crypto::hex(&e.prev_mac));
-                        j["mac"] = json!(crate::crypto::hex(&e.mac));
+                        j["prev_mac"] = json!(zencrypt_core::crypto::hex(&e.prev_mac));
+                        j["mac"] = json!(zencrypt_core::crypto::hex(&e.mac));
                         text.push_str(&j.to_string());
                         text.push('\n');
                     }
@@ -268,7 +268,7 @@ pub fn run(ctx: &Ctx, cmd: AuditCommand) -> Result<()> {
 
 /// `audit accept-head`: confirms, then accepts the restored database's head.
 fn accept_head(ctx: &Ctx, yes: bool) -> Result<()> {
-    let mut vault = Vault::open_unwitnessed(&ctx.cfg)?;
+    let mut vault = Vault::open_unwitnessed(crate::backend::open(&ctx.cfg, false)?, &ctx.cfg)?;
     let change = vault.pending_head()?;
     let seen = change
         .seen

@@ -9,13 +9,13 @@ use serde_json::json;
 use secrecy::ExposeSecret;
 use zeroize::Zeroizing;
 
-use super::files::{self, open_input};
-use super::input;
 use super::{Ctx, emitted};
-use crate::crypto::armor::is_armored;
-use crate::error::{Error, Result};
-use crate::hashing::{self, Algo};
-use crate::shell::prompt::{Prompter, TermPrompter};
+use crate::ui::files::{self, open_input};
+use crate::ui::input;
+use crate::ui::prompt::{Prompter, TermPrompter};
+use zencrypt_core::crypto::armor::is_armored;
+use zencrypt_core::error::{Error, Result};
+use zencrypt_core::hashing::{self, Algo};
 
 // `encrypt` arguments. (A plain comment: see `cli::Command`.)
 #[allow(missing_docs)]
@@ -144,7 +144,7 @@ impl TerminalBuffer {
         // Allocated once at full size: growing would leave copies of the plaintext behind
         // in freed memory.
         TerminalBuffer {
-            bytes: Zeroizing::new(Vec::with_capacity(super::output::TERMINAL_MAX)),
+            bytes: Zeroizing::new(Vec::with_capacity(crate::ui::output::TERMINAL_MAX)),
             overflow: false,
         }
     }
@@ -152,7 +152,7 @@ impl TerminalBuffer {
 
 impl std::io::Write for TerminalBuffer {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        if self.bytes.len() + buf.len() > super::output::TERMINAL_MAX {
+        if self.bytes.len() + buf.len() > crate::ui::output::TERMINAL_MAX {
             self.overflow = true;
         } else {
             self.bytes.extend_from_slice(buf);
@@ -173,9 +173,9 @@ fn decrypt_to_terminal(ctx: &Ctx, path: Option<&Path>) -> Result<()> {
     let mut out = TerminalBuffer::new();
     let s = vault.decrypt_stream(&session, &mut input.reader, &mut out, &mut |_| {})?;
     if out.overflow {
-        return Err(super::output::too_much_for_a_terminal());
+        return Err(crate::ui::output::too_much_for_a_terminal());
     }
-    super::output::terminal_text_check(&out.bytes)?;
+    crate::ui::output::terminal_text_check(&out.bytes)?;
     emitted(std::io::Write::write_all(
         &mut std::io::stdout().lock(),
         &out.bytes,

@@ -6,18 +6,18 @@ use std::path::PathBuf;
 use clap::{Args, Subcommand, ValueEnum};
 use serde_json::{Value, json};
 
-use super::files::{open_input, write_through};
-use super::input::{self, prompt_error};
-use super::output::table;
 use super::{Ctx, emitted};
-use crate::duration;
-use crate::error::{Error, Result};
-use crate::model::RecordFilter;
-use crate::records::{
+use crate::ui::files::{open_input, write_through};
+use crate::ui::input::{self, prompt_error};
+use crate::ui::output::table;
+use crate::ui::prompt::{Prompter, TermPrompter};
+use zencrypt_core::duration;
+use zencrypt_core::error::{Error, Result};
+use zencrypt_core::model::RecordFilter;
+use zencrypt_core::records::{
     self, GetOutcome, PurgeOptions, PutOptions, RecordInfo, TokenChoice, token, value_json,
 };
-use crate::shell::prompt::{Prompter, TermPrompter};
-use crate::vault::{Session, Vault};
+use zencrypt_core::vault::{Session, Vault};
 
 /// Encrypted data commands.
 #[derive(Debug, Subcommand)]
@@ -634,7 +634,7 @@ fn read_import_from(
     name: &str,
     cap: usize,
 ) -> Result<Vec<records::ImportItem>> {
-    use super::files::{Line, read_line_bounded};
+    use crate::ui::files::{Line, read_line_bounded};
     let mut items = Vec::new();
     let mut line = zeroize::Zeroizing::new(Vec::new());
     for n in 1.. {
@@ -679,7 +679,7 @@ pub fn write_export(w: &mut dyn Write, rows: &[records::Exported]) -> Result<()>
 /// if it is text).
 fn write_value(output: Option<PathBuf>, value: &[u8]) -> Result<()> {
     if output.is_none() && std::io::stdout().is_terminal() {
-        super::output::terminal_text_check(value)?;
+        crate::ui::output::terminal_text_check(value)?;
         let mut text = zeroize::Zeroizing::new(value.to_vec());
         text.push(b'\n');
         return emitted(std::io::stdout().lock().write_all(&text));

@@ -6,7 +6,7 @@ use clap::Subcommand;
 use serde_json::json;
 
 use super::{Ctx, emitted};
-use crate::error::{Error, Result};
+use zencrypt_core::error::{Error, Result};
 
 /// Database care.
 #[derive(Debug, Subcommand)]

@@ -6,15 +6,15 @@ use clap::{Args, Subcommand};
 use serde_json::{Value, json};
 use zeroize::Zeroizing;
 
-use super::input::{self, prompt_error};
-use super::output::table;
 use super::{Ctx, emitted};
-use crate::crypto::Key32;
-use crate::duration;
-use crate::error::{Error, Result};
-use crate::keys::{CheckReport, KeyChanges, KeyInfo, KeyOptions, Rotated, VersionInfo};
-use crate::model::{KeyEvent, KeyStatus};
-use crate::shell::prompt::{Prompter, TermPrompter};
+use crate::ui::input::{self, prompt_error};
+use crate::ui::output::table;
+use crate::ui::prompt::{Prompter, TermPrompter};
+use zencrypt_core::crypto::Key32;
+use zencrypt_core::duration;
+use zencrypt_core::error::{Error, Result};
+use zencrypt_core::keys::{CheckReport, KeyChanges, KeyInfo, KeyOptions, Rotated, VersionInfo};
+use zencrypt_core::model::{KeyEvent, KeyStatus};
 
 /// Key commands.
 #[derive(Debug, Subcommand)]
@@ -349,7 +349,7 @@ pub fn run(ctx: &Ctx, cmd: KeyCommand) -> Result<()> {
                     .map_err(prompt_error)?;
                 parse_material(secrecy::ExposeSecret::expose_secret(&line).as_bytes())?
             } else {
-                let buf = crate::crypto::read_secret(std::io::stdin().lock(), 4096)
+                let buf = zencrypt_core::crypto::read_secret(std::io::stdin().lock(), 4096)
                     .map_err(|e| Error::io("reading stdin", e))?;
                 parse_material(&buf)?
             };

@@ -7,10 +7,7 @@ pub mod audit;
 mod crypt;
 pub mod data;
 mod db;
-pub mod files;
-pub mod input;
 pub mod keys;
-pub mod output;
 pub mod usage;
 pub mod user;
 
@@ -20,11 +17,11 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand, ValueEnum};
 use secrecy::SecretString;
 
-use crate::config::{self, ColorChoice, Config, Flags};
-use crate::error::{Error, Result, exit};
-use crate::session;
-use crate::vault::{Session, Vault};
-use output::Output;
+use crate::ui::output::Output;
+use crate::ui::session_file;
+use zencrypt_core::config::{self, ColorChoice, Config, Flags};
+use zencrypt_core::error::{Error, Result, exit};
+use zencrypt_core::vault::{Session, Vault};
 
 const EXAMPLES: &str = "\
 Examples:
@@ -183,17 +180,17 @@ pub struct Ctx {
 impl Ctx {
     /// Opens the vault, which must exist: only `signup` creates one.
     pub fn vault(&self) -> Result<Vault> {
-        Vault::open(&self.cfg, false)
+        Vault::open(crate::backend::open(&self.cfg, false)?, &self.cfg)
     }
 
     /// Opens the vault, creating the database if it is missing (`signup`).
     pub fn vault_or_create(&self) -> Result<Vault> {
-        Vault::open(&self.cfg, true)
+        Vault::open(crate::backend::open(&self.cfg, true)?, &self.cfg)
     }
 
     /// The session file for the configured database.
     pub fn session_path(&self) -> PathBuf {
-        session::session_file(&self.cfg.state_dir, &self.cfg.db_path)
+        session_file::session_file(&self.cfg.state_dir, &self.cfg.db_path)
     }
 
     /// The session token: `ZENCRYPT_TOKEN`, else the session file.
@@ -201,7 +198,7 @@ impl Ctx {
         if let Some(t) = &self.cfg.token {
             return Ok(t.clone());
         }
-        session::load(&self.session_path())?.ok_or(Error::NotLoggedIn)
+        session_file::load(&self.session_path())?.ok_or(Error::NotLoggedIn)
     }
 
     /// Whether the token in use comes from `ZENCRYPT_TOKEN` rather than the session file.

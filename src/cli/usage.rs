@@ -3,11 +3,11 @@
 use clap::{Args, ValueEnum};
 use serde_json::{Value, json};
 
-use super::output::table;
 use super::{Ctx, emitted};
-use crate::duration;
-use crate::error::Result;
-use crate::usage::{UsageGroup, UsageRow};
+use crate::ui::output::table;
+use zencrypt_core::duration;
+use zencrypt_core::error::Result;
+use zencrypt_core::usage::{UsageGroup, UsageRow};
 
 // `usage` arguments. (A plain comment: see `cli::Command`.)
 #[allow(missing_docs)]

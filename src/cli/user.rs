@@ -3,14 +3,14 @@
 use clap::Subcommand;
 use serde_json::json;
 
-use super::input::{self, PasswordArgs};
-use super::output::table;
 use super::{Ctx, emitted};
-use crate::accounts::UserSummary;
-use crate::authz::Permission;
-use crate::duration;
-use crate::error::Result;
-use crate::model::{Role, UserStatus};
+use crate::ui::input::{self, PasswordArgs};
+use crate::ui::output::table;
+use zencrypt_core::accounts::UserSummary;
+use zencrypt_core::authz::Permission;
+use zencrypt_core::duration;
+use zencrypt_core::error::Result;
+use zencrypt_core::model::{Role, UserStatus};
 
 /// User administration.
 #[derive(Debug, Subcommand)]
@@ -159,8 +159,8 @@ pub fn run(ctx: &Ctx, cmd: UserCommand) -> Result<()> {
 
 fn status(
     ctx: &Ctx,
-    vault: &mut crate::vault::Vault,
-    session: &crate::vault::Session,
+    vault: &mut zencrypt_core::vault::Vault,
+    session: &zencrypt_core::vault::Session,
     username: &str,
     status: UserStatus,
 ) -> Result<()> {

@@ -1,10 +1,10 @@
 //! Main-menu entry 7, Account: who am I, change password, log out.
 
-use super::prompt::{Prompter, Reply};
 use super::{Shell, Step, entry};
-use crate::cli::input::prompt_new_or_existing;
-use crate::duration;
-use crate::session;
+use crate::ui::input::prompt_new_or_existing;
+use crate::ui::prompt::{Prompter, Reply};
+use crate::ui::session_file;
+use zencrypt_core::duration;
 
 impl Shell {
     pub(super) fn account_menu(&mut self, p: &mut dyn Prompter) -> Step {
@@ -24,7 +24,10 @@ impl Shell {
     }
 
     fn show_whoami(&mut self, p: &mut dyn Prompter) -> Reply<()> {
-        let session = self.session.take().ok_or(crate::Error::NotLoggedIn)?;
+        let session = self
+            .session
+            .take()
+            .ok_or(zencrypt_core::Error::NotLoggedIn)?;
         let info = self.vault.whoami(&session);
         self.session = Some(session);
         let info = info?;
@@ -41,7 +44,10 @@ impl Shell {
     pub(super) fn change_password(&mut self, p: &mut dyn Prompter) -> Reply<()> {
         let current = prompt_new_or_existing(p, "Current password", false)?;
         let new = prompt_new_or_existing(p, "New password", true)?;
-        let mut session = self.session.take().ok_or(crate::Error::NotLoggedIn)?;
+        let mut session = self
+            .session
+            .take()
+            .ok_or(zencrypt_core::Error::NotLoggedIn)?;
         let r = self.vault.change_password(&mut session, &current, &new);
         self.session = Some(session);
         let n = r?;
@@ -52,10 +58,13 @@ impl Shell {
     }
 
     fn logout(&mut self, p: &mut dyn Prompter, all: bool) -> Reply<()> {
-        let session = self.session.take().ok_or(crate::Error::NotLoggedIn)?;
+        let session = self
+            .session
+            .take()
+            .ok_or(zencrypt_core::Error::NotLoggedIn)?;
         self.vault.logout(&session, all)?;
         if self.env_token.is_none() {
-            session::remove(&self.session_file)?;
+            session_file::remove(&self.session_file)?;
         }
         self.token = None;
         p.say(&format!("Logged out {}.", session.username));

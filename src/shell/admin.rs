@@ -1,12 +1,12 @@
 //! Main-menu entry 8, Administration (admins only): users and roles.
 
-use super::prompt::{Interrupt, Prompter, Reply};
 use super::{Shell, Step, entry};
-use crate::accounts::UserSummary;
-use crate::cli::input::prompt_new_or_existing;
 use crate::cli::user::users_table;
-use crate::error::Error;
-use crate::model::{Role, UserStatus};
+use crate::ui::input::prompt_new_or_existing;
+use crate::ui::prompt::{Interrupt, Prompter, Reply};
+use zencrypt_core::accounts::UserSummary;
+use zencrypt_core::error::Error;
+use zencrypt_core::model::{Role, UserStatus};
 
 impl Shell {
     pub(super) fn admin_menu(&mut self, p: &mut dyn Prompter) -> Step {
@@ -64,7 +64,7 @@ impl Shell {
 
     fn add_user(&mut self, p: &mut dyn Prompter) -> Reply<()> {
         let username = p.line("Username: ")?;
-        crate::accounts::validate_username(&username)?;
+        zencrypt_core::accounts::validate_username(&username)?;
         let role = Self::pick_role(p, "Role")?;
         let password = prompt_new_or_existing(p, &format!("Password for {username}"), true)?;
         self.with_session(|s, v| v.add_user(s, &username, role, &password))?;

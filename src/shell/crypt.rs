@@ -5,14 +5,14 @@ use std::path::{Path, PathBuf};
 use secrecy::ExposeSecret;
 use zeroize::Zeroizing;
 
-use super::prompt::{Interrupt, Prompter, Reply};
 use super::{Shell, Step, entry};
-use crate::cipher::Summary;
-use crate::cli::files::{open_input, write_through};
-use crate::crypto::armor::END;
-use crate::error::Error;
-use crate::hashing::{self, Algo};
-use crate::model::KeyStatus;
+use crate::ui::files::{open_input, write_through};
+use crate::ui::prompt::{Interrupt, Prompter, Reply};
+use zencrypt_core::cipher::Summary;
+use zencrypt_core::crypto::armor::END;
+use zencrypt_core::error::Error;
+use zencrypt_core::hashing::{self, Algo};
+use zencrypt_core::model::KeyStatus;
 
 /// Reads an armored message pasted line by line, up to and including the END line.
 fn paste_armor(p: &mut dyn Prompter) -> Reply<String> {
@@ -59,7 +59,7 @@ fn ask_input(p: &mut dyn Prompter) -> Reply<PathBuf> {
 }
 
 impl Shell {
-    fn kdf(&self) -> crate::crypto::kdf::KdfParams {
+    fn kdf(&self) -> zencrypt_core::crypto::kdf::KdfParams {
         self.vault.kdf()
     }
 

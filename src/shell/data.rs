@@ -3,14 +3,14 @@
 
 use secrecy::{ExposeSecret, SecretString};
 
-use super::prompt::{Interrupt, Prompter, Reply};
 use super::{Shell, Step, entry};
 use crate::cli::data::records_table;
-use crate::cli::input::prompt_new_or_existing;
-use crate::duration;
-use crate::error::Error;
-use crate::model::RecordFilter;
-use crate::records::{PurgeOptions, PutOptions, RecordInfo};
+use crate::ui::input::prompt_new_or_existing;
+use crate::ui::prompt::{Interrupt, Prompter, Reply};
+use zencrypt_core::duration;
+use zencrypt_core::error::Error;
+use zencrypt_core::model::RecordFilter;
+use zencrypt_core::records::{PurgeOptions, PutOptions, RecordInfo};
 
 fn filter(deleted: Option<bool>) -> RecordFilter {
     RecordFilter {
@@ -145,7 +145,7 @@ impl Shell {
                 };
                 let (rows, skipped) =
                     shell.with_session(|s, v| v.data_export(s, false, password.as_ref()))?;
-                crate::cli::files::write_through(Some(&path), |w| {
+                crate::ui::files::write_through(Some(&path), |w| {
                     crate::cli::data::write_export(w, &rows)
                 })?;
                 p.say(&format!(

@@ -2,13 +2,13 @@
 
 use secrecy::ExposeSecret;
 
-use super::prompt::{Interrupt, Prompter, Reply};
 use super::{Shell, Step, entry};
 use crate::cli::keys::{check_text, history_table, keys_table, parse_material, show_text};
-use crate::duration;
-use crate::error::Error;
-use crate::keys::{KeyChanges, KeyInfo, KeyOptions};
-use crate::model::KeyStatus;
+use crate::ui::prompt::{Interrupt, Prompter, Reply};
+use zencrypt_core::duration;
+use zencrypt_core::error::Error;
+use zencrypt_core::keys::{KeyChanges, KeyInfo, KeyOptions};
+use zencrypt_core::model::KeyStatus;
 
 /// Reads an optional duration: empty means none; bad input is asked again.
 fn ask_duration(p: &mut dyn Prompter, prompt: &str) -> Reply<Option<u64>> {
@@ -192,7 +192,7 @@ impl Shell {
 
     fn create_key(&mut self, p: &mut dyn Prompter) -> Reply<()> {
         let name = p.line("Key name: ")?;
-        crate::keys::validate_name(&name)?;
+        zencrypt_core::keys::validate_name(&name)?;
         let rotate_every = ask_duration(p, "Rotate every (e.g. 90d; empty for manual): ")?;
         let expires_in = ask_duration(p, "Expires in (e.g. 365d; empty for never): ")?;
         let exportable = p.confirm("Allow exporting the key material?")?;

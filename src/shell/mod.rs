@@ -10,20 +10,20 @@ mod admin;
 mod crypt;
 mod data;
 mod keys;
-pub mod prompt;
+
 mod reports;
 
 use std::path::PathBuf;
 
 use secrecy::SecretString;
 
-use crate::cli::input::is_interactive;
-use crate::config::Config;
-use crate::error::{Error, Result};
-use crate::model::Role;
-use crate::session;
-use crate::vault::{Session, Vault};
-use prompt::{Interrupt, Prompter, Reply, TermPrompter};
+use crate::ui::input::is_interactive;
+use crate::ui::prompt::{Interrupt, Prompter, Reply, TermPrompter};
+use crate::ui::session_file;
+use zencrypt_core::config::Config;
+use zencrypt_core::error::{Error, Result};
+use zencrypt_core::model::Role;
+use zencrypt_core::vault::{Session, Vault};
 
 /// Starts the shell on the terminal. Without a terminal: exit 2, nothing opened.
 pub fn run(cfg: &Config) -> Result<()> {
@@ -33,7 +33,7 @@ pub fn run(cfg: &Config) -> Result<()> {
     // Prompts read keys in raw mode and turn Ctrl-C into "cancel"; a Ctrl-C that arrives
     // while an action runs must not kill the process halfway either. SIGTERM and SIGHUP
     // still stop it, after removing any half-written file.
-    crate::interrupt::install_for_shell();
+    zencrypt_core::interrupt::install_for_shell();
     let mut p = TermPrompter::new();
     // Only signing up creates a database: until then the start menu runs without one.
     let missing = !cfg.db_path.exists();
@@ -41,8 +41,8 @@ pub fn run(cfg: &Config) -> Result<()> {
         p.say("Bye.");
         return Ok(());
     }
-    let vault = Vault::open(cfg, missing)?;
-    let session_file = session::session_file(&cfg.state_dir, &cfg.db_path);
+    let vault = Vault::open(crate::backend::open(cfg, missing)?, cfg)?;
+    let session_file = session_file::session_file(&cfg.state_dir, &cfg.db_path);
     let mut shell = Shell::new(vault, session_file, cfg.token.clone());
     if missing {
         let r = shell.signup(&mut p);
@@ -160,7 +160,7 @@ impl Shell {
     fn resume(&mut self) {
         self.token = match &self.env_token {
             Some(t) => Some(t.clone()),
-            None => session::load(&self.session_file).ok().flatten(),
+            None => session_file::load(&self.session_file).ok().flatten(),
         };
         self.session = self
             .token
@@ -227,7 +227,7 @@ impl Shell {
     fn signup(&mut self, p: &mut dyn Prompter) -> Reply<()> {
         let username = p.line("Username: ")?;
         self.vault.check_new_username(&username)?;
-        let password = crate::cli::input::prompt_new_or_existing(p, "Choose a password", true)?;
+        let password = crate::ui::input::prompt_new_or_existing(p, "Choose a password", true)?;
         let outcome = self.vault.signup(&username, &password, None)?;
         p.say(&format!(
             "Welcome, {}. Your account has the {} role.",
@@ -237,11 +237,11 @@ impl Shell {
     }
 
     fn start_session(&mut self, p: &mut dyn Prompter, token: &SecretString) -> Reply<()> {
-        if let Ok(Some(old)) = session::load_for_replacement(&self.session_file) {
+        if let Ok(Some(old)) = session_file::load_for_replacement(&self.session_file) {
             self.vault.end_replaced_session(&old);
         }
         self.token = Some(token.clone());
-        if let Err(e) = session::save(&self.session_file, token) {
+        if let Err(e) = session_file::save(&self.session_file, token) {
             p.say(&format!("warning: the session could not be saved: {e}"));
         }
         self.session = Some(self.vault.authenticate(token)?);
@@ -275,7 +275,7 @@ impl Shell {
     /// Runs a domain call with the current session.
     pub(crate) fn with_session<T>(
         &mut self,
-        f: impl FnOnce(&Session, &mut crate::vault::Vault) -> crate::Result<T>,
+        f: impl FnOnce(&Session, &mut zencrypt_core::vault::Vault) -> zencrypt_core::Result<T>,
     ) -> Reply<T> {
         let session = self.session.take().ok_or(Error::NotLoggedIn)?;
         let r = f(&session, &mut self.vault);

@@ -1,13 +1,13 @@
 //! Main-menu entries 4, Usage log, and 5, Audit records.
 
-use super::prompt::{Interrupt, Prompter, Reply};
 use super::{Shell, Step, entry};
-use crate::authz::{self, Permission};
 use crate::cli::audit::entries_table;
 use crate::cli::usage::usage_table;
-use crate::duration;
-use crate::model::{AuditFilter, Outcome};
-use crate::usage::UsageGroup;
+use crate::ui::prompt::{Interrupt, Prompter, Reply};
+use zencrypt_core::authz::{self, Permission};
+use zencrypt_core::duration;
+use zencrypt_core::model::{AuditFilter, Outcome};
+use zencrypt_core::usage::UsageGroup;
 
 /// Reads an optional "since" duration.
 fn ask_since(p: &mut dyn Prompter) -> Reply<Option<i64>> {
@@ -105,7 +105,7 @@ impl Shell {
             }
             3 => {
                 let v = shell.with_session(|s, v| v.audit_verify(s))?;
-                match crate::audit::broken(&v) {
+                match zencrypt_core::chain::broken(&v) {
                     Some(e) => Err(Interrupt::Failed(e)),
                     None => {
                         p.say(&v.summary());
@@ -116,7 +116,7 @@ impl Shell {
             _ => {
                 let (seq, mac) = shell.with_session(|s, v| v.audit_checkpoint(s))?;
                 p.say("Keep this line somewhere the database's owners cannot change; `zencrypt audit verify --checkpoint FILE` checks against it:");
-                p.say(&serde_json::json!({ "seq": seq, "mac": crate::crypto::hex(&mac) }).to_string());
+                p.say(&serde_json::json!({ "seq": seq, "mac": zencrypt_core::crypto::hex(&mac) }).to_string());
                 Ok(())
             }
         })

@@ -1,7 +1,7 @@
 //! Menu logic driven by a scripted prompter (no terminal needed).
 
-use super::prompt::{Scripted, ScriptedPrompter};
 use super::*;
+use crate::ui::prompt::{Scripted, ScriptedPrompter};
 use Scripted::{CtrlC, Pick, Text, Yes};
 
 struct Fixture {
@@ -21,7 +21,27 @@ impl Fixture {
     }
 
     fn vault(&self) -> Vault {
-        crate::vault::test_vault(&self.db)
+        use zencrypt_core::config::SignupPolicy;
+        use zencrypt_core::crypto::kdf::KdfParams;
+        use zencrypt_core::crypto::mac::MacKey;
+        use zencrypt_core::vault::Policy;
+        let store = zencrypt_sqlite::SqliteStore::open(&self.db).unwrap();
+        let policy = Policy {
+            kdf: KdfParams {
+                m_kib: 64,
+                t: 1,
+                p: 1,
+            },
+            signup: SignupPolicy::Open,
+            session_ttl: 3600,
+        };
+        Vault::with_store(
+            Box::new(store),
+            &[3u8; 32],
+            MacKey::new(vec![4u8; 32]),
+            policy,
+        )
+        .unwrap()
     }
 
     fn run(&self, answers: Vec<Scripted>) -> Vec<String> {
@@ -429,7 +449,7 @@ fn an_account_an_admin_made_chooses_its_password_first() {
         let token = v.signup("alice", &pw, None).unwrap().token;
         let admin = v.authenticate(&token).unwrap();
         let chosen = secrecy::SecretString::from("admin-chose-1");
-        v.add_user(&admin, "bob", crate::model::Role::User, &chosen)
+        v.add_user(&admin, "bob", zencrypt_core::model::Role::User, &chosen)
             .unwrap();
     }
     let out = f.run(vec![

@@ -9,7 +9,7 @@ use console::{Key, Term};
 use secrecy::SecretString;
 use zeroize::Zeroizing;
 
-use crate::error::Error;
+use zencrypt_core::error::Error;
 
 /// Why a prompt produced no answer.
 #[derive(Debug)]
@@ -70,7 +70,7 @@ impl TermPrompter {
     fn read_line(&mut self, prompt: &str, echo: bool) -> Reply<Zeroizing<String>> {
         let io = |e: std::io::Error| Interrupt::Failed(Error::io("reading from the terminal", e));
         self.term
-            .write_str(&crate::cli::output::printable(prompt))
+            .write_str(&crate::ui::output::printable(prompt))
             .map_err(io)?;
         let mut buf = Zeroizing::new(String::new());
         loop {
@@ -116,7 +116,7 @@ impl Prompter for TermPrompter {
     fn say(&mut self, text: &str) {
         let _ = self
             .term
-            .write_line(&crate::cli::output::printable_lines(text));
+            .write_line(&crate::ui::output::printable_lines(text));
     }
 
     fn line(&mut self, prompt: &str) -> Reply<String> {
@@ -142,12 +142,12 @@ impl Prompter for TermPrompter {
     fn select(&mut self, prompt: &str, items: &[String]) -> Reply<usize> {
         let shown: Vec<String> = items
             .iter()
-            .map(|i| crate::cli::output::printable(i).into_owned())
+            .map(|i| crate::ui::output::printable(i).into_owned())
             .collect();
         let picked = dialoguer::Select::new()
             .with_prompt(format!(
                 "{} (arrows and Enter; Esc to cancel)",
-                crate::cli::output::printable(prompt)
+                crate::ui::output::printable(prompt)
             ))
             .items(&shown)
             .default(0)
@@ -169,6 +169,7 @@ impl Prompter for TermPrompter {
 }
 
 /// A prompter that answers from a script, for tests of menu logic.
+#[cfg(test)]
 #[derive(Debug, Default)]
 pub struct ScriptedPrompter {
     answers: std::collections::VecDeque<Scripted>,
@@ -177,6 +178,7 @@ pub struct ScriptedPrompter {
 }
 
 /// One scripted answer.
+#[cfg(test)]
 #[derive(Debug, Clone)]
 pub enum Scripted {
     /// A typed line (visible or hidden).
@@ -189,6 +191,7 @@ pub enum Scripted {
     CtrlC,
 }
 
+#[cfg(test)]
 impl ScriptedPrompter {
     /// A prompter that gives `answers` in order, then end of input.
     pub fn new(answers: impl IntoIterator<Item = Scripted>) -> Self {
@@ -214,6 +217,7 @@ impl ScriptedPrompter {
     }
 }
 
+#[cfg(test)]
 impl Prompter for ScriptedPrompter {
     fn say(&mut self, text: &str) {
         self.transcript.push(text.to_string());

@@ -3,8 +3,6 @@
 //! Messages are short, lowercase and never contain a secret: no password, token, key
 //! material or plaintext is ever formatted into an error.
 
-use crate::storage::StoreError;
-
 /// Stable process exit codes (DESIGN §4).
 pub mod exit {
     /// Success.
@@ -280,18 +278,5 @@ impl Error {
     /// Whether this error is a role denial (audited with outcome `denied`).
     pub fn is_denial(&self) -> bool {
         matches!(self, Error::Denied { .. } | Error::SignupRestricted(_))
-    }
-}
-
-impl From<StoreError> for Error {
-    fn from(e: StoreError) -> Self {
-        match e {
-            StoreError::Duplicate { .. } => Error::Conflict(e.to_string()),
-            StoreError::Integrity { message } => Error::Integrity(message),
-            StoreError::Missing { location } => Error::NoDatabase { location },
-            e => Error::Database {
-                message: e.to_string(),
-            },
-        }
     }
 }

@@ -4,8 +4,8 @@
 
 use serde_json::{Value, json};
 
-use crate::audit::Actor;
 use crate::authz::Permission;
+use crate::chain::Actor;
 use crate::crypto::{Aad, Key32, aead};
 use crate::duration;
 use crate::error::{Error, Result};
@@ -97,6 +97,53 @@ pub struct Rotated {
     pub rewrapped: u64,
 }
 
+/// Associated data binding a record's data key to the record and the key version that
+/// wraps it.
+fn key_dek_aad(owner_id: i64, record_id: i64, key_id: i64, version: i64) -> Aad {
+    Aad::new("record-dek-key")
+        .int(owner_id)
+        .int(record_id)
+        .int(key_id)
+        .int(version)
+}
+
+/// Wraps a record's data key under a named key version (used by rotation's rewrap too).
+pub(crate) fn wrap_for_key(
+    material: &Key32,
+    owner_id: i64,
+    record_id: i64,
+    key_id: i64,
+    version: i64,
+    dek: &Key32,
+) -> Vec<u8> {
+    aead::wrap_key(
+        material,
+        &key_dek_aad(owner_id, record_id, key_id, version),
+        dek,
+    )
+}
+
+/// Unwraps a record's data key from a named key version.
+pub(crate) fn unwrap_for_key(
+    material: &Key32,
+    owner_id: i64,
+    record_id: i64,
+    key_id: i64,
+    version: i64,
+    wrapped: &[u8],
+) -> Result<Key32> {
+    aead::unwrap_key(
+        material,
+        &key_dek_aad(owner_id, record_id, key_id, version),
+        wrapped,
+    )
+    .map_err(|_| {
+        Error::Integrity(format!(
+            "record #{record_id} failed its integrity check (decryption failed): it was modified or moved"
+        ))
+    })
+}
+
 /// Moves the data keys of records under older versions of `key` to its latest version.
 /// Only the 32-byte data keys are rewrapped; no value is re-encrypted. Records below the
 /// minimum decryption version are left as they are.
@@ -116,7 +163,7 @@ pub(crate) fn rewrap_records(tx: &mut dyn Tx, session: &Session, key: &KeyRecord
         if let std::collections::hash_map::Entry::Vacant(slot) = old.entry(version) {
             slot.insert(material(tx, &session.user_key, key, version)?);
         }
-        let dek = crate::records::unwrap_for_key(
+        let dek = unwrap_for_key(
             &old[&version],
             key.owner_id,
             id,
@@ -124,14 +171,7 @@ pub(crate) fn rewrap_records(tx: &mut dyn Tx, session: &Session, key: &KeyRecord
             version,
             &row.wrapped_dek,
         )?;
-        row.wrapped_dek = crate::records::wrap_for_key(
-            &latest,
-            key.owner_id,
-            id,
-            key.id,
-            key.latest_version,
-            &dek,
-        );
+        row.wrapped_dek = wrap_for_key(&latest, key.owner_id, id, key.id, key.latest_version, &dek);
         row.key_version = Some(key.latest_version);
         tx.set_record_dek(&row)?;
         n += 1;
@@ -167,7 +207,7 @@ pub fn validate_name(name: &str) -> Result<()> {
     } else {
         Err(Error::Usage(format!(
             "invalid key name '{}': use 1-64 characters from A-Z a-z 0-9 . _ -",
-            crate::audit::printable(name, 64)
+            crate::text::printable(name, 64)
         )))
     }
 }

@@ -49,7 +49,7 @@ pub fn validate_custom(token: &str) -> Result<()> {
     } else {
         Err(Error::Usage(format!(
             "invalid token '{}': use 8-64 characters from A-Z a-z 0-9 _ -",
-            crate::audit::printable(token, 64)
+            crate::text::printable(token, 64)
         )))
     }
 }

@@ -5,9 +5,6 @@
 //! transaction, [`Storage::read`] a read-only one. A transaction that is dropped without
 //! [`Tx::commit`] rolls back.
 
-mod migrations;
-pub mod sqlite;
-
 use crate::model::{
     AuditEntry, AuditFilter, Credentials, IdentityRow, KeyEvent, KeyRecord, KeyVersionRecord,
     RecordFilter, RecordRow, Role, RowId, SessionRecord, StoredRow, UsageEvent, UserRecord,
@@ -111,6 +108,19 @@ pub enum StoreError {
         /// The backend's message.
         message: String,
     },
+}
+
+impl From<StoreError> for crate::error::Error {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Duplicate { .. } => crate::error::Error::Conflict(e.to_string()),
+            StoreError::Integrity { message } => crate::error::Error::Integrity(message),
+            StoreError::Missing { location } => crate::error::Error::NoDatabase { location },
+            e => crate::error::Error::Database {
+                message: e.to_string(),
+            },
+        }
+    }
 }
 
 /// Shorthand for storage results.

@@ -240,7 +240,7 @@ mod tests {
             .data_put(&session, b"v", &opts, Some(&record_pw))
             .unwrap();
         drop(vault);
-        let mut store = crate::storage::sqlite::SqliteStore::open(&db).unwrap();
+        let mut store = crate::sqlite_backend::SqliteStore::open(&db).unwrap();
         let mut tx = store.read().unwrap();
         let rows = tx.identities(session.user_id).unwrap();
         assert_eq!(rows.len(), 1);

@@ -10,8 +10,8 @@ use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Value, json};
 use zeroize::Zeroizing;
 
-use crate::audit::{self, Actor};
 use crate::authz::{self, Permission};
+use crate::chain::{self, Actor};
 use crate::config::{Config, SignupPolicy};
 use crate::crypto::kdf::KdfParams;
 use crate::crypto::mac::MacKey;
@@ -22,7 +22,6 @@ use crate::fsutil;
 use crate::integrity::{self, OwnerKey, Sealed, StateDigests};
 use crate::model::{Outcome, Role, StoredRow, UserStatus};
 use crate::session::{self, JwtKeys};
-use crate::storage::sqlite::SqliteStore;
 use crate::storage::{Storage, Tx};
 use crate::witness::Witness;
 
@@ -96,24 +95,22 @@ pub(crate) fn user_key_aad(user_id: i64) -> Aad {
 }
 
 impl Vault {
-    /// Opens the database named by the configuration and loads (or creates) the
-    /// session-signing secret and the audit key; refuses a database whose audit chain is
-    /// shorter than, or diverges from, what this client saw before. Only with `create`
-    /// (sign-up) is a missing database created; otherwise it is an error and nothing is
-    /// created.
-    pub fn open(cfg: &Config, create: bool) -> Result<Vault> {
-        Vault::open_checking(cfg, create, true)
+    /// Opens a vault over `store` (the database the configuration names, opened by the
+    /// front end's backend choice) and loads (or creates) the session-signing secret and
+    /// the audit key; refuses a database whose audit chain is shorter than, or diverges
+    /// from, what this client saw before.
+    pub fn open(store: Box<dyn Storage>, cfg: &Config) -> Result<Vault> {
+        Vault::open_checking(store, cfg, true)
     }
 
     /// Opens an existing database without comparing its audit chain to this client's
     /// witness: only to accept a restored database's head on purpose
     /// ([`Vault::accept_head`]).
-    pub fn open_unwitnessed(cfg: &Config) -> Result<Vault> {
-        Vault::open_checking(cfg, false, false)
+    pub fn open_unwitnessed(store: Box<dyn Storage>, cfg: &Config) -> Result<Vault> {
+        Vault::open_checking(store, cfg, false)
     }
 
-    fn open_checking(cfg: &Config, create: bool, check_witness: bool) -> Result<Vault> {
-        let store = SqliteStore::open_with(&cfg.db_path, create)?;
+    fn open_checking(store: Box<dyn Storage>, cfg: &Config, check_witness: bool) -> Result<Vault> {
         let jwt_secret = secret_bytes(
             cfg.jwt_secret.as_ref(),
             &cfg.data_dir.join("jwt.secret"),
@@ -121,7 +118,7 @@ impl Vault {
         )?;
         let audit_key = secret_bytes(cfg.audit_key.as_ref(), &cfg.data_dir.join("audit.key"), 32)?;
         let mut vault = Vault {
-            store: Box::new(store),
+            store,
             jwt: JwtKeys::new(&jwt_secret)?,
             audit_key: MacKey::new(audit_key.to_vec()),
             policy: Policy {
@@ -149,14 +146,14 @@ impl Vault {
         let change = self.pending_head()?;
         let v = {
             let mut tx = self.store.read()?;
-            audit::verify(tx.as_mut(), &self.audit_key)?
+            chain::verify(tx.as_mut(), &self.audit_key)?
         };
-        if let Some(e) = audit::broken(&v) {
+        if let Some(e) = chain::broken(&v) {
             self.audit_failure(&Actor::anonymous(who), "audit.accept-head", "-", &e);
             return Err(e);
         }
         let mut tx = self.store.write()?;
-        let (seq, mac) = audit::append(
+        let (seq, mac) = chain::append(
             tx.as_mut(),
             &self.audit_key,
             &Actor::anonymous(who),
@@ -199,7 +196,7 @@ impl Vault {
     fn prepare(&mut self, state_dir: Option<&Path>, check_witness: bool) -> Result<()> {
         let (id, bound, fresh) = {
             let mut tx = self.store.read()?;
-            audit::check_origin(tx.as_mut(), &self.audit_key)?;
+            chain::check_origin(tx.as_mut(), &self.audit_key)?;
             let fresh = tx.audit_head()?.is_none();
             (tx.database_id()?, tx.meta(ROW_BINDINGS)?.is_some(), fresh)
         };
@@ -260,7 +257,7 @@ impl Vault {
             state.set(id, Some(d));
         }
         let n = state.0.len();
-        let (seq, _) = audit::append_state(
+        let (seq, _) = chain::append_state(
             tx.as_mut(),
             &self.audit_key,
             &Actor::anonymous("zencrypt"),
@@ -292,7 +289,7 @@ impl Vault {
             Some(seq) => tx.audit_entry(seq)?,
             None => None,
         }
-        .filter(|e| e.action == UPGRADE_ACTION && audit::authentic(&self.audit_key, e))
+        .filter(|e| e.action == UPGRADE_ACTION && chain::authentic(&self.audit_key, e))
         .ok_or_else(|| {
             Error::Integrity(
                 "the audit entry that vouches for this account's older rows is missing or altered; restore the database from a backup"
@@ -319,7 +316,7 @@ impl Vault {
         }
         // The rows bound, besides the user's own row.
         let n = bound.0.len().saturating_sub(1);
-        let head = audit::append_state(
+        let head = chain::append_state(
             &mut tx,
             &self.audit_key,
             &Actor::user(user.id, &user.username),
@@ -490,7 +487,7 @@ impl Vault {
             }
             let mut head = None;
             for (row_action, detail) in rows {
-                head = Some(audit::append_state(
+                head = Some(chain::append_state(
                     &mut tx,
                     &self.audit_key,
                     actor,
@@ -584,7 +581,7 @@ impl Vault {
         let detail = json!({ "error": e.code() });
         let written = (|| -> Result<(i64, Vec<u8>)> {
             let mut tx = self.store.write()?;
-            let head = audit::append(
+            let head = chain::append(
                 tx.as_mut(),
                 &self.audit_key,
                 actor,
@@ -637,7 +634,7 @@ const PASSWORD_CHANGE_ALLOWS: [&str; 3] = ["auth.passwd", "auth.logout", "auth.w
 #[cfg(test)]
 pub(crate) fn test_vault(db: &Path) -> Vault {
     Vault::with_store(
-        Box::new(SqliteStore::open(db).unwrap()),
+        Box::new(crate::sqlite_backend::SqliteStore::open(db).unwrap()),
         &[3u8; 32],
         MacKey::new(vec![4u8; 32]),
         Policy {

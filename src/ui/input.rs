@@ -8,10 +8,10 @@ use clap::Args;
 use secrecy::{ExposeSecret, SecretString};
 use zeroize::Zeroizing;
 
-use crate::config::Config;
-use crate::crypto::read_secret;
-use crate::error::{Error, Result};
-use crate::shell::prompt::{Interrupt, Prompter, TermPrompter};
+use crate::ui::prompt::{Interrupt, Prompter, TermPrompter};
+use zencrypt_core::config::Config;
+use zencrypt_core::crypto::read_secret;
+use zencrypt_core::error::{Error, Result};
 
 /// Largest password input accepted from stdin or a file.
 const MAX_PASSWORD_INPUT: u64 = 64 * 1024;
@@ -118,7 +118,7 @@ pub fn prompt_new_or_existing(
         if !confirm {
             return Ok(first);
         }
-        if let Err(e) = crate::accounts::validate_new_password(&first) {
+        if let Err(e) = zencrypt_core::accounts::validate_new_password(&first) {
             p.say(&format!("{e}; try again."));
             continue;
         }

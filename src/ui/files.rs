@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use crate::error::{Error, Result};
+use zencrypt_core::error::{Error, Result};
 
 const BUF: usize = 256 * 1024;
 /// Streams smaller than this get no progress bar.
@@ -123,7 +123,7 @@ pub struct TempPath(Option<PathBuf>);
 
 impl TempPath {
     fn new(path: PathBuf) -> TempPath {
-        crate::interrupt::track(&path);
+        zencrypt_core::interrupt::track(&path);
         TempPath(Some(path))
     }
 
@@ -134,7 +134,7 @@ impl TempPath {
     /// The file was moved into place: nothing to remove any more.
     fn keep(&mut self) {
         if let Some(p) = self.0.take() {
-            crate::interrupt::untrack(&p);
+            zencrypt_core::interrupt::untrack(&p);
         }
     }
 }
@@ -143,7 +143,7 @@ impl Drop for TempPath {
     fn drop(&mut self) {
         if let Some(p) = self.0.take() {
             let _ = fs::remove_file(&p);
-            crate::interrupt::untrack(&p);
+            zencrypt_core::interrupt::untrack(&p);
         }
     }
 }
@@ -268,8 +268,8 @@ fn open_direct(p: &Path) -> Result<Output> {
 
 fn open_replacing(shown: &Path, dest: PathBuf) -> Result<Output> {
     let dir = parent_dir(&dest);
-    crate::fsutil::sweep_leftovers(dir);
-    let mut temp = TempPath::new(dir.join(crate::fsutil::temp_name()));
+    zencrypt_core::fsutil::sweep_leftovers(dir);
+    let mut temp = TempPath::new(dir.join(zencrypt_core::fsutil::temp_name()));
     let f = match OpenOptions::new()
         .write(true)
         .create_new(true)

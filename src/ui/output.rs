@@ -7,8 +7,8 @@ use std::io::{self, Write};
 use comfy_table::{ContentArrangement, Table, presets};
 use serde_json::{Value, json};
 
-use crate::config::{ColorChoice, Config};
-use crate::error::Error;
+use zencrypt_core::config::{ColorChoice, Config};
+use zencrypt_core::error::Error;
 
 /// How this process prints.
 #[derive(Debug, Clone, Copy)]

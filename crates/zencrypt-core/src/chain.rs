@@ -1,15 +1,13 @@
 //! The hash-chained audit log: appending rows in the caller's transaction, listing them,
-//! and verifying the chain.
+//! and verifying the chain and the row states it vouches for. The audit service that
+//! decides who may list or verify is in [`crate::audit`].
 //!
 //! Each row's `mac` is HMAC-SHA256(audit key, prev_mac || canonical encoding of the row),
 //! and `prev_mac` is the previous row's `mac` (for seq 1, an HMAC of this database's
 //! random id). Editing, removing
 //! or reordering any row breaks the chain at that row.
 
-use serde_json::{Value, json};
-
-use crate::authz::{self, Permission};
-use crate::vault::{Session, Vault, role_now};
+use serde_json::Value;
 
 use crate::crypto::mac::{MAC_LEN, MacKey};
 use crate::duration;
@@ -19,6 +17,7 @@ use std::collections::{BTreeMap, HashMap};
 use crate::integrity::{Digest, StateDigests, row_digest};
 use crate::model::{AuditEntry, AuditFilter, Outcome, RowId};
 use crate::storage::Tx;
+use crate::text::printable;
 
 /// Who performed an action, as recorded in the audit log.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -44,32 +43,6 @@ impl Actor {
             id: None,
             name: printable(name, 64),
         }
-    }
-}
-
-/// Whether `c` reorders text on a terminal (a bidi embedding, override, isolate or mark).
-pub fn is_bidi_control(c: char) -> bool {
-    matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{200e}' | '\u{200f}' | '\u{061c}')
-}
-
-/// Keeps at most `max` characters and replaces control and bidi characters, so that
-/// whatever an unauthenticated caller typed is stored as plain, bounded text.
-pub fn printable(s: &str, max: usize) -> String {
-    let cleaned: String = s
-        .chars()
-        .take(max)
-        .map(|c| {
-            if c.is_control() || is_bidi_control(c) {
-                '?'
-            } else {
-                c
-            }
-        })
-        .collect();
-    if cleaned.is_empty() {
-        "-".into()
-    } else {
-        cleaned
     }
 }
 
@@ -416,185 +389,10 @@ pub fn broken(v: &Verification) -> Option<Error> {
         .map(|(row, why)| Error::Integrity(format!("{row} {why}")))
 }
 
-impl Vault {
-    /// Lists audit rows: a plain user sees only their own; auditors and admins see all
-    /// and may filter by user name.
-    pub fn audit_list(
-        &mut self,
-        session: &Session,
-        mut filter: AuditFilter,
-        user: Option<&str>,
-    ) -> Result<Vec<AuditEntry>> {
-        let target = user.unwrap_or("-").to_string();
-        let other = user.filter(|u| *u != session.username);
-        if let Some(u) = other
-            && !authz::allows(session.role, Permission::ReadAll)
-        {
-            self.require(session, Permission::ReadAll, "audit.list", u)?;
-        }
-        self.authorized(session, Permission::Own, "audit.list", &target, |tx| {
-            // Decided on the role as it is now, not as it was when the session was read.
-            let role = role_now(tx, session)?;
-            if authz::allows(role, Permission::ReadAll) {
-                filter.actor = user.map(str::to_string);
-            } else {
-                if other.is_some() {
-                    authz::check(role, Permission::ReadAll, "audit.list")?;
-                }
-                filter.actor_id = Some(session.user_id);
-            }
-            let rows = list(tx, &filter)?;
-            let n = rows.len();
-            Ok((rows, json!({ "count": n })))
-        })
-    }
-
-    /// The chain's head (seq and MAC) to keep somewhere else (auditors and admins).
-    pub fn audit_checkpoint(&mut self, session: &Session) -> Result<(i64, Vec<u8>)> {
-        self.authorized(
-            session,
-            Permission::ReadAll,
-            "audit.checkpoint",
-            "-",
-            |tx| {
-                let (seq, mac) = tx
-                    .audit_head()?
-                    .ok_or_else(|| Error::NotFound("the audit log is empty".into()))?;
-                Ok(((seq, mac), json!({ "seq": seq })))
-            },
-        )
-    }
-
-    /// Verifies the chain and that the row at a saved checkpoint still carries the saved
-    /// MAC: a changed, removed or truncated history at or before it fails (exit 7).
-    pub fn audit_verify_checkpoint(
-        &mut self,
-        session: &Session,
-        seq: i64,
-        mac: &[u8],
-    ) -> Result<Verification> {
-        self.verify_and_record(session, Some((seq, mac)))
-    }
-
-    /// Every audit row the caller may see (all for auditors and admins, their own for
-    /// users), for export.
-    pub fn audit_export(&mut self, session: &Session) -> Result<Vec<AuditEntry>> {
-        let mut filter = AuditFilter::default();
-        self.authorized(session, Permission::Own, "audit.export", "-", |tx| {
-            if !authz::allows(role_now(tx, session)?, Permission::ReadAll) {
-                filter.actor_id = Some(session.user_id);
-            }
-            let rows = list(tx, &filter)?;
-            let n = rows.len();
-            Ok((rows, json!({ "count": n })))
-        })
-    }
-
-    /// Verifies the whole chain (auditors and admins). The check itself is audited:
-    /// `ok` when the chain is intact, `failed` when it is broken.
-    pub fn audit_verify(&mut self, session: &Session) -> Result<Verification> {
-        self.verify_and_record(session, None)
-    }
-
-    fn verify_and_record(
-        &mut self,
-        session: &Session,
-        checkpoint: Option<(i64, &[u8])>,
-    ) -> Result<Verification> {
-        self.require(session, Permission::ReadAll, "audit.verify", "-")?;
-        let v = {
-            let mut tx = self.store.read()?;
-            let mut v = verify(tx.as_mut(), &self.audit_key)?;
-            // The checkpoint is checked before this verification adds its own record.
-            if let (None, Some((seq, mac))) = (&v.first_bad, checkpoint) {
-                let problem = match tx.audit_entry(seq)? {
-                    None => Some("the log ends before the checkpoint (rows were removed)"),
-                    Some(r) if !bool::from(subtle::ConstantTimeEq::ct_eq(&r.mac[..], mac)) => {
-                        Some("the history up to the checkpoint was rewritten")
-                    }
-                    Some(_) => None,
-                };
-                v.first_bad = problem.map(|p| (seq, p.to_string()));
-            }
-            v
-        };
-        match broken(&v) {
-            Some(e) => self.audit_failure(&session.actor(), "audit.verify", "-", &e),
-            None => {
-                let checked = v.checked;
-                self.authorized(session, Permission::ReadAll, "audit.verify", "-", |_| {
-                    Ok(((), json!({ "checked": checked })))
-                })?;
-            }
-        }
-        Ok(v)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::Role;
-    use crate::storage::UsageGroup;
-    use secrecy::SecretString;
-
-    #[test]
-    fn a_demoted_auditor_sees_only_their_own_rows_at_once() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut vault = crate::vault::test_vault(&dir.path().join("z.db"));
-        let pw = SecretString::from("password-123");
-        let admin = vault.signup("alice", &pw, None).unwrap().token;
-        let admin = vault.authenticate(&admin).unwrap();
-        vault
-            .key_create(&admin, "k", crate::keys::KeyOptions::default())
-            .unwrap();
-        let mut sealed = Vec::new();
-        vault
-            .encrypt_stream(&admin, "k", &mut &b"x"[..], &mut sealed, false, &mut |_| {})
-            .unwrap();
-        let bob = vault.signup("bob", &pw, None).unwrap().token;
-        vault.set_role(&admin, "bob", Role::Auditor).unwrap();
-        // bob's session was read while he was an auditor...
-        let bob = vault.authenticate(&bob).unwrap();
-        assert_eq!(bob.role, Role::Auditor);
-        assert!(
-            vault
-                .audit_list(&bob, AuditFilter::default(), None)
-                .unwrap()
-                .iter()
-                .any(|e| e.actor == "alice")
-        );
-        // ...and is demoted before his next action.
-        vault.set_role(&admin, "bob", Role::User).unwrap();
-        let rows = vault
-            .audit_list(&bob, AuditFilter::default(), None)
-            .unwrap();
-        assert!(!rows.is_empty());
-        assert!(
-            rows.iter().all(|e| e.actor_id == Some(bob.user_id)),
-            "{rows:?}"
-        );
-        let exported = vault.audit_export(&bob).unwrap();
-        assert!(exported.iter().all(|e| e.actor_id == Some(bob.user_id)));
-        let denied = vault
-            .audit_list(&bob, AuditFilter::default(), Some("alice"))
-            .unwrap_err();
-        assert_eq!(
-            denied.to_string(),
-            "permission denied: audit.list requires the auditor role"
-        );
-        let usage = vault
-            .usage_report(&bob, UsageGroup::User, None, None)
-            .unwrap();
-        assert!(usage.iter().all(|r| r.group == "bob"), "{usage:?}");
-        let denied = vault
-            .usage_report(&bob, UsageGroup::User, None, Some("alice"))
-            .unwrap_err();
-        assert_eq!(
-            denied.to_string(),
-            "permission denied: usage requires the auditor role"
-        );
-    }
+    use serde_json::json;
 
     fn entry(seq: i64, detail: &str) -> AuditEntry {
         AuditEntry {
@@ -666,7 +464,8 @@ mod tests {
 
     #[test]
     fn only_the_key_the_log_is_written_with_may_extend_it() {
-        use crate::storage::{Storage, sqlite::SqliteStore};
+        use crate::sqlite_backend::SqliteStore;
+        use crate::storage::Storage;
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("a.db");
         let mut store = SqliteStore::open(&path).unwrap();
@@ -699,13 +498,5 @@ mod tests {
         let mut tx = store.write().unwrap();
         assert!(tx.meta(KEY_CHECK).unwrap().is_some());
         assert_eq!(verify(tx.as_mut(), &right).unwrap().checked, 2);
-    }
-
-    #[test]
-    fn printable_bounds_and_cleans() {
-        assert_eq!(printable("a\nb\x1b", 10), "a?b?");
-        assert_eq!(printable("x\u{202e}y\u{2066}", 10), "x?y?");
-        assert_eq!(printable("", 10), "-");
-        assert_eq!(printable(&"x".repeat(100), 64).len(), 64);
     }
 }

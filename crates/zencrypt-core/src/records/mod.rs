@@ -117,14 +117,6 @@ fn value_aad(owner_id: i64, record_id: i64) -> Aad {
     Aad::new("record-value").int(owner_id).int(record_id)
 }
 
-fn key_dek_aad(owner_id: i64, record_id: i64, key_id: i64, version: i64) -> Aad {
-    Aad::new("record-dek-key")
-        .int(owner_id)
-        .int(record_id)
-        .int(key_id)
-        .int(version)
-}
-
 pub(crate) fn identity_dek_aad(owner_id: i64, record_id: i64, identity_id: i64) -> Aad {
     Aad::new("record-dek-identity")
         .int(owner_id)
@@ -158,49 +150,17 @@ pub fn validate_name(name: &str) -> Result<()> {
     } else {
         Err(Error::Usage(format!(
             "invalid record name '{}': use 1-{MAX_NAME} characters from A-Z a-z 0-9 . _ - and / between parts, not starting with zt_",
-            crate::audit::printable(name, 64)
+            crate::text::printable(name, 64)
         )))
     }
 }
 
-pub(crate) fn not_found(reference: &str) -> Error {
+/// The error for a reference that names no record of the caller.
+pub fn not_found(reference: &str) -> Error {
     Error::NotFound(format!(
         "record '{}' not found",
-        crate::audit::printable(reference, 80)
+        crate::text::printable(reference, 80)
     ))
-}
-
-/// Wraps a record's data key under a named key version (used by rotation's rewrap too).
-pub(crate) fn wrap_for_key(
-    material: &Key32,
-    owner_id: i64,
-    record_id: i64,
-    key_id: i64,
-    version: i64,
-    dek: &Key32,
-) -> Vec<u8> {
-    aead::wrap_key(
-        material,
-        &key_dek_aad(owner_id, record_id, key_id, version),
-        dek,
-    )
-}
-
-/// Unwraps a record's data key from a named key version.
-pub(crate) fn unwrap_for_key(
-    material: &Key32,
-    owner_id: i64,
-    record_id: i64,
-    key_id: i64,
-    version: i64,
-    wrapped: &[u8],
-) -> Result<Key32> {
-    aead::unwrap_key(
-        material,
-        &key_dek_aad(owner_id, record_id, key_id, version),
-        wrapped,
-    )
-    .map_err(|_| integrity(record_id))
 }
 
 fn integrity(record_id: i64) -> Error {
@@ -274,7 +234,7 @@ impl<'p> Keyring<'p> {
                     )));
                 }
                 let m = self.material(tx, session, key_id, version)?;
-                unwrap_for_key(m, row.owner_id, row.id, key_id, version, &row.wrapped_dek)?
+                keys::unwrap_for_key(m, row.owner_id, row.id, key_id, version, &row.wrapped_dek)?
             }
             (None, None, Some(identity_id)) => {
                 let unlocker = self.unlocker.as_mut().ok_or_else(|| Error::NeedsInput {
@@ -443,7 +403,8 @@ fn seal_into(
     match (key, identity) {
         (Some(k), _) => {
             let m = ring.material(tx, session, k.id, k.latest_version)?;
-            row.wrapped_dek = wrap_for_key(m, row.owner_id, row.id, k.id, k.latest_version, &dek);
+            row.wrapped_dek =
+                keys::wrap_for_key(m, row.owner_id, row.id, k.id, k.latest_version, &dek);
             row.key_id = Some(k.id);
             row.key_version = Some(k.latest_version);
             row.identity_id = None;

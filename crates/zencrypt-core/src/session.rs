@@ -1,11 +1,9 @@
-//! Session tokens: HS256 JWTs (the algorithm is pinned) carrying the session key, and the
-//! per-database session file they are saved in.
+//! Session tokens: HS256 JWTs (the algorithm is pinned) carrying the session key. Where a
+//! front end keeps the token between commands is its own affair.
 //!
 //! A token alone decrypts nothing: the user key it unlocks is stored, wrapped under the
 //! token's session key, in the session's database row, which logout and revocation mark
 //! revoked.
-
-use std::path::{Path, PathBuf};
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -17,7 +15,6 @@ use zeroize::{Zeroize, Zeroizing};
 
 use crate::crypto::{self, Key32};
 use crate::error::{Error, Result};
-use crate::fsutil;
 
 /// `iss` of every token.
 pub const ISSUER: &str = "zencrypt";
@@ -195,66 +192,6 @@ pub fn validate(keys: &JwtKeys, token: &SecretString) -> Result<TokenContents> {
         sid: claims.sid.clone(),
         session_key,
     })
-}
-
-/// The session file for the database at `db_path`: one per database, in the state dir.
-pub fn session_file(state_dir: &Path, db_path: &Path) -> PathBuf {
-    let canonical = std::fs::canonicalize(db_path).unwrap_or_else(|_| db_path.to_path_buf());
-    let digest = crypto::mac::sha256(canonical.as_os_str().as_encoded_bytes());
-    state_dir
-        .join("sessions")
-        .join(format!("{}.token", &crypto::hex(&digest)[..16]))
-}
-
-/// Saves a token to `path` (0600, in a 0700 directory).
-pub fn save(path: &Path, token: &SecretString) -> Result<()> {
-    if let Some(dir) = path.parent() {
-        fsutil::create_private_dir(dir)
-            .map_err(|e| Error::io(format!("creating {}", dir.display()), e))?;
-    }
-    fsutil::write_private_file(path, token.expose_secret().as_bytes())
-        .map_err(|e| Error::io(format!("writing the session file {}", path.display()), e))
-}
-
-/// Reads a saved token, if there is one.
-pub fn load(path: &Path) -> Result<Option<SecretString>> {
-    if let Some(why) = fsutil::untrusted_secret_file(path) {
-        return Err(Error::Config(why));
-    }
-    load_for_replacement(path)
-}
-
-/// Reads a saved token without the ownership and mode checks: only to end the session it
-/// belongs to before the file is replaced (a token others could read is one to revoke).
-pub fn load_for_replacement(path: &Path) -> Result<Option<SecretString>> {
-    match std::fs::read(path) {
-        Ok(bytes) => {
-            let bytes = Zeroizing::new(bytes);
-            let text = std::str::from_utf8(&bytes).map_err(|_| Error::InvalidToken)?;
-            let text = text.trim();
-            if text.is_empty() {
-                return Ok(None);
-            }
-            Ok(Some(SecretString::from(text.to_string())))
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(Error::io(
-            format!("reading the session file {}", path.display()),
-            e,
-        )),
-    }
-}
-
-/// Removes a saved token; a missing file is fine.
-pub fn remove(path: &Path) -> Result<()> {
-    match std::fs::remove_file(path) {
-        Ok(()) => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(Error::io(
-            format!("removing the session file {}", path.display()),
-            e,
-        )),
-    }
 }
 
 #[cfg(test)]

@@ -4,8 +4,8 @@ use std::path::Path;
 
 use serde_json::json;
 
-use crate::audit::Actor;
 use crate::authz::Permission;
+use crate::chain::Actor;
 use crate::error::Result;
 use crate::fsutil;
 use crate::storage::{Counts, StoreError};

@@ -1,5 +1,11 @@
-//! The SQLite backend: one file (0600, in a 0700 directory), WAL, `synchronous=FULL`,
-//! foreign keys, a busy timeout, IMMEDIATE write transactions and numbered migrations.
+//! zencrypt's embedded SQLite backend: one file (0600, in a 0700 directory), WAL,
+//! `synchronous=FULL`, foreign keys, a busy timeout, IMMEDIATE write transactions and
+//! numbered migrations. It implements the storage contract of [`zencrypt_core::storage`].
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+mod migrations;
 
 use std::cell::Cell;
 use std::os::unix::fs::OpenOptionsExt;
@@ -11,15 +17,15 @@ use rusqlite::{
     params,
 };
 
-use super::migrations::{LATEST, MIGRATIONS};
-use super::{NewUser, Storage, StoreError, StoreResult, Tx};
-use crate::crypto::kdf::KdfParams;
-use crate::fsutil;
-use crate::model::{
+use self::migrations::{LATEST, MIGRATIONS};
+use zencrypt_core::crypto::kdf::KdfParams;
+use zencrypt_core::fsutil;
+use zencrypt_core::model::{
     AuditEntry, AuditFilter, Credentials, IdentityRow, KeyEvent, KeyRecord, KeyStatus,
     KeyVersionRecord, Outcome, RecordFilter, RecordRow, Role, RowId, SessionRecord, StoredRow,
     UsageEvent, UserRecord, UserStatus,
 };
+use zencrypt_core::storage::{Counts, NewUser, Storage, StoreError, StoreResult, Tx, UsageGroup};
 
 /// `PRAGMA application_id` of a zencrypt database ("ZENC").
 const APPLICATION_ID: i64 = 0x5a45_4e43;
@@ -213,13 +219,13 @@ impl Storage for SqliteStore {
         &self.location
     }
 
-    fn counts(&mut self) -> StoreResult<super::Counts> {
+    fn counts(&mut self) -> StoreResult<Counts> {
         let one = |sql: &str| -> StoreResult<i64> {
             self.conn
                 .query_row(sql, [], |r| r.get(0))
                 .map_err(|e| map_err(&self.location, e))
         };
-        Ok(super::Counts {
+        Ok(Counts {
             users: one("SELECT count(*) FROM users")?,
             keys: one("SELECT count(*) FROM keys")?,
             records: one("SELECT count(*) FROM records")?,
@@ -1361,15 +1367,15 @@ impl Tx for SqliteTx<'_> {
 
     fn usage_report(
         &mut self,
-        by: super::UsageGroup,
+        by: UsageGroup,
         user_id: Option<i64>,
         since: Option<i64>,
     ) -> StoreResult<Vec<(String, i64, i64)>> {
         let group = match by {
-            super::UsageGroup::Key => "coalesce(k.name, '-')",
-            super::UsageGroup::User => "u.username",
-            super::UsageGroup::Op => "e.operation",
-            super::UsageGroup::Day => "strftime('%Y-%m-%d', e.at, 'unixepoch')",
+            UsageGroup::Key => "coalesce(k.name, '-')",
+            UsageGroup::User => "u.username",
+            UsageGroup::Op => "e.operation",
+            UsageGroup::Day => "strftime('%Y-%m-%d', e.at, 'unixepoch')",
         };
         let sql = format!(
             "SELECT {group} AS g, count(*), coalesce(sum(e.bytes), 0) FROM usage_events e \

@@ -7,8 +7,8 @@
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::json;
 
-use crate::audit::Actor;
 use crate::authz::Permission;
+use crate::chain::Actor;
 use crate::config::SignupPolicy;
 use crate::crypto::kdf::{self, KdfParams, SALT_LEN};
 use crate::crypto::{self, Key32, aead, random_bytes};
@@ -41,7 +41,7 @@ pub fn validate_username(name: &str) -> Result<()> {
     } else {
         Err(Error::Usage(format!(
             "invalid username '{}': use 1-64 characters from A-Z a-z 0-9 . _ -",
-            crate::audit::printable(name, 64)
+            crate::text::printable(name, 64)
         )))
     }
 }

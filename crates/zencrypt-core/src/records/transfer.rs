@@ -70,7 +70,7 @@ pub fn parse_import_line(n: usize, line: &[u8]) -> Result<Option<ImportItem>> {
             {
                 return Err(line_error(
                     n,
-                    &format!("unknown field '{}'", crate::audit::printable(k, 40)),
+                    &format!("unknown field '{}'", crate::text::printable(k, 40)),
                 ));
             }
         }

@@ -1,0 +1,192 @@
+//! The audit service: who may list, export and verify the audit log, and the
+//! checkpoints an auditor keeps outside the database. The chain itself is
+//! [`crate::chain`].
+
+use serde_json::json;
+
+use crate::authz::{self, Permission};
+use crate::chain::{Verification, broken, list, verify};
+use crate::error::{Error, Result};
+use crate::model::{AuditEntry, AuditFilter};
+use crate::vault::{Session, Vault, role_now};
+
+impl Vault {
+    /// Lists audit rows: a plain user sees only their own; auditors and admins see all
+    /// and may filter by user name.
+    pub fn audit_list(
+        &mut self,
+        session: &Session,
+        mut filter: AuditFilter,
+        user: Option<&str>,
+    ) -> Result<Vec<AuditEntry>> {
+        let target = user.unwrap_or("-").to_string();
+        let other = user.filter(|u| *u != session.username);
+        if let Some(u) = other
+            && !authz::allows(session.role, Permission::ReadAll)
+        {
+            self.require(session, Permission::ReadAll, "audit.list", u)?;
+        }
+        self.authorized(session, Permission::Own, "audit.list", &target, |tx| {
+            // Decided on the role as it is now, not as it was when the session was read.
+            let role = role_now(tx, session)?;
+            if authz::allows(role, Permission::ReadAll) {
+                filter.actor = user.map(str::to_string);
+            } else {
+                if other.is_some() {
+                    authz::check(role, Permission::ReadAll, "audit.list")?;
+                }
+                filter.actor_id = Some(session.user_id);
+            }
+            let rows = list(tx, &filter)?;
+            let n = rows.len();
+            Ok((rows, json!({ "count": n })))
+        })
+    }
+
+    /// The chain's head (seq and MAC) to keep somewhere else (auditors and admins).
+    pub fn audit_checkpoint(&mut self, session: &Session) -> Result<(i64, Vec<u8>)> {
+        self.authorized(
+            session,
+            Permission::ReadAll,
+            "audit.checkpoint",
+            "-",
+            |tx| {
+                let (seq, mac) = tx
+                    .audit_head()?
+                    .ok_or_else(|| Error::NotFound("the audit log is empty".into()))?;
+                Ok(((seq, mac), json!({ "seq": seq })))
+            },
+        )
+    }
+
+    /// Verifies the chain and that the row at a saved checkpoint still carries the saved
+    /// MAC: a changed, removed or truncated history at or before it fails (exit 7).
+    pub fn audit_verify_checkpoint(
+        &mut self,
+        session: &Session,
+        seq: i64,
+        mac: &[u8],
+    ) -> Result<Verification> {
+        self.verify_and_record(session, Some((seq, mac)))
+    }
+
+    /// Every audit row the caller may see (all for auditors and admins, their own for
+    /// users), for export.
+    pub fn audit_export(&mut self, session: &Session) -> Result<Vec<AuditEntry>> {
+        let mut filter = AuditFilter::default();
+        self.authorized(session, Permission::Own, "audit.export", "-", |tx| {
+            if !authz::allows(role_now(tx, session)?, Permission::ReadAll) {
+                filter.actor_id = Some(session.user_id);
+            }
+            let rows = list(tx, &filter)?;
+            let n = rows.len();
+            Ok((rows, json!({ "count": n })))
+        })
+    }
+
+    /// Verifies the whole chain (auditors and admins). The check itself is audited:
+    /// `ok` when the chain is intact, `failed` when it is broken.
+    pub fn audit_verify(&mut self, session: &Session) -> Result<Verification> {
+        self.verify_and_record(session, None)
+    }
+
+    fn verify_and_record(
+        &mut self,
+        session: &Session,
+        checkpoint: Option<(i64, &[u8])>,
+    ) -> Result<Verification> {
+        self.require(session, Permission::ReadAll, "audit.verify", "-")?;
+        let v = {
+            let mut tx = self.store.read()?;
+            let mut v = verify(tx.as_mut(), &self.audit_key)?;
+            // The checkpoint is checked before this verification adds its own record.
+            if let (None, Some((seq, mac))) = (&v.first_bad, checkpoint) {
+                let problem = match tx.audit_entry(seq)? {
+                    None => Some("the log ends before the checkpoint (rows were removed)"),
+                    Some(r) if !bool::from(subtle::ConstantTimeEq::ct_eq(&r.mac[..], mac)) => {
+                        Some("the history up to the checkpoint was rewritten")
+                    }
+                    Some(_) => None,
+                };
+                v.first_bad = problem.map(|p| (seq, p.to_string()));
+            }
+            v
+        };
+        match broken(&v) {
+            Some(e) => self.audit_failure(&session.actor(), "audit.verify", "-", &e),
+            None => {
+                let checked = v.checked;
+                self.authorized(session, Permission::ReadAll, "audit.verify", "-", |_| {
+                    Ok(((), json!({ "checked": checked })))
+                })?;
+            }
+        }
+        Ok(v)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Role;
+    use crate::storage::UsageGroup;
+    use secrecy::SecretString;
+
+    #[test]
+    fn a_demoted_auditor_sees_only_their_own_rows_at_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut vault = crate::vault::test_vault(&dir.path().join("z.db"));
+        let pw = SecretString::from("password-123");
+        let admin = vault.signup("alice", &pw, None).unwrap().token;
+        let admin = vault.authenticate(&admin).unwrap();
+        vault
+            .key_create(&admin, "k", crate::keys::KeyOptions::default())
+            .unwrap();
+        let mut sealed = Vec::new();
+        vault
+            .encrypt_stream(&admin, "k", &mut &b"x"[..], &mut sealed, false, &mut |_| {})
+            .unwrap();
+        let bob = vault.signup("bob", &pw, None).unwrap().token;
+        vault.set_role(&admin, "bob", Role::Auditor).unwrap();
+        // bob's session was read while he was an auditor...
+        let bob = vault.authenticate(&bob).unwrap();
+        assert_eq!(bob.role, Role::Auditor);
+        assert!(
+            vault
+                .audit_list(&bob, AuditFilter::default(), None)
+                .unwrap()
+                .iter()
+                .any(|e| e.actor == "alice")
+        );
+        // ...and is demoted before his next action.
+        vault.set_role(&admin, "bob", Role::User).unwrap();
+        let rows = vault
+            .audit_list(&bob, AuditFilter::default(), None)
+            .unwrap();
+        assert!(!rows.is_empty());
+        assert!(
+            rows.iter().all(|e| e.actor_id == Some(bob.user_id)),
+            "{rows:?}"
+        );
+        let exported = vault.audit_export(&bob).unwrap();
+        assert!(exported.iter().all(|e| e.actor_id == Some(bob.user_id)));
+        let denied = vault
+            .audit_list(&bob, AuditFilter::default(), Some("alice"))
+            .unwrap_err();
+        assert_eq!(
+            denied.to_string(),
+            "permission denied: audit.list requires the auditor role"
+        );
+        let usage = vault
+            .usage_report(&bob, UsageGroup::User, None, None)
+            .unwrap();
+        assert!(usage.iter().all(|r| r.group == "bob"), "{usage:?}");
+        let denied = vault
+            .usage_report(&bob, UsageGroup::User, None, Some("alice"))
+            .unwrap_err();
+        assert_eq!(
+            denied.to_string(),
+            "permission denied: usage requires the auditor role"
+        );
+    }
+}

@@ -1,0 +1,12 @@
+//! Which storage backend a database location names, and opening it.
+
+use zencrypt_core::config::Config;
+use zencrypt_core::error::Result;
+use zencrypt_core::storage::Storage;
+use zencrypt_sqlite::SqliteStore;
+
+/// Opens the database the configuration names. Only with `create` (sign-up) is a missing
+/// database created; otherwise it is an error and nothing is created.
+pub fn open(cfg: &Config, create: bool) -> Result<Box<dyn Storage>> {
+    Ok(Box::new(SqliteStore::open_with(&cfg.db_path, create)?))
+}

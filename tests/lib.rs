@@ -1,0 +1,19 @@
+//! The end-to-end suite: every test runs the built `zencrypt` binary as a user would, in
+//! its own temporary HOME, with the environment scrubbed. One test binary, so a fresh
+//! `cargo test` links the suite once.
+
+mod common;
+
+mod accounts;
+mod audit_roles;
+mod faults;
+mod hostile_input;
+mod keys_crypto;
+mod local_environment;
+mod records;
+mod reliability;
+mod reports;
+mod sessions;
+mod shell_pty;
+mod storage;
+mod tamper;
