@@ -1,5 +1,6 @@
 //! `audit list`, `verify`, `checkpoint`, `export` and `accept-head`.
 
+use crate::ui::views::{entries_table, fields};
 use std::path::PathBuf;
 
 use clap::{Subcommand, ValueEnum};
@@ -7,7 +8,6 @@ use serde_json::{Value, json};
 
 use super::{Ctx, emitted};
 use crate::ui::input::{self, prompt_error};
-use crate::ui::output::table;
 use crate::ui::prompt::{Prompter, TermPrompter};
 use zencrypt_core::chain::{broken, detail_json};
 use zencrypt_core::duration;
@@ -135,32 +135,6 @@ pub fn entry_json(e: &AuditEntry) -> Value {
         "outcome": e.outcome.as_str(),
         "detail": detail_json(e),
     })
-}
-
-/// A record's fields as text: seq, at, actor, action, target, outcome, detail, prev_mac,
-/// mac.
-fn fields(e: &AuditEntry) -> Vec<String> {
-    vec![
-        e.seq.to_string(),
-        duration::rfc3339(e.at),
-        e.actor.clone(),
-        e.action.clone(),
-        e.target.clone(),
-        e.outcome.as_str().to_string(),
-        e.detail.clone(),
-        zencrypt_core::crypto::hex(&e.prev_mac),
-        zencrypt_core::crypto::hex(&e.mac),
-    ]
-}
-
-/// Audit records as a table.
-pub fn entries_table(rows: &[AuditEntry]) -> String {
-    table(
-        &[
-            "seq", "at", "actor", "action", "target", "outcome", "detail",
-        ],
-        rows.iter().map(|e| fields(e)[..7].to_vec()).collect(),
-    )
 }
 
 /// Runs an `audit` subcommand.

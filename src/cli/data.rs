@@ -1,5 +1,7 @@
 //! `data put|get|update|list|rm|restore|purge|rekey|import|export`.
 
+use crate::ui::transfer::{read_import, write_export};
+use crate::ui::views::{record_json, records_table};
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 
@@ -7,15 +9,14 @@ use clap::{Args, Subcommand, ValueEnum};
 use serde_json::{Value, json};
 
 use super::{Ctx, emitted};
-use crate::ui::files::{open_input, write_through};
+use crate::ui::files::write_through;
 use crate::ui::input::{self, prompt_error};
-use crate::ui::output::table;
 use crate::ui::prompt::{Prompter, TermPrompter};
 use zencrypt_core::duration;
 use zencrypt_core::error::{Error, Result};
 use zencrypt_core::model::RecordFilter;
 use zencrypt_core::records::{
-    self, GetOutcome, PurgeOptions, PutOptions, RecordInfo, TokenChoice, token, value_json,
+    self, GetOutcome, PurgeOptions, PutOptions, TokenChoice, token, value_json,
 };
 use zencrypt_core::vault::{Session, Vault};
 
@@ -241,53 +242,6 @@ pub enum OrderBy {
     Name,
     /// Expiry.
     Expires,
-}
-
-/// A record as JSON (the `data list` shape).
-pub fn record_json(r: &RecordInfo) -> Value {
-    json!({
-        "token": r.token,
-        "name": r.name,
-        "version": r.version,
-        "created_at": duration::rfc3339(r.created_at),
-        "updated_at": duration::rfc3339(r.updated_at),
-        "expires_at": r.expires_at.map(duration::rfc3339),
-        "deleted_at": r.deleted_at.map(duration::rfc3339),
-        "protected": r.protected,
-        "key": r.key,
-    })
-}
-
-/// Records as a table.
-pub fn records_table(rows: &[RecordInfo]) -> String {
-    let now = duration::now();
-    table(
-        &[
-            "token", "name", "version", "updated", "expires", "state", "key",
-        ],
-        rows.iter()
-            .map(|r| {
-                let state = if r.deleted_at.is_some() {
-                    "deleted"
-                } else if r.expires_at.is_some_and(|e| now >= e) {
-                    "expired"
-                } else {
-                    "live"
-                };
-                vec![
-                    r.token.clone(),
-                    r.name.clone().unwrap_or_else(|| "-".into()),
-                    r.version.to_string(),
-                    duration::rfc3339(r.updated_at),
-                    r.expires_at
-                        .map(duration::rfc3339)
-                        .unwrap_or_else(|| "-".into()),
-                    state.to_string(),
-                    r.key.clone().unwrap_or_else(|| "(password)".into()),
-                ]
-            })
-            .collect(),
-    )
 }
 
 /// The batch-get JSON document.
@@ -617,64 +571,6 @@ pub fn run(ctx: &Ctx, cmd: DataCommand) -> Result<()> {
     }
 }
 
-/// The longest import line, 344 MiB: the largest value in base64 (341 1/3 MiB, as
-/// `data export` writes a binary value), with room for the other fields.
-pub const MAX_IMPORT_LINE: usize = 344 << 20;
-
-/// Reads and parses an import line by line, holding at most one line (up to
-/// [`MAX_IMPORT_LINE`]) besides the parsed items: a longer line is refused as soon as it
-/// passes the cap, naming its number.
-pub fn read_import(path: Option<&std::path::Path>) -> Result<Vec<records::ImportItem>> {
-    let mut inp = open_input(path)?;
-    read_import_from(&mut inp.reader, &inp.name, MAX_IMPORT_LINE)
-}
-
-fn read_import_from(
-    reader: &mut dyn std::io::BufRead,
-    name: &str,
-    cap: usize,
-) -> Result<Vec<records::ImportItem>> {
-    use crate::ui::files::{Line, read_line_bounded};
-    let mut items = Vec::new();
-    let mut line = zeroize::Zeroizing::new(Vec::new());
-    for n in 1.. {
-        match read_line_bounded(reader, &mut line, cap)
-            .map_err(|e| Error::io(format!("reading {name}"), e))?
-        {
-            Line::End => break,
-            Line::TooLong => {
-                let limit = if cap.is_multiple_of(1 << 20) {
-                    format!("{} MiB", cap >> 20)
-                } else {
-                    format!("{cap} bytes")
-                };
-                return Err(Error::Usage(format!(
-                    "import line {n}: longer than {limit}; nothing was imported"
-                )));
-            }
-            Line::Read => {
-                if let Some(item) = records::parse_import_line(n, &line)? {
-                    items.push(item);
-                }
-            }
-        }
-    }
-    Ok(items)
-}
-
-/// Writes exported records as JSON lines.
-pub fn write_export(w: &mut dyn Write, rows: &[records::Exported]) -> Result<()> {
-    for (info, value) in rows {
-        let mut line = record_json(info);
-        let (field, v) = value_json(value);
-        line[field] = v;
-        let text = zeroize::Zeroizing::new(format!("{line}\n"));
-        w.write_all(text.as_bytes())
-            .map_err(|e| Error::io("writing the export", e))?;
-    }
-    Ok(())
-}
-
 /// Writes one value byte-exact (a trailing newline only on a terminal, and there only
 /// if it is text).
 fn write_value(output: Option<PathBuf>, value: &[u8]) -> Result<()> {
@@ -692,38 +588,4 @@ fn write_value(output: Option<PathBuf>, value: &[u8]) -> Result<()> {
         Error::Io { source, .. } if source.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
         _ => Err(e),
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_largest_value_fits_an_import_line_in_base64() {
-        assert!(MAX_IMPORT_LINE > records::MAX_VALUE.div_ceil(3) * 4 + 64);
-    }
-
-    #[test]
-    fn an_import_line_past_the_cap_is_refused_by_number() {
-        let input = b"{\"value\":\"a\"}\n\n{\"value\":\"0123456789\"}\n";
-        let items = read_import_from(&mut &input[..], "stdin", 30).unwrap();
-        assert_eq!(items.len(), 2);
-        assert_eq!(&items[1].value[..], b"0123456789");
-        let e = read_import_from(&mut &input[..], "stdin", 20)
-            .err()
-            .unwrap();
-        assert_eq!(
-            e.to_string(),
-            "import line 3: longer than 20 bytes; nothing was imported"
-        );
-        assert_eq!(e.exit_code(), 2);
-        // A bad line is named the same way as before.
-        let e = read_import_from(&mut &b"{}\nnope\n"[..], "stdin", 20)
-            .err()
-            .unwrap();
-        assert_eq!(
-            e.to_string(),
-            "import line 1: a string value or value_base64 is required; nothing was imported"
-        );
-    }
 }

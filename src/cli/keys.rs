@@ -1,5 +1,7 @@
 //! `key create|import|list|show|history|rotate|check|set|export|disable|enable|destroy`.
 
+use crate::ui::transfer::parse_material;
+use crate::ui::views::{check_text, history_table, keys_table, show_text};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use clap::{Args, Subcommand};
@@ -8,13 +10,11 @@ use zeroize::Zeroizing;
 
 use super::{Ctx, emitted};
 use crate::ui::input::{self, prompt_error};
-use crate::ui::output::table;
 use crate::ui::prompt::{Prompter, TermPrompter};
-use zencrypt_core::crypto::Key32;
 use zencrypt_core::duration;
 use zencrypt_core::error::{Error, Result};
-use zencrypt_core::keys::{CheckReport, KeyChanges, KeyInfo, KeyOptions, Rotated, VersionInfo};
-use zencrypt_core::model::{KeyEvent, KeyStatus};
+use zencrypt_core::keys::{KeyChanges, KeyInfo, KeyOptions, Rotated};
+use zencrypt_core::model::KeyStatus;
 
 /// Key commands.
 #[derive(Debug, Subcommand)]
@@ -161,153 +161,6 @@ pub fn key_json(i: &KeyInfo) -> Value {
         "expired": i.expired,
         "min_decryption_version": k.min_decrypt_version,
         "created_at": duration::rfc3339(k.created_at),
-    })
-}
-
-/// Keys as a table.
-pub fn keys_table(keys: &[KeyInfo]) -> String {
-    table(
-        &["name", "version", "status", "rotation", "expires", "notes"],
-        keys.iter()
-            .map(|i| {
-                let k = &i.key;
-                let mut notes = Vec::new();
-                if i.due {
-                    notes.push("rotation due");
-                }
-                if i.expired {
-                    notes.push("expired");
-                }
-                if k.exportable {
-                    notes.push("exportable");
-                }
-                vec![
-                    k.name.clone(),
-                    k.latest_version.to_string(),
-                    k.status.as_str().to_string(),
-                    k.rotation_period
-                        .map(|p| format!("every {}", duration::format(p as u64)))
-                        .unwrap_or_else(|| "-".into()),
-                    k.expires_at
-                        .map(duration::rfc3339)
-                        .unwrap_or_else(|| "-".into()),
-                    notes.join(", "),
-                ]
-            })
-            .collect(),
-    )
-}
-
-/// One key with its versions as text.
-pub fn show_text(i: &KeyInfo, versions: &[VersionInfo]) -> String {
-    let k = &i.key;
-    let mut s = format!(
-        "name: {}\nstatus: {}\nlatest version: {}\nminimum decryption version: {}\nexportable: {}\nrotation: {}\nexpires: {}\ncreated: {}\n",
-        k.name,
-        k.status.as_str(),
-        k.latest_version,
-        k.min_decrypt_version,
-        if k.exportable { "yes" } else { "no" },
-        k.rotation_period
-            .map(|p| format!(
-                "every {}{}",
-                duration::format(p as u64),
-                if i.due { " (due now)" } else { "" }
-            ))
-            .unwrap_or_else(|| "manual".into()),
-        k.expires_at
-            .map(|e| format!(
-                "{}{}",
-                duration::rfc3339(e),
-                if i.expired { " (expired)" } else { "" }
-            ))
-            .unwrap_or_else(|| "never".into()),
-        duration::rfc3339(k.created_at),
-    );
-    s.push('\n');
-    s.push_str(&table(
-        &["version", "created", "encryptions", "bytes", "material"],
-        versions
-            .iter()
-            .map(|v| {
-                vec![
-                    v.version.to_string(),
-                    duration::rfc3339(v.created_at),
-                    v.encryptions.to_string(),
-                    v.bytes.to_string(),
-                    if v.destroyed { "destroyed" } else { "present" }.to_string(),
-                ]
-            })
-            .collect(),
-    ));
-    s
-}
-
-/// The lifecycle log as a table.
-pub fn history_table(events: &[KeyEvent]) -> String {
-    table(
-        &["at", "event", "version", "actor", "detail"],
-        events
-            .iter()
-            .map(|e| {
-                vec![
-                    duration::rfc3339(e.at),
-                    e.event.clone(),
-                    e.version
-                        .map(|v| v.to_string())
-                        .unwrap_or_else(|| "-".into()),
-                    e.actor.clone(),
-                    if e.detail == "{}" {
-                        String::new()
-                    } else {
-                        e.detail.clone()
-                    },
-                ]
-            })
-            .collect(),
-    )
-}
-
-/// The check report as text.
-pub fn check_text(r: &CheckReport) -> String {
-    if r.is_clear() {
-        return "All keys are fine: none due for rotation, expired or near the encryption limit."
-            .into();
-    }
-    let mut lines = Vec::new();
-    for (label, names) in [
-        ("rotation due", &r.due),
-        ("expired", &r.expired),
-        ("near the encryption limit", &r.near_limit),
-    ] {
-        if !names.is_empty() {
-            lines.push(format!("{label}: {}", names.join(", ")));
-        }
-    }
-    lines.join("\n")
-}
-
-/// Parses imported key material: 64 hex digits, base64 of 32 bytes, or 32 raw bytes.
-pub fn parse_material(input: &[u8]) -> Result<Key32> {
-    if let Ok(text) = std::str::from_utf8(input) {
-        let t = text.trim();
-        if t.len() == 64 && t.bytes().all(|b| b.is_ascii_hexdigit()) {
-            let mut bytes = Zeroizing::new([0u8; 32]);
-            for (i, b) in bytes.iter_mut().enumerate() {
-                *b = u8::from_str_radix(&t[2 * i..2 * i + 2], 16)
-                    .map_err(|_| Error::Usage("invalid hex key".into()))?;
-            }
-            return Ok(Key32::from_bytes(*bytes));
-        }
-        if let Ok(decoded) = STANDARD.decode(t) {
-            let decoded = Zeroizing::new(decoded);
-            if let Some(k) = Key32::from_slice(&decoded) {
-                return Ok(k);
-            }
-        }
-    }
-    Key32::from_slice(input).ok_or_else(|| {
-        Error::Usage("a key must be 32 bytes: raw, as 64 hex digits, or as base64".into())
     })
 }
 

@@ -1,10 +1,10 @@
 //! `usage`: encryption events and totals.
 
+use crate::ui::views::usage_table;
 use clap::{Args, ValueEnum};
 use serde_json::{Value, json};
 
 use super::{Ctx, emitted};
-use crate::ui::output::table;
 use zencrypt_core::duration;
 use zencrypt_core::error::Result;
 use zencrypt_core::usage::{UsageGroup, UsageRow};
@@ -58,16 +58,6 @@ pub fn usage_json(by: UsageGroup, rows: &[UsageRow]) -> Value {
                 o
             })
             .collect::<Vec<_>>()
-    )
-}
-
-/// A report as a table.
-pub fn usage_table(by: UsageGroup, rows: &[UsageRow]) -> String {
-    table(
-        &[by.field(), "count", "bytes"],
-        rows.iter()
-            .map(|r| vec![r.group.clone(), r.count.to_string(), r.bytes.to_string()])
-            .collect(),
     )
 }
 

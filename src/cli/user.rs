@@ -1,11 +1,11 @@
 //! `user list|add|role|disable|enable|revoke` (admins).
 
+use crate::ui::views::users_table;
 use clap::Subcommand;
 use serde_json::json;
 
 use super::{Ctx, emitted};
 use crate::ui::input::{self, PasswordArgs};
-use crate::ui::output::table;
 use zencrypt_core::accounts::UserSummary;
 use zencrypt_core::authz::Permission;
 use zencrypt_core::duration;
@@ -75,27 +75,6 @@ pub fn user_json(u: &UserSummary) -> serde_json::Value {
         "created_at": duration::rfc3339(u.created_at),
         "last_login_at": u.last_login_at.map(duration::rfc3339),
     })
-}
-
-/// Users as a table.
-pub fn users_table(users: &[UserSummary]) -> String {
-    table(
-        &["username", "role", "status", "created", "last login"],
-        users
-            .iter()
-            .map(|u| {
-                vec![
-                    u.username.clone(),
-                    u.role.to_string(),
-                    u.status.as_str().to_string(),
-                    duration::rfc3339(u.created_at),
-                    u.last_login_at
-                        .map(duration::rfc3339)
-                        .unwrap_or_else(|| "never".into()),
-                ]
-            })
-            .collect(),
-    )
 }
 
 /// Runs a `user` subcommand.

@@ -1,9 +1,9 @@
 //! Main-menu entry 8, Administration (admins only): users and roles.
 
 use super::{Shell, Step, entry};
-use crate::cli::user::users_table;
 use crate::ui::input::prompt_new_or_existing;
 use crate::ui::prompt::{Interrupt, Prompter, Reply};
+use crate::ui::views::users_table;
 use zencrypt_core::accounts::UserSummary;
 use zencrypt_core::error::Error;
 use zencrypt_core::model::{Role, UserStatus};

@@ -4,9 +4,9 @@
 use secrecy::{ExposeSecret, SecretString};
 
 use super::{Shell, Step, entry};
-use crate::cli::data::records_table;
 use crate::ui::input::prompt_new_or_existing;
 use crate::ui::prompt::{Interrupt, Prompter, Reply};
+use crate::ui::views::records_table;
 use zencrypt_core::duration;
 use zencrypt_core::error::Error;
 use zencrypt_core::model::RecordFilter;
@@ -123,7 +123,7 @@ impl Shell {
             }
             9 => {
                 let path = std::path::PathBuf::from(p.line("File of JSON lines: ")?);
-                let items = crate::cli::data::read_import(Some(&path))?;
+                let items = crate::ui::transfer::read_import(Some(&path))?;
                 let n = shell.with_session(|s, v| v.data_import(s, &items, None, None))?;
                 p.say(&format!("Imported {n} record(s)."));
                 Ok(())
@@ -146,7 +146,7 @@ impl Shell {
                 let (rows, skipped) =
                     shell.with_session(|s, v| v.data_export(s, false, password.as_ref()))?;
                 crate::ui::files::write_through(Some(&path), |w| {
-                    crate::cli::data::write_export(w, &rows)
+                    crate::ui::transfer::write_export(w, &rows)
                 })?;
                 p.say(&format!(
                     "Exported {} record(s) to {} ({skipped} skipped).",

@@ -3,8 +3,9 @@
 use secrecy::ExposeSecret;
 
 use super::{Shell, Step, entry};
-use crate::cli::keys::{check_text, history_table, keys_table, parse_material, show_text};
 use crate::ui::prompt::{Interrupt, Prompter, Reply};
+use crate::ui::transfer::parse_material;
+use crate::ui::views::{check_text, history_table, keys_table, show_text};
 use zencrypt_core::duration;
 use zencrypt_core::error::Error;
 use zencrypt_core::keys::{KeyChanges, KeyInfo, KeyOptions};

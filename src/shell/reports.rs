@@ -1,9 +1,9 @@
 //! Main-menu entries 4, Usage log, and 5, Audit records.
 
 use super::{Shell, Step, entry};
-use crate::cli::audit::entries_table;
-use crate::cli::usage::usage_table;
 use crate::ui::prompt::{Interrupt, Prompter, Reply};
+use crate::ui::views::entries_table;
+use crate::ui::views::usage_table;
 use zencrypt_core::authz::{self, Permission};
 use zencrypt_core::duration;
 use zencrypt_core::model::{AuditFilter, Outcome};

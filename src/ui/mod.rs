@@ -8,3 +8,5 @@ pub mod input;
 pub mod output;
 pub mod prompt;
 pub mod session_file;
+pub mod transfer;
+pub mod views;

@@ -1,0 +1,240 @@
+//! The tables and texts both front ends show: records, keys, key history and checks,
+//! audit entries, usage and users.
+
+use serde_json::{Value, json};
+
+use crate::ui::output::table;
+use zencrypt_core::accounts::UserSummary;
+use zencrypt_core::duration;
+use zencrypt_core::keys::{CheckReport, KeyInfo, VersionInfo};
+use zencrypt_core::model::{AuditEntry, KeyEvent};
+use zencrypt_core::records::RecordInfo;
+use zencrypt_core::storage::UsageGroup;
+use zencrypt_core::usage::UsageRow;
+
+/// Audit records as a table.
+pub fn entries_table(rows: &[AuditEntry]) -> String {
+    table(
+        &[
+            "seq", "at", "actor", "action", "target", "outcome", "detail",
+        ],
+        rows.iter().map(|e| fields(e)[..7].to_vec()).collect(),
+    )
+}
+
+/// Records as a table.
+pub fn records_table(rows: &[RecordInfo]) -> String {
+    let now = duration::now();
+    table(
+        &[
+            "token", "name", "version", "updated", "expires", "state", "key",
+        ],
+        rows.iter()
+            .map(|r| {
+                let state = if r.deleted_at.is_some() {
+                    "deleted"
+                } else if r.expires_at.is_some_and(|e| now >= e) {
+                    "expired"
+                } else {
+                    "live"
+                };
+                vec![
+                    r.token.clone(),
+                    r.name.clone().unwrap_or_else(|| "-".into()),
+                    r.version.to_string(),
+                    duration::rfc3339(r.updated_at),
+                    r.expires_at
+                        .map(duration::rfc3339)
+                        .unwrap_or_else(|| "-".into()),
+                    state.to_string(),
+                    r.key.clone().unwrap_or_else(|| "(password)".into()),
+                ]
+            })
+            .collect(),
+    )
+}
+
+/// Keys as a table.
+pub fn keys_table(keys: &[KeyInfo]) -> String {
+    table(
+        &["name", "version", "status", "rotation", "expires", "notes"],
+        keys.iter()
+            .map(|i| {
+                let k = &i.key;
+                let mut notes = Vec::new();
+                if i.due {
+                    notes.push("rotation due");
+                }
+                if i.expired {
+                    notes.push("expired");
+                }
+                if k.exportable {
+                    notes.push("exportable");
+                }
+                vec![
+                    k.name.clone(),
+                    k.latest_version.to_string(),
+                    k.status.as_str().to_string(),
+                    k.rotation_period
+                        .map(|p| format!("every {}", duration::format(p as u64)))
+                        .unwrap_or_else(|| "-".into()),
+                    k.expires_at
+                        .map(duration::rfc3339)
+                        .unwrap_or_else(|| "-".into()),
+                    notes.join(", "),
+                ]
+            })
+            .collect(),
+    )
+}
+
+/// One key with its versions as text.
+pub fn show_text(i: &KeyInfo, versions: &[VersionInfo]) -> String {
+    let k = &i.key;
+    let mut s = format!(
+        "name: {}\nstatus: {}\nlatest version: {}\nminimum decryption version: {}\nexportable: {}\nrotation: {}\nexpires: {}\ncreated: {}\n",
+        k.name,
+        k.status.as_str(),
+        k.latest_version,
+        k.min_decrypt_version,
+        if k.exportable { "yes" } else { "no" },
+        k.rotation_period
+            .map(|p| format!(
+                "every {}{}",
+                duration::format(p as u64),
+                if i.due { " (due now)" } else { "" }
+            ))
+            .unwrap_or_else(|| "manual".into()),
+        k.expires_at
+            .map(|e| format!(
+                "{}{}",
+                duration::rfc3339(e),
+                if i.expired { " (expired)" } else { "" }
+            ))
+            .unwrap_or_else(|| "never".into()),
+        duration::rfc3339(k.created_at),
+    );
+    s.push('\n');
+    s.push_str(&table(
+        &["version", "created", "encryptions", "bytes", "material"],
+        versions
+            .iter()
+            .map(|v| {
+                vec![
+                    v.version.to_string(),
+                    duration::rfc3339(v.created_at),
+                    v.encryptions.to_string(),
+                    v.bytes.to_string(),
+                    if v.destroyed { "destroyed" } else { "present" }.to_string(),
+                ]
+            })
+            .collect(),
+    ));
+    s
+}
+
+/// The lifecycle log as a table.
+pub fn history_table(events: &[KeyEvent]) -> String {
+    table(
+        &["at", "event", "version", "actor", "detail"],
+        events
+            .iter()
+            .map(|e| {
+                vec![
+                    duration::rfc3339(e.at),
+                    e.event.clone(),
+                    e.version
+                        .map(|v| v.to_string())
+                        .unwrap_or_else(|| "-".into()),
+                    e.actor.clone(),
+                    if e.detail == "{}" {
+                        String::new()
+                    } else {
+                        e.detail.clone()
+                    },
+                ]
+            })
+            .collect(),
+    )
+}
+
+/// The check report as text.
+pub fn check_text(r: &CheckReport) -> String {
+    if r.is_clear() {
+        return "All keys are fine: none due for rotation, expired or near the encryption limit."
+            .into();
+    }
+    let mut lines = Vec::new();
+    for (label, names) in [
+        ("rotation due", &r.due),
+        ("expired", &r.expired),
+        ("near the encryption limit", &r.near_limit),
+    ] {
+        if !names.is_empty() {
+            lines.push(format!("{label}: {}", names.join(", ")));
+        }
+    }
+    lines.join("\n")
+}
+
+/// A report as a table.
+pub fn usage_table(by: UsageGroup, rows: &[UsageRow]) -> String {
+    table(
+        &[by.field(), "count", "bytes"],
+        rows.iter()
+            .map(|r| vec![r.group.clone(), r.count.to_string(), r.bytes.to_string()])
+            .collect(),
+    )
+}
+
+/// Users as a table.
+pub fn users_table(users: &[UserSummary]) -> String {
+    table(
+        &["username", "role", "status", "created", "last login"],
+        users
+            .iter()
+            .map(|u| {
+                vec![
+                    u.username.clone(),
+                    u.role.to_string(),
+                    u.status.as_str().to_string(),
+                    duration::rfc3339(u.created_at),
+                    u.last_login_at
+                        .map(duration::rfc3339)
+                        .unwrap_or_else(|| "never".into()),
+                ]
+            })
+            .collect(),
+    )
+}
+
+/// A record's fields as text: seq, at, actor, action, target, outcome, detail, prev_mac,
+/// mac.
+pub fn fields(e: &AuditEntry) -> Vec<String> {
+    vec![
+        e.seq.to_string(),
+        duration::rfc3339(e.at),
+        e.actor.clone(),
+        e.action.clone(),
+        e.target.clone(),
+        e.outcome.as_str().to_string(),
+        e.detail.clone(),
+        zencrypt_core::crypto::hex(&e.prev_mac),
+        zencrypt_core::crypto::hex(&e.mac),
+    ]
+}
+
+/// A record as JSON (the `data list` shape).
+pub fn record_json(r: &RecordInfo) -> Value {
+    json!({
+        "token": r.token,
+        "name": r.name,
+        "version": r.version,
+        "created_at": duration::rfc3339(r.created_at),
+        "updated_at": duration::rfc3339(r.updated_at),
+        "expires_at": r.expires_at.map(duration::rfc3339),
+        "deleted_at": r.deleted_at.map(duration::rfc3339),
+        "protected": r.protected,
+        "key": r.key,
+    })
+}
