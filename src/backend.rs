@@ -10,3 +10,9 @@ use zencrypt_sqlite::SqliteStore;
 pub fn open(cfg: &Config, create: bool) -> Result<Box<dyn Storage>> {
     Ok(Box::new(SqliteStore::open_with(&cfg.db_path, create)?))
 }
+
+/// Creates a new SQLite database file at `path`: what `db backup` writes, whichever
+/// backend the vault is on.
+pub fn create_file(path: &std::path::Path) -> Result<Box<dyn Storage>> {
+    Ok(Box::new(SqliteStore::open_with(path, true)?))
+}

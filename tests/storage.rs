@@ -104,7 +104,7 @@ fn a_newer_schema_is_refused_untouched() {
     assert_eq!(
         r.stderr,
         format!(
-            "error: the database at {} has schema version 99, newer than this zencrypt understands (5); upgrade zencrypt (the file was not changed)\n",
+            "error: the database at {} has schema version 99, newer than this zencrypt understands (6); upgrade zencrypt (the file was not changed)\n",
             env.db().display()
         )
     );
@@ -119,7 +119,7 @@ fn a_new_database_is_migrated_and_configured() {
     let version: i64 = c
         .pragma_query_value(None, "user_version", |r| r.get(0))
         .unwrap();
-    assert_eq!(version, 5);
+    assert_eq!(version, 6);
     let mode: String = c
         .pragma_query_value(None, "journal_mode", |r| r.get(0))
         .unwrap();
@@ -135,6 +135,7 @@ fn a_new_database_is_migrated_and_configured() {
     assert_eq!(
         tables,
         [
+            "audit_head",
             "audit_log",
             "key_events",
             "key_versions",

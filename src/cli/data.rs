@@ -14,7 +14,8 @@ use crate::ui::input::{self, prompt_error};
 use crate::ui::prompt::{Prompter, TermPrompter};
 use zencrypt_core::duration;
 use zencrypt_core::error::{Error, Result};
-use zencrypt_core::model::RecordFilter;
+use zencrypt_core::glob::Glob;
+use zencrypt_core::model::{RecordFilter, RecordOrder};
 use zencrypt_core::records::{
     self, GetOutcome, PurgeOptions, PutOptions, TokenChoice, token, value_json,
 };
@@ -66,9 +67,7 @@ pub enum DataCommand {
         password_file: Option<PathBuf>,
     },
     /// List your records (never their values).
-    #[command(
-        after_help = "Example:\n  zencrypt data list --name-like 'db-%' --order-by name --asc"
-    )]
+    #[command(after_help = "Example:\n  zencrypt data list 'prod/*' --order-by name --asc")]
     List(ListArgs),
     /// Delete records: soft (restorable) by default, --hard wipes them.
     #[command(
@@ -196,9 +195,11 @@ pub struct PutArgs {
 #[allow(missing_docs)]
 #[derive(Debug, Args)]
 pub struct ListArgs {
-    /// Names matching this SQL LIKE pattern (% and _).
-    #[arg(long, value_name = "PATTERN")]
-    pub name_like: Option<String>,
+    /// Only names matching this pattern: `*` matches any run of characters (`/`
+    /// included), `?` one character; case is ignored (e.g. 'prod/*', '*password*').
+    /// An unnamed record is matched by its token.
+    #[arg(value_name = "GLOB")]
+    pub glob: Option<String>,
     /// Only these tokens (comma-separated).
     #[arg(long, value_name = "T,...", value_delimiter = ',')]
     pub token: Vec<String>,
@@ -415,19 +416,24 @@ pub fn run(ctx: &Ctx, cmd: DataCommand) -> Result<()> {
         }
         DataCommand::List(a) => {
             let filter = RecordFilter {
-                name_like: a.name_like,
                 tokens: a.token,
                 key_id: None,
                 deleted: if a.all { None } else { Some(a.deleted) },
                 expired: a.expired.then_some(true),
                 now: duration::now(),
-                order_by: format!("{:?}", a.order_by).to_lowercase(),
+                order_by: match a.order_by {
+                    OrderBy::Created => RecordOrder::Created,
+                    OrderBy::Updated => RecordOrder::Updated,
+                    OrderBy::Name => RecordOrder::Name,
+                    OrderBy::Expires => RecordOrder::Expires,
+                },
                 ascending: a.asc,
                 limit: a.limit,
                 offset: a.offset,
                 with_values: false,
             };
-            let rows = vault.data_list(&session, &filter, a.key.as_deref())?;
+            let glob = a.glob.as_deref().map(Glob::new).transpose()?;
+            let rows = vault.data_list(&session, &filter, a.key.as_deref(), glob.as_ref())?;
             if out.json {
                 return emitted(
                     out.json_doc(&json!(rows.iter().map(record_json).collect::<Vec<_>>())),

@@ -72,7 +72,7 @@ pub fn run(ctx: &Ctx, cmd: DbCommand) -> Result<()> {
         }
         DbCommand::Backup { path } => {
             let session = ctx.session(&mut vault)?;
-            vault.db_backup(&session, &path)?;
+            vault.db_backup(&session, &path, &crate::backend::create_file)?;
             out.note(&format!("Backed up to {} (0600).", path.display()));
             if out.json {
                 emitted(out.json_doc(&json!({ "path": path.display().to_string() })))?;

@@ -9,14 +9,14 @@ use crate::ui::prompt::{Interrupt, Prompter, Reply};
 use crate::ui::views::records_table;
 use zencrypt_core::duration;
 use zencrypt_core::error::Error;
-use zencrypt_core::model::RecordFilter;
+use zencrypt_core::model::{RecordFilter, RecordOrder};
 use zencrypt_core::records::{PurgeOptions, PutOptions, RecordInfo};
 
 fn filter(deleted: Option<bool>) -> RecordFilter {
     RecordFilter {
         deleted,
         now: duration::now(),
-        order_by: "updated".into(),
+        order_by: RecordOrder::Updated,
         ..RecordFilter::default()
     }
 }
@@ -71,7 +71,7 @@ impl Shell {
                 Ok(())
             }
             3 => {
-                let rows = shell.with_session(|s, v| v.data_list(s, &filter(None), None))?;
+                let rows = shell.with_session(|s, v| v.data_list(s, &filter(None), None, None))?;
                 if rows.is_empty() {
                     p.say("No records yet.");
                 } else {
@@ -231,7 +231,7 @@ impl Shell {
         prompt: &str,
         deleted: Option<bool>,
     ) -> Reply<RecordInfo> {
-        let rows = self.with_session(|s, v| v.data_list(s, &filter(deleted), None))?;
+        let rows = self.with_session(|s, v| v.data_list(s, &filter(deleted), None, None))?;
         if rows.is_empty() {
             return Err(Interrupt::Failed(Error::NotFound(
                 "no record to choose from".into(),

@@ -459,7 +459,7 @@ impl Vault {
             Permission::Own,
             "auth.whoami",
             &session.username,
-            |_| Ok((info, json!({}))),
+            |_| Ok((info.clone(), json!({}))),
         )
     }
 
@@ -521,7 +521,7 @@ impl Vault {
                 ));
             }
             let first = user.must_change_password;
-            user.credentials = credentials;
+            user.credentials = credentials.clone();
             user.must_change_password = false;
             tx.update_user(&user)?;
             tx.set_session_user_key(

@@ -6,9 +6,10 @@ use serde_json::json;
 
 use crate::authz::Permission;
 use crate::chain::Actor;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::fsutil;
-use crate::storage::{Counts, StoreError};
+use crate::storage::schema::{SESSIONS, Value, copy_rows};
+use crate::storage::{Counts, Storage, StoreError};
 use crate::vault::{Session, Vault};
 
 /// What `db status` reports.
@@ -39,7 +40,7 @@ impl Vault {
             .unwrap_or_else(|| Actor::anonymous("-"));
         let detail =
             json!({ "integrity": if status.problems.is_empty() { "ok" } else { "damaged" } });
-        self.audited(&actor, "db.status", "-", |_| Ok(((), detail)))?;
+        self.audited(&actor, "db.status", "-", |_| Ok(((), detail.clone())))?;
         Ok(status)
     }
 
@@ -47,7 +48,17 @@ impl Vault {
     /// is built in a private directory beside `dest` and appears at `dest` only after its
     /// audit record is committed: a copy of the password hashes and wrapped keys never
     /// exists unaudited where anyone else could reach it.
-    pub fn db_backup(&mut self, session: &Session, dest: &Path) -> Result<()> {
+    ///
+    /// `create` makes the empty database file the copy is written into (a SQLite file,
+    /// whichever backend this vault is on). The copy is of one consistent snapshot, keeps
+    /// this database's id, ids, bindings and audit chain, and holds no session's copy of a
+    /// user key.
+    pub fn db_backup(
+        &mut self,
+        session: &Session,
+        dest: &Path,
+        create: &dyn Fn(&Path) -> Result<Box<dyn Storage>>,
+    ) -> Result<()> {
         let target = dest.display().to_string();
         self.require(session, Permission::Administer, "db.backup", &target)?;
         let exists = || StoreError::Unopenable {
@@ -63,7 +74,22 @@ impl Vault {
                 location: target.clone(),
                 reason: e.to_string(),
             })?;
-            self.store.backup_to(&staging.file)?;
+            let mut target = create(&staging.file)?;
+            let mut from = self.store.read()?;
+            let mut to = target.write()?;
+            let key_copy = SESSIONS
+                .position("wrapped_user_key")
+                .ok_or_else(|| Error::Internal("the sessions table has no key copy".into()))?;
+            copy_rows(from.as_mut(), to.as_mut(), &mut |table, row| {
+                // Sessions do not travel: without their key copies a token that is
+                // revoked later cannot open the backup.
+                if table.name == SESSIONS.name {
+                    row[key_copy] = Value::Blob(Vec::new());
+                }
+            })?;
+            to.commit()?;
+            drop(from);
+            target.close()?;
             Ok(staging)
         })();
         let staging = match built {

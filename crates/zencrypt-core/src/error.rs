@@ -140,6 +140,15 @@ pub enum Error {
         /// A paragraph naming the path and what to do.
         message: String,
     },
+    /// Another command held the database too long, or a concurrent command won a race
+    /// this one lost more than the write path retries; nothing was changed.
+    #[error("{message}")]
+    Busy {
+        /// What happened and what to do.
+        message: String,
+        /// A lost race (serialization failure or deadlock) rather than a lock wait.
+        retryable: bool,
+    },
     /// A file could not be read or written.
     #[error("{context}: {source}")]
     Io {
@@ -184,6 +193,7 @@ impl Error {
             }
             Error::NoDatabase { .. }
             | Error::Database { .. }
+            | Error::Busy { .. }
             | Error::Io { .. }
             | Error::Internal(_) => exit::RUNTIME,
         }
@@ -216,6 +226,7 @@ impl Error {
             Error::UntrustedEnvFile { .. } => "untrusted_env_file",
             Error::NoDatabase { .. } => "no_database",
             Error::Database { .. } => "database",
+            Error::Busy { .. } => "busy",
             Error::Io { .. } => "io",
             Error::Internal(_) => "internal",
         }

@@ -499,6 +499,23 @@ impl Tx for Sealed<'_> {
         self.inner.commit()
     }
 
+    // Whole-table copies move rows as stored, bindings included; the copy is verified as
+    // a whole (`audit verify`), not row by row on the way.
+    fn dump(
+        &mut self,
+        table: &crate::storage::schema::Table,
+        visit: &mut dyn FnMut(Vec<crate::storage::schema::Value>) -> StoreResult<()>,
+    ) -> StoreResult<()> {
+        self.inner.dump(table, visit)
+    }
+    fn load(
+        &mut self,
+        table: &crate::storage::schema::Table,
+        row: &[crate::storage::schema::Value],
+    ) -> StoreResult<()> {
+        self.inner.load(table, row)
+    }
+
     fn database_id(&mut self) -> StoreResult<Vec<u8>> {
         self.inner.database_id()
     }

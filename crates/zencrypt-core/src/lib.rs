@@ -17,6 +17,7 @@ pub mod dbcare;
 pub mod duration;
 pub mod error;
 pub mod fsutil;
+pub mod glob;
 pub mod hashing;
 pub mod integrity;
 pub mod interrupt;

@@ -116,6 +116,7 @@ impl FromStr for Outcome {
 }
 
 /// A user's password-derived credentials: the login hash and the wrapped user key.
+#[derive(Clone)]
 pub struct Credentials {
     /// argon2id PHC string for login.
     pub password_hash: String,
@@ -391,8 +392,6 @@ impl fmt::Debug for RecordRow {
 /// Which records to list.
 #[derive(Debug, Clone, Default)]
 pub struct RecordFilter {
-    /// SQL LIKE pattern on the name.
-    pub name_like: Option<String>,
     /// Only these tokens.
     pub tokens: Vec<String>,
     /// Only records wrapped by this key id.
@@ -405,14 +404,28 @@ pub struct RecordFilter {
     pub now: i64,
     /// Load ciphertexts and wrapped keys (else they come back empty).
     pub with_values: bool,
-    /// created, updated, name or expires.
-    pub order_by: String,
+    /// The order (ties broken by id, in the same direction).
+    pub order_by: RecordOrder,
     /// Ascending.
     pub ascending: bool,
     /// At most.
     pub limit: Option<i64>,
     /// Skip.
     pub offset: i64,
+}
+
+/// How records are listed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum RecordOrder {
+    /// By creation time.
+    #[default]
+    Created,
+    /// By last update.
+    Updated,
+    /// By name, bytewise (unnamed records first).
+    Name,
+    /// By expiry (records that never expire first).
+    Expires,
 }
 
 /// A password identity: an identity key wrapped under argon2id(record password, salt).

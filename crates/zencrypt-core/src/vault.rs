@@ -25,6 +25,10 @@ use crate::session::{self, JwtKeys};
 use crate::storage::{Storage, Tx};
 use crate::witness::Witness;
 
+/// How many times a write transaction that lost a race to a concurrent one is run before
+/// the loss is reported (see the storage contract in [`crate::storage`]).
+const WRITE_ATTEMPTS: u32 = 5;
+
 /// The `meta` entry naming the audit seq of the upgrade that bound this database's rows
 /// (`0` for a database that was created with bindings).
 const ROW_BINDINGS: &str = "row_bindings";
@@ -446,7 +450,7 @@ impl Vault {
         actor: &Actor,
         action: &str,
         target: &str,
-        f: impl FnOnce(&mut dyn Tx) -> Result<(T, Value)>,
+        mut f: impl FnMut(&mut dyn Tx) -> Result<(T, Value)>,
     ) -> Result<T> {
         self.audited_if(actor, action, target, |tx| f(tx).map(|(v, d)| (v, Some(d))))
     }
@@ -458,7 +462,7 @@ impl Vault {
         actor: &Actor,
         action: &str,
         target: &str,
-        f: impl FnOnce(&mut dyn Tx) -> Result<(T, Option<Value>)>,
+        mut f: impl FnMut(&mut dyn Tx) -> Result<(T, Option<Value>)>,
     ) -> Result<T> {
         self.audited_rows(actor, None, action, target, |tx| {
             f(tx).map(|(v, d)| (v, d.map(|d| (action.to_string(), d)).into_iter().collect()))
@@ -476,9 +480,50 @@ impl Vault {
         owner: Option<&OwnerKey>,
         action: &str,
         target: &str,
-        f: impl FnOnce(&mut dyn Tx) -> Result<(T, Vec<(String, Value)>)>,
+        mut f: impl FnMut(&mut dyn Tx) -> Result<(T, Vec<(String, Value)>)>,
     ) -> Result<T> {
-        let result = (|| {
+        let mut attempt = 1;
+        let result = loop {
+            match self.write_once(actor, owner, action, target, &mut f) {
+                Err(Error::Busy {
+                    retryable: true, ..
+                }) if attempt < WRITE_ATTEMPTS => {
+                    // A lost race: wait a little (longer each time, with jitter so the
+                    // losers do not collide again) and run the whole transaction again.
+                    let jitter = u64::from(crate::crypto::random_bytes::<1>()[0] % 20);
+                    std::thread::sleep(std::time::Duration::from_millis(
+                        10 * u64::from(attempt) + jitter,
+                    ));
+                    attempt += 1;
+                }
+                other => break other,
+            }
+        };
+        match result {
+            Ok((value, head)) => {
+                if let Some((seq, mac)) = head {
+                    self.witness.advance(seq, &mac);
+                }
+                Ok(value)
+            }
+            Err(e) => {
+                self.audit_failure(actor, action, target, &e);
+                Err(e)
+            }
+        }
+    }
+
+    /// One attempt at an audited write transaction (see [`Vault::audited_rows`]).
+    #[allow(clippy::type_complexity)]
+    fn write_once<T>(
+        &mut self,
+        actor: &Actor,
+        owner: Option<&OwnerKey>,
+        action: &str,
+        target: &str,
+        f: &mut impl FnMut(&mut dyn Tx) -> Result<(T, Vec<(String, Value)>)>,
+    ) -> Result<(T, Option<(i64, Vec<u8>)>)> {
+        {
             let mut tx = Sealed::new(self.store.write()?, &self.audit_key, owner);
             let (value, mut rows) = f(&mut tx)?;
             let mut state = tx.take_written().encode();
@@ -499,18 +544,6 @@ impl Vault {
             }
             Box::new(tx).commit()?;
             Ok((value, head))
-        })();
-        match result {
-            Ok((value, head)) => {
-                if let Some((seq, mac)) = head {
-                    self.witness.advance(seq, &mac);
-                }
-                Ok(value)
-            }
-            Err(e) => {
-                self.audit_failure(actor, action, target, &e);
-                Err(e)
-            }
         }
     }
 
@@ -524,7 +557,7 @@ impl Vault {
         permission: Permission,
         action: &str,
         target: &str,
-        f: impl FnOnce(&mut dyn Tx) -> Result<(T, Value)>,
+        mut f: impl FnMut(&mut dyn Tx) -> Result<(T, Value)>,
     ) -> Result<T> {
         self.authorized_if(session, permission, action, target, |tx| {
             f(tx).map(|(v, d)| (v, Some(d)))
@@ -538,7 +571,7 @@ impl Vault {
         permission: Permission,
         action: &str,
         target: &str,
-        f: impl FnOnce(&mut dyn Tx) -> Result<(T, Option<Value>)>,
+        mut f: impl FnMut(&mut dyn Tx) -> Result<(T, Option<Value>)>,
     ) -> Result<T> {
         self.authorized_rows(session, permission, action, target, |tx| {
             f(tx).map(|(v, d)| (v, d.map(|d| (action.to_string(), d)).into_iter().collect()))
@@ -553,7 +586,7 @@ impl Vault {
         permission: Permission,
         action: &str,
         target: &str,
-        f: impl FnOnce(&mut dyn Tx) -> Result<(T, Vec<(String, Value)>)>,
+        mut f: impl FnMut(&mut dyn Tx) -> Result<(T, Vec<(String, Value)>)>,
     ) -> Result<T> {
         self.audited_rows(
             &session.actor(),

@@ -5,10 +5,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
-mod migrations;
-
 use std::cell::Cell;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 use std::time::Duration;
 
@@ -17,14 +14,16 @@ use rusqlite::{
     params,
 };
 
-use self::migrations::{LATEST, MIGRATIONS};
+use rusqlite::types::{Value as SqlValue, ValueRef};
 use zencrypt_core::crypto::kdf::KdfParams;
 use zencrypt_core::fsutil;
 use zencrypt_core::model::{
     AuditEntry, AuditFilter, Credentials, IdentityRow, KeyEvent, KeyRecord, KeyStatus,
-    KeyVersionRecord, Outcome, RecordFilter, RecordRow, Role, RowId, SessionRecord, StoredRow,
-    UsageEvent, UserRecord, UserStatus,
+    KeyVersionRecord, Outcome, RecordFilter, RecordOrder, RecordRow, Role, RowId, SessionRecord,
+    StoredRow, UsageEvent, UserRecord, UserStatus,
 };
+use zencrypt_core::storage::migrations::{LATEST, MIGRATIONS};
+use zencrypt_core::storage::schema::{Table, Value};
 use zencrypt_core::storage::{Counts, NewUser, Storage, StoreError, StoreResult, Tx, UsageGroup};
 
 /// `PRAGMA application_id` of a zencrypt database ("ZENC").
@@ -163,9 +162,9 @@ impl SqliteStore {
             if current >= LATEST {
                 return Ok(());
             }
-            for (i, sql) in MIGRATIONS.iter().enumerate().skip(current as usize) {
-                tx.execute_batch(sql)?;
-                tx.pragma_update(None, "user_version", (i + 1) as i64)?;
+            for m in MIGRATIONS.iter().skip(current as usize) {
+                tx.execute_batch(m.sqlite)?;
+                tx.pragma_update(None, "user_version", m.version)?;
             }
             tx.pragma_update(None, "application_id", APPLICATION_ID)?;
             tx.commit()
@@ -245,48 +244,16 @@ impl Storage for SqliteStore {
         Ok(rows.into_iter().filter(|r| r != "ok").collect())
     }
 
-    fn backup_to(&mut self, dest: &Path) -> StoreResult<()> {
-        let location = dest.display().to_string();
-        let fail = |reason: String| StoreError::Unopenable {
-            location: location.clone(),
-            reason,
-        };
-        // symlink_metadata: a dangling symlink counts as existing, so the copy can never
-        // be written through a link to a place (and mode) someone else chose.
-        if dest.symlink_metadata().is_ok() {
-            return Err(fail("the file exists; choose a new path".into()));
-        }
-        if let Some(parent) = dest.parent() {
-            fsutil::create_private_dir(parent).map_err(|e| fail(e.to_string()))?;
-        }
-        std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(dest)
-            .map_err(|e| fail(e.to_string()))?;
-        let result = (|| -> rusqlite::Result<()> {
-            let mut target = Connection::open(dest)?;
-            {
-                let b = rusqlite::backup::Backup::new(&self.conn, &mut target)?;
-                b.run_to_completion(1024, Duration::from_millis(0), None)?;
-            }
-            // A standalone copy: no WAL beside it.
-            target.pragma_update_and_check(None, "journal_mode", "DELETE", |r| {
-                r.get::<_, String>(0)
-            })?;
-            // Sessions do not travel: without their key copies a token that is revoked
-            // later cannot open the backup.
-            target.pragma_update(None, "secure_delete", "ON")?;
-            target.execute("UPDATE sessions SET wrapped_user_key = X''", [])?;
-            target.execute_batch("VACUUM")?;
+    fn close(self: Box<Self>) -> StoreResult<()> {
+        let run = || -> rusqlite::Result<()> {
+            self.conn
+                .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+            let _mode: String =
+                self.conn
+                    .pragma_update_and_check(None, "journal_mode", "DELETE", |r| r.get(0))?;
             Ok(())
-        })();
-        if let Err(e) = result {
-            let _ = std::fs::remove_file(dest);
-            return Err(map_err(&location, e));
-        }
-        Ok(())
+        };
+        run().map_err(|e| map_err(&self.location, e))
     }
 
     fn schema_version(&mut self) -> StoreResult<i64> {
@@ -311,13 +278,34 @@ fn map_err(location: &str, e: rusqlite::Error) -> StoreError {
             reason: "the file or its directory cannot be opened; check the path and permissions"
                 .into(),
         },
-        Some(ErrorCode::ConstraintViolation) => StoreError::Duplicate {
-            what: "a row with the same unique value".into(),
-        },
+        Some(ErrorCode::ConstraintViolation) => constraint(&e),
         _ => StoreError::Other {
             location,
             message: e.to_string(),
         },
+    }
+}
+
+/// Tells the kinds of constraint violation apart by SQLite's extended result code.
+fn constraint(e: &rusqlite::Error) -> StoreError {
+    use rusqlite::ffi;
+    let (code, message) = match e {
+        rusqlite::Error::SqliteFailure(f, m) => (f.extended_code, m.clone().unwrap_or_default()),
+        _ => (0, String::new()),
+    };
+    // SQLite names the rule in its message, e.g. "UNIQUE constraint failed: users.username".
+    let rule = message
+        .split_once(": ")
+        .map(|(_, r)| r.to_string())
+        .unwrap_or_else(|| "a rule".into());
+    match code {
+        ffi::SQLITE_CONSTRAINT_UNIQUE | ffi::SQLITE_CONSTRAINT_PRIMARYKEY => {
+            StoreError::Duplicate {
+                what: "a row with the same unique value".into(),
+            }
+        }
+        ffi::SQLITE_CONSTRAINT_FOREIGNKEY => StoreError::Reference { what: rule },
+        _ => StoreError::Invalid { what: rule },
     }
 }
 
@@ -544,6 +532,63 @@ impl SqliteTx<'_> {
 }
 
 impl Tx for SqliteTx<'_> {
+    fn dump(
+        &mut self,
+        table: &Table,
+        visit: &mut dyn FnMut(Vec<Value>) -> StoreResult<()>,
+    ) -> StoreResult<()> {
+        let sql = format!(
+            "SELECT {} FROM {} ORDER BY {}",
+            table.column_list(),
+            table.name,
+            table.key.join(", ")
+        );
+        let mut st = self.tx.prepare(&sql).map_err(|e| self.err(e))?;
+        let mut rows = st.query([]).map_err(|e| map_err(self.location, e))?;
+        while let Some(r) = rows.next().map_err(|e| map_err(self.location, e))? {
+            let mut values = Vec::with_capacity(table.columns.len());
+            for i in 0..table.columns.len() {
+                let v = r.get_ref(i).map_err(|e| map_err(self.location, e))?;
+                values.push(match v {
+                    ValueRef::Null => Value::Null,
+                    ValueRef::Integer(n) => Value::Int(n),
+                    ValueRef::Text(t) => Value::Text(String::from_utf8_lossy(t).into_owned()),
+                    ValueRef::Blob(b) => Value::Blob(b.to_vec()),
+                    ValueRef::Real(_) => {
+                        return Err(StoreError::Invalid {
+                            what: format!("a row of {}", table.name),
+                        });
+                    }
+                });
+            }
+            visit(values)?;
+        }
+        Ok(())
+    }
+
+    fn load(&mut self, table: &Table, row: &[Value]) -> StoreResult<()> {
+        let verb = if table.replace {
+            "INSERT OR REPLACE"
+        } else {
+            "INSERT"
+        };
+        let placeholders: Vec<String> = (1..=row.len()).map(|i| format!("?{i}")).collect();
+        let sql = format!(
+            "{verb} INTO {} ({}) VALUES ({})",
+            table.name,
+            table.column_list(),
+            placeholders.join(", ")
+        );
+        let values = row.iter().map(|v| match v {
+            Value::Null => SqlValue::Null,
+            Value::Int(n) => SqlValue::Integer(*n),
+            Value::Text(t) => SqlValue::Text(t.clone()),
+            Value::Blob(b) => SqlValue::Blob(b.clone()),
+        });
+        self.exec(&sql, rusqlite::params_from_iter(values))
+            .map(drop)
+    }
+
     fn commit(self: Box<Self>) -> StoreResult<()> {
         let location = self.location;
         self.tx.commit().map_err(|e| map_err(location, e))
@@ -904,6 +949,10 @@ impl Tx for SqliteTx<'_> {
                 a.mac,
                 a.state
             ],
+        )?;
+        self.exec(
+            "UPDATE audit_head SET seq = ?1, mac = ?2 WHERE id = 1 AND seq < ?1",
+            params![a.seq, a.mac],
         )
         .map(drop)
     }
@@ -1236,13 +1285,15 @@ impl Tx for SqliteTx<'_> {
     }
 
     fn list_records(&mut self, owner_id: i64, f: &RecordFilter) -> StoreResult<Vec<RecordRow>> {
-        let order = match f.order_by.as_str() {
-            "updated" => "updated_at",
-            "name" => "name",
-            "expires" => "expires_at",
-            _ => "created_at",
-        };
         let dir = if f.ascending { "ASC" } else { "DESC" };
+        // NULLs (unnamed, never expiring) sort first ascending and last descending, on
+        // every backend; names compare bytewise.
+        let order = match f.order_by {
+            RecordOrder::Created => format!("created_at {dir}"),
+            RecordOrder::Updated => format!("updated_at {dir}"),
+            RecordOrder::Name => format!("name IS NOT NULL {dir}, name COLLATE BINARY {dir}"),
+            RecordOrder::Expires => format!("expires_at IS NOT NULL {dir}, expires_at {dir}"),
+        };
         let tokens = if f.tokens.is_empty() {
             None
         } else {
@@ -1255,18 +1306,16 @@ impl Tx for SqliteTx<'_> {
         };
         let sql = format!(
             "SELECT {columns} FROM records WHERE owner_id = ?1 \
-             AND (?2 IS NULL OR name LIKE ?2) \
-             AND (?3 IS NULL OR instr(char(31) || ?3 || char(31), char(31) || token || char(31)) > 0) \
-             AND (?4 IS NULL OR key_id = ?4) \
-             AND (?5 IS NULL OR (deleted_at IS NOT NULL) = ?5) \
-             AND (?6 IS NULL OR (expires_at IS NOT NULL AND expires_at <= ?7) = ?6) \
-             ORDER BY {order} {dir}, id {dir} LIMIT ?8 OFFSET ?9"
+             AND (?2 IS NULL OR instr(char(31) || ?2 || char(31), char(31) || token || char(31)) > 0) \
+             AND (?3 IS NULL OR key_id = ?3) \
+             AND (?4 IS NULL OR (deleted_at IS NOT NULL) = ?4) \
+             AND (?5 IS NULL OR (expires_at IS NOT NULL AND expires_at <= ?6) = ?5) \
+             ORDER BY {order}, id {dir} LIMIT ?7 OFFSET ?8"
         );
         self.all(
             &sql,
             params![
                 owner_id,
-                f.name_like,
                 tokens,
                 f.key_id,
                 f.deleted,
@@ -1386,5 +1435,41 @@ impl Tx for SqliteTx<'_> {
         self.all(&sql, params![user_id, since], |r| {
             Ok((r.get(0)?, r.get(1)?, r.get(2)?))
         })
+    }
+}
+
+#[cfg(test)]
+mod migration_tests {
+    use super::*;
+
+    /// Each migration applies on top of the ones before it, and none is empty.
+    #[test]
+    fn migrations_apply_in_order() {
+        let conn = rusqlite::Connection::open_in_memory().unwrap();
+        for m in MIGRATIONS {
+            conn.execute_batch(m.sqlite)
+                .unwrap_or_else(|e| panic!("migration {} fails: {e}", m.version));
+        }
+        for table in [
+            "users",
+            "sessions",
+            "audit_log",
+            "keys",
+            "key_versions",
+            "key_events",
+            "usage_events",
+            "records",
+            "password_identities",
+            "audit_head",
+        ] {
+            let n: i64 = conn
+                .query_row(
+                    "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?1",
+                    [table],
+                    |r| r.get(0),
+                )
+                .unwrap();
+            assert_eq!(n, 1, "table {table} missing");
+        }
     }
 }

@@ -7,6 +7,7 @@ use super::{Keyring, RecordInfo, identity, is_expired, not_found};
 use crate::authz::Permission;
 use crate::duration;
 use crate::error::{Error, Result};
+use crate::glob::Glob;
 use crate::model::RecordFilter;
 use crate::storage::StoreError;
 use crate::vault::{Session, Vault};
@@ -26,12 +27,15 @@ pub struct PurgeOptions {
 
 impl Vault {
     /// Lists the caller's records (never values), optionally only those under the named
-    /// key `key` (exit 5 if the caller has no such key).
+    /// key `key` (exit 5 if the caller has no such key) and those whose name matches
+    /// `name` (an unnamed record by its token); the filter's limit and offset apply after
+    /// the pattern.
     pub fn data_list(
         &mut self,
         session: &Session,
         filter: &RecordFilter,
         key: Option<&str>,
+        name: Option<&Glob>,
     ) -> Result<Vec<RecordInfo>> {
         self.authorized(
             session,
@@ -43,7 +47,22 @@ impl Vault {
                 if let Some(name) = key {
                     filter.key_id = Some(crate::keys::load(tx, session.user_id, name)?.id);
                 }
-                let rows = tx.list_records(session.user_id, &filter)?;
+                let rows = match name {
+                    None => tx.list_records(session.user_id, &filter)?,
+                    Some(glob) => {
+                        let limit = filter
+                            .limit
+                            .take()
+                            .map_or(usize::MAX, |l| l.max(0) as usize);
+                        let offset = std::mem::take(&mut filter.offset).max(0) as usize;
+                        tx.list_records(session.user_id, &filter)?
+                            .into_iter()
+                            .filter(|r| glob.matches(r.name.as_deref().unwrap_or(&r.token)))
+                            .skip(offset)
+                            .take(limit)
+                            .collect()
+                    }
+                };
                 let mut ring = Keyring::new(session, None);
                 let mut out = Vec::with_capacity(rows.len());
                 for row in &rows {

@@ -11,7 +11,7 @@ use super::{Keyring, PutOptions, Puts, RecordInfo, TokenChoice, put_in, token, u
 use crate::authz::Permission;
 use crate::duration;
 use crate::error::{Error, Result};
-use crate::model::RecordFilter;
+use crate::model::{RecordFilter, RecordOrder};
 use crate::vault::{Session, Vault};
 
 /// One record to import.
@@ -196,7 +196,7 @@ impl Vault {
                     expired: Some(false),
                     with_values: true,
                     now,
-                    order_by: "created".into(),
+                    order_by: RecordOrder::Created,
                     ascending: true,
                     ..RecordFilter::default()
                 },

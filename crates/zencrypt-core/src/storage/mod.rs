@@ -1,9 +1,47 @@
-//! The storage interface: everything the domain asks of a database, with no SQL or
-//! SQLite types in it, so that another backend can slot in without touching the domain.
+//! The storage contract: everything the domain asks of a database, with no SQL and no
+//! backend's types in it. The backends (`zencrypt-sqlite`, `zencrypt-postgres`) implement
+//! it; the conformance suite in the `zencrypt` package runs the same tests against each.
 //!
-//! Work happens in transactions: [`Storage::write`] begins an IMMEDIATE (write-locking)
-//! transaction, [`Storage::read`] a read-only one. A transaction that is dropped without
-//! [`Tx::commit`] rolls back.
+//! # Transactions
+//! Work happens in transactions: [`Storage::read`] begins a read-only one that sees one
+//! consistent snapshot, [`Storage::write`] a write transaction. A transaction that is
+//! dropped without [`Tx::commit`] rolls back, wholly.
+//!
+//! # Many writers
+//! Every write transaction serialises on the audit chain head before it reads anything:
+//! on SQLite by taking the database's write lock at `BEGIN IMMEDIATE`; on PostgreSQL (in
+//! READ COMMITTED) with `SELECT ... FROM audit_head WHERE id = 1 FOR UPDATE` as its first
+//! statement. It is a row lock and not an advisory lock, so that it holds on the wire-
+//! compatible databases whose advisory locks do nothing. Hence, for the life of a write
+//! transaction:
+//! - the audit head it reads is the head it appends to, so `seq` stays contiguous and the
+//!   chain is one total order of all writes;
+//! - reads see every transaction committed before it, and no other write commits
+//!   meanwhile, so read-modify-write of counters and key versions, the encryption limit
+//!   checked against a stored count, and ids handed out from the highest one in use
+//!   ([`Tx::next_record_id`]) are all correct with any number of writers.
+//!
+//! # Errors
+//! A lock held longer than the backend's timeout is [`StoreError::Busy`]. A lost race
+//! (a serialization failure or a deadlock, which databases that run transactions
+//! SERIALIZABLE report) is [`StoreError::Retryable`]: the transaction rolled back, and the
+//! vault's write path runs it again a bounded number of times. Constraint violations are
+//! told apart: [`StoreError::Duplicate`] (unique), [`StoreError::Reference`] (foreign
+//! key), [`StoreError::Invalid`] (check, not null).
+//!
+//! # Filters and order
+//! Filters are typed values, never SQL fragments. Names are not filtered here at all:
+//! the services match them by glob in Rust, so matching is the same on every backend.
+//! Orders are total and spelled out (by id or seq; names by their bytes).
+//!
+//! # Backend-neutral operations
+//! The schema version ([`Storage::schema_version`]), the backend's own consistency check
+//! ([`Storage::integrity_check`]) and row counts are on the trait; so is reading every row
+//! for a copy or a backup, and writing rows with their ids kept into an empty database
+//! (see [`Tx::dump`] and [`Tx::load`]).
+
+pub mod migrations;
+pub mod schema;
 
 use crate::model::{
     AuditEntry, AuditFilter, Credentials, IdentityRow, KeyEvent, KeyRecord, KeyVersionRecord,
@@ -87,11 +125,35 @@ pub enum StoreError {
         /// Path or URL.
         location: String,
     },
-    /// A uniqueness or reference rule was violated.
+    /// A uniqueness rule was violated.
     #[error("{what} already exists")]
     Duplicate {
         /// What collided.
         what: String,
+    },
+    /// A row refers to a row that does not exist (or is still referred to).
+    #[error("{what} refers to a row that does not exist (or is still in use)")]
+    Reference {
+        /// Which rule.
+        what: String,
+    },
+    /// A value broke a check or not-null rule of the schema.
+    #[error("{what} breaks a rule of the database schema")]
+    Invalid {
+        /// Which rule.
+        what: String,
+    },
+    /// The transaction lost a race with a concurrent one (a serialization failure or a
+    /// deadlock) and rolled back; running it again may succeed. The write path retries
+    /// such a transaction a few times before reporting it.
+    #[error(
+        "the database at {location} was changed by a concurrent command and this one could not complete; try again"
+    )]
+    Retryable {
+        /// Path or URL.
+        location: String,
+        /// The backend's reason.
+        reason: String,
     },
     /// A row's binding did not verify (raised by the integrity layer in front of a
     /// backend, never by a backend itself).
@@ -114,6 +176,10 @@ impl From<StoreError> for crate::error::Error {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::Duplicate { .. } => crate::error::Error::Conflict(e.to_string()),
+            StoreError::Retryable { .. } | StoreError::Busy { .. } => crate::error::Error::Busy {
+                message: e.to_string(),
+                retryable: matches!(e, StoreError::Retryable { .. }),
+            },
             StoreError::Integrity { message } => crate::error::Error::Integrity(message),
             StoreError::Missing { location } => crate::error::Error::NoDatabase { location },
             e => crate::error::Error::Database {
@@ -154,8 +220,9 @@ pub trait Storage {
     fn counts(&mut self) -> StoreResult<Counts>;
     /// The backend's own consistency check; `Ok(vec![])` when sound.
     fn integrity_check(&mut self) -> StoreResult<Vec<String>>;
-    /// Copies the whole database, consistently, to a new file at `dest` (created 0600).
-    fn backup_to(&mut self, dest: &std::path::Path) -> StoreResult<()>;
+    /// Closes the database after a copy was written into it, leaving it whole where it
+    /// lives (a file backend leaves one self-contained file, no log beside it).
+    fn close(self: Box<Self>) -> StoreResult<()>;
 }
 
 /// How many rows the main tables hold.
@@ -175,6 +242,18 @@ pub struct Counts {
 pub trait Tx {
     /// Makes the transaction's changes durable.
     fn commit(self: Box<Self>) -> StoreResult<()>;
+
+    /// Visits every row of `table` in the order of its key, each as one value per column
+    /// in the table's column order (see [`schema::TABLES`]).
+    fn dump(
+        &mut self,
+        table: &schema::Table,
+        visit: &mut dyn FnMut(Vec<schema::Value>) -> StoreResult<()>,
+    ) -> StoreResult<()>;
+    /// Inserts one row into `table` exactly as given, its key included (replacing the row
+    /// with the same key in tables the migrations fill, see [`schema::Table::replace`]).
+    /// Only into a database that is being filled by a copy.
+    fn load(&mut self, table: &schema::Table, row: &[schema::Value]) -> StoreResult<()>;
 
     /// This database's random 16-byte identity (set when it was created).
     fn database_id(&mut self) -> StoreResult<Vec<u8>>;
