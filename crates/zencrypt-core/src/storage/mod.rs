@@ -86,6 +86,19 @@ pub enum StoreError {
         /// Latest version this binary knows.
         known: i64,
     },
+    /// The shared database has an older schema; it is migrated on purpose by an
+    /// administrator (`zencrypt db migrate`), never by whoever opens it first.
+    #[error(
+        "the database at {location} has schema version {found}, older than this zencrypt's ({latest}); an administrator runs `zencrypt db migrate` (which writes a backup first) to upgrade it; nothing was changed"
+    )]
+    NeedsMigration {
+        /// Path or URL.
+        location: String,
+        /// Version found.
+        found: i64,
+        /// Latest version this binary knows.
+        latest: i64,
+    },
     /// Another process held the lock longer than the busy timeout.
     #[error(
         "the database at {location} is locked by another process; try again when it has finished"
