@@ -1,14 +1,19 @@
 //! Which storage backend a database location names, and opening it.
 
-use zencrypt_core::config::Config;
-use zencrypt_core::error::Result;
+use zencrypt_core::config::{Config, DbLocation};
+use zencrypt_core::error::{Error, Result};
 use zencrypt_core::storage::Storage;
 use zencrypt_sqlite::SqliteStore;
 
 /// Opens the database the configuration names. Only with `create` (sign-up) is a missing
 /// database created; otherwise it is an error and nothing is created.
 pub fn open(cfg: &Config, create: bool) -> Result<Box<dyn Storage>> {
-    Ok(Box::new(SqliteStore::open_with(&cfg.db_path, create)?))
+    match &cfg.db {
+        DbLocation::File(path) => Ok(Box::new(SqliteStore::open_with(path, create)?)),
+        DbLocation::Postgres(url) => Err(Error::Config(format!(
+            "{url}: this build of zencrypt has no PostgreSQL backend"
+        ))),
+    }
 }
 
 /// Creates a new SQLite database file at `path`: what `db backup` writes, whichever

@@ -247,6 +247,15 @@ fn backups_are_private_and_usable_and_status_counts_match() {
     // follows the copy's, and the original must be accepted again to go back to it.
     assert_eq!(env.run(&["db", "status"], b"").code, 7);
     env.run(&["audit", "accept-head", "--yes"], b"").ok();
+    // Sessions are kept per database id, which the copy shares: the login to the copy
+    // replaced the saved session of the original.
+    let r = env.run(&["audit", "list"], b"");
+    assert_eq!(r.code, 3, "{}", r.stderr);
+    assert_eq!(
+        r.stderr,
+        "error: session has been revoked\nhint: run `zencrypt login`\n"
+    );
+    env.login("alice");
     let accepted = env.run(
         &["audit", "list", "--action", "audit.accept-head", "--json"],
         b"",

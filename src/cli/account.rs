@@ -75,7 +75,7 @@ fn finish(
     // With --print-token the caller keeps the token (e.g. in ZENCRYPT_TOKEN); the saved
     // session is left alone.
     if !print_token {
-        let path = ctx.session_path();
+        let path = ctx.session_path(vault);
         if let Ok(Some(old)) = session_file::load_for_replacement(&path) {
             vault.end_replaced_session(&old);
         }
@@ -136,7 +136,7 @@ pub fn login(ctx: &Ctx, a: LoginArgs) -> Result<()> {
 /// `zencrypt logout`. A session that had already ended is simply forgotten.
 pub fn logout(ctx: &Ctx, a: LogoutArgs) -> Result<()> {
     let mut vault = ctx.vault()?;
-    let path = ctx.session_path();
+    let path = ctx.session_path(&vault);
     let session = match ctx.session(&mut vault) {
         Ok(s) => s,
         Err(e @ (Error::SessionExpired | Error::SessionRevoked | Error::InvalidToken)) => {

@@ -30,7 +30,10 @@ pub fn run(ctx: &Ctx, cmd: DbCommand) -> Result<()> {
     match cmd {
         DbCommand::Status => {
             // A session is optional here: with one, the audit record names the user.
-            let session = ctx.token().ok().and_then(|t| vault.authenticate(&t).ok());
+            let session = ctx
+                .token(&vault)
+                .ok()
+                .and_then(|t| vault.authenticate(&t).ok());
             let s = vault.db_status(session.as_ref())?;
             let integrity = if s.problems.is_empty() {
                 "ok".to_string()

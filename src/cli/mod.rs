@@ -188,17 +188,17 @@ impl Ctx {
         Vault::open(crate::backend::open(&self.cfg, true)?, &self.cfg)
     }
 
-    /// The session file for the configured database.
-    pub fn session_path(&self) -> PathBuf {
-        session_file::session_file(&self.cfg.state_dir, &self.cfg.db_path)
+    /// The session file for the open database.
+    pub fn session_path(&self, vault: &Vault) -> PathBuf {
+        session_file::session_file(&self.cfg.state_dir, vault.database_id())
     }
 
     /// The session token: `ZENCRYPT_TOKEN`, else the session file.
-    pub fn token(&self) -> Result<SecretString> {
+    pub fn token(&self, vault: &Vault) -> Result<SecretString> {
         if let Some(t) = &self.cfg.token {
             return Ok(t.clone());
         }
-        session_file::load(&self.session_path())?.ok_or(Error::NotLoggedIn)
+        session_file::load(&self.session_path(vault))?.ok_or(Error::NotLoggedIn)
     }
 
     /// Whether the token in use comes from `ZENCRYPT_TOKEN` rather than the session file.
@@ -208,7 +208,7 @@ impl Ctx {
 
     /// Authenticates the saved session against the vault.
     pub fn session(&self, vault: &mut Vault) -> Result<Session> {
-        let token = self.token()?;
+        let token = self.token(vault)?;
         vault.authenticate(&token)
     }
 }

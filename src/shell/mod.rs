@@ -36,13 +36,21 @@ pub fn run(cfg: &Config) -> Result<()> {
     zencrypt_core::interrupt::install_for_shell();
     let mut p = TermPrompter::new();
     // Only signing up creates a database: until then the start menu runs without one.
-    let missing = !cfg.db_path.exists();
+    let (store, missing) = match crate::backend::open(cfg, false) {
+        Ok(store) => (Some(store), false),
+        Err(Error::NoDatabase { .. }) => (None, true),
+        Err(e) => return Err(e),
+    };
     if missing && !start_without_database(&mut p, cfg) {
         p.say("Bye.");
         return Ok(());
     }
-    let vault = Vault::open(crate::backend::open(cfg, missing)?, cfg)?;
-    let session_file = session_file::session_file(&cfg.state_dir, &cfg.db_path);
+    let store = match store {
+        Some(store) => store,
+        None => crate::backend::open(cfg, true)?,
+    };
+    let vault = Vault::open(store, cfg)?;
+    let session_file = session_file::session_file(&cfg.state_dir, vault.database_id());
     let mut shell = Shell::new(vault, session_file, cfg.token.clone());
     if missing {
         let r = shell.signup(&mut p);
@@ -62,7 +70,7 @@ fn start_without_database(p: &mut dyn Prompter, cfg: &Config) -> bool {
         match choose(p, "zencrypt", &entries, "Exit") {
             Ok(0) | Err(Interrupt::Eof) => return false,
             Ok(1) => {
-                p.say(&format!("error: no database at {}", cfg.db_path.display()));
+                p.say(&format!("error: no database at {}", cfg.db.display()));
                 p.say("hint: choose 2 to sign up and create it, or start zencrypt with --db pointing at an existing vault");
             }
             Ok(_) => return true,

@@ -10,13 +10,12 @@ use zencrypt_core::crypto;
 use zencrypt_core::error::{Error, Result};
 use zencrypt_core::fsutil;
 
-/// The session file for the database at `db_path`: one per database, in the state dir.
-pub fn session_file(state_dir: &Path, db_path: &Path) -> PathBuf {
-    let canonical = std::fs::canonicalize(db_path).unwrap_or_else(|_| db_path.to_path_buf());
-    let digest = crypto::mac::sha256(canonical.as_os_str().as_encoded_bytes());
+/// The session file for the database with this id: one per database, in the state dir,
+/// whatever path or URL reaches it.
+pub fn session_file(state_dir: &Path, database_id: &[u8]) -> PathBuf {
     state_dir
         .join("sessions")
-        .join(format!("{}.token", &crypto::hex(&digest)[..16]))
+        .join(format!("{}.token", crypto::hex(database_id)))
 }
 
 /// Saves a token to `path` (0600, in a 0700 directory).

@@ -59,8 +59,16 @@ pub struct Flags {
 /// The resolved configuration of one process.
 #[derive(Debug)]
 pub struct Config {
-    /// The database file.
-    pub db_path: PathBuf,
+    /// The database: a SQLite file or a PostgreSQL URL.
+    pub db: DbLocation,
+    /// `ZENCRYPT_DB_PASSWORD_FILE`: the PostgreSQL password (else `~/.pgpass`, else a
+    /// prompt when the server asks for one).
+    pub db_password_file: Option<PathBuf>,
+    /// `ZENCRYPT_AUDIT_KEY_FILE`: a file holding the audit key (instead of
+    /// `ZENCRYPT_AUDIT_KEY`).
+    pub audit_key_file: Option<PathBuf>,
+    /// The home directory, when known (for `~/.pgpass`).
+    pub home: Option<PathBuf>,
     /// Where `jwt.secret` and `audit.key` are generated.
     pub data_dir: PathBuf,
     /// Where session files live.
@@ -97,6 +105,61 @@ pub fn process_env() -> HashMap<String, OsString> {
     std::env::vars_os()
         .filter_map(|(k, v)| Some((k.into_string().ok()?, v)))
         .collect()
+}
+
+/// Where the database is.
+#[derive(Clone, PartialEq, Eq)]
+pub enum DbLocation {
+    /// A SQLite file.
+    File(PathBuf),
+    /// A PostgreSQL server: a `postgres://` or `postgresql://` URL, with no password in
+    /// it.
+    Postgres(String),
+}
+
+impl DbLocation {
+    /// Reads `--db` or `ZENCRYPT_DB` (named by `what`): a URL for PostgreSQL, anything
+    /// else a file path. A URL that carries a password is refused: it would show in
+    /// process listings and shell history.
+    pub fn parse(value: &std::ffi::OsStr, what: &str) -> Result<DbLocation, Error> {
+        let Some(text) = value.to_str() else {
+            return Ok(DbLocation::File(PathBuf::from(value)));
+        };
+        let lower = text.get(..13).unwrap_or(text).to_ascii_lowercase();
+        if !(lower.starts_with("postgres://") || lower.starts_with("postgresql://")) {
+            return Ok(DbLocation::File(PathBuf::from(value)));
+        }
+        let url = crate::dburl::DbUrl::parse(text)
+            .map_err(|why| Error::Config(format!("{what}: not a usable PostgreSQL URL: {why}")))?;
+        if url.has_password() {
+            return Err(Error::Config(format!(
+                "{what}: the URL carries a password; remove it and put the password in ZENCRYPT_DB_PASSWORD_FILE or ~/.pgpass instead"
+            )));
+        }
+        Ok(DbLocation::Postgres(text.to_string()))
+    }
+
+    /// How the location is shown: the path, or the URL (which holds no password).
+    pub fn display(&self) -> String {
+        match self {
+            DbLocation::File(p) => p.display().to_string(),
+            DbLocation::Postgres(u) => u.clone(),
+        }
+    }
+
+    /// Whether this is a shared (server) database.
+    pub fn is_server(&self) -> bool {
+        matches!(self, DbLocation::Postgres(_))
+    }
+}
+
+impl std::fmt::Debug for DbLocation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DbLocation::File(p) => write!(f, "File({})", p.display()),
+            DbLocation::Postgres(u) => write!(f, "Postgres({u})"),
+        }
+    }
 }
 
 /// Resolves the configuration from flags and an environment snapshot.
@@ -140,10 +203,10 @@ pub fn load(flags: &Flags, env: &HashMap<String, OsString>) -> Result<Config, Er
         None if get("ZENCRYPT_DATA_DIR").is_some() && home.is_none() => data_dir.join("state"),
         None => xdg("XDG_STATE_HOME", ".local/state")?,
     };
-    let db_path = match (&flags.db, get("ZENCRYPT_DB")) {
-        (Some(p), _) => p.clone(),
-        (None, Some(p)) => PathBuf::from(p),
-        (None, None) => data_dir.join("zencrypt.db"),
+    let db = match (&flags.db, get("ZENCRYPT_DB")) {
+        (Some(p), _) => DbLocation::parse(p.as_os_str(), "--db")?,
+        (None, Some(p)) => DbLocation::parse(&p, "ZENCRYPT_DB")?,
+        (None, None) => DbLocation::File(data_dir.join("zencrypt.db")),
     };
 
     let signup = match get_str("ZENCRYPT_SIGNUP")?.as_deref() {
@@ -180,6 +243,13 @@ pub fn load(flags: &Flags, env: &HashMap<String, OsString>) -> Result<Config, Er
     };
     let jwt_secret = secret("ZENCRYPT_JWT_SECRET")?;
     let audit_key = secret("ZENCRYPT_AUDIT_KEY")?;
+    let audit_key_file = get("ZENCRYPT_AUDIT_KEY_FILE").map(PathBuf::from);
+    if audit_key.is_some() && audit_key_file.is_some() {
+        return Err(Error::Config(
+            "set ZENCRYPT_AUDIT_KEY or ZENCRYPT_AUDIT_KEY_FILE, not both".into(),
+        ));
+    }
+    let db_password_file = get("ZENCRYPT_DB_PASSWORD_FILE").map(PathBuf::from);
 
     // The argon2 cost is only lowered from the process environment, never from a .env
     // file that happens to sit in the working directory.
@@ -234,7 +304,10 @@ pub fn load(flags: &Flags, env: &HashMap<String, OsString>) -> Result<Config, Er
     };
 
     Ok(Config {
-        db_path,
+        db,
+        db_password_file,
+        audit_key_file,
+        home: home.clone(),
         data_dir,
         state_dir,
         signup,
@@ -389,8 +462,8 @@ mod tests {
     fn xdg_defaults_follow_home() {
         let c = load(&Flags::default(), &env(&[("HOME", "/h")])).unwrap();
         assert_eq!(
-            c.db_path,
-            PathBuf::from("/h/.local/share/zencrypt/zencrypt.db")
+            c.db,
+            DbLocation::File(PathBuf::from("/h/.local/share/zencrypt/zencrypt.db"))
         );
         assert_eq!(c.state_dir, PathBuf::from("/h/.local/state/zencrypt"));
         assert_eq!(c.kdf, KdfParams::OWASP);
@@ -409,7 +482,10 @@ mod tests {
             ]),
         )
         .unwrap();
-        assert_eq!(c.db_path, PathBuf::from("/d/zencrypt/zencrypt.db"));
+        assert_eq!(
+            c.db,
+            DbLocation::File(PathBuf::from("/d/zencrypt/zencrypt.db"))
+        );
         assert_eq!(c.state_dir, PathBuf::from("/s/zencrypt"));
     }
 
@@ -422,12 +498,15 @@ mod tests {
         );
         let e = env(&[("HOME", "/h"), ("ZENCRYPT_SIGNUP", "admin-only")]);
         let c = load(&flags, &e).unwrap();
-        assert_eq!(c.db_path, PathBuf::from("/from-dotenv.db"));
+        assert_eq!(c.db, DbLocation::File(PathBuf::from("/from-dotenv.db")));
         assert_eq!(c.signup, SignupPolicy::AdminOnly);
         assert_eq!(c.session_ttl, 3600);
         assert_eq!(c.data_dir, PathBuf::from("/h/.local/share/zencrypt"));
         flags.db = Some(PathBuf::from("/flag.db"));
-        assert_eq!(load(&flags, &e).unwrap().db_path, PathBuf::from("/flag.db"));
+        assert_eq!(
+            load(&flags, &e).unwrap().db,
+            DbLocation::File(PathBuf::from("/flag.db"))
+        );
     }
 
     #[test]

@@ -14,6 +14,7 @@ pub mod cipher;
 pub mod config;
 pub mod crypto;
 pub mod dbcare;
+pub mod dburl;
 pub mod duration;
 pub mod error;
 pub mod fsutil;

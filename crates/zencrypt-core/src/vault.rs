@@ -55,6 +55,8 @@ pub struct Vault {
     pub(crate) witness: Witness,
     /// Where this client keeps its witnesses (none for vaults built by tools and tests).
     state_dir: Option<std::path::PathBuf>,
+    /// This database's random id.
+    id: Vec<u8>,
 }
 
 /// An authenticated session: who is acting, with their current role from the database,
@@ -120,7 +122,7 @@ impl Vault {
             &cfg.data_dir.join("jwt.secret"),
             64,
         )?;
-        let audit_key = secret_bytes(cfg.audit_key.as_ref(), &cfg.data_dir.join("audit.key"), 32)?;
+        let audit_key = audit_key(cfg)?;
         let mut vault = Vault {
             store,
             jwt: JwtKeys::new(&jwt_secret)?,
@@ -132,9 +134,15 @@ impl Vault {
             },
             witness: Witness::none(),
             state_dir: None,
+            id: Vec::new(),
         };
         vault.prepare(Some(&cfg.state_dir), check_witness)?;
         Ok(vault)
+    }
+
+    /// This database's random id (what session files and witnesses are keyed by).
+    pub fn database_id(&self) -> &[u8] {
+        &self.id
     }
 
     /// What accepting the database's current audit head would change for this client.
@@ -189,6 +197,7 @@ impl Vault {
             policy,
             witness: Witness::none(),
             state_dir: None,
+            id: Vec::new(),
         };
         vault.prepare(None, false)?;
         Ok(vault)
@@ -204,6 +213,7 @@ impl Vault {
             let fresh = tx.audit_head()?.is_none();
             (tx.database_id()?, tx.meta(ROW_BINDINGS)?.is_some(), fresh)
         };
+        self.id = id.clone();
         if let Some(dir) = state_dir {
             if check_witness {
                 Witness::pin(dir, self.store.location(), &id, fresh, false)?;
@@ -690,6 +700,38 @@ pub(crate) fn role_now(tx: &mut dyn Tx, session: &Session) -> Result<Role> {
         .user_by_id(session.user_id)?
         .ok_or(Error::SessionRevoked)?
         .role)
+}
+
+/// The audit key: `ZENCRYPT_AUDIT_KEY`, else the file `ZENCRYPT_AUDIT_KEY_FILE` names,
+/// else (for a database file only) the one generated in the data directory. Every client
+/// of a shared database must hold the same key, so it is never generated for one and never
+/// stored in any database.
+fn audit_key(cfg: &Config) -> Result<Zeroizing<Vec<u8>>> {
+    if let Some(file) = &cfg.audit_key_file {
+        if let Some(why) = fsutil::untrusted_secret_file(file) {
+            return Err(Error::Config(why));
+        }
+        let bytes = Zeroizing::new(std::fs::read(file).map_err(|e| {
+            Error::Config(format!(
+                "ZENCRYPT_AUDIT_KEY_FILE: cannot read {}: {e}",
+                file.display()
+            ))
+        })?);
+        let text = std::str::from_utf8(&bytes).unwrap_or("").trim();
+        if text.len() < 32 {
+            return Err(Error::Config(format!(
+                "ZENCRYPT_AUDIT_KEY_FILE: {} must hold a key of at least 32 bytes",
+                file.display()
+            )));
+        }
+        return Ok(Zeroizing::new(text.as_bytes().to_vec()));
+    }
+    if cfg.db.is_server() && cfg.audit_key.is_none() {
+        return Err(Error::Config(
+            "a shared database needs the team's audit key: set ZENCRYPT_AUDIT_KEY or ZENCRYPT_AUDIT_KEY_FILE (an administrator hands it to each member out of band; it is never stored in the database)".into(),
+        ));
+    }
+    secret_bytes(cfg.audit_key.as_ref(), &cfg.data_dir.join("audit.key"), 32)
 }
 
 /// The configured secret, or the one in `file` (created with `len` random bytes, 0600, on
