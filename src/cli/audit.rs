@@ -1,9 +1,9 @@
 //! `audit list`, `verify`, `checkpoint`, `export` and `accept-head`.
 
 use crate::ui::views::{entries_table, fields};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
-use clap::{Subcommand, ValueEnum};
+use clap::{Args, Subcommand, ValueEnum};
 use serde_json::{Value, json};
 
 use super::{Ctx, emitted};
@@ -13,7 +13,7 @@ use zencrypt_core::chain::{broken, detail_json};
 use zencrypt_core::duration;
 use zencrypt_core::error::{Error, Result};
 use zencrypt_core::model::{AuditEntry, AuditFilter, Outcome};
-use zencrypt_core::vault::Vault;
+use zencrypt_core::vault::{Session, Vault};
 
 /// Audit log commands.
 #[derive(Debug, Subcommand)]
@@ -23,23 +23,7 @@ pub enum AuditCommand {
     #[command(
         after_help = "Examples:\n  zencrypt audit list --outcome denied --since 1d\n  zencrypt audit list --action user. --json"
     )]
-    List {
-        /// Only records of this user.
-        #[arg(long, value_name = "USER")]
-        user: Option<String>,
-        /// Only this action (e.g. auth.login), or a family ending in '.' (e.g. user.).
-        #[arg(long, value_name = "ACTION")]
-        action: Option<String>,
-        /// Only this outcome: ok, denied or failed.
-        #[arg(long, value_parser = parse_outcome)]
-        outcome: Option<Outcome>,
-        /// Only records from the last DUR (e.g. 1d, 12h).
-        #[arg(long, value_name = "DUR")]
-        since: Option<String>,
-        /// At most N records, the most recent (default 100).
-        #[arg(long, value_name = "N", default_value_t = 100)]
-        limit: u32,
-    },
+    List(ListArgs),
     /// Check the whole hash chain; names the first bad record (auditors and admins).
     #[command(
         after_help = "Examples:\n  zencrypt audit verify --json\n  zencrypt audit verify --checkpoint head.json"
@@ -76,6 +60,27 @@ pub enum AuditCommand {
     },
 }
 
+// `audit list` arguments. (A plain comment: see `cli::Command`.)
+#[allow(missing_docs)]
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    /// Only records of this user.
+    #[arg(long, value_name = "USER")]
+    pub user: Option<String>,
+    /// Only this action (e.g. auth.login), or a family ending in '.' (e.g. user.).
+    #[arg(long, value_name = "ACTION")]
+    pub action: Option<String>,
+    /// Only this outcome: ok, denied or failed.
+    #[arg(long, value_parser = parse_outcome)]
+    pub outcome: Option<Outcome>,
+    /// Only records from the last DUR (e.g. 1d, 12h).
+    #[arg(long, value_name = "DUR")]
+    pub since: Option<String>,
+    /// At most N records, the most recent (default 100).
+    #[arg(long, value_name = "N", default_value_t = 100)]
+    pub limit: u32,
+}
+
 /// `audit export --format` values.
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum ExportFormat {
@@ -104,7 +109,7 @@ fn csv_field(s: &str) -> String {
 }
 
 /// Reads a checkpoint file written by `audit checkpoint`.
-fn read_checkpoint(path: &std::path::Path) -> Result<(i64, Vec<u8>)> {
+fn read_checkpoint(path: &Path) -> Result<(i64, Vec<u8>)> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| Error::io(format!("reading the checkpoint {}", path.display()), e))?;
     let bad = || Error::Usage(format!("{} is not an audit checkpoint", path.display()));
@@ -144,98 +149,112 @@ pub fn run(ctx: &Ctx, cmd: AuditCommand) -> Result<()> {
     }
     let mut vault = ctx.vault()?;
     let session = ctx.session(&mut vault)?;
-    let out = &ctx.out;
     match cmd {
-        AuditCommand::List {
-            user,
-            action,
-            outcome,
-            since,
-            limit,
-        } => {
-            let since = since
-                .map(|s| {
-                    duration::parse(&s).map(|d| {
-                        duration::now().saturating_sub(i64::try_from(d).unwrap_or(i64::MAX))
-                    })
-                })
-                .transpose()?;
-            let filter = AuditFilter {
-                action,
-                outcome,
-                since,
-                limit: Some(limit),
-                ..AuditFilter::default()
-            };
-            let rows = vault.audit_list(&session, filter, user.as_deref())?;
-            if out.json {
-                let list: Vec<Value> = rows.iter().map(entry_json).collect();
-                return emitted(out.json_doc(&json!(list)));
-            }
-            if rows.is_empty() {
-                out.note("No audit records match.");
-                return Ok(());
-            }
-            emitted(out.data_line(&entries_table(&rows)))
-        }
+        AuditCommand::List(a) => list(ctx, &mut vault, &session, a),
         AuditCommand::AcceptHead { yes } => accept_head(ctx, yes),
-        AuditCommand::Checkpoint => {
-            let (seq, mac) = vault.audit_checkpoint(&session)?;
-            let doc = json!({ "seq": seq, "mac": zencrypt_core::crypto::hex(&mac) });
-            emitted(out.data_line(&doc.to_string()))
-        }
-        AuditCommand::Export { format } => {
-            let rows = vault.audit_export(&session)?;
-            let mut text = String::new();
-            match format {
-                ExportFormat::Jsonl => {
-                    for e in &rows {
-                        let mut j = entry_json(e);
-                        j["prev_mac"] = json!(zencrypt_core::crypto::hex(&e.prev_mac));
-                        j["mac"] = json!(zencrypt_core::crypto::hex(&e.mac));
-                        text.push_str(&j.to_string());
-                        text.push('\n');
-                    }
-                }
-                ExportFormat::Csv => {
-                    text.push_str("seq,at,actor,action,target,outcome,detail,prev_mac,mac\n");
-                    for e in &rows {
-                        let line: Vec<String> = fields(e).iter().map(|f| csv_field(f)).collect();
-                        text.push_str(&line.join(","));
-                        text.push('\n');
-                    }
-                }
-            }
-            emitted(out.data(&text))
-        }
+        AuditCommand::Checkpoint => checkpoint(ctx, &mut vault, &session),
+        AuditCommand::Export { format } => export(ctx, &mut vault, &session, format),
         AuditCommand::Verify { checkpoint } => {
-            let v = match &checkpoint {
-                Some(path) => {
-                    let (seq, mac) = read_checkpoint(path)?;
-                    vault.audit_verify_checkpoint(&session, seq, &mac)?
-                }
-                None => vault.audit_verify(&session)?,
-            };
-            if out.json {
-                emitted(out.json_doc(&json!({
-                    "ok": v.ok(),
-                    "checked": v.checked,
-                    "first_bad_seq": v.first_bad.as_ref().map(|(s, _)| *s),
-                    "rows_checked": v.rows_checked,
-                    "first_bad_row": v.first_bad_row.as_ref().map(|(r, _)| r.to_string()),
-                    "chain_records_per_sec": v.chain_rate(),
-                    "rows_per_sec": v.rows_rate(),
-                })))?;
+            verify(ctx, &mut vault, &session, checkpoint.as_deref())
+        }
+    }
+}
+
+/// `audit list`: lists the audit records the caller may see.
+fn list(ctx: &Ctx, vault: &mut Vault, session: &Session, a: ListArgs) -> Result<()> {
+    let out = &ctx.out;
+    let since = a
+        .since
+        .map(|s| {
+            duration::parse(&s)
+                .map(|d| duration::now().saturating_sub(i64::try_from(d).unwrap_or(i64::MAX)))
+        })
+        .transpose()?;
+    let filter = AuditFilter {
+        action: a.action,
+        outcome: a.outcome,
+        since,
+        limit: Some(a.limit),
+        ..AuditFilter::default()
+    };
+    let rows = vault.audit_list(session, filter, a.user.as_deref())?;
+    if out.json {
+        let list: Vec<Value> = rows.iter().map(entry_json).collect();
+        return emitted(out.json_doc(&json!(list)));
+    }
+    if rows.is_empty() {
+        out.note("No audit records match.");
+        return Ok(());
+    }
+    emitted(out.data_line(&entries_table(&rows)))
+}
+
+/// `audit checkpoint`: prints the chain's head.
+fn checkpoint(ctx: &Ctx, vault: &mut Vault, session: &Session) -> Result<()> {
+    let (seq, mac) = vault.audit_checkpoint(session)?;
+    let doc = json!({ "seq": seq, "mac": zencrypt_core::crypto::hex(&mac) });
+    emitted(ctx.out.data_line(&doc.to_string()))
+}
+
+/// `audit export`: writes the visible audit records as JSON lines or CSV.
+fn export(ctx: &Ctx, vault: &mut Vault, session: &Session, format: ExportFormat) -> Result<()> {
+    let rows = vault.audit_export(session)?;
+    let mut text = String::new();
+    match format {
+        ExportFormat::Jsonl => {
+            for e in &rows {
+                let mut j = entry_json(e);
+                j["prev_mac"] = json!(zencrypt_core::crypto::hex(&e.prev_mac));
+                j["mac"] = json!(zencrypt_core::crypto::hex(&e.mac));
+                text.push_str(&j.to_string());
+                text.push('\n');
             }
-            match broken(&v) {
-                Some(e) => Err(e),
-                None => {
-                    if !out.json {
-                        emitted(out.data_line(&v.summary()))?;
-                    }
-                    Ok(())
-                }
+        }
+        ExportFormat::Csv => {
+            text.push_str("seq,at,actor,action,target,outcome,detail,prev_mac,mac\n");
+            for e in &rows {
+                let line: Vec<String> = fields(e).iter().map(|f| csv_field(f)).collect();
+                text.push_str(&line.join(","));
+                text.push('\n');
             }
+        }
+    }
+    emitted(ctx.out.data(&text))
+}
+
+/// `audit verify`: checks the hash chain, and against a checkpoint if one is given.
+fn verify(
+    ctx: &Ctx,
+    vault: &mut Vault,
+    session: &Session,
+    checkpoint: Option<&Path>,
+) -> Result<()> {
+    let out = &ctx.out;
+    let v = match checkpoint {
+        Some(path) => {
+            let (seq, mac) = read_checkpoint(path)?;
+            vault.audit_verify_checkpoint(session, seq, &mac)?
+        }
+        None => vault.audit_verify(session)?,
+    };
+    if out.json {
+        emitted(out.json_doc(&json!({
+            "ok": v.ok(),
+            "checked": v.checked,
+            "first_bad_seq": v.first_bad.as_ref().map(|(s, _)| *s),
+            "rows_checked": v.rows_checked,
+            "first_bad_row": v.first_bad_row.as_ref().map(|(r, _)| r.to_string()),
+            "chain_records_per_sec": v.chain_rate(),
+            "rows_per_sec": v.rows_rate(),
+        })))?;
+    }
+    match broken(&v) {
+        Some(e) => Err(e),
+        None => {
+            if !out.json {
+                emitted(out.data_line(&v.summary()))?;
+            }
+            Ok(())
         }
     }
 }

@@ -34,38 +34,12 @@ pub enum DataCommand {
     #[command(
         after_help = "Examples:\n  zencrypt data get db-password\n  zencrypt data get zt_abc... zt_def... --json"
     )]
-    Get {
-        /// Tokens or names.
-        #[arg(required = true, value_name = "TOKEN|NAME")]
-        refs: Vec<String>,
-        /// Write the value here instead of stdout (one record only).
-        ///
-        /// A regular file is replaced through a temp file and a rename; a character device or
-        /// a FIFO is written to directly; a symbolic link is followed to what it names.
-        #[arg(short, long, value_name = "OUT")]
-        output: Option<PathBuf>,
-        /// Record password file, for password-protected records.
-        #[arg(long, value_name = "FILE")]
-        password_file: Option<PathBuf>,
-    },
+    Get(GetArgs),
     /// Replace a record's value (version + 1).
     #[command(
         after_help = "Example:\n  echo -n new | zencrypt data update db-password --if-version 1"
     )]
-    Update {
-        /// Token or name.
-        #[arg(value_name = "TOKEN|NAME")]
-        reference: String,
-        /// Only if the record is at this version.
-        #[arg(long, value_name = "N")]
-        if_version: Option<i64>,
-        /// Read the new value from this file.
-        #[arg(long, value_name = "FILE")]
-        file: Option<PathBuf>,
-        /// Record password file, for password-protected records.
-        #[arg(long, value_name = "FILE")]
-        password_file: Option<PathBuf>,
-    },
+    Update(UpdateArgs),
     /// List your records (never their values).
     #[command(after_help = "Example:\n  zencrypt data list 'prod/*' --order-by name --asc")]
     List(ListArgs),
@@ -73,17 +47,7 @@ pub enum DataCommand {
     #[command(
         after_help = "Examples:\n  zencrypt data rm old-token\n  zencrypt data rm zt_abc... --hard --yes\n\n--hard means the same in rm and purge: the rows, their data keys and every version are\nwiped for good (not restorable); it asks for confirmation on a terminal and needs --yes\notherwise."
     )]
-    Rm {
-        /// Tokens or names.
-        #[arg(required = true, value_name = "TOKEN|NAME")]
-        refs: Vec<String>,
-        /// Wipe for good: the rows, their data keys and every version (not restorable).
-        #[arg(long)]
-        hard: bool,
-        /// Do not ask for confirmation (required for --hard without a terminal).
-        #[arg(long)]
-        yes: bool,
-    },
+    Rm(RmArgs),
     /// Bring back a soft-deleted record.
     #[command(after_help = "Example:\n  zencrypt data restore db-password")]
     Restore {
@@ -95,70 +59,18 @@ pub enum DataCommand {
     #[command(
         after_help = "Examples:\n  zencrypt data purge --expired\n  zencrypt data purge --expired --deleted --hard --older-than 30d --yes\n\n--hard means the same in rm and purge: the rows, their data keys and every version are\nwiped for good (not restorable); it asks for confirmation on a terminal and needs --yes\notherwise. Without --hard, purge only soft-deletes expired records (restorable)."
     )]
-    Purge {
-        /// Expired records: soft-deleted, or wiped with --hard.
-        #[arg(long)]
-        expired: bool,
-        /// Soft-deleted records, wiped (needs --hard).
-        #[arg(long)]
-        deleted: bool,
-        /// Wipe for good: the rows, their data keys and every version (not restorable).
-        #[arg(long)]
-        hard: bool,
-        /// Only those expired or deleted at least this long ago.
-        #[arg(long, value_name = "DUR")]
-        older_than: Option<String>,
-        /// Do not ask for confirmation (required for --hard without a terminal).
-        #[arg(long)]
-        yes: bool,
-    },
+    Purge(PurgeArgs),
     /// Change a record password for every record it protects (one key is rewrapped).
     #[command(
         after_help = "Example:\n  zencrypt data rekey --old-password-file old.txt --new-password-file new.txt"
     )]
-    Rekey {
-        /// File holding the current record password.
-        #[arg(long, value_name = "FILE")]
-        old_password_file: Option<PathBuf>,
-        /// File holding the new record password.
-        #[arg(long, value_name = "FILE")]
-        new_password_file: Option<PathBuf>,
-    },
+    Rekey(RekeyArgs),
     /// Import JSON lines {"name"?, "value"|"value_base64", "expires_in"?} in one transaction.
     #[command(after_help = "Example:\n  zencrypt data import secrets.jsonl --key app")]
-    Import {
-        /// Input file (default: stdin).
-        #[arg(value_name = "FILE")]
-        input: Option<PathBuf>,
-        /// The key to store them under (default: 'default').
-        #[arg(long, value_name = "NAME", conflicts_with = "protect")]
-        key: Option<String>,
-        /// Protect every imported record with one record password instead of a key.
-        #[arg(long)]
-        protect: bool,
-        /// Record password file (with --protect).
-        #[arg(long, value_name = "FILE", requires = "protect")]
-        password_file: Option<PathBuf>,
-    },
+    Import(ImportArgs),
     /// Write every record, decrypted, as JSON lines.
     #[command(after_help = "Example:\n  zencrypt data export -o backup.jsonl")]
-    Export {
-        /// Output file (default: stdout).
-        ///
-        /// A regular file is replaced through a temp file and a rename; a character device or
-        /// a FIFO is written to directly; a symbolic link is followed to what it names.
-        #[arg(short, long, value_name = "OUT")]
-        output: Option<PathBuf>,
-        /// Include soft-deleted records.
-        #[arg(long)]
-        include_deleted: bool,
-        /// Record password file, to include password-protected records.
-        #[arg(long, value_name = "FILE")]
-        password_file: Option<PathBuf>,
-        /// Do not ask for confirmation on a terminal.
-        #[arg(long)]
-        yes: bool,
-    },
+    Export(ExportArgs),
 }
 
 // `data put` arguments. (A plain comment: see `cli::Command`.)
@@ -189,6 +101,42 @@ pub struct PutArgs {
     /// Read the value from this file.
     #[arg(long, value_name = "FILE")]
     pub file: Option<PathBuf>,
+}
+
+// `data get` arguments. (A plain comment: see `cli::Command`.)
+#[allow(missing_docs)]
+#[derive(Debug, Args)]
+pub struct GetArgs {
+    /// Tokens or names.
+    #[arg(required = true, value_name = "TOKEN|NAME")]
+    pub refs: Vec<String>,
+    /// Write the value here instead of stdout (one record only).
+    ///
+    /// A regular file is replaced through a temp file and a rename; a character device or
+    /// a FIFO is written to directly; a symbolic link is followed to what it names.
+    #[arg(short, long, value_name = "OUT")]
+    pub output: Option<PathBuf>,
+    /// Record password file, for password-protected records.
+    #[arg(long, value_name = "FILE")]
+    pub password_file: Option<PathBuf>,
+}
+
+// `data update` arguments. (A plain comment: see `cli::Command`.)
+#[allow(missing_docs)]
+#[derive(Debug, Args)]
+pub struct UpdateArgs {
+    /// Token or name.
+    #[arg(value_name = "TOKEN|NAME")]
+    pub reference: String,
+    /// Only if the record is at this version.
+    #[arg(long, value_name = "N")]
+    pub if_version: Option<i64>,
+    /// Read the new value from this file.
+    #[arg(long, value_name = "FILE")]
+    pub file: Option<PathBuf>,
+    /// Record password file, for password-protected records.
+    #[arg(long, value_name = "FILE")]
+    pub password_file: Option<PathBuf>,
 }
 
 // `data list` arguments. (A plain comment: see `cli::Command`.)
@@ -230,6 +178,93 @@ pub struct ListArgs {
     /// Skip N records.
     #[arg(long, value_name = "N", default_value_t = 0)]
     pub offset: i64,
+}
+
+// `data rm` arguments. (A plain comment: see `cli::Command`.)
+#[allow(missing_docs)]
+#[derive(Debug, Args)]
+pub struct RmArgs {
+    /// Tokens or names.
+    #[arg(required = true, value_name = "TOKEN|NAME")]
+    pub refs: Vec<String>,
+    /// Wipe for good: the rows, their data keys and every version (not restorable).
+    #[arg(long)]
+    pub hard: bool,
+    /// Do not ask for confirmation (required for --hard without a terminal).
+    #[arg(long)]
+    pub yes: bool,
+}
+
+// `data purge` arguments. (A plain comment: see `cli::Command`.)
+#[allow(missing_docs)]
+#[derive(Debug, Args)]
+pub struct PurgeArgs {
+    /// Expired records: soft-deleted, or wiped with --hard.
+    #[arg(long)]
+    pub expired: bool,
+    /// Soft-deleted records, wiped (needs --hard).
+    #[arg(long)]
+    pub deleted: bool,
+    /// Wipe for good: the rows, their data keys and every version (not restorable).
+    #[arg(long)]
+    pub hard: bool,
+    /// Only those expired or deleted at least this long ago.
+    #[arg(long, value_name = "DUR")]
+    pub older_than: Option<String>,
+    /// Do not ask for confirmation (required for --hard without a terminal).
+    #[arg(long)]
+    pub yes: bool,
+}
+
+// `data rekey` arguments. (A plain comment: see `cli::Command`.)
+#[allow(missing_docs)]
+#[derive(Debug, Args)]
+pub struct RekeyArgs {
+    /// File holding the current record password.
+    #[arg(long, value_name = "FILE")]
+    pub old_password_file: Option<PathBuf>,
+    /// File holding the new record password.
+    #[arg(long, value_name = "FILE")]
+    pub new_password_file: Option<PathBuf>,
+}
+
+// `data import` arguments. (A plain comment: see `cli::Command`.)
+#[allow(missing_docs)]
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// Input file (default: stdin).
+    #[arg(value_name = "FILE")]
+    pub input: Option<PathBuf>,
+    /// The key to store them under (default: 'default').
+    #[arg(long, value_name = "NAME", conflicts_with = "protect")]
+    pub key: Option<String>,
+    /// Protect every imported record with one record password instead of a key.
+    #[arg(long)]
+    pub protect: bool,
+    /// Record password file (with --protect).
+    #[arg(long, value_name = "FILE", requires = "protect")]
+    pub password_file: Option<PathBuf>,
+}
+
+// `data export` arguments. (A plain comment: see `cli::Command`.)
+#[allow(missing_docs)]
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// Output file (default: stdout).
+    ///
+    /// A regular file is replaced through a temp file and a rename; a character device or
+    /// a FIFO is written to directly; a symbolic link is followed to what it names.
+    #[arg(short, long, value_name = "OUT")]
+    pub output: Option<PathBuf>,
+    /// Include soft-deleted records.
+    #[arg(long)]
+    pub include_deleted: bool,
+    /// Record password file, to include password-protected records.
+    #[arg(long, value_name = "FILE")]
+    pub password_file: Option<PathBuf>,
+    /// Do not ask for confirmation on a terminal.
+    #[arg(long)]
+    pub yes: bool,
 }
 
 /// `--order-by` values.
@@ -315,266 +350,278 @@ fn password_if_needed(
 pub fn run(ctx: &Ctx, cmd: DataCommand) -> Result<()> {
     let mut vault = ctx.vault()?;
     let session = ctx.session(&mut vault)?;
-    let out = &ctx.out;
     match cmd {
-        DataCommand::Put(a) => {
-            let token = match (a.token, a.token_length) {
-                (Some(t), _) => TokenChoice::Custom(t),
-                (None, Some(n)) => {
-                    token::check_length(n)?;
-                    TokenChoice::Random(n)
-                }
-                (None, None) => TokenChoice::Random(token::DEFAULT_LENGTH),
-            };
-            let opts = PutOptions {
-                name: a.name,
-                key: a.key,
-                expires_in: a.expires_in.as_deref().map(duration::parse).transpose()?,
-                token,
-            };
-            let value = input::value(a.file.as_deref(), &ctx.cfg, records::MAX_VALUE)?;
-            let password = if a.protect {
-                Some(input::record_password(
-                    a.password_file.as_deref(),
-                    &ctx.cfg,
-                    "Record password",
-                    true,
-                )?)
-            } else {
-                None
-            };
-            let row = vault.data_put(&session, &value, &opts, password.as_ref())?;
-            if out.json {
-                return emitted(out.json_doc(
-                    &json!({ "token": row.token, "name": row.name, "version": row.version }),
-                ));
-            }
-            emitted(out.data_line(&row.token))
-        }
-        DataCommand::Get {
-            refs,
-            output,
-            password_file,
-        } => {
-            if refs.len() > 1 && output.is_some() {
-                return Err(Error::Usage(
-                    "-o writes one record; use --json for several".into(),
-                ));
-            }
-            let password =
-                password_if_needed(ctx, &mut vault, &session, &refs, password_file.as_deref())?;
-            let got = vault.data_get(&session, &refs, password.as_ref())?;
-            let incomplete =
-                !got.missing.is_empty() || !got.expired.is_empty() || !got.deleted.is_empty();
-            if out.json || refs.len() > 1 {
-                emitted(out.json_doc(&get_json(&got)))?;
-                if incomplete {
-                    return Err(Error::NotFound(format!(
-                        "{} of {} record(s) not found, deleted or expired",
-                        got.missing.len() + got.deleted.len() + got.expired.len(),
-                        refs.len()
-                    )));
-                }
-                return Ok(());
-            }
-            let r = &refs[0];
-            if let Some((_, value)) = got.records.first() {
-                return write_value(output, value);
-            }
-            Err(if !got.expired.is_empty() {
-                Error::NotFound(format!("record '{r}' has expired"))
-            } else if !got.deleted.is_empty() {
-                Error::NotFound(format!(
-                    "record '{r}' has been deleted; restore it with `zencrypt data restore {r}`"
-                ))
-            } else {
-                records::not_found(r)
-            })
-        }
-        DataCommand::Update {
-            reference,
-            if_version,
-            file,
-            password_file,
-        } => {
-            let refs = [reference.clone()];
-            let password =
-                password_if_needed(ctx, &mut vault, &session, &refs, password_file.as_deref())?;
-            let value = input::value(file.as_deref(), &ctx.cfg, records::MAX_VALUE)?;
-            let row =
-                vault.data_update(&session, &reference, &value, if_version, password.as_ref())?;
-            out.note(&format!(
-                "Updated {} to version {}.",
-                row.token, row.version
-            ));
-            if out.json {
-                emitted(out.json_doc(
-                    &json!({ "token": row.token, "name": row.name, "version": row.version }),
-                ))?;
-            }
-            Ok(())
-        }
-        DataCommand::List(a) => {
-            let filter = RecordFilter {
-                tokens: a.token,
-                key_id: None,
-                deleted: if a.all { None } else { Some(a.deleted) },
-                expired: a.expired.then_some(true),
-                now: duration::now(),
-                order_by: match a.order_by {
-                    OrderBy::Created => RecordOrder::Created,
-                    OrderBy::Updated => RecordOrder::Updated,
-                    OrderBy::Name => RecordOrder::Name,
-                    OrderBy::Expires => RecordOrder::Expires,
-                },
-                ascending: a.asc,
-                limit: a.limit,
-                offset: a.offset,
-                with_values: false,
-            };
-            let glob = a.glob.as_deref().map(Glob::new).transpose()?;
-            let rows = vault.data_list(&session, &filter, a.key.as_deref(), glob.as_ref())?;
-            if out.json {
-                return emitted(
-                    out.json_doc(&json!(rows.iter().map(record_json).collect::<Vec<_>>())),
-                );
-            }
-            if rows.is_empty() {
-                out.note("No records match.");
-                return Ok(());
-            }
-            emitted(out.data_line(&records_table(&rows)))
-        }
-        DataCommand::Rm { refs, hard, yes } => {
-            if hard {
-                confirm(
-                    ctx,
-                    yes,
-                    &format!("Wipe {} record(s) for good?", refs.len()),
-                    true,
-                )?;
-            }
-            let n = vault.data_rm(&session, &refs, hard)?;
-            count_doc(
-                ctx,
-                n,
-                if hard {
-                    format!("Wiped {n} record(s).")
-                } else {
-                    format!("Deleted {n} record(s); `zencrypt data restore` brings them back.")
-                },
-            )
-        }
-        DataCommand::Restore { reference } => {
-            let n = vault.data_restore(&session, &reference)?;
-            count_doc(ctx, n, format!("Restored {reference}."))
-        }
-        DataCommand::Purge {
-            expired,
-            deleted,
-            hard,
-            older_than,
-            yes,
-        } => {
-            if deleted && !hard {
-                return Err(Error::Usage(
-                    "--deleted wipes records for good: add --hard to say so (without it, purge only soft-deletes expired records)".into(),
-                ));
-            }
-            if hard {
-                confirm(
-                    ctx,
-                    yes,
-                    "Wipe the purged records for good? This cannot be undone.",
-                    true,
-                )?;
-            }
-            let opts = PurgeOptions {
-                expired,
-                deleted,
-                hard,
-                older_than: older_than.as_deref().map(duration::parse).transpose()?,
-            };
-            let n = vault.data_purge(&session, opts)?;
-            count_doc(ctx, n, format!("Purged {n} record(s)."))
-        }
-        DataCommand::Rekey {
-            old_password_file,
-            new_password_file,
-        } => {
-            let old = input::record_password(
-                old_password_file.as_deref(),
-                &ctx.cfg,
-                "Current record password",
-                false,
-            )?;
-            let new = input::record_password(
-                new_password_file.as_deref(),
-                &ctx.cfg,
-                "New record password",
-                true,
-            )?;
-            let n = vault.data_rekey(&session, &old, &new)?;
-            count_doc(
-                ctx,
-                n,
-                format!("Changed the record password of {n} record(s)."),
-            )
-        }
-        DataCommand::Import {
-            input,
-            key,
-            protect,
-            password_file,
-        } => {
-            let items = read_import(input.as_deref())?;
-            let password = if protect {
-                Some(input::record_password(
-                    password_file.as_deref(),
-                    &ctx.cfg,
-                    "Record password",
-                    true,
-                )?)
-            } else {
-                None
-            };
-            let n = vault.data_import(&session, &items, key.as_deref(), password.as_ref())?;
-            if out.json {
-                return emitted(out.json_doc(&json!({ "count": n })));
-            }
-            emitted(out.data_line(&n.to_string()))
-        }
-        DataCommand::Export {
-            output,
-            include_deleted,
-            password_file,
-            yes,
-        } => {
-            confirm(
-                ctx,
-                yes,
-                "Write every record decrypted, in plain text?",
-                false,
-            )?;
-            let password = match password_file
-                .as_deref()
-                .or(ctx.cfg.record_password_file.as_deref())
-            {
-                Some(f) => Some(input::record_password(Some(f), &ctx.cfg, "", false)?),
-                None => None,
-            };
-            let (rows, skipped) =
-                vault.data_export(&session, include_deleted, password.as_ref())?;
-            write_through(output.as_deref(), |w| write_export(w, &rows))?;
-            out.note(&format!("Exported {} record(s).", rows.len()));
-            if skipped > 0 {
-                out.note(&format!(
-                    "Skipped {skipped} password-protected record(s): pass --password-file to include them."
-                ));
-            }
-            Ok(())
-        }
+        DataCommand::Put(a) => put(ctx, &mut vault, &session, a),
+        DataCommand::Get(a) => get(ctx, &mut vault, &session, a),
+        DataCommand::Update(a) => update(ctx, &mut vault, &session, a),
+        DataCommand::List(a) => list(ctx, &mut vault, &session, a),
+        DataCommand::Rm(a) => rm(ctx, &mut vault, &session, a),
+        DataCommand::Restore { reference } => restore(ctx, &mut vault, &session, &reference),
+        DataCommand::Purge(a) => purge(ctx, &mut vault, &session, a),
+        DataCommand::Rekey(a) => rekey(ctx, &mut vault, &session, a),
+        DataCommand::Import(a) => import(ctx, &mut vault, &session, a),
+        DataCommand::Export(a) => export(ctx, &mut vault, &session, a),
     }
+}
+
+/// `data put`: stores a value and prints its token.
+fn put(ctx: &Ctx, vault: &mut Vault, session: &Session, a: PutArgs) -> Result<()> {
+    let out = &ctx.out;
+    let token = match (a.token, a.token_length) {
+        (Some(t), _) => TokenChoice::Custom(t),
+        (None, Some(n)) => {
+            token::check_length(n)?;
+            TokenChoice::Random(n)
+        }
+        (None, None) => TokenChoice::Random(token::DEFAULT_LENGTH),
+    };
+    let opts = PutOptions {
+        name: a.name,
+        key: a.key,
+        expires_in: a.expires_in.as_deref().map(duration::parse).transpose()?,
+        token,
+    };
+    let value = input::value(a.file.as_deref(), &ctx.cfg, records::MAX_VALUE)?;
+    let password = if a.protect {
+        Some(input::record_password(
+            a.password_file.as_deref(),
+            &ctx.cfg,
+            "Record password",
+            true,
+        )?)
+    } else {
+        None
+    };
+    let row = vault.data_put(session, &value, &opts, password.as_ref())?;
+    if out.json {
+        return emitted(
+            out.json_doc(&json!({ "token": row.token, "name": row.name, "version": row.version })),
+        );
+    }
+    emitted(out.data_line(&row.token))
+}
+
+/// `data get`: prints one value, or several records as JSON.
+fn get(ctx: &Ctx, vault: &mut Vault, session: &Session, a: GetArgs) -> Result<()> {
+    let out = &ctx.out;
+    let GetArgs {
+        refs,
+        output,
+        password_file,
+    } = a;
+    if refs.len() > 1 && output.is_some() {
+        return Err(Error::Usage(
+            "-o writes one record; use --json for several".into(),
+        ));
+    }
+    let password = password_if_needed(ctx, vault, session, &refs, password_file.as_deref())?;
+    let got = vault.data_get(session, &refs, password.as_ref())?;
+    let incomplete = !got.missing.is_empty() || !got.expired.is_empty() || !got.deleted.is_empty();
+    if out.json || refs.len() > 1 {
+        emitted(out.json_doc(&get_json(&got)))?;
+        if incomplete {
+            return Err(Error::NotFound(format!(
+                "{} of {} record(s) not found, deleted or expired",
+                got.missing.len() + got.deleted.len() + got.expired.len(),
+                refs.len()
+            )));
+        }
+        return Ok(());
+    }
+    let r = &refs[0];
+    if let Some((_, value)) = got.records.first() {
+        return write_value(output, value);
+    }
+    Err(if !got.expired.is_empty() {
+        Error::NotFound(format!("record '{r}' has expired"))
+    } else if !got.deleted.is_empty() {
+        Error::NotFound(format!(
+            "record '{r}' has been deleted; restore it with `zencrypt data restore {r}`"
+        ))
+    } else {
+        records::not_found(r)
+    })
+}
+
+/// `data update`: replaces a record's value.
+fn update(ctx: &Ctx, vault: &mut Vault, session: &Session, a: UpdateArgs) -> Result<()> {
+    let out = &ctx.out;
+    let refs = [a.reference.clone()];
+    let password = password_if_needed(ctx, vault, session, &refs, a.password_file.as_deref())?;
+    let value = input::value(a.file.as_deref(), &ctx.cfg, records::MAX_VALUE)?;
+    let row = vault.data_update(
+        session,
+        &a.reference,
+        &value,
+        a.if_version,
+        password.as_ref(),
+    )?;
+    out.note(&format!(
+        "Updated {} to version {}.",
+        row.token, row.version
+    ));
+    if out.json {
+        emitted(
+            out.json_doc(&json!({ "token": row.token, "name": row.name, "version": row.version })),
+        )?;
+    }
+    Ok(())
+}
+
+/// `data list`: lists records without their values.
+fn list(ctx: &Ctx, vault: &mut Vault, session: &Session, a: ListArgs) -> Result<()> {
+    let out = &ctx.out;
+    let filter = RecordFilter {
+        tokens: a.token,
+        key_id: None,
+        deleted: if a.all { None } else { Some(a.deleted) },
+        expired: a.expired.then_some(true),
+        now: duration::now(),
+        order_by: match a.order_by {
+            OrderBy::Created => RecordOrder::Created,
+            OrderBy::Updated => RecordOrder::Updated,
+            OrderBy::Name => RecordOrder::Name,
+            OrderBy::Expires => RecordOrder::Expires,
+        },
+        ascending: a.asc,
+        limit: a.limit,
+        offset: a.offset,
+        with_values: false,
+    };
+    let glob = a.glob.as_deref().map(Glob::new).transpose()?;
+    let rows = vault.data_list(session, &filter, a.key.as_deref(), glob.as_ref())?;
+    if out.json {
+        return emitted(out.json_doc(&json!(rows.iter().map(record_json).collect::<Vec<_>>())));
+    }
+    if rows.is_empty() {
+        out.note("No records match.");
+        return Ok(());
+    }
+    emitted(out.data_line(&records_table(&rows)))
+}
+
+/// `data rm`: soft-deletes records, or wipes them with `--hard`.
+fn rm(ctx: &Ctx, vault: &mut Vault, session: &Session, a: RmArgs) -> Result<()> {
+    if a.hard {
+        confirm(
+            ctx,
+            a.yes,
+            &format!("Wipe {} record(s) for good?", a.refs.len()),
+            true,
+        )?;
+    }
+    let n = vault.data_rm(session, &a.refs, a.hard)?;
+    count_doc(
+        ctx,
+        n,
+        if a.hard {
+            format!("Wiped {n} record(s).")
+        } else {
+            format!("Deleted {n} record(s); `zencrypt data restore` brings them back.")
+        },
+    )
+}
+
+/// `data restore`: brings back a soft-deleted record.
+fn restore(ctx: &Ctx, vault: &mut Vault, session: &Session, reference: &str) -> Result<()> {
+    let n = vault.data_restore(session, reference)?;
+    count_doc(ctx, n, format!("Restored {reference}."))
+}
+
+/// `data purge`: soft-deletes expired records, or wipes expired and deleted ones.
+fn purge(ctx: &Ctx, vault: &mut Vault, session: &Session, a: PurgeArgs) -> Result<()> {
+    if a.deleted && !a.hard {
+        return Err(Error::Usage(
+            "--deleted wipes records for good: add --hard to say so (without it, purge only soft-deletes expired records)".into(),
+        ));
+    }
+    if a.hard {
+        confirm(
+            ctx,
+            a.yes,
+            "Wipe the purged records for good? This cannot be undone.",
+            true,
+        )?;
+    }
+    let opts = PurgeOptions {
+        expired: a.expired,
+        deleted: a.deleted,
+        hard: a.hard,
+        older_than: a.older_than.as_deref().map(duration::parse).transpose()?,
+    };
+    let n = vault.data_purge(session, opts)?;
+    count_doc(ctx, n, format!("Purged {n} record(s)."))
+}
+
+/// `data rekey`: changes a record password for every record it protects.
+fn rekey(ctx: &Ctx, vault: &mut Vault, session: &Session, a: RekeyArgs) -> Result<()> {
+    let old = input::record_password(
+        a.old_password_file.as_deref(),
+        &ctx.cfg,
+        "Current record password",
+        false,
+    )?;
+    let new = input::record_password(
+        a.new_password_file.as_deref(),
+        &ctx.cfg,
+        "New record password",
+        true,
+    )?;
+    let n = vault.data_rekey(session, &old, &new)?;
+    count_doc(
+        ctx,
+        n,
+        format!("Changed the record password of {n} record(s)."),
+    )
+}
+
+/// `data import`: stores JSON lines in one transaction and prints the count.
+fn import(ctx: &Ctx, vault: &mut Vault, session: &Session, a: ImportArgs) -> Result<()> {
+    let out = &ctx.out;
+    let items = read_import(a.input.as_deref())?;
+    let password = if a.protect {
+        Some(input::record_password(
+            a.password_file.as_deref(),
+            &ctx.cfg,
+            "Record password",
+            true,
+        )?)
+    } else {
+        None
+    };
+    let n = vault.data_import(session, &items, a.key.as_deref(), password.as_ref())?;
+    if out.json {
+        return emitted(out.json_doc(&json!({ "count": n })));
+    }
+    emitted(out.data_line(&n.to_string()))
+}
+
+/// `data export`: writes every record, decrypted, as JSON lines.
+fn export(ctx: &Ctx, vault: &mut Vault, session: &Session, a: ExportArgs) -> Result<()> {
+    let out = &ctx.out;
+    confirm(
+        ctx,
+        a.yes,
+        "Write every record decrypted, in plain text?",
+        false,
+    )?;
+    let password = match a
+        .password_file
+        .as_deref()
+        .or(ctx.cfg.record_password_file.as_deref())
+    {
+        Some(f) => Some(input::record_password(Some(f), &ctx.cfg, "", false)?),
+        None => None,
+    };
+    let (rows, skipped) = vault.data_export(session, a.include_deleted, password.as_ref())?;
+    write_through(a.output.as_deref(), |w| write_export(w, &rows))?;
+    out.note(&format!("Exported {} record(s).", rows.len()));
+    if skipped > 0 {
+        out.note(&format!(
+            "Skipped {skipped} password-protected record(s): pass --password-file to include them."
+        ));
+    }
+    Ok(())
 }
 
 /// Writes one value byte-exact (a trailing newline only on a terminal, and there only

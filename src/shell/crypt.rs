@@ -74,150 +74,171 @@ impl Shell {
             entry(7, "Verify a hash", ""),
         ];
         self.submenu(p, "Encrypt / decrypt", &entries, |shell, p, n| match n {
+            1 => shell.encrypt_text(p),
+            2 => shell.decrypt_text(p),
+            3 => shell.encrypt_file(p),
+            4 => shell.decrypt_file(p),
+            5 => shell.rewrap_file(p),
+            6 => shell.hash_input(p),
+            _ => shell.verify_hash(p),
+        })
+    }
+
+    /// Encrypts hidden text and prints it armored.
+    fn encrypt_text(&mut self, p: &mut dyn Prompter) -> Reply<()> {
+        let key = self.pick_key(p, "Encrypt with which key", |k| {
+            k.key.status == KeyStatus::Active && !k.expired
+        })?;
+        // Typed without echo, like every other secret the shell asks for.
+        let text = p.secret("Text (hidden): ")?;
+        let mut out = Vec::new();
+        self.with_session(|s, v| {
+            let mut plain = text.expose_secret().as_bytes();
+            v.encrypt_stream(s, &key, &mut plain, &mut out, true, &mut |_| {})
+        })?;
+        p.say(String::from_utf8_lossy(&out).trim_end());
+        Ok(())
+    }
+
+    /// Decrypts a pasted armored message and prints it if it is text.
+    fn decrypt_text(&mut self, p: &mut dyn Prompter) -> Reply<()> {
+        let armored = paste_armor(p)?;
+        let mut out = Zeroizing::new(Vec::new());
+        let s = self.with_session(|s, v| {
+            v.decrypt_stream(s, &mut armored.as_bytes(), &mut *out, &mut |_| {})
+        })?;
+        match std::str::from_utf8(&out) {
+            Ok(text) => p.say(text),
+            Err(_) => p.say(&format!(
+                "({} bytes of binary data: decrypt it as a file instead)",
+                s.bytes
+            )),
+        }
+        Ok(())
+    }
+
+    /// Encrypts a file to `FILE.zc` or a chosen path.
+    fn encrypt_file(&mut self, p: &mut dyn Prompter) -> Reply<()> {
+        let key = self.pick_key(p, "Encrypt with which key", |k| {
+            k.key.status == KeyStatus::Active && !k.expired
+        })?;
+        let input = ask_input(p)?;
+        let mut default = input.clone().into_os_string();
+        default.push(".zc");
+        let output = ask_output(p, Path::new(&default))?;
+        let s = self.file_op(&input, &output, |shell, r, w| {
+            shell.with_session(|s, v| v.encrypt_stream(s, &key, r, w, false, &mut |_| {}))
+        })?;
+        p.say(&format!(
+            "Encrypted {} bytes to {} (key {}, version {}).",
+            s.bytes,
+            output.display(),
+            s.key_name,
+            s.version
+        ));
+        Ok(())
+    }
+
+    /// Decrypts a file; the suggested output drops `.zc`, or else adds `.out`.
+    fn decrypt_file(&mut self, p: &mut dyn Prompter) -> Reply<()> {
+        let input = ask_input(p)?;
+        let default = match input.extension() {
+            Some(e) if e == "zc" => input.with_extension(""),
+            _ => {
+                let mut d = input.clone().into_os_string();
+                d.push(".out");
+                PathBuf::from(d)
+            }
+        };
+        let output = ask_output(p, &default)?;
+        let s = self.file_op(&input, &output, |shell, r, w| {
+            shell.with_session(|s, v| v.decrypt_stream(s, r, w, &mut |_| {}))
+        })?;
+        p.say(&format!(
+            "Decrypted {} bytes to {} (key {}, version {}).",
+            s.bytes,
+            output.display(),
+            s.key_name,
+            s.version
+        ));
+        Ok(())
+    }
+
+    /// Moves an encrypted file to its key's latest version.
+    fn rewrap_file(&mut self, p: &mut dyn Prompter) -> Reply<()> {
+        let input = ask_input(p)?;
+        let output = ask_output(p, &input)?;
+        let s = self.file_op(&input, &output, |shell, r, w| {
+            shell.with_session(|s, v| v.rewrap_stream(s, r, w))
+        })?;
+        p.say(&format!(
+            "Rewrapped {} from version {} to version {}.",
+            output.display(),
+            s.from_version,
+            s.version
+        ));
+        Ok(())
+    }
+
+    /// Prints the sha256 of text or a file, or the argon2id hash of a secret.
+    fn hash_input(&mut self, p: &mut dyn Prompter) -> Reply<()> {
+        let kinds = vec![
+            "sha256 of text".to_string(),
+            "sha256 of a file".to_string(),
+            "argon2id of a secret (hidden input)".to_string(),
+        ];
+        let digest = match p.select("Hash what", &kinds)? {
+            0 => hashing::hash(
+                Algo::Sha256,
+                self.kdf(),
+                &mut p.secret("Text (hidden): ")?.expose_secret().as_bytes(),
+            )?,
             1 => {
-                let key = shell.pick_key(p, "Encrypt with which key", |k| {
-                    k.key.status == KeyStatus::Active && !k.expired
-                })?;
-                // Typed without echo, like every other secret the shell asks for.
-                let text = p.secret("Text (hidden): ")?;
-                let mut out = Vec::new();
-                shell.with_session(|s, v| {
-                    let mut plain = text.expose_secret().as_bytes();
-                    v.encrypt_stream(s, &key, &mut plain, &mut out, true, &mut |_| {})
-                })?;
-                p.say(String::from_utf8_lossy(&out).trim_end());
-                Ok(())
-            }
-            2 => {
-                let armored = paste_armor(p)?;
-                let mut out = Zeroizing::new(Vec::new());
-                let s = shell.with_session(|s, v| {
-                    v.decrypt_stream(s, &mut armored.as_bytes(), &mut *out, &mut |_| {})
-                })?;
-                match std::str::from_utf8(&out) {
-                    Ok(text) => p.say(text),
-                    Err(_) => p.say(&format!(
-                        "({} bytes of binary data: decrypt it as a file instead)",
-                        s.bytes
-                    )),
-                }
-                Ok(())
-            }
-            3 => {
-                let key = shell.pick_key(p, "Encrypt with which key", |k| {
-                    k.key.status == KeyStatus::Active && !k.expired
-                })?;
-                let input = ask_input(p)?;
-                let mut default = input.clone().into_os_string();
-                default.push(".zc");
-                let output = ask_output(p, Path::new(&default))?;
-                let s = shell.file_op(&input, &output, |shell, r, w| {
-                    shell.with_session(|s, v| v.encrypt_stream(s, &key, r, w, false, &mut |_| {}))
-                })?;
-                p.say(&format!(
-                    "Encrypted {} bytes to {} (key {}, version {}).",
-                    s.bytes,
-                    output.display(),
-                    s.key_name,
-                    s.version
-                ));
-                Ok(())
-            }
-            4 => {
-                let input = ask_input(p)?;
-                let default = match input.extension() {
-                    Some(e) if e == "zc" => input.with_extension(""),
-                    _ => {
-                        let mut d = input.clone().into_os_string();
-                        d.push(".out");
-                        PathBuf::from(d)
-                    }
-                };
-                let output = ask_output(p, &default)?;
-                let s = shell.file_op(&input, &output, |shell, r, w| {
-                    shell.with_session(|s, v| v.decrypt_stream(s, r, w, &mut |_| {}))
-                })?;
-                p.say(&format!(
-                    "Decrypted {} bytes to {} (key {}, version {}).",
-                    s.bytes,
-                    output.display(),
-                    s.key_name,
-                    s.version
-                ));
-                Ok(())
-            }
-            5 => {
-                let input = ask_input(p)?;
-                let output = ask_output(p, &input)?;
-                let s = shell.file_op(&input, &output, |shell, r, w| {
-                    shell.with_session(|s, v| v.rewrap_stream(s, r, w))
-                })?;
-                p.say(&format!(
-                    "Rewrapped {} from version {} to version {}.",
-                    output.display(),
-                    s.from_version,
-                    s.version
-                ));
-                Ok(())
-            }
-            6 => {
-                let kinds = vec![
-                    "sha256 of text".to_string(),
-                    "sha256 of a file".to_string(),
-                    "argon2id of a secret (hidden input)".to_string(),
-                ];
-                let digest = match p.select("Hash what", &kinds)? {
-                    0 => hashing::hash(
-                        Algo::Sha256,
-                        shell.kdf(),
-                        &mut p.secret("Text (hidden): ")?.expose_secret().as_bytes(),
-                    )?,
-                    1 => {
-                        let path = ask_input(p)?;
-                        let mut input = open_input(Some(&path))?;
-                        hashing::hash(Algo::Sha256, shell.kdf(), &mut input.reader)?
-                    }
-                    _ => {
-                        let secret = p.secret("Secret: ")?;
-                        hashing::hash(
-                            Algo::Argon2id,
-                            shell.kdf(),
-                            &mut secret.expose_secret().as_bytes(),
-                        )?
-                    }
-                };
-                p.say(&digest);
-                Ok(())
+                let path = ask_input(p)?;
+                let mut input = open_input(Some(&path))?;
+                hashing::hash(Algo::Sha256, self.kdf(), &mut input.reader)?
             }
             _ => {
-                let expected = p.line("Hash (sha256 hex or $argon2id$...): ")?;
-                let kinds = vec![
-                    "text".to_string(),
-                    "a file".to_string(),
-                    "a secret (hidden input)".to_string(),
-                ];
-                let ok = match p.select("Compare it with", &kinds)? {
-                    0 => hashing::verify(
-                        &expected,
-                        &mut p.secret("Text (hidden): ")?.expose_secret().as_bytes(),
-                    )?,
-                    1 => {
-                        let path = ask_input(p)?;
-                        hashing::verify(&expected, &mut open_input(Some(&path))?.reader)?
-                    }
-                    _ => {
-                        let secret = p.secret("Secret: ")?;
-                        hashing::verify(&expected, &mut secret.expose_secret().as_bytes())?
-                    }
-                };
-                p.say(if ok {
-                    "OK: it matches."
-                } else {
-                    "MISMATCH: it does not match."
-                });
-                Ok(())
+                let secret = p.secret("Secret: ")?;
+                hashing::hash(
+                    Algo::Argon2id,
+                    self.kdf(),
+                    &mut secret.expose_secret().as_bytes(),
+                )?
             }
-        })
+        };
+        p.say(&digest);
+        Ok(())
+    }
+
+    /// Checks text, a file or a secret against a sha256 or argon2id hash.
+    fn verify_hash(&mut self, p: &mut dyn Prompter) -> Reply<()> {
+        let expected = p.line("Hash (sha256 hex or $argon2id$...): ")?;
+        let kinds = vec![
+            "text".to_string(),
+            "a file".to_string(),
+            "a secret (hidden input)".to_string(),
+        ];
+        let ok = match p.select("Compare it with", &kinds)? {
+            0 => hashing::verify(
+                &expected,
+                &mut p.secret("Text (hidden): ")?.expose_secret().as_bytes(),
+            )?,
+            1 => {
+                let path = ask_input(p)?;
+                hashing::verify(&expected, &mut open_input(Some(&path))?.reader)?
+            }
+            _ => {
+                let secret = p.secret("Secret: ")?;
+                hashing::verify(&expected, &mut secret.expose_secret().as_bytes())?
+            }
+        };
+        p.say(if ok {
+            "OK: it matches."
+        } else {
+            "MISMATCH: it does not match."
+        });
+        Ok(())
     }
 
     /// Streams `input` to `output` through `op`, keeping the output only on success.

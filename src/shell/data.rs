@@ -1,11 +1,15 @@
 //! Main-menu entry 2, Encrypted data: store, retrieve, list, update, delete, restore,
 //! purge.
 
+use std::path::PathBuf;
+
 use secrecy::{ExposeSecret, SecretString};
 
 use super::{Shell, Step, entry};
+use crate::ui::files::write_through;
 use crate::ui::input::prompt_new_or_existing;
 use crate::ui::prompt::{Interrupt, Prompter, Reply};
+use crate::ui::transfer::{read_import, write_export};
 use crate::ui::views::records_table;
 use zencrypt_core::duration;
 use zencrypt_core::error::Error;
@@ -51,133 +55,155 @@ impl Shell {
         ];
         self.submenu(p, "Encrypted data", &entries, |shell, p, n| match n {
             1 => shell.store_value(p),
-            2 => {
-                let r = shell.pick_record(p, "Retrieve which record", Some(false))?;
-                let password = shell.record_password_for(p, &r, false)?;
-                let got = shell.with_session(|s, v| {
-                    v.data_get(s, std::slice::from_ref(&r.token), password.as_ref())
-                })?;
-                match got.records.first() {
-                    Some((_, value)) => match std::str::from_utf8(value) {
-                        Ok(text) => p.say(text),
-                        Err(_) => p.say(&format!(
-                            "({} bytes of binary data; use `zencrypt data get {} -o FILE`)",
-                            value.len(),
-                            r.token
-                        )),
-                    },
-                    None => p.say(&format!("'{}' has expired.", label(&r))),
-                }
-                Ok(())
-            }
-            3 => {
-                let rows = shell.with_session(|s, v| v.data_list(s, &filter(None), None, None))?;
-                if rows.is_empty() {
-                    p.say("No records yet.");
-                } else {
-                    p.say(&records_table(&rows));
-                }
-                Ok(())
-            }
-            4 => {
-                let r = shell.pick_record(p, "Update which record", Some(false))?;
-                let password = shell.record_password_for(p, &r, false)?;
-                let value = p.secret("New value (hidden): ")?;
-                let row = shell.with_session(|s, v| {
-                    v.data_update(
-                        s,
-                        &r.token,
-                        value.expose_secret().as_bytes(),
-                        None,
-                        password.as_ref(),
-                    )
-                })?;
-                p.say(&format!(
-                    "Updated {} to version {}.",
-                    label(&r),
-                    row.version
-                ));
-                Ok(())
-            }
-            5 => {
-                let r = shell.pick_record(p, "Delete which record", Some(false))?;
-                if !p.confirm(&format!("Delete {}? (it can be restored)", label(&r)))? {
-                    return Err(Interrupt::Cancel);
-                }
-                shell.with_session(|s, v| v.data_rm(s, std::slice::from_ref(&r.token), false))?;
-                p.say(&format!("Deleted {}.", label(&r)));
-                Ok(())
-            }
-            6 => {
-                let r = shell.pick_record(p, "Restore which record", Some(true))?;
-                shell.with_session(|s, v| v.data_restore(s, &r.token))?;
-                p.say(&format!("Restored {}.", label(&r)));
-                Ok(())
-            }
-            8 => {
-                let old = prompt_new_or_existing(p, "Current record password", false)?;
-                let new = prompt_new_or_existing(p, "New record password", true)?;
-                let n = shell.with_session(|s, v| v.data_rekey(s, &old, &new))?;
-                p.say(&format!("Changed the record password of {n} record(s)."));
-                Ok(())
-            }
-            9 => {
-                let path = std::path::PathBuf::from(p.line("File of JSON lines: ")?);
-                let items = crate::ui::transfer::read_import(Some(&path))?;
-                let n = shell.with_session(|s, v| v.data_import(s, &items, None, None))?;
-                p.say(&format!("Imported {n} record(s)."));
-                Ok(())
-            }
-            10 => {
-                let path = std::path::PathBuf::from(p.line("Write to file: ")?);
-                if path.exists()
-                    && !p.confirm(&format!("{} exists. Replace it?", path.display()))?
-                {
-                    return Err(Interrupt::Cancel);
-                }
-                if !p.confirm("The file will hold your values in plain text. Continue?")? {
-                    return Err(Interrupt::Cancel);
-                }
-                let password = if p.confirm("Include password-protected records?")? {
-                    Some(prompt_new_or_existing(p, "Record password", false)?)
-                } else {
-                    None
-                };
-                let (rows, skipped) =
-                    shell.with_session(|s, v| v.data_export(s, false, password.as_ref()))?;
-                crate::ui::files::write_through(Some(&path), |w| {
-                    crate::ui::transfer::write_export(w, &rows)
-                })?;
-                p.say(&format!(
-                    "Exported {} record(s) to {} ({skipped} skipped).",
-                    rows.len(),
-                    path.display()
-                ));
-                Ok(())
-            }
-            _ => {
-                let expired = p.confirm("Purge expired records?")?;
-                let deleted =
-                    p.confirm("Purge deleted records (they cannot be restored afterwards)?")?;
-                if !expired && !deleted {
-                    return Err(Interrupt::Cancel);
-                }
-                let hard = expired
-                    && p.confirm("Remove expired records for good (instead of deleting them)?")?;
-                if (deleted || hard) && !p.confirm("Wipe them for good? This cannot be undone.")? {
-                    return Err(Interrupt::Cancel);
-                }
-                let opts = PurgeOptions {
-                    expired,
-                    deleted,
-                    hard,
-                    older_than: None,
-                };
-                let n = shell.with_session(|s, v| v.data_purge(s, opts))?;
-                p.say(&format!("Purged {n} record(s)."));
-                Ok(())
-            }
+            2 => shell.retrieve_value(p),
+            3 => shell.list_records(p),
+            4 => shell.update_value(p),
+            5 => shell.delete_record(p),
+            6 => shell.restore_record(p),
+            7 => shell.purge_records(p),
+            8 => shell.change_record_password(p),
+            9 => shell.import_records(p),
+            _ => shell.export_records(p),
         })
+    }
+
+    /// Shows one record's value (text) or its size (binary).
+    fn retrieve_value(&mut self, p: &mut dyn Prompter) -> Reply<()> {
+        let r = self.pick_record(p, "Retrieve which record", Some(false))?;
+        let password = self.record_password_for(p, &r, false)?;
+        let got = self.with_session(|s, v| {
+            v.data_get(s, std::slice::from_ref(&r.token), password.as_ref())
+        })?;
+        match got.records.first() {
+            Some((_, value)) => match std::str::from_utf8(value) {
+                Ok(text) => p.say(text),
+                Err(_) => p.say(&format!(
+                    "({} bytes of binary data; use `zencrypt data get {} -o FILE`)",
+                    value.len(),
+                    r.token
+                )),
+            },
+            None => p.say(&format!("'{}' has expired.", label(&r))),
+        }
+        Ok(())
+    }
+
+    /// Shows a table of your records, live and deleted.
+    fn list_records(&mut self, p: &mut dyn Prompter) -> Reply<()> {
+        let rows = self.with_session(|s, v| v.data_list(s, &filter(None), None, None))?;
+        if rows.is_empty() {
+            p.say("No records yet.");
+        } else {
+            p.say(&records_table(&rows));
+        }
+        Ok(())
+    }
+
+    /// Replaces one record's value with a hidden input.
+    fn update_value(&mut self, p: &mut dyn Prompter) -> Reply<()> {
+        let r = self.pick_record(p, "Update which record", Some(false))?;
+        let password = self.record_password_for(p, &r, false)?;
+        let value = p.secret("New value (hidden): ")?;
+        let row = self.with_session(|s, v| {
+            v.data_update(
+                s,
+                &r.token,
+                value.expose_secret().as_bytes(),
+                None,
+                password.as_ref(),
+            )
+        })?;
+        p.say(&format!(
+            "Updated {} to version {}.",
+            label(&r),
+            row.version
+        ));
+        Ok(())
+    }
+
+    /// Soft-deletes one record after confirmation.
+    fn delete_record(&mut self, p: &mut dyn Prompter) -> Reply<()> {
+        let r = self.pick_record(p, "Delete which record", Some(false))?;
+        if !p.confirm(&format!("Delete {}? (it can be restored)", label(&r)))? {
+            return Err(Interrupt::Cancel);
+        }
+        self.with_session(|s, v| v.data_rm(s, std::slice::from_ref(&r.token), false))?;
+        p.say(&format!("Deleted {}.", label(&r)));
+        Ok(())
+    }
+
+    /// Brings back one soft-deleted record.
+    fn restore_record(&mut self, p: &mut dyn Prompter) -> Reply<()> {
+        let r = self.pick_record(p, "Restore which record", Some(true))?;
+        self.with_session(|s, v| v.data_restore(s, &r.token))?;
+        p.say(&format!("Restored {}.", label(&r)));
+        Ok(())
+    }
+
+    /// Purges expired and/or deleted records, asking what and how.
+    fn purge_records(&mut self, p: &mut dyn Prompter) -> Reply<()> {
+        let expired = p.confirm("Purge expired records?")?;
+        let deleted = p.confirm("Purge deleted records (they cannot be restored afterwards)?")?;
+        if !expired && !deleted {
+            return Err(Interrupt::Cancel);
+        }
+        let hard =
+            expired && p.confirm("Remove expired records for good (instead of deleting them)?")?;
+        if (deleted || hard) && !p.confirm("Wipe them for good? This cannot be undone.")? {
+            return Err(Interrupt::Cancel);
+        }
+        let opts = PurgeOptions {
+            expired,
+            deleted,
+            hard,
+            older_than: None,
+        };
+        let n = self.with_session(|s, v| v.data_purge(s, opts))?;
+        p.say(&format!("Purged {n} record(s)."));
+        Ok(())
+    }
+
+    /// Changes a record password for every record it protects.
+    fn change_record_password(&mut self, p: &mut dyn Prompter) -> Reply<()> {
+        let old = prompt_new_or_existing(p, "Current record password", false)?;
+        let new = prompt_new_or_existing(p, "New record password", true)?;
+        let n = self.with_session(|s, v| v.data_rekey(s, &old, &new))?;
+        p.say(&format!("Changed the record password of {n} record(s)."));
+        Ok(())
+    }
+
+    /// Imports records from a file of JSON lines.
+    fn import_records(&mut self, p: &mut dyn Prompter) -> Reply<()> {
+        let path = PathBuf::from(p.line("File of JSON lines: ")?);
+        let items = read_import(Some(&path))?;
+        let n = self.with_session(|s, v| v.data_import(s, &items, None, None))?;
+        p.say(&format!("Imported {n} record(s)."));
+        Ok(())
+    }
+
+    /// Writes every live record, decrypted, to a file of JSON lines.
+    fn export_records(&mut self, p: &mut dyn Prompter) -> Reply<()> {
+        let path = PathBuf::from(p.line("Write to file: ")?);
+        if path.exists() && !p.confirm(&format!("{} exists. Replace it?", path.display()))? {
+            return Err(Interrupt::Cancel);
+        }
+        if !p.confirm("The file will hold your values in plain text. Continue?")? {
+            return Err(Interrupt::Cancel);
+        }
+        let password = if p.confirm("Include password-protected records?")? {
+            Some(prompt_new_or_existing(p, "Record password", false)?)
+        } else {
+            None
+        };
+        let (rows, skipped) =
+            self.with_session(|s, v| v.data_export(s, false, password.as_ref()))?;
+        write_through(Some(&path), |w| write_export(w, &rows))?;
+        p.say(&format!(
+            "Exported {} record(s) to {} ({skipped} skipped).",
+            rows.len(),
+            path.display()
+        ));
+        Ok(())
     }
 
     fn store_value(&mut self, p: &mut dyn Prompter) -> Reply<()> {

@@ -1,6 +1,9 @@
 //! Main-menu entry 1, Keys, and entry 6, Expiry & rotation.
 
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
 use secrecy::ExposeSecret;
+use zeroize::Zeroizing;
 
 use super::{Shell, Step, entry};
 use crate::ui::prompt::{Interrupt, Prompter, Reply};
@@ -40,93 +43,114 @@ impl Shell {
             entry(10, "Destroy a key", "crypto-shred everything under it"),
         ];
         self.submenu(p, "Keys", &entries, |shell, p, n| match n {
-            1 => {
-                let keys = shell.with_session(|s, v| v.key_list(s, false))?;
-                if keys.is_empty() {
-                    p.say("No keys yet.");
-                } else {
-                    p.say(&keys_table(&keys));
-                }
-                Ok(())
-            }
+            1 => shell.list_keys(p),
             2 => shell.create_key(p),
-            3 => {
-                let key = shell.pick_key(p, "Show which key", |_| true)?;
-                let (i, versions) = shell.with_session(|s, v| v.key_show(s, &key))?;
-                p.say(&show_text(&i, &versions));
-                Ok(())
-            }
-            4 => {
-                let key = shell.pick_key(p, "Rotate which key", |k| k.key.status == KeyStatus::Active)?;
-                let rewrap = p.confirm("Also move stored records to the new version (rewrap)?")?;
-                let r = shell.with_session(|s, v| v.key_rotate(s, &key, rewrap))?;
-                p.say(&format!(
-                    "Rotated {} to version {}; {} record(s) rewrapped.",
-                    r.name, r.version, r.rewrapped
-                ));
-                Ok(())
-            }
-            5 => {
-                let key = shell.pick_key(p, "History of which key", |_| true)?;
-                let events = shell.with_session(|s, v| v.key_history(s, &key))?;
-                p.say(&history_table(&events));
-                Ok(())
-            }
+            3 => shell.show_key(p),
+            4 => shell.rotate_key(p),
+            5 => shell.key_history(p),
             6 => shell.change_key_settings(p),
-            7 => {
-                let name = p.line("Name for the imported key: ")?;
-                let secret = p.secret("Key (64 hex digits or base64): ")?;
-                let material = parse_material(secret.expose_secret().as_bytes())?;
-                let exportable = p.confirm("Allow exporting it later?")?;
-                shell.with_session(|s, v| v.key_import(s, &name, material, exportable))?;
-                p.say(&format!("Imported key {name}."));
-                Ok(())
-            }
-            8 => {
-                let key = shell.pick_key(p, "Export which key", |k| {
-                    k.key.exportable && k.key.status == KeyStatus::Active
-                })?;
-                if !p.confirm(&format!("Show the material of '{key}' on screen?"))? {
-                    return Err(Interrupt::Cancel);
-                }
-                let (version, material) = shell.with_session(|s, v| v.key_export(s, &key, None))?;
-                use base64::Engine;
-                let encoded = zeroize::Zeroizing::new(
-                    base64::engine::general_purpose::STANDARD.encode(material.expose()),
-                );
-                p.say(&format!("{key} version {version}: {}", *encoded));
-                Ok(())
-            }
-            9 => {
-                let key = shell.pick_key(p, "Disable or enable which key", |k| {
-                    k.key.status != KeyStatus::Destroyed
-                })?;
-                let enabled = shell
-                    .with_session(|s, v| v.key_list(s, false))?
-                    .into_iter()
-                    .any(|k| k.key.name == key && k.key.status == KeyStatus::Active);
-                shell.with_session(|s, v| v.key_set_enabled(s, &key, !enabled))?;
-                p.say(&format!(
-                    "{} key {key}.",
-                    if enabled { "Disabled" } else { "Enabled" }
-                ));
-                Ok(())
-            }
-            _ => {
-                let key = shell.pick_key(p, "Destroy which key", |_| true)?;
-                p.say(&format!(
-                    "Destroying '{key}' wipes every version: data encrypted under it can never be decrypted again."
-                ));
-                let typed = p.line(&format!("Type the key name ({key}) to confirm: "))?;
-                if typed != key {
-                    p.say("The name did not match; nothing was destroyed.");
-                    return Err(Interrupt::Cancel);
-                }
-                let n = shell.with_session(|s, v| v.key_destroy(s, &key))?;
-                p.say(&format!("Destroyed key {key} ({n} version(s) wiped)."));
-                Ok(())
-            }
+            7 => shell.import_key(p),
+            8 => shell.export_key(p),
+            9 => shell.toggle_key(p),
+            _ => shell.destroy_key(p),
         })
+    }
+
+    /// Shows a table of your keys.
+    fn list_keys(&mut self, p: &mut dyn Prompter) -> Reply<()> {
+        let keys = self.with_session(|s, v| v.key_list(s, false))?;
+        if keys.is_empty() {
+            p.say("No keys yet.");
+        } else {
+            p.say(&keys_table(&keys));
+        }
+        Ok(())
+    }
+
+    /// Shows a key with its versions and counters.
+    fn show_key(&mut self, p: &mut dyn Prompter) -> Reply<()> {
+        let key = self.pick_key(p, "Show which key", |_| true)?;
+        let (i, versions) = self.with_session(|s, v| v.key_show(s, &key))?;
+        p.say(&show_text(&i, &versions));
+        Ok(())
+    }
+
+    /// Rotates an active key, optionally rewrapping its records.
+    fn rotate_key(&mut self, p: &mut dyn Prompter) -> Reply<()> {
+        let key = self.pick_key(p, "Rotate which key", |k| k.key.status == KeyStatus::Active)?;
+        let rewrap = p.confirm("Also move stored records to the new version (rewrap)?")?;
+        let r = self.with_session(|s, v| v.key_rotate(s, &key, rewrap))?;
+        p.say(&format!(
+            "Rotated {} to version {}; {} record(s) rewrapped.",
+            r.name, r.version, r.rewrapped
+        ));
+        Ok(())
+    }
+
+    /// Shows a key's lifecycle log.
+    fn key_history(&mut self, p: &mut dyn Prompter) -> Reply<()> {
+        let key = self.pick_key(p, "History of which key", |_| true)?;
+        let events = self.with_session(|s, v| v.key_history(s, &key))?;
+        p.say(&history_table(&events));
+        Ok(())
+    }
+
+    /// Imports 32 bytes of key material typed as hex or base64.
+    fn import_key(&mut self, p: &mut dyn Prompter) -> Reply<()> {
+        let name = p.line("Name for the imported key: ")?;
+        let secret = p.secret("Key (64 hex digits or base64): ")?;
+        let material = parse_material(secret.expose_secret().as_bytes())?;
+        let exportable = p.confirm("Allow exporting it later?")?;
+        self.with_session(|s, v| v.key_import(s, &name, material, exportable))?;
+        p.say(&format!("Imported key {name}."));
+        Ok(())
+    }
+
+    /// Shows an exportable key's latest material as base64, after confirmation.
+    fn export_key(&mut self, p: &mut dyn Prompter) -> Reply<()> {
+        let key = self.pick_key(p, "Export which key", |k| {
+            k.key.exportable && k.key.status == KeyStatus::Active
+        })?;
+        if !p.confirm(&format!("Show the material of '{key}' on screen?"))? {
+            return Err(Interrupt::Cancel);
+        }
+        let (version, material) = self.with_session(|s, v| v.key_export(s, &key, None))?;
+        let encoded = Zeroizing::new(STANDARD.encode(material.expose()));
+        p.say(&format!("{key} version {version}: {}", *encoded));
+        Ok(())
+    }
+
+    /// Disables an active key or enables a disabled one.
+    fn toggle_key(&mut self, p: &mut dyn Prompter) -> Reply<()> {
+        let key = self.pick_key(p, "Disable or enable which key", |k| {
+            k.key.status != KeyStatus::Destroyed
+        })?;
+        let enabled = self
+            .with_session(|s, v| v.key_list(s, false))?
+            .into_iter()
+            .any(|k| k.key.name == key && k.key.status == KeyStatus::Active);
+        self.with_session(|s, v| v.key_set_enabled(s, &key, !enabled))?;
+        p.say(&format!(
+            "{} key {key}.",
+            if enabled { "Disabled" } else { "Enabled" }
+        ));
+        Ok(())
+    }
+
+    /// Destroys a key once its name is typed again.
+    fn destroy_key(&mut self, p: &mut dyn Prompter) -> Reply<()> {
+        let key = self.pick_key(p, "Destroy which key", |_| true)?;
+        p.say(&format!(
+            "Destroying '{key}' wipes every version: data encrypted under it can never be decrypted again."
+        ));
+        let typed = p.line(&format!("Type the key name ({key}) to confirm: "))?;
+        if typed != key {
+            p.say("The name did not match; nothing was destroyed.");
+            return Err(Interrupt::Cancel);
+        }
+        let n = self.with_session(|s, v| v.key_destroy(s, &key))?;
+        p.say(&format!("Destroyed key {key} ({n} version(s) wiped)."));
+        Ok(())
     }
 
     pub(super) fn expiry_menu(&mut self, p: &mut dyn Prompter) -> Step {
