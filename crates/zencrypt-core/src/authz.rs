@@ -1,4 +1,4 @@
-//! Authorization: which role may do what (DESIGN §2). Checked in the domain layer for
+//! Authorization: which role may do what (the rules below). Checked in the domain layer for
 //! every action, against the role read from the database.
 
 use crate::error::Error;

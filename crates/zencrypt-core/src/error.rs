@@ -3,7 +3,7 @@
 //! Messages are short, lowercase and never contain a secret: no password, token, key
 //! material or plaintext is ever formatted into an error.
 
-/// Stable process exit codes (DESIGN §4).
+/// Stable process exit codes (the README, "Exit codes").
 pub mod exit {
     /// Success.
     pub const OK: i32 = 0;
@@ -166,7 +166,7 @@ pub enum Error {
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
-    /// The process exit code for this error (DESIGN §4).
+    /// The process exit code for this error (see [`exit`]).
     pub fn exit_code(&self) -> i32 {
         match self {
             Error::Usage(_)

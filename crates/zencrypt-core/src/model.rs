@@ -6,7 +6,7 @@ use std::str::FromStr;
 use crate::crypto::kdf::KdfParams;
 use crate::error::Error;
 
-/// A user's role (DESIGN §2). Ordered: each role can do everything the previous can.
+/// A user's role. Ordered: each role can do everything the previous can.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Role {
     /// Own keys, data and audit records.
