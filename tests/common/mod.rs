@@ -18,6 +18,82 @@ pub fn pw(user: &str) -> String {
 pub struct Env {
     pub dir: TempDir,
     pub extra: Vec<(String, String)>,
+    /// The PostgreSQL database of its own, when the suite runs on PostgreSQL.
+    pub pg: Option<PgDatabase>,
+}
+
+/// The audit key every test client of a PostgreSQL database shares.
+pub const PG_AUDIT_KEY: &str = "end-to-end-audit-key-0123456789abcdef01";
+
+/// A database of one test's own on the server `ZENCRYPT_TEST_DB_URL` names, dropped
+/// when the test ends.
+pub struct PgDatabase {
+    /// The server's administrative URL.
+    admin: String,
+    /// The database's name.
+    pub name: String,
+    /// The URL zencrypt is given.
+    pub url: String,
+}
+
+impl PgDatabase {
+    fn create(admin: &str) -> PgDatabase {
+        use std::sync::atomic::{AtomicU32, Ordering};
+        static NEXT: AtomicU32 = AtomicU32::new(0);
+        let name = format!(
+            "zt_{}_{}_{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .subsec_nanos()
+        );
+        psql(admin, &format!("CREATE DATABASE {name}"));
+        let mut url = url::Url::parse(admin).expect("ZENCRYPT_TEST_DB_URL is a URL");
+        url.set_path(&format!("/{name}"));
+        PgDatabase {
+            admin: admin.to_string(),
+            name,
+            url: url.to_string(),
+        }
+    }
+}
+
+impl Drop for PgDatabase {
+    fn drop(&mut self) {
+        let _ = Command::new("psql")
+            .args([
+                self.admin.as_str(),
+                "-qAtc",
+                &format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name),
+            ])
+            .output();
+    }
+}
+
+/// Runs one statement with psql, panicking with its message when it fails.
+pub fn psql(url: &str, sql: &str) -> String {
+    let out = Command::new("psql")
+        .args([url, "-v", "ON_ERROR_STOP=1", "-qAtc", sql])
+        .output()
+        .expect("psql runs");
+    assert!(
+        out.status.success(),
+        "psql failed on {sql}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim_end().to_string()
+}
+
+/// The PostgreSQL server the end-to-end suite runs on, when `ZENCRYPT_TEST_DB_URL` names
+/// one.
+// The suite's own setting, read from the environment the tests run in.
+#[allow(clippy::disallowed_methods)]
+pub fn pg_server() -> Option<String> {
+    std::env::var("ZENCRYPT_TEST_DB_URL")
+        .ok()
+        .filter(|u| !u.is_empty())
 }
 
 /// What a finished command produced.
@@ -51,11 +127,35 @@ impl From<Output> for Run {
 }
 
 impl Env {
+    /// An installation on the suite's backend: a file in the temp home, or a database of
+    /// its own on the PostgreSQL server `ZENCRYPT_TEST_DB_URL` names.
     pub fn new() -> Self {
+        let pg = pg_server().map(|admin| PgDatabase::create(&admin));
+        let mut extra = Vec::new();
+        if let Some(db) = &pg {
+            extra.push(("ZENCRYPT_DB".to_string(), db.url.clone()));
+            extra.push(("ZENCRYPT_AUDIT_KEY".to_string(), PG_AUDIT_KEY.to_string()));
+        }
+        Env {
+            dir: tempfile::tempdir().unwrap(),
+            extra,
+            pg,
+        }
+    }
+
+    /// An installation with a database file, whatever the suite's backend: for tests of
+    /// the SQLite file itself.
+    pub fn sqlite() -> Self {
         Env {
             dir: tempfile::tempdir().unwrap(),
             extra: Vec::new(),
+            pg: None,
         }
+    }
+
+    /// Whether this installation's database is on PostgreSQL.
+    pub fn on_postgres(&self) -> bool {
+        self.pg.is_some()
     }
 
     pub fn with(mut self, key: &str, value: &str) -> Self {
