@@ -1,4 +1,4 @@
-//! `db status` and `db backup`.
+//! `db status`, `db backup` and `db copy`.
 
 use std::path::PathBuf;
 
@@ -6,6 +6,7 @@ use clap::Subcommand;
 use serde_json::json;
 
 use super::{Ctx, emitted};
+use zencrypt_core::config::DbLocation;
 use zencrypt_core::error::{Error, Result};
 
 /// Database care.
@@ -20,6 +21,20 @@ pub enum DbCommand {
     Backup {
         /// Where to write the copy (must not exist).
         path: PathBuf,
+    },
+    /// Copy the whole vault into a new, empty database on either backend (admins).
+    ///
+    /// The copy has an id of its own and its audit chain continues from an entry naming
+    /// this database and its head, so `audit verify` passes on it. Sessions do not travel:
+    /// log in to the copy.
+    #[command(
+        after_help = "Examples:\n  zencrypt db copy --to postgres://vault@db.example.com/team\n  zencrypt --db postgres://vault@db.example.com/team db copy --to ./vault.db"
+    )]
+    Copy {
+        /// The target: a file path or a postgres:// URL (no password in it) of an empty
+        /// database.
+        #[arg(long, value_name = "URL|PATH")]
+        to: std::ffi::OsString,
     },
 }
 
@@ -79,6 +94,33 @@ pub fn run(ctx: &Ctx, cmd: DbCommand) -> Result<()> {
             out.note(&format!("Backed up to {} (0600).", path.display()));
             if out.json {
                 emitted(out.json_doc(&json!({ "path": path.display().to_string() })))?;
+            }
+            Ok(())
+        }
+        DbCommand::Copy { to } => {
+            let session = ctx.session(&mut vault)?;
+            let target = DbLocation::parse(&to, "--to")?;
+            if target == ctx.cfg.db {
+                return Err(Error::Usage(
+                    "--to names the database this command runs on; give a new one".into(),
+                ));
+            }
+            let label = target.display();
+            let store = crate::backend::open_location(&ctx.cfg, &target, true)?;
+            let r = vault.db_copy(&session, &label, store)?;
+            out.note(&format!(
+                "Copied {} rows to {label}; its audit chain continues from seq {} here in its entry {}. Log in there with --db.",
+                r.rows, r.source_seq, r.handover_seq
+            ));
+            if out.json {
+                emitted(out.json_doc(&json!({
+                    "to": label,
+                    "rows": r.rows,
+                    "copy_id": zencrypt_core::crypto::hex(&r.copy_id),
+                    "source_id": zencrypt_core::crypto::hex(&r.source_id),
+                    "source_seq": r.source_seq,
+                    "handover_seq": r.handover_seq,
+                })))?;
             }
             Ok(())
         }

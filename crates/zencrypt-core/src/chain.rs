@@ -73,6 +73,46 @@ fn canonical(e: &AuditEntry) -> Vec<u8> {
 
 /// The `prev_mac` of seq 1: ties the chain to this database, so another database's
 /// log (or an older copy's) cannot be swapped in whole.
+/// The `meta` entry of a copy (`db copy`) naming the seq of its hand-over entry.
+pub const COPY_SEQ: &str = "copy_seq";
+/// The audit action of a copy's hand-over entry, the first entry written in the copy.
+pub const COPY_ACTION: &str = "db.copied-from";
+
+/// The database id the chain starts from: this database's own, or for a copy, the id of
+/// the database the chain began in, as the copy's authentic hand-over entry names it
+/// together with the copy's own id (so neither can be changed unnoticed).
+pub fn chain_origin(tx: &mut dyn Tx, key: &MacKey) -> Result<Vec<u8>> {
+    let own = tx.database_id()?;
+    let Some(seq) = tx.meta(COPY_SEQ)? else {
+        return Ok(own);
+    };
+    let bad = || {
+        Error::Integrity(
+            "this copy's hand-over entry is missing or was changed: it does not vouch for this database's identity; restore it from a backup"
+                .into(),
+        )
+    };
+    let seq: i64 = std::str::from_utf8(&seq)
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(bad)?;
+    let entry = tx
+        .audit_entry(seq)?
+        .filter(|e| e.action == COPY_ACTION && authentic(key, e))
+        .ok_or_else(bad)?;
+    let detail: Value = serde_json::from_str(&entry.detail).map_err(|_| bad())?;
+    let field = |name: &str| {
+        detail[name]
+            .as_str()
+            .and_then(crate::crypto::unhex)
+            .ok_or_else(bad)
+    };
+    if field("copy_id")? != own {
+        return Err(bad());
+    }
+    field("origin_id")
+}
+
 fn genesis(key: &MacKey, database_id: &[u8]) -> Vec<u8> {
     key.compute(&[b"zencrypt-audit-genesis", database_id])
         .to_vec()
@@ -124,7 +164,7 @@ pub fn check_origin(tx: &mut dyn Tx, key: &MacKey) -> Result<()> {
     let first = tx.audit_entry(1)?;
     if let Some(e) = &first
         && authentic(key, e)
-        && e.prev_mac != genesis(key, &tx.database_id()?)
+        && e.prev_mac != genesis(key, &chain_origin(tx, key)?)
     {
         return Err(Error::Integrity(
             "this database's identity was changed (its audit log begins from another database id): it was swapped or rolled back; restore it from a backup"
@@ -191,7 +231,7 @@ pub fn append_state(
     check_key(tx, key, head.as_ref().map(|h| h.0), true)?;
     let (seq, prev_mac) = match head {
         Some((seq, mac)) => (seq + 1, mac),
-        None => (1, genesis(key, &tx.database_id()?)),
+        None => (1, genesis(key, &chain_origin(tx, key)?)),
     };
     let mut entry = AuditEntry {
         seq,
@@ -273,7 +313,7 @@ pub fn verify(tx: &mut dyn Tx, key: &MacKey) -> Result<Verification> {
     check_key(tx, key, None, false)?;
     let started = std::time::Instant::now();
     let mut expected_seq = 1i64;
-    let mut prev = genesis(key, &tx.database_id()?);
+    let mut prev = genesis(key, &chain_origin(tx, key)?);
     let mut checked = 0u64;
     let mut first_bad = None;
     let mut latest: HashMap<RowId, Option<Digest>> = HashMap::new();

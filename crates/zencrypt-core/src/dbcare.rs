@@ -5,9 +5,10 @@ use std::path::Path;
 use serde_json::json;
 
 use crate::authz::Permission;
-use crate::chain::Actor;
+use crate::chain::{self, Actor};
 use crate::error::{Error, Result};
 use crate::fsutil;
+use crate::model::Outcome;
 use crate::storage::schema::{SESSIONS, Value, copy_rows};
 use crate::storage::{Counts, Storage, StoreError};
 use crate::vault::{Session, Vault};
@@ -86,6 +87,7 @@ impl Vault {
                 if table.name == SESSIONS.name {
                     row[key_copy] = Value::Blob(Vec::new());
                 }
+                true
             })?;
             to.commit()?;
             drop(from);
@@ -113,5 +115,132 @@ impl Vault {
             self.audit_failure(&session.actor(), "db.backup", &target, &e);
             e
         })
+    }
+}
+
+/// What `db copy` made.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CopyReport {
+    /// The copy's own, new database id.
+    pub copy_id: Vec<u8>,
+    /// The source's id.
+    pub source_id: Vec<u8>,
+    /// The source's audit head the copy continues from.
+    pub source_seq: i64,
+    /// The seq of the copy's hand-over entry.
+    pub handover_seq: i64,
+    /// Rows copied.
+    pub rows: u64,
+}
+
+impl Vault {
+    /// Copies the whole vault (users, keys, records, identities, usage and the audit
+    /// chain; not sessions) into `target`, an empty database on any backend (admins only).
+    ///
+    /// The copy is a new database with an id of its own. Its audit chain is the source's,
+    /// continued by a hand-over entry naming the source's id and head (seq and MAC) and the
+    /// copy's id, so its history verifies and no client mistakes it for the source (their
+    /// witnesses and session files are kept per database id). The copy is written in one
+    /// transaction: it appears whole or not at all. The source records the copy after it
+    /// is complete.
+    pub fn db_copy(
+        &mut self,
+        session: &Session,
+        target_label: &str,
+        mut target: Box<dyn Storage>,
+    ) -> Result<CopyReport> {
+        self.require(session, Permission::Administer, "db.copy", target_label)?;
+        let made = (|| -> Result<CopyReport> {
+            let counts = target.counts()?;
+            if counts
+                != (Counts {
+                    users: 0,
+                    keys: 0,
+                    records: 0,
+                    audit_entries: 0,
+                })
+            {
+                return Err(Error::Conflict(format!(
+                    "{target_label} is not empty (it holds {} users, {} keys, {} records and {} audit entries); copy into a new database",
+                    counts.users, counts.keys, counts.records, counts.audit_entries
+                )));
+            }
+            let source_label = self.store.location().to_string();
+            let mut from = self.store.read()?;
+            let source_id = from.database_id()?;
+            let origin = chain::chain_origin(from.as_mut(), &self.audit_key)?;
+            let (source_seq, source_mac) = from
+                .audit_head()?
+                .ok_or_else(|| Error::Conflict("the source has no audit history to copy".into()))?;
+            let copy_id = crate::crypto::random_bytes::<16>().to_vec();
+            let mut to = target.write()?;
+            let key_copy = SESSIONS
+                .position("wrapped_user_key")
+                .ok_or_else(|| Error::Internal("the sessions table has no key copy".into()))?;
+            let rows = copy_rows(from.as_mut(), to.as_mut(), &mut |table, row| {
+                if table.name == SESSIONS.name {
+                    row[key_copy] = Value::Blob(Vec::new());
+                }
+                if table.name != "meta" {
+                    return true;
+                }
+                match &row[0] {
+                    // The copy's own id, the key check bound to it, and the copy's own
+                    // hand-over are written afresh below.
+                    Value::Text(k) if k == "database_id" => {
+                        row[1] = Value::Blob(copy_id.clone());
+                        true
+                    }
+                    Value::Text(k) if k == "audit_key_check" || k == chain::COPY_SEQ => false,
+                    _ => true,
+                }
+            })?;
+            let (handover_seq, _) = chain::append(
+                to.as_mut(),
+                &self.audit_key,
+                &session.actor(),
+                chain::COPY_ACTION,
+                &source_label,
+                Outcome::Ok,
+                &json!({
+                    "source_id": crate::crypto::hex(&source_id),
+                    "source_seq": source_seq,
+                    "source_mac": crate::crypto::hex(&source_mac),
+                    "origin_id": crate::crypto::hex(&origin),
+                    "copy_id": crate::crypto::hex(&copy_id),
+                }),
+            )?;
+            to.set_meta(chain::COPY_SEQ, handover_seq.to_string().as_bytes())?;
+            to.commit()?;
+            drop(from);
+            target.close()?;
+            Ok(CopyReport {
+                copy_id,
+                source_id,
+                source_seq,
+                handover_seq,
+                rows,
+            })
+        })();
+        let report = match made {
+            Ok(r) => r,
+            Err(e) => {
+                self.audit_failure(&session.actor(), "db.copy", target_label, &e);
+                return Err(e);
+            }
+        };
+        let detail = json!({
+            "copy_id": crate::crypto::hex(&report.copy_id),
+            "source_seq": report.source_seq,
+            "rows": report.rows,
+        });
+        self.authorized(
+            session,
+            Permission::Administer,
+            "db.copy",
+            target_label,
+            |_| Ok(((), detail.clone())),
+        )?;
+        Ok(report)
     }
 }

@@ -69,6 +69,17 @@ pub fn hex(bytes: &[u8]) -> String {
     s
 }
 
+/// The bytes of lowercase or uppercase hex; `None` for anything else.
+pub fn unhex(text: &str) -> Option<Vec<u8>> {
+    if text.len() % 2 != 0 || !text.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    (0..text.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok())
+        .collect()
+}
+
 /// Reads `reader` to its end, at most `limit` bytes, into a buffer that is zeroed on drop.
 /// Unlike `read_to_end`, every smaller buffer it outgrows is zeroed too before it is
 /// freed, so no stray copy of a secret value is left in freed memory. New space is zeroed

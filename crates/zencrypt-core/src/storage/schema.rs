@@ -331,17 +331,19 @@ pub fn check_row(table: &Table, row: &[Value]) -> StoreResult<()> {
 
 /// Copies every row of every table from one transaction to another, with ids, MACs and
 /// the audit chain exactly as they are; `edit` may change a row on the way (a backup
-/// blanks the sessions' key copies). Returns how many rows were copied. The target
-/// must hold no users, keys, records or audit entries.
+/// blanks the sessions' key copies) or leave it out (by returning false). Returns how
+/// many rows were copied. The target must hold no users, keys, records or audit entries.
 pub fn copy_rows(
     from: &mut dyn Tx,
     to: &mut dyn Tx,
-    edit: &mut dyn FnMut(&Table, &mut Vec<Value>),
+    edit: &mut dyn FnMut(&Table, &mut Vec<Value>) -> bool,
 ) -> StoreResult<u64> {
     let mut n = 0u64;
     for table in TABLES {
         from.dump(table, &mut |mut row| {
-            edit(table, &mut row);
+            if !edit(table, &mut row) {
+                return Ok(());
+            }
             check_row(table, &row)?;
             to.load(table, &row)?;
             n += 1;
