@@ -17,3 +17,4 @@ mod sessions;
 mod shell_pty;
 mod storage;
 mod tamper;
+mod team;

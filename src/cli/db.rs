@@ -6,6 +6,7 @@ use clap::Subcommand;
 use serde_json::json;
 
 use super::{Ctx, emitted};
+use zencrypt_core::authz::Permission;
 use zencrypt_core::config::DbLocation;
 use zencrypt_core::error::{Error, Result};
 
@@ -106,6 +107,8 @@ pub fn run(ctx: &Ctx, cmd: DbCommand) -> Result<()> {
                 ));
             }
             let label = target.display();
+            // Refused before anything is created at the target.
+            vault.require(&session, Permission::Administer, "db.copy", &label)?;
             let store = crate::backend::open_location(&ctx.cfg, &target, true)?;
             let r = vault.db_copy(&session, &label, store)?;
             out.note(&format!(

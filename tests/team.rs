@@ -1,0 +1,158 @@
+//! Moving a vault between databases: `db copy` makes a new database whose audit chain
+//! continues from the source's head, and refuses targets that are not empty.
+
+use crate::common::*;
+
+/// A vault with alice (admin) and one record.
+fn vault_with_a_record() -> Env {
+    let env = Env::new();
+    env.signup("alice");
+    env.run(&["data", "put", "--name", "prod/db"], b"s3cret")
+        .ok();
+    env
+}
+
+#[test]
+fn a_copy_continues_the_chain_under_an_id_of_its_own() {
+    let env = vault_with_a_record();
+    let target = env.dir.path().join("copy.db");
+    let t = target.to_str().unwrap();
+    let source_head = env.run(&["audit", "list", "--json"], b"").ok().json();
+    // The listing is itself audited: the head is one past the last row it showed.
+    let source_seq = serde_json::json!(
+        source_head.as_array().unwrap().last().unwrap()["seq"]
+            .as_i64()
+            .unwrap()
+            + 1
+    );
+    let copied = env
+        .run(&["--json", "db", "copy", "--to", t], b"")
+        .ok()
+        .json();
+    assert_eq!(copied["to"], t);
+    assert_eq!(copied["source_seq"], source_seq);
+    assert_eq!(copied["handover_seq"], source_seq.as_i64().unwrap() + 1);
+    assert_ne!(copied["copy_id"], copied["source_id"]);
+    // Sessions do not travel: the copy needs a login of its own.
+    let r = env.run(&["--db", t, "data", "get", "prod/db"], b"");
+    assert_eq!(r.code, 3, "{}", r.stderr);
+    env.run(
+        &[
+            "--db",
+            t,
+            "login",
+            "--username",
+            "alice",
+            "--password-stdin",
+        ],
+        format!("{}\n", pw("alice")).as_bytes(),
+    )
+    .ok();
+    let got = env.run(&["--db", t, "data", "get", "prod/db"], b"");
+    assert_eq!(got.ok().stdout, "s3cret");
+    let v = env
+        .run(&["--db", t, "--json", "audit", "verify"], b"")
+        .ok()
+        .json();
+    assert_eq!(v["ok"], true, "{v}");
+    assert_eq!(v["first_bad_seq"], serde_json::Value::Null);
+    let handover = env
+        .run(
+            &[
+                "--db",
+                t,
+                "--json",
+                "audit",
+                "list",
+                "--action",
+                "db.copied-from",
+            ],
+            b"",
+        )
+        .ok()
+        .json();
+    let detail = &handover[0]["detail"];
+    assert_eq!(detail["source_id"], copied["source_id"]);
+    assert_eq!(detail["copy_id"], copied["copy_id"]);
+    assert_eq!(detail["source_seq"], source_seq);
+    // The source records the copy, and both still verify.
+    let made = env
+        .run(&["--json", "audit", "list", "--action", "db.copy"], b"")
+        .ok()
+        .json();
+    assert_eq!(made[0]["detail"]["copy_id"], copied["copy_id"]);
+    assert_eq!(made[0]["target"], t);
+    env.run(&["audit", "verify"], b"").ok();
+    // The original keeps working with its own session.
+    assert_eq!(
+        env.run(&["data", "get", "prod/db"], b"").ok().stdout,
+        "s3cret"
+    );
+}
+
+#[test]
+fn a_copy_refuses_a_target_that_is_not_empty() {
+    let env = vault_with_a_record();
+    let target = env.dir.path().join("copy.db");
+    let t = target.to_str().unwrap();
+    env.run(&["db", "copy", "--to", t], b"").ok();
+    let again = env.run(&["db", "copy", "--to", t], b"");
+    assert_eq!(again.code, 6, "{}", again.stderr);
+    assert_eq!(
+        again.stderr,
+        format!(
+            "error: {t} is not empty (it holds 1 users, 1 keys, 1 records and 3 audit entries); copy into a new database\n"
+        )
+    );
+    let own = env.run(&["db", "copy", "--to", env.db().to_str().unwrap()], b"");
+    if !env.on_postgres() {
+        assert_eq!(own.code, 2, "{}", own.stderr);
+        assert_eq!(
+            own.stderr,
+            "error: --to names the database this command runs on; give a new one\n"
+        );
+    }
+}
+
+#[test]
+fn only_admins_copy() {
+    let env = vault_with_a_record();
+    env.signup("bob");
+    let bob = env.token("bob");
+    let target = env.dir.path().join("copy.db");
+    let r = env.as_token(&bob, &["db", "copy", "--to", target.to_str().unwrap()]);
+    assert_eq!(r.code, 4, "{}", r.stderr);
+    assert!(!target.exists());
+}
+
+#[test]
+fn a_copy_whose_identity_was_changed_is_refused() {
+    let env = Env::sqlite();
+    env.signup("alice");
+    let target = env.dir.path().join("copy.db");
+    let t = target.to_str().unwrap();
+    env.run(&["db", "copy", "--to", t], b"").ok();
+    let c = rusqlite::Connection::open(&target).unwrap();
+    c.execute(
+        "UPDATE meta SET value = randomblob(16) WHERE key = 'database_id'",
+        [],
+    )
+    .unwrap();
+    drop(c);
+    let r = env.run(
+        &[
+            "--db",
+            t,
+            "login",
+            "--username",
+            "alice",
+            "--password-stdin",
+        ],
+        format!("{}\n", pw("alice")).as_bytes(),
+    );
+    assert_eq!(r.code, 7, "{}", r.stderr);
+    assert_eq!(
+        r.stderr,
+        "error: this copy's hand-over entry is missing or was changed: it does not vouch for this database's identity; restore it from a backup\n"
+    );
+}
