@@ -65,16 +65,34 @@ pub fn run(ctx: &Ctx, cmd: DbCommand) -> Result<()> {
                     "records": s.counts.records,
                     "audit_entries": s.counts.audit_entries,
                     "integrity": integrity,
+                    "backend": s.backend.backend,
+                    "backend_version": s.backend.version,
+                    "tls": s.backend.tls,
+                    "audit_head_seq": s.head_seq,
+                    "witnessed_seq": s.witnessed_seq,
                 })))?;
             } else {
+                let tls = s
+                    .backend
+                    .tls
+                    .as_ref()
+                    .map(|t| format!("tls: {t}\n"))
+                    .unwrap_or_default();
+                let seen = match s.witnessed_seq {
+                    Some(seq) => format!("this client had seen seq {seq}"),
+                    None => "first visit from this client".to_string(),
+                };
                 emitted(out.data(&format!(
-                    "path: {}\nschema version: {}\nusers: {}\nkeys: {}\nrecords: {}\naudit entries: {}\nintegrity: {}\n",
+                    "path: {}\nbackend: {} {}\n{tls}schema version: {}\nusers: {}\nkeys: {}\nrecords: {}\naudit entries: {}\naudit head: seq {} ({seen})\nintegrity: {}\n",
                     s.path,
+                    s.backend.backend,
+                    s.backend.version,
                     s.schema_version,
                     s.counts.users,
                     s.counts.keys,
                     s.counts.records,
                     s.counts.audit_entries,
+                    s.head_seq,
                     integrity
                 )))?;
             }

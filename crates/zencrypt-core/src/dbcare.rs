@@ -10,7 +10,7 @@ use crate::error::{Error, Result};
 use crate::fsutil;
 use crate::model::Outcome;
 use crate::storage::schema::{SESSIONS, Value, copy_rows};
-use crate::storage::{Counts, Storage, StoreError};
+use crate::storage::{BackendInfo, Counts, Storage, StoreError};
 use crate::vault::{Session, Vault};
 
 /// What `db status` reports.
@@ -24,17 +24,27 @@ pub struct DbStatus {
     pub counts: Counts,
     /// Problems found by the integrity check (empty when sound).
     pub problems: Vec<String>,
+    /// The backend, its version and the connection's protection.
+    pub backend: BackendInfo,
+    /// The audit chain's head seq (0 for an empty log).
+    pub head_seq: i64,
+    /// The head this client had seen before (its rollback witness), if any.
+    pub witnessed_seq: Option<i64>,
 }
 
 impl Vault {
     /// Counts, schema version and an integrity check. Needs no session; audited with the
     /// session's user when there is one.
     pub fn db_status(&mut self, session: Option<&Session>) -> Result<DbStatus> {
+        let head = self.pending_head()?;
         let status = DbStatus {
             path: self.store.location().to_string(),
             schema_version: self.store.schema_version()?,
             counts: self.store.counts()?,
             problems: self.store.integrity_check()?,
+            backend: self.store.info()?,
+            head_seq: head.head,
+            witnessed_seq: head.seen,
         };
         let actor = session
             .map(Session::actor)

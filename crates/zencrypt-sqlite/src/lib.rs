@@ -24,7 +24,9 @@ use zencrypt_core::model::{
 };
 use zencrypt_core::storage::migrations::{LATEST, MIGRATIONS};
 use zencrypt_core::storage::schema::{Table, Value};
-use zencrypt_core::storage::{Counts, NewUser, Storage, StoreError, StoreResult, Tx, UsageGroup};
+use zencrypt_core::storage::{
+    BackendInfo, Counts, NewUser, Storage, StoreError, StoreResult, Tx, UsageGroup,
+};
 
 /// `PRAGMA application_id` of a zencrypt database ("ZENC").
 const APPLICATION_ID: i64 = 0x5a45_4e43;
@@ -242,6 +244,14 @@ impl Storage for SqliteStore {
             .and_then(|rows| rows.collect::<rusqlite::Result<Vec<String>>>())
             .map_err(|e| map_err(&self.location, e))?;
         Ok(rows.into_iter().filter(|r| r != "ok").collect())
+    }
+
+    fn info(&mut self) -> StoreResult<BackendInfo> {
+        Ok(BackendInfo {
+            backend: "sqlite",
+            version: rusqlite::version().to_string(),
+            tls: None,
+        })
     }
 
     fn close(self: Box<Self>) -> StoreResult<()> {

@@ -233,9 +233,24 @@ pub trait Storage {
     fn counts(&mut self) -> StoreResult<Counts>;
     /// The backend's own consistency check; `Ok(vec![])` when sound.
     fn integrity_check(&mut self) -> StoreResult<Vec<String>>;
+    /// What the backend tells about itself, for `db status`.
+    fn info(&mut self) -> StoreResult<BackendInfo> {
+        Ok(BackendInfo::default())
+    }
     /// Closes the database after a copy was written into it, leaving it whole where it
     /// lives (a file backend leaves one self-contained file, no log beside it).
     fn close(self: Box<Self>) -> StoreResult<()>;
+}
+
+/// What a backend tells about itself.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BackendInfo {
+    /// `sqlite` or `postgresql`.
+    pub backend: &'static str,
+    /// The engine's or server's version.
+    pub version: String,
+    /// How the connection is protected, for a server: e.g. `off`, `on (verified)`.
+    pub tls: Option<String>,
 }
 
 /// How many rows the main tables hold.
