@@ -10,6 +10,7 @@ mod faults;
 mod hostile_input;
 mod keys_crypto;
 mod local_environment;
+mod many_writers;
 mod records;
 mod reliability;
 mod reports;
