@@ -8,13 +8,14 @@ use zencrypt_core::crypto::armor::ArmorWriter;
 use zencrypt_core::crypto::mac::MacKey;
 use zencrypt_core::crypto::stream::{Header, decrypt_body, encrypt_body};
 use zencrypt_core::crypto::{Aad, Key32, aead};
+use zencrypt_core::ids::{KeyId, KeyVersion};
 
 const MIB: usize = 1024 * 1024;
 
 fn stream(c: &mut Criterion) {
     let plain = vec![0x5au8; 4 * MIB];
     let dek = Key32::random();
-    let mut header = Header::new(1, 1);
+    let mut header = Header::new(KeyId(1), KeyVersion(1));
     header.wrapped_dek = vec![0; 61];
     let mut sealed = Vec::with_capacity(plain.len() + 4096);
     encrypt_body(&dek, &header, &mut &plain[..], &mut sealed, &mut |_| {}).unwrap();

@@ -61,7 +61,11 @@ fn records(c: &mut Criterion) {
     g.bench_function("token lookup among 100k (read transaction)", |b| {
         b.iter(|| {
             let mut tx = reader.read().unwrap();
-            black_box(tx.record_by_ref(session.user_id, &token).unwrap().unwrap())
+            black_box(
+                tx.record_by_ref(session.user_id.0, &token)
+                    .unwrap()
+                    .unwrap(),
+            )
         })
     });
     let refs = vec![token.clone()];

@@ -19,6 +19,7 @@ use zencrypt_core::crypto::armor::{ArmorReader, ArmorWriter, is_armored};
 use zencrypt_core::crypto::mac::MacKey;
 use zencrypt_core::crypto::stream::{Header, StreamError, decrypt_body, encrypt_body};
 use zencrypt_core::error::exit;
+use zencrypt_core::ids::{KeyId, KeyVersion};
 
 /// A decoder driven from raw bytes.
 pub type Target = fn(&[u8]);
@@ -83,7 +84,7 @@ pub fn stream_tamper(data: &[u8]) {
     let chunk_size = u32::from(u.byte() % 64) + 1;
     let plain_len = usize::from(u.byte()) * 2;
     let plain = u.take(plain_len).to_vec();
-    let header = Header::new(1, 1);
+    let header = Header::new(KeyId(1), KeyVersion(1));
     let header = Header {
         chunk_size,
         ..header

@@ -4,6 +4,7 @@
 use serde_json::json;
 use zencrypt_core::chain::{Actor, append};
 use zencrypt_core::crypto::mac::MacKey;
+use zencrypt_core::events::AuditAction;
 use zencrypt_core::model::Outcome;
 use zencrypt_core::storage::Storage;
 
@@ -26,7 +27,7 @@ pub fn fill_audit(store: &mut dyn Storage, key: &MacKey, total: u64) -> u64 {
                 tx.as_mut(),
                 key,
                 &actor,
-                "bench.fill",
+                AuditAction::DbStatus,
                 "-",
                 Outcome::Ok,
                 &detail,

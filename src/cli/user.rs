@@ -10,6 +10,7 @@ use zencrypt_core::accounts::UserSummary;
 use zencrypt_core::authz::Permission;
 use zencrypt_core::duration;
 use zencrypt_core::error::Result;
+use zencrypt_core::events::AuditAction;
 use zencrypt_core::model::{Role, UserStatus};
 
 /// User administration.
@@ -97,7 +98,12 @@ pub fn run(ctx: &Ctx, cmd: UserCommand) -> Result<()> {
             password,
         } => {
             // Refuse before asking for a password the caller may not set.
-            vault.require(&session, Permission::Administer, "user.add", &username)?;
+            vault.require(
+                &session,
+                Permission::Administer,
+                AuditAction::UserAdd,
+                &username,
+            )?;
             let prompt = format!("Password for {username}");
             let pw = input::password(&password, &ctx.cfg, &prompt, true)?;
             vault.add_user(&session, &username, role, &pw)?;

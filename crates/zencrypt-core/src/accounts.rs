@@ -14,7 +14,8 @@ use crate::crypto::kdf::{self, KdfParams, SALT_LEN};
 use crate::crypto::{self, Key32, aead, random_bytes};
 use crate::duration;
 use crate::error::{Error, Result};
-
+use crate::events::AuditAction;
+use crate::ids::UserId;
 use crate::model::{Credentials, Role, SessionRecord, UserRecord, UserStatus};
 use crate::session::{self, NewToken};
 use crate::storage::{NewUser, StoreError, Tx};
@@ -116,7 +117,7 @@ impl From<&UserRecord> for UserSummary {
 fn new_credentials(
     params: KdfParams,
     password: &SecretString,
-    user_id: i64,
+    user_id: UserId,
     user_key: &Key32,
 ) -> Result<Credentials> {
     let (password_hash, kek_salt, kek) = hash_and_kek(params, password)?;
@@ -172,7 +173,7 @@ fn insert_user(
     params: KdfParams,
     hashed: &(String, Vec<u8>, Key32),
     user_key: Option<&Key32>,
-) -> Result<i64> {
+) -> Result<UserId> {
     // Names are unique ignoring case: the lookup ignores case.
     if tx.user_by_name(username)?.is_some() {
         return Err(taken(username));
@@ -184,8 +185,8 @@ fn insert_user(
         kek_params: params,
         wrapped_user_key: Vec::new(),
     };
-    let id = tx
-        .insert_user(&NewUser {
+    let id = UserId(
+        tx.insert_user(&NewUser {
             username,
             role,
             credentials: &credentials,
@@ -194,11 +195,12 @@ fn insert_user(
         })
         .map_err(|e| match e {
             StoreError::Duplicate { .. } => taken(username),
-            e => e.into(),
-        })?;
+            e => Error::from(e),
+        })?,
+    );
     if let Some(user_key) = user_key {
         credentials.wrapped_user_key = aead::wrap_key(kek, &user_key_aad(id), user_key);
-        let mut user = tx.user_by_id(id)?.ok_or_else(|| no_such_user(username))?;
+        let mut user = tx.user_by_id(id.0)?.ok_or_else(|| no_such_user(username))?;
         user.credentials = credentials;
         tx.update_user(&user)?;
     }
@@ -213,21 +215,26 @@ struct NewSession {
     expires_at: i64,
 }
 
-fn insert_session(tx: &mut dyn Tx, user_id: i64, user_key: &Key32, ttl: u64) -> Result<NewSession> {
+fn insert_session(
+    tx: &mut dyn Tx,
+    user_id: UserId,
+    user_key: &Key32,
+    ttl: u64,
+) -> Result<NewSession> {
     let sid = crypto::random_id(16);
     let session_key = Key32::random();
     let iat = duration::now();
     let expires_at = iat + ttl as i64;
     tx.insert_session(&SessionRecord {
         id: sid.clone(),
-        user_id,
+        user_id: user_id.0,
         created_at: iat,
         expires_at,
         revoked_at: None,
         wrapped_user_key: aead::wrap_key(&session_key, &session_aad(&sid, user_id), user_key),
         mac: Vec::new(),
     })?;
-    tx.set_last_login(user_id, iat)?;
+    tx.set_last_login(user_id.0, iat)?;
     // Expired sessions keep their rows (for the record) but lose their key copies.
     tx.shred_expired_sessions(iat)?;
     Ok(NewSession {
@@ -241,7 +248,7 @@ fn insert_session(tx: &mut dyn Tx, user_id: i64, user_key: &Key32, ttl: u64) -> 
 impl Vault {
     fn finish_login(
         &self,
-        user_id: i64,
+        user_id: UserId,
         username: &str,
         role: Role,
         s: &NewSession,
@@ -264,7 +271,7 @@ impl Vault {
             info: SessionInfo {
                 username: username.to_string(),
                 role,
-                user_id,
+                user_id: user_id.0,
                 session_expires_at: s.expires_at,
                 must_change_password,
             },
@@ -277,7 +284,12 @@ impl Vault {
     pub fn check_new_username(&mut self, username: &str) -> Result<()> {
         validate_username(username).inspect_err(|e| {
             let invalid = "(invalid)";
-            self.audit_failure(&Actor::anonymous(invalid), "auth.signup", invalid, e);
+            self.audit_failure(
+                &Actor::anonymous(invalid),
+                AuditAction::AuthSignup,
+                invalid,
+                e,
+            );
         })
     }
 
@@ -304,20 +316,20 @@ impl Vault {
             Ok(())
         })();
         if let Err(e) = checked {
-            self.audit_failure(&actor, "auth.signup", username, &e);
+            self.audit_failure(&actor, AuditAction::AuthSignup, username, &e);
             return Err(e);
         }
         let params = self.policy.kdf;
         let hashed = hash_and_kek(params, password)?;
         let user_key = Key32::random();
         let ttl = ttl.unwrap_or(self.policy.session_ttl);
-        let (id, role, s) = self.audited(&actor, "auth.signup", username, |tx| {
+        let (id, role, s) = self.audited(&actor, AuditAction::AuthSignup, username, |tx| {
             let role = signup_role(tx, policy)?;
             let id = insert_user(tx, username, role, params, &hashed, Some(&user_key))?;
             let s = insert_session(tx, id, &user_key, ttl)?;
             Ok((
                 (id, role, s),
-                json!({ "role": role.as_str(), "user_id": id }),
+                json!({ "role": role.as_str(), "user_id": id.0 }),
             ))
         })?;
         self.finish_login(id, username, role, &s, false)
@@ -357,7 +369,7 @@ impl Vault {
             (Some(u), Some(kek)) if verified => (u, kek),
             (user, _) => {
                 let actor = match &user {
-                    Some(u) => Actor::user(u.id, &u.username),
+                    Some(u) => Actor::user(UserId(u.id), &u.username),
                     // Not a possible user name: often a password typed into the wrong
                     // field, so it is not recorded.
                     None if validate_username(username).is_err() => Actor::anonymous("(invalid)"),
@@ -374,16 +386,22 @@ impl Vault {
                 };
                 self.audit_failure(
                     &actor,
-                    "auth.login",
+                    AuditAction::AuthLogin,
                     &actor.name.clone(),
                     &Error::InvalidCredentials,
                 );
                 return Err(Error::InvalidCredentials);
             }
         };
-        let actor = Actor::user(user.id, &user.username);
+        let user_id = UserId(user.id);
+        let actor = Actor::user(user_id, &user.username);
         if user.status != UserStatus::Active {
-            self.audit_failure(&actor, "auth.login", username, &Error::AccountDisabled);
+            self.audit_failure(
+                &actor,
+                AuditAction::AuthLogin,
+                username,
+                &Error::AccountDisabled,
+            );
             return Err(Error::AccountDisabled);
         }
         // An account made by an administrator has no user key until its owner sets their
@@ -393,7 +411,7 @@ impl Vault {
         } else {
             aead::unwrap_key(
                 &kek,
-                &user_key_aad(user.id),
+                &user_key_aad(user_id),
                 &user.credentials.wrapped_user_key,
             )
         }
@@ -406,17 +424,17 @@ impl Vault {
         let user_key = match user_key {
             Ok(k) => k,
             Err(e) => {
-                self.audit_failure(&actor, "auth.login", username, &e);
+                self.audit_failure(&actor, AuditAction::AuthLogin, username, &e);
                 return Err(e);
             }
         };
         let ttl = ttl.unwrap_or(self.policy.session_ttl);
-        let s = self.audited(&actor, "auth.login", username, |tx| {
-            let s = insert_session(tx, user.id, &user_key, ttl)?;
+        let s = self.audited(&actor, AuditAction::AuthLogin, username, |tx| {
+            let s = insert_session(tx, user_id, &user_key, ttl)?;
             Ok((s, json!({ "ttl": duration::format(ttl) })))
         })?;
         self.finish_login(
-            user.id,
+            user_id,
             &user.username,
             user.role,
             &s,
@@ -431,12 +449,12 @@ impl Vault {
         self.authorized(
             session,
             Permission::Own,
-            "auth.logout",
+            AuditAction::AuthLogout,
             &session.username,
             |tx| {
                 let now = duration::now();
                 let n = if all {
-                    tx.revoke_user_sessions(uid, None, now)?
+                    tx.revoke_user_sessions(uid.0, None, now)?
                 } else {
                     u64::from(tx.revoke_session(&sid, now)?)
                 };
@@ -450,14 +468,14 @@ impl Vault {
         let info = SessionInfo {
             username: session.username.clone(),
             role: session.role,
-            user_id: session.user_id,
+            user_id: session.user_id.0,
             session_expires_at: session.expires_at,
             must_change_password: session.must_change_password,
         };
         self.authorized(
             session,
             Permission::Own,
-            "auth.whoami",
+            AuditAction::AuthWhoami,
             &session.username,
             |_| Ok((info.clone(), json!({}))),
         )
@@ -478,7 +496,7 @@ impl Vault {
             validate_new_password(new)?;
             let user = {
                 let mut tx = self.reader(None)?;
-                tx.user_by_id(session.user_id)?
+                tx.user_by_id(session.user_id.0)?
                     .ok_or_else(|| no_such_user(&session.username))?
             };
             let ok = kdf::verify_password(
@@ -503,14 +521,14 @@ impl Vault {
         let (verified_hash, user_key, credentials) = match prepared {
             Ok(c) => c,
             Err(e) => {
-                self.audit_failure(&actor, "auth.passwd", &target, &e);
+                self.audit_failure(&actor, AuditAction::AuthPasswd, &target, &e);
                 return Err(e);
             }
         };
         let s = &*session;
-        let n = self.authorized(s, Permission::Own, "auth.passwd", &target, |tx| {
+        let n = self.authorized(s, Permission::Own, AuditAction::AuthPasswd, &target, |tx| {
             let mut user = tx
-                .user_by_id(s.user_id)?
+                .user_by_id(s.user_id.0)?
                 .ok_or_else(|| no_such_user(&s.username))?;
             // Another passwd of this account committed since the current password was
             // checked: that one stands, and this one changes nothing.
@@ -528,7 +546,7 @@ impl Vault {
                 &s.sid,
                 &aead::wrap_key(&s.session_key, &session_aad(&s.sid, s.user_id), &user_key),
             )?;
-            let n = tx.revoke_user_sessions(s.user_id, Some(&s.sid), duration::now())?;
+            let n = tx.revoke_user_sessions(s.user_id.0, Some(&s.sid), duration::now())?;
             Ok((
                 n,
                 json!({ "revoked_sessions": n, "first_password": first }),
@@ -542,12 +560,19 @@ impl Vault {
 
     /// All users (admins only).
     pub fn list_users(&mut self, session: &Session) -> Result<Vec<UserSummary>> {
-        self.require(session, Permission::Administer, "user.list", "-")?;
-        self.authorized(session, Permission::Administer, "user.list", "-", |tx| {
-            let users: Vec<UserSummary> = tx.list_users()?.iter().map(UserSummary::from).collect();
-            let n = users.len();
-            Ok((users, json!({ "count": n })))
-        })
+        self.require(session, Permission::Administer, AuditAction::UserList, "-")?;
+        self.authorized(
+            session,
+            Permission::Administer,
+            AuditAction::UserList,
+            "-",
+            |tx| {
+                let users: Vec<UserSummary> =
+                    tx.list_users()?.iter().map(UserSummary::from).collect();
+                let n = users.len();
+                Ok((users, json!({ "count": n })))
+            },
+        )
     }
 
     /// Creates an account with a given role (admins only); for `admin-only` set-ups.
@@ -558,11 +583,16 @@ impl Vault {
         role: Role,
         password: &SecretString,
     ) -> Result<()> {
-        self.require(session, Permission::Administer, "user.add", username)?;
+        self.require(
+            session,
+            Permission::Administer,
+            AuditAction::UserAdd,
+            username,
+        )?;
         let actor = session.actor();
         let checked = validate_username(username).and_then(|()| validate_new_password(password));
         if let Err(e) = checked {
-            self.audit_failure(&actor, "user.add", username, &e);
+            self.audit_failure(&actor, AuditAction::UserAdd, username, &e);
             return Err(e);
         }
         let params = self.policy.kdf;
@@ -570,22 +600,27 @@ impl Vault {
         self.authorized(
             session,
             Permission::Administer,
-            "user.add",
+            AuditAction::UserAdd,
             username,
             |tx| {
                 let id = insert_user(tx, username, role, params, &hashed, None)?;
-                Ok(((), json!({ "role": role.as_str(), "user_id": id })))
+                Ok(((), json!({ "role": role.as_str(), "user_id": id.0 })))
             },
         )
     }
 
     /// Changes a user's role (admins only). The last active admin cannot be demoted.
     pub fn set_role(&mut self, session: &Session, username: &str, role: Role) -> Result<Role> {
-        self.require(session, Permission::Administer, "user.role", username)?;
+        self.require(
+            session,
+            Permission::Administer,
+            AuditAction::UserRole,
+            username,
+        )?;
         self.authorized(
             session,
             Permission::Administer,
-            "user.role",
+            AuditAction::UserRole,
             username,
             |tx| {
                 let user = tx
@@ -615,8 +650,8 @@ impl Vault {
         status: UserStatus,
     ) -> Result<u64> {
         let action = match status {
-            UserStatus::Active => "user.enable",
-            UserStatus::Disabled => "user.disable",
+            UserStatus::Active => AuditAction::UserEnable,
+            UserStatus::Disabled => AuditAction::UserDisable,
         };
         self.require(session, Permission::Administer, action, username)?;
         self.authorized(session, Permission::Administer, action, username, |tx| {
@@ -643,11 +678,16 @@ impl Vault {
 
     /// Ends every session of a user (admins only). Returns how many were revoked.
     pub fn revoke_sessions(&mut self, session: &Session, username: &str) -> Result<u64> {
-        self.require(session, Permission::Administer, "user.revoke", username)?;
+        self.require(
+            session,
+            Permission::Administer,
+            AuditAction::UserRevoke,
+            username,
+        )?;
         self.authorized(
             session,
             Permission::Administer,
-            "user.revoke",
+            AuditAction::UserRevoke,
             username,
             |tx| {
                 let user = tx

@@ -7,6 +7,7 @@ use serde_json::json;
 use crate::authz::{self, Permission};
 use crate::chain::{Verification, broken, list, verify};
 use crate::error::{Error, Result};
+use crate::events::AuditAction;
 use crate::model::{AuditEntry, AuditFilter};
 use crate::vault::{Session, Vault, role_now};
 
@@ -24,23 +25,29 @@ impl Vault {
         if let Some(u) = other
             && !authz::allows(session.role, Permission::ReadAll)
         {
-            self.require(session, Permission::ReadAll, "audit.list", u)?;
+            self.require(session, Permission::ReadAll, AuditAction::AuditList, u)?;
         }
-        self.authorized(session, Permission::Own, "audit.list", &target, |tx| {
-            // Decided on the role as it is now, not as it was when the session was read.
-            let role = role_now(tx, session)?;
-            if authz::allows(role, Permission::ReadAll) {
-                filter.actor = user.map(str::to_string);
-            } else {
-                if other.is_some() {
-                    authz::check(role, Permission::ReadAll, "audit.list")?;
+        self.authorized(
+            session,
+            Permission::Own,
+            AuditAction::AuditList,
+            &target,
+            |tx| {
+                // Decided on the role as it is now, not as it was when the session was read.
+                let role = role_now(tx, session)?;
+                if authz::allows(role, Permission::ReadAll) {
+                    filter.actor = user.map(str::to_string);
+                } else {
+                    if other.is_some() {
+                        authz::check(role, Permission::ReadAll, AuditAction::AuditList)?;
+                    }
+                    filter.actor_id = Some(session.user_id.0);
                 }
-                filter.actor_id = Some(session.user_id);
-            }
-            let rows = list(tx, &filter)?;
-            let n = rows.len();
-            Ok((rows, json!({ "count": n })))
-        })
+                let rows = list(tx, &filter)?;
+                let n = rows.len();
+                Ok((rows, json!({ "count": n })))
+            },
+        )
     }
 
     /// The chain's head (seq and MAC) to keep somewhere else (auditors and admins).
@@ -48,7 +55,7 @@ impl Vault {
         self.authorized(
             session,
             Permission::ReadAll,
-            "audit.checkpoint",
+            AuditAction::AuditCheckpoint,
             "-",
             |tx| {
                 let (seq, mac) = tx
@@ -74,14 +81,20 @@ impl Vault {
     /// users), for export.
     pub fn audit_export(&mut self, session: &Session) -> Result<Vec<AuditEntry>> {
         let mut filter = AuditFilter::default();
-        self.authorized(session, Permission::Own, "audit.export", "-", |tx| {
-            if !authz::allows(role_now(tx, session)?, Permission::ReadAll) {
-                filter.actor_id = Some(session.user_id);
-            }
-            let rows = list(tx, &filter)?;
-            let n = rows.len();
-            Ok((rows, json!({ "count": n })))
-        })
+        self.authorized(
+            session,
+            Permission::Own,
+            AuditAction::AuditExport,
+            "-",
+            |tx| {
+                if !authz::allows(role_now(tx, session)?, Permission::ReadAll) {
+                    filter.actor_id = Some(session.user_id.0);
+                }
+                let rows = list(tx, &filter)?;
+                let n = rows.len();
+                Ok((rows, json!({ "count": n })))
+            },
+        )
     }
 
     /// Verifies the whole chain (auditors and admins). The check itself is audited:
@@ -95,7 +108,7 @@ impl Vault {
         session: &Session,
         checkpoint: Option<(i64, &[u8])>,
     ) -> Result<Verification> {
-        self.require(session, Permission::ReadAll, "audit.verify", "-")?;
+        self.require(session, Permission::ReadAll, AuditAction::AuditVerify, "-")?;
         let v = {
             let mut tx = self.store.read()?;
             let mut v = verify(tx.as_mut(), &self.audit_key)?;
@@ -113,12 +126,16 @@ impl Vault {
             v
         };
         match broken(&v) {
-            Some(e) => self.audit_failure(&session.actor(), "audit.verify", "-", &e),
+            Some(e) => self.audit_failure(&session.actor(), AuditAction::AuditVerify, "-", &e),
             None => {
                 let checked = v.checked;
-                self.authorized(session, Permission::ReadAll, "audit.verify", "-", |_| {
-                    Ok(((), json!({ "checked": checked })))
-                })?;
+                self.authorized(
+                    session,
+                    Permission::ReadAll,
+                    AuditAction::AuditVerify,
+                    "-",
+                    |_| Ok(((), json!({ "checked": checked }))),
+                )?;
             }
         }
         Ok(v)
@@ -165,11 +182,11 @@ mod tests {
             .unwrap();
         assert!(!rows.is_empty());
         assert!(
-            rows.iter().all(|e| e.actor_id == Some(bob.user_id)),
+            rows.iter().all(|e| e.actor_id == Some(bob.user_id.0)),
             "{rows:?}"
         );
         let exported = vault.audit_export(&bob).unwrap();
-        assert!(exported.iter().all(|e| e.actor_id == Some(bob.user_id)));
+        assert!(exported.iter().all(|e| e.actor_id == Some(bob.user_id.0)));
         let denied = vault
             .audit_list(&bob, AuditFilter::default(), Some("alice"))
             .unwrap_err();

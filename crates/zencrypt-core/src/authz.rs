@@ -2,6 +2,7 @@
 //! every action, against the role read from the database.
 
 use crate::error::Error;
+use crate::events::AuditAction;
 use crate::model::Role;
 
 /// What an action needs.
@@ -32,12 +33,12 @@ pub fn allows(role: Role, permission: Permission) -> bool {
 }
 
 /// `Ok` when `role` may perform `action`, else a denial naming the role it needs.
-pub fn check(role: Role, permission: Permission, action: &str) -> Result<(), Error> {
+pub fn check(role: Role, permission: Permission, action: AuditAction) -> Result<(), Error> {
     if allows(role, permission) {
         Ok(())
     } else {
         Err(Error::Denied {
-            action: action.to_string(),
+            action: action.as_str().to_string(),
             needs: permission.least_role().to_string(),
         })
     }
@@ -60,7 +61,7 @@ mod tests {
                 assert_eq!(allows(role, perm), want, "{role} {perm:?}");
             }
         }
-        let e = check(Role::User, Administer, "user.list").unwrap_err();
+        let e = check(Role::User, Administer, AuditAction::UserList).unwrap_err();
         assert_eq!(
             e.to_string(),
             "permission denied: user.list requires the admin role"

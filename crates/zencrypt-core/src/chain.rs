@@ -12,6 +12,8 @@ use serde_json::Value;
 use crate::crypto::mac::{MAC_LEN, MacKey};
 use crate::duration;
 use crate::error::{Error, Result};
+use crate::events::AuditAction;
+use crate::ids::UserId;
 use std::collections::{BTreeMap, HashMap};
 
 use crate::integrity::{Digest, StateDigests, row_digest};
@@ -23,14 +25,14 @@ use crate::text::printable;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Actor {
     /// User id, when the actor is a known user.
-    pub id: Option<i64>,
+    pub id: Option<UserId>,
     /// User name, or the attempted name for failed logins.
     pub name: String,
 }
 
 impl Actor {
     /// A known user.
-    pub fn user(id: i64, name: &str) -> Self {
+    pub fn user(id: UserId, name: &str) -> Self {
         Actor {
             id: Some(id),
             name: name.to_string(),
@@ -208,7 +210,7 @@ pub fn append(
     tx: &mut dyn Tx,
     key: &MacKey,
     actor: &Actor,
-    action: &str,
+    action: AuditAction,
     target: &str,
     outcome: Outcome,
     detail: &Value,
@@ -222,7 +224,7 @@ pub fn append_state(
     tx: &mut dyn Tx,
     key: &MacKey,
     actor: &Actor,
-    action: &str,
+    action: AuditAction,
     target: &str,
     (outcome, detail): (Outcome, &Value),
     state: &[u8],
@@ -236,9 +238,9 @@ pub fn append_state(
     let mut entry = AuditEntry {
         seq,
         at: duration::now(),
-        actor_id: actor.id,
+        actor_id: actor.id.map(i64::from),
         actor: actor.name.clone(),
-        action: action.to_string(),
+        action: action.as_str().to_string(),
         target: printable(target, 256),
         outcome,
         detail: detail.to_string(),
@@ -440,7 +442,7 @@ mod tests {
             at: 1,
             actor_id: Some(2),
             actor: "alice".into(),
-            action: "user.list".into(),
+            action: AuditAction::UserList.as_str().into(),
             target: "-".into(),
             outcome: Outcome::Ok,
             detail: detail.into(),
@@ -473,7 +475,7 @@ mod tests {
                 ..base.clone()
             },
             AuditEntry {
-                action: "user.add".into(),
+                action: AuditAction::UserAdd.as_str().into(),
                 ..base.clone()
             },
             AuditEntry {
@@ -517,7 +519,15 @@ mod tests {
         };
         let add = |store: &mut SqliteStore, key: &MacKey| -> Result<i64> {
             let mut tx = store.write()?;
-            let (seq, _) = append(tx.as_mut(), key, &actor, "a", "-", Outcome::Ok, &json!({}))?;
+            let (seq, _) = append(
+                tx.as_mut(),
+                key,
+                &actor,
+                AuditAction::DbStatus,
+                "-",
+                Outcome::Ok,
+                &json!({}),
+            )?;
             tx.commit()?;
             Ok(seq)
         };

@@ -13,6 +13,8 @@ use crate::crypto::stream::{Header, StreamError, decrypt_body, encrypt_body};
 use crate::crypto::{Key32, aead};
 use crate::duration;
 use crate::error::{Error, Result};
+use crate::events::{AuditAction, KeyEventKind, UsageOp};
+use crate::ids::{KeyId, KeyVersion};
 use crate::keys;
 use crate::model::{KeyRecord, Outcome, UsageEvent};
 use crate::storage::Tx;
@@ -33,17 +35,17 @@ fn usage(
     tx: &mut dyn Tx,
     session: &Session,
     plan: &Plan,
-    operation: &str,
+    operation: UsageOp,
     bytes: u64,
     outcome: Outcome,
 ) -> Result<()> {
     tx.insert_usage(&UsageEvent {
         at: duration::now(),
-        user_id: session.user_id,
-        key_id: Some(plan.header.key_id),
-        key_version: Some(plan.header.key_version),
+        user_id: session.user_id.0,
+        key_id: Some(plan.header.key_id.0),
+        key_version: Some(plan.header.key_version.0),
         record_id: None,
-        operation: operation.into(),
+        operation: operation.as_str().into(),
         bytes: i64::try_from(bytes).unwrap_or(i64::MAX),
         outcome,
     })?;
@@ -58,12 +60,12 @@ fn key_for_header(
     header: &Header,
 ) -> Result<(KeyRecord, Key32)> {
     let key = tx
-        .key_by_id(session.user_id, header.key_id)?
+        .key_by_id(session.user_id.0, header.key_id.0)?
         .ok_or_else(|| {
             Error::NotFound("the key this was encrypted with is not one of your keys".into())
         })?;
     keys::ensure_usable(&key)?;
-    if header.key_version < key.min_decrypt_version {
+    if header.key_version.0 < key.min_decrypt_version {
         return Err(Error::Conflict(format!(
             "key '{}' no longer decrypts version {} (minimum decryption version is {})",
             key.name, header.key_version, key.min_decrypt_version
@@ -77,19 +79,16 @@ fn key_for_header(
 /// came first, if one did, then the operation itself.
 fn rows_after_rotation(
     rotated: Option<i64>,
-    action: &str,
+    action: AuditAction,
     detail: serde_json::Value,
-) -> Vec<(String, serde_json::Value)> {
+) -> Vec<(AuditAction, serde_json::Value)> {
     let rotation = rotated.map(|v| {
         (
-            "key.rotate".to_string(),
+            AuditAction::KeyRotate,
             json!({ "version": v, "reason": "automatic" }),
         )
     });
-    rotation
-        .into_iter()
-        .chain([(action.to_string(), detail)])
-        .collect()
+    rotation.into_iter().chain([(action, detail)]).collect()
 }
 
 fn unwrap_dek(session: &Session, header: &Header, material: &Key32) -> Result<Key32> {
@@ -117,7 +116,7 @@ impl Vault {
         // An expired key is refused, but the refusal itself goes to the key's log.
         let expired = {
             let mut tx = self.reader(Some(&session.integrity))?;
-            match tx.key_by_name(owner, key_name)? {
+            match tx.key_by_name(owner.0, key_name)? {
                 Some(k) if k.expires_at.is_some_and(|e| duration::now() >= e) => Some(k),
                 _ => None,
             }
@@ -130,39 +129,38 @@ impl Vault {
             let _ = self.authorized(
                 session,
                 Permission::Own,
-                "key.expired-on-use",
+                AuditAction::KeyExpiredOnUse,
                 key_name,
                 |tx| {
                     keys::log_event(
                         tx,
                         k.id,
                         &actor,
-                        "expired-on-use",
+                        KeyEventKind::ExpiredOnUse,
                         Some(k.latest_version),
                         json!({}),
                     )?;
-                    Ok(((), json!({ "operation": "encrypt" })))
+                    Ok(((), json!({ "operation": UsageOp::Encrypt.as_str() })))
                 },
             );
-            self.audit_failure(&actor, "crypto.encrypt", key_name, &e);
+            self.audit_failure(&actor, AuditAction::CryptoEncrypt, key_name, &e);
             return Err(e);
         }
         // The encryption is audited (and counted against the version's message limit)
         // here, before any output exists: a database that cannot record it stops it.
-        self.authorized_rows(session, Permission::Own, "crypto.encrypt", key_name, |tx| {
+        let action = AuditAction::CryptoEncrypt;
+        self.authorized_rows(session, Permission::Own, action, key_name, |tx| {
             let mut key = keys::load(tx, owner, key_name)?;
             keys::ensure_usable(&key)?;
             let rotated = keys::rotate_if_needed(tx, session, &mut key)?;
-            let material = keys::material(tx, &session.user_key, &key, key.latest_version)?;
-            let mut header = Header::new(key.id, key.latest_version);
+            let (key_id, version) = (KeyId(key.id), KeyVersion(key.latest_version));
+            let material = keys::material(tx, &session.user_key, &key, version)?;
+            let mut header = Header::new(key_id, version);
             let dek = Key32::random();
             header.wrapped_dek = aead::wrap_key(&material, &header.dek_aad(owner), &dek);
-            crate::keys::count_usage(tx, key.id, key.latest_version, 1, 0)?;
-            let rows = rows_after_rotation(
-                rotated,
-                "crypto.encrypt",
-                json!({ "version": key.latest_version }),
-            );
+            crate::keys::count_usage(tx, key_id, version, 1, 0)?;
+            let rows =
+                rows_after_rotation(rotated, action, json!({ "version": key.latest_version }));
             Ok((
                 Plan {
                     header,
@@ -181,7 +179,14 @@ impl Vault {
         plan: &Plan,
         result: &Result<u64>,
     ) -> Result<()> {
-        self.finish(session, plan, "encrypt", result, true)
+        self.finish(
+            session,
+            plan,
+            UsageOp::Encrypt,
+            AuditAction::CryptoEncrypt,
+            result,
+            true,
+        )
     }
 
     /// Prepares to decrypt a message: finds the key (exit 5 if it is not the caller's),
@@ -189,19 +194,25 @@ impl Vault {
     /// was tampered with). The decryption is audited here, before any plaintext exists.
     pub fn begin_decrypt(&mut self, session: &Session, header: &Header) -> Result<Plan> {
         let target = format!("key#{}", header.key_id);
-        self.authorized(session, Permission::Own, "crypto.decrypt", &target, |tx| {
-            let (key, material) = key_for_header(tx, session, header)?;
-            let dek = unwrap_dek(session, header, &material)?;
-            let detail = json!({ "key": key.name, "version": header.key_version });
-            Ok((
-                Plan {
-                    header: header.clone(),
-                    dek,
-                    key_name: key.name,
-                },
-                detail,
-            ))
-        })
+        self.authorized(
+            session,
+            Permission::Own,
+            AuditAction::CryptoDecrypt,
+            &target,
+            |tx| {
+                let (key, material) = key_for_header(tx, session, header)?;
+                let dek = unwrap_dek(session, header, &material)?;
+                let detail = json!({ "key": key.name, "version": header.key_version.0 });
+                Ok((
+                    Plan {
+                        header: header.clone(),
+                        dek,
+                        key_name: key.name,
+                    },
+                    detail,
+                ))
+            },
+        )
     }
 
     /// Records a finished (or failed) decryption.
@@ -211,7 +222,14 @@ impl Vault {
         plan: &Plan,
         result: &Result<u64>,
     ) -> Result<()> {
-        self.finish(session, plan, "decrypt", result, false)
+        self.finish(
+            session,
+            plan,
+            UsageOp::Decrypt,
+            AuditAction::CryptoDecrypt,
+            result,
+            false,
+        )
     }
 
     /// Moves a message's data key to its key's latest version: a new header, same body.
@@ -222,52 +240,60 @@ impl Vault {
     pub fn rewrap(&mut self, session: &Session, header: &Header) -> Result<(Header, i64, i64)> {
         let owner = session.user_id;
         let target = format!("key#{}", header.key_id);
-        self.authorized_rows(session, Permission::Own, "crypto.rewrap", &target, |tx| {
-            let (mut key, material) = key_for_header(tx, session, header)?;
-            if let Some(at) = key.expires_at.filter(|&e| duration::now() >= e) {
-                return Err(Error::Conflict(format!(
-                    "key '{}' expired at {}; it can still decrypt, but not rewrap",
-                    key.name,
-                    duration::rfc3339(at)
-                )));
-            }
-            let dek = unwrap_dek(session, header, &material)?;
-            let rotated = keys::rotate_if_needed(tx, session, &mut key)?;
-            let latest = keys::material(tx, &session.user_key, &key, key.latest_version)?;
-            let mut new = header.clone();
-            new.key_version = key.latest_version;
-            new.wrapped_dek = aead::wrap_key(&latest, &new.dek_aad(owner), &dek);
-            crate::keys::count_usage(tx, key.id, key.latest_version, 1, 0)?;
-            let plan = Plan {
-                header: new.clone(),
-                dek,
-                key_name: key.name.clone(),
-            };
-            usage(tx, session, &plan, "rewrap", 0, Outcome::Ok)?;
-            let rows = rows_after_rotation(
-                rotated,
-                "crypto.rewrap",
-                json!({ "key": key.name, "from": header.key_version, "to": new.key_version }),
-            );
-            Ok(((new, header.key_version, key.latest_version), rows))
-        })
+        self.authorized_rows(
+            session,
+            Permission::Own,
+            AuditAction::CryptoRewrap,
+            &target,
+            |tx| {
+                let (mut key, material) = key_for_header(tx, session, header)?;
+                if let Some(at) = key.expires_at.filter(|&e| duration::now() >= e) {
+                    return Err(Error::Conflict(format!(
+                        "key '{}' expired at {}; it can still decrypt, but not rewrap",
+                        key.name,
+                        duration::rfc3339(at)
+                    )));
+                }
+                let dek = unwrap_dek(session, header, &material)?;
+                let rotated = keys::rotate_if_needed(tx, session, &mut key)?;
+                let (key_id, version) = (KeyId(key.id), KeyVersion(key.latest_version));
+                let latest = keys::material(tx, &session.user_key, &key, version)?;
+                let mut new = header.clone();
+                new.key_version = version;
+                new.wrapped_dek = aead::wrap_key(&latest, &new.dek_aad(owner), &dek);
+                crate::keys::count_usage(tx, key_id, version, 1, 0)?;
+                let plan = Plan {
+                    header: new.clone(),
+                    dek,
+                    key_name: key.name.clone(),
+                };
+                usage(tx, session, &plan, UsageOp::Rewrap, 0, Outcome::Ok)?;
+                let (from, to) = (header.key_version.0, version.0);
+                let rows = rows_after_rotation(
+                    rotated,
+                    AuditAction::CryptoRewrap,
+                    json!({ "key": key.name, "from": from, "to": to }),
+                );
+                Ok(((new, from, to), rows))
+            },
+        )
     }
 
     fn finish(
         &mut self,
         session: &Session,
         plan: &Plan,
-        operation: &str,
+        operation: UsageOp,
+        action: AuditAction,
         result: &Result<u64>,
         count: bool,
     ) -> Result<()> {
-        let action = format!("crypto.{operation}");
         match result {
             // The audit record was written when the stream began; the usage row and the
             // byte count are added now.
             Ok(bytes) => {
                 let bytes = *bytes;
-                self.authorized_if(session, Permission::Own, &action, &plan.key_name, |tx| {
+                self.authorized_if(session, Permission::Own, action, &plan.key_name, |tx| {
                     usage(tx, session, plan, operation, bytes, Outcome::Ok)?;
                     if count {
                         crate::keys::count_usage(
@@ -289,7 +315,7 @@ impl Vault {
                     usage(tx.as_mut(), session, plan, operation, 0, Outcome::Failed)?;
                     Ok(tx.commit()?)
                 })();
-                self.audit_failure(&session.actor(), &action, &plan.key_name, e);
+                self.audit_failure(&session.actor(), action, &plan.key_name, e);
                 Ok(())
             }
         }
@@ -336,7 +362,12 @@ fn ciphertext_reader<'a>(input: &'a mut dyn BufRead) -> Result<(Box<dyn Read + '
 }
 
 impl Vault {
-    fn read_header(&mut self, session: &Session, r: &mut dyn Read, action: &str) -> Result<Header> {
+    fn read_header(
+        &mut self,
+        session: &Session,
+        r: &mut dyn Read,
+        action: AuditAction,
+    ) -> Result<Header> {
         Header::read_from(&mut &mut *r).map_err(|e| {
             let e = stream_error(e, "reading the input");
             self.audit_failure(&session.actor(), action, "-", &e);
@@ -379,8 +410,8 @@ impl Vault {
         self.finish_encrypt(session, &plan, &result)?;
         Ok(Summary {
             key_name: plan.key_name.clone(),
-            version: plan.header.key_version,
-            from_version: plan.header.key_version,
+            version: plan.header.key_version.0,
+            from_version: plan.header.key_version.0,
             bytes: result?,
         })
     }
@@ -395,7 +426,7 @@ impl Vault {
         progress: &mut dyn FnMut(u64),
     ) -> Result<Summary> {
         let (mut reader, _) = ciphertext_reader(input)?;
-        let header = self.read_header(session, &mut reader, "crypto.decrypt")?;
+        let header = self.read_header(session, &mut reader, AuditAction::CryptoDecrypt)?;
         let plan = self.begin_decrypt(session, &header)?;
         let mut output = output;
         let result = decrypt_body(&plan.dek, &plan.header, &mut reader, &mut output, progress)
@@ -403,8 +434,8 @@ impl Vault {
         self.finish_decrypt(session, &plan, &result)?;
         Ok(Summary {
             key_name: plan.key_name.clone(),
-            version: plan.header.key_version,
-            from_version: plan.header.key_version,
+            version: plan.header.key_version.0,
+            from_version: plan.header.key_version.0,
             bytes: result?,
         })
     }
@@ -418,7 +449,7 @@ impl Vault {
         output: &mut dyn Write,
     ) -> Result<Summary> {
         let (mut reader, armored) = ciphertext_reader(input)?;
-        let header = self.read_header(session, &mut reader, "crypto.rewrap")?;
+        let header = self.read_header(session, &mut reader, AuditAction::CryptoRewrap)?;
         let (new, from, to) = self.rewrap(session, &header)?;
         let copy_err = |e: std::io::Error| stream_error(e.into(), "copying the ciphertext");
         let bytes = if armored {
@@ -444,10 +475,10 @@ impl Vault {
         })
     }
 
-    fn key_name_of(&mut self, session: &Session, key_id: i64) -> Result<String> {
+    fn key_name_of(&mut self, session: &Session, key_id: KeyId) -> Result<String> {
         let mut tx = self.reader(Some(&session.integrity))?;
         Ok(tx
-            .key_by_id(session.user_id, key_id)?
+            .key_by_id(session.user_id.0, key_id.0)?
             .map(|k| k.name)
             .unwrap_or_default())
     }

@@ -7,6 +7,7 @@ use serde_json::json;
 use crate::authz::Permission;
 use crate::chain::{self, Actor};
 use crate::error::{Error, Result};
+use crate::events::AuditAction;
 use crate::fsutil;
 use crate::model::Outcome;
 use crate::storage::schema::{SESSIONS, Value, copy_rows};
@@ -51,7 +52,9 @@ impl Vault {
             .unwrap_or_else(|| Actor::anonymous("-"));
         let detail =
             json!({ "integrity": if status.problems.is_empty() { "ok" } else { "damaged" } });
-        self.audited(&actor, "db.status", "-", |_| Ok(((), detail.clone())))?;
+        self.audited(&actor, AuditAction::DbStatus, "-", |_| {
+            Ok(((), detail.clone()))
+        })?;
         Ok(status)
     }
 
@@ -71,7 +74,12 @@ impl Vault {
         create: &dyn Fn(&Path) -> Result<Box<dyn Storage>>,
     ) -> Result<()> {
         let target = dest.display().to_string();
-        self.require(session, Permission::Administer, "db.backup", &target)?;
+        self.require(
+            session,
+            Permission::Administer,
+            AuditAction::DbBackup,
+            &target,
+        )?;
         let exists = || StoreError::Unopenable {
             location: target.clone(),
             reason: "the file exists; choose a new path".into(),
@@ -107,14 +115,14 @@ impl Vault {
         let staging = match built {
             Ok(s) => s,
             Err(e) => {
-                self.audit_failure(&session.actor(), "db.backup", &target, &e);
+                self.audit_failure(&session.actor(), AuditAction::DbBackup, &target, &e);
                 return Err(e);
             }
         };
         self.authorized(
             session,
             Permission::Administer,
-            "db.backup",
+            AuditAction::DbBackup,
             &target,
             |_| Ok(((), json!({}))),
         )?;
@@ -122,7 +130,7 @@ impl Vault {
         // log already says the copy was made, so the failure is recorded after it.
         staging.publish(dest).map_err(|e| {
             let e = crate::Error::io(format!("publishing the backup at {target}"), e);
-            self.audit_failure(&session.actor(), "db.backup", &target, &e);
+            self.audit_failure(&session.actor(), AuditAction::DbBackup, &target, &e);
             e
         })
     }

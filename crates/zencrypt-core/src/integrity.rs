@@ -23,6 +23,7 @@ use sha2::Sha256;
 use crate::crypto::mac::MacKey;
 use crate::crypto::{Aad, Key32};
 use crate::error::Error;
+use crate::ids::UserId;
 use crate::model::{
     AuditEntry, AuditFilter, IdentityRow, KeyEvent, KeyRecord, KeyVersionRecord, RecordFilter,
     RecordRow, RowId, SessionRecord, StoredRow, UsageEvent, UserRecord,
@@ -53,17 +54,17 @@ fn row_mac_ok(key: &MacKey, encoding: &Aad, mac: &[u8]) -> bool {
 /// A user's integrity key: binds the user's own rows. Derived from the user key, so it is
 /// available exactly where the user key is (a session of that user).
 pub struct OwnerKey {
-    owner_id: i64,
+    owner_id: UserId,
     key: MacKey,
 }
 
 impl OwnerKey {
     /// The integrity key of user `owner_id` with user key `user_key`.
-    pub fn derive(owner_id: i64, user_key: &Key32) -> OwnerKey {
+    pub fn derive(owner_id: UserId, user_key: &Key32) -> OwnerKey {
         let mut m = <Hmac<Sha256> as KeyInit>::new_from_slice(user_key.expose())
             .expect("HMAC accepts keys of any length");
         m.update(b"zencrypt row integrity v1");
-        m.update(&owner_id.to_be_bytes());
+        m.update(&owner_id.0.to_be_bytes());
         OwnerKey {
             owner_id,
             key: MacKey::new(m.finalize().into_bytes().to_vec()),
@@ -71,7 +72,7 @@ impl OwnerKey {
     }
 
     /// Whose rows it binds.
-    pub fn owner_id(&self) -> i64 {
+    pub fn owner_id(&self) -> UserId {
         self.owner_id
     }
 
@@ -146,7 +147,7 @@ pub fn encode_key(k: &KeyRecord) -> Aad {
 }
 
 /// The bound encoding of a key version row of a key owned by `owner_id`.
-pub fn encode_key_version(owner_id: i64, v: &KeyVersionRecord) -> Aad {
+pub fn encode_key_version(owner_id: UserId, v: &KeyVersionRecord) -> Aad {
     let a = Aad::new("row/key_versions")
         .int(owner_id)
         .int(v.key_id)
@@ -195,7 +196,7 @@ pub fn describe(row: &StoredRow) -> (RowId, Aad, &[u8]) {
         StoredRow::Key(k) => (RowId::Key(k.id), encode_key(k), &k.mac),
         StoredRow::KeyVersion(owner, v) => (
             RowId::KeyVersion(v.key_id, v.version),
-            encode_key_version(*owner, v),
+            encode_key_version(UserId(*owner), v),
             &v.mac,
         ),
         StoredRow::Record(r) => (RowId::Record(r.id), encode_record(r), &r.mac),
@@ -360,7 +361,7 @@ impl<'a> Sealed<'a> {
         self.inner.as_mut()
     }
 
-    fn owner_key(&self, owner_id: i64, row: &RowId) -> Result<&MacKey, StoreError> {
+    fn owner_key(&self, owner_id: UserId, row: &RowId) -> Result<&MacKey, StoreError> {
         match self.owner {
             Some(k) if k.owner_id == owner_id => Ok(&k.key),
             _ => Err(StoreError::Integrity {
@@ -399,7 +400,7 @@ impl<'a> Sealed<'a> {
     fn check_key(&self, k: &KeyRecord) -> StoreResult<()> {
         let row = RowId::Key(k.id);
         Self::check(
-            self.owner_key(k.owner_id, &row)?,
+            self.owner_key(UserId(k.owner_id), &row)?,
             &row,
             &encode_key(k),
             &k.mac,
@@ -408,7 +409,7 @@ impl<'a> Sealed<'a> {
 
     fn check_version(&self, v: &KeyVersionRecord) -> StoreResult<()> {
         let row = RowId::KeyVersion(v.key_id, v.version);
-        let owner = self.owner.map_or(0, |o| o.owner_id);
+        let owner = self.owner.map_or(UserId(0), |o| o.owner_id);
         let key = self.owner_key(owner, &row)?;
         Self::check(key, &row, &encode_key_version(owner, v), &v.mac)
     }
@@ -416,7 +417,7 @@ impl<'a> Sealed<'a> {
     fn check_record(&self, r: &RecordRow) -> StoreResult<()> {
         let row = RowId::Record(r.id);
         Self::check(
-            self.owner_key(r.owner_id, &row)?,
+            self.owner_key(UserId(r.owner_id), &row)?,
             &row,
             &encode_record(r),
             &r.mac,
@@ -426,7 +427,7 @@ impl<'a> Sealed<'a> {
     fn check_identity(&self, i: &IdentityRow) -> StoreResult<()> {
         let row = RowId::Identity(i.id);
         Self::check(
-            self.owner_key(i.owner_id, &row)?,
+            self.owner_key(UserId(i.owner_id), &row)?,
             &row,
             &encode_identity(i),
             &i.mac,
@@ -436,14 +437,14 @@ impl<'a> Sealed<'a> {
     fn bind_key(&mut self, k: &KeyRecord) -> StoreResult<KeyRecord> {
         let row = RowId::Key(k.id);
         let enc = encode_key(k);
-        let mac = row_mac(self.owner_key(k.owner_id, &row)?, &enc);
+        let mac = row_mac(self.owner_key(UserId(k.owner_id), &row)?, &enc);
         self.note(row, &enc, &mac);
         Ok(KeyRecord { mac, ..k.clone() })
     }
 
     fn bind_version(&mut self, v: &KeyVersionRecord) -> StoreResult<KeyVersionRecord> {
         let row = RowId::KeyVersion(v.key_id, v.version);
-        let owner = self.owner.map_or(0, |o| o.owner_id);
+        let owner = self.owner.map_or(UserId(0), |o| o.owner_id);
         let enc = encode_key_version(owner, v);
         let mac = row_mac(self.owner_key(owner, &row)?, &enc);
         self.note(row, &enc, &mac);
@@ -453,7 +454,7 @@ impl<'a> Sealed<'a> {
     fn record_mac(&mut self, r: &RecordRow) -> StoreResult<Vec<u8>> {
         let row = RowId::Record(r.id);
         let enc = encode_record(r);
-        let mac = row_mac(self.owner_key(r.owner_id, &row)?, &enc);
+        let mac = row_mac(self.owner_key(UserId(r.owner_id), &row)?, &enc);
         self.note(row, &enc, &mac);
         Ok(mac)
     }
@@ -461,7 +462,7 @@ impl<'a> Sealed<'a> {
     fn bind_identity(&mut self, i: &IdentityRow) -> StoreResult<IdentityRow> {
         let row = RowId::Identity(i.id);
         let enc = encode_identity(i);
-        let mac = row_mac(self.owner_key(i.owner_id, &row)?, &enc);
+        let mac = row_mac(self.owner_key(UserId(i.owner_id), &row)?, &enc);
         self.note(row, &enc, &mac);
         Ok(IdentityRow { mac, ..i.clone() })
     }
@@ -809,9 +810,9 @@ mod tests {
     #[test]
     fn owner_keys_differ_by_user_and_key() {
         let k = Key32::from_bytes([5; 32]);
-        let a = OwnerKey::derive(1, &k).key.compute(&[b"x"]);
-        let b = OwnerKey::derive(2, &k).key.compute(&[b"x"]);
-        let c = OwnerKey::derive(1, &Key32::from_bytes([6; 32]))
+        let a = OwnerKey::derive(UserId(1), &k).key.compute(&[b"x"]);
+        let b = OwnerKey::derive(UserId(2), &k).key.compute(&[b"x"]);
+        let c = OwnerKey::derive(UserId(1), &Key32::from_bytes([6; 32]))
             .key
             .compute(&[b"x"]);
         assert_ne!(a, b);

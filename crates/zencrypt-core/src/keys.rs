@@ -9,6 +9,8 @@ use crate::chain::Actor;
 use crate::crypto::{Aad, Key32, aead};
 use crate::duration;
 use crate::error::{Error, Result};
+use crate::events::{AuditAction, KeyEventKind, UsageOp};
+use crate::ids::{KeyId, KeyVersion, RecordId, UserId};
 use crate::model::{KeyEvent, KeyRecord, KeyStatus, KeyVersionRecord, Outcome, UsageEvent};
 use crate::storage::{StoreError, Tx};
 use crate::vault::{Session, Vault};
@@ -99,7 +101,7 @@ pub struct Rotated {
 
 /// Associated data binding a record's data key to the record and the key version that
 /// wraps it.
-fn key_dek_aad(owner_id: i64, record_id: i64, key_id: i64, version: i64) -> Aad {
+fn key_dek_aad(owner_id: UserId, record_id: RecordId, key_id: KeyId, version: KeyVersion) -> Aad {
     Aad::new("record-dek-key")
         .int(owner_id)
         .int(record_id)
@@ -110,10 +112,10 @@ fn key_dek_aad(owner_id: i64, record_id: i64, key_id: i64, version: i64) -> Aad 
 /// Wraps a record's data key under a named key version (used by rotation's rewrap too).
 pub(crate) fn wrap_for_key(
     material: &Key32,
-    owner_id: i64,
-    record_id: i64,
-    key_id: i64,
-    version: i64,
+    owner_id: UserId,
+    record_id: RecordId,
+    key_id: KeyId,
+    version: KeyVersion,
     dek: &Key32,
 ) -> Vec<u8> {
     aead::wrap_key(
@@ -126,10 +128,10 @@ pub(crate) fn wrap_for_key(
 /// Unwraps a record's data key from a named key version.
 pub(crate) fn unwrap_for_key(
     material: &Key32,
-    owner_id: i64,
-    record_id: i64,
-    key_id: i64,
-    version: i64,
+    owner_id: UserId,
+    record_id: RecordId,
+    key_id: KeyId,
+    version: KeyVersion,
     wrapped: &[u8],
 ) -> Result<Key32> {
     aead::unwrap_key(
@@ -152,40 +154,35 @@ pub(crate) fn rewrap_records(tx: &mut dyn Tx, session: &Session, key: &KeyRecord
     if rows.is_empty() {
         return Ok(0);
     }
-    let latest = material(tx, &session.user_key, key, key.latest_version)?;
-    let mut old: std::collections::HashMap<i64, Key32> = std::collections::HashMap::new();
+    let (owner, key_id) = (UserId(key.owner_id), KeyId(key.id));
+    let latest_version = KeyVersion(key.latest_version);
+    let latest = material(tx, &session.user_key, key, latest_version)?;
+    let mut old: std::collections::HashMap<KeyVersion, Key32> = std::collections::HashMap::new();
     let mut n = 0u64;
     for mut row in rows {
-        let (id, version) = (row.id, row.key_version.unwrap_or(0));
-        if version < key.min_decrypt_version {
+        let (id, version) = (RecordId(row.id), KeyVersion(row.key_version.unwrap_or(0)));
+        if version.0 < key.min_decrypt_version {
             continue;
         }
         if let std::collections::hash_map::Entry::Vacant(slot) = old.entry(version) {
             slot.insert(material(tx, &session.user_key, key, version)?);
         }
-        let dek = unwrap_for_key(
-            &old[&version],
-            key.owner_id,
-            id,
-            key.id,
-            version,
-            &row.wrapped_dek,
-        )?;
-        row.wrapped_dek = wrap_for_key(&latest, key.owner_id, id, key.id, key.latest_version, &dek);
+        let dek = unwrap_for_key(&old[&version], owner, id, key_id, version, &row.wrapped_dek)?;
+        row.wrapped_dek = wrap_for_key(&latest, owner, id, key_id, latest_version, &dek);
         row.key_version = Some(key.latest_version);
         tx.set_record_dek(&row)?;
         n += 1;
     }
     // One usage event for the rewrap; each rewrapped data key is one more encryption
     // under the new version (random nonces count against its limit).
-    count_usage(tx, key.id, key.latest_version, n as i64, 0)?;
+    count_usage(tx, key_id, latest_version, n as i64, 0)?;
     tx.insert_usage(&UsageEvent {
         at: duration::now(),
-        user_id: session.user_id,
+        user_id: session.user_id.0,
         key_id: Some(key.id),
         key_version: Some(key.latest_version),
         record_id: None,
-        operation: "rewrap".into(),
+        operation: UsageOp::Rewrap.as_str().into(),
         bytes: 0,
         outcome: Outcome::Ok,
     })?;
@@ -193,7 +190,7 @@ pub(crate) fn rewrap_records(tx: &mut dyn Tx, session: &Session, key: &KeyRecord
         tx,
         key.id,
         &session.actor(),
-        "rewrapped",
+        KeyEventKind::Rewrapped,
         Some(key.latest_version),
         json!({ "records": n }),
     )?;
@@ -213,7 +210,7 @@ pub fn validate_name(name: &str) -> Result<()> {
 }
 
 /// Associated data binding a version's wrapped material to its owner, key and version.
-fn material_aad(owner_id: i64, key_id: i64, version: i64) -> Aad {
+fn material_aad(owner_id: UserId, key_id: KeyId, version: KeyVersion) -> Aad {
     Aad::new("key-material")
         .int(owner_id)
         .int(key_id)
@@ -241,8 +238,8 @@ fn is_expired(key: &KeyRecord, now: i64) -> bool {
 }
 
 /// Loads a key by name or fails with exit 5.
-pub(crate) fn load(tx: &mut dyn Tx, owner_id: i64, name: &str) -> Result<KeyRecord> {
-    tx.key_by_name(owner_id, name)?
+pub(crate) fn load(tx: &mut dyn Tx, owner_id: UserId, name: &str) -> Result<KeyRecord> {
+    tx.key_by_name(owner_id.0, name)?
         .ok_or_else(|| not_found(name))
 }
 
@@ -264,16 +261,16 @@ pub(crate) fn log_event(
     tx: &mut dyn Tx,
     key_id: i64,
     actor: &Actor,
-    event: &str,
+    event: KeyEventKind,
     version: Option<i64>,
     detail: Value,
 ) -> Result<()> {
     tx.insert_key_event(
         key_id,
-        actor.id,
+        actor.id.map(i64::from),
         &KeyEvent {
             at: duration::now(),
-            event: event.to_string(),
+            event: event.as_str().to_string(),
             version,
             actor: actor.name.clone(),
             detail: detail.to_string(),
@@ -296,7 +293,7 @@ fn add_version(
         version,
         wrapped_material: Some(aead::wrap_key(
             user_key,
-            &material_aad(key.owner_id, key.id, version),
+            &material_aad(UserId(key.owner_id), KeyId(key.id), KeyVersion(version)),
             material,
         )),
         created_at: now,
@@ -317,12 +314,12 @@ pub(crate) fn insert_new(
     name: &str,
     opts: KeyOptions,
     material: &Key32,
-    event: &str,
+    event: KeyEventKind,
 ) -> Result<(KeyRecord, Value)> {
     let now = duration::now();
     let mut key = KeyRecord {
         id: 0,
-        owner_id: session.user_id,
+        owner_id: session.user_id.0,
         name: name.to_string(),
         status: KeyStatus::Active,
         exportable: opts.exportable,
@@ -350,12 +347,12 @@ pub(crate) fn insert_new(
 /// Adds encryptions and plaintext bytes to a key version's counters.
 pub(crate) fn count_usage(
     tx: &mut dyn Tx,
-    key_id: i64,
-    version: i64,
+    key_id: KeyId,
+    version: KeyVersion,
     encryptions: i64,
     bytes: i64,
 ) -> Result<()> {
-    let mut v = tx.key_version(key_id, version)?.ok_or_else(|| {
+    let mut v = tx.key_version(key_id.0, version.0)?.ok_or_else(|| {
         Error::Integrity(format!("key_versions row {key_id}/{version} is missing"))
     })?;
     v.encryptions = v.encryptions.saturating_add(encryptions);
@@ -368,17 +365,17 @@ pub(crate) fn material(
     tx: &mut dyn Tx,
     user_key: &Key32,
     key: &KeyRecord,
-    version: i64,
+    version: KeyVersion,
 ) -> Result<Key32> {
     let v = tx
-        .key_version(key.id, version)?
+        .key_version(key.id, version.0)?
         .ok_or_else(|| Error::NotFound(format!("key '{}' has no version {version}", key.name)))?;
     let wrapped = v
         .wrapped_material
         .ok_or_else(|| Error::Conflict(format!("key '{}' has been destroyed", key.name)))?;
     aead::unwrap_key(
         user_key,
-        &material_aad(key.owner_id, key.id, version),
+        &material_aad(UserId(key.owner_id), KeyId(key.id), version),
         &wrapped,
     )
     .map_err(|_| {
@@ -423,7 +420,7 @@ pub(crate) fn rotate_in(
         tx,
         key.id,
         &session.actor(),
-        "rotated",
+        KeyEventKind::Rotated,
         Some(version),
         json!({ "reason": reason }),
     )?;
@@ -468,8 +465,8 @@ impl Vault {
         name: &str,
         opts: KeyOptions,
         material: Key32,
-        action: &str,
-        event: &str,
+        action: AuditAction,
+        event: KeyEventKind,
     ) -> Result<KeyInfo> {
         let actor = session.actor();
         if let Err(e) = validate_name(name) {
@@ -489,14 +486,14 @@ impl Vault {
         name: &str,
         opts: KeyOptions,
     ) -> Result<KeyInfo> {
-        self.require(session, Permission::Own, "key.create", name)?;
+        self.require(session, Permission::Own, AuditAction::KeyCreate, name)?;
         self.create_key(
             session,
             name,
             opts,
             Key32::random(),
-            "key.create",
-            "created",
+            AuditAction::KeyCreate,
+            KeyEventKind::Created,
         )
     }
 
@@ -508,20 +505,27 @@ impl Vault {
         material: Key32,
         exportable: bool,
     ) -> Result<KeyInfo> {
-        self.require(session, Permission::Own, "key.import", name)?;
+        self.require(session, Permission::Own, AuditAction::KeyImport, name)?;
         let opts = KeyOptions {
             exportable,
             ..KeyOptions::default()
         };
-        self.create_key(session, name, opts, material, "key.import", "imported")
+        self.create_key(
+            session,
+            name,
+            opts,
+            material,
+            AuditAction::KeyImport,
+            KeyEventKind::Imported,
+        )
     }
 
     /// The user's keys (destroyed ones with `all`).
     pub fn key_list(&mut self, session: &Session, all: bool) -> Result<Vec<KeyInfo>> {
         let owner = session.user_id;
-        self.authorized(session, Permission::Own, "key.list", "-", |tx| {
+        self.authorized(session, Permission::Own, AuditAction::KeyList, "-", |tx| {
             let now = duration::now();
-            let keys = tx.list_keys(owner, all)?;
+            let keys = tx.list_keys(owner.0, all)?;
             let mut out = Vec::with_capacity(keys.len());
             for k in keys {
                 out.push(info(tx, k, now)?);
@@ -538,7 +542,7 @@ impl Vault {
         name: &str,
     ) -> Result<(KeyInfo, Vec<VersionInfo>)> {
         let owner = session.user_id;
-        self.authorized(session, Permission::Own, "key.show", name, |tx| {
+        self.authorized(session, Permission::Own, AuditAction::KeyShow, name, |tx| {
             let key = load(tx, owner, name)?;
             let versions = tx
                 .key_versions(key.id)?
@@ -558,67 +562,86 @@ impl Vault {
     /// A key's lifecycle log.
     pub fn key_history(&mut self, session: &Session, name: &str) -> Result<Vec<KeyEvent>> {
         let owner = session.user_id;
-        self.authorized(session, Permission::Own, "key.history", name, |tx| {
-            let key = load(tx, owner, name)?;
-            Ok((tx.key_events(key.id)?, json!({})))
-        })
+        self.authorized(
+            session,
+            Permission::Own,
+            AuditAction::KeyHistory,
+            name,
+            |tx| {
+                let key = load(tx, owner, name)?;
+                Ok((tx.key_events(key.id)?, json!({})))
+            },
+        )
     }
 
     /// Rotates one key now; with `rewrap`, moves its records' data keys to the new
     /// version in the same transaction.
     pub fn key_rotate(&mut self, session: &Session, name: &str, rewrap: bool) -> Result<Rotated> {
         let owner = session.user_id;
-        self.authorized(session, Permission::Own, "key.rotate", name, |tx| {
-            let mut key = load(tx, owner, name)?;
-            let version = rotate_in(tx, session, &mut key, "manual")?;
-            let rewrapped = if rewrap {
-                rewrap_records(tx, session, &key)?
-            } else {
-                0
-            };
-            Ok((
-                Rotated {
-                    name: key.name,
-                    version,
-                    rewrapped,
-                },
-                json!({ "version": version, "rewrapped": rewrapped }),
-            ))
-        })
+        self.authorized(
+            session,
+            Permission::Own,
+            AuditAction::KeyRotate,
+            name,
+            |tx| {
+                let mut key = load(tx, owner, name)?;
+                let version = rotate_in(tx, session, &mut key, "manual")?;
+                let rewrapped = if rewrap {
+                    rewrap_records(tx, session, &key)?
+                } else {
+                    0
+                };
+                Ok((
+                    Rotated {
+                        name: key.name,
+                        version,
+                        rewrapped,
+                    },
+                    json!({ "version": version, "rewrapped": rewrapped }),
+                ))
+            },
+        )
     }
 
     /// Rotates exactly the keys whose rotation is due, in one transaction (rewrapping
     /// their records too with `rewrap`).
     pub fn key_rotate_due(&mut self, session: &Session, rewrap: bool) -> Result<Vec<Rotated>> {
         let owner = session.user_id;
-        self.authorized(session, Permission::Own, "key.rotate", "--due", |tx| {
-            let now = duration::now();
-            let mut done = Vec::new();
-            for mut key in tx.list_keys(owner, false)? {
-                if key.status == KeyStatus::Active && rotation_needed(tx, &key, now)?.is_some() {
-                    let version = rotate_in(tx, session, &mut key, "due")?;
-                    let rewrapped = if rewrap {
-                        rewrap_records(tx, session, &key)?
-                    } else {
-                        0
-                    };
-                    done.push(Rotated {
-                        name: key.name,
-                        version,
-                        rewrapped,
-                    });
+        self.authorized(
+            session,
+            Permission::Own,
+            AuditAction::KeyRotate,
+            "--due",
+            |tx| {
+                let now = duration::now();
+                let mut done = Vec::new();
+                for mut key in tx.list_keys(owner.0, false)? {
+                    if key.status == KeyStatus::Active && rotation_needed(tx, &key, now)?.is_some()
+                    {
+                        let version = rotate_in(tx, session, &mut key, "due")?;
+                        let rewrapped = if rewrap {
+                            rewrap_records(tx, session, &key)?
+                        } else {
+                            0
+                        };
+                        done.push(Rotated {
+                            name: key.name,
+                            version,
+                            rewrapped,
+                        });
+                    }
                 }
-            }
-            let names: Vec<&str> = done.iter().map(|r| r.name.as_str()).collect();
-            let detail = json!({ "rotated": names });
-            Ok((done, detail))
-        })
+                let names: Vec<&str> = done.iter().map(|r| r.name.as_str()).collect();
+                let detail = json!({ "rotated": names });
+                Ok((done, detail))
+            },
+        )
     }
 
     /// Which keys are due for rotation, expired or near the encryption limit.
     pub fn key_check(&mut self, session: &Session) -> Result<CheckReport> {
         let owner = session.user_id;
-        self.authorized(session, Permission::Own, "key.check", "-", |tx| {
+        self.authorized(session, Permission::Own, AuditAction::KeyCheck, "-", |tx| {
             let report = check_in(tx, owner)?;
             let detail = json!({
                 "due": report.due.len(),
@@ -644,7 +667,7 @@ impl Vault {
     ) -> Result<KeyInfo> {
         let owner = session.user_id;
         let actor = session.actor();
-        self.authorized(session, Permission::Own, "key.set", name, |tx| {
+        self.authorized(session, Permission::Own, AuditAction::KeySet, name, |tx| {
             let now = duration::now();
             let mut key = load(tx, owner, name)?;
             if key.status == KeyStatus::Destroyed {
@@ -660,7 +683,7 @@ impl Vault {
                 detail.insert("expires_at".into(), json!(key.expires_at.map(duration::rfc3339)));
             }
             if !detail.is_empty() {
-                log_event(tx, key.id, &actor, "settings-changed", None, Value::Object(detail.clone()))?;
+                log_event(tx, key.id, &actor, KeyEventKind::SettingsChanged, None, Value::Object(detail.clone()))?;
             }
             if let Some(v) = changes.min_decrypt_version {
                 if v < 1 || v > key.latest_version {
@@ -671,7 +694,7 @@ impl Vault {
                 }
                 let from = key.min_decrypt_version;
                 key.min_decrypt_version = v;
-                log_event(tx, key.id, &actor, "min-decryption-changed", Some(v), json!({ "from": from }))?;
+                log_event(tx, key.id, &actor, KeyEventKind::MinDecryptionChanged, Some(v), json!({ "from": from }))?;
                 detail.insert("min_decrypt_version".into(), json!(v));
             }
             tx.update_key(&key)?;
@@ -688,30 +711,43 @@ impl Vault {
     ) -> Result<(i64, Key32)> {
         let owner = session.user_id;
         let actor = session.actor();
-        let user_id = session.user_id;
-        self.authorized(session, Permission::Own, "key.export", name, |tx| {
-            let key = load(tx, owner, name)?;
-            if !key.exportable {
-                return Err(Error::Conflict(format!(
-                    "key '{name}' is not exportable (it was created without --exportable)"
-                )));
-            }
-            ensure_usable(&key)?;
-            let v = version.unwrap_or(key.latest_version);
-            let m = material(tx, &session.user_key, &key, v)?;
-            log_event(tx, key.id, &actor, "exported", Some(v), json!({}))?;
-            tx.insert_usage(&UsageEvent {
-                at: duration::now(),
-                user_id,
-                key_id: Some(key.id),
-                key_version: Some(v),
-                record_id: None,
-                operation: "export".into(),
-                bytes: 32,
-                outcome: Outcome::Ok,
-            })?;
-            Ok(((v, m), json!({ "version": v })))
-        })
+        let user_id = session.user_id.0;
+        self.authorized(
+            session,
+            Permission::Own,
+            AuditAction::KeyExport,
+            name,
+            |tx| {
+                let key = load(tx, owner, name)?;
+                if !key.exportable {
+                    return Err(Error::Conflict(format!(
+                        "key '{name}' is not exportable (it was created without --exportable)"
+                    )));
+                }
+                ensure_usable(&key)?;
+                let v = version.unwrap_or(key.latest_version);
+                let m = material(tx, &session.user_key, &key, KeyVersion(v))?;
+                log_event(
+                    tx,
+                    key.id,
+                    &actor,
+                    KeyEventKind::Exported,
+                    Some(v),
+                    json!({}),
+                )?;
+                tx.insert_usage(&UsageEvent {
+                    at: duration::now(),
+                    user_id,
+                    key_id: Some(key.id),
+                    key_version: Some(v),
+                    record_id: None,
+                    operation: UsageOp::Export.as_str().into(),
+                    bytes: 32,
+                    outcome: Outcome::Ok,
+                })?;
+                Ok(((v, m), json!({ "version": v })))
+            },
+        )
     }
 
     /// Disables or re-enables a key.
@@ -719,9 +755,17 @@ impl Vault {
         let owner = session.user_id;
         let actor = session.actor();
         let (action, event, status) = if enabled {
-            ("key.enable", "enabled", KeyStatus::Active)
+            (
+                AuditAction::KeyEnable,
+                KeyEventKind::Enabled,
+                KeyStatus::Active,
+            )
         } else {
-            ("key.disable", "disabled", KeyStatus::Disabled)
+            (
+                AuditAction::KeyDisable,
+                KeyEventKind::Disabled,
+                KeyStatus::Disabled,
+            )
         };
         self.authorized(session, Permission::Own, action, name, |tx| {
             let mut key = load(tx, owner, name)?;
@@ -739,37 +783,43 @@ impl Vault {
     pub fn key_destroy(&mut self, session: &Session, name: &str) -> Result<i64> {
         let owner = session.user_id;
         let actor = session.actor();
-        self.authorized(session, Permission::Own, "key.destroy", name, |tx| {
-            let mut key = load(tx, owner, name)?;
-            if key.status == KeyStatus::Destroyed {
-                return Err(Error::Conflict(format!(
-                    "key '{name}' has already been destroyed"
-                )));
-            }
-            for mut v in tx.key_versions(key.id)? {
-                v.wrapped_material = None;
-                tx.update_key_version(&v)?;
-            }
-            key.status = KeyStatus::Destroyed;
-            tx.update_key(&key)?;
-            let versions = key.latest_version;
-            log_event(
-                tx,
-                key.id,
-                &actor,
-                "destroyed",
-                None,
-                json!({ "versions": versions }),
-            )?;
-            Ok((versions, json!({ "versions": versions })))
-        })
+        self.authorized(
+            session,
+            Permission::Own,
+            AuditAction::KeyDestroy,
+            name,
+            |tx| {
+                let mut key = load(tx, owner, name)?;
+                if key.status == KeyStatus::Destroyed {
+                    return Err(Error::Conflict(format!(
+                        "key '{name}' has already been destroyed"
+                    )));
+                }
+                for mut v in tx.key_versions(key.id)? {
+                    v.wrapped_material = None;
+                    tx.update_key_version(&v)?;
+                }
+                key.status = KeyStatus::Destroyed;
+                tx.update_key(&key)?;
+                let versions = key.latest_version;
+                log_event(
+                    tx,
+                    key.id,
+                    &actor,
+                    KeyEventKind::Destroyed,
+                    None,
+                    json!({ "versions": versions }),
+                )?;
+                Ok((versions, json!({ "versions": versions })))
+            },
+        )
     }
 }
 
-fn check_in(tx: &mut dyn Tx, owner: i64) -> Result<CheckReport> {
+fn check_in(tx: &mut dyn Tx, owner: UserId) -> Result<CheckReport> {
     let now = duration::now();
     let mut report = CheckReport::default();
-    for key in tx.list_keys(owner, false)? {
+    for key in tx.list_keys(owner.0, false)? {
         let i = info(tx, key, now)?;
         if i.key.status != KeyStatus::Active {
             continue;
@@ -804,9 +854,9 @@ mod tests {
             .key_create(&session, "k", KeyOptions::default())
             .unwrap();
         vault
-            .authorized(&session, Permission::Own, "test.count", "k", |tx| {
+            .authorized(&session, Permission::Own, AuditAction::KeySet, "k", |tx| {
                 let key = load(tx, session.user_id, "k")?;
-                count_usage(tx, key.id, 1, used, 0)?;
+                count_usage(tx, KeyId(key.id), KeyVersion(1), used, 0)?;
                 Ok(((), json!({})))
             })
             .unwrap();

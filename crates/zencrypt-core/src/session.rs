@@ -15,6 +15,7 @@ use zeroize::{Zeroize, Zeroizing};
 
 use crate::crypto::{self, Key32};
 use crate::error::{Error, Result};
+use crate::ids::UserId;
 
 /// `iss` of every token.
 pub const ISSUER: &str = "zencrypt";
@@ -73,7 +74,7 @@ impl std::fmt::Debug for Claims {
 #[derive(Debug)]
 pub struct TokenContents {
     /// User id.
-    pub user_id: i64,
+    pub user_id: UserId,
     /// User name in the token.
     pub name: String,
     /// Session id.
@@ -106,7 +107,7 @@ impl JwtKeys {
 /// The parts of a new token.
 pub struct NewToken<'a> {
     /// User id.
-    pub user_id: i64,
+    pub user_id: UserId,
     /// User name.
     pub name: &'a str,
     /// Role.
@@ -187,7 +188,7 @@ pub fn validate(keys: &JwtKeys, token: &SecretString) -> Result<TokenContents> {
     );
     let session_key = Key32::from_slice(&sk).ok_or(Error::InvalidToken)?;
     Ok(TokenContents {
-        user_id,
+        user_id: UserId(user_id),
         name: claims.name.clone(),
         sid: claims.sid.clone(),
         session_key,
@@ -207,7 +208,7 @@ mod tests {
         issue(
             &keys(),
             &NewToken {
-                user_id: 5,
+                user_id: UserId(5),
                 name: "bob",
                 role: "user",
                 sid: "s1",
@@ -227,7 +228,7 @@ mod tests {
     fn round_trip() {
         let now = crate::duration::now();
         let c = validate(&keys(), &token(now, now + 60)).unwrap();
-        assert_eq!(c.user_id, 5);
+        assert_eq!(c.user_id, UserId(5));
         assert_eq!(c.sid, "s1");
         assert_eq!(c.session_key.expose(), &[1; 32]);
     }
@@ -292,7 +293,7 @@ mod tests {
             .unwrap();
             validate(&keys(), &SecretString::from(t))
         };
-        assert_eq!(signed("5").unwrap().user_id, 5);
+        assert_eq!(signed("5").unwrap().user_id, UserId(5));
         for sub in ["+5", "05", " 5", "5 ", "-0", ""] {
             assert!(matches!(signed(sub), Err(Error::InvalidToken)), "{sub:?}");
         }

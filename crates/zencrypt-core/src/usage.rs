@@ -5,6 +5,7 @@ use serde_json::json;
 
 use crate::authz::{self, Permission};
 use crate::error::{Error, Result};
+use crate::events::AuditAction;
 use crate::vault::{Session, Vault, role_now};
 
 pub use crate::storage::UsageGroup;
@@ -47,35 +48,41 @@ impl Vault {
         if let Some(u) = other
             && !authz::allows(session.role, Permission::ReadAll)
         {
-            self.require(session, Permission::ReadAll, "usage", u)?;
+            self.require(session, Permission::ReadAll, AuditAction::Usage, u)?;
         }
-        self.authorized(session, Permission::Own, "usage", &target, |tx| {
-            // Decided on the role as it is now, not as it was when the session was read.
-            let role = role_now(tx, session)?;
-            let sees_all = authz::allows(role, Permission::ReadAll);
-            if !sees_all && other.is_some() {
-                authz::check(role, Permission::ReadAll, "usage")?;
-            }
-            let user_id = match (sees_all, user) {
-                (false, _) => Some(session.user_id),
-                (true, None) => None,
-                (true, Some(u)) => Some(
-                    tx.user_by_name(u)?
-                        .ok_or_else(|| Error::NotFound(format!("user '{u}' not found")))?
-                        .id,
-                ),
-            };
-            let rows: Vec<UsageRow> = tx
-                .usage_report(by, user_id, since)?
-                .into_iter()
-                .map(|(group, count, bytes)| UsageRow {
-                    group,
-                    count,
-                    bytes,
-                })
-                .collect();
-            let n = rows.len();
-            Ok((rows, json!({ "by": by.field(), "groups": n })))
-        })
+        self.authorized(
+            session,
+            Permission::Own,
+            AuditAction::Usage,
+            &target,
+            |tx| {
+                // Decided on the role as it is now, not as it was when the session was read.
+                let role = role_now(tx, session)?;
+                let sees_all = authz::allows(role, Permission::ReadAll);
+                if !sees_all && other.is_some() {
+                    authz::check(role, Permission::ReadAll, AuditAction::Usage)?;
+                }
+                let user_id = match (sees_all, user) {
+                    (false, _) => Some(session.user_id.0),
+                    (true, None) => None,
+                    (true, Some(u)) => Some(
+                        tx.user_by_name(u)?
+                            .ok_or_else(|| Error::NotFound(format!("user '{u}' not found")))?
+                            .id,
+                    ),
+                };
+                let rows: Vec<UsageRow> = tx
+                    .usage_report(by, user_id, since)?
+                    .into_iter()
+                    .map(|(group, count, bytes)| UsageRow {
+                        group,
+                        count,
+                        bytes,
+                    })
+                    .collect();
+                let n = rows.len();
+                Ok((rows, json!({ "by": by.field(), "groups": n })))
+            },
+        )
     }
 }

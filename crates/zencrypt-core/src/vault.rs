@@ -18,7 +18,9 @@ use crate::crypto::mac::MacKey;
 use crate::crypto::{Aad, Key32, aead};
 use crate::duration;
 use crate::error::{Error, Result};
+use crate::events::AuditAction;
 use crate::fsutil;
+use crate::ids::UserId;
 use crate::integrity::{self, OwnerKey, Sealed, StateDigests};
 use crate::model::{Outcome, Role, StoredRow, UserStatus};
 use crate::session::{self, JwtKeys};
@@ -33,7 +35,7 @@ const WRITE_ATTEMPTS: u32 = 5;
 /// (`0` for a database that was created with bindings).
 const ROW_BINDINGS: &str = "row_bindings";
 /// The audit action of that upgrade.
-const UPGRADE_ACTION: &str = "db.bind-rows";
+const UPGRADE_ACTION: AuditAction = AuditAction::DbBindRows;
 
 /// Policy settings the domain needs from the configuration.
 #[derive(Debug, Clone, Copy)]
@@ -64,7 +66,7 @@ pub struct Vault {
 #[derive(Debug)]
 pub struct Session {
     /// User id.
-    pub user_id: i64,
+    pub user_id: UserId,
     /// User name.
     pub username: String,
     /// Current role (read from the database, not the token).
@@ -91,12 +93,12 @@ impl Session {
 }
 
 /// Associated data binding a session's wrapped user key to the session and user.
-pub(crate) fn session_aad(sid: &str, user_id: i64) -> Aad {
+pub(crate) fn session_aad(sid: &str, user_id: UserId) -> Aad {
     Aad::new("session-user-key").field(sid).int(user_id)
 }
 
 /// Associated data binding a user's wrapped user key to the user.
-pub(crate) fn user_key_aad(user_id: i64) -> Aad {
+pub(crate) fn user_key_aad(user_id: UserId) -> Aad {
     Aad::new("user-key").int(user_id)
 }
 
@@ -161,7 +163,12 @@ impl Vault {
             chain::verify(tx.as_mut(), &self.audit_key)?
         };
         if let Some(e) = chain::broken(&v) {
-            self.audit_failure(&Actor::anonymous(who), "audit.accept-head", "-", &e);
+            self.audit_failure(
+                &Actor::anonymous(who),
+                AuditAction::AuditAcceptHead,
+                "-",
+                &e,
+            );
             return Err(e);
         }
         let mut tx = self.store.write()?;
@@ -169,7 +176,7 @@ impl Vault {
             tx.as_mut(),
             &self.audit_key,
             &Actor::anonymous(who),
-            "audit.accept-head",
+            AuditAction::AuditAcceptHead,
             "-",
             Outcome::Ok,
             &json!({ "previous_seq": change.seen, "head_seq": change.head }),
@@ -287,9 +294,9 @@ impl Vault {
     /// Binds the rows of a user from before row bindings, in the user's first session
     /// after the upgrade and before anything of theirs is served: each row must still be
     /// in the state the upgrade's audit entry recorded.
-    fn bind_owner_rows(&mut self, user_id: i64, owner: &OwnerKey) -> Result<()> {
+    fn bind_owner_rows(&mut self, user_id: UserId, owner: &OwnerKey) -> Result<()> {
         let mut tx = Sealed::new(self.store.write()?, &self.audit_key, Some(owner));
-        let Some(mut user) = tx.user_by_id(user_id)? else {
+        let Some(mut user) = tx.user_by_id(user_id.0)? else {
             return Err(Error::SessionRevoked);
         };
         if user.rows_bound {
@@ -303,7 +310,7 @@ impl Vault {
             Some(seq) => tx.audit_entry(seq)?,
             None => None,
         }
-        .filter(|e| e.action == UPGRADE_ACTION && chain::authentic(&self.audit_key, e))
+        .filter(|e| e.action == UPGRADE_ACTION.as_str() && chain::authentic(&self.audit_key, e))
         .ok_or_else(|| {
             Error::Integrity(
                 "the audit entry that vouches for this account's older rows is missing or altered; restore the database from a backup"
@@ -314,7 +321,7 @@ impl Vault {
         StateDigests::decode_each(&entry.state, |row, d| recorded.set(row, d))
             .ok_or_else(|| Error::Integrity("the upgrade's audit entry is malformed".into()))?;
         let mut bound = StateDigests::default();
-        for row in tx.raw().unbound_rows(user_id)? {
+        for row in tx.raw().unbound_rows(user_id.0)? {
             let (id, enc, _) = integrity::describe(&row);
             if recorded.0.get(&id) != Some(&Some(integrity::digest(&enc, &[]))) {
                 return Err(integrity::tampered(&id));
@@ -333,8 +340,8 @@ impl Vault {
         let head = chain::append_state(
             &mut tx,
             &self.audit_key,
-            &Actor::user(user.id, &user.username),
-            "account.bind-rows",
+            &Actor::user(user_id, &user.username),
+            AuditAction::AccountBindRows,
             &user.username,
             (Outcome::Ok, &json!({ "rows": n })),
             &bound.encode(),
@@ -366,7 +373,7 @@ impl Vault {
     pub fn authenticate(&mut self, token: &SecretString) -> Result<Session> {
         let result = self.check_session(token);
         if let Err((actor, e)) = &result {
-            self.audit_failure(actor, "session.check", "-", e);
+            self.audit_failure(actor, AuditAction::SessionCheck, "-", e);
         }
         result.map_err(|(_, e)| e)
     }
@@ -387,7 +394,7 @@ impl Vault {
         let row = tx
             .session(&contents.sid)
             .map_err(|e| fail(e.into()))?
-            .filter(|s| s.user_id == contents.user_id)
+            .filter(|s| s.user_id == contents.user_id.0)
             .ok_or_else(|| fail(Error::SessionRevoked))?;
         if row.revoked_at.is_some() {
             return Err(fail(Error::SessionRevoked));
@@ -400,23 +407,24 @@ impl Vault {
             .map_err(|e| fail(e.into()))?
             .ok_or_else(|| fail(Error::SessionRevoked))?;
         drop(tx);
-        let actor = Actor::user(user.id, &user.username);
+        let user_id = UserId(user.id);
+        let actor = Actor::user(user_id, &user.username);
         if user.status != UserStatus::Active {
             return Err((actor, Error::AccountDisabled));
         }
         let user_key = aead::unwrap_key(
             &contents.session_key,
-            &session_aad(&row.id, row.user_id),
+            &session_aad(&row.id, UserId(row.user_id)),
             &row.wrapped_user_key,
         )
         .map_err(|_| (actor.clone(), Error::InvalidToken))?;
-        let integrity = OwnerKey::derive(user.id, &user_key);
+        let integrity = OwnerKey::derive(user_id, &user_key);
         if !user.rows_bound {
-            self.bind_owner_rows(user.id, &integrity)
+            self.bind_owner_rows(user_id, &integrity)
                 .map_err(|e| (actor.clone(), e))?;
         }
         Ok(Session {
-            user_id: user.id,
+            user_id,
             username: user.username,
             role: user.role,
             sid: row.id,
@@ -441,7 +449,7 @@ impl Vault {
         &mut self,
         session: &Session,
         permission: Permission,
-        action: &str,
+        action: AuditAction,
         target: &str,
     ) -> Result<()> {
         match authz::check(session.role, permission, action) {
@@ -458,7 +466,7 @@ impl Vault {
     pub(crate) fn audited<T>(
         &mut self,
         actor: &Actor,
-        action: &str,
+        action: AuditAction,
         target: &str,
         mut f: impl FnMut(&mut dyn Tx) -> Result<(T, Value)>,
     ) -> Result<T> {
@@ -470,12 +478,12 @@ impl Vault {
     pub(crate) fn audited_if<T>(
         &mut self,
         actor: &Actor,
-        action: &str,
+        action: AuditAction,
         target: &str,
         mut f: impl FnMut(&mut dyn Tx) -> Result<(T, Option<Value>)>,
     ) -> Result<T> {
         self.audited_rows(actor, None, action, target, |tx| {
-            f(tx).map(|(v, d)| (v, d.map(|d| (action.to_string(), d)).into_iter().collect()))
+            f(tx).map(|(v, d)| (v, d.map(|d| (action, d)).into_iter().collect()))
         })
     }
 
@@ -488,9 +496,9 @@ impl Vault {
         &mut self,
         actor: &Actor,
         owner: Option<&OwnerKey>,
-        action: &str,
+        action: AuditAction,
         target: &str,
-        mut f: impl FnMut(&mut dyn Tx) -> Result<(T, Vec<(String, Value)>)>,
+        mut f: impl FnMut(&mut dyn Tx) -> Result<(T, Vec<(AuditAction, Value)>)>,
     ) -> Result<T> {
         let mut attempt = 1;
         let result = loop {
@@ -529,16 +537,16 @@ impl Vault {
         &mut self,
         actor: &Actor,
         owner: Option<&OwnerKey>,
-        action: &str,
+        action: AuditAction,
         target: &str,
-        f: &mut impl FnMut(&mut dyn Tx) -> Result<(T, Vec<(String, Value)>)>,
+        f: &mut impl FnMut(&mut dyn Tx) -> Result<(T, Vec<(AuditAction, Value)>)>,
     ) -> Result<(T, Option<(i64, Vec<u8>)>)> {
         {
             let mut tx = Sealed::new(self.store.write()?, &self.audit_key, owner);
             let (value, mut rows) = f(&mut tx)?;
             let mut state = tx.take_written().encode();
             if rows.is_empty() && !state.is_empty() {
-                rows.push((action.to_string(), json!({})));
+                rows.push((action, json!({})));
             }
             let mut head = None;
             for (row_action, detail) in rows {
@@ -546,7 +554,7 @@ impl Vault {
                     &mut tx,
                     &self.audit_key,
                     actor,
-                    &row_action,
+                    row_action,
                     target,
                     (Outcome::Ok, &detail),
                     &std::mem::take(&mut state),
@@ -565,7 +573,7 @@ impl Vault {
         &mut self,
         session: &Session,
         permission: Permission,
-        action: &str,
+        action: AuditAction,
         target: &str,
         mut f: impl FnMut(&mut dyn Tx) -> Result<(T, Value)>,
     ) -> Result<T> {
@@ -579,12 +587,12 @@ impl Vault {
         &mut self,
         session: &Session,
         permission: Permission,
-        action: &str,
+        action: AuditAction,
         target: &str,
         mut f: impl FnMut(&mut dyn Tx) -> Result<(T, Option<Value>)>,
     ) -> Result<T> {
         self.authorized_rows(session, permission, action, target, |tx| {
-            f(tx).map(|(v, d)| (v, d.map(|d| (action.to_string(), d)).into_iter().collect()))
+            f(tx).map(|(v, d)| (v, d.map(|d| (action, d)).into_iter().collect()))
         })
     }
 
@@ -594,9 +602,9 @@ impl Vault {
         &mut self,
         session: &Session,
         permission: Permission,
-        action: &str,
+        action: AuditAction,
         target: &str,
-        mut f: impl FnMut(&mut dyn Tx) -> Result<(T, Vec<(String, Value)>)>,
+        mut f: impl FnMut(&mut dyn Tx) -> Result<(T, Vec<(AuditAction, Value)>)>,
     ) -> Result<T> {
         self.audited_rows(
             &session.actor(),
@@ -612,7 +620,7 @@ impl Vault {
 
     /// Records a denied or failed action in its own transaction. When the database itself
     /// is the problem there is nowhere to write, and the error is reported as it is.
-    pub fn audit_failure(&mut self, actor: &Actor, action: &str, target: &str, e: &Error) {
+    pub fn audit_failure(&mut self, actor: &Actor, action: AuditAction, target: &str, e: &Error) {
         if matches!(e, Error::Database { .. }) {
             return;
         }
@@ -643,13 +651,18 @@ impl Vault {
 }
 
 /// Re-reads the session and its user inside a transaction and checks the permission.
-fn recheck(tx: &mut dyn Tx, session: &Session, permission: Permission, action: &str) -> Result<()> {
+fn recheck(
+    tx: &mut dyn Tx,
+    session: &Session,
+    permission: Permission,
+    action: AuditAction,
+) -> Result<()> {
     // Every write also wipes the key copies of sessions that have expired since, so an
     // expired token is worthless against a later copy of the file, as a revoked one is.
     tx.shred_expired_sessions(duration::now())?;
     let row = tx
         .session(&session.sid)?
-        .filter(|s| s.user_id == session.user_id)
+        .filter(|s| s.user_id == session.user_id.0)
         .ok_or(Error::SessionRevoked)?;
     if row.revoked_at.is_some() {
         return Err(Error::SessionRevoked);
@@ -658,7 +671,7 @@ fn recheck(tx: &mut dyn Tx, session: &Session, permission: Permission, action: &
         return Err(Error::SessionExpired);
     }
     let user = tx
-        .user_by_id(session.user_id)?
+        .user_by_id(session.user_id.0)?
         .ok_or(Error::SessionRevoked)?;
     if user.status != UserStatus::Active {
         return Err(Error::AccountDisabled);
@@ -670,7 +683,11 @@ fn recheck(tx: &mut dyn Tx, session: &Session, permission: Permission, action: &
 }
 
 /// What a session of an account that must change its password may do.
-const PASSWORD_CHANGE_ALLOWS: [&str; 3] = ["auth.passwd", "auth.logout", "auth.whoami"];
+const PASSWORD_CHANGE_ALLOWS: [AuditAction; 3] = [
+    AuditAction::AuthPasswd,
+    AuditAction::AuthLogout,
+    AuditAction::AuthWhoami,
+];
 
 /// A vault over a SQLite file at `db` with fixed secrets and a cheap argon2 cost, for
 /// unit tests.
@@ -697,7 +714,7 @@ pub(crate) fn test_vault(db: &Path) -> Vault {
 /// what to show (everyone's rows or their own) follows a demotion at once.
 pub(crate) fn role_now(tx: &mut dyn Tx, session: &Session) -> Result<Role> {
     Ok(tx
-        .user_by_id(session.user_id)?
+        .user_by_id(session.user_id.0)?
         .ok_or(Error::SessionRevoked)?
         .role)
 }

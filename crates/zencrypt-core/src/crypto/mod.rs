@@ -184,9 +184,9 @@ impl Aad {
         self
     }
 
-    /// Appends an integer field.
-    pub fn int(self, value: i64) -> Self {
-        self.field(value.to_be_bytes())
+    /// Appends an integer field (a typed id binds as the integer it holds).
+    pub fn int(self, value: impl Into<i64>) -> Self {
+        self.field(value.into().to_be_bytes())
     }
 
     fn push(&mut self, v: &[u8]) {
@@ -255,6 +255,17 @@ mod tests {
         let a = Aad::new("p").field("ab").field("c");
         let b = Aad::new("p").field("a").field("bc");
         assert_ne!(a.as_bytes(), b.as_bytes());
+    }
+
+    #[test]
+    fn an_id_binds_as_the_integer_it_holds() {
+        let mut want = b"zencrypt\0".to_vec();
+        want.extend_from_slice(&1u64.to_be_bytes());
+        want.extend_from_slice(b"p");
+        want.extend_from_slice(&8u64.to_be_bytes());
+        want.extend_from_slice(&7i64.to_be_bytes());
+        assert_eq!(Aad::new("p").int(crate::ids::RecordId(7)).as_bytes(), want);
+        assert_eq!(Aad::new("p").int(7).as_bytes(), want);
     }
 
     #[test]

@@ -28,6 +28,7 @@ use aes_gcm::aead::{AeadInOut, KeyInit};
 use aes_gcm::{Aes256Gcm, Nonce, Tag};
 
 use super::{Aad, Key32, mac::sha256, random_bytes};
+use crate::ids::{KeyId, KeyVersion, UserId};
 
 /// Magic bytes at the start of every binary ciphertext.
 pub const MAGIC: &[u8; 4] = b"ZENC";
@@ -60,9 +61,9 @@ pub enum StreamError {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Header {
     /// The named key's id.
-    pub key_id: i64,
+    pub key_id: KeyId,
     /// The key version that wraps the data key.
-    pub key_version: i64,
+    pub key_version: KeyVersion,
     /// Random per message.
     pub nonce_prefix: [u8; PREFIX_LEN],
     /// Plaintext bytes per chunk.
@@ -73,7 +74,7 @@ pub struct Header {
 
 impl Header {
     /// A header for a new message (the data key is wrapped by the caller).
-    pub fn new(key_id: i64, key_version: i64) -> Self {
+    pub fn new(key_id: KeyId, key_version: KeyVersion) -> Self {
         Header {
             key_id,
             key_version,
@@ -84,7 +85,7 @@ impl Header {
     }
 
     /// Associated data binding the wrapped data key to its owner and this header.
-    pub fn dek_aad(&self, owner_id: i64) -> Aad {
+    pub fn dek_aad(&self, owner_id: UserId) -> Aad {
         Aad::new("stream-dek")
             .int(owner_id)
             .int(self.key_id)
@@ -98,8 +99,8 @@ impl Header {
         let mut h = Vec::with_capacity(40 + self.wrapped_dek.len());
         h.extend_from_slice(MAGIC);
         h.push(FORMAT_VERSION);
-        h.extend_from_slice(&(self.key_id as u64).to_be_bytes());
-        h.extend_from_slice(&(self.key_version as u32).to_be_bytes());
+        h.extend_from_slice(&(self.key_id.0 as u64).to_be_bytes());
+        h.extend_from_slice(&(self.key_version.0 as u32).to_be_bytes());
         h.extend_from_slice(&self.nonce_prefix);
         h.extend_from_slice(&self.chunk_size.to_be_bytes());
         h.extend_from_slice(&(self.wrapped_dek.len() as u16).to_be_bytes());
@@ -154,8 +155,8 @@ impl Header {
             return Err(StreamError::Malformed("ciphertext header is corrupt"));
         }
         Ok(Header {
-            key_id: key_id as i64,
-            key_version: key_version as i64,
+            key_id: KeyId(key_id as i64),
+            key_version: KeyVersion(key_version as i64),
             nonce_prefix,
             chunk_size,
             wrapped_dek: rest[..dek_len].to_vec(),
@@ -566,7 +567,7 @@ mod tests {
 
     fn seal(plain: &[u8], chunk: u32) -> (Key32, Header, Vec<u8>) {
         let dek = Key32::random();
-        let mut h = Header::new(3, 1);
+        let mut h = Header::new(KeyId(3), KeyVersion(1));
         h.chunk_size = chunk;
         h.wrapped_dek = vec![9; 61];
         let mut out = h.encode();
@@ -679,7 +680,7 @@ mod tests {
 
     fn both_ways(plain: &[u8], chunk: u32) {
         let dek = Key32::random();
-        let mut h = Header::new(3, 1);
+        let mut h = Header::new(KeyId(3), KeyVersion(1));
         h.chunk_size = chunk;
         let (mut new, mut old) = (Vec::new(), Vec::new());
         encrypt_body(&dek, &h, &mut &plain[..], &mut new, &mut |_| {}).unwrap();
@@ -803,7 +804,7 @@ mod tests {
             );
         }
         assert!(matches!(open(&dek, b"ZEN"), Err(StreamError::Malformed(_))));
-        let mut h = Header::new(1, 1);
+        let mut h = Header::new(KeyId(1), KeyVersion(1));
         h.wrapped_dek = vec![1; 61];
         h.chunk_size = MAX_CHUNK_SIZE;
         assert_eq!(Header::read_from(&mut &h.encode()[..]).unwrap(), h);

@@ -21,10 +21,11 @@ use crate::crypto::kdf::{self, KdfParams, SALT_LEN};
 use crate::crypto::{Aad, Key32, aead, random_bytes};
 use crate::duration;
 use crate::error::{Error, Result};
+use crate::ids::{IdentityId, RecordId, UserId};
 use crate::model::IdentityRow;
 use crate::storage::Tx;
 
-fn aad(owner_id: i64) -> Aad {
+fn aad(owner_id: UserId) -> Aad {
     Aad::new("password-identity").int(owner_id)
 }
 
@@ -66,9 +67,9 @@ pub struct Unlocker<'a> {
     password: &'a SecretString,
     user_key: &'a Key32,
     stretched: HashMap<(Vec<u8>, u32, u32, u32), Key32>,
-    unlocked: HashMap<i64, Key32>,
+    unlocked: HashMap<IdentityId, Key32>,
     /// Records whose data keys moved to a replaced identity in this transaction.
-    rewrapped: HashMap<i64, Vec<u8>>,
+    rewrapped: HashMap<RecordId, Vec<u8>>,
 }
 
 impl<'a> Unlocker<'a> {
@@ -94,8 +95,9 @@ impl<'a> Unlocker<'a> {
 
     /// Opens an identity; one of an older scheme is rewrapped under the current one.
     fn try_unlock(&mut self, tx: &mut dyn Tx, row: &IdentityRow) -> Result<Option<Key32>> {
+        let (owner, identity) = (UserId(row.owner_id), IdentityId(row.id));
         let kek = self.kek_for(row)?;
-        let Ok(key) = aead::unwrap_key(&kek, &aad(row.owner_id), &row.wrapped_identity_key) else {
+        let Ok(key) = aead::unwrap_key(&kek, &aad(owner), &row.wrapped_identity_key) else {
             return Ok(None);
         };
         if row.kek_scheme == CURRENT_SCHEME {
@@ -106,7 +108,7 @@ impl<'a> Unlocker<'a> {
         // and the data keys of its records move to the new one.
         let fresh = Key32::random();
         for mut record in tx.records_of_identity(row.id)? {
-            let record_aad = super::identity_dek_aad(row.owner_id, record.id, row.id);
+            let record_aad = super::identity_dek_aad(owner, RecordId(record.id), identity);
             let dek = aead::unwrap_key(&key, &record_aad, &record.wrapped_dek).map_err(|_| {
                 Error::Integrity(format!(
                     "record #{} failed its integrity check (decryption failed): it was modified or moved",
@@ -115,23 +117,29 @@ impl<'a> Unlocker<'a> {
             })?;
             record.wrapped_dek = aead::wrap_key(&fresh, &record_aad, &dek);
             tx.set_record_dek(&record)?;
-            self.rewrapped.insert(record.id, record.wrapped_dek);
+            self.rewrapped
+                .insert(RecordId(record.id), record.wrapped_dek);
         }
         let mut upgraded = row.clone();
         upgraded.kek_scheme = CURRENT_SCHEME;
         upgraded.wrapped_identity_key =
-            aead::wrap_key(&self.kek_for(&upgraded)?, &aad(row.owner_id), &fresh);
+            aead::wrap_key(&self.kek_for(&upgraded)?, &aad(owner), &fresh);
         tx.update_identity(&upgraded)?;
         Ok(Some(fresh))
     }
 
     /// The identity key of `identity_id`, or "invalid password" (exit 3).
-    pub fn key(&mut self, tx: &mut dyn Tx, owner_id: i64, identity_id: i64) -> Result<&Key32> {
+    pub fn key(
+        &mut self,
+        tx: &mut dyn Tx,
+        owner_id: UserId,
+        identity_id: IdentityId,
+    ) -> Result<&Key32> {
         if !self.unlocked.contains_key(&identity_id) {
             let row = tx
-                .identities(owner_id)?
+                .identities(owner_id.0)?
                 .into_iter()
-                .find(|r| r.id == identity_id)
+                .find(|r| r.id == identity_id.0)
                 .ok_or_else(|| {
                     Error::Integrity("a record's password identity is missing".into())
                 })?;
@@ -143,13 +151,17 @@ impl<'a> Unlocker<'a> {
 
     /// The wrapped data key a record holds now: `stored`, unless opening its identity
     /// replaced it in this transaction.
-    pub fn current_dek<'s>(&'s self, record_id: i64, stored: &'s [u8]) -> &'s [u8] {
+    pub fn current_dek<'s>(&'s self, record_id: RecordId, stored: &'s [u8]) -> &'s [u8] {
         self.rewrapped.get(&record_id).map_or(stored, Vec::as_slice)
     }
 
     /// The owner's identity this password opens, if any.
-    pub fn find(&mut self, tx: &mut dyn Tx, owner_id: i64) -> Result<Option<(IdentityRow, Key32)>> {
-        for row in tx.identities(owner_id)? {
+    pub fn find(
+        &mut self,
+        tx: &mut dyn Tx,
+        owner_id: UserId,
+    ) -> Result<Option<(IdentityRow, Key32)>> {
+        for row in tx.identities(owner_id.0)? {
             if let Some(key) = self.try_unlock(tx, &row)? {
                 return Ok(Some((row, key)));
             }
@@ -162,17 +174,17 @@ impl<'a> Unlocker<'a> {
     pub fn find_or_create(
         &mut self,
         tx: &mut dyn Tx,
-        owner_id: i64,
+        owner_id: UserId,
         params: KdfParams,
-    ) -> Result<(i64, Key32)> {
+    ) -> Result<(IdentityId, Key32)> {
         if let Some((row, key)) = self.find(tx, owner_id)? {
-            self.unlocked
-                .insert(row.id, Key32::from_bytes(*key.expose()));
-            return Ok((row.id, key));
+            let id = IdentityId(row.id);
+            self.unlocked.insert(id, Key32::from_bytes(*key.expose()));
+            return Ok((id, key));
         }
         // Share the salt of an existing identity (one KDF tries them all), but never
         // adopt stored parameters cheaper than the configured cost.
-        let existing = tx.identities(owner_id)?;
+        let existing = tx.identities(owner_id.0)?;
         let (salt, params) = match existing.iter().find(|r| at_least(r.kdf, params)) {
             Some(r) => (r.salt.clone(), r.kdf),
             None => (random_bytes::<SALT_LEN>().to_vec(), params),
@@ -180,7 +192,7 @@ impl<'a> Unlocker<'a> {
         let identity_key = Key32::random();
         let mut row = IdentityRow {
             id: 0,
-            owner_id,
+            owner_id: owner_id.0,
             salt,
             kdf: params,
             wrapped_identity_key: Vec::new(),
@@ -190,7 +202,7 @@ impl<'a> Unlocker<'a> {
         };
         row.wrapped_identity_key =
             aead::wrap_key(&self.kek_for(&row)?, &aad(owner_id), &identity_key);
-        let id = tx.insert_identity(&row)?;
+        let id = IdentityId(tx.insert_identity(&row)?);
         self.unlocked
             .insert(id, Key32::from_bytes(*identity_key.expose()));
         Ok((id, identity_key))
@@ -201,11 +213,11 @@ impl<'a> Unlocker<'a> {
 /// Returns the identity id.
 pub fn rekey(
     tx: &mut dyn Tx,
-    owner_id: i64,
+    owner_id: UserId,
     user_key: &Key32,
     old: &SecretString,
     new: &SecretString,
-) -> Result<i64> {
+) -> Result<IdentityId> {
     let mut unlocker = Unlocker::new(old, user_key);
     let (mut row, key) = unlocker.find(tx, owner_id)?.ok_or(Error::InvalidPassword)?;
     row.kek_scheme = CURRENT_SCHEME;
@@ -216,7 +228,7 @@ pub fn rekey(
     )?;
     row.wrapped_identity_key = aead::wrap_key(&kek, &aad(owner_id), &key);
     tx.update_identity(&row)?;
-    Ok(row.id)
+    Ok(IdentityId(row.id))
 }
 
 #[cfg(test)]
@@ -242,13 +254,13 @@ mod tests {
         drop(vault);
         let mut store = crate::sqlite_backend::SqliteStore::open(&db).unwrap();
         let mut tx = store.read().unwrap();
-        let rows = tx.identities(session.user_id).unwrap();
+        let rows = tx.identities(session.user_id.0).unwrap();
         assert_eq!(rows.len(), 1);
         let row = &rows[0];
         assert_eq!(row.kek_scheme, CURRENT_SCHEME);
         let s = stretched(&record_pw, &row.salt, row.kdf).unwrap();
         let open = |kek: &Key32| {
-            aead::unwrap_key(kek, &aad(row.owner_id), &row.wrapped_identity_key).is_ok()
+            aead::unwrap_key(kek, &aad(UserId(row.owner_id)), &row.wrapped_identity_key).is_ok()
         };
         assert!(!open(&s), "the stretched password alone");
         assert!(

@@ -7,6 +7,7 @@ use super::{Keyring, RecordInfo, identity, is_expired, not_found};
 use crate::authz::Permission;
 use crate::duration;
 use crate::error::{Error, Result};
+use crate::events::AuditAction;
 use crate::glob::Glob;
 use crate::model::RecordFilter;
 use crate::storage::StoreError;
@@ -40,7 +41,7 @@ impl Vault {
         self.authorized(
             session,
             Permission::Own,
-            "data.list",
+            AuditAction::DataList,
             key.unwrap_or("-"),
             |tx| {
                 let mut filter = filter.clone();
@@ -48,14 +49,14 @@ impl Vault {
                     filter.key_id = Some(crate::keys::load(tx, session.user_id, name)?.id);
                 }
                 let rows = match name {
-                    None => tx.list_records(session.user_id, &filter)?,
+                    None => tx.list_records(session.user_id.0, &filter)?,
                     Some(glob) => {
                         let limit = filter
                             .limit
                             .take()
                             .map_or(usize::MAX, |l| l.max(0) as usize);
                         let offset = std::mem::take(&mut filter.offset).max(0) as usize;
-                        tx.list_records(session.user_id, &filter)?
+                        tx.list_records(session.user_id.0, &filter)?
                             .into_iter()
                             .filter(|r| glob.matches(r.name.as_deref().unwrap_or(&r.token)))
                             .skip(offset)
@@ -78,48 +79,60 @@ impl Vault {
     /// nothing: one unknown reference refuses the whole call.
     pub fn data_rm(&mut self, session: &Session, refs: &[String], hard: bool) -> Result<u64> {
         let target = refs.join(",");
-        self.authorized(session, Permission::Own, "data.rm", &target, |tx| {
-            let now = duration::now();
-            let mut n = 0;
-            for r in refs {
-                let mut row = tx
-                    .record_by_ref(session.user_id, r)?
-                    .ok_or_else(|| not_found(r))?;
-                if hard {
-                    tx.delete_record(row.id)?;
-                } else if row.deleted_at.is_none() {
-                    row.deleted_at = Some(now);
-                    tx.update_record(&row)?;
-                } else {
-                    continue;
+        self.authorized(
+            session,
+            Permission::Own,
+            AuditAction::DataRm,
+            &target,
+            |tx| {
+                let now = duration::now();
+                let mut n = 0;
+                for r in refs {
+                    let mut row = tx
+                        .record_by_ref(session.user_id.0, r)?
+                        .ok_or_else(|| not_found(r))?;
+                    if hard {
+                        tx.delete_record(row.id)?;
+                    } else if row.deleted_at.is_none() {
+                        row.deleted_at = Some(now);
+                        tx.update_record(&row)?;
+                    } else {
+                        continue;
+                    }
+                    n += 1;
                 }
-                n += 1;
-            }
-            Ok((n, json!({ "count": n, "hard": hard })))
-        })
+                Ok((n, json!({ "count": n, "hard": hard })))
+            },
+        )
     }
 
     /// Brings a soft-deleted record back.
     pub fn data_restore(&mut self, session: &Session, reference: &str) -> Result<u64> {
-        self.authorized(session, Permission::Own, "data.restore", reference, |tx| {
-            let mut row = tx
-                .record_by_ref(session.user_id, reference)?
-                .ok_or_else(|| not_found(reference))?;
-            if row.deleted_at.is_none() {
-                return Err(Error::Conflict(format!(
-                    "record '{reference}' is not deleted"
-                )));
-            }
-            row.deleted_at = None;
-            tx.update_record(&row).map_err(|e| match e {
-                StoreError::Duplicate { .. } => Error::Conflict(format!(
-                    "another live record is named '{}'; rename or delete it first",
-                    row.name.clone().unwrap_or_default()
-                )),
-                e => e.into(),
-            })?;
-            Ok((1, json!({})))
-        })
+        self.authorized(
+            session,
+            Permission::Own,
+            AuditAction::DataRestore,
+            reference,
+            |tx| {
+                let mut row = tx
+                    .record_by_ref(session.user_id.0, reference)?
+                    .ok_or_else(|| not_found(reference))?;
+                if row.deleted_at.is_none() {
+                    return Err(Error::Conflict(format!(
+                        "record '{reference}' is not deleted"
+                    )));
+                }
+                row.deleted_at = None;
+                tx.update_record(&row).map_err(|e| match e {
+                    StoreError::Duplicate { .. } => Error::Conflict(format!(
+                        "another live record is named '{}'; rename or delete it first",
+                        row.name.clone().unwrap_or_default()
+                    )),
+                    e => e.into(),
+                })?;
+                Ok((1, json!({})))
+            },
+        )
     }
 
     /// Removes expired and/or deleted records. Returns how many.
@@ -129,11 +142,11 @@ impl Vault {
                 "say what to purge: --expired, --deleted or both".into(),
             ));
         }
-        self.authorized(session, Permission::Own, "data.purge", "-", |tx| {
+        self.authorized(session, Permission::Own, AuditAction::DataPurge, "-", |tx| {
             let now = duration::now();
             let cutoff = now.saturating_sub(opts.older_than.map(|s| s as i64).unwrap_or(0));
             let all = tx.list_records(
-                session.user_id,
+                session.user_id.0,
                 &RecordFilter {
                     now,
                     ..RecordFilter::default()
@@ -171,10 +184,17 @@ impl Vault {
         new: &SecretString,
     ) -> Result<u64> {
         crate::accounts::validate_new_password(new)?;
-        self.authorized(session, Permission::Own, "data.rekey", "-", |tx| {
-            let identity_id = identity::rekey(tx, session.user_id, &session.user_key, old, new)?;
-            let n = tx.identity_record_count(identity_id)? as u64;
-            Ok((n, json!({ "count": n })))
-        })
+        self.authorized(
+            session,
+            Permission::Own,
+            AuditAction::DataRekey,
+            "-",
+            |tx| {
+                let identity_id =
+                    identity::rekey(tx, session.user_id, &session.user_key, old, new)?;
+                let n = tx.identity_record_count(identity_id.0)? as u64;
+                Ok((n, json!({ "count": n })))
+            },
+        )
     }
 }

@@ -17,6 +17,8 @@ use crate::authz::Permission;
 use crate::crypto::{Aad, Key32, aead};
 use crate::duration;
 use crate::error::{Error, Result};
+use crate::events::{AuditAction, KeyEventKind, UsageOp};
+use crate::ids::{IdentityId, KeyId, KeyVersion, RecordId, UserId};
 use crate::keys;
 use crate::model::{KeyRecord, Outcome, RecordRow, UsageEvent};
 use crate::storage::{StoreError, Tx};
@@ -113,11 +115,15 @@ impl std::fmt::Debug for GetOutcome {
     }
 }
 
-fn value_aad(owner_id: i64, record_id: i64) -> Aad {
+fn value_aad(owner_id: UserId, record_id: RecordId) -> Aad {
     Aad::new("record-value").int(owner_id).int(record_id)
 }
 
-pub(crate) fn identity_dek_aad(owner_id: i64, record_id: i64, identity_id: i64) -> Aad {
+pub(crate) fn identity_dek_aad(
+    owner_id: UserId,
+    record_id: RecordId,
+    identity_id: IdentityId,
+) -> Aad {
     Aad::new("record-dek-identity")
         .int(owner_id)
         .int(record_id)
@@ -171,9 +177,9 @@ fn integrity(record_id: i64) -> Error {
 
 /// Unwrapped key material and key metadata, cached across the records of one operation.
 pub(crate) struct Keyring<'p> {
-    owner_id: i64,
-    keys: HashMap<i64, KeyRecord>,
-    materials: HashMap<(i64, i64), Key32>,
+    owner_id: UserId,
+    keys: HashMap<KeyId, KeyRecord>,
+    materials: HashMap<(KeyId, KeyVersion), Key32>,
     unlocker: Option<Unlocker<'p>>,
 }
 
@@ -187,17 +193,17 @@ impl<'p> Keyring<'p> {
         }
     }
 
-    fn key(&mut self, tx: &mut dyn Tx, key_id: i64) -> Result<&KeyRecord> {
+    fn key(&mut self, tx: &mut dyn Tx, key_id: KeyId) -> Result<&KeyRecord> {
         if !self.keys.contains_key(&key_id) {
             let k = tx
-                .key_by_id(self.owner_id, key_id)?
+                .key_by_id(self.owner_id.0, key_id.0)?
                 .ok_or_else(|| Error::Integrity("a record's key is missing".into()))?;
             self.keys.insert(key_id, k);
         }
         Ok(&self.keys[&key_id])
     }
 
-    pub(crate) fn key_name(&mut self, tx: &mut dyn Tx, key_id: i64) -> Result<String> {
+    pub(crate) fn key_name(&mut self, tx: &mut dyn Tx, key_id: KeyId) -> Result<String> {
         Ok(self.key(tx, key_id)?.name.clone())
     }
 
@@ -205,8 +211,8 @@ impl<'p> Keyring<'p> {
         &mut self,
         tx: &mut dyn Tx,
         session: &Session,
-        key_id: i64,
-        version: i64,
+        key_id: KeyId,
+        version: KeyVersion,
     ) -> Result<&Key32> {
         if !self.materials.contains_key(&(key_id, version)) {
             let key = self.key(tx, key_id)?.clone();
@@ -223,41 +229,43 @@ impl<'p> Keyring<'p> {
         session: &Session,
         row: &RecordRow,
     ) -> Result<Zeroizing<Vec<u8>>> {
+        let (owner, record) = (UserId(row.owner_id), RecordId(row.id));
         let dek = match (row.key_id, row.key_version, row.identity_id) {
             (Some(key_id), Some(version), None) => {
+                let (key_id, version) = (KeyId(key_id), KeyVersion(version));
                 let key = self.key(tx, key_id)?.clone();
                 keys::ensure_usable(&key)?;
-                if version < key.min_decrypt_version {
+                if version.0 < key.min_decrypt_version {
                     return Err(Error::Conflict(format!(
                         "key '{}' no longer decrypts version {version} (minimum decryption version is {})",
                         key.name, key.min_decrypt_version
                     )));
                 }
                 let m = self.material(tx, session, key_id, version)?;
-                keys::unwrap_for_key(m, row.owner_id, row.id, key_id, version, &row.wrapped_dek)?
+                keys::unwrap_for_key(m, owner, record, key_id, version, &row.wrapped_dek)?
             }
             (None, None, Some(identity_id)) => {
+                let identity_id = IdentityId(identity_id);
                 let unlocker = self.unlocker.as_mut().ok_or_else(|| Error::NeedsInput {
                     what: "the record password".into(),
                     flag: "--password-file FILE (or ZENCRYPT_RECORD_PASSWORD_FILE)".into(),
                 })?;
-                let ik = Key32::from_bytes(*unlocker.key(tx, row.owner_id, identity_id)?.expose());
+                let ik = Key32::from_bytes(*unlocker.key(tx, owner, identity_id)?.expose());
                 aead::unwrap_key(
                     &ik,
-                    &identity_dek_aad(row.owner_id, row.id, identity_id),
-                    unlocker.current_dek(row.id, &row.wrapped_dek),
+                    &identity_dek_aad(owner, record, identity_id),
+                    unlocker.current_dek(record, &row.wrapped_dek),
                 )
                 .map_err(|_| integrity(row.id))?
             }
             _ => return Err(integrity(row.id)),
         };
-        aead::open(&dek, &value_aad(row.owner_id, row.id), &row.ciphertext)
-            .map_err(|_| integrity(row.id))
+        aead::open(&dek, &value_aad(owner, record), &row.ciphertext).map_err(|_| integrity(row.id))
     }
 
     pub(crate) fn info(&mut self, tx: &mut dyn Tx, row: &RecordRow) -> Result<RecordInfo> {
         let key = match row.key_id {
-            Some(id) => Some(self.key_name(tx, id)?),
+            Some(id) => Some(self.key_name(tx, KeyId(id))?),
             None => None,
         };
         Ok(RecordInfo {
@@ -277,13 +285,20 @@ impl<'p> Keyring<'p> {
 /// The named key to store under, created if it is the default one and missing; refuses
 /// unusable or expired keys and rotates a due one first.
 fn key_for_put(tx: &mut dyn Tx, session: &Session, name: Option<&str>) -> Result<KeyRecord> {
-    let owner = session.user_id;
     let wanted = name.unwrap_or(DEFAULT_KEY);
-    let mut key = match tx.key_by_name(owner, wanted)? {
+    let mut key = match tx.key_by_name(session.user_id.0, wanted)? {
         Some(k) => k,
         None if name.is_none() => {
             let opts = keys::KeyOptions::default();
-            keys::insert_new(tx, session, DEFAULT_KEY, opts, &Key32::random(), "created")?.0
+            keys::insert_new(
+                tx,
+                session,
+                DEFAULT_KEY,
+                opts,
+                &Key32::random(),
+                KeyEventKind::Created,
+            )?
+            .0
         }
         None => return Err(keys::not_found(wanted)),
     };
@@ -308,7 +323,7 @@ pub(crate) struct Puts<'a> {
     key: Option<(KeyRecord, i64)>,
     next_id: Option<i64>,
     /// (key id, version) -> (encryptions, bytes) not yet written.
-    tally: BTreeMap<(i64, i64), (i64, i64)>,
+    tally: BTreeMap<(KeyId, KeyVersion), (i64, i64)>,
 }
 
 impl<'a> Puts<'a> {
@@ -331,7 +346,7 @@ impl<'a> Puts<'a> {
         if let Some((key, stored)) = &self.key {
             let pending = self
                 .tally
-                .get(&(key.id, key.latest_version))
+                .get(&(KeyId(key.id), KeyVersion(key.latest_version)))
                 .map_or(0, |c| c.0);
             if stored + pending < keys::ENCRYPTION_LIMIT {
                 return Ok(key.clone());
@@ -372,16 +387,16 @@ pub(crate) fn usage(
     tx: &mut dyn Tx,
     session: &Session,
     row: &RecordRow,
-    op: &str,
+    op: UsageOp,
     bytes: usize,
 ) -> Result<()> {
     tx.insert_usage(&UsageEvent {
         at: duration::now(),
-        user_id: session.user_id,
+        user_id: session.user_id.0,
         key_id: row.key_id,
         key_version: row.key_version,
         record_id: Some(row.id),
-        operation: op.into(),
+        operation: op.as_str().into(),
         bytes: bytes as i64,
         outcome: Outcome::Ok,
     })?;
@@ -396,28 +411,26 @@ fn seal_into(
     row: &mut RecordRow,
     value: &[u8],
     key: Option<&KeyRecord>,
-    identity: Option<(i64, &Key32)>,
+    identity: Option<(IdentityId, &Key32)>,
 ) -> Result<()> {
+    let (owner, record) = (UserId(row.owner_id), RecordId(row.id));
     let dek = Key32::random();
-    row.ciphertext = aead::seal(&dek, &value_aad(row.owner_id, row.id), value);
+    row.ciphertext = aead::seal(&dek, &value_aad(owner, record), value);
     match (key, identity) {
         (Some(k), _) => {
-            let m = ring.material(tx, session, k.id, k.latest_version)?;
-            row.wrapped_dek =
-                keys::wrap_for_key(m, row.owner_id, row.id, k.id, k.latest_version, &dek);
+            let (key_id, version) = (KeyId(k.id), KeyVersion(k.latest_version));
+            let m = ring.material(tx, session, key_id, version)?;
+            row.wrapped_dek = keys::wrap_for_key(m, owner, record, key_id, version, &dek);
             row.key_id = Some(k.id);
             row.key_version = Some(k.latest_version);
             row.identity_id = None;
         }
         (None, Some((identity_id, ik))) => {
-            row.wrapped_dek = aead::wrap_key(
-                ik,
-                &identity_dek_aad(row.owner_id, row.id, identity_id),
-                &dek,
-            );
+            row.wrapped_dek =
+                aead::wrap_key(ik, &identity_dek_aad(owner, record, identity_id), &dek);
             row.key_id = None;
             row.key_version = None;
-            row.identity_id = Some(identity_id);
+            row.identity_id = Some(identity_id.0);
         }
         (None, None) => return Err(Error::Internal("a record needs a key or a password".into())),
     }
@@ -445,7 +458,7 @@ pub(crate) fn put_in(
         // A name that could be a custom token must not be one of this owner's tokens.
         if token::could_be_custom(n)
             && tx
-                .record_by_ref(session.user_id, n)?
+                .record_by_ref(session.user_id.0, n)?
                 .is_some_and(|r| r.token == *n)
         {
             return Err(Error::Conflict(format!(
@@ -455,7 +468,7 @@ pub(crate) fn put_in(
     }
     if let TokenChoice::Custom(t) = &opts.token
         && tx
-            .record_by_ref(session.user_id, t)?
+            .record_by_ref(session.user_id.0, t)?
             .is_some_and(|r| r.token != *t && r.name.as_deref() == Some(t))
     {
         return Err(Error::Conflict(format!(
@@ -476,7 +489,7 @@ pub(crate) fn put_in(
     let mut row = RecordRow {
         id: puts.next_id(tx)?,
         token,
-        owner_id: session.user_id,
+        owner_id: session.user_id.0,
         name: opts.name.clone(),
         key_id: None,
         key_version: None,
@@ -502,7 +515,10 @@ pub(crate) fn put_in(
     } else {
         let key = puts.key(tx, session)?;
         seal_into(tx, session, ring, &mut row, value, Some(&key), None)?;
-        let counts = puts.tally.entry((key.id, key.latest_version)).or_default();
+        let counts = puts
+            .tally
+            .entry((KeyId(key.id), KeyVersion(key.latest_version)))
+            .or_default();
         counts.0 += 1;
         counts.1 += value.len() as i64;
     }
@@ -510,7 +526,7 @@ pub(crate) fn put_in(
         StoreError::Duplicate { .. } => match (&opts.token, &opts.name) {
             (TokenChoice::Custom(t), _)
                 if tx
-                    .record_by_ref(session.user_id, t)
+                    .record_by_ref(session.user_id.0, t)
                     .ok()
                     .flatten()
                     .is_some_and(|r| &r.token == t) =>
@@ -523,7 +539,7 @@ pub(crate) fn put_in(
         },
         e => e.into(),
     })?;
-    usage(tx, session, &row, "data.put", value.len())?;
+    usage(tx, session, &row, UsageOp::DataPut, value.len())?;
     Ok(row)
 }
 
@@ -533,9 +549,13 @@ pub(crate) fn is_expired(row: &RecordRow, now: i64) -> bool {
 }
 
 /// Loads a live, unexpired record or explains (exit 5) why it cannot be read.
-pub(crate) fn load_readable(tx: &mut dyn Tx, owner_id: i64, reference: &str) -> Result<RecordRow> {
+pub(crate) fn load_readable(
+    tx: &mut dyn Tx,
+    owner_id: UserId,
+    reference: &str,
+) -> Result<RecordRow> {
     let row = tx
-        .record_by_ref(owner_id, reference)?
+        .record_by_ref(owner_id.0, reference)?
         .ok_or_else(|| not_found(reference))?;
     if row.deleted_at.is_some() {
         return Err(Error::NotFound(format!(
@@ -553,7 +573,7 @@ impl Vault {
     pub fn records_need_password(&mut self, session: &Session, refs: &[String]) -> Result<bool> {
         let mut tx = self.reader(Some(&session.integrity))?;
         for r in refs {
-            if let Some(row) = tx.record_by_ref(session.user_id, r)?
+            if let Some(row) = tx.record_by_ref(session.user_id.0, r)?
                 && row.identity_id.is_some()
             {
                 return Ok(true);
@@ -575,14 +595,21 @@ impl Vault {
         }
         let kdf = self.policy.kdf;
         let target = opts.name.clone().unwrap_or_else(|| "-".into());
-        self.authorized(session, Permission::Own, "data.put", &target, |tx| {
-            let mut ring = Keyring::new(session, password);
-            let mut puts = Puts::new(opts.key.as_deref(), password.is_some());
-            let row = put_in(tx, session, &mut ring, value, opts, &mut puts, kdf)?;
-            puts.finish(tx)?;
-            let detail = json!({ "protected": row.identity_id.is_some(), "bytes": value.len() });
-            Ok((row, detail))
-        })
+        self.authorized(
+            session,
+            Permission::Own,
+            AuditAction::DataPut,
+            &target,
+            |tx| {
+                let mut ring = Keyring::new(session, password);
+                let mut puts = Puts::new(opts.key.as_deref(), password.is_some());
+                let row = put_in(tx, session, &mut ring, value, opts, &mut puts, kdf)?;
+                puts.finish(tx)?;
+                let detail =
+                    json!({ "protected": row.identity_id.is_some(), "bytes": value.len() });
+                Ok((row, detail))
+            },
+        )
     }
 
     /// Reads records by token or name. Missing, deleted and expired ones are reported,
@@ -594,29 +621,35 @@ impl Vault {
         password: Option<&SecretString>,
     ) -> Result<GetOutcome> {
         let target = refs.join(",");
-        self.authorized(session, Permission::Own, "data.get", &target, |tx| {
-            let mut ring = Keyring::new(session, password);
-            let mut out = GetOutcome::default();
-            let now = duration::now();
-            for r in refs {
-                match tx.record_by_ref(session.user_id, r)? {
-                    None => out.missing.push(r.clone()),
-                    Some(row) if row.deleted_at.is_some() => out.deleted.push(r.clone()),
-                    Some(row) if is_expired(&row, now) => out.expired.push(r.clone()),
-                    Some(row) => {
-                        let value = ring.open(tx, session, &row)?;
-                        usage(tx, session, &row, "data.get", value.len())?;
-                        out.records.push((ring.info(tx, &row)?, value));
+        self.authorized(
+            session,
+            Permission::Own,
+            AuditAction::DataGet,
+            &target,
+            |tx| {
+                let mut ring = Keyring::new(session, password);
+                let mut out = GetOutcome::default();
+                let now = duration::now();
+                for r in refs {
+                    match tx.record_by_ref(session.user_id.0, r)? {
+                        None => out.missing.push(r.clone()),
+                        Some(row) if row.deleted_at.is_some() => out.deleted.push(r.clone()),
+                        Some(row) if is_expired(&row, now) => out.expired.push(r.clone()),
+                        Some(row) => {
+                            let value = ring.open(tx, session, &row)?;
+                            usage(tx, session, &row, UsageOp::DataGet, value.len())?;
+                            out.records.push((ring.info(tx, &row)?, value));
+                        }
                     }
                 }
-            }
-            let detail = json!({
-                "found": out.records.len(),
-                "missing": out.missing.len() + out.deleted.len(),
-                "expired": out.expired.len(),
-            });
-            Ok((out, detail))
-        })
+                let detail = json!({
+                    "found": out.records.len(),
+                    "missing": out.missing.len() + out.deleted.len(),
+                    "expired": out.expired.len(),
+                });
+                Ok((out, detail))
+            },
+        )
     }
 
     /// Replaces a record's value (new data key, version + 1), optionally only if it is
@@ -629,56 +662,63 @@ impl Vault {
         if_version: Option<i64>,
         password: Option<&SecretString>,
     ) -> Result<RecordRow> {
-        self.authorized(session, Permission::Own, "data.update", reference, |tx| {
-            let mut row = load_readable(tx, session.user_id, reference)?;
-            if let Some(v) = if_version
-                && v != row.version
-            {
-                return Err(Error::Conflict(format!(
-                    "record '{reference}' is at version {}, not {v}",
-                    row.version
-                )));
-            }
-            let mut ring = Keyring::new(session, password);
-            match row.identity_id {
-                Some(identity_id) => {
-                    let unlocker = ring.unlocker.as_mut().ok_or_else(|| Error::NeedsInput {
-                        what: "the record password".into(),
-                        flag: "--password-file FILE (or ZENCRYPT_RECORD_PASSWORD_FILE)".into(),
-                    })?;
-                    let ik = Key32::from_bytes(
-                        *unlocker.key(tx, session.user_id, identity_id)?.expose(),
-                    );
-                    seal_into(
-                        tx,
-                        session,
-                        &mut ring,
-                        &mut row,
-                        value,
-                        None,
-                        Some((identity_id, &ik)),
-                    )?;
+        self.authorized(
+            session,
+            Permission::Own,
+            AuditAction::DataUpdate,
+            reference,
+            |tx| {
+                let mut row = load_readable(tx, session.user_id, reference)?;
+                if let Some(v) = if_version
+                    && v != row.version
+                {
+                    return Err(Error::Conflict(format!(
+                        "record '{reference}' is at version {}, not {v}",
+                        row.version
+                    )));
                 }
-                None => {
-                    let current = row.key_id.ok_or_else(|| integrity(row.id))?;
-                    let name = ring.key_name(tx, current)?;
-                    let key = key_for_put(tx, session, Some(&name))?;
-                    seal_into(tx, session, &mut ring, &mut row, value, Some(&key), None)?;
-                    crate::keys::count_usage(
-                        tx,
-                        key.id,
-                        key.latest_version,
-                        1,
-                        value.len() as i64,
-                    )?;
+                let mut ring = Keyring::new(session, password);
+                match row.identity_id {
+                    Some(identity_id) => {
+                        let identity_id = IdentityId(identity_id);
+                        let unlocker = ring.unlocker.as_mut().ok_or_else(|| Error::NeedsInput {
+                            what: "the record password".into(),
+                            flag: "--password-file FILE (or ZENCRYPT_RECORD_PASSWORD_FILE)".into(),
+                        })?;
+                        let ik = Key32::from_bytes(
+                            *unlocker.key(tx, session.user_id, identity_id)?.expose(),
+                        );
+                        seal_into(
+                            tx,
+                            session,
+                            &mut ring,
+                            &mut row,
+                            value,
+                            None,
+                            Some((identity_id, &ik)),
+                        )?;
+                    }
+                    None => {
+                        let current = row.key_id.ok_or_else(|| integrity(row.id))?;
+                        let name = ring.key_name(tx, KeyId(current))?;
+                        let key = key_for_put(tx, session, Some(&name))?;
+                        seal_into(tx, session, &mut ring, &mut row, value, Some(&key), None)?;
+                        crate::keys::count_usage(
+                            tx,
+                            KeyId(key.id),
+                            KeyVersion(key.latest_version),
+                            1,
+                            value.len() as i64,
+                        )?;
+                    }
                 }
-            }
-            row.version += 1;
-            row.updated_at = duration::now();
-            tx.update_record(&row)?;
-            usage(tx, session, &row, "data.update", value.len())?;
-            let detail = json!({ "version": row.version, "bytes": value.len() });
-            Ok((row, detail))
-        })
+                row.version += 1;
+                row.updated_at = duration::now();
+                tx.update_record(&row)?;
+                usage(tx, session, &row, UsageOp::DataUpdate, value.len())?;
+                let detail = json!({ "version": row.version, "bytes": value.len() });
+                Ok((row, detail))
+            },
+        )
     }
 }

@@ -11,6 +11,7 @@ use super::{Keyring, PutOptions, Puts, RecordInfo, TokenChoice, put_in, token, u
 use crate::authz::Permission;
 use crate::duration;
 use crate::error::{Error, Result};
+use crate::events::{AuditAction, UsageOp};
 use crate::model::{RecordFilter, RecordOrder};
 use crate::vault::{Session, Vault};
 
@@ -145,7 +146,7 @@ impl Vault {
         self.authorized(
             session,
             Permission::Own,
-            "data.import",
+            AuditAction::DataImport,
             key.unwrap_or("-"),
             |tx| {
                 let mut ring = Keyring::new(session, password);
@@ -186,10 +187,10 @@ impl Vault {
         include_deleted: bool,
         password: Option<&SecretString>,
     ) -> Result<(Vec<Exported>, u64)> {
-        self.authorized(session, Permission::Own, "data.export", "-", |tx| {
+        self.authorized(session, Permission::Own, AuditAction::DataExport, "-", |tx| {
             let now = duration::now();
             let rows = tx.list_records(
-                session.user_id,
+                session.user_id.0,
                 &RecordFilter {
                     deleted: if include_deleted { None } else { Some(false) },
                     // Expired records are not readable, by export either.
@@ -207,7 +208,7 @@ impl Vault {
             for row in &rows {
                 match ring.open(tx, session, row) {
                     Ok(v) => {
-                        usage(tx, session, row, "data.export", v.len())?;
+                        usage(tx, session, row, UsageOp::DataExport, v.len())?;
                         out.push((ring.info(tx, row)?, v));
                     }
                     Err(Error::InvalidPassword | Error::NeedsInput { .. }) if row.identity_id.is_some() => skipped += 1,
