@@ -12,7 +12,7 @@ fn tampered(row: &str) -> String {
 }
 
 fn exec(env: &Env, sql: &str) {
-    env.sql().execute_batch(sql).unwrap();
+    env.exec(sql);
 }
 
 #[track_caller]

@@ -9,6 +9,7 @@ use super::{Ctx, emitted};
 use zencrypt_core::authz::Permission;
 use zencrypt_core::config::DbLocation;
 use zencrypt_core::error::{Error, Result};
+use zencrypt_core::events::AuditAction;
 
 /// Database care.
 #[derive(Debug, Subcommand)]
@@ -126,7 +127,12 @@ pub fn run(ctx: &Ctx, cmd: DbCommand) -> Result<()> {
             }
             let label = target.display();
             // Refused before anything is created at the target.
-            vault.require(&session, Permission::Administer, "db.copy", &label)?;
+            vault.require(
+                &session,
+                Permission::Administer,
+                AuditAction::DbCopy,
+                &label,
+            )?;
             let store = crate::backend::open_location(&ctx.cfg, &target, true)?;
             let r = vault.db_copy(&session, &label, store)?;
             out.note(&format!(

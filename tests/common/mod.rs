@@ -279,12 +279,40 @@ impl Env {
         self.run_with(args, b"", &[("ZENCRYPT_TOKEN", token)])
     }
 
+    /// A connection to the SQLite file, for tests about the file itself.
     pub fn sql(&self) -> rusqlite::Connection {
+        assert!(
+            !self.on_postgres(),
+            "a test of the SQLite file must use Env::sqlite()"
+        );
         rusqlite::Connection::open(self.db()).unwrap()
     }
 
-    /// The first column of every row `query` returns, straight from the database.
-    pub fn column<T: rusqlite::types::FromSql>(&self, query: &str) -> Vec<T> {
+    /// Runs SQL statements straight against the database, on either backend (the SQL must
+    /// mean the same on both).
+    pub fn exec(&self, sql: &str) {
+        match &self.pg {
+            Some(db) => {
+                psql(&db.url, sql);
+            }
+            None => self.sql().execute_batch(sql).unwrap(),
+        }
+    }
+
+    /// The first column of every row `query` returns, straight from the database, on
+    /// either backend.
+    pub fn column<T>(&self, query: &str) -> Vec<T>
+    where
+        T: rusqlite::types::FromSql + std::str::FromStr,
+        T::Err: std::fmt::Debug,
+    {
+        if let Some(db) = &self.pg {
+            let out = psql(&db.url, query);
+            return out
+                .lines()
+                .map(|l| l.parse::<T>().expect("a value of the column's type"))
+                .collect();
+        }
         self.sql()
             .prepare(query)
             .unwrap()

@@ -77,8 +77,6 @@ fn canonical(e: &AuditEntry) -> Vec<u8> {
 /// log (or an older copy's) cannot be swapped in whole.
 /// The `meta` entry of a copy (`db copy`) naming the seq of its hand-over entry.
 pub const COPY_SEQ: &str = "copy_seq";
-/// The audit action of a copy's hand-over entry, the first entry written in the copy.
-pub const COPY_ACTION: &str = "db.copied-from";
 
 /// The database id the chain starts from: this database's own, or for a copy, the id of
 /// the database the chain began in, as the copy's authentic hand-over entry names it
@@ -100,7 +98,7 @@ pub fn chain_origin(tx: &mut dyn Tx, key: &MacKey) -> Result<Vec<u8>> {
         .ok_or_else(bad)?;
     let entry = tx
         .audit_entry(seq)?
-        .filter(|e| e.action == COPY_ACTION && authentic(key, e))
+        .filter(|e| e.action == AuditAction::DbCopiedFrom.as_str() && authentic(key, e))
         .ok_or_else(bad)?;
     let detail: Value = serde_json::from_str(&entry.detail).map_err(|_| bad())?;
     let field = |name: &str| {

@@ -67,8 +67,8 @@ pub struct Config {
     /// `ZENCRYPT_AUDIT_KEY_FILE`: a file holding the audit key (instead of
     /// `ZENCRYPT_AUDIT_KEY`).
     pub audit_key_file: Option<PathBuf>,
-    /// The home directory, when known (for `~/.pgpass`).
-    pub home: Option<PathBuf>,
+    /// The password file of libpq's format: `PGPASSFILE`, else `~/.pgpass`.
+    pub pgpass: Option<PathBuf>,
     /// Where `jwt.secret` and `audit.key` are generated.
     pub data_dir: PathBuf,
     /// Where session files live.
@@ -307,7 +307,11 @@ pub fn load(flags: &Flags, env: &HashMap<String, OsString>) -> Result<Config, Er
         db,
         db_password_file,
         audit_key_file,
-        home: home.clone(),
+        pgpass: env
+            .get("PGPASSFILE")
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+            .or_else(|| home.as_ref().map(|h| h.join(".pgpass"))),
         data_dir,
         state_dir,
         signup,

@@ -167,7 +167,12 @@ impl Vault {
         target_label: &str,
         mut target: Box<dyn Storage>,
     ) -> Result<CopyReport> {
-        self.require(session, Permission::Administer, "db.copy", target_label)?;
+        self.require(
+            session,
+            Permission::Administer,
+            AuditAction::DbCopy,
+            target_label,
+        )?;
         let made = (|| -> Result<CopyReport> {
             let counts = target.counts()?;
             if counts
@@ -217,7 +222,7 @@ impl Vault {
                 to.as_mut(),
                 &self.audit_key,
                 &session.actor(),
-                chain::COPY_ACTION,
+                AuditAction::DbCopiedFrom,
                 &source_label,
                 Outcome::Ok,
                 &json!({
@@ -243,7 +248,7 @@ impl Vault {
         let report = match made {
             Ok(r) => r,
             Err(e) => {
-                self.audit_failure(&session.actor(), "db.copy", target_label, &e);
+                self.audit_failure(&session.actor(), AuditAction::DbCopy, target_label, &e);
                 return Err(e);
             }
         };
@@ -255,7 +260,7 @@ impl Vault {
         self.authorized(
             session,
             Permission::Administer,
-            "db.copy",
+            AuditAction::DbCopy,
             target_label,
             |_| Ok(((), detail.clone())),
         )?;

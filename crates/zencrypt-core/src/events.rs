@@ -71,6 +71,10 @@ names! {
         DbStatus => "db.status",
         /// The database was backed up.
         DbBackup => "db.backup",
+        /// `db copy`, in the source.
+        DbCopy => "db.copy",
+        /// A copy's hand-over entry, the first written in the copy.
+        DbCopiedFrom => "db.copied-from",
         /// A restored database's audit head was accepted.
         AuditAcceptHead => "audit.accept-head",
         /// Audit rows were listed.
