@@ -19,3 +19,4 @@ mod shell_pty;
 mod storage;
 mod tamper;
 mod team;
+mod tls;
