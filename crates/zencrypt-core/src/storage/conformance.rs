@@ -1742,10 +1742,10 @@ pub fn copy_rows_round_trip(backend: &dyn Backend) {
         let mut from = source.read().expect("read");
         let mut to = target.write().expect("write");
         let n = schema::copy_rows(&mut *from, &mut *to, &mut |table, row| {
-            if table.name == schema::SESSIONS.name {
-                if let Some(i) = table.position("wrapped_user_key") {
-                    row[i] = Value::Blob(Vec::new());
-                }
+            if table.name == schema::SESSIONS.name
+                && let Some(i) = table.position("wrapped_user_key")
+            {
+                row[i] = Value::Blob(Vec::new());
             }
         })
         .expect("copy");
