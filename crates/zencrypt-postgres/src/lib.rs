@@ -7,8 +7,9 @@
 //!   (`SELECT ... FROM audit_head WHERE id = 1 FOR UPDATE`), so writers serialise on it;
 //!   a lock held longer than [`LOCK_TIMEOUT`] is [`StoreError::Busy`]. Read transactions
 //!   run REPEATABLE READ READ ONLY: one consistent snapshot.
-//! - Every statement is one round trip: parameter types are sent with it, so nothing is
-//!   prepared first.
+//! - A statement's first run in a transaction is one round trip (its parameter types go
+//!   with it, nothing is prepared first); one that runs again in the same transaction is
+//!   prepared then and reused.
 //! - Text columns are `COLLATE "C"` and every order on text says so: names compare and
 //!   sort by their bytes, as on SQLite. User names are matched ignoring the case of ASCII
 //!   letters only, like SQLite's NOCASE.

@@ -1,11 +1,17 @@
-//! One transaction on the connection: every [`Tx`] method as one statement (one round
-//! trip: the parameter types are given, so nothing is prepared first), with the SQLite
-//! backend's semantics: the same rows in the same order, names bytewise, and a unique
-//! violation of an insert or a record update reported without ending the transaction.
+//! One transaction on the connection: every [`Tx`] method as one statement, with the
+//! SQLite backend's semantics: the same rows in the same order, names bytewise, and a
+//! unique violation of an insert or a record update reported without ending the
+//! transaction.
+//!
+//! A statement's first run in a transaction is one round trip (its parameter types go
+//! with it, so nothing is prepared first); a statement that runs again is prepared then
+//! and reused, which halves the time of an import's thousands of inserts.
+
+use std::collections::HashMap;
 
 use postgres::fallible_iterator::FallibleIterator;
 use postgres::types::{ToSql, Type};
-use postgres::{Client, Row, SimpleQueryMessage};
+use postgres::{Client, Row, SimpleQueryMessage, Statement};
 use zencrypt_core::crypto::kdf::KdfParams;
 use zencrypt_core::model::{
     AuditEntry, AuditFilter, Credentials, IdentityRow, KeyEvent, KeyRecord, KeyStatus,
@@ -260,6 +266,11 @@ pub(crate) struct PgTx<'a> {
     open: bool,
     /// A statement failed, so the server has already ended the transaction.
     failed: bool,
+    /// The statements run so far: `None` after the first run (sent with its parameter
+    /// types, unprepared), prepared at the second and reused for the rest of the
+    /// transaction. Kept per transaction, so that a pooler handing each transaction a
+    /// server connection of its own sees no statement from another.
+    statements: HashMap<String, Option<Statement>>,
 }
 
 impl<'a> PgTx<'a> {
@@ -295,6 +306,7 @@ impl<'a> PgTx<'a> {
             redactor,
             open: true,
             failed: false,
+            statements: HashMap::new(),
         })
     }
 
@@ -312,18 +324,50 @@ impl<'a> PgTx<'a> {
         }
     }
 
-    fn rows(&mut self, sql: &str, args: &[Arg<'_>]) -> StoreResult<Vec<Row>> {
-        match self.client.query_typed(sql, args) {
-            Ok(rows) => Ok(rows),
-            Err(e) => Err(self.err(&e)),
+    /// The prepared statement for `sql` when it runs for the second time or later in this
+    /// transaction (preparing it at the second run).
+    fn prepared(
+        &mut self,
+        sql: &str,
+        args: &[Arg<'_>],
+    ) -> Result<Option<Statement>, postgres::Error> {
+        match self.statements.get_mut(sql) {
+            None => {
+                self.statements.insert(sql.to_string(), None);
+                Ok(None)
+            }
+            Some(Some(statement)) => Ok(Some(statement.clone())),
+            Some(slot) => {
+                let types: Vec<Type> = args.iter().map(|a| a.1.clone()).collect();
+                let statement = self.client.prepare_typed(sql, &types)?;
+                *slot = Some(statement.clone());
+                Ok(Some(statement))
+            }
         }
     }
 
+    fn rows(&mut self, sql: &str, args: &[Arg<'_>]) -> StoreResult<Vec<Row>> {
+        let result = match self.prepared(sql, args) {
+            Ok(Some(statement)) => {
+                let values: Vec<&(dyn ToSql + Sync)> = args.iter().map(|a| a.0).collect();
+                self.client.query(&statement, &values)
+            }
+            Ok(None) => self.client.query_typed(sql, args),
+            Err(e) => Err(e),
+        };
+        result.map_err(|e| self.err(&e))
+    }
+
     fn exec(&mut self, sql: &str, args: &[Arg<'_>]) -> StoreResult<u64> {
-        match self.client.execute_typed(sql, args) {
-            Ok(n) => Ok(n),
-            Err(e) => Err(self.err(&e)),
-        }
+        let result = match self.prepared(sql, args) {
+            Ok(Some(statement)) => {
+                let values: Vec<&(dyn ToSql + Sync)> = args.iter().map(|a| a.0).collect();
+                self.client.execute(&statement, &values)
+            }
+            Ok(None) => self.client.execute_typed(sql, args),
+            Err(e) => Err(e),
+        };
+        result.map_err(|e| self.err(&e))
     }
 
     fn all<T>(
