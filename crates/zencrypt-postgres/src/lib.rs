@@ -317,8 +317,7 @@ impl PgStore {
             location: location.clone(),
             reason,
         };
-        let parsed = url::parse(&opts.url)
-            .ok_or_else(|| unopenable("give a postgres:// or postgresql:// URL".into()))?;
+        let parsed = url::parse(&opts.url).map_err(|r| unopenable(r.reason().into()))?;
         let mut config: Config = parsed.driver.parse().map_err(|e: postgres::Error| {
             let mut text = e.to_string();
             if let Some(source) = std::error::Error::source(&e) {
@@ -760,6 +759,15 @@ mod tests {
         let shown = format!("{err} {err:?}");
         assert!(matches!(err, StoreError::Unopenable { .. }), "{shown}");
         assert!(!shown.contains("topsecret"), "{shown}");
+
+        let err = PgStore::open(&PgOptions::new("postgres://u:top@secret@h/db"), false)
+            .expect_err("refused");
+        let shown = format!("{err} {err:?}");
+        assert!(shown.contains("%40"), "{shown}");
+        assert!(
+            !shown.contains("top") && !shown.contains("secret"),
+            "{shown}"
+        );
     }
 
     #[test]

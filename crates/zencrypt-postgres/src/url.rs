@@ -36,9 +36,33 @@ impl std::fmt::Debug for Url {
 /// The schemes accepted.
 const SCHEMES: [&str; 2] = ["postgres://", "postgresql://"];
 
-/// Takes `url` apart; `None` when it is not a `postgres://` or `postgresql://` URL.
-pub(crate) fn parse(url: &str) -> Option<Url> {
-    let scheme = SCHEMES.into_iter().find(|s| url.starts_with(s))?;
+/// Why a URL was not taken.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Refused {
+    /// Not a `postgres://` or `postgresql://` URL.
+    NotOurs,
+    /// A second `@` in the host part: a password with a raw `@` in it.
+    RawAt,
+}
+
+impl Refused {
+    /// What to do about it.
+    pub(crate) fn reason(&self) -> &'static str {
+        match self {
+            Refused::NotOurs => "give a postgres:// or postgresql:// URL",
+            Refused::RawAt => {
+                "the URL has a second @ (write an @ in the user name or password as %40)"
+            }
+        }
+    }
+}
+
+/// Takes `url` apart.
+pub(crate) fn parse(url: &str) -> Result<Url, Refused> {
+    let scheme = SCHEMES
+        .into_iter()
+        .find(|s| url.starts_with(s))
+        .ok_or(Refused::NotOurs)?;
     let rest = &url[scheme.len()..];
     let (user, mut password, rest) = match rest.find('@') {
         Some(at) => {
@@ -51,6 +75,11 @@ pub(crate) fn parse(url: &str) -> Option<Url> {
         }
         None => (None, None, rest),
     };
+    // The driver takes the user info up to the first @; a second one before the
+    // parameters means a password with a raw @, part of which would show as the host.
+    if user.is_some() && rest[..rest.find('?').unwrap_or(rest.len())].contains('@') {
+        return Err(Refused::RawAt);
+    }
     let (base, query) = match rest.split_once('?') {
         Some((b, q)) => (b, Some(q)),
         None => (rest, None),
@@ -91,7 +120,7 @@ pub(crate) fn parse(url: &str) -> Option<Url> {
         }
         s
     };
-    Some(Url {
+    Ok(Url {
         driver: assemble(&driver_params),
         redacted: assemble(&shown_params),
         password,
@@ -104,8 +133,8 @@ pub(crate) fn parse(url: &str) -> Option<Url> {
 /// is shown as its scheme only (it may be a key=value string holding a password).
 pub(crate) fn redact(url: &str) -> String {
     match parse(url) {
-        Some(u) => u.redacted,
-        None => url.split_once("://").map_or_else(
+        Ok(u) => u.redacted,
+        Err(_) => url.split_once("://").map_or_else(
             || "(not a postgres:// URL)".to_string(),
             |(s, _)| format!("{s}://…"),
         ),
@@ -184,8 +213,8 @@ mod tests {
             assert_eq!((u.driver.as_str(), u.redacted.as_str()), (url, url));
             assert_eq!(u.password, None);
         }
-        assert_eq!(parse("host=x password=y"), None);
-        assert_eq!(parse("mysql://a:b@c/d"), None);
+        assert_eq!(parse("host=x password=y"), Err(Refused::NotOurs));
+        assert_eq!(parse("mysql://a:b@c/d"), Err(Refused::NotOurs));
     }
 
     #[test]
@@ -193,6 +222,15 @@ mod tests {
         assert_eq!(redact("host=x password=y"), "(not a postgres:// URL)");
         assert_eq!(redact("mysql://a:b@c/d"), "mysql://…");
         assert_eq!(redact("postgres://a:b@c/d"), "postgres://a@c/d");
+    }
+
+    #[test]
+    fn a_raw_at_in_the_password_is_refused_and_not_shown() {
+        assert_eq!(parse("postgres://u:p@ss@host/db"), Err(Refused::RawAt));
+        assert_eq!(redact("postgres://u:p@ss@host/db"), "postgres://…");
+        assert_eq!(parse("postgres://u:p@ss/x@host/db"), Err(Refused::RawAt));
+        // An @ after the host is a parameter's business.
+        assert!(parse("postgres://u@host/db?options=a@b").is_ok());
     }
 
     #[test]
