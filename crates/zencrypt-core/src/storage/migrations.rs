@@ -2,6 +2,14 @@
 //! backend. A released migration is never edited; changes go in a new one at the end.
 //! Steps that must compute something (the row bindings of version 5) run in the vault
 //! when it opens a database (see `Vault::open`), not here.
+//!
+//! Both backends end up with the tables and columns of [`super::schema::TABLES`]. On
+//! PostgreSQL every integer is a BIGINT (booleans are 0 and 1, as on SQLite), bytes are
+//! BYTEA and text columns are `COLLATE "C"` (they compare and sort bytewise, as on
+//! SQLite). Ids are handed out inside write transactions (which serialise), so there are
+//! no identity columns. The PostgreSQL backend keeps the schema version in a table of its
+//! own (SQLite keeps it in `PRAGMA user_version`) and writes the random database id when
+//! it applies version 1: both are its business, not this list's.
 
 /// One schema step.
 #[derive(Debug, Clone, Copy)]
@@ -12,6 +20,8 @@ pub struct Migration {
     pub name: &'static str,
     /// The step on SQLite.
     pub sqlite: &'static str,
+    /// The step on PostgreSQL.
+    pub postgres: &'static str,
 }
 
 /// Every migration, oldest first; migration `i` takes the schema to version `i + 1`.
@@ -20,31 +30,37 @@ pub const MIGRATIONS: &[Migration] = &[
         version: 1,
         name: "accounts, sessions and the audit log",
         sqlite: V1_ACCOUNTS_SESSIONS_AUDIT,
+        postgres: PG_V1_ACCOUNTS_SESSIONS_AUDIT,
     },
     Migration {
         version: 2,
         name: "keys and usage",
         sqlite: V2_KEYS_USAGE,
+        postgres: PG_V2_KEYS_USAGE,
     },
     Migration {
         version: 3,
         name: "records",
         sqlite: V3_RECORDS,
+        postgres: PG_V3_RECORDS,
     },
     Migration {
         version: 4,
         name: "session expiry index",
         sqlite: V4_SESSION_EXPIRY,
+        postgres: PG_V4_SESSION_EXPIRY,
     },
     Migration {
         version: 5,
         name: "row bindings",
         sqlite: V5_ROW_BINDINGS,
+        postgres: PG_V5_ROW_BINDINGS,
     },
     Migration {
         version: 6,
         name: "the audit chain head",
         sqlite: V6_AUDIT_HEAD,
+        postgres: PG_V6_AUDIT_HEAD,
     },
 ];
 
@@ -229,6 +245,180 @@ INSERT INTO audit_head (id, seq, mac)
     FROM audit_log;
 ";
 
+const PG_V1_ACCOUNTS_SESSIONS_AUDIT: &str = r#"
+CREATE TABLE meta (
+    key   TEXT COLLATE "C" PRIMARY KEY,
+    value BYTEA NOT NULL
+);
+
+CREATE TABLE users (
+    id               BIGINT PRIMARY KEY,
+    username         TEXT COLLATE "C" NOT NULL UNIQUE,
+    password_hash    TEXT COLLATE "C" NOT NULL,
+    role             TEXT COLLATE "C" NOT NULL CHECK (role IN ('user', 'auditor', 'admin')),
+    status           TEXT COLLATE "C" NOT NULL CHECK (status IN ('active', 'disabled')),
+    kek_salt         BYTEA NOT NULL,
+    kek_m_kib        BIGINT NOT NULL,
+    kek_t            BIGINT NOT NULL,
+    kek_p            BIGINT NOT NULL,
+    wrapped_user_key BYTEA NOT NULL,
+    created_at       BIGINT NOT NULL,
+    last_login_at    BIGINT
+);
+
+CREATE TABLE sessions (
+    id               TEXT COLLATE "C" PRIMARY KEY,
+    user_id          BIGINT NOT NULL REFERENCES users(id),
+    created_at       BIGINT NOT NULL,
+    expires_at       BIGINT NOT NULL,
+    revoked_at       BIGINT,
+    wrapped_user_key BYTEA NOT NULL
+);
+CREATE INDEX sessions_by_user ON sessions(user_id);
+
+CREATE TABLE audit_log (
+    seq      BIGINT PRIMARY KEY,
+    at       BIGINT NOT NULL,
+    actor_id BIGINT,
+    actor    TEXT COLLATE "C" NOT NULL,
+    action   TEXT COLLATE "C" NOT NULL,
+    target   TEXT COLLATE "C" NOT NULL,
+    outcome  TEXT COLLATE "C" NOT NULL CHECK (outcome IN ('ok', 'denied', 'failed')),
+    detail   TEXT COLLATE "C" NOT NULL,
+    prev_mac BYTEA NOT NULL,
+    mac      BYTEA NOT NULL
+);
+CREATE INDEX audit_by_actor ON audit_log(actor_id, seq);
+"#;
+
+const PG_V2_KEYS_USAGE: &str = r#"
+CREATE TABLE keys (
+    id                  BIGINT PRIMARY KEY,
+    owner_id            BIGINT NOT NULL REFERENCES users(id),
+    name                TEXT COLLATE "C" NOT NULL,
+    status              TEXT COLLATE "C" NOT NULL
+                        CHECK (status IN ('active', 'disabled', 'destroyed')),
+    exportable          BIGINT NOT NULL CHECK (exportable IN (0, 1)),
+    rotation_period     BIGINT,
+    expires_at          BIGINT,
+    min_decrypt_version BIGINT NOT NULL,
+    latest_version      BIGINT NOT NULL,
+    created_at          BIGINT NOT NULL,
+    UNIQUE (owner_id, name)
+);
+
+CREATE TABLE key_versions (
+    key_id           BIGINT NOT NULL REFERENCES keys(id),
+    version          BIGINT NOT NULL,
+    wrapped_material BYTEA,
+    created_at       BIGINT NOT NULL,
+    encryptions      BIGINT NOT NULL DEFAULT 0,
+    bytes            BIGINT NOT NULL DEFAULT 0,
+    PRIMARY KEY (key_id, version)
+);
+
+CREATE TABLE key_events (
+    id       BIGINT PRIMARY KEY,
+    key_id   BIGINT NOT NULL REFERENCES keys(id),
+    at       BIGINT NOT NULL,
+    event    TEXT COLLATE "C" NOT NULL,
+    version  BIGINT,
+    actor_id BIGINT,
+    actor    TEXT COLLATE "C" NOT NULL,
+    detail   TEXT COLLATE "C" NOT NULL
+);
+CREATE INDEX key_events_by_key ON key_events(key_id, id);
+
+CREATE TABLE usage_events (
+    id          BIGINT PRIMARY KEY,
+    at          BIGINT NOT NULL,
+    user_id     BIGINT NOT NULL REFERENCES users(id),
+    key_id      BIGINT,
+    key_version BIGINT,
+    record_id   BIGINT,
+    operation   TEXT COLLATE "C" NOT NULL,
+    bytes       BIGINT NOT NULL,
+    outcome     TEXT COLLATE "C" NOT NULL CHECK (outcome IN ('ok', 'failed'))
+);
+CREATE INDEX usage_by_user ON usage_events(user_id, at);
+"#;
+
+/// `records_id_high` stands in for SQLite's AUTOINCREMENT: it holds the highest record id
+/// ever deleted, so an id is never handed out twice, even after a purge.
+const PG_V3_RECORDS: &str = r#"
+CREATE TABLE password_identities (
+    id                   BIGINT PRIMARY KEY,
+    owner_id             BIGINT NOT NULL REFERENCES users(id),
+    salt                 BYTEA NOT NULL,
+    kdf_m_kib            BIGINT NOT NULL,
+    kdf_t                BIGINT NOT NULL,
+    kdf_p                BIGINT NOT NULL,
+    wrapped_identity_key BYTEA NOT NULL,
+    created_at           BIGINT NOT NULL
+);
+CREATE INDEX identities_by_owner ON password_identities(owner_id);
+
+CREATE TABLE records (
+    id          BIGINT PRIMARY KEY,
+    token       TEXT COLLATE "C" NOT NULL UNIQUE,
+    owner_id    BIGINT NOT NULL REFERENCES users(id),
+    name        TEXT COLLATE "C",
+    key_id      BIGINT REFERENCES keys(id),
+    key_version BIGINT,
+    identity_id BIGINT REFERENCES password_identities(id),
+    wrapped_dek BYTEA NOT NULL,
+    ciphertext  BYTEA NOT NULL,
+    created_at  BIGINT NOT NULL,
+    updated_at  BIGINT NOT NULL,
+    expires_at  BIGINT,
+    deleted_at  BIGINT,
+    version     BIGINT NOT NULL,
+    CHECK ((key_id IS NULL) <> (identity_id IS NULL))
+);
+CREATE UNIQUE INDEX records_live_name ON records(owner_id, name)
+    WHERE name IS NOT NULL AND deleted_at IS NULL;
+CREATE INDEX records_by_owner ON records(owner_id, created_at);
+CREATE INDEX records_by_name ON records(owner_id, name);
+CREATE INDEX records_by_key ON records(key_id, key_version);
+CREATE INDEX records_by_identity ON records(identity_id);
+CREATE SEQUENCE records_id_high AS BIGINT MINVALUE 0 START WITH 0;
+"#;
+
+const PG_V4_SESSION_EXPIRY: &str = "
+CREATE INDEX sessions_holding_keys ON sessions(expires_at) WHERE octet_length(wrapped_user_key) > 0;
+";
+
+/// As on SQLite; user names are looked up by `lower()` under the C collation, which folds
+/// ASCII letters only, like SQLite's NOCASE.
+const PG_V5_ROW_BINDINGS: &str = r#"
+ALTER TABLE users ADD COLUMN row_mac BYTEA NOT NULL DEFAULT ''::bytea;
+ALTER TABLE users ADD COLUMN must_change_password BIGINT NOT NULL DEFAULT 0
+    CHECK (must_change_password IN (0, 1));
+ALTER TABLE users ADD COLUMN rows_bound BIGINT NOT NULL DEFAULT 0 CHECK (rows_bound IN (0, 1));
+ALTER TABLE sessions ADD COLUMN row_mac BYTEA NOT NULL DEFAULT ''::bytea;
+ALTER TABLE keys ADD COLUMN row_mac BYTEA NOT NULL DEFAULT ''::bytea;
+ALTER TABLE key_versions ADD COLUMN row_mac BYTEA NOT NULL DEFAULT ''::bytea;
+ALTER TABLE records ADD COLUMN row_mac BYTEA NOT NULL DEFAULT ''::bytea;
+ALTER TABLE password_identities ADD COLUMN row_mac BYTEA NOT NULL DEFAULT ''::bytea;
+ALTER TABLE password_identities ADD COLUMN kek_scheme BIGINT NOT NULL DEFAULT 1;
+ALTER TABLE audit_log ADD COLUMN state BYTEA NOT NULL DEFAULT ''::bytea;
+CREATE INDEX users_by_folded_name ON users (lower(username COLLATE "C"));
+UPDATE sessions SET revoked_at = coalesce(revoked_at, CAST(floor(extract(epoch FROM now())) AS BIGINT)),
+    wrapped_user_key = ''::bytea;
+"#;
+
+const PG_V6_AUDIT_HEAD: &str = "
+CREATE TABLE audit_head (
+    id  BIGINT PRIMARY KEY CHECK (id = 1),
+    seq BIGINT NOT NULL,
+    mac BYTEA NOT NULL
+);
+INSERT INTO audit_head (id, seq, mac)
+    SELECT 1, coalesce(max(seq), 0),
+        coalesce((SELECT mac FROM audit_log ORDER BY seq DESC LIMIT 1), ''::bytea)
+    FROM audit_log;
+";
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -243,6 +433,40 @@ mod tests {
                 "migration {} is empty",
                 m.version
             );
+        }
+    }
+
+    /// Every step has SQL for both backends.
+    #[test]
+    fn every_step_has_sql_for_each_backend() {
+        for m in MIGRATIONS {
+            assert!(!m.sqlite.trim().is_empty(), "{}: no SQLite SQL", m.version);
+            assert!(
+                !m.postgres.trim().is_empty(),
+                "{}: no PostgreSQL SQL",
+                m.version
+            );
+        }
+    }
+
+    /// The PostgreSQL steps use only the three column types of the schema.
+    #[test]
+    fn postgres_steps_use_only_bigint_text_and_bytea() {
+        for m in MIGRATIONS {
+            for banned in [
+                " INTEGER",
+                " BLOB",
+                " STRICT",
+                "AUTOINCREMENT",
+                "randomblob",
+                "x''",
+            ] {
+                assert!(
+                    !m.postgres.contains(banned),
+                    "{}: PostgreSQL SQL contains {banned:?}",
+                    m.version
+                );
+            }
         }
     }
 }

@@ -1,6 +1,7 @@
 //! The storage contract: everything the domain asks of a database, with no SQL and no
 //! backend's types in it. The backends (`zencrypt-sqlite`, `zencrypt-postgres`) implement
-//! it; the conformance suite in the `zencrypt` package runs the same tests against each.
+//! it; the conformance suite (module `conformance`, behind the cargo feature of that name)
+//! runs the same checks against each.
 //!
 //! # Transactions
 //! Work happens in transactions: [`Storage::read`] begins a read-only one that sees one
@@ -40,6 +41,8 @@
 //! for a copy or a backup, and writing rows with their ids kept into an empty database
 //! (see [`Tx::dump`] and [`Tx::load`]).
 
+#[cfg(feature = "conformance")]
+pub mod conformance;
 pub mod migrations;
 pub mod schema;
 
