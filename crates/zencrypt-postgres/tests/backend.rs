@@ -466,7 +466,7 @@ fn tls_require_encrypts_and_verify_full_checks_the_certificate() {
         .expect("ssl setting")
         .get(0);
     if ssl != "on" {
-        eprintln!("note: the server has TLS off; skipping the TLS test");
+        support::note("the server has TLS off; the TLS test is skipped");
         return;
     }
     let db = server.fresh_db();
@@ -545,7 +545,9 @@ fn tls_require_encrypts_and_verify_full_checks_the_certificate() {
             }
             // A certificate that names another host, or is not fit to be its own CA.
             Err(StoreError::Unopenable { reason, .. }) => {
-                eprintln!("note: verify-full against the server's own certificate: {reason}");
+                support::note(&format!(
+                    "verify-full against the server's own certificate failed: {reason}"
+                ));
             }
             Err(e) => panic!("{e}"),
         }

@@ -10,6 +10,7 @@
 
 #![allow(dead_code)]
 
+use std::io::Write;
 use std::sync::{Mutex, Once, OnceLock};
 use std::time::Duration;
 
@@ -56,14 +57,20 @@ pub fn server() -> Option<Server> {
         None => {
             static NOTE: Once = Once::new();
             NOTE.call_once(|| {
-                eprintln!(
-                    "note: ZENCRYPT_TEST_DB_URL is not set, so the PostgreSQL tests are \
-                     skipped (e.g. ZENCRYPT_TEST_DB_URL=postgres://postgres@127.0.0.1:5432/postgres)"
+                note(
+                    "ZENCRYPT_TEST_DB_URL is not set, so the PostgreSQL tests are skipped \
+                     (e.g. ZENCRYPT_TEST_DB_URL=postgres://postgres@127.0.0.1:5432/postgres)",
                 );
             });
             None
         }
     }
+}
+
+/// Prints a note to the standard error itself, which the test harness does not capture,
+/// so that it shows.
+pub fn note(text: &str) {
+    let _ = writeln!(std::io::stderr(), "note: {text}");
 }
 
 /// FNV-1a of the PostgreSQL SQL, so that a template made from other SQL is not reused.
