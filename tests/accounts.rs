@@ -61,7 +61,7 @@ fn whoami_plain_output_and_json_errors() {
 
 #[test]
 fn wrong_password_and_unknown_user_look_the_same_and_are_audited() {
-    let env = Env::new();
+    let env = Env::sqlite();
     env.signup("alice");
     let wrong = env.run(
         &["login", "--username", "alice", "--password-stdin"],
@@ -285,7 +285,7 @@ fn password_file_and_env_password_file() {
 
 #[test]
 fn an_account_made_by_an_admin_must_change_its_password_first() {
-    let env = Env::new();
+    let env = Env::sqlite();
     env.signup("alice");
     env.run(
         &["user", "add", "bob", "--password-stdin"],

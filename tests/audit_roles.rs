@@ -4,7 +4,11 @@
 use crate::common::*;
 
 fn setup() -> (Env, String, String, String) {
-    let env = Env::new();
+    setup_on(Env::new())
+}
+
+/// [`setup`] on a given installation (`Env::sqlite()` for tests that read the file).
+fn setup_on(env: Env) -> (Env, String, String, String) {
     env.signup("alice");
     env.signup("bob");
     env.signup("carol");
@@ -121,7 +125,7 @@ fn audit_list_filters() {
 
 #[test]
 fn editing_or_deleting_audit_rows_breaks_verification_at_that_seq() {
-    let (env, alice, _, _) = setup();
+    let (env, alice, _, _) = setup_on(Env::sqlite());
     env.as_token(&alice, &["audit", "verify"]).ok();
     let conn = env.sql();
     let original: String = conn
@@ -170,7 +174,7 @@ fn editing_or_deleting_audit_rows_breaks_verification_at_that_seq() {
 
 #[test]
 fn editing_the_mac_or_the_outcome_is_detected() {
-    let (env, alice, _, _) = setup();
+    let (env, alice, _, _) = setup_on(Env::sqlite());
     let conn = env.sql();
     conn.execute("UPDATE audit_log SET outcome = 'failed' WHERE seq = 2", [])
         .unwrap();
@@ -238,7 +242,7 @@ fn revoke_ends_all_sessions_of_a_user() {
 
 #[test]
 fn an_impossible_outcome_value_is_named_by_verify() {
-    let (env, alice, _, _) = setup();
+    let (env, alice, _, _) = setup_on(Env::sqlite());
     let conn = env.sql();
     conn.execute_batch(
         "PRAGMA ignore_check_constraints = 1; UPDATE audit_log SET outcome = 'okay' WHERE seq = 3;",
@@ -251,9 +255,9 @@ fn an_impossible_outcome_value_is_named_by_verify() {
 
 #[test]
 fn another_databases_audit_log_does_not_verify_here() {
-    let (env, alice, _, _) = setup();
+    let (env, alice, _, _) = setup_on(Env::sqlite());
     // Same audit key in both, from the start: only the database identity differs.
-    let other = Env::new();
+    let other = Env::sqlite();
     std::fs::create_dir_all(other.data_dir()).unwrap();
     let key_file = other.data_dir().join("audit.key");
     std::fs::write(

@@ -142,7 +142,7 @@ fn a_full_disk_fails_the_write_and_loses_nothing() {
 
 #[test]
 fn a_file_size_limit_fails_the_write_and_loses_nothing() {
-    let env = Env::new();
+    let env = Env::sqlite();
     env.signup("alice");
     env.run(&["data", "put", "--name", "kept"], b"precious")
         .ok();
@@ -174,7 +174,7 @@ fn a_file_size_limit_fails_the_write_and_loses_nothing() {
 #[test]
 fn a_read_only_database_file_is_a_clear_error_and_stays_as_it_was() {
     use std::os::unix::fs::PermissionsExt;
-    let env = Env::new();
+    let env = Env::sqlite();
     env.signup("alice");
     env.run(&["data", "put", "--name", "kept"], b"precious")
         .ok();
@@ -221,7 +221,7 @@ fn a_read_only_database_file_is_a_clear_error_and_stays_as_it_was() {
 
 #[test]
 fn bad_env_values_are_exit_2_and_change_nothing() {
-    let env = Env::new();
+    let env = Env::sqlite();
     env.signup("alice");
     env.run(&["data", "put", "--name", "kept"], b"precious")
         .ok();

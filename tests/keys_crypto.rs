@@ -9,7 +9,11 @@ const CHUNK: usize = 64 * 1024;
 const HEADER_LEN: usize = 30 + 61 + 8;
 
 fn setup() -> Env {
-    let env = Env::new();
+    setup_on(Env::new())
+}
+
+/// [`setup`] on a given installation (`Env::sqlite()` for tests that read the file).
+fn setup_on(env: Env) -> Env {
     env.signup("alice");
     env.run(&["key", "create", "k"], b"").ok();
     env
@@ -209,7 +213,7 @@ fn rewrap_follows_the_rules_of_encryption() {
 
 #[test]
 fn disabled_and_destroyed_keys() {
-    let env = setup();
+    let env = setup_on(Env::sqlite());
     let ct = encrypt_file(&env, b"secret", "s.zc");
     env.run(&["key", "disable", "k"], b"").ok();
     let e = env.run(&["encrypt", "--key", "k"], b"x");
@@ -493,7 +497,7 @@ fn export_and_import() {
 
 #[test]
 fn usage_rows_and_counters_follow_every_event() {
-    let env = setup();
+    let env = setup_on(Env::sqlite());
     let ct = encrypt_file(&env, b"12345", "u.zc");
     decrypt(&env, &ct);
     env.run(&["key", "rotate", "k"], b"").ok();
@@ -577,9 +581,7 @@ fn hashing() {
 #[test]
 fn counters_edited_in_the_file_are_refused() {
     let env = setup();
-    env.sql()
-        .execute("UPDATE key_versions SET encryptions = 5", [])
-        .unwrap();
+    env.exec("UPDATE key_versions SET encryptions = 5");
     let r = env.run(&["key", "check"], b"");
     assert_eq!(r.code, 7);
     assert_eq!(

@@ -8,7 +8,7 @@ const NO_DB_HINT: &str =
 
 #[test]
 fn only_signup_creates_a_database() {
-    let env = Env::new();
+    let env = Env::sqlite();
     let dir = env.dir.path().join("typo");
     let db = dir.join("z.db");
     let db_arg = db.to_str().unwrap();
@@ -85,7 +85,7 @@ fn database_named(env: &Env, args: &[&str]) -> Run {
 #[test]
 fn a_dotenv_file_is_loaded_only_when_it_is_the_users_own() {
     use std::os::unix::fs::{PermissionsExt, chown, symlink};
-    let env = Env::new();
+    let env = Env::sqlite();
     let dotenv = env.dir.path().join(".env");
     let elsewhere = env.dir.path().join("from-dotenv.db");
     std::fs::write(&dotenv, format!("ZENCRYPT_DB={}\n", elsewhere.display())).unwrap();
@@ -432,7 +432,7 @@ fn core_dumps_are_off_while_a_command_runs() {
 
 #[test]
 fn terminal_controls_from_the_database_and_argv_are_shown_escaped() {
-    let env = Env::new();
+    let env = Env::sqlite();
     env.signup("alice");
     env.run(&["key", "create", "k"], b"").ok();
     // Names the CLI would refuse cannot be written into bound rows unnoticed; the

@@ -6,7 +6,11 @@ use crate::common::*;
 use serde_json::{Value, json};
 
 fn setup() -> Env {
-    let env = Env::new();
+    setup_on(Env::new())
+}
+
+/// [`setup`] on a given installation (`Env::sqlite()` for tests that read the file).
+fn setup_on(env: Env) -> Env {
     env.signup("alice");
     env
 }
@@ -247,7 +251,7 @@ fn batch_get_reports_missing_and_expired() {
 
 #[test]
 fn swapped_ciphertexts_fail_integrity() {
-    let env = setup();
+    let env = setup_on(Env::sqlite());
     put(&env, &["--name", "one"], b"first value");
     put(&env, &["--name", "two"], b"second value");
     let conn = env.sql();
@@ -280,7 +284,7 @@ fn swapped_ciphertexts_fail_integrity() {
 
 #[test]
 fn password_protected_records() {
-    let env = setup();
+    let env = setup_on(Env::sqlite());
     let good = pw_file(&env, "good", "record-pass-1");
     let bad = pw_file(&env, "bad", "record-pass-x");
     let newpw = pw_file(&env, "new", "record-pass-2");
@@ -458,7 +462,7 @@ fn materials(env: &Env) -> Materials {
 
 #[test]
 fn passwd_rewraps_only_the_user_key() {
-    let env = setup();
+    let env = setup_on(Env::sqlite());
     put(&env, &["--name", "k"], b"before");
     env.run(&["key", "rotate", "default"], b"").ok();
     let before = materials(&env);
@@ -572,7 +576,7 @@ fn an_update_counts_its_encryption() {
 
 #[test]
 fn rotate_with_rewrap_moves_data_keys_only() {
-    let env = setup();
+    let env = setup_on(Env::sqlite());
     for i in 0..5 {
         put(
             &env,

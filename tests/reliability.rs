@@ -38,12 +38,8 @@ fn six_processes_putting_forty_records_each_lose_nothing() {
     let v = env.run(&["audit", "verify", "--json"], b"");
     v.ok();
     assert_eq!(v.json()["ok"], true);
-    let (n, max): (i64, i64) = env
-        .sql()
-        .query_row("SELECT count(*), max(seq) FROM audit_log", [], |r| {
-            Ok((r.get(0)?, r.get(1)?))
-        })
-        .unwrap();
+    let n = env.column::<i64>("SELECT count(*) FROM audit_log");
+    let max = env.column::<i64>("SELECT max(seq) FROM audit_log");
     assert_eq!(n, max, "seq is contiguous");
 }
 
@@ -125,7 +121,7 @@ fn killed_bulk_operations_leave_all_or_nothing() {
 
 #[test]
 fn a_database_locked_longer_than_the_busy_timeout_is_a_clear_error() {
-    let env = Env::new();
+    let env = Env::sqlite();
     env.signup("alice");
     let before = env.run(&["db", "status", "--json"], b"").json()["audit_entries"].clone();
     let holder = env.sql();

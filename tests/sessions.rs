@@ -22,15 +22,10 @@ fn a_token_saved_before_logout_is_refused_after() {
         0,
         "logout removes the session file"
     );
-    let kept: i64 = env
-        .sql()
-        .query_row(
-            "SELECT count(*) FROM sessions WHERE revoked_at IS NOT NULL AND length(wrapped_user_key) > 0",
-            [],
-            |r| r.get(0),
-        )
-        .unwrap();
-    assert_eq!(kept, 0, "a revoked session keeps no copy of the user key");
+    let kept = env.column::<i64>(
+        "SELECT count(*) FROM sessions WHERE revoked_at IS NOT NULL AND length(wrapped_user_key) > 0",
+    );
+    assert_eq!(kept, [0], "a revoked session keeps no copy of the user key");
 }
 
 #[test]
@@ -111,7 +106,7 @@ fn short_jwt_secret_is_refused() {
 
 #[test]
 fn sessions_expire() {
-    let env = Env::new();
+    let env = Env::sqlite();
     env.signup("bob");
     let bob = env.token("bob");
     env.signup("alice");
@@ -204,7 +199,7 @@ fn print_token_prints_only_the_token_and_it_works_alone() {
 
 #[test]
 fn files_and_directories_are_private() {
-    let env = Env::new();
+    let env = Env::sqlite();
     env.signup("alice");
     assert_eq!(mode(&env.db()), 0o600);
     assert_eq!(mode(&env.data_dir()), 0o700);

@@ -341,7 +341,7 @@ fn every_main_menu_entry_has_a_happy_and_an_error_path() {
 
 #[test]
 fn the_shell_creates_a_database_only_by_signing_up() {
-    let env = Env::new();
+    let env = Env::sqlite();
     let mut s = spawn(&env);
     s.expect("Choose: ").unwrap();
     s.send("1\r").unwrap();

@@ -95,7 +95,7 @@ fn another_applications_sqlite_file_is_left_untouched() {
 
 #[test]
 fn a_newer_schema_is_refused_untouched() {
-    let env = Env::new();
+    let env = Env::sqlite();
     env.signup("alice");
     env.sql().pragma_update(None, "user_version", 99).unwrap();
     let before = sha(&env.db());
@@ -113,7 +113,7 @@ fn a_newer_schema_is_refused_untouched() {
 
 #[test]
 fn a_new_database_is_migrated_and_configured() {
-    let env = Env::new();
+    let env = Env::sqlite();
     env.signup("alice");
     let c = env.sql();
     let version: i64 = c
@@ -160,7 +160,7 @@ fn a_new_database_is_migrated_and_configured() {
 
 #[test]
 fn a_corrupt_database_is_reported() {
-    let env = Env::new();
+    let env = Env::sqlite();
     env.signup("alice");
     let mut bytes = std::fs::read(env.db()).unwrap();
     for b in &mut bytes[100..4096] {
@@ -234,7 +234,7 @@ fn help_and_version() {
 
 #[test]
 fn overwriting_secrets_empties_the_write_ahead_log() {
-    let env = Env::new();
+    let env = Env::sqlite();
     env.signup("alice");
     env.run(&["key", "create", "k"], b"").ok();
     // Another open connection keeps the log from being removed when zencrypt exits.

@@ -32,7 +32,11 @@ fn verify(env: &Env) -> (i32, Value) {
 }
 
 fn setup() -> Env {
-    let env = Env::new();
+    setup_on(Env::new())
+}
+
+/// [`setup`] on a given installation (`Env::sqlite()` for tests of the file).
+fn setup_on(env: Env) -> Env {
     env.signup("alice");
     env.run(&["data", "put", "--name", "prod"], b"prod-value")
         .ok();
@@ -215,8 +219,13 @@ fn a_planted_weak_password_identity_is_not_adopted() {
     let rp = rp.to_str().unwrap();
     exec(
         &env,
-        "INSERT INTO password_identities (owner_id, salt, kdf_m_kib, kdf_t, kdf_p, \
-         wrapped_identity_key, created_at) VALUES (1, x'00112233445566778899aabbccddeeff', 8, 1, 1, x'00', 0)",
+        &format!(
+            "INSERT INTO password_identities (id, owner_id, salt, kdf_m_kib, kdf_t, kdf_p, \
+             wrapped_identity_key, created_at, row_mac, kek_scheme) VALUES (1, 1, {}, 8, 1, 1, {}, 0, {}, 1)",
+            env.blob("00112233445566778899aabbccddeeff"),
+            env.blob("00"),
+            env.blob("")
+        ),
     );
     let r = env.run(
         &[
@@ -241,7 +250,7 @@ fn a_planted_weak_password_identity_is_not_adopted() {
 /// A database written by the previous release (schema 4): alice, with a key, a record
 /// and a password-protected record, and bob with a record.
 fn old_database() -> Env {
-    let env = Env::new()
+    let env = Env::sqlite()
         .with(
             "ZENCRYPT_AUDIT_KEY",
             "fixture-audit-key-0123456789abcdef0123",
@@ -343,7 +352,7 @@ fn restore(env: &Env, copy: &std::path::Path) {
 
 #[test]
 fn an_older_copy_under_a_new_identity_is_refused() {
-    let env = setup();
+    let env = setup_on(Env::sqlite());
     let old = snapshot(&env, "old.db");
     env.run(&["data", "put", "--name", "later"], b"v").ok();
     restore(&env, &old);
@@ -381,11 +390,11 @@ fn an_older_copy_under_a_new_identity_is_refused() {
 
 #[test]
 fn another_database_swapped_in_at_the_same_path_is_refused() {
-    let env = setup();
+    let env = setup_on(Env::sqlite());
     let audit_key = std::fs::read(env.data_dir().join("audit.key")).unwrap();
     let jwt = std::fs::read(env.data_dir().join("jwt.secret")).unwrap();
     // Another vault written with the same client secrets (a teammate's, say).
-    let other = Env::new();
+    let other = Env::sqlite();
     std::fs::create_dir_all(other.data_dir()).unwrap();
     for (name, bytes) in [("audit.key", audit_key), ("jwt.secret", jwt)] {
         let path = other.data_dir().join(name);

@@ -306,6 +306,15 @@ impl Env {
         }
     }
 
+    /// A bytes literal of this backend's SQL, from hex.
+    pub fn blob(&self, hex: &str) -> String {
+        if self.on_postgres() {
+            format!("'\\x{hex}'::bytea")
+        } else {
+            format!("x'{hex}'")
+        }
+    }
+
     /// The first column of every row `query` returns, straight from the database, on
     /// either backend.
     pub fn column<T>(&self, query: &str) -> Vec<T>
