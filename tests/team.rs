@@ -156,3 +156,71 @@ fn a_copy_whose_identity_was_changed_is_refused() {
         "error: this copy's hand-over entry is missing or was changed: it does not vouch for this database's identity; restore it from a backup\n"
     );
 }
+
+/// The privileges a team member's database role gets (README, "A team vault on
+/// PostgreSQL"): everything a member's commands write, but not the columns that hold
+/// roles and account status, and nothing that rewrites or removes audit entries.
+const MEMBER_GRANTS: &str = "
+GRANT USAGE ON SCHEMA public TO {role};
+GRANT SELECT ON ALL TABLES IN SCHEMA public TO {role};
+GRANT INSERT ON audit_log, sessions, keys, key_versions, key_events, records, usage_events,
+    password_identities TO {role};
+GRANT UPDATE ON audit_head, sessions, keys, key_versions, records, password_identities TO {role};
+GRANT DELETE ON records TO {role};
+GRANT UPDATE (password_hash, kek_salt, kek_m_kib, kek_t, kek_p, wrapped_user_key,
+    last_login_at, must_change_password, rows_bound, row_mac) ON users TO {role};
+GRANT USAGE, SELECT, UPDATE ON SEQUENCE records_id_high TO {role};
+";
+
+#[test]
+fn a_member_with_least_privilege_cannot_change_roles_or_the_log() {
+    let env = Env::new();
+    let Some(db) = &env.pg else {
+        return; // A property of PostgreSQL's privileges: the PostgreSQL half runs it.
+    };
+    env.signup("alice");
+    env.signup("bob");
+    let role = format!("{}_member", db.name);
+    psql(&db.url, &format!("CREATE ROLE {role} LOGIN"));
+    psql(&db.url, &MEMBER_GRANTS.replace("{role}", &role));
+    let mut member_url = url::Url::parse(&db.url).unwrap();
+    member_url.set_username(&role).unwrap();
+    let member_url = member_url.to_string();
+    // bob works as usual through the member role...
+    let login = env.run(
+        &["--db", &member_url, "login", "--username", "bob", "--password-stdin"],
+        format!("{}\n", pw("bob")).as_bytes(),
+    );
+    login.ok();
+    env.run(&["--db", &member_url, "data", "put", "--name", "mine"], b"v1")
+        .ok();
+    env.run(&["--db", &member_url, "data", "update", "mine"], b"v2")
+        .ok();
+    assert_eq!(
+        env.run(&["--db", &member_url, "data", "get", "mine"], b"").ok().stdout,
+        "v2"
+    );
+    env.run(&["--db", &member_url, "data", "rm", "--hard", "--yes", "mine"], b"")
+        .ok();
+    // ...but the database itself stops a member who holds the audit key from raising a
+    // role or rewriting the log, whatever client they use.
+    for sql in [
+        "UPDATE users SET role = 'admin' WHERE username = 'bob'",
+        "UPDATE users SET status = 'active'",
+        "DELETE FROM audit_log",
+        "UPDATE audit_log SET detail = '{}'",
+    ] {
+        let out = std::process::Command::new("psql")
+            .args([member_url.as_str(), "-v", "ON_ERROR_STOP=1", "-qAtc", sql])
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "{sql} was allowed");
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("permission denied"),
+            "{sql}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    env.run(&["audit", "verify"], b"").ok();
+    psql(&db.url, &format!("REASSIGN OWNED BY {role} TO postgres; DROP OWNED BY {role}; DROP ROLE {role}"));
+}
