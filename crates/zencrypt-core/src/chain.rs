@@ -124,7 +124,7 @@ const KEY_CHECK_LABEL: &[u8] = b"zencrypt-audit-key-check";
 
 fn wrong_key() -> Error {
     Error::Config(
-        "the audit key (ZENCRYPT_AUDIT_KEY, or audit.key in the data dir) is not the one \
+        "the audit key (ZENCRYPT_AUDIT_KEY, ZENCRYPT_AUDIT_KEY_FILE, or audit.key in the data dir) is not the one \
          this database's audit log is written with; nothing was changed"
             .into(),
     )
