@@ -188,20 +188,35 @@ fn a_member_with_least_privilege_cannot_change_roles_or_the_log() {
     let member_url = member_url.to_string();
     // bob works as usual through the member role...
     let login = env.run(
-        &["--db", &member_url, "login", "--username", "bob", "--password-stdin"],
+        &[
+            "--db",
+            &member_url,
+            "login",
+            "--username",
+            "bob",
+            "--password-stdin",
+        ],
         format!("{}\n", pw("bob")).as_bytes(),
     );
     login.ok();
-    env.run(&["--db", &member_url, "data", "put", "--name", "mine"], b"v1")
-        .ok();
+    env.run(
+        &["--db", &member_url, "data", "put", "--name", "mine"],
+        b"v1",
+    )
+    .ok();
     env.run(&["--db", &member_url, "data", "update", "mine"], b"v2")
         .ok();
     assert_eq!(
-        env.run(&["--db", &member_url, "data", "get", "mine"], b"").ok().stdout,
+        env.run(&["--db", &member_url, "data", "get", "mine"], b"")
+            .ok()
+            .stdout,
         "v2"
     );
-    env.run(&["--db", &member_url, "data", "rm", "--hard", "--yes", "mine"], b"")
-        .ok();
+    env.run(
+        &["--db", &member_url, "data", "rm", "--hard", "--yes", "mine"],
+        b"",
+    )
+    .ok();
     // ...but the database itself stops a member who holds the audit key from raising a
     // role or rewriting the log, whatever client they use.
     for sql in [
@@ -221,6 +236,11 @@ fn a_member_with_least_privilege_cannot_change_roles_or_the_log() {
             String::from_utf8_lossy(&out.stderr)
         );
     }
+    // bob's login replaced alice's saved session (one per database id): alice again.
+    env.login("alice");
     env.run(&["audit", "verify"], b"").ok();
-    psql(&db.url, &format!("REASSIGN OWNED BY {role} TO postgres; DROP OWNED BY {role}; DROP ROLE {role}"));
+    psql(
+        &db.url,
+        &format!("REASSIGN OWNED BY {role} TO postgres; DROP OWNED BY {role}; DROP ROLE {role}"),
+    );
 }
