@@ -2,7 +2,7 @@
 //! creators), refusing other schemas and other applications' databases untouched,
 //! migrating, lock timeouts, read-only reads, TLS, and keeping the password out of sight.
 
-mod support;
+use crate::support;
 
 use std::sync::Barrier;
 use std::time::{Duration, Instant};

@@ -1,7 +1,7 @@
 //! The storage conformance suite against PostgreSQL (see `support` for the server), and
 //! the catalogue against the schema.
 
-mod support;
+use crate::support;
 
 use zencrypt_core::storage::conformance::{self, CatalogueTable};
 use zencrypt_core::storage::schema::ColumnType;
