@@ -10,7 +10,7 @@ use crate::error::{Error, Result};
 use crate::events::AuditAction;
 use crate::fsutil;
 use crate::model::Outcome;
-use crate::storage::schema::{SESSIONS, Value, copy_rows};
+use crate::storage::schema::{Value, blank_session_key, copy_rows};
 use crate::storage::{BackendInfo, Counts, Storage, StoreError};
 use crate::vault::{Session, Vault};
 
@@ -96,15 +96,8 @@ impl Vault {
             let mut target = create(&staging.file)?;
             let mut from = self.store.read()?;
             let mut to = target.write()?;
-            let key_copy = SESSIONS
-                .position("wrapped_user_key")
-                .ok_or_else(|| Error::Internal("the sessions table has no key copy".into()))?;
             copy_rows(from.as_mut(), to.as_mut(), &mut |table, row| {
-                // Sessions do not travel: without their key copies a token that is
-                // revoked later cannot open the backup.
-                if table.name == SESSIONS.name {
-                    row[key_copy] = Value::Blob(Vec::new());
-                }
+                blank_session_key(table, row);
                 true
             })?;
             to.commit()?;
@@ -197,13 +190,8 @@ impl Vault {
                 .ok_or_else(|| Error::Conflict("the source has no audit history to copy".into()))?;
             let copy_id = crate::crypto::random_bytes::<16>().to_vec();
             let mut to = target.write()?;
-            let key_copy = SESSIONS
-                .position("wrapped_user_key")
-                .ok_or_else(|| Error::Internal("the sessions table has no key copy".into()))?;
             let rows = copy_rows(from.as_mut(), to.as_mut(), &mut |table, row| {
-                if table.name == SESSIONS.name {
-                    row[key_copy] = Value::Blob(Vec::new());
-                }
+                blank_session_key(table, row);
                 if table.name != "meta" {
                     return true;
                 }

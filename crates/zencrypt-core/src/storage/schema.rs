@@ -122,6 +122,16 @@ pub const SESSIONS: Table = Table {
     replace: false,
 };
 
+/// Empties a session row's copy of the user key: sessions never travel with a backup or a
+/// copy, so a token revoked later cannot open one.
+pub fn blank_session_key(table: &Table, row: &mut [Value]) {
+    if table.name == SESSIONS.name
+        && let Some(i) = SESSIONS.position("wrapped_user_key")
+    {
+        row[i] = Value::Blob(Vec::new());
+    }
+}
+
 /// Every table, parents before the rows that refer to them.
 pub const TABLES: &[Table] = &[
     Table {
