@@ -7,6 +7,8 @@ use zencrypt_core::config::{Config, DbLocation};
 use zencrypt_core::dburl::{DbUrl, pgpass_lookup};
 use zencrypt_core::error::{Error, Result};
 use zencrypt_core::fsutil;
+use zencrypt_core::storage::migrations::LATEST;
+use zencrypt_core::storage::schema::{SESSIONS, Value};
 use zencrypt_core::storage::{Storage, StoreError};
 use zencrypt_postgres::{PgOptions, PgStore};
 use zencrypt_sqlite::SqliteStore;
@@ -34,9 +36,20 @@ pub fn open_location(
 /// `.pgpass`, or, when the server asks for one and none was found, from a prompt on a
 /// terminal.
 fn open_postgres(cfg: &Config, url: &str, create: bool) -> Result<PgStore> {
+    Ok(connect_postgres(cfg, url, |opts| PgStore::open(opts, create))?.0)
+}
+
+/// Runs `connect` with the database password found for `url`, asking for one on a
+/// terminal when the server wants one and none was found; returns what it made and the
+/// options that worked.
+fn connect_postgres<T>(
+    cfg: &Config,
+    url: &str,
+    connect: impl Fn(&PgOptions) -> std::result::Result<T, StoreError>,
+) -> Result<(T, PgOptions)> {
     let mut opts = PgOptions::new(url);
     opts.password = db_password(cfg, url)?;
-    match PgStore::open(&opts, create) {
+    match connect(&opts) {
         Err(StoreError::Unopenable { reason, .. })
             if opts.password.is_none()
                 && reason.contains("the server asks for a password")
@@ -50,10 +63,60 @@ fn open_postgres(cfg: &Config, url: &str, create: bool) -> Result<PgStore> {
             )
             .map_err(crate::ui::input::prompt_error)?;
             opts.password = Some(password);
-            Ok(PgStore::open(&opts, create)?)
+            let made = connect(&opts)?;
+            Ok((made, opts))
         }
-        other => Ok(other?),
+        Ok(made) => Ok((made, opts)),
+        Err(e) => Err(e.into()),
     }
+}
+
+/// What `db migrate` did: the schema versions before and after.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Migrated {
+    /// The version found.
+    pub from: i64,
+    /// The version now.
+    pub to: i64,
+}
+
+/// Upgrades the schema of a PostgreSQL database to this binary's, after writing, unless
+/// `backup` is `None`, a SQLite file of it as it is (its schema version, one consistent
+/// snapshot, sessions' key copies blanked) to `backup`, which must not exist. A database
+/// at the latest version is left alone (and no backup is written). A SQLite file needs no
+/// command: it is upgraded when it is opened, so this reports its version.
+pub fn migrate(cfg: &Config, backup: Option<&std::path::Path>) -> Result<Migrated> {
+    let url = match &cfg.db {
+        DbLocation::File(_) => {
+            drop(open(cfg, false)?);
+            return Ok(Migrated {
+                from: LATEST,
+                to: LATEST,
+            });
+        }
+        DbLocation::Postgres(url) => url,
+    };
+    let ((mut store, from), opts) = connect_postgres(cfg, url, PgStore::open_any_version)?;
+    if from == LATEST {
+        return Ok(Migrated { from, to: from });
+    }
+    if let Some(path) = backup {
+        SqliteStore::write_at_version(path, from, &mut |load| {
+            store.dump_as_is(&mut |table, mut row| {
+                let columns: Vec<&str> = table.columns.iter().map(|c| c.0.as_str()).collect();
+                // Sessions travel without their copies of user keys, as in `db backup`.
+                if table.name == SESSIONS.name
+                    && let Some(i) = columns.iter().position(|c| *c == "wrapped_user_key")
+                {
+                    row[i] = Value::Blob(Vec::new());
+                }
+                load(table.name, &columns, &row)
+            })
+        })?;
+    }
+    drop(store);
+    let (from, to) = PgStore::migrate(&opts)?;
+    Ok(Migrated { from, to })
 }
 
 /// The database password: the file `ZENCRYPT_DB_PASSWORD_FILE` names (private to the

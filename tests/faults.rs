@@ -260,7 +260,7 @@ fn bad_env_values_are_exit_2_and_change_nothing() {
         (
             // A different audit key would start a second chain: refused before any write.
             b"ZENCRYPT_AUDIT_KEY=0123456789abcdef0123456789abcdef0123\n",
-            "the audit key (ZENCRYPT_AUDIT_KEY, ZENCRYPT_AUDIT_KEY_FILE, or audit.key in the data dir) is not the one this database's audit log is written with; nothing was changed",
+            "the audit key (ZENCRYPT_AUDIT_KEY, ZENCRYPT_AUDIT_KEY_FILE, or audit.key in the data dir) is not the one this database's audit log is written with (if it was rotated, an administrator hands out the new one); nothing was changed",
         ),
     ];
     for (content, message) in cases {

@@ -5,6 +5,7 @@
 mod common;
 
 mod accounts;
+mod audit_key;
 mod audit_roles;
 mod faults;
 mod hostile_input;

@@ -1,4 +1,4 @@
-//! `db status`, `db backup` and `db copy`.
+//! `db status`, `db backup`, `db copy`, `db migrate` and `db audit-key rotate`.
 
 use std::path::PathBuf;
 
@@ -38,118 +38,321 @@ pub enum DbCommand {
         #[arg(long, value_name = "URL|PATH")]
         to: std::ffi::OsString,
     },
+    /// Upgrade a PostgreSQL database's schema to this zencrypt's, after writing a backup.
+    ///
+    /// A shared database is never upgraded behind the team's back: clients that find an
+    /// older schema change nothing and name this command. It needs the privileges of the
+    /// database's owner (members' least-privilege roles cannot change tables). The backup
+    /// is a SQLite zencrypt file of the database as it is, usable with --db or `db copy`.
+    /// A SQLite file is upgraded when it is opened; here it is only reported.
+    #[command(
+        after_help = "Examples:\n  zencrypt db migrate\n  zencrypt db migrate --backup /backups/team-before-upgrade.db"
+    )]
+    Migrate {
+        /// Where to write the backup (must not exist; default: backups/ in the data
+        /// directory, named by the time).
+        #[arg(long, value_name = "PATH", conflicts_with = "no_backup")]
+        backup: Option<PathBuf>,
+        /// Upgrade without writing a backup first.
+        #[arg(long)]
+        no_backup: bool,
+    },
+    /// The audit key every client of this database holds.
+    #[command(subcommand)]
+    AuditKey(AuditKeyCommand),
+}
+
+/// `db audit-key`.
+#[derive(Debug, Subcommand)]
+pub enum AuditKeyCommand {
+    /// Continue the audit chain under a new key (admins), e.g. when a holder leaves.
+    ///
+    /// The whole chain and every row must verify first. A hand-over entry, authenticated
+    /// by both keys, seals every entry before it; from then on only the new key opens
+    /// this database, and everyone logs in with it (sessions stay valid). The new key is
+    /// written to --new-key-file before anything changes; when this client's key is the
+    /// audit.key of its data directory and no file is named, that file is replaced.
+    #[command(
+        after_help = "Example:\n  zencrypt db audit-key rotate --new-key-file ./team-audit.key.new\n  # hand the file to every member out of band; each sets ZENCRYPT_AUDIT_KEY_FILE to it"
+    )]
+    Rotate {
+        /// Where to write the new key (0600, must not exist), for ZENCRYPT_AUDIT_KEY_FILE.
+        #[arg(long, value_name = "PATH")]
+        new_key_file: Option<PathBuf>,
+    },
 }
 
 /// Runs a `db` subcommand.
 pub fn run(ctx: &Ctx, cmd: DbCommand) -> Result<()> {
+    match cmd {
+        DbCommand::Migrate { backup, no_backup } => migrate(ctx, backup, no_backup),
+        DbCommand::AuditKey(AuditKeyCommand::Rotate { new_key_file }) => {
+            rotate_audit_key(ctx, new_key_file)
+        }
+        DbCommand::Status => status(ctx),
+        DbCommand::Backup { path } => backup(ctx, path),
+        DbCommand::Copy { to } => copy(ctx, to),
+    }
+}
+
+/// `db migrate`: the backup, the upgrade, then the audit entry under the new schema.
+fn migrate(ctx: &Ctx, backup: Option<PathBuf>, no_backup: bool) -> Result<()> {
+    let out = &ctx.out;
+    let backup = match (backup, no_backup) {
+        (_, true) => None,
+        (Some(path), false) => Some(path),
+        (None, false) => {
+            let dir = ctx.cfg.data_dir.join("backups");
+            zencrypt_core::fsutil::create_private_dir(&dir)
+                .map_err(|e| Error::io(format!("creating {}", dir.display()), e))?;
+            let stamp = zencrypt_core::duration::rfc3339(zencrypt_core::duration::now())
+                .replace([':', '-'], "");
+            Some(dir.join(format!("before-migrate-{stamp}.db")))
+        }
+    };
+    let done = crate::backend::migrate(&ctx.cfg, backup.as_deref())?;
+    if done.from == done.to {
+        out.note(&format!(
+            "The schema is at version {}, the latest this zencrypt knows; nothing was changed.",
+            done.to
+        ));
+    } else {
+        let mut vault = ctx.vault()?;
+        let session = ctx
+            .token(&vault)
+            .ok()
+            .and_then(|t| vault.authenticate(&t).ok());
+        let backup_text = backup.as_ref().map(|p| p.display().to_string());
+        vault.record_migration(
+            session.as_ref(),
+            (done.from, done.to),
+            backup_text.as_deref(),
+        )?;
+        if let Some(path) = &backup {
+            out.note(&format!(
+                "Backed up the database as it was (schema {}) to {} (0600).",
+                done.from,
+                path.display()
+            ));
+        }
+        out.note(&format!(
+            "Migrated the schema from version {} to {}.",
+            done.from, done.to
+        ));
+    }
+    if out.json {
+        let backup = backup
+            .filter(|_| done.from != done.to)
+            .map(|p| p.display().to_string());
+        emitted(out.json_doc(&json!({
+            "from": done.from,
+            "to": done.to,
+            "backup": backup,
+        })))?;
+    }
+    Ok(())
+}
+
+/// `db audit-key rotate`: the new key is safe on disk before the database changes.
+fn rotate_audit_key(ctx: &Ctx, new_key_file: Option<PathBuf>) -> Result<()> {
+    use base64::Engine as _;
+    use base64::engine::general_purpose::STANDARD;
+    use zeroize::Zeroizing;
+
+    let out = &ctx.out;
+    let mut vault = ctx.vault()?;
+    let session = ctx.session(&mut vault)?;
+    vault.require(
+        &session,
+        Permission::Administer,
+        AuditAction::AuditKeyRotate,
+        "-",
+    )?;
+    let configured = ctx.cfg.audit_key.is_some() || ctx.cfg.audit_key_file.is_some();
+    let data_dir_key = ctx.cfg.data_dir.join("audit.key");
+    // Where the new key goes first, and where it ends up.
+    let (staged, dest) = match new_key_file {
+        Some(path) => (path.clone(), path),
+        None if !configured => (ctx.cfg.data_dir.join("audit.key.next"), data_dir_key),
+        None => {
+            return Err(Error::Usage(
+                "this client's audit key comes from ZENCRYPT_AUDIT_KEY or ZENCRYPT_AUDIT_KEY_FILE: name a file for the new key with --new-key-file PATH".into(),
+            ));
+        }
+    };
+    let in_data_dir = staged != dest;
+    let mut raw = Zeroizing::new([0u8; 32]);
+    zencrypt_core::crypto::fill_random(&mut raw[..]);
+    let text = Zeroizing::new(STANDARD.encode(&raw[..]));
+    // The data directory's audit.key holds base64 of the key; a key file (and
+    // ZENCRYPT_AUDIT_KEY) holds the key's text itself.
+    let key = if in_data_dir {
+        raw.to_vec()
+    } else {
+        text.as_bytes().to_vec()
+    };
+    crate::ui::files::write_new_private(&staged, format!("{}\n", &*text).as_bytes())?;
+    let rotated = vault.rotate_audit_key(&session, zencrypt_core::crypto::mac::MacKey::new(key));
+    let r = match rotated {
+        Ok(r) => r,
+        Err(e) => {
+            let _ = std::fs::remove_file(&staged);
+            return Err(e);
+        }
+    };
+    if in_data_dir {
+        std::fs::rename(&staged, &dest).map_err(|e| {
+            Error::io(
+                format!(
+                    "the audit key was rotated, but moving the new key from {} to {}",
+                    staged.display(),
+                    dest.display()
+                ),
+                e,
+            )
+        })?;
+    }
+    out.note(&format!(
+        "Rotated the audit key: entry {} hands the chain over to the new key and seals the {} entries before it; {} users and {} sessions were bound anew.",
+        r.seq, r.entries_before, r.users, r.sessions
+    ));
+    if in_data_dir {
+        out.note(&format!(
+            "The new key replaced {}; the old one no longer opens this database.",
+            dest.display()
+        ));
+    } else {
+        out.note(&format!(
+            "The new key is in {} (0600). Hand it to every member out of band (each sets ZENCRYPT_AUDIT_KEY_FILE to it); the old key no longer opens this database.",
+            dest.display()
+        ));
+    }
+    if out.json {
+        emitted(out.json_doc(&json!({
+            "handover_seq": r.seq,
+            "entries_before": r.entries_before,
+            "users": r.users,
+            "sessions": r.sessions,
+            "new_key_file": dest.display().to_string(),
+        })))?;
+    }
+    Ok(())
+}
+
+/// `db status`: needs no session; with one, the audit record names the user.
+fn status(ctx: &Ctx) -> Result<()> {
     let mut vault = ctx.vault()?;
     let out = &ctx.out;
-    match cmd {
-        DbCommand::Status => {
-            // A session is optional here: with one, the audit record names the user.
-            let session = ctx
-                .token(&vault)
-                .ok()
-                .and_then(|t| vault.authenticate(&t).ok());
-            let s = vault.db_status(session.as_ref())?;
-            let integrity = if s.problems.is_empty() {
-                "ok".to_string()
-            } else {
-                s.problems.join("; ")
-            };
-            if out.json {
-                emitted(out.json_doc(&json!({
-                    "path": s.path,
-                    "schema_version": s.schema_version,
-                    "users": s.counts.users,
-                    "keys": s.counts.keys,
-                    "records": s.counts.records,
-                    "audit_entries": s.counts.audit_entries,
-                    "integrity": integrity,
-                    "backend": s.backend.backend,
-                    "backend_version": s.backend.version,
-                    "tls": s.backend.tls,
-                    "audit_head_seq": s.head_seq,
-                    "witnessed_seq": s.witnessed_seq,
-                })))?;
-            } else {
-                let tls = s
-                    .backend
-                    .tls
-                    .as_ref()
-                    .map(|t| format!("tls: {t}\n"))
-                    .unwrap_or_default();
-                let seen = match s.witnessed_seq {
-                    Some(seq) => format!("this client had seen seq {seq}"),
-                    None => "first visit from this client".to_string(),
-                };
-                emitted(out.data(&format!(
-                    "path: {}\nbackend: {} {}\n{tls}schema version: {}\nusers: {}\nkeys: {}\nrecords: {}\naudit entries: {}\naudit head: seq {} ({seen})\nintegrity: {}\n",
-                    s.path,
-                    s.backend.backend,
-                    s.backend.version,
-                    s.schema_version,
-                    s.counts.users,
-                    s.counts.keys,
-                    s.counts.records,
-                    s.counts.audit_entries,
-                    s.head_seq,
-                    integrity
-                )))?;
-            }
-            if s.problems.is_empty() {
-                Ok(())
-            } else {
-                Err(Error::Database {
-                    message: format!(
-                        "the database at {} failed its integrity check; restore it from a backup",
-                        s.path
-                    ),
-                })
-            }
-        }
-        DbCommand::Backup { path } => {
-            let session = ctx.session(&mut vault)?;
-            vault.db_backup(&session, &path, &crate::backend::create_file)?;
-            out.note(&format!("Backed up to {} (0600).", path.display()));
-            if out.json {
-                emitted(out.json_doc(&json!({ "path": path.display().to_string() })))?;
-            }
-            Ok(())
-        }
-        DbCommand::Copy { to } => {
-            let session = ctx.session(&mut vault)?;
-            let target = DbLocation::parse(&to, "--to")?;
-            if target == ctx.cfg.db {
-                return Err(Error::Usage(
-                    "--to names the database this command runs on; give a new one".into(),
-                ));
-            }
-            let label = target.display();
-            // Refused before anything is created at the target.
-            vault.require(
-                &session,
-                Permission::Administer,
-                AuditAction::DbCopy,
-                &label,
-            )?;
-            let store = crate::backend::open_location(&ctx.cfg, &target, true)?;
-            let r = vault.db_copy(&session, &label, store)?;
-            out.note(&format!(
-                "Copied {} rows to {label}; its audit chain continues from seq {} here in its entry {}. Log in there with --db.",
-                r.rows, r.source_seq, r.handover_seq
-            ));
-            if out.json {
-                emitted(out.json_doc(&json!({
-                    "to": label,
-                    "rows": r.rows,
-                    "copy_id": zencrypt_core::crypto::hex(&r.copy_id),
-                    "source_id": zencrypt_core::crypto::hex(&r.source_id),
-                    "source_seq": r.source_seq,
-                    "handover_seq": r.handover_seq,
-                })))?;
-            }
-            Ok(())
-        }
+    // A session is optional here: with one, the audit record names the user.
+    let session = ctx
+        .token(&vault)
+        .ok()
+        .and_then(|t| vault.authenticate(&t).ok());
+    let s = vault.db_status(session.as_ref())?;
+    let integrity = if s.problems.is_empty() {
+        "ok".to_string()
+    } else {
+        s.problems.join("; ")
+    };
+    if out.json {
+        emitted(out.json_doc(&json!({
+            "path": s.path,
+            "schema_version": s.schema_version,
+            "users": s.counts.users,
+            "keys": s.counts.keys,
+            "records": s.counts.records,
+            "audit_entries": s.counts.audit_entries,
+            "integrity": integrity,
+            "backend": s.backend.backend,
+            "backend_version": s.backend.version,
+            "tls": s.backend.tls,
+            "audit_head_seq": s.head_seq,
+            "witnessed_seq": s.witnessed_seq,
+        })))?;
+    } else {
+        let tls = s
+            .backend
+            .tls
+            .as_ref()
+            .map(|t| format!("tls: {t}\n"))
+            .unwrap_or_default();
+        let seen = match s.witnessed_seq {
+            Some(seq) => format!("this client had seen seq {seq}"),
+            None => "first visit from this client".to_string(),
+        };
+        emitted(out.data(&format!(
+            "path: {}\nbackend: {} {}\n{tls}schema version: {}\nusers: {}\nkeys: {}\nrecords: {}\naudit entries: {}\naudit head: seq {} ({seen})\nintegrity: {}\n",
+            s.path,
+            s.backend.backend,
+            s.backend.version,
+            s.schema_version,
+            s.counts.users,
+            s.counts.keys,
+            s.counts.records,
+            s.counts.audit_entries,
+            s.head_seq,
+            integrity
+        )))?;
     }
+    if s.problems.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::Database {
+            message: format!(
+                "the database at {} failed its integrity check; restore it from a backup",
+                s.path
+            ),
+        })
+    }
+}
+
+/// `db backup PATH`.
+fn backup(ctx: &Ctx, path: PathBuf) -> Result<()> {
+    let mut vault = ctx.vault()?;
+    let out = &ctx.out;
+    let session = ctx.session(&mut vault)?;
+    vault.db_backup(&session, &path, &crate::backend::create_file)?;
+    out.note(&format!("Backed up to {} (0600).", path.display()));
+    if out.json {
+        emitted(out.json_doc(&json!({ "path": path.display().to_string() })))?;
+    }
+    Ok(())
+}
+
+/// `db copy --to URL|PATH`.
+fn copy(ctx: &Ctx, to: std::ffi::OsString) -> Result<()> {
+    let mut vault = ctx.vault()?;
+    let out = &ctx.out;
+    let session = ctx.session(&mut vault)?;
+    let target = DbLocation::parse(&to, "--to")?;
+    if target == ctx.cfg.db {
+        return Err(Error::Usage(
+            "--to names the database this command runs on; give a new one".into(),
+        ));
+    }
+    let label = target.display();
+    // Refused before anything is created at the target.
+    vault.require(
+        &session,
+        Permission::Administer,
+        AuditAction::DbCopy,
+        &label,
+    )?;
+    let store = crate::backend::open_location(&ctx.cfg, &target, true)?;
+    let r = vault.db_copy(&session, &label, store)?;
+    out.note(&format!(
+        "Copied {} rows to {label}; its audit chain continues from seq {} here in its entry {}. Log in there with --db.",
+        r.rows, r.source_seq, r.handover_seq
+    ));
+    if out.json {
+        emitted(out.json_doc(&json!({
+            "to": label,
+            "rows": r.rows,
+            "copy_id": zencrypt_core::crypto::hex(&r.copy_id),
+            "source_id": zencrypt_core::crypto::hex(&r.source_id),
+            "source_seq": r.source_seq,
+            "handover_seq": r.handover_seq,
+        })))?;
+    }
+    Ok(())
 }

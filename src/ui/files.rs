@@ -24,6 +24,32 @@ pub struct Input {
     pub name: String,
 }
 
+/// Writes a small secret to a new file at `path` (0600, synced): refused when anything is
+/// there already, so no key is ever written over another.
+pub fn write_new_private(path: &Path, contents: &[u8]) -> Result<()> {
+    let mut f = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(|e| {
+            if e.kind() == io::ErrorKind::AlreadyExists {
+                Error::Usage(format!(
+                    "{} already exists: name a file that does not",
+                    path.display()
+                ))
+            } else {
+                Error::io(format!("creating {}", path.display()), e)
+            }
+        })?;
+    let written = f.write_all(contents).and_then(|()| f.sync_all());
+    if let Err(e) = written {
+        let _ = fs::remove_file(path);
+        return Err(Error::io(format!("writing {}", path.display()), e));
+    }
+    Ok(())
+}
+
 /// Opens `path`, or stdin for `None` or `-`.
 pub fn open_input(path: Option<&Path>) -> Result<Input> {
     match path {

@@ -6,10 +6,28 @@ use serde_json::json;
 
 use crate::authz::{self, Permission};
 use crate::chain::{Verification, broken, list, verify};
+use crate::crypto::mac::MacKey;
 use crate::error::{Error, Result};
 use crate::events::AuditAction;
+use crate::integrity::{self, Sealed, StateDigests};
+use crate::model::RowId;
 use crate::model::{AuditEntry, AuditFilter};
-use crate::vault::{Session, Vault, role_now};
+use crate::storage::Tx;
+use crate::storage::schema::{SESSIONS, Value};
+use crate::vault::{Session, Vault, recheck, role_now};
+
+/// What `db audit-key rotate` did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyRotation {
+    /// The seq of the hand-over entry, the first under the new key.
+    pub seq: i64,
+    /// Entries before it, now vouched for by its digest.
+    pub entries_before: i64,
+    /// User rows bound anew under the new key.
+    pub users: u64,
+    /// Session rows bound anew under the new key.
+    pub sessions: u64,
+}
 
 impl Vault {
     /// Lists audit rows: a plain user sees only their own; auditors and admins see all
@@ -139,6 +157,78 @@ impl Vault {
             }
         }
         Ok(v)
+    }
+
+    /// Rotates the audit key (admins), for when a holder of it leaves: in one write
+    /// transaction the whole chain and every row's state must verify under the current
+    /// key, the rows bound under the audit key (users and sessions) are bound under `new`,
+    /// and the chain continues under `new` from a hand-over entry both keys authenticate
+    /// (see [`crate::chain::hand_over`]). From then on only `new` opens this database. The
+    /// caller keeps `new` safe before calling, so a committed rotation never loses it.
+    pub fn rotate_audit_key(&mut self, session: &Session, new: MacKey) -> Result<KeyRotation> {
+        let action = AuditAction::AuditKeyRotate;
+        self.require(session, Permission::Administer, action, "-")?;
+        let old = std::mem::replace(&mut self.audit_key, new);
+        let new = &self.audit_key;
+        let store = &mut self.store;
+        let done = (|| -> Result<(KeyRotation, Vec<u8>)> {
+            let mut tx = Sealed::new(store.write()?, &old, None);
+            recheck(&mut tx, session, Permission::Administer, action)?;
+            let v = verify(tx.raw(), &old)?;
+            if let Some(e) = broken(&v) {
+                return Err(e);
+            }
+            let mut state = StateDigests::default();
+            let users = tx.list_users()?;
+            for u in &users {
+                let encoding = integrity::encode_user(u);
+                let mac = integrity::row_mac(new, &encoding);
+                tx.raw().set_row_mac(&RowId::User(u.id), &mac)?;
+                state.set(RowId::User(u.id), Some(integrity::digest(&encoding, &mac)));
+            }
+            let id_column = SESSIONS.position("id").unwrap_or(0);
+            let mut ids = Vec::new();
+            tx.raw().dump(&SESSIONS, &mut |row| {
+                if let Some(Value::Text(id)) = row.get(id_column) {
+                    ids.push(id.clone());
+                }
+                Ok(())
+            })?;
+            let mut sessions = 0u64;
+            for id in ids {
+                // Checked under the old key as it is read; ended sessions have no binding.
+                let Some(s) = tx.session(&id)? else { continue };
+                if s.mac.is_empty() {
+                    continue;
+                }
+                let mac = integrity::row_mac(new, &integrity::encode_session(&s));
+                tx.raw().set_row_mac(&RowId::Session(id), &mac)?;
+                sessions += 1;
+            }
+            let (seq, mac) =
+                crate::chain::hand_over(tx.raw(), &old, new, &session.actor(), &state.encode())?;
+            Box::new(tx).commit()?;
+            Ok((
+                KeyRotation {
+                    seq,
+                    entries_before: seq - 1,
+                    users: users.len() as u64,
+                    sessions,
+                },
+                mac,
+            ))
+        })();
+        match done {
+            Ok((rotation, mac)) => {
+                self.witness.advance(rotation.seq, &mac);
+                Ok(rotation)
+            }
+            Err(e) => {
+                self.audit_key = old;
+                self.audit_failure(&session.actor(), action, "-", &e);
+                Err(e)
+            }
+        }
     }
 }
 

@@ -6,6 +6,12 @@
 //! and `prev_mac` is the previous row's `mac` (for seq 1, an HMAC of this database's
 //! random id). Editing, removing
 //! or reordering any row breaks the chain at that row.
+//!
+//! The audit key can be rotated (`db audit-key rotate`): the hand-over entry is the first
+//! written under the new key, follows the last one written under the old key, and records
+//! a SHA-256 digest of every entry before it, the database's identity and an HMAC under
+//! the old key. A holder of the new key verifies the entries before the hand-over by that
+//! digest, and everything from the hand-over on by their MACs.
 
 use serde_json::Value;
 
@@ -73,17 +79,152 @@ fn canonical(e: &AuditEntry) -> Vec<u8> {
     out
 }
 
-/// The `prev_mac` of seq 1: ties the chain to this database, so another database's
-/// log (or an older copy's) cannot be swapped in whole.
 /// The `meta` entry of a copy (`db copy`) naming the seq of its hand-over entry.
 pub const COPY_SEQ: &str = "copy_seq";
 
+/// The `meta` entry naming the seq of the latest audit-key hand-over entry.
+pub const KEY_EPOCH: &str = "audit_key_epoch";
+
+/// Where the part of the chain written with the current audit key begins: the latest
+/// hand-over entry (`db audit-key rotate`), authentic under the current key.
+#[derive(Debug, Clone)]
+pub struct Epoch {
+    /// The hand-over entry's seq.
+    pub start: i64,
+    /// SHA-256 of every entry before it ([`PrefixDigest`]).
+    prefix: Vec<u8>,
+    /// The database id the chain began from.
+    origin_id: Vec<u8>,
+    /// The id of the database the hand-over was written in.
+    database_id: Vec<u8>,
+}
+
+fn meta_seq(tx: &mut dyn Tx, name: &str) -> Result<Option<i64>> {
+    let Some(value) = tx.meta(name)? else {
+        return Ok(None);
+    };
+    std::str::from_utf8(&value)
+        .ok()
+        .and_then(|s| s.parse::<i64>().ok())
+        .filter(|seq| *seq > 0)
+        .map(Some)
+        .ok_or_else(|| {
+            Error::Integrity(format!(
+                "the meta entry {name} was changed outside zencrypt; restore the database from a backup"
+            ))
+        })
+}
+
+/// The current audit key's epoch, if the key was ever rotated. Its hand-over entry must
+/// be genuine under `key`.
+pub fn epoch(tx: &mut dyn Tx, key: &MacKey) -> Result<Option<Epoch>> {
+    let Some(seq) = meta_seq(tx, KEY_EPOCH)? else {
+        return Ok(None);
+    };
+    let bad = || {
+        Error::Integrity(
+            "the audit key's hand-over entry is missing or was changed: nothing vouches for the audit entries before it; restore the database from a backup"
+                .into(),
+        )
+    };
+    let entry = tx
+        .audit_entry(seq)?
+        .filter(|e| e.action == AuditAction::AuditKeyRotate.as_str() && authentic(key, e))
+        .ok_or_else(bad)?;
+    let detail: Value = serde_json::from_str(&entry.detail).map_err(|_| bad())?;
+    let field = |name: &str| {
+        detail[name]
+            .as_str()
+            .and_then(crate::crypto::unhex)
+            .ok_or_else(bad)
+    };
+    Ok(Some(Epoch {
+        start: seq,
+        prefix: field("prefix_sha256")?,
+        origin_id: field("origin_id")?,
+        database_id: field("database_id")?,
+    }))
+}
+
+/// SHA-256 over the entries before a hand-over: each entry's `prev_mac`, canonical
+/// encoding and `mac`, length-prefixed, in seq order.
+struct PrefixDigest(sha2::Sha256);
+
+impl PrefixDigest {
+    fn new() -> Self {
+        use sha2::Digest as _;
+        let mut h = sha2::Sha256::new();
+        h.update(b"zencrypt-audit-prefix");
+        PrefixDigest(h)
+    }
+
+    fn add(&mut self, e: &AuditEntry) {
+        use sha2::Digest as _;
+        for part in [&e.prev_mac[..], &canonical(e), &e.mac] {
+            self.0.update((part.len() as u64).to_be_bytes());
+            self.0.update(part);
+        }
+    }
+
+    fn finish(self) -> Vec<u8> {
+        use sha2::Digest as _;
+        self.0.finalize().to_vec()
+    }
+}
+
+/// The digest of the entries before seq `end`, and whether they are contiguous from 1
+/// and each follows the one before.
+fn prefix_digest(tx: &mut dyn Tx, end: i64) -> Result<Option<Vec<u8>>> {
+    let mut digest = PrefixDigest::new();
+    let mut expected = 1i64;
+    let mut prev: Option<Vec<u8>> = None;
+    let mut linked = true;
+    tx.scan_audit(&mut |e: AuditEntry| {
+        if e.seq >= end {
+            return false;
+        }
+        if e.seq != expected || prev.as_ref().is_some_and(|p| *p != e.prev_mac) {
+            linked = false;
+            return false;
+        }
+        digest.add(&e);
+        expected += 1;
+        prev = Some(e.mac.clone());
+        true
+    })?;
+    Ok((linked && expected == end).then(|| digest.finish()))
+}
+
+/// Whether `e`, an entry read from `tx`, is a genuine entry of this database's chain
+/// under `key`: by its MAC from the current key's epoch on, and before the epoch by the
+/// hand-over's digest of every entry before it (one pass over them).
+pub fn genuine(tx: &mut dyn Tx, key: &MacKey, e: &AuditEntry) -> Result<bool> {
+    match epoch(tx, key)? {
+        Some(ep) if e.seq < ep.start => {
+            Ok(prefix_digest(tx, ep.start)?.is_some_and(|d| d == ep.prefix))
+        }
+        _ => Ok(authentic(key, e)),
+    }
+}
+
 /// The database id the chain starts from: this database's own, or for a copy, the id of
 /// the database the chain began in, as the copy's authentic hand-over entry names it
-/// together with the copy's own id (so neither can be changed unnoticed).
+/// together with the copy's own id (so neither can be changed unnoticed). After an audit
+/// key rotation the latest of the key's hand-over and the copy's hand-over names it.
 pub fn chain_origin(tx: &mut dyn Tx, key: &MacKey) -> Result<Vec<u8>> {
     let own = tx.database_id()?;
-    let Some(seq) = tx.meta(COPY_SEQ)? else {
+    let epoch = epoch(tx, key)?;
+    let copy = meta_seq(tx, COPY_SEQ)?;
+    if let Some(ep) = epoch
+        && copy.is_none_or(|seq| seq < ep.start)
+    {
+        return if ep.database_id == own {
+            Ok(ep.origin_id)
+        } else {
+            Err(identity_changed())
+        };
+    }
+    let Some(seq) = copy else {
         return Ok(own);
     };
     let bad = || {
@@ -92,10 +233,6 @@ pub fn chain_origin(tx: &mut dyn Tx, key: &MacKey) -> Result<Vec<u8>> {
                 .into(),
         )
     };
-    let seq: i64 = std::str::from_utf8(&seq)
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .ok_or_else(bad)?;
     let entry = tx
         .audit_entry(seq)?
         .filter(|e| e.action == AuditAction::DbCopiedFrom.as_str() && authentic(key, e))
@@ -113,6 +250,15 @@ pub fn chain_origin(tx: &mut dyn Tx, key: &MacKey) -> Result<Vec<u8>> {
     field("origin_id")
 }
 
+fn identity_changed() -> Error {
+    Error::Integrity(
+        "this database's identity was changed (its audit log begins from another database id): it was swapped or rolled back; restore it from a backup"
+            .into(),
+    )
+}
+
+/// The `prev_mac` of seq 1: ties the chain to this database, so another database's
+/// log (or an older copy's) cannot be swapped in whole.
 fn genesis(key: &MacKey, database_id: &[u8]) -> Vec<u8> {
     key.compute(&[b"zencrypt-audit-genesis", database_id])
         .to_vec()
@@ -125,7 +271,7 @@ const KEY_CHECK_LABEL: &[u8] = b"zencrypt-audit-key-check";
 fn wrong_key() -> Error {
     Error::Config(
         "the audit key (ZENCRYPT_AUDIT_KEY, ZENCRYPT_AUDIT_KEY_FILE, or audit.key in the data dir) is not the one \
-         this database's audit log is written with; nothing was changed"
+         this database's audit log is written with (if it was rotated, an administrator hands out the new one); nothing was changed"
             .into(),
     )
 }
@@ -157,19 +303,37 @@ fn check_key(tx: &mut dyn Tx, key: &MacKey, head: Option<i64>, write: bool) -> R
 
 /// Refuses a database whose audit log does not begin from this database's own identity
 /// (its id was changed, which would start every client's witness afresh), whose first
-/// entry was changed or removed, or which has users but an empty log; and an audit key
-/// other than the one the log is written with (a configuration error, exit 2). One small
-/// read at every open.
+/// entry (or, after an audit key rotation, whose hand-over entry) was changed or removed,
+/// or which has users but an empty log; and an audit key other than the one the log is
+/// written with (a configuration error, exit 2). One small read at every open.
 pub fn check_origin(tx: &mut dyn Tx, key: &MacKey) -> Result<()> {
     let first = tx.audit_entry(1)?;
+    let epoch = match epoch(tx, key) {
+        Ok(epoch) => epoch,
+        Err(e) => {
+            // A hand-over that is not genuine under this key: a wrong key says so first.
+            check_audit_key(tx, key)?;
+            return Err(e);
+        }
+    };
+    if epoch.is_some() {
+        // The entries before the hand-over are vouched for by its digest (checked by
+        // `audit verify`); the hand-over names the identity.
+        chain_origin(tx, key)?;
+        check_audit_key(tx, key)?;
+        return match first {
+            Some(_) => Ok(()),
+            None => Err(Error::AuditChainBroken {
+                seq: 1,
+                reason: "row 1 is missing".into(),
+            }),
+        };
+    }
     if let Some(e) = &first
         && authentic(key, e)
         && e.prev_mac != genesis(key, &chain_origin(tx, key)?)
     {
-        return Err(Error::Integrity(
-            "this database's identity was changed (its audit log begins from another database id): it was swapped or rolled back; restore it from a backup"
-                .into(),
-        ));
+        return Err(identity_changed());
     }
     check_audit_key(tx, key)?;
     match first {
@@ -251,6 +415,64 @@ pub fn append_state(
     Ok((seq, entry.mac))
 }
 
+/// Continues the chain under `new`, inside `tx` (which the caller has checked, under
+/// `old`, to hold an intact chain and rows, and commits): the hand-over entry follows the
+/// last entry written under `old`, is the first written under `new`, and records the
+/// digest of every entry before it, this database's identity and the chain's origin, and
+/// an HMAC of those under `old` (so both keys authenticate it). The key check and the
+/// epoch in `meta` move to `new`. Returns the hand-over's seq and MAC.
+pub fn hand_over(
+    tx: &mut dyn Tx,
+    old: &MacKey,
+    new: &MacKey,
+    actor: &Actor,
+    state: &[u8],
+) -> Result<(i64, Vec<u8>)> {
+    let (head, head_mac) = tx.audit_head()?.ok_or_else(|| {
+        Error::Conflict("the audit log is empty: there is no key to rotate".into())
+    })?;
+    check_key(tx, old, Some(head), false)?;
+    let database_id = tx.database_id()?;
+    let origin_id = chain_origin(tx, old)?;
+    let seq = head + 1;
+    let prefix = prefix_digest(tx, seq)?.ok_or_else(|| Error::AuditChainBroken {
+        seq: head,
+        reason: "the chain is not contiguous".into(),
+    })?;
+    let new_check = new.compute(&[KEY_CHECK_LABEL, &database_id]);
+    let old_key_mac = old.compute(&[
+        b"zencrypt-audit-handover",
+        &seq.to_be_bytes(),
+        &prefix,
+        &new_check,
+    ]);
+    let hex = crate::crypto::hex;
+    let detail = serde_json::json!({
+        "prefix_sha256": hex(&prefix),
+        "database_id": hex(&database_id),
+        "origin_id": hex(&origin_id),
+        "old_key_mac": hex(&old_key_mac),
+    });
+    let mut entry = AuditEntry {
+        seq,
+        at: duration::now(),
+        actor_id: actor.id.map(i64::from),
+        actor: actor.name.clone(),
+        action: AuditAction::AuditKeyRotate.as_str().to_string(),
+        target: "-".into(),
+        outcome: Outcome::Ok,
+        detail: detail.to_string(),
+        prev_mac: head_mac,
+        mac: Vec::new(),
+        state: state.to_vec(),
+    };
+    entry.mac = mac_of(new, &entry).to_vec();
+    tx.insert_audit(&entry)?;
+    tx.set_meta(KEY_CHECK, &new_check)?;
+    tx.set_meta(KEY_EPOCH, seq.to_string().as_bytes())?;
+    Ok((seq, entry.mac))
+}
+
 /// Whether `e` is a genuine row of the chain written with `key` (its own MAC verifies;
 /// its place in the chain is [`verify`]'s to check).
 pub fn authentic(key: &MacKey, e: &AuditEntry) -> bool {
@@ -312,36 +534,60 @@ impl Verification {
 pub fn verify(tx: &mut dyn Tx, key: &MacKey) -> Result<Verification> {
     check_key(tx, key, None, false)?;
     let started = std::time::Instant::now();
+    let epoch = epoch(tx, key)?;
     let mut expected_seq = 1i64;
-    let mut prev = genesis(key, &chain_origin(tx, key)?);
+    // Before the current key's epoch, entries are checked against the hand-over's digest
+    // (and their links); from it on, by their MACs.
+    let (start, mut prev) = match &epoch {
+        Some(ep) => (ep.start, None),
+        None => (1, Some(genesis(key, &chain_origin(tx, key)?))),
+    };
+    let mut prefix = PrefixDigest::new();
     let mut checked = 0u64;
     let mut first_bad = None;
     let mut latest: HashMap<RowId, Option<Digest>> = HashMap::new();
     tx.scan_audit(&mut |e: AuditEntry| {
         let problem = if e.seq != expected_seq {
             Some((expected_seq, format!("row {expected_seq} is missing")))
-        } else if e.prev_mac != prev {
+        } else if prev.as_ref().is_some_and(|p| *p != e.prev_mac) {
             Some((e.seq, "does not follow the previous row".to_string()))
+        } else if e.seq < start {
+            prefix.add(&e);
+            None
         } else if !key.verify(&[&e.prev_mac, &canonical(&e)], &e.mac) {
             Some((e.seq, "row was modified (mac mismatch)".to_string()))
-        } else if StateDigests::decode_each(&e.state, |row, d| {
-            latest.insert(row, d);
-        })
-        .is_none()
+        } else if e.seq == start
+            && epoch.as_ref().is_some_and(|ep| {
+                std::mem::replace(&mut prefix, PrefixDigest::new()).finish() != ep.prefix
+            })
         {
-            Some((e.seq, "its row-state digests are malformed".to_string()))
+            Some((
+                e.seq,
+                "the entries before this audit key hand-over are not the ones it recorded (one was changed)"
+                    .to_string(),
+            ))
         } else {
             None
         };
+        let problem = problem.or_else(|| {
+            StateDigests::decode_each(&e.state, |row, d| {
+                latest.insert(row, d);
+            })
+            .is_none()
+            .then(|| (e.seq, "its row-state digests are malformed".to_string()))
+        });
         if problem.is_some() {
             first_bad = problem;
             return false;
         }
         checked += 1;
         expected_seq += 1;
-        prev = e.mac;
+        prev = Some(e.mac);
         true
     })?;
+    if first_bad.is_none() && epoch.is_some() && expected_seq <= start {
+        first_bad = Some((expected_seq, format!("row {expected_seq} is missing")));
+    }
     if first_bad.is_none() && checked == 0 && tx.user_count()? > 0 {
         first_bad = Some((
             1,

@@ -58,6 +58,25 @@ impl Vault {
         Ok(status)
     }
 
+    /// Records a schema migration done by `db migrate` (which needs the database's own
+    /// privileges to change its tables, and so runs before any session can be read): the
+    /// versions, and the backup written first, if any. Audited with the session's user
+    /// when there is one.
+    pub fn record_migration(
+        &mut self,
+        session: Option<&Session>,
+        (from, to): (i64, i64),
+        backup: Option<&str>,
+    ) -> Result<()> {
+        let actor = session
+            .map(Session::actor)
+            .unwrap_or_else(|| Actor::anonymous("-"));
+        let detail = json!({ "from": from, "to": to, "backup": backup });
+        self.audited(&actor, AuditAction::DbMigrate, "-", |_| {
+            Ok(((), detail.clone()))
+        })
+    }
+
     /// Writes a consistent copy of the database to a new 0600 file (admins only). The copy
     /// is built in a private directory beside `dest` and appears at `dest` only after its
     /// audit record is committed: a copy of the password hashes and wrapped keys never

@@ -75,8 +75,12 @@ names! {
         DbCopy => "db.copy",
         /// A copy's hand-over entry, the first written in the copy.
         DbCopiedFrom => "db.copied-from",
+        /// The schema was migrated (`db migrate`), recorded once the new schema is in.
+        DbMigrate => "db.migrate",
         /// A restored database's audit head was accepted.
         AuditAcceptHead => "audit.accept-head",
+        /// The audit key was rotated: the hand-over entry, the first under the new key.
+        AuditKeyRotate => "audit.key-rotate",
         /// Audit rows were listed.
         AuditList => "audit.list",
         /// The audit head was taken as a checkpoint.

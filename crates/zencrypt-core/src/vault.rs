@@ -310,7 +310,11 @@ impl Vault {
             Some(seq) => tx.audit_entry(seq)?,
             None => None,
         }
-        .filter(|e| e.action == UPGRADE_ACTION.as_str() && chain::authentic(&self.audit_key, e))
+        .filter(|e| e.action == UPGRADE_ACTION.as_str());
+        let entry = match entry {
+            Some(e) if chain::genuine(tx.raw(), &self.audit_key, &e)? => Some(e),
+            _ => None,
+        }
         .ok_or_else(|| {
             Error::Integrity(
                 "the audit entry that vouches for this account's older rows is missing or altered; restore the database from a backup"
@@ -651,7 +655,7 @@ impl Vault {
 }
 
 /// Re-reads the session and its user inside a transaction and checks the permission.
-fn recheck(
+pub(crate) fn recheck(
     tx: &mut dyn Tx,
     session: &Session,
     permission: Permission,

@@ -90,7 +90,9 @@ impl Witness {
             return Err(Error::RolledBack { seen: *seq, what });
         }
         match tx.audit_entry(*seq)? {
-            Some(e) if bool::from(e.mac.ct_eq(mac)) && crate::chain::authentic(audit_key, &e) => {
+            Some(e)
+                if bool::from(e.mac.ct_eq(mac)) && crate::chain::genuine(tx, audit_key, &e)? =>
+            {
                 Ok(())
             }
             _ => Err(Error::RolledBack {

@@ -39,7 +39,7 @@ use postgres::{Client, Config, NoTls};
 use secrecy::{ExposeSecret, SecretString};
 use zencrypt_core::crypto;
 use zencrypt_core::storage::migrations::{LATEST, MIGRATIONS};
-use zencrypt_core::storage::schema::{ColumnType, TABLES};
+use zencrypt_core::storage::schema::{ColumnType, TABLES, Value};
 use zencrypt_core::storage::{BackendInfo, Counts, Storage, StoreError, StoreResult, Tx};
 use zeroize::Zeroizing;
 
@@ -140,6 +140,16 @@ enum Found {
     Empty,
     /// Tables, but not zencrypt's.
     Foreign,
+}
+
+/// A table as a database has it, at whatever schema version (see
+/// [`PgStore::dump_as_is`]).
+#[derive(Debug, Clone)]
+pub struct TableAsIs {
+    /// Its name.
+    pub name: &'static str,
+    /// Its columns, in their order, with their types.
+    pub columns: Vec<(String, ColumnType)>,
 }
 
 /// The begin of a read transaction.
@@ -253,6 +263,113 @@ impl PgStore {
             tx.commit()
         };
         Ok(upgrade(tx).map(|()| (from, LATEST)).map_err(map))
+    }
+
+    /// Connects to a zencrypt database of any schema version this binary knows and
+    /// returns it with that version, changing nothing (for `db migrate`, which backs up an
+    /// older schema with [`PgStore::dump_as_is`] before it migrates). A database without
+    /// zencrypt's schema is [`StoreError::Missing`] or [`StoreError::NotZencrypt`], a
+    /// newer one [`StoreError::TooNew`].
+    pub fn open_any_version(opts: &PgOptions) -> StoreResult<(PgStore, i64)> {
+        let mut store = PgStore::connect(opts)?;
+        match store.probe()? {
+            Found::Version(v) if v > LATEST => Err(StoreError::TooNew {
+                location: store.location.clone(),
+                found: v,
+                known: LATEST,
+            }),
+            Found::Version(v) => Ok((store, v)),
+            Found::Foreign => Err(store.not_zencrypt()),
+            Found::Empty => Err(StoreError::Missing {
+                location: store.location.clone(),
+            }),
+        }
+    }
+
+    /// Reads every row of zencrypt's tables from one consistent snapshot, with the
+    /// columns each table has in this database (at whatever schema version it is), in the
+    /// order of [`TABLES`] and of each table's key. Tables the schema does not have yet
+    /// are skipped.
+    pub fn dump_as_is(
+        &mut self,
+        visit: &mut dyn FnMut(&TableAsIs, Vec<Value>) -> StoreResult<()>,
+    ) -> StoreResult<()> {
+        let location = self.location.clone();
+        let redactor = &self.redactor;
+        let map = |e: postgres::Error| error::statement(&location, &e, redactor);
+        let mut tx = self.client.transaction().map_err(map)?;
+        tx.batch_execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            .map_err(map)?;
+        for table in TABLES {
+            let described = tx
+                .query_typed(
+                    "SELECT column_name::text, data_type::text FROM information_schema.columns \
+                     WHERE table_schema = current_schema() AND table_name = $1 \
+                     ORDER BY ordinal_position",
+                    &[(&table.name, Type::TEXT)],
+                )
+                .map_err(map)?;
+            if described.is_empty() {
+                continue;
+            }
+            let mut columns = Vec::with_capacity(described.len());
+            for row in &described {
+                let name: String = row.try_get(0).map_err(map)?;
+                let kind = match row.try_get::<_, String>(1).map_err(map)?.as_str() {
+                    "bigint" => ColumnType::Int,
+                    "text" => ColumnType::Text,
+                    "bytea" => ColumnType::Blob,
+                    other => {
+                        return Err(StoreError::Other {
+                            location: location.clone(),
+                            message: format!(
+                                "{}.{name} has the type {other}, which no zencrypt schema uses",
+                                table.name
+                            ),
+                        });
+                    }
+                };
+                columns.push((name, kind));
+            }
+            let as_is = TableAsIs {
+                name: table.name,
+                columns,
+            };
+            let order: Vec<String> = table
+                .key
+                .iter()
+                .map(|k| match as_is.columns.iter().find(|c| c.0 == *k) {
+                    Some((_, ColumnType::Text)) => format!("{k} COLLATE \"C\""),
+                    _ => (*k).to_string(),
+                })
+                .collect();
+            let list: Vec<&str> = as_is.columns.iter().map(|c| c.0.as_str()).collect();
+            let sql = format!(
+                "SELECT {} FROM {} ORDER BY {}",
+                list.join(", "),
+                table.name,
+                order.join(", ")
+            );
+            for row in tx.query_typed(&sql, &[]).map_err(map)? {
+                let mut values = Vec::with_capacity(as_is.columns.len());
+                for (i, (_, kind)) in as_is.columns.iter().enumerate() {
+                    let v = match kind {
+                        ColumnType::Int => {
+                            row.try_get::<_, Option<i64>>(i).map(|v| v.map(Value::Int))
+                        }
+                        ColumnType::Text => row
+                            .try_get::<_, Option<String>>(i)
+                            .map(|v| v.map(Value::Text)),
+                        ColumnType::Blob => row
+                            .try_get::<_, Option<Vec<u8>>>(i)
+                            .map(|v| v.map(Value::Blob)),
+                    };
+                    values.push(v.map_err(map)?.unwrap_or(Value::Null));
+                }
+                visit(&as_is, values)?;
+            }
+        }
+        tx.commit().map_err(map)
     }
 
     /// The server's version, as it reports it.

@@ -6,6 +6,7 @@
 #![warn(missing_docs)]
 
 use std::cell::Cell;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 use std::time::Duration;
 
@@ -91,6 +92,77 @@ impl SqliteStore {
             store.migrate()?;
         }
         Ok(store)
+    }
+
+    /// Writes a new database file at `path` (which must not exist yet) with the schema of
+    /// `version` and the rows `fill` hands to the loader it is given (table, column names,
+    /// values), all in one transaction: a faithful copy of a database of that version,
+    /// such as the backup `db migrate` writes of an older PostgreSQL schema. Opening the
+    /// file later upgrades it as any older file is. On failure no file is left.
+    #[allow(clippy::type_complexity)]
+    pub fn write_at_version(
+        path: &Path,
+        version: i64,
+        fill: &mut dyn FnMut(
+            &mut dyn FnMut(&str, &[&str], &[Value]) -> StoreResult<()>,
+        ) -> StoreResult<()>,
+    ) -> StoreResult<()> {
+        let location = path.display().to_string();
+        if !(1..=LATEST).contains(&version) {
+            return Err(StoreError::TooNew {
+                location,
+                found: version,
+                known: LATEST,
+            });
+        }
+        let created = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(path);
+        if let Err(e) = created {
+            return Err(StoreError::Unopenable {
+                location,
+                reason: e.to_string(),
+            });
+        }
+        let written = (|| -> StoreResult<()> {
+            let mut conn = Connection::open(path).map_err(|e| map_err(&location, e))?;
+            let tx = conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(|e| map_err(&location, e))?;
+            for m in MIGRATIONS.iter().take(version as usize) {
+                tx.execute_batch(m.sqlite)
+                    .map_err(|e| map_err(&location, e))?;
+            }
+            let mut load = |table: &str, columns: &[&str], row: &[Value]| -> StoreResult<()> {
+                let placeholders: Vec<String> = (1..=row.len()).map(|i| format!("?{i}")).collect();
+                let sql = format!(
+                    "INSERT OR REPLACE INTO {table} ({}) VALUES ({})",
+                    columns.join(", "),
+                    placeholders.join(", ")
+                );
+                let values = row.iter().map(|v| match v {
+                    Value::Null => SqlValue::Null,
+                    Value::Int(n) => SqlValue::Integer(*n),
+                    Value::Text(t) => SqlValue::Text(t.clone()),
+                    Value::Blob(b) => SqlValue::Blob(b.clone()),
+                });
+                tx.prepare_cached(&sql)
+                    .and_then(|mut st| st.execute(rusqlite::params_from_iter(values)))
+                    .map(drop)
+                    .map_err(|e| map_err(&location, e))
+            };
+            fill(&mut load)?;
+            tx.pragma_update(None, "user_version", version)
+                .and_then(|()| tx.pragma_update(None, "application_id", APPLICATION_ID))
+                .and_then(|()| tx.commit())
+                .map_err(|e| map_err(&location, e))
+        })();
+        if written.is_err() {
+            let _ = std::fs::remove_file(path);
+        }
+        written
     }
 
     fn err(&self, e: rusqlite::Error) -> StoreError {
