@@ -419,6 +419,37 @@ impl Env {
         }
     }
 
+    /// Whether `secret` is anywhere in the database, as it is or in hex: in the SQLite
+    /// file or its write-ahead log, or in a dump of the PostgreSQL database (which shows
+    /// bytes columns in hex).
+    pub fn stores(&self, secret: &[u8]) -> bool {
+        let stored: Vec<Vec<u8>> = match &self.pg {
+            Some(db) => {
+                let out = Command::new("pg_dump")
+                    .args(["--data-only", db.url.as_str()])
+                    .output()
+                    .expect("pg_dump runs");
+                assert!(
+                    out.status.success(),
+                    "{}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
+                vec![out.stdout]
+            }
+            None => {
+                let db = std::fs::read(self.db()).expect("the database file");
+                let wal = std::fs::read(self.db().with_extension("db-wal")).unwrap_or_default();
+                vec![db, wal]
+            }
+        };
+        let hex = hex(secret).into_bytes();
+        stored.iter().any(|bytes| {
+            [secret, &hex[..]]
+                .iter()
+                .any(|s| bytes.windows(s.len()).any(|w| w == *s))
+        })
+    }
+
     /// The saved session file, for tests with exactly one.
     pub fn session_file(&self) -> PathBuf {
         let files: Vec<PathBuf> = std::fs::read_dir(self.sessions_dir())
