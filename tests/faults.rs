@@ -140,6 +140,7 @@ fn a_full_disk_fails_the_write_and_loses_nothing() {
     assert_eq!(run(&["data", "get", "big"]).stdout.len(), big.len());
 }
 
+// About the file: a file size limit stops the growth of the database file.
 #[test]
 fn a_file_size_limit_fails_the_write_and_loses_nothing() {
     let env = Env::sqlite();
@@ -171,6 +172,7 @@ fn a_file_size_limit_fails_the_write_and_loses_nothing() {
     assert_chain_intact(&run);
 }
 
+// About the file: the database file is made read-only.
 #[test]
 fn a_read_only_database_file_is_a_clear_error_and_stays_as_it_was() {
     use std::os::unix::fs::PermissionsExt;
@@ -219,6 +221,7 @@ fn a_read_only_database_file_is_a_clear_error_and_stays_as_it_was() {
     assert_chain_intact(&run);
 }
 
+// About the data directory's files: it sets ZENCRYPT_AUDIT_KEY in .env and loosens audit.key, where the PostgreSQL run passes the key in the environment.
 #[test]
 fn bad_env_values_are_exit_2_and_change_nothing() {
     let env = Env::sqlite();

@@ -9,11 +9,7 @@ const CHUNK: usize = 64 * 1024;
 const HEADER_LEN: usize = 30 + 61 + 8;
 
 fn setup() -> Env {
-    setup_on(Env::new())
-}
-
-/// [`setup`] on a given installation (`Env::sqlite()` for tests that read the file).
-fn setup_on(env: Env) -> Env {
+    let env = Env::new();
     env.signup("alice");
     env.run(&["key", "create", "k"], b"").ok();
     env
@@ -213,7 +209,7 @@ fn rewrap_follows_the_rules_of_encryption() {
 
 #[test]
 fn disabled_and_destroyed_keys() {
-    let env = setup_on(Env::sqlite());
+    let env = setup();
     let ct = encrypt_file(&env, b"secret", "s.zc");
     env.run(&["key", "disable", "k"], b"").ok();
     let e = env.run(&["encrypt", "--key", "k"], b"x");
@@ -238,15 +234,11 @@ fn disabled_and_destroyed_keys() {
     assert_eq!(d.code, 6);
     assert_eq!(d.stdout, "");
     assert_eq!(d.stderr, "error: key 'k' has been destroyed\n");
-    let left: i64 = env
-        .sql()
-        .query_row(
-            "SELECT count(*) FROM key_versions WHERE wrapped_material IS NOT NULL",
-            [],
-            |r| r.get(0),
-        )
-        .unwrap();
-    assert_eq!(left, 0, "no material remains");
+    assert_eq!(
+        env.column::<i64>("SELECT count(*) FROM key_versions WHERE wrapped_material IS NOT NULL"),
+        [0],
+        "no material remains"
+    );
     let events: Vec<String> = env
         .run(&["key", "history", "k", "--json"], b"")
         .json()
@@ -497,7 +489,7 @@ fn export_and_import() {
 
 #[test]
 fn usage_rows_and_counters_follow_every_event() {
-    let env = setup_on(Env::sqlite());
+    let env = setup();
     let ct = encrypt_file(&env, b"12345", "u.zc");
     decrypt(&env, &ct);
     env.run(&["key", "rotate", "k"], b"").ok();
@@ -517,13 +509,13 @@ fn usage_rows_and_counters_follow_every_event() {
     let n = tampered.len();
     tampered[n - 1] ^= 1;
     assert_eq!(env.run(&["decrypt"], &tampered).code, 7);
-    let conn = env.sql();
-    let rows: Vec<(String, i64, String)> = conn
-        .prepare("SELECT operation, bytes, outcome FROM usage_events ORDER BY id")
-        .unwrap()
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-        .unwrap()
-        .map(Result::unwrap)
+    let of = |column: &str| format!("SELECT {column} FROM usage_events ORDER BY id");
+    let rows: Vec<(String, i64, String)> = env
+        .column::<String>(&of("operation"))
+        .into_iter()
+        .zip(env.column::<i64>(&of("bytes")))
+        .zip(env.column::<String>(&of("outcome")))
+        .map(|((operation, bytes), outcome)| (operation, bytes, outcome))
         .collect();
     assert_eq!(
         rows,

@@ -6,6 +6,7 @@ use crate::common::*;
 const NO_DB_HINT: &str =
     "hint: run `zencrypt signup` to create one, or point --db/ZENCRYPT_DB at an existing vault\n";
 
+// About the file: it checks which commands create the database file.
 #[test]
 fn only_signup_creates_a_database() {
     let env = Env::sqlite();
@@ -82,6 +83,7 @@ fn database_named(env: &Env, args: &[&str]) -> Run {
     env.run(&all, b"")
 }
 
+// About the file: a .env file names the database file to open, and the error names its path.
 #[test]
 fn a_dotenv_file_is_loaded_only_when_it_is_the_users_own() {
     use std::os::unix::fs::{PermissionsExt, chown, symlink};
@@ -432,21 +434,16 @@ fn core_dumps_are_off_while_a_command_runs() {
 
 #[test]
 fn terminal_controls_from_the_database_and_argv_are_shown_escaped() {
-    let env = Env::sqlite();
+    let env = Env::new();
     env.signup("alice");
     env.run(&["key", "create", "k"], b"").ok();
     // Names the CLI would refuse cannot be written into bound rows unnoticed; the
-    // unbound logs can be edited by whoever holds the file: their text is escaped.
+    // unbound logs can be edited by whoever can write the database: their text is escaped.
     let osc52 = "copy\x1b]52;c;ZWNobyBwd25lZA==\x07me";
-    env.sql()
-        .execute(
-            "UPDATE audit_log SET target = ?1 WHERE seq = (SELECT max(seq) FROM audit_log)",
-            [osc52],
-        )
-        .unwrap();
-    env.sql()
-        .execute("UPDATE key_events SET actor = ?1", ["\x1b[31mred\x1b[0m"])
-        .unwrap();
+    env.exec(&format!(
+        "UPDATE audit_log SET target = '{osc52}' WHERE seq = (SELECT max(seq) FROM audit_log);
+         UPDATE key_events SET actor = '\x1b[31mred\x1b[0m';"
+    ));
     env.forget_witness();
     let r = env.run(&["audit", "list", "--limit", "1000"], b"");
     r.ok();

@@ -6,11 +6,7 @@ use crate::common::*;
 use serde_json::{Value, json};
 
 fn setup() -> Env {
-    setup_on(Env::new())
-}
-
-/// [`setup`] on a given installation (`Env::sqlite()` for tests that read the file).
-fn setup_on(env: Env) -> Env {
+    let env = Env::new();
     env.signup("alice");
     env
 }
@@ -80,22 +76,19 @@ fn values_round_trip_byte_exact() {
 }
 
 #[test]
-fn plaintext_never_reaches_the_database_file() {
+fn plaintext_never_reaches_the_database() {
     let env = setup();
     let secret = "correct-horse-battery-staple-0451";
     put(&env, &["--name", "s"], secret.as_bytes());
     env.run(&["data", "update", "s"], format!("{secret}-v2").as_bytes())
         .ok();
-    let mut files = vec![env.db()];
-    files.push(env.db().with_extension("db-wal"));
-    for f in files {
-        let bytes = std::fs::read(&f).unwrap_or_default();
-        assert!(
-            !bytes.windows(secret.len()).any(|w| w == secret.as_bytes()),
-            "{} contains the plaintext",
-            f.display()
-        );
-    }
+    assert!(
+        !env.stores(secret.as_bytes()),
+        "the database holds the plaintext"
+    );
+    // The search does see what the database holds, bytes columns included.
+    let ciphertext = env.blob_of("SELECT ciphertext FROM records WHERE name = 's'");
+    assert!(env.stores(&ciphertext));
 }
 
 #[test]
@@ -251,29 +244,21 @@ fn batch_get_reports_missing_and_expired() {
 
 #[test]
 fn swapped_ciphertexts_fail_integrity() {
-    let env = setup_on(Env::sqlite());
+    let env = setup();
     put(&env, &["--name", "one"], b"first value");
     put(&env, &["--name", "two"], b"second value");
-    let conn = env.sql();
-    let blob = |name: &str| -> Vec<u8> {
-        conn.query_row(
-            "SELECT ciphertext FROM records WHERE name = ?1",
-            [name],
-            |r| r.get(0),
-        )
-        .unwrap()
+    let blob = |name: &str| {
+        env.blob_of(&format!(
+            "SELECT ciphertext FROM records WHERE name = '{name}'"
+        ))
     };
     let (one, two) = (blob("one"), blob("two"));
-    conn.execute(
-        "UPDATE records SET ciphertext = ?1 WHERE name = 'one'",
-        [&two],
-    )
-    .unwrap();
-    conn.execute(
-        "UPDATE records SET ciphertext = ?1 WHERE name = 'two'",
-        [&one],
-    )
-    .unwrap();
+    env.exec(&format!(
+        "UPDATE records SET ciphertext = {} WHERE name = 'one';
+         UPDATE records SET ciphertext = {} WHERE name = 'two';",
+        env.blob(&hex(&two)),
+        env.blob(&hex(&one))
+    ));
     for name in ["one", "two"] {
         let (code, out, err) = get_raw(&env, name);
         assert_eq!(code, 7, "{name}: {err}");
@@ -284,7 +269,7 @@ fn swapped_ciphertexts_fail_integrity() {
 
 #[test]
 fn password_protected_records() {
-    let env = setup_on(Env::sqlite());
+    let env = setup();
     let good = pw_file(&env, "good", "record-pass-1");
     let bad = pw_file(&env, "bad", "record-pass-x");
     let newpw = pw_file(&env, "new", "record-pass-2");
@@ -302,11 +287,11 @@ fn password_protected_records() {
             format!("v{i}").as_bytes(),
         );
     }
-    let ids: i64 = env
-        .sql()
-        .query_row("SELECT count(*) FROM password_identities", [], |r| r.get(0))
-        .unwrap();
-    assert_eq!(ids, 1, "records sharing a password share one identity");
+    assert_eq!(
+        env.column::<i64>("SELECT count(*) FROM password_identities"),
+        [1],
+        "records sharing a password share one identity"
+    );
 
     let r = env.run(
         &["data", "get", "p0", "p1", "p2", "--password-file", g],
@@ -380,20 +365,12 @@ fn password_protected_records() {
     after.ok();
     assert_eq!(after.stdout, "v2");
 
-    let conn = env.sql();
-    let mut ct: Vec<u8> = conn
-        .query_row(
-            "SELECT ciphertext FROM records WHERE name = 'p0'",
-            [],
-            |r| r.get(0),
-        )
-        .unwrap();
+    let mut ct = env.blob_of("SELECT ciphertext FROM records WHERE name = 'p0'");
     ct[20] ^= 0x01;
-    conn.execute(
-        "UPDATE records SET ciphertext = ?1 WHERE name = 'p0'",
-        [&ct],
-    )
-    .unwrap();
+    env.exec(&format!(
+        "UPDATE records SET ciphertext = {} WHERE name = 'p0'",
+        env.blob(&hex(&ct))
+    ));
     let t = env.run(
         &[
             "data",
@@ -448,21 +425,21 @@ fn passwd_keeps_every_record_readable() {
 type Materials = Vec<(i64, i64, Option<Vec<u8>>)>;
 
 fn materials(env: &Env) -> Materials {
-    let sql = env.sql();
-    let mut q = sql
-        .prepare(
-            "SELECT key_id, version, wrapped_material FROM key_versions ORDER BY key_id, version",
-        )
-        .unwrap();
-    q.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-        .unwrap()
-        .map(Result::unwrap)
+    let of = |column: &str| format!("SELECT {column} FROM key_versions ORDER BY key_id, version");
+    let ids = env.column::<i64>(&of("key_id"));
+    let versions = env.column::<i64>(&of("version"));
+    let materials = env.blobs(&of("wrapped_material"));
+    assert_eq!(ids.len(), materials.len());
+    ids.into_iter()
+        .zip(versions)
+        .zip(materials)
+        .map(|((id, version), material)| (id, version, material))
         .collect()
 }
 
 #[test]
 fn passwd_rewraps_only_the_user_key() {
-    let env = setup_on(Env::sqlite());
+    let env = setup();
     put(&env, &["--name", "k"], b"before");
     env.run(&["key", "rotate", "default"], b"").ok();
     let before = materials(&env);
@@ -576,7 +553,7 @@ fn an_update_counts_its_encryption() {
 
 #[test]
 fn rotate_with_rewrap_moves_data_keys_only() {
-    let env = setup_on(Env::sqlite());
+    let env = setup();
     for i in 0..5 {
         put(
             &env,
@@ -584,36 +561,18 @@ fn rotate_with_rewrap_moves_data_keys_only() {
             format!("value {i}").as_bytes(),
         );
     }
-    let before: Vec<u8> = env
-        .sql()
-        .query_row(
-            "SELECT ciphertext FROM records WHERE name = 'r3'",
-            [],
-            |r| r.get(0),
-        )
-        .unwrap();
+    let before = env.blob_of("SELECT ciphertext FROM records WHERE name = 'r3'");
     let r = env.run(&["key", "rotate", "default", "--rewrap", "--json"], b"");
     r.ok();
     assert_eq!(
         r.json(),
         json!({ "rotated": [{ "name": "default", "version": 2, "rewrapped": 5 }] })
     );
-    let conn = env.sql();
-    let versions: i64 = conn
-        .query_row(
-            "SELECT count(*) FROM records WHERE key_version = 2",
-            [],
-            |r| r.get(0),
-        )
-        .unwrap();
-    assert_eq!(versions, 5);
-    let after: Vec<u8> = conn
-        .query_row(
-            "SELECT ciphertext FROM records WHERE name = 'r3'",
-            [],
-            |r| r.get(0),
-        )
-        .unwrap();
+    assert_eq!(
+        env.column::<i64>("SELECT count(*) FROM records WHERE key_version = 2"),
+        [5]
+    );
+    let after = env.blob_of("SELECT ciphertext FROM records WHERE name = 'r3'");
     assert_eq!(before, after, "the data itself is not re-encrypted");
     let by_key = env
         .run(&["data", "list", "--key", "default", "--json"], b"")

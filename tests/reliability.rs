@@ -119,6 +119,7 @@ fn killed_bulk_operations_leave_all_or_nothing() {
     assert_eq!(st["records"], 60_000);
 }
 
+// About the file: another connection holds the lock of the database file.
 #[test]
 fn a_database_locked_longer_than_the_busy_timeout_is_a_clear_error() {
     let env = Env::sqlite();

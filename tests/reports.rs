@@ -143,6 +143,7 @@ fn checkpoints_detect_truncation() {
     assert_eq!(r.code, 2);
 }
 
+// About the file: `db backup` writes a copy of the database file, whose mode and contents it checks.
 #[test]
 fn backups_are_private_and_usable_and_status_counts_match() {
     let env = Env::sqlite();

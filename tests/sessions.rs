@@ -106,7 +106,7 @@ fn short_jwt_secret_is_refused() {
 
 #[test]
 fn sessions_expire() {
-    let env = Env::sqlite();
+    let env = Env::new();
     env.signup("bob");
     let bob = env.token("bob");
     env.signup("alice");
@@ -131,14 +131,14 @@ fn sessions_expire() {
     );
     // The expired session's copy of the user key is wiped by the next write anyone makes.
     let holding = || -> i64 {
-        env.sql()
-            .query_row(
-                "SELECT count(*) FROM sessions WHERE expires_at <= unixepoch() \
-                 AND length(wrapped_user_key) > 0",
-                [],
-                |r| r.get(0),
-            )
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
             .unwrap()
+            .as_secs();
+        env.column::<i64>(&format!(
+            "SELECT count(*) FROM sessions WHERE expires_at <= {now} \
+             AND length(wrapped_user_key) > 0"
+        ))[0]
     };
     assert_eq!(holding(), 1);
     env.as_token(&bob, &["key", "create", "k"]).ok();
@@ -197,6 +197,7 @@ fn print_token_prints_only_the_token_and_it_works_alone() {
     assert_eq!(doc["username"], "alice");
 }
 
+// About the file: it checks the modes of the database file and the data directory.
 #[test]
 fn files_and_directories_are_private() {
     let env = Env::sqlite();

@@ -339,6 +339,7 @@ fn every_main_menu_entry_has_a_happy_and_an_error_path() {
     env.login("alice");
 }
 
+// About the file: it checks that the shell creates the database file only at sign-up.
 #[test]
 fn the_shell_creates_a_database_only_by_signing_up() {
     let env = Env::sqlite();

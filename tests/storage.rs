@@ -93,6 +93,7 @@ fn another_applications_sqlite_file_is_left_untouched() {
     assert_eq!(sha(&f), before);
 }
 
+// About the file: it sets the file's user_version and checks the file's bytes are unchanged.
 #[test]
 fn a_newer_schema_is_refused_untouched() {
     let env = Env::sqlite();
@@ -111,6 +112,7 @@ fn a_newer_schema_is_refused_untouched() {
     assert_eq!(sha(&env.db()), before);
 }
 
+// About the file: it reads the file's user_version, journal mode and sqlite_master.
 #[test]
 fn a_new_database_is_migrated_and_configured() {
     let env = Env::sqlite();
@@ -158,6 +160,7 @@ fn a_new_database_is_migrated_and_configured() {
     );
 }
 
+// About the file: it overwrites bytes of the database file.
 #[test]
 fn a_corrupt_database_is_reported() {
     let env = Env::sqlite();
@@ -232,6 +235,7 @@ fn help_and_version() {
     assert_eq!(r.code, 2);
 }
 
+// About the file: it watches the size of the file's write-ahead log.
 #[test]
 fn overwriting_secrets_empties_the_write_ahead_log() {
     let env = Env::sqlite();

@@ -268,6 +268,7 @@ fn old_database() -> Env {
     env
 }
 
+// About the file: it opens the schema-4 fixture file of the previous release.
 #[test]
 fn an_older_database_is_bound_in_place_and_verifies() {
     let env = old_database();
@@ -322,6 +323,7 @@ fn an_older_database_is_bound_in_place_and_verifies() {
     );
 }
 
+// About the file: it edits the schema-4 fixture file of the previous release.
 #[test]
 fn an_older_row_changed_before_its_owner_returns_is_refused() {
     let env = old_database();
@@ -350,6 +352,7 @@ fn restore(env: &Env, copy: &std::path::Path) {
     std::fs::copy(copy, env.db()).unwrap();
 }
 
+// About the file: an older copy of the database file is put back at its path.
 #[test]
 fn an_older_copy_under_a_new_identity_is_refused() {
     let env = setup_on(Env::sqlite());
@@ -360,17 +363,39 @@ fn an_older_copy_under_a_new_identity_is_refused() {
     assert_eq!(r.code, 7);
     // A new id would escape the witness kept under the old one: the log's first entry
     // is bound to the id it began with.
-    exec(
-        &env,
-        "UPDATE meta SET value = randomblob(16) WHERE key = 'database_id';
-         DELETE FROM meta WHERE key = 'audit_key_check';",
-    );
+    give_a_new_identity(&env);
     let r = env.run(&["data", "list"], b"");
     assert_eq!(r.code, 7);
-    assert_eq!(
-        r.stderr,
-        "error: this database's identity was changed (its audit log begins from another database id): it was swapped or rolled back; restore it from a backup\n"
+    assert_eq!(r.stderr, IDENTITY_CHANGED);
+}
+
+const IDENTITY_CHANGED: &str = "error: this database's identity was changed (its audit log begins from another database id): it was swapped or rolled back; restore it from a backup\n";
+
+/// Gives the database another id, and drops the audit key's check (which names the id).
+fn give_a_new_identity(env: &Env) {
+    exec(
+        env,
+        &format!(
+            "UPDATE meta SET value = {} WHERE key = 'database_id';
+             DELETE FROM meta WHERE key = 'audit_key_check';",
+            env.blob("5ca1ab1e5ca1ab1e5ca1ab1e5ca1ab1e")
+        ),
     );
+}
+
+#[test]
+fn a_new_identity_or_a_missing_first_entry_is_refused() {
+    let env = setup();
+    give_a_new_identity(&env);
+    // Whether or not this client saw the database under its old id.
+    for forget in [false, true] {
+        if forget {
+            env.forget_witness();
+        }
+        let r = env.run(&["data", "list"], b"");
+        assert_eq!(r.code, 7);
+        assert_eq!(r.stderr, IDENTITY_CHANGED);
+    }
     // Without its first entry, or without any, it is refused too.
     exec(&env, "DELETE FROM audit_log WHERE seq = 1");
     let r = env.run(&["data", "list"], b"");
@@ -388,6 +413,7 @@ fn an_older_copy_under_a_new_identity_is_refused() {
     );
 }
 
+// About the file: another vault's file is put at this one's path.
 #[test]
 fn another_database_swapped_in_at_the_same_path_is_refused() {
     let env = setup_on(Env::sqlite());
@@ -424,6 +450,7 @@ fn another_database_swapped_in_at_the_same_path_is_refused() {
     );
 }
 
+// About the file: it keeps a copy of the schema-4 fixture file from before its upgrade.
 #[test]
 fn a_copy_from_before_the_upgrade_opens_nothing_written_after_it() {
     use zencrypt_core::crypto::kdf::{KdfParams, derive_key};

@@ -127,22 +127,26 @@ fn only_admins_copy() {
 
 #[test]
 fn a_copy_whose_identity_was_changed_is_refused() {
-    let env = Env::sqlite();
+    let env = Env::new();
     env.signup("alice");
-    let target = env.dir.path().join("copy.db");
-    let t = target.to_str().unwrap();
-    env.run(&["db", "copy", "--to", t], b"").ok();
-    let c = rusqlite::Connection::open(&target).unwrap();
-    c.execute(
-        "UPDATE meta SET value = randomblob(16) WHERE key = 'database_id'",
-        [],
-    )
-    .unwrap();
-    drop(c);
+    // The copy goes to a new database of the suite's backend.
+    let target = Env::new();
+    let t = match &target.pg {
+        Some(db) => db.url.clone(),
+        None => {
+            std::fs::create_dir_all(target.data_dir()).unwrap();
+            target.db().to_str().unwrap().to_string()
+        }
+    };
+    env.run(&["db", "copy", "--to", &t], b"").ok();
+    target.exec(&format!(
+        "UPDATE meta SET value = {} WHERE key = 'database_id'",
+        target.blob("5ca1ab1e5ca1ab1e5ca1ab1e5ca1ab1e")
+    ));
     let r = env.run(
         &[
             "--db",
-            t,
+            &t,
             "login",
             "--username",
             "alice",

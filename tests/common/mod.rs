@@ -338,6 +338,118 @@ impl Env {
             .collect()
     }
 
+    /// The first column of every row `query` returns, read as bytes (`None` for NULL),
+    /// straight from the database, on either backend.
+    pub fn blobs(&self, query: &str) -> Vec<Option<Vec<u8>>> {
+        if let Some(db) = &self.pg {
+            let out = Command::new("psql")
+                .args([db.url.as_str(), "-v", "ON_ERROR_STOP=1", "-qAt"])
+                .args(["-P", "null=NULL", "-c", query])
+                .env("PGOPTIONS", "-c bytea_output=hex")
+                .output()
+                .expect("psql runs");
+            assert!(
+                out.status.success(),
+                "psql failed on {query}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            return String::from_utf8(out.stdout)
+                .unwrap()
+                .lines()
+                .map(|l| match l {
+                    "NULL" => None,
+                    _ => Some(unhex(l.strip_prefix("\\x").expect("a bytea in hex"))),
+                })
+                .collect();
+        }
+        self.sql()
+            .prepare(query)
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect()
+    }
+
+    /// The bytes of the one row, not NULL, that `query` returns.
+    #[track_caller]
+    pub fn blob_of(&self, query: &str) -> Vec<u8> {
+        match &self.blobs(query)[..] {
+            [Some(bytes)] => bytes.clone(),
+            other => panic!("{query} returned {other:?}, not one value"),
+        }
+    }
+
+    /// Adds every row of `table` in `from`'s database (of the same backend and schema)
+    /// to this installation's.
+    pub fn copy_rows(&self, from: &Env, table: &str) {
+        match (&self.pg, &from.pg) {
+            (Some(to), Some(from)) => {
+                let rows = Command::new("psql")
+                    .args([from.url.as_str(), "-v", "ON_ERROR_STOP=1", "-qc"])
+                    .arg(format!("COPY {table} TO STDOUT"))
+                    .output()
+                    .expect("psql runs");
+                assert!(
+                    rows.status.success(),
+                    "{}",
+                    String::from_utf8_lossy(&rows.stderr)
+                );
+                let mut c = assert_cmd::Command::new("psql");
+                c.args([to.url.as_str(), "-v", "ON_ERROR_STOP=1", "-qc"])
+                    .arg(format!("COPY {table} FROM STDIN"))
+                    .write_stdin(rows.stdout);
+                let out = c.output().expect("psql runs");
+                assert!(
+                    out.status.success(),
+                    "{}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
+            }
+            (None, None) => {
+                let conn = self.sql();
+                conn.execute("ATTACH DATABASE ?1 AS other", [from.db().to_str().unwrap()])
+                    .unwrap();
+                conn.execute_batch(&format!(
+                    "INSERT INTO {table} SELECT * FROM other.{table}; DETACH DATABASE other"
+                ))
+                .unwrap();
+            }
+            _ => panic!("rows are copied between installations of one backend"),
+        }
+    }
+
+    /// Whether `secret` is anywhere in the database, as it is or in hex: in the SQLite
+    /// file or its write-ahead log, or in a dump of the PostgreSQL database (which shows
+    /// bytes columns in hex).
+    pub fn stores(&self, secret: &[u8]) -> bool {
+        let stored: Vec<Vec<u8>> = match &self.pg {
+            Some(db) => {
+                let out = Command::new("pg_dump")
+                    .args(["--data-only", db.url.as_str()])
+                    .output()
+                    .expect("pg_dump runs");
+                assert!(
+                    out.status.success(),
+                    "{}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
+                vec![out.stdout]
+            }
+            None => {
+                let db = std::fs::read(self.db()).expect("the database file");
+                let wal = std::fs::read(self.db().with_extension("db-wal")).unwrap_or_default();
+                vec![db, wal]
+            }
+        };
+        let hex = hex(secret).into_bytes();
+        stored.iter().any(|bytes| {
+            [secret, &hex[..]]
+                .iter()
+                .any(|s| bytes.windows(s.len()).any(|w| w == *s))
+        })
+    }
+
     /// The saved session file, for tests with exactly one.
     pub fn session_file(&self) -> PathBuf {
         let files: Vec<PathBuf> = std::fs::read_dir(self.sessions_dir())
@@ -347,6 +459,20 @@ impl Env {
         assert_eq!(files.len(), 1, "{files:?}");
         files.into_iter().next().unwrap()
     }
+}
+
+/// Bytes as lowercase hex, as [`Env::blob`] takes them.
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Bytes from hex.
+pub fn unhex(hex: &str) -> Vec<u8> {
+    assert!(hex.len().is_multiple_of(2), "odd hex: {hex}");
+    (0..hex.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).expect("hex digits"))
+        .collect()
 }
 
 pub fn mode(p: &Path) -> u32 {
