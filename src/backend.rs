@@ -101,6 +101,16 @@ pub fn migrate(cfg: &Config, backup: Option<&std::path::Path>) -> Result<Migrate
         return Ok(Migrated { from, to: from });
     }
     if let Some(path) = backup {
+        if path.symlink_metadata().is_ok() {
+            return Err(Error::Usage(format!(
+                "{} already exists: name a file that does not",
+                path.display()
+            )));
+        }
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            fsutil::create_private_dir(dir)
+                .map_err(|e| Error::io(format!("creating {}", dir.display()), e))?;
+        }
         SqliteStore::write_at_version(path, from, &mut |load| {
             store.dump_as_is(&mut |table, mut row| {
                 let columns: Vec<&str> = table.columns.iter().map(|c| c.0.as_str()).collect();

@@ -12,6 +12,7 @@ mod hostile_input;
 mod keys_crypto;
 mod local_environment;
 mod many_writers;
+mod migrate;
 mod records;
 mod reliability;
 mod reports;

@@ -103,8 +103,6 @@ fn migrate(ctx: &Ctx, backup: Option<PathBuf>, no_backup: bool) -> Result<()> {
         (Some(path), false) => Some(path),
         (None, false) => {
             let dir = ctx.cfg.data_dir.join("backups");
-            zencrypt_core::fsutil::create_private_dir(&dir)
-                .map_err(|e| Error::io(format!("creating {}", dir.display()), e))?;
             let stamp = zencrypt_core::duration::rfc3339(zencrypt_core::duration::now())
                 .replace([':', '-'], "");
             Some(dir.join(format!("before-migrate-{stamp}.db")))

@@ -1,0 +1,166 @@
+//! `db migrate`: a shared database with an older schema is upgraded only on purpose, after
+//! a backup of it as it was.
+
+use crate::common::*;
+
+/// The latest schema version.
+const LATEST: i64 = 6;
+
+#[test]
+fn a_database_at_the_latest_version_is_left_alone() {
+    let env = Env::new();
+    env.signup("alice");
+    let before = env.column::<i64>("SELECT count(*) FROM audit_log")[0];
+    let r = env.run(&["--json", "db", "migrate"], b"");
+    r.ok();
+    assert_eq!(
+        r.json(),
+        serde_json::json!({ "from": LATEST, "to": LATEST, "backup": null })
+    );
+    assert_eq!(
+        r.stderr,
+        format!(
+            "The schema is at version {LATEST}, the latest this zencrypt knows; nothing was changed.\n"
+        )
+    );
+    assert_eq!(
+        env.column::<i64>("SELECT count(*) FROM audit_log")[0],
+        before
+    );
+    assert!(!env.data_dir().join("backups").exists());
+}
+
+#[test]
+fn an_older_shared_schema_is_named_untouched_then_backed_up_and_migrated() {
+    let env = Env::new();
+    let Some(pg) = &env.pg else {
+        // A file is upgraded when it is opened: the test is about a shared database.
+        return;
+    };
+    env.signup("alice");
+    env.run(&["data", "put", "--name", "prod/db"], b"s3cret")
+        .ok();
+    // The database as the previous release left it: no audit head table, version 5.
+    psql(
+        &pg.url,
+        "DROP TABLE audit_head; UPDATE zencrypt_schema SET version = 5",
+    );
+    let entries = env.column::<i64>("SELECT count(*) FROM audit_log")[0];
+
+    let r = env.run(&["data", "get", "prod/db"], b"");
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert_eq!(
+        r.stderr.lines().next().unwrap(),
+        format!(
+            "error: the database at {} has schema version 5, older than this zencrypt's ({LATEST}); an administrator runs `zencrypt db migrate` (which writes a backup first) to upgrade it; nothing was changed",
+            pg.url
+        )
+    );
+    assert_eq!(
+        env.column::<i64>("SELECT version FROM zencrypt_schema"),
+        [5]
+    );
+    assert_eq!(
+        env.column::<i64>("SELECT count(*) FROM audit_log")[0],
+        entries
+    );
+
+    let backup = env.dir.path().join("before.db");
+    let r = env.run(
+        &[
+            "--json",
+            "db",
+            "migrate",
+            "--backup",
+            backup.to_str().unwrap(),
+        ],
+        b"",
+    );
+    r.ok();
+    assert_eq!(
+        r.json(),
+        serde_json::json!({ "from": 5, "to": LATEST, "backup": backup.to_str().unwrap() })
+    );
+    assert_eq!(
+        r.stderr,
+        format!(
+            "Backed up the database as it was (schema 5) to {} (0600).\nMigrated the schema from version 5 to {LATEST}.\n",
+            backup.display()
+        )
+    );
+    assert_eq!(mode(&backup), 0o600);
+    // The backup is the database as it was: schema 5, every entry, no session key copy.
+    let file = rusqlite::Connection::open(&backup).unwrap();
+    let version: i64 = file
+        .pragma_query_value(None, "user_version", |r| r.get(0))
+        .unwrap();
+    assert_eq!(version, 5);
+    let count = |sql: &str| -> i64 { file.query_row(sql, [], |r| r.get(0)).unwrap() };
+    assert_eq!(count("SELECT count(*) FROM audit_log"), entries);
+    assert_eq!(
+        count("SELECT count(*) FROM sqlite_master WHERE name = 'audit_head'"),
+        0
+    );
+    assert_eq!(
+        count("SELECT count(*) FROM sessions WHERE length(wrapped_user_key) > 0"),
+        0
+    );
+    assert_eq!(count("SELECT count(*) FROM records"), 1);
+    drop(file);
+
+    assert_eq!(
+        env.column::<i64>("SELECT version FROM zencrypt_schema"),
+        [LATEST]
+    );
+    assert_eq!(
+        env.run(&["data", "get", "prod/db"], b"").ok().stdout,
+        "s3cret"
+    );
+    let v = env.run(&["--json", "audit", "verify"], b"").ok().json();
+    assert_eq!(v["ok"], true, "{v}");
+    let rows = audit_rows(&env, &env.token("alice"), &["--action", "db.migrate"]);
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert_eq!(rows[0]["actor"], "alice");
+    assert_eq!(
+        rows[0]["detail"],
+        serde_json::json!({ "from": 5, "to": LATEST, "backup": backup.to_str().unwrap() })
+    );
+
+    // The backup opens as a vault of its own on a machine that never saw the database.
+    let other = env.dir.path().join("elsewhere");
+    let b = backup.to_str().unwrap();
+    let elsewhere = [("HOME", other.to_str().unwrap()), ("ZENCRYPT_DB", b)];
+    env.run_with(
+        &["login", "--username", "alice", "--password-stdin"],
+        format!("{}\n", pw("alice")).as_bytes(),
+        &elsewhere,
+    )
+    .ok();
+    assert_eq!(
+        env.run_with(&["data", "get", "prod/db"], b"", &elsewhere)
+            .ok()
+            .stdout,
+        "s3cret"
+    );
+
+    // An existing file is never written over, and nothing is migrated without a backup.
+    psql(
+        &pg.url,
+        "DROP TABLE audit_head; UPDATE zencrypt_schema SET version = 5",
+    );
+    let r = env.run(&["db", "migrate", "--backup", b], b"");
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert_eq!(
+        r.stderr,
+        format!("error: {b} already exists: name a file that does not\n")
+    );
+    assert_eq!(
+        env.column::<i64>("SELECT version FROM zencrypt_schema"),
+        [5]
+    );
+    env.run(&["db", "migrate", "--no-backup"], b"").ok();
+    assert_eq!(
+        env.column::<i64>("SELECT version FROM zencrypt_schema"),
+        [LATEST]
+    );
+}
