@@ -524,6 +524,85 @@ impl Verification {
     }
 }
 
+/// How many audit entries go from the reading thread to the checking one at a time.
+const VERIFY_BATCH: usize = 1024;
+
+/// The chain check of [`verify`], fed one entry at a time in seq order.
+struct ChainCheck<'a> {
+    key: &'a MacKey,
+    epoch: Option<&'a Epoch>,
+    /// The first entry checked by its MAC (1, or the current key's hand-over).
+    start: i64,
+    expected_seq: i64,
+    /// The `prev_mac` the next entry must have (unknown for entry 1 after a rotation).
+    prev: Option<Vec<u8>>,
+    prefix: PrefixDigest,
+    checked: u64,
+    first_bad: Option<(i64, String)>,
+    latest: HashMap<RowId, Option<Digest>>,
+}
+
+impl<'a> ChainCheck<'a> {
+    fn new(key: &'a MacKey, epoch: Option<&'a Epoch>, first_prev: Option<Vec<u8>>) -> Self {
+        ChainCheck {
+            key,
+            epoch,
+            start: epoch.map_or(1, |ep| ep.start),
+            expected_seq: 1,
+            prev: first_prev,
+            prefix: PrefixDigest::new(),
+            checked: 0,
+            first_bad: None,
+            latest: HashMap::new(),
+        }
+    }
+
+    /// Checks the next entry; false (with `first_bad` set) at the first bad one. Before
+    /// the current key's epoch entries are checked against the hand-over's digest (and
+    /// their links); from it on, by their MACs.
+    fn check(&mut self, e: AuditEntry) -> bool {
+        let problem = if e.seq != self.expected_seq {
+            let seq = self.expected_seq;
+            Some((seq, format!("row {seq} is missing")))
+        } else if self.prev.as_ref().is_some_and(|p| *p != e.prev_mac) {
+            Some((e.seq, "does not follow the previous row".to_string()))
+        } else if e.seq < self.start {
+            self.prefix.add(&e);
+            None
+        } else if !self.key.verify(&[&e.prev_mac, &canonical(&e)], &e.mac) {
+            Some((e.seq, "row was modified (mac mismatch)".to_string()))
+        } else if e.seq == self.start
+            && self.epoch.is_some_and(|ep| {
+                std::mem::replace(&mut self.prefix, PrefixDigest::new()).finish() != ep.prefix
+            })
+        {
+            Some((
+                e.seq,
+                "the entries before this audit key hand-over are not the ones it recorded (one was changed)"
+                    .to_string(),
+            ))
+        } else {
+            None
+        };
+        let latest = &mut self.latest;
+        let problem = problem.or_else(|| {
+            StateDigests::decode_each(&e.state, |row, d| {
+                latest.insert(row, d);
+            })
+            .is_none()
+            .then(|| (e.seq, "its row-state digests are malformed".to_string()))
+        });
+        if problem.is_some() {
+            self.first_bad = problem;
+            return false;
+        }
+        self.checked += 1;
+        self.expected_seq += 1;
+        self.prev = Some(e.mac);
+        true
+    }
+}
+
 /// Checks that seq numbers are contiguous from 1, that each row's `prev_mac` is the
 /// previous row's `mac`, and that every MAC is right. Stops at the first bad row.
 ///
@@ -535,56 +614,57 @@ pub fn verify(tx: &mut dyn Tx, key: &MacKey) -> Result<Verification> {
     check_key(tx, key, None, false)?;
     let started = std::time::Instant::now();
     let epoch = epoch(tx, key)?;
-    let mut expected_seq = 1i64;
-    // Before the current key's epoch, entries are checked against the hand-over's digest
-    // (and their links); from it on, by their MACs.
-    let (start, mut prev) = match &epoch {
-        Some(ep) => (ep.start, None),
-        None => (1, Some(genesis(key, &chain_origin(tx, key)?))),
+    let first_prev = match &epoch {
+        Some(_) => None,
+        None => Some(genesis(key, &chain_origin(tx, key)?)),
     };
-    let mut prefix = PrefixDigest::new();
-    let mut checked = 0u64;
-    let mut first_bad = None;
-    let mut latest: HashMap<RowId, Option<Digest>> = HashMap::new();
-    tx.scan_audit(&mut |e: AuditEntry| {
-        let problem = if e.seq != expected_seq {
-            Some((expected_seq, format!("row {expected_seq} is missing")))
-        } else if prev.as_ref().is_some_and(|p| *p != e.prev_mac) {
-            Some((e.seq, "does not follow the previous row".to_string()))
-        } else if e.seq < start {
-            prefix.add(&e);
-            None
-        } else if !key.verify(&[&e.prev_mac, &canonical(&e)], &e.mac) {
-            Some((e.seq, "row was modified (mac mismatch)".to_string()))
-        } else if e.seq == start
-            && epoch.as_ref().is_some_and(|ep| {
-                std::mem::replace(&mut prefix, PrefixDigest::new()).finish() != ep.prefix
-            })
-        {
-            Some((
-                e.seq,
-                "the entries before this audit key hand-over are not the ones it recorded (one was changed)"
-                    .to_string(),
-            ))
-        } else {
-            None
-        };
-        let problem = problem.or_else(|| {
-            StateDigests::decode_each(&e.state, |row, d| {
-                latest.insert(row, d);
-            })
-            .is_none()
-            .then(|| (e.seq, "its row-state digests are malformed".to_string()))
+    let mut check = ChainCheck::new(key, epoch.as_ref(), first_prev);
+    // The database's reads and the checks run side by side: one thread fetches and
+    // decodes entries, another checks them, batch by batch, in order.
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let scanned = std::thread::scope(|scope| {
+        let (send, receive) = std::sync::mpsc::sync_channel::<Vec<AuditEntry>>(4);
+        let checker = &mut check;
+        let stop = &stop;
+        scope.spawn(move || {
+            for batch in receive {
+                for e in batch {
+                    if !checker.check(e) {
+                        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+                        return;
+                    }
+                }
+            }
         });
-        if problem.is_some() {
-            first_bad = problem;
-            return false;
+        let mut batch = Vec::with_capacity(VERIFY_BATCH);
+        let scanned = tx.scan_audit(&mut |e: AuditEntry| {
+            batch.push(e);
+            if batch.len() == VERIFY_BATCH
+                && send
+                    .send(std::mem::replace(
+                        &mut batch,
+                        Vec::with_capacity(VERIFY_BATCH),
+                    ))
+                    .is_err()
+            {
+                return false;
+            }
+            !stop.load(std::sync::atomic::Ordering::Relaxed)
+        });
+        if !batch.is_empty() {
+            let _ = send.send(batch);
         }
-        checked += 1;
-        expected_seq += 1;
-        prev = Some(e.mac);
-        true
-    })?;
+        scanned
+    });
+    scanned?;
+    let ChainCheck {
+        expected_seq,
+        start,
+        checked,
+        mut first_bad,
+        latest,
+        ..
+    } = check;
     if first_bad.is_none() && epoch.is_some() && expected_seq <= start {
         first_bad = Some((expected_seq, format!("row {expected_seq} is missing")));
     }
