@@ -547,6 +547,9 @@ impl Vault {
     ) -> Result<(T, Option<(i64, Vec<u8>)>)> {
         {
             let mut tx = Sealed::new(self.store.write()?, &self.audit_key, owner);
+            // Under the head lock the key is checked again: a rotation committed since this
+            // client opened the database is a wrong key, not rows that fail their MACs.
+            chain::check_audit_key(tx.raw(), &self.audit_key)?;
             let (value, mut rows) = f(&mut tx)?;
             let mut state = tx.take_written().encode();
             if rows.is_empty() && !state.is_empty() {
