@@ -43,5 +43,5 @@ pub use error::{Error, Result};
 extern crate self as zencrypt_core;
 #[cfg(test)]
 #[allow(dead_code)]
-#[path = "../../zencrypt-sqlite/src/lib.rs"]
+#[path = "../../zencrypt-sqlite/src/store.rs"]
 mod sqlite_backend;

@@ -27,6 +27,21 @@ mod tls;
 mod tx;
 mod url;
 
+// The backend's tests against a server (the storage conformance suite and the backend's
+// own: creation, refusals, migration, locks, TLS, redaction) build into this crate's one
+// test binary, each in a database of its own on the server `ZENCRYPT_TEST_DB_URL` names.
+#[cfg(test)]
+extern crate self as zencrypt_postgres;
+#[cfg(test)]
+#[path = "../tests/backend.rs"]
+mod backend_tests;
+#[cfg(test)]
+#[path = "../tests/conformance.rs"]
+mod conformance_tests;
+#[cfg(test)]
+#[path = "../tests/support/mod.rs"]
+mod support;
+
 use std::fmt;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
