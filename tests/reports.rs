@@ -340,7 +340,7 @@ fn completions_need_nothing() {
         assert!(r.stdout.contains(marker), "{shell}");
         assert!(r.stdout.contains("rotate"), "{shell}");
     }
-    assert!(!env.db().exists());
+    assert!(!env.database_made());
 }
 
 #[test]

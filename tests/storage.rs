@@ -189,7 +189,7 @@ fn the_shell_needs_a_terminal() {
         r.stderr,
         "error: interactive mode needs a terminal; run `zencrypt --help` for one-shot commands\n"
     );
-    assert!(!env.db().exists(), "nothing is created");
+    assert!(!env.database_made(), "nothing is created");
 }
 
 #[test]

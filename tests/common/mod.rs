@@ -315,6 +315,22 @@ impl Env {
         }
     }
 
+    /// Whether zencrypt has made its database: the file, or on PostgreSQL any table in the
+    /// test's own database (which exists, empty, from the start).
+    pub fn database_made(&self) -> bool {
+        match &self.pg {
+            Some(db) => {
+                psql(
+                    &db.url,
+                    "SELECT count(*) FROM pg_tables WHERE schemaname = current_schema()",
+                )
+                .trim()
+                    != "0"
+            }
+            None => self.db().exists(),
+        }
+    }
+
     /// The first column of every row `query` returns, straight from the database, on
     /// either backend.
     pub fn column<T>(&self, query: &str) -> Vec<T>
