@@ -115,29 +115,42 @@ fn meta_seq(tx: &mut dyn Tx, name: &str) -> Result<Option<i64>> {
         })
 }
 
+/// The hex fields of a hand-over entry (`action` at `seq`, genuine under `key`): a lookup
+/// that fails with `why` (exit 7) when the entry, or the field asked for, is not there.
+fn hand_over_fields(
+    tx: &mut dyn Tx,
+    key: &MacKey,
+    seq: i64,
+    action: AuditAction,
+    why: &'static str,
+) -> Result<impl Fn(&str) -> Result<Vec<u8>>> {
+    let bad = move || Error::Integrity(why.into());
+    let entry = tx
+        .audit_entry(seq)?
+        .filter(|e| e.action == action.as_str() && authentic(key, e))
+        .ok_or_else(bad)?;
+    let detail: Value = serde_json::from_str(&entry.detail).map_err(|_| bad())?;
+    Ok(move |name: &str| {
+        detail[name]
+            .as_str()
+            .and_then(crate::crypto::unhex)
+            .ok_or_else(bad)
+    })
+}
+
 /// The current audit key's epoch, if the key was ever rotated. Its hand-over entry must
 /// be genuine under `key`.
 pub fn epoch(tx: &mut dyn Tx, key: &MacKey) -> Result<Option<Epoch>> {
     let Some(seq) = meta_seq(tx, KEY_EPOCH)? else {
         return Ok(None);
     };
-    let bad = || {
-        Error::Integrity(
-            "the audit key's hand-over entry is missing or was changed: nothing vouches for the audit entries before it; restore the database from a backup"
-                .into(),
-        )
-    };
-    let entry = tx
-        .audit_entry(seq)?
-        .filter(|e| e.action == AuditAction::AuditKeyRotate.as_str() && authentic(key, e))
-        .ok_or_else(bad)?;
-    let detail: Value = serde_json::from_str(&entry.detail).map_err(|_| bad())?;
-    let field = |name: &str| {
-        detail[name]
-            .as_str()
-            .and_then(crate::crypto::unhex)
-            .ok_or_else(bad)
-    };
+    let field = hand_over_fields(
+        tx,
+        key,
+        seq,
+        AuditAction::AuditKeyRotate,
+        "the audit key's hand-over entry is missing or was changed: nothing vouches for the audit entries before it; restore the database from a backup",
+    )?;
     Ok(Some(Epoch {
         start: seq,
         prefix: field("prefix_sha256")?,
@@ -227,25 +240,10 @@ pub fn chain_origin(tx: &mut dyn Tx, key: &MacKey) -> Result<Vec<u8>> {
     let Some(seq) = copy else {
         return Ok(own);
     };
-    let bad = || {
-        Error::Integrity(
-            "this copy's hand-over entry is missing or was changed: it does not vouch for this database's identity; restore it from a backup"
-                .into(),
-        )
-    };
-    let entry = tx
-        .audit_entry(seq)?
-        .filter(|e| e.action == AuditAction::DbCopiedFrom.as_str() && authentic(key, e))
-        .ok_or_else(bad)?;
-    let detail: Value = serde_json::from_str(&entry.detail).map_err(|_| bad())?;
-    let field = |name: &str| {
-        detail[name]
-            .as_str()
-            .and_then(crate::crypto::unhex)
-            .ok_or_else(bad)
-    };
+    let why = "this copy's hand-over entry is missing or was changed: it does not vouch for this database's identity; restore it from a backup";
+    let field = hand_over_fields(tx, key, seq, AuditAction::DbCopiedFrom, why)?;
     if field("copy_id")? != own {
-        return Err(bad());
+        return Err(Error::Integrity(why.into()));
     }
     field("origin_id")
 }
