@@ -63,6 +63,8 @@ fn the_chain_continues_under_the_new_key_and_the_old_one_is_refused() {
     assert_eq!(r["handover_seq"], before + 1);
     assert_eq!(r["entries_before"], before);
     assert_eq!(r["users"], 2);
+    // The live sessions: alice's sign-up and login, bob's sign-up and token.
+    assert_eq!(r["sessions"], 4);
     assert_eq!(r["new_key_file"], new.to_str().unwrap());
     assert_eq!(mode(&new), 0o600);
     let text = std::fs::read_to_string(&new).unwrap();
@@ -244,14 +246,19 @@ fn only_admins_rotate_and_a_refusal_leaves_no_key_behind() {
 }
 
 #[test]
-fn a_key_from_the_environment_needs_a_file_for_the_new_one() {
-    let (env, _) = team();
-    let r = env.run(&["db", "audit-key", "rotate"], b"");
-    assert_eq!(r.code, 2, "{}", r.stderr);
-    assert_eq!(
-        r.stderr.lines().next().unwrap(),
-        "error: this client's audit key comes from ZENCRYPT_AUDIT_KEY or ZENCRYPT_AUDIT_KEY_FILE: name a file for the new key with --new-key-file PATH"
-    );
+fn the_new_key_needs_a_file_of_its_own() {
+    // Whether the key comes from the environment or from the data directory's audit.key.
+    let (team, _) = team();
+    let single = Env::sqlite();
+    single.signup("alice");
+    for env in [&team, &single] {
+        let r = env.run(&["db", "audit-key", "rotate"], b"");
+        assert_eq!(r.code, 2, "{}", r.stderr);
+        assert_eq!(
+            r.stderr,
+            "error: name a new file for the new key with --new-key-file PATH, then point ZENCRYPT_AUDIT_KEY_FILE at it for this database\n"
+        );
+    }
 }
 
 #[test]
@@ -288,35 +295,6 @@ fn a_copy_made_after_a_rotation_verifies() {
     );
 }
 
-/// The data directory's own audit.key (a vault on a file with no key configured) is
-/// replaced in place.
-#[test]
-fn the_data_directory_key_is_replaced_in_place() {
-    let env = Env::sqlite();
-    env.signup("alice");
-    env.run(&["data", "put", "--name", "n"], b"v").ok();
-    let key = env.data_dir().join("audit.key");
-    let before = std::fs::read_to_string(&key).unwrap();
-    let r = env
-        .run(&["db", "audit-key", "rotate"], b"")
-        .ok()
-        .stderr
-        .clone();
-    assert!(
-        r.ends_with(&format!(
-            "The new key replaced {}; the old one no longer opens this database.\n",
-            key.display()
-        )),
-        "{r}"
-    );
-    let after = std::fs::read_to_string(&key).unwrap();
-    assert_ne!(before, after);
-    assert_eq!(mode(&key), 0o600);
-    assert!(!env.data_dir().join("audit.key.next").exists());
-    assert_eq!(env.run(&["data", "get", "n"], b"").ok().stdout, "v");
-    env.run(&["audit", "verify"], b"").ok();
-}
-
 #[test]
 fn a_changed_identity_is_named_after_a_rotation_too() {
     let (mut env, _) = team();
@@ -333,5 +311,68 @@ fn a_changed_identity_is_named_after_a_rotation_too() {
     assert_eq!(
         r.stderr.lines().next().unwrap(),
         "error: this database's identity was changed (its audit log begins from another database id): it was swapped or rolled back; restore it from a backup"
+    );
+}
+
+#[test]
+fn a_witness_from_before_the_hand_over_still_catches_a_changed_entry() {
+    let (mut env, _) = team();
+    let other = env.dir.path().join("other-home");
+    let db = match &env.pg {
+        Some(pg) => pg.url.clone(),
+        None => env.db().to_str().unwrap().to_string(),
+    };
+    let home = [
+        ("HOME", other.to_str().unwrap()),
+        ("ZENCRYPT_DB", db.as_str()),
+    ];
+    env.run_with(
+        &["login", "--username", "bob", "--password-stdin"],
+        format!("{}\n", pw("bob")).as_bytes(),
+        &home,
+    )
+    .ok();
+    let seen = head(&env);
+    let new = env.dir.path().join("new.key");
+    rotate(&env, &new);
+    use_key_file(&mut env, &new);
+    // An entry this client saw is rewritten after the hand-over sealed it.
+    env.exec(&format!(
+        "UPDATE audit_log SET target = 'someone-else' WHERE seq = {seen}"
+    ));
+    let r = env.run_with(&["whoami"], b"", &home);
+    assert_eq!(r.code, 7, "{}", r.stderr);
+    assert_eq!(
+        r.stderr.lines().next().unwrap(),
+        format!(
+            "error: the database's audit log holds another entry at seq {seen} (this client has seen it up to seq {seen}): it was rolled back, truncated or replaced by an older copy"
+        )
+    );
+}
+
+#[test]
+fn a_log_cut_back_to_before_the_hand_over_is_a_rollback_not_a_wrong_key() {
+    let (mut env, _) = team();
+    let new = env.dir.path().join("new.key");
+    let handover = rotate(&env, &new)["handover_seq"].as_i64().unwrap();
+    use_key_file(&mut env, &new);
+    env.run(&["data", "get", "prod/db"], b"").ok();
+    let seen = head(&env);
+    // Someone with write access cuts the log back to the old key's part and removes the
+    // record of the hand-over, as a departed holder of the old key would to carry on.
+    env.exec(&format!(
+        "DELETE FROM audit_log WHERE seq >= {handover}; \
+         UPDATE audit_head SET seq = {last}, mac = (SELECT mac FROM audit_log WHERE seq = {last}); \
+         DELETE FROM meta WHERE key IN ('audit_key_epoch', 'audit_key_check')",
+        last = handover - 1
+    ));
+    let r = env.run(&["data", "get", "prod/db"], b"");
+    assert_eq!(r.code, 7, "{}", r.stderr);
+    assert_eq!(
+        r.stderr.lines().next().unwrap(),
+        format!(
+            "error: the database's audit log ends at seq {} (this client has seen it up to seq {seen}): it was rolled back, truncated or replaced by an older copy",
+            handover - 1
+        )
     );
 }

@@ -69,9 +69,8 @@ pub enum AuditKeyCommand {
     ///
     /// The whole chain and every row must verify first. A hand-over entry, authenticated
     /// by both keys, seals every entry before it; from then on only the new key opens
-    /// this database, and everyone logs in with it (sessions stay valid). The new key is
-    /// written to --new-key-file before anything changes; when this client's key is the
-    /// audit.key of its data directory and no file is named, that file is replaced.
+    /// this database (sessions stay valid). The new key is written to --new-key-file
+    /// before anything changes; every client then points ZENCRYPT_AUDIT_KEY_FILE at it.
     #[command(
         after_help = "Example:\n  zencrypt db audit-key rotate --new-key-file ./team-audit.key.new\n  # hand the file to every member out of band; each sets ZENCRYPT_AUDIT_KEY_FILE to it"
     )]
@@ -155,6 +154,7 @@ fn migrate(ctx: &Ctx, backup: Option<PathBuf>, no_backup: bool) -> Result<()> {
 fn rotate_audit_key(ctx: &Ctx, new_key_file: Option<PathBuf>) -> Result<()> {
     use base64::Engine as _;
     use base64::engine::general_purpose::STANDARD;
+    use zencrypt_core::crypto::mac::MacKey;
     use zeroize::Zeroizing;
 
     let out = &ctx.out;
@@ -166,65 +166,45 @@ fn rotate_audit_key(ctx: &Ctx, new_key_file: Option<PathBuf>) -> Result<()> {
         AuditAction::AuditKeyRotate,
         "-",
     )?;
-    let configured = ctx.cfg.audit_key.is_some() || ctx.cfg.audit_key_file.is_some();
-    let data_dir_key = ctx.cfg.data_dir.join("audit.key");
-    // Where the new key goes first, and where it ends up.
-    let (staged, dest) = match new_key_file {
-        Some(path) => (path.clone(), path),
-        None if !configured => (ctx.cfg.data_dir.join("audit.key.next"), data_dir_key),
-        None => {
-            return Err(Error::Usage(
-                "this client's audit key comes from ZENCRYPT_AUDIT_KEY or ZENCRYPT_AUDIT_KEY_FILE: name a file for the new key with --new-key-file PATH".into(),
-            ));
-        }
+    // The data directory's audit.key may serve other databases on this machine (backups,
+    // copies), so it is never replaced: the new key always goes to a file of its own.
+    let Some(dest) = new_key_file else {
+        return Err(Error::Usage(
+            "name a new file for the new key with --new-key-file PATH, then point ZENCRYPT_AUDIT_KEY_FILE at it for this database".into(),
+        ));
     };
-    let in_data_dir = staged != dest;
     let mut raw = Zeroizing::new([0u8; 32]);
     zencrypt_core::crypto::fill_random(&mut raw[..]);
+    // A key file holds the key's text, as ZENCRYPT_AUDIT_KEY_FILE reads it.
     let text = Zeroizing::new(STANDARD.encode(&raw[..]));
-    // The data directory's audit.key holds base64 of the key; a key file (and
-    // ZENCRYPT_AUDIT_KEY) holds the key's text itself.
-    let key = if in_data_dir {
-        raw.to_vec()
-    } else {
-        text.as_bytes().to_vec()
-    };
-    crate::ui::files::write_new_private(&staged, format!("{}\n", &*text).as_bytes())?;
-    let rotated = vault.rotate_audit_key(&session, zencrypt_core::crypto::mac::MacKey::new(key));
-    let r = match rotated {
+    crate::ui::files::write_new_private(&dest, format!("{}\n", &*text).as_bytes())?;
+    let new_key = || MacKey::new(text.as_bytes().to_vec());
+    let r = match vault.rotate_audit_key(&session, new_key()) {
         Ok(r) => r,
         Err(e) => {
-            let _ = std::fs::remove_file(&staged);
+            // The key file goes only when the database surely still uses the old key:
+            // a commit whose outcome is unknown may have handed the chain over.
+            let uses_new = crate::backend::open(&ctx.cfg, false)
+                .and_then(|store| zencrypt_core::vault::uses_audit_key(store, &new_key()));
+            if matches!(uses_new, Ok(false)) {
+                let _ = std::fs::remove_file(&dest);
+            } else {
+                out.note(&format!(
+                    "The rotation may have been committed: the new key is kept in {}.",
+                    dest.display()
+                ));
+            }
             return Err(e);
         }
     };
-    if in_data_dir {
-        std::fs::rename(&staged, &dest).map_err(|e| {
-            Error::io(
-                format!(
-                    "the audit key was rotated, but moving the new key from {} to {}",
-                    staged.display(),
-                    dest.display()
-                ),
-                e,
-            )
-        })?;
-    }
     out.note(&format!(
         "Rotated the audit key: entry {} hands the chain over to the new key and seals the {} entries before it; {} users and {} sessions were bound anew.",
         r.seq, r.entries_before, r.users, r.sessions
     ));
-    if in_data_dir {
-        out.note(&format!(
-            "The new key replaced {}; the old one no longer opens this database.",
-            dest.display()
-        ));
-    } else {
-        out.note(&format!(
-            "The new key is in {} (0600). Hand it to every member out of band (each sets ZENCRYPT_AUDIT_KEY_FILE to it); the old key no longer opens this database.",
-            dest.display()
-        ));
-    }
+    out.note(&format!(
+        "The new key is in {} (0600). Hand it to every member out of band (each sets ZENCRYPT_AUDIT_KEY_FILE to it); the old key no longer opens this database.",
+        dest.display()
+    ));
     if out.json {
         emitted(out.json_doc(&json!({
             "handover_seq": r.seq,

@@ -274,6 +274,19 @@ fn wrong_key() -> Error {
     )
 }
 
+/// Refuses `key` when `stored`, the `meta` value of [`KEY_CHECK`] read some other way
+/// (from a schema this binary does not open, before `db migrate`), names another key. A
+/// database without the value is not refused here.
+pub fn check_stored_key(key: &MacKey, database_id: &[u8], stored: Option<&[u8]>) -> Result<()> {
+    match stored {
+        Some(stored) if !key.verify(&[KEY_CHECK_LABEL, database_id], stored) => Err(wrong_key()),
+        _ => Ok(()),
+    }
+}
+
+/// The `meta` key of the audit key check value.
+pub const KEY_CHECK_META: &str = KEY_CHECK;
+
 /// Refuses an audit key other than the one the log is written with, so that a wrong
 /// `ZENCRYPT_AUDIT_KEY` cannot append rows that break the chain for good. Databases
 /// without the check value get it on their first append, once the newest row verifies

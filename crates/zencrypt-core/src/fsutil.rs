@@ -126,9 +126,13 @@ impl Staging {
         create_private_dir(parent)?;
         sweep_leftovers(parent);
         let dir = parent.join(staging_name());
-        // Not recursive: fails if the name exists, whatever it is (a link included).
-        DirBuilder::new().mode(0o700).create(&dir)?;
+        // Tracked before it exists, so a signal that arrives as it is made still removes
+        // it; not recursive: fails if the name exists, whatever it is (a link included).
         interrupt::track_dir(&dir);
+        if let Err(e) = DirBuilder::new().mode(0o700).create(&dir) {
+            interrupt::untrack(&dir);
+            return Err(e);
+        }
         let name = dest.file_name().unwrap_or("file".as_ref());
         let file = dir.join(name);
         Ok(Staging { file, dir })

@@ -216,7 +216,18 @@ impl Vault {
     fn prepare(&mut self, state_dir: Option<&Path>, check_witness: bool) -> Result<()> {
         let (id, bound, fresh) = {
             let mut tx = self.store.read()?;
-            chain::check_origin(tx.as_mut(), &self.audit_key)?;
+            let origin = chain::check_origin(tx.as_mut(), &self.audit_key);
+            if let Err(Error::Config(_)) = &origin
+                && check_witness
+                && let Some(dir) = state_dir
+            {
+                // Another key, or a chain cut back and rewritten under an older one: a
+                // chain shorter than, or forked from, what this client saw is named as the
+                // rollback it is, not as a wrong key.
+                let id = tx.database_id()?;
+                Witness::load(dir, &id)?.check_unkeyed(tx.as_mut())?;
+            }
+            origin?;
             let fresh = tx.audit_head()?.is_none();
             (tx.database_id()?, tx.meta(ROW_BINDINGS)?.is_some(), fresh)
         };
@@ -724,6 +735,23 @@ pub(crate) fn role_now(tx: &mut dyn Tx, session: &Session) -> Result<Role> {
         .user_by_id(session.user_id.0)?
         .ok_or(Error::SessionRevoked)?
         .role)
+}
+
+/// The audit key this client is configured with (see [`Vault::open`]), for a check made
+/// before a vault can be opened (`db migrate`).
+pub fn configured_audit_key(cfg: &Config) -> Result<MacKey> {
+    Ok(MacKey::new(audit_key(cfg)?.to_vec()))
+}
+
+/// Whether the database's audit log is now written with `key` (false: with another key).
+/// Used to tell, after a failed rotation, whether the new key is already in use.
+pub fn uses_audit_key(mut store: Box<dyn Storage>, key: &MacKey) -> Result<bool> {
+    let mut tx = store.read()?;
+    match chain::check_audit_key(tx.as_mut(), key) {
+        Ok(()) => Ok(true),
+        Err(Error::Config(_)) => Ok(false),
+        Err(e) => Err(e),
+    }
 }
 
 /// The audit key: `ZENCRYPT_AUDIT_KEY`, else the file `ZENCRYPT_AUDIT_KEY_FILE` names,

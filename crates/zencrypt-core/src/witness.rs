@@ -74,9 +74,10 @@ impl Witness {
         })
     }
 
-    /// Refuses a database whose chain is shorter than, or differs at, the witnessed head
-    /// (the entry there must also be genuine under the audit key).
-    pub fn check(&self, tx: &mut dyn Tx, audit_key: &MacKey) -> Result<()> {
+    /// Refuses a database whose chain is shorter than, or holds another MAC at, the
+    /// witnessed head: a rollback or a fork, whatever audit key this client holds (so a
+    /// chain rewritten under an older key is named as what it is, not as a wrong key).
+    pub fn check_unkeyed(&self, tx: &mut dyn Tx) -> Result<()> {
         let Some((seq, mac)) = &self.seen else {
             return Ok(());
         };
@@ -90,15 +91,21 @@ impl Witness {
             return Err(Error::RolledBack { seen: *seq, what });
         }
         match tx.audit_entry(*seq)? {
-            Some(e)
-                if bool::from(e.mac.ct_eq(mac)) && crate::chain::genuine(tx, audit_key, &e)? =>
-            {
-                Ok(())
-            }
-            _ => Err(Error::RolledBack {
-                seen: *seq,
-                what: format!("holds another entry at seq {seq}"),
-            }),
+            Some(e) if bool::from(e.mac.ct_eq(mac)) => Ok(()),
+            _ => Err(another_entry(*seq)),
+        }
+    }
+
+    /// [`Witness::check_unkeyed`], and the entry at the witnessed head must also be genuine
+    /// under the audit key.
+    pub fn check(&self, tx: &mut dyn Tx, audit_key: &MacKey) -> Result<()> {
+        self.check_unkeyed(tx)?;
+        let Some((seq, _)) = &self.seen else {
+            return Ok(());
+        };
+        match tx.audit_entry(*seq)? {
+            Some(e) if crate::chain::genuine(tx, audit_key, &e)? => Ok(()),
+            _ => Err(another_entry(*seq)),
         }
     }
 
@@ -201,6 +208,13 @@ fn write(file: &Path, seq: i64, mac: &[u8]) -> std::io::Result<()> {
         let _ = std::fs::remove_file(&tmp);
     }
     result
+}
+
+fn another_entry(seq: i64) -> Error {
+    Error::RolledBack {
+        seen: seq,
+        what: format!("holds another entry at seq {seq}"),
+    }
 }
 
 #[cfg(test)]

@@ -301,6 +301,22 @@ impl PgStore {
         }
     }
 
+    /// A value of the `meta` table (which every schema version has), read without the
+    /// storage contract: for checks before `db migrate` upgrades an older schema.
+    pub fn meta_as_is(&mut self, key: &str) -> StoreResult<Option<Vec<u8>>> {
+        let rows = self
+            .client
+            .query_typed(
+                "SELECT value FROM meta WHERE key = $1",
+                &[(&key, Type::TEXT)],
+            )
+            .map_err(|e| self.err(&e))?;
+        match rows.first() {
+            Some(r) => r.try_get(0).map(Some).map_err(|e| self.err(&e)),
+            None => Ok(None),
+        }
+    }
+
     /// Reads every row of zencrypt's tables from one consistent snapshot, with the
     /// columns each table has in this database (at whatever schema version it is), in the
     /// order of [`TABLES`] and of each table's key. Tables the schema does not have yet

@@ -19,7 +19,7 @@ use zencrypt_core::model::{
     StoredRow, UsageEvent, UserRecord, UserStatus,
 };
 use zencrypt_core::storage::migrations::{LATEST, MIGRATIONS};
-use zencrypt_core::storage::schema::{Table, Value};
+use zencrypt_core::storage::schema::{TABLES, Table, Value};
 use zencrypt_core::storage::{
     BackendInfo, Counts, NewUser, Storage, StoreError, StoreResult, Tx, UsageGroup,
 };
@@ -132,8 +132,15 @@ impl SqliteStore {
             }
             let mut load = |table: &str, columns: &[&str], row: &[Value]| -> StoreResult<()> {
                 let placeholders: Vec<String> = (1..=row.len()).map(|i| format!("?{i}")).collect();
+                // Rows replace only those the migrations made (meta, the audit head); any
+                // other conflict is an error, never a row silently dropped.
+                let verb = if TABLES.iter().any(|t| t.name == table && t.replace) {
+                    "INSERT OR REPLACE"
+                } else {
+                    "INSERT"
+                };
                 let sql = format!(
-                    "INSERT OR REPLACE INTO {table} ({}) VALUES ({})",
+                    "{verb} INTO {table} ({}) VALUES ({})",
                     columns.join(", "),
                     placeholders.join(", ")
                 );
