@@ -96,7 +96,7 @@ pub fn migrate(cfg: &Config, backup: Option<&std::path::Path>) -> Result<Migrate
         }
         DbLocation::Postgres(url) => url,
     };
-    let ((mut store, from), opts) = connect_postgres(cfg, url, PgStore::open_any_version)?;
+    let ((mut store, from), _) = connect_postgres(cfg, url, PgStore::open_any_version)?;
     if from == LATEST {
         return Ok(Migrated { from, to: from });
     }
@@ -116,8 +116,13 @@ pub fn migrate(cfg: &Config, backup: Option<&std::path::Path>) -> Result<Migrate
             fsutil::create_private_dir(dir)
                 .map_err(|e| Error::io(format!("creating {}", dir.display()), e))?;
         }
+    }
+    let (from, to) = store.upgrade(&mut |from, dump| {
+        let Some(path) = backup else {
+            return Ok(());
+        };
         SqliteStore::write_at_version(path, from, &mut |load| {
-            store.dump_as_is(&mut |table, mut row| {
+            dump(&mut |table, mut row| {
                 let columns: Vec<&str> = table.columns.iter().map(|c| c.0.as_str()).collect();
                 // Sessions travel without their copies of user keys, as in `db backup`.
                 if table.name == SESSIONS.name
@@ -127,10 +132,8 @@ pub fn migrate(cfg: &Config, backup: Option<&std::path::Path>) -> Result<Migrate
                 }
                 load(table.name, &columns, &row)
             })
-        })?;
-    }
-    drop(store);
-    let (from, to) = PgStore::migrate(&opts)?;
+        })
+    })?;
     Ok(Migrated { from, to })
 }
 

@@ -148,6 +148,33 @@ fn an_older_shared_schema_is_named_untouched_then_backed_up_and_migrated() {
         &pg.url,
         "DROP TABLE audit_head; UPDATE zencrypt_schema SET version = 5",
     );
+    // A client with another audit key writes no backup and migrates nothing.
+    let elsewhere_backup = env.dir.path().join("wrong-key.db");
+    let r = env.run_with(
+        &[
+            "db",
+            "migrate",
+            "--backup",
+            elsewhere_backup.to_str().unwrap(),
+        ],
+        b"",
+        &[(
+            "ZENCRYPT_AUDIT_KEY",
+            "another-teams-audit-key-0123456789abcdef",
+        )],
+    );
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(
+        r.stderr
+            .starts_with("error: the audit key (ZENCRYPT_AUDIT_KEY"),
+        "{}",
+        r.stderr
+    );
+    assert!(!elsewhere_backup.exists());
+    assert_eq!(
+        env.column::<i64>("SELECT version FROM zencrypt_schema"),
+        [5]
+    );
     let r = env.run(&["db", "migrate", "--backup", b], b"");
     assert_eq!(r.code, 2, "{}", r.stderr);
     assert_eq!(

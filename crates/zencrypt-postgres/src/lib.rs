@@ -157,8 +157,7 @@ enum Found {
     Foreign,
 }
 
-/// A table as a database has it, at whatever schema version (see
-/// [`PgStore::dump_as_is`]).
+/// A table as a database has it, at whatever schema version (see [`PgStore::upgrade`]).
 #[derive(Debug, Clone)]
 pub struct TableAsIs {
     /// Its name.
@@ -166,6 +165,11 @@ pub struct TableAsIs {
     /// Its columns, in their order, with their types.
     pub columns: Vec<(String, ColumnType)>,
 }
+
+/// A dump of a database as it is: called with a visitor, it hands it every row of every
+/// zencrypt table with the table's columns (see [`PgStore::upgrade`]).
+pub type Dump<'a> =
+    dyn FnMut(&mut dyn FnMut(&TableAsIs, Vec<Value>) -> StoreResult<()>) -> StoreResult<()> + 'a;
 
 /// The begin of a read transaction.
 const BEGIN_READ: &str = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY";
@@ -282,7 +286,7 @@ impl PgStore {
 
     /// Connects to a zencrypt database of any schema version this binary knows and
     /// returns it with that version, changing nothing (for `db migrate`, which backs up an
-    /// older schema with [`PgStore::dump_as_is`] before it migrates). A database without
+    /// older schema with [`PgStore::upgrade`]). A database without
     /// zencrypt's schema is [`StoreError::Missing`] or [`StoreError::NotZencrypt`], a
     /// newer one [`StoreError::TooNew`].
     pub fn open_any_version(opts: &PgOptions) -> StoreResult<(PgStore, i64)> {
@@ -317,90 +321,72 @@ impl PgStore {
         }
     }
 
-    /// Reads every row of zencrypt's tables from one consistent snapshot, with the
-    /// columns each table has in this database (at whatever schema version it is), in the
-    /// order of [`TABLES`] and of each table's key. Tables the schema does not have yet
-    /// are skipped.
-    pub fn dump_as_is(
+    /// Upgrades this database's schema in one transaction that first locks the version
+    /// row and every zencrypt table against writers (readers go on), then hands `backup`
+    /// the version found and a dump of the database exactly as it is (see [`Dump`]), then
+    /// applies the missing migrations: the backup holds exactly the state that was
+    /// upgraded, and a failed backup upgrades nothing. A database already at the latest
+    /// version (another administrator was first) is left alone and `backup` is not
+    /// called. Returns the versions before and after.
+    pub fn upgrade(
         &mut self,
-        visit: &mut dyn FnMut(&TableAsIs, Vec<Value>) -> StoreResult<()>,
-    ) -> StoreResult<()> {
+        backup: &mut dyn FnMut(i64, &mut Dump<'_>) -> StoreResult<()>,
+    ) -> StoreResult<(i64, i64)> {
         let location = self.location.clone();
         let redactor = &self.redactor;
         let map = |e: postgres::Error| error::statement(&location, &e, redactor);
         let mut tx = self.client.transaction().map_err(map)?;
-        tx.batch_execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        tx.batch_execute(&format!(
+            "SET LOCAL lock_timeout = '{}ms'",
+            LOCK_TIMEOUT.as_millis()
+        ))
+        .map_err(map)?;
+        let rows = tx
+            .query_typed(
+                "SELECT application, version FROM zencrypt_schema FOR UPDATE",
+                &[],
+            )
             .map_err(map)?;
-        for table in TABLES {
-            let described = tx
-                .query_typed(
-                    "SELECT column_name::text, data_type::text FROM information_schema.columns \
-                     WHERE table_schema = current_schema() AND table_name = $1 \
-                     ORDER BY ordinal_position",
-                    &[(&table.name, Type::TEXT)],
-                )
-                .map_err(map)?;
-            if described.is_empty() {
-                continue;
-            }
-            let mut columns = Vec::with_capacity(described.len());
-            for row in &described {
-                let name: String = row.try_get(0).map_err(map)?;
-                let kind = match row.try_get::<_, String>(1).map_err(map)?.as_str() {
-                    "bigint" => ColumnType::Int,
-                    "text" => ColumnType::Text,
-                    "bytea" => ColumnType::Blob,
-                    other => {
-                        return Err(StoreError::Other {
-                            location: location.clone(),
-                            message: format!(
-                                "{}.{name} has the type {other}, which no zencrypt schema uses",
-                                table.name
-                            ),
-                        });
-                    }
-                };
-                columns.push((name, kind));
-            }
-            let as_is = TableAsIs {
-                name: table.name,
-                columns,
-            };
-            let order: Vec<String> = table
-                .key
-                .iter()
-                .map(|k| match as_is.columns.iter().find(|c| c.0 == *k) {
-                    Some((_, ColumnType::Text)) => format!("{k} COLLATE \"C\""),
-                    _ => (*k).to_string(),
-                })
-                .collect();
-            let list: Vec<&str> = as_is.columns.iter().map(|c| c.0.as_str()).collect();
-            let sql = format!(
-                "SELECT {} FROM {} ORDER BY {}",
-                list.join(", "),
-                table.name,
-                order.join(", ")
-            );
-            for row in tx.query_typed(&sql, &[]).map_err(map)? {
-                let mut values = Vec::with_capacity(as_is.columns.len());
-                for (i, (_, kind)) in as_is.columns.iter().enumerate() {
-                    let v = match kind {
-                        ColumnType::Int => {
-                            row.try_get::<_, Option<i64>>(i).map(|v| v.map(Value::Int))
-                        }
-                        ColumnType::Text => row
-                            .try_get::<_, Option<String>>(i)
-                            .map(|v| v.map(Value::Text)),
-                        ColumnType::Blob => row
-                            .try_get::<_, Option<Vec<u8>>>(i)
-                            .map(|v| v.map(Value::Blob)),
-                    };
-                    values.push(v.map_err(map)?.unwrap_or(Value::Null));
-                }
-                visit(&as_is, values)?;
-            }
+        let from = version_of(&rows).ok_or_else(|| StoreError::NotZencrypt {
+            location: location.clone(),
+        })?;
+        if from > LATEST {
+            return Err(StoreError::TooNew {
+                location: location.clone(),
+                found: from,
+                known: LATEST,
+            });
         }
-        tx.commit().map_err(map)
+        if from == LATEST {
+            return Ok((from, from));
+        }
+        let names: Vec<&str> = TABLES.iter().map(|t| t.name).collect();
+        let present: Vec<String> = tx
+            .query_typed(
+                "SELECT table_name::text FROM information_schema.tables \
+                 WHERE table_schema = current_schema() AND table_name = ANY($1)",
+                &[(&names, Type::TEXT_ARRAY)],
+            )
+            .map_err(map)?
+            .iter()
+            .map(|r| r.try_get::<_, String>(0))
+            .collect::<Result<_, _>>()
+            .map_err(map)?;
+        if !present.is_empty() {
+            tx.batch_execute(&format!("LOCK TABLE {} IN SHARE MODE", present.join(", ")))
+                .map_err(map)?;
+        }
+        backup(from, &mut |visit| {
+            dump_tables(&mut tx, &location, redactor, visit)
+        })?;
+        apply_migrations(&mut tx, from).map_err(map)?;
+        tx.execute_typed(
+            "UPDATE zencrypt_schema SET version = $1",
+            &[(&LATEST, Type::INT8)],
+        )
+        .map_err(map)?;
+        tx.commit().map_err(map)?;
+        Ok((from, LATEST))
     }
 
     /// The server's version, as it reports it.
@@ -618,6 +604,86 @@ impl PgStore {
 }
 
 /// The version in the rows of `zencrypt_schema`, if they are one row of zencrypt's.
+/// Every row of zencrypt's tables in `tx`, with the columns each table has in this
+/// database (at whatever schema version it is), in the order of [`TABLES`] and of each
+/// table's key. Tables the schema does not have yet are skipped.
+fn dump_tables(
+    tx: &mut postgres::Transaction<'_>,
+    location: &str,
+    redactor: &Redactor,
+    visit: &mut dyn FnMut(&TableAsIs, Vec<Value>) -> StoreResult<()>,
+) -> StoreResult<()> {
+    let map = |e: postgres::Error| error::statement(location, &e, redactor);
+    for table in TABLES {
+        let described = tx
+            .query_typed(
+                "SELECT column_name::text, data_type::text FROM information_schema.columns \
+                 WHERE table_schema = current_schema() AND table_name = $1 \
+                 ORDER BY ordinal_position",
+                &[(&table.name, Type::TEXT)],
+            )
+            .map_err(map)?;
+        if described.is_empty() {
+            continue;
+        }
+        let mut columns = Vec::with_capacity(described.len());
+        for row in &described {
+            let name: String = row.try_get(0).map_err(map)?;
+            let kind = match row.try_get::<_, String>(1).map_err(map)?.as_str() {
+                "bigint" => ColumnType::Int,
+                "text" => ColumnType::Text,
+                "bytea" => ColumnType::Blob,
+                other => {
+                    return Err(StoreError::Other {
+                        location: location.to_string(),
+                        message: format!(
+                            "{}.{name} has the type {other}, which no zencrypt schema uses",
+                            table.name
+                        ),
+                    });
+                }
+            };
+            columns.push((name, kind));
+        }
+        let as_is = TableAsIs {
+            name: table.name,
+            columns,
+        };
+        let order: Vec<String> = table
+            .key
+            .iter()
+            .map(|k| match as_is.columns.iter().find(|c| c.0 == *k) {
+                Some((_, ColumnType::Text)) => format!("{k} COLLATE \"C\""),
+                _ => (*k).to_string(),
+            })
+            .collect();
+        let list: Vec<&str> = as_is.columns.iter().map(|c| c.0.as_str()).collect();
+        let sql = format!(
+            "SELECT {} FROM {} ORDER BY {}",
+            list.join(", "),
+            table.name,
+            order.join(", ")
+        );
+        for row in tx.query_typed(&sql, &[]).map_err(map)? {
+            let mut values = Vec::with_capacity(as_is.columns.len());
+            for (i, (_, kind)) in as_is.columns.iter().enumerate() {
+                let v = match kind {
+                    ColumnType::Int => row.try_get::<_, Option<i64>>(i).map(|v| v.map(Value::Int)),
+                    ColumnType::Text => row
+                        .try_get::<_, Option<String>>(i)
+                        .map(|v| v.map(Value::Text)),
+                    ColumnType::Blob => row
+                        .try_get::<_, Option<Vec<u8>>>(i)
+                        .map(|v| v.map(Value::Blob)),
+                };
+                values.push(v.map_err(map)?.unwrap_or(Value::Null));
+            }
+            visit(&as_is, values)?;
+        }
+    }
+    Ok(())
+}
+
 fn version_of(rows: &[postgres::Row]) -> Option<i64> {
     match rows {
         [row] if row.try_get::<_, &str>(0).ok() == Some("zencrypt") => row.try_get(1).ok(),
