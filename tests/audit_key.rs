@@ -33,6 +33,30 @@ fn team() -> (Env, String) {
     (env, bob)
 }
 
+/// Runs zencrypt as bob on another machine: a home of his own, the same database and key.
+fn as_bob_elsewhere(env: &Env, args: &[&str], stdin: &[u8]) -> Run {
+    let home = env.dir.path().join("other-home");
+    let db = match &env.pg {
+        Some(pg) => pg.url.clone(),
+        None => env.db().to_str().unwrap().to_string(),
+    };
+    env.run_with(
+        args,
+        stdin,
+        &[("HOME", home.to_str().unwrap()), ("ZENCRYPT_DB", &db)],
+    )
+}
+
+/// bob logs in on his other machine, which from then on witnesses the chain.
+fn bob_logs_in_elsewhere(env: &Env) {
+    as_bob_elsewhere(
+        env,
+        &["login", "--username", "bob", "--password-stdin"],
+        format!("{}\n", pw("bob")).as_bytes(),
+    )
+    .ok();
+}
+
 fn head(env: &Env) -> i64 {
     env.column::<i64>("SELECT max(seq) FROM audit_log")[0]
 }
@@ -144,30 +168,13 @@ fn an_entry_changed_before_the_hand_over_is_found_by_verify() {
 fn a_client_that_last_saw_the_chain_before_the_hand_over_accepts_it() {
     let (mut env, _) = team();
     // Another member, in a home of their own, saw the chain before the rotation.
-    let other = env.dir.path().join("other-home");
-    let db = match &env.pg {
-        Some(pg) => pg.url.clone(),
-        None => env.db().to_str().unwrap().to_string(),
-    };
-    let as_other = |env: &Env, args: &[&str], stdin: &[u8]| {
-        env.run_with(
-            args,
-            stdin,
-            &[("HOME", other.to_str().unwrap()), ("ZENCRYPT_DB", &db)],
-        )
-    };
-    as_other(
-        &env,
-        &["login", "--username", "bob", "--password-stdin"],
-        format!("{}\n", pw("bob")).as_bytes(),
-    )
-    .ok();
+    bob_logs_in_elsewhere(&env);
     let new = env.dir.path().join("new.key");
     rotate(&env, &new);
     use_key_file(&mut env, &new);
     env.run(&["data", "put", "--name", "later"], b"v").ok();
     assert!(
-        as_other(&env, &["whoami"], b"")
+        as_bob_elsewhere(&env, &["whoami"], b"")
             .ok()
             .stdout
             .starts_with("username: bob\n")
@@ -317,21 +324,7 @@ fn a_changed_identity_is_named_after_a_rotation_too() {
 #[test]
 fn a_witness_from_before_the_hand_over_still_catches_a_changed_entry() {
     let (mut env, _) = team();
-    let other = env.dir.path().join("other-home");
-    let db = match &env.pg {
-        Some(pg) => pg.url.clone(),
-        None => env.db().to_str().unwrap().to_string(),
-    };
-    let home = [
-        ("HOME", other.to_str().unwrap()),
-        ("ZENCRYPT_DB", db.as_str()),
-    ];
-    env.run_with(
-        &["login", "--username", "bob", "--password-stdin"],
-        format!("{}\n", pw("bob")).as_bytes(),
-        &home,
-    )
-    .ok();
+    bob_logs_in_elsewhere(&env);
     let seen = head(&env);
     let new = env.dir.path().join("new.key");
     rotate(&env, &new);
@@ -340,7 +333,7 @@ fn a_witness_from_before_the_hand_over_still_catches_a_changed_entry() {
     env.exec(&format!(
         "UPDATE audit_log SET target = 'someone-else' WHERE seq = {seen}"
     ));
-    let r = env.run_with(&["whoami"], b"", &home);
+    let r = as_bob_elsewhere(&env, &["whoami"], b"");
     assert_eq!(r.code, 7, "{}", r.stderr);
     assert_eq!(
         r.stderr.lines().next().unwrap(),

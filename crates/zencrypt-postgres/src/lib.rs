@@ -335,12 +335,7 @@ impl PgStore {
         let location = self.location.clone();
         let redactor = &self.redactor;
         let map = |e: postgres::Error| error::statement(&location, &e, redactor);
-        let mut tx = self.client.transaction().map_err(map)?;
-        tx.batch_execute(&format!(
-            "SET LOCAL lock_timeout = '{}ms'",
-            LOCK_TIMEOUT.as_millis()
-        ))
-        .map_err(map)?;
+        let mut tx = begin_schema_change(&mut self.client).map_err(map)?;
         let rows = tx
             .query_typed(
                 "SELECT application, version FROM zencrypt_schema FOR UPDATE",
@@ -556,12 +551,7 @@ impl PgStore {
         let location = self.location.clone();
         let redactor = &self.redactor;
         let map = |e: postgres::Error| error::statement(&location, &e, redactor);
-        let mut tx = self.client.transaction().map_err(map)?;
-        tx.batch_execute(&format!(
-            "SET LOCAL lock_timeout = '{}ms'",
-            LOCK_TIMEOUT.as_millis()
-        ))
-        .map_err(map)?;
+        let mut tx = begin_schema_change(&mut self.client).map_err(map)?;
         if let Err(e) = tx.batch_execute(VERSION_TABLE) {
             let lost = [
                 SqlState::DUPLICATE_TABLE,
@@ -682,6 +672,16 @@ fn dump_tables(
         }
     }
     Ok(())
+}
+
+/// A transaction that changes the schema: it waits at most [`LOCK_TIMEOUT`] for a lock.
+fn begin_schema_change(client: &mut Client) -> Result<postgres::Transaction<'_>, postgres::Error> {
+    let mut tx = client.transaction()?;
+    tx.batch_execute(&format!(
+        "SET LOCAL lock_timeout = '{}ms'",
+        LOCK_TIMEOUT.as_millis()
+    ))?;
+    Ok(tx)
 }
 
 fn version_of(rows: &[postgres::Row]) -> Option<i64> {
