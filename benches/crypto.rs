@@ -1,5 +1,6 @@
-//! Hot library paths: chunk sealing and opening, key wrapping, armor, audit MACs.
-//! Run with `cargo bench`.
+//! Hot library paths: chunk sealing and opening, key wrapping, armor, audit MACs, and the
+//! AEAD itself sealing and opening one chunk in place on one thread (the per-core ceiling
+//! of a stream). Run with `cargo bench`.
 
 use std::hint::black_box;
 
@@ -46,6 +47,43 @@ fn stream(c: &mut Criterion) {
     g.finish();
 }
 
+/// AES-256-GCM (the crate zencrypt seals with) on one chunk in place, on one thread: 64 KiB
+/// (zencrypt's chunk size) and 1 MiB.
+fn aead_one_core(c: &mut Criterion) {
+    use aes_gcm::aead::{AeadInOut, KeyInit};
+    use aes_gcm::{Aes256Gcm, Nonce};
+
+    let cipher = Aes256Gcm::new(&[7u8; 32].into());
+    let nonce = Nonce::from([1u8; 12]);
+    let mut g = c.benchmark_group("aes-256-gcm, one core");
+    for size in [64 * 1024, MIB] {
+        let label = if size == MIB { "1 MiB" } else { "64 KiB" };
+        let mut buf = vec![0x5au8; size];
+        g.throughput(Throughput::Bytes(size as u64));
+        g.bench_function(format!("seal {label} in place"), |b| {
+            b.iter(|| {
+                cipher
+                    .encrypt_inout_detached(&nonce, b"aad", (&mut buf[..]).into())
+                    .unwrap()
+            })
+        });
+        let mut sealed = vec![0x5au8; size];
+        let tag = cipher
+            .encrypt_inout_detached(&nonce, b"aad", (&mut sealed[..]).into())
+            .unwrap();
+        let mut work = sealed.clone();
+        g.bench_function(format!("open {label} in place (and copy it back)"), |b| {
+            b.iter(|| {
+                work.copy_from_slice(&sealed);
+                cipher
+                    .decrypt_inout_detached(&nonce, b"aad", (&mut work[..]).into(), &tag)
+                    .unwrap()
+            })
+        });
+    }
+    g.finish();
+}
+
 fn keys(c: &mut Criterion) {
     let kek = Key32::random();
     let key = Key32::random();
@@ -64,5 +102,5 @@ fn keys(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, stream, keys);
+criterion_group!(benches, stream, aead_one_core, keys);
 criterion_main!(benches);
