@@ -103,7 +103,7 @@ pub fn migrate(cfg: &Config, backup: Option<&std::path::Path>) -> Result<Migrate
     // A client with another audit key changes nothing, the backup included.
     let key = zencrypt_core::vault::configured_audit_key(cfg)?;
     let id = store.meta_as_is("database_id")?.unwrap_or_default();
-    let check = store.meta_as_is(zencrypt_core::chain::KEY_CHECK_META)?;
+    let check = store.meta_as_is(zencrypt_core::chain::KEY_CHECK)?;
     zencrypt_core::chain::check_stored_key(&key, &id, check.as_deref())?;
     if let Some(path) = backup {
         if path.symlink_metadata().is_ok() {

@@ -77,6 +77,15 @@ fn rotate(env: &Env, new: &Path) -> serde_json::Value {
     .json()
 }
 
+/// Rotates to a new key in `new.key` and points the test's clients at it; returns the
+/// hand-over's seq.
+fn switch_to_a_new_key(env: &mut Env) -> i64 {
+    let new = env.dir.path().join("new.key");
+    let handover = rotate(env, &new)["handover_seq"].as_i64().unwrap();
+    use_key_file(env, &new);
+    handover
+}
+
 #[test]
 fn the_chain_continues_under_the_new_key_and_the_old_one_is_refused() {
     let (mut env, bob) = team();
@@ -140,9 +149,7 @@ fn the_chain_continues_under_the_new_key_and_the_old_one_is_refused() {
 #[test]
 fn an_entry_changed_before_the_hand_over_is_found_by_verify() {
     let (mut env, _) = team();
-    let new = env.dir.path().join("new.key");
-    let handover = rotate(&env, &new)["handover_seq"].as_i64().unwrap();
-    use_key_file(&mut env, &new);
+    let handover = switch_to_a_new_key(&mut env);
     env.exec("UPDATE audit_log SET target = 'someone-else' WHERE seq = 2");
     let r = env.run(&["audit", "verify"], b"");
     assert_eq!(r.code, 7, "{}", r.stderr);
@@ -169,9 +176,7 @@ fn a_client_that_last_saw_the_chain_before_the_hand_over_accepts_it() {
     let (mut env, _) = team();
     // Another member, in a home of their own, saw the chain before the rotation.
     bob_logs_in_elsewhere(&env);
-    let new = env.dir.path().join("new.key");
-    rotate(&env, &new);
-    use_key_file(&mut env, &new);
+    switch_to_a_new_key(&mut env);
     env.run(&["data", "put", "--name", "later"], b"v").ok();
     assert!(
         as_bob_elsewhere(&env, &["whoami"], b"")
@@ -271,9 +276,7 @@ fn the_new_key_needs_a_file_of_its_own() {
 #[test]
 fn a_copy_made_after_a_rotation_verifies() {
     let (mut env, _) = team();
-    let new = env.dir.path().join("new.key");
-    rotate(&env, &new);
-    use_key_file(&mut env, &new);
+    switch_to_a_new_key(&mut env);
     let copy: PathBuf = env.dir.path().join("copy.db");
     let c = copy.to_str().unwrap();
     env.run(&["db", "copy", "--to", c], b"").ok();
@@ -305,9 +308,7 @@ fn a_copy_made_after_a_rotation_verifies() {
 #[test]
 fn a_changed_identity_is_named_after_a_rotation_too() {
     let (mut env, _) = team();
-    let new = env.dir.path().join("new.key");
-    rotate(&env, &new);
-    use_key_file(&mut env, &new);
+    switch_to_a_new_key(&mut env);
     env.exec(&format!(
         "UPDATE meta SET value = {} WHERE key = 'database_id'",
         env.blob("00112233445566778899aabbccddeeff")
@@ -326,9 +327,7 @@ fn a_witness_from_before_the_hand_over_still_catches_a_changed_entry() {
     let (mut env, _) = team();
     bob_logs_in_elsewhere(&env);
     let seen = head(&env);
-    let new = env.dir.path().join("new.key");
-    rotate(&env, &new);
-    use_key_file(&mut env, &new);
+    switch_to_a_new_key(&mut env);
     // An entry this client saw is rewritten after the hand-over sealed it.
     env.exec(&format!(
         "UPDATE audit_log SET target = 'someone-else' WHERE seq = {seen}"
@@ -346,9 +345,7 @@ fn a_witness_from_before_the_hand_over_still_catches_a_changed_entry() {
 #[test]
 fn a_log_cut_back_to_before_the_hand_over_is_a_rollback_not_a_wrong_key() {
     let (mut env, _) = team();
-    let new = env.dir.path().join("new.key");
-    let handover = rotate(&env, &new)["handover_seq"].as_i64().unwrap();
-    use_key_file(&mut env, &new);
+    let handover = switch_to_a_new_key(&mut env);
     env.run(&["data", "get", "prod/db"], b"").ok();
     let seen = head(&env);
     // Someone with write access cuts the log back to the old key's part and removes the

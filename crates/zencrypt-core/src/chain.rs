@@ -263,7 +263,7 @@ fn genesis(key: &MacKey, database_id: &[u8]) -> Vec<u8> {
 }
 
 /// The `meta` entry holding an HMAC that shows which audit key the log is written with.
-const KEY_CHECK: &str = "audit_key_check";
+pub const KEY_CHECK: &str = "audit_key_check";
 const KEY_CHECK_LABEL: &[u8] = b"zencrypt-audit-key-check";
 
 fn wrong_key() -> Error {
@@ -284,9 +284,6 @@ pub fn check_stored_key(key: &MacKey, database_id: &[u8], stored: Option<&[u8]>)
     }
 }
 
-/// The `meta` key of the audit key check value.
-pub const KEY_CHECK_META: &str = KEY_CHECK;
-
 /// Refuses an audit key other than the one the log is written with, so that a wrong
 /// `ZENCRYPT_AUDIT_KEY` cannot append rows that break the chain for good. Databases
 /// without the check value get it on their first append, once the newest row verifies
@@ -294,11 +291,7 @@ pub const KEY_CHECK_META: &str = KEY_CHECK;
 fn check_key(tx: &mut dyn Tx, key: &MacKey, head: Option<i64>, write: bool) -> Result<()> {
     let id = tx.database_id()?;
     if let Some(stored) = tx.meta(KEY_CHECK)? {
-        return if key.verify(&[KEY_CHECK_LABEL, &id], &stored) {
-            Ok(())
-        } else {
-            Err(wrong_key())
-        };
+        return check_stored_key(key, &id, Some(&stored));
     }
     if let Some(seq) = head {
         let newest = tx.audit_entry(seq)?;

@@ -221,7 +221,7 @@ impl Vault {
                         row[1] = Value::Blob(copy_id.clone());
                         true
                     }
-                    Value::Text(k) if k == "audit_key_check" || k == chain::COPY_SEQ => false,
+                    Value::Text(k) if k == chain::KEY_CHECK || k == chain::COPY_SEQ => false,
                     _ => true,
                 }
             })?;

@@ -215,73 +215,12 @@ impl PgStore {
     }
 
     /// Applies the missing migrations in one transaction and returns the schema versions
-    /// before and after. A newer schema is refused ([`StoreError::TooNew`]); a database
-    /// without zencrypt's schema is [`StoreError::Missing`] (empty) or
-    /// [`StoreError::NotZencrypt`].
+    /// before and after ([`PgStore::upgrade`] without a backup). A newer schema is refused
+    /// ([`StoreError::TooNew`]); a database without zencrypt's schema is
+    /// [`StoreError::Missing`] (empty) or [`StoreError::NotZencrypt`].
     pub fn migrate(opts: &PgOptions) -> StoreResult<(i64, i64)> {
-        let mut store = PgStore::connect(opts)?;
-        match store.migrate_in_place() {
-            Err(Found::Empty) => Err(StoreError::Missing {
-                location: store.location.clone(),
-            }),
-            Err(_) => Err(store.not_zencrypt()),
-            Ok(result) => result,
-        }
-    }
-
-    /// [`PgStore::migrate`] on this connection; `Err` with what the database holds when
-    /// it has no zencrypt schema.
-    fn migrate_in_place(&mut self) -> Result<StoreResult<(i64, i64)>, Found> {
-        let location = self.location.clone();
-        let redactor = &self.redactor;
-        let map = |e: postgres::Error| error::statement(&location, &e, redactor);
-        let mut tx = match self.client.transaction() {
-            Ok(tx) => tx,
-            Err(e) => return Ok(Err(map(e))),
-        };
-        let run = |tx: &mut postgres::Transaction<'_>| -> Result<Option<i64>, postgres::Error> {
-            tx.batch_execute(&format!(
-                "SET LOCAL lock_timeout = '{}ms'",
-                LOCK_TIMEOUT.as_millis()
-            ))?;
-            // Locking the version row serialises concurrent migrations.
-            let rows = tx.query_typed(
-                "SELECT application, version FROM zencrypt_schema FOR UPDATE",
-                &[],
-            )?;
-            Ok(version_of(&rows))
-        };
-        let from = match run(&mut tx) {
-            Ok(Some(v)) => v,
-            Ok(None) => return Err(Found::Foreign),
-            Err(e) if e.code() == Some(&SqlState::UNDEFINED_TABLE) => {
-                drop(tx);
-                return match self.probe() {
-                    Ok(found) => Err(found),
-                    Err(e) => Ok(Err(e)),
-                };
-            }
-            Err(e) => return Ok(Err(map(e))),
-        };
-        if from > LATEST {
-            return Ok(Err(StoreError::TooNew {
-                location: location.clone(),
-                found: from,
-                known: LATEST,
-            }));
-        }
-        if from == LATEST {
-            return Ok(Ok((from, from)));
-        }
-        let upgrade = |mut tx: postgres::Transaction<'_>| -> Result<(), postgres::Error> {
-            apply_migrations(&mut tx, from)?;
-            tx.execute_typed(
-                "UPDATE zencrypt_schema SET version = $1",
-                &[(&LATEST, Type::INT8)],
-            )?;
-            tx.commit()
-        };
-        Ok(upgrade(tx).map(|()| (from, LATEST)).map_err(map))
+        let (mut store, _) = PgStore::open_any_version(opts)?;
+        store.upgrade(&mut |_, _| Ok(()))
     }
 
     /// Connects to a zencrypt database of any schema version this binary knows and
