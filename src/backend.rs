@@ -8,7 +8,7 @@ use zencrypt_core::dburl::{DbUrl, pgpass_lookup};
 use zencrypt_core::error::{Error, Result};
 use zencrypt_core::fsutil;
 use zencrypt_core::storage::migrations::LATEST;
-use zencrypt_core::storage::schema::{SESSIONS, Value};
+use zencrypt_core::storage::schema::blank_session_key_in;
 use zencrypt_core::storage::{Storage, StoreError};
 use zencrypt_postgres::{PgOptions, PgStore};
 use zencrypt_sqlite::SqliteStore;
@@ -121,17 +121,23 @@ pub fn migrate(cfg: &Config, backup: Option<&std::path::Path>) -> Result<Migrate
         let Some(path) = backup else {
             return Ok(());
         };
-        SqliteStore::write_at_version(path, from, &mut |load| {
+        // Built beside its destination and put there only once complete: an interrupted
+        // or failed backup leaves nothing under the name.
+        let staging = fsutil::Staging::beside(path).map_err(|e| StoreError::Unopenable {
+            location: path.display().to_string(),
+            reason: e.to_string(),
+        })?;
+        SqliteStore::write_at_version(&staging.file, from, &mut |load| {
             dump(&mut |table, mut row| {
                 let columns: Vec<&str> = table.columns.iter().map(|c| c.0.as_str()).collect();
                 // Sessions travel without their copies of user keys, as in `db backup`.
-                if table.name == SESSIONS.name
-                    && let Some(i) = columns.iter().position(|c| *c == "wrapped_user_key")
-                {
-                    row[i] = Value::Blob(Vec::new());
-                }
+                blank_session_key_in(table.name, columns.iter().copied(), &mut row);
                 load(table.name, &columns, &row)
             })
+        })?;
+        staging.publish(path).map_err(|e| StoreError::Unopenable {
+            location: path.display().to_string(),
+            reason: e.to_string(),
         })
     })?;
     Ok(Migrated { from, to })

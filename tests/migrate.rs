@@ -89,6 +89,13 @@ fn an_older_shared_schema_is_named_untouched_then_backed_up_and_migrated() {
         )
     );
     assert_eq!(mode(&backup), 0o600);
+    // Built beside it and moved into place: nothing else is left there.
+    let beside: Vec<String> = std::fs::read_dir(env.dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with(".zencrypt-staging"))
+        .collect();
+    assert!(beside.is_empty(), "{beside:?}");
     // The backup is the database as it was: schema 5, every entry, no session key copy.
     let file = rusqlite::Connection::open(&backup).unwrap();
     let version: i64 = file

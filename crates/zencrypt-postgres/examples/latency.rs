@@ -46,6 +46,9 @@ fn main() -> Result<(), Box<dyn Error>> {
         .next()
         .ok_or("usage: latency URL [ROUNDS] (URL names a zencrypt database)")?;
     let rounds: usize = args.next().map_or(Ok(200), |r| r.parse())?;
+    if rounds == 0 {
+        return Err("ROUNDS must be at least 1".into());
+    }
     let opts = PgOptions::new(url.clone());
     let mut store = PgStore::open(&opts, true)?;
     let version = store.server_version()?;

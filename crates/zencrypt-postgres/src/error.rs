@@ -83,7 +83,7 @@ fn describe(code: &SqlState) -> &'static str {
         "57014" => "the statement was cancelled or took longer than the statement timeout",
         "57P01" | "57P02" => "the server is shutting down",
         "40003" => "the server could not tell whether the statement completed",
-        c => match &c[..2] {
+        c => match c.get(..2).unwrap_or("") {
             "08" => "the connection failed",
             "0A" => "the server does not support a feature zencrypt uses",
             "22" => "the server refused a value (out of range or malformed)",

@@ -532,7 +532,6 @@ impl PgStore {
     }
 }
 
-/// The version in the rows of `zencrypt_schema`, if they are one row of zencrypt's.
 /// Every row of zencrypt's tables in `tx`, with the columns each table has in this
 /// database (at whatever schema version it is), in the order of [`TABLES`] and of each
 /// table's key. Tables the schema does not have yet are skipped.
@@ -623,6 +622,7 @@ fn begin_schema_change(client: &mut Client) -> Result<postgres::Transaction<'_>,
     Ok(tx)
 }
 
+/// The version in the rows of `zencrypt_schema`, if they are one row of zencrypt's.
 fn version_of(rows: &[postgres::Row]) -> Option<i64> {
     match rows {
         [row] if row.try_get::<_, &str>(0).ok() == Some("zencrypt") => row.try_get(1).ok(),

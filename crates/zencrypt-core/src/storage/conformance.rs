@@ -4,7 +4,7 @@
 //!
 //! A backend's test crate implements [`Backend`] (fresh, empty, migrated databases) and
 //! expands [`conformance_tests!`](crate::conformance_tests) into one `#[test]` per case;
-//! [`run_all`] runs every case in turn. [`assert_catalogue`] compares the tables and
+//! [`conformance_tests!`] makes one test of each case. [`assert_catalogue`] compares the tables and
 //! columns a backend's catalogue reports with [`schema::TABLES`].
 //!
 //! Every check asserts exact values. Panicking is how a case fails.
@@ -31,7 +31,7 @@ pub trait Backend: Sync {
 /// One case: its name and the check.
 pub type Case = (&'static str, fn(&dyn Backend));
 
-/// Every case, in the order [`run_all`] runs them.
+/// Every case, in the order the tests of [`conformance_tests!`] list them.
 pub const CASES: &[Case] = &[
     ("meta_and_empty_database", meta_and_empty_database),
     ("users_round_trip", users_round_trip),
@@ -66,13 +66,6 @@ pub const CASES: &[Case] = &[
     ("counts_and_integrity", counts_and_integrity),
     ("many_writers", many_writers),
 ];
-
-/// Runs every case against `backend`.
-pub fn run_all(backend: &dyn Backend) {
-    for (_, case) in CASES {
-        case(backend);
-    }
-}
 
 /// Expands to one `#[test]` per conformance case. `$backend` is an expression of type
 /// `Option<impl Backend>`, evaluated in each test; `None` skips the test (a backend whose

@@ -125,10 +125,22 @@ pub const SESSIONS: Table = Table {
 /// Empties a session row's copy of the user key: sessions never travel with a backup or a
 /// copy, so a token revoked later cannot open one.
 pub fn blank_session_key(table: &Table, row: &mut [Value]) {
-    if table.name == SESSIONS.name
-        && let Some(i) = SESSIONS.position("wrapped_user_key")
+    blank_session_key_in(table.name, table.columns.iter().map(|c| c.name), row);
+}
+
+/// [`blank_session_key`] for a row of `table` with these `columns`, in their order (a
+/// table as an older schema has it).
+pub fn blank_session_key_in<'a>(
+    table: &str,
+    mut columns: impl Iterator<Item = &'a str>,
+    row: &mut [Value],
+) {
+    if table == SESSIONS.name
+        && let Some(cell) = columns
+            .position(|c| c == "wrapped_user_key")
+            .and_then(|i| row.get_mut(i))
     {
-        row[i] = Value::Blob(Vec::new());
+        *cell = Value::Blob(Vec::new());
     }
 }
 
