@@ -3,6 +3,7 @@
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufRead, BufReader, BufWriter, IsTerminal, Write};
+use std::os::fd::AsFd;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
@@ -177,7 +178,7 @@ impl Drop for TempPath {
 /// Where output goes.
 pub enum Output {
     /// Standard output.
-    Stdout(BufWriter<io::Stdout>),
+    Stdout(BufWriter<File>),
     /// A temp file beside the destination, renamed over it on [`Output::commit`]; on any
     /// failure (or an early return) it is removed.
     File {
@@ -259,7 +260,7 @@ pub fn open_output(path: Option<&Path>) -> Result<Output> {
         Some(p) if !is_stdout(path) => p,
         _ => {
             widen_pipe(&io::stdout());
-            return Ok(Output::Stdout(BufWriter::with_capacity(BUF, io::stdout())));
+            return Ok(Output::Stdout(BufWriter::with_capacity(BUF, raw_stdout()?)));
         }
     };
     match target(p)? {
@@ -314,6 +315,18 @@ fn open_replacing(shown: &Path, dest: PathBuf) -> Result<Output> {
         temp,
         dest,
     })
+}
+
+/// Stdout as a file of its own (a duplicate of descriptor 1), so big writes go straight
+/// to the kernel: `Stdout` is line-buffered, and would scan binary output for newlines and
+/// split every write at the last one.
+fn raw_stdout() -> Result<File> {
+    let mut stdout = io::stdout();
+    stdout
+        .flush()
+        .and_then(|()| stdout.as_fd().try_clone_to_owned())
+        .map(File::from)
+        .map_err(|e| Error::io("opening stdout", e))
 }
 
 /// The directory a path is in (`.` for a bare name).

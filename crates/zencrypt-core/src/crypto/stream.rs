@@ -22,7 +22,7 @@
 //! written after its tag verifies. `rewrap` replaces the header only: the body does not
 //! depend on the key version.
 
-use std::io::{self, Read, Write};
+use std::io::{self, IoSlice, Read, Write};
 
 use aes_gcm::aead::{AeadInOut, KeyInit};
 use aes_gcm::{Aes256Gcm, Nonce, Tag};
@@ -197,15 +197,17 @@ fn nonce(prefix: &[u8; PREFIX_LEN], counter: u32, last: bool) -> Nonce<aes_gcm::
 const CHUNK_AAD: &[u8] = b"zencrypt-stream-v1";
 
 /// Chunks sealed or opened together: up to this many bytes, and at most [`BATCH_CHUNKS`].
-const BATCH_BYTES: usize = 2 * 1024 * 1024;
+/// At least the CLI's read buffer, so batch reads go straight from the kernel into the
+/// batch instead of through that buffer.
+const BATCH_BYTES: usize = 1024 * 1024;
 const BATCH_CHUNKS: usize = 64;
-/// Batches smaller than this are sealed or opened on one core.
-const PARALLEL_MIN_BYTES: usize = 256 * 1024;
+/// Most threads a stream uses for sealing or opening, besides the one reading and writing.
+const MAX_WORKERS: usize = 4;
 
-/// A batch of chunks on its way through [`pipeline`].
+/// A batch of chunks on its way through [`pipeline`]. Chunks are sealed and opened in
+/// place in `data`: the batch is read into it once and written out from it once.
 struct Batch {
-    /// Input bytes (plus one spare byte for the look-ahead); opened in place when
-    /// decrypting.
+    /// Input bytes (plus one spare byte for the look-ahead); sealed or opened in place.
     data: Vec<u8>,
     /// How many bytes of `data` belong to the batch.
     n: usize,
@@ -213,10 +215,8 @@ struct Batch {
     end: bool,
     /// The counter of the batch's first chunk.
     counter: u32,
-    /// Sealed chunks (encryption only).
-    out: Vec<u8>,
-    /// How many bytes of `out` hold sealed chunks (encryption only).
-    out_len: usize,
+    /// The sealed chunks' tags (encryption only), written after each chunk.
+    tags: Vec<[u8; TAG_LEN]>,
     /// How many chunks sealed or verified, from the first.
     good: usize,
     /// Why the chunk after the good ones failed, if one did.
@@ -226,7 +226,7 @@ struct Batch {
 }
 
 /// `data` holds plaintext: the input when encrypting, the opened chunks when decrypting.
-/// Only the part ever filled is wiped, so a short message does not pay for 2 MiB.
+/// Only the part ever filled is wiped, so a short message does not pay for a whole batch.
 impl Drop for Batch {
     fn drop(&mut self) {
         let high = self.high.min(self.data.len());
@@ -235,14 +235,13 @@ impl Drop for Batch {
 }
 
 impl Batch {
-    fn new(data_len: usize, out_len: usize) -> Batch {
+    fn new(data_len: usize, tags: usize) -> Batch {
         Batch {
             data: vec![0u8; data_len],
             n: 0,
             end: false,
             counter: 0,
-            out: vec![0u8; out_len],
-            out_len: 0,
+            tags: vec![[0u8; TAG_LEN]; tags],
             good: 0,
             bad: None,
             high: 0,
@@ -276,130 +275,142 @@ impl Batch {
         if !self.end {
             *carry = Some(self.data[want]);
         }
+        self.good = 0;
+        self.bad = None;
         Ok(())
     }
 }
 
-/// Streams `input` through `work` in batches of `want` bytes: this thread reads the next
-/// batch while a second thread runs `work` on the current one, and `emit` gets each
-/// worked batch, in order, on this thread. `number` gives each new batch its first chunk
-/// counter (and refuses a stream that would run out of counters). An input that fits in
-/// one batch is handled without the second thread.
+/// How many threads seal or open: one per core the process may run on, up to
+/// [`MAX_WORKERS`]; with one core there is no second thread at all.
+fn workers() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get().min(MAX_WORKERS))
+}
+
+/// Streams `input` through `work` in batches of `want` bytes and hands each worked batch,
+/// in order, to `emit`. `number` gives each new batch its first chunk counter (and
+/// refuses a stream that would run out of counters).
+///
+/// With more than one core, this thread reads and writes while a worker per core runs
+/// `work`: batch `i` goes to worker `i mod workers` and comes back from it in order, with
+/// at most two batches per worker in flight, so memory stays bounded and the batch
+/// buffers are reused. On one core, or for an input that fits in one batch, everything
+/// runs here with a single reused batch.
 fn pipeline(
+    workers: usize,
     input: &mut impl Read,
     want: usize,
-    out_len: usize,
+    tags: usize,
     number: &mut dyn FnMut(&Batch) -> Result<u32, StreamError>,
     work: &(dyn Fn(&mut Batch) + Sync),
     emit: &mut dyn FnMut(&Batch) -> Result<(), StreamError>,
 ) -> Result<(), StreamError> {
     let mut carry = None;
-    let mut first = Batch::new(want + 1, out_len);
-    first.fill(input, want, &mut carry)?;
-    first.counter = number(&first)?;
-    if first.end {
-        work(&mut first);
-        return emit(&first);
+    let mut read = |b: &mut Batch| -> Result<(), StreamError> {
+        b.fill(input, want, &mut carry)?;
+        b.counter = number(b)?;
+        Ok(())
+    };
+    let mut first = Batch::new(want + 1, tags);
+    read(&mut first)?;
+    if first.end || workers < 2 {
+        let mut b = first;
+        loop {
+            work(&mut b);
+            emit(&b)?;
+            if b.end {
+                return Ok(());
+            }
+            read(&mut b)?;
+        }
     }
     std::thread::scope(|s| {
-        let (to_worker, jobs) = std::sync::mpsc::sync_channel::<Batch>(1);
-        let (to_main, done) = std::sync::mpsc::sync_channel::<Batch>(1);
-        let worker = s.spawn(move || {
-            for mut batch in jobs {
-                work(&mut batch);
-                if to_main.send(batch).is_err() {
-                    break;
+        let mut jobs = Vec::with_capacity(workers);
+        let mut done = Vec::with_capacity(workers);
+        let mut threads = Vec::with_capacity(workers);
+        for _ in 0..workers {
+            let (job_tx, job_rx) = std::sync::mpsc::channel::<Batch>();
+            let (done_tx, done_rx) = std::sync::mpsc::channel::<Batch>();
+            threads.push(s.spawn(move || {
+                for mut batch in job_rx {
+                    work(&mut batch);
+                    if done_tx.send(batch).is_err() {
+                        break;
+                    }
                 }
-            }
-        });
+            }));
+            jobs.push(job_tx);
+            done.push(done_rx);
+        }
         let hung_up = || StreamError::Malformed("the stream worker stopped");
         let result = (|| {
-            to_worker.send(first).map_err(|_| hung_up())?;
-            let mut spare = Some(Batch::new(want + 1, out_len));
-            let mut more = true;
+            let depth = 2 * workers;
+            let (mut sent, mut emitted, mut made) = (0usize, 0usize, 1usize);
+            let mut free: Vec<Batch> = Vec::with_capacity(depth);
+            let mut next = first;
             loop {
-                // Read the next batch while the worker is busy with the current one.
-                let next = if more {
-                    let mut b = spare
-                        .take()
-                        .unwrap_or_else(|| Batch::new(want + 1, out_len));
-                    b.fill(input, want, &mut carry)?;
-                    b.counter = number(&b)?;
-                    more = !b.end;
-                    Some(b)
-                } else {
-                    None
+                let end = next.end;
+                jobs[sent % workers].send(next).map_err(|_| hung_up())?;
+                sent += 1;
+                // Write whatever is already done, oldest first.
+                while emitted < sent {
+                    let Ok(b) = done[emitted % workers].try_recv() else {
+                        break;
+                    };
+                    emitted += 1;
+                    emit(&b)?;
+                    free.push(b);
+                }
+                if end {
+                    break;
+                }
+                next = match free.pop() {
+                    Some(b) => b,
+                    None if made < depth => {
+                        made += 1;
+                        Batch::new(want + 1, tags)
+                    }
+                    None => {
+                        let b = done[emitted % workers].recv().map_err(|_| hung_up())?;
+                        emitted += 1;
+                        emit(&b)?;
+                        b
+                    }
                 };
-                let finished = done.recv().map_err(|_| hung_up())?;
-                emit(&finished)?;
-                if finished.end {
-                    return Ok(());
-                }
-                if let Some(b) = next {
-                    to_worker.send(b).map_err(|_| hung_up())?;
-                }
-                spare = Some(finished);
+                read(&mut next)?;
             }
+            while emitted < sent {
+                let b = done[emitted % workers].recv().map_err(|_| hung_up())?;
+                emitted += 1;
+                emit(&b)?;
+            }
+            Ok(())
         })();
-        // Hang up both channels so the worker stops wherever it is, then wait until its
-        // thread has exited (the scope alone waits only for its closure to return): no
-        // batch, and no copy of plaintext in it, outlives the call.
-        drop(to_worker);
+        // Hang up every channel so the workers stop wherever they are, then wait until
+        // their threads have exited (the scope alone waits only for their closures to
+        // return): no batch, and no copy of plaintext in it, outlives the call.
+        drop(jobs);
         drop(done);
-        let _ = worker.join();
+        for t in threads {
+            let _ = t.join();
+        }
         result
     })
 }
 
-/// Runs `f(index, chunk)` over `data` cut into `chunk_len` pieces (the last may be
-/// shorter) and returns how many pieces, from the first, `f` accepted. A big batch is
-/// split over the machine's cores: chunks are independent, each with its own nonce.
-fn each_chunk(
-    data: &mut [u8],
-    chunk_len: usize,
-    f: &(dyn Fn(usize, &mut [u8]) -> bool + Sync),
-) -> usize {
-    let run = |first: usize, part: &mut [u8]| -> usize {
-        let mut good = 0;
-        for (i, chunk) in part.chunks_mut(chunk_len).enumerate() {
-            if !f(first + i, chunk) {
-                break;
-            }
-            good += 1;
-        }
-        good
-    };
-    let chunks = data.len().div_ceil(chunk_len);
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(4));
-    if threads < 2 || chunks < 2 || data.len() < PARALLEL_MIN_BYTES {
-        return run(0, data);
-    }
-    let per_part = chunks.div_ceil(threads);
-    let goods: Vec<(usize, usize)> = std::thread::scope(|s| {
-        // The first part runs on this thread; only the others get threads of their own.
-        let mut parts = data.chunks_mut(per_part * chunk_len);
-        let first = parts.next().unwrap_or_default();
-        let handles: Vec<_> = parts
-            .enumerate()
-            .map(|(p, part)| {
-                let len = part.len().div_ceil(chunk_len);
-                s.spawn(move || (run((p + 1) * per_part, part), len))
-            })
-            .collect();
-        let first_len = first.len().div_ceil(chunk_len);
-        let mut goods = vec![(run(0, first), first_len)];
-        goods.extend(handles.into_iter().map(|h| h.join().unwrap_or((0, 1))));
-        goods
-    });
-    // Count good chunks up to the first part that stopped early.
-    let mut good = 0;
-    for (g, len) in goods {
-        good += g;
-        if g < len {
-            break;
+/// Writes all of `bufs` with as few calls as the writer allows (one `writev` for a file
+/// or pipe that takes it all).
+fn write_all_slices(output: &mut impl Write, mut bufs: &mut [IoSlice<'_>]) -> io::Result<()> {
+    IoSlice::advance_slices(&mut bufs, 0);
+    while !bufs.is_empty() {
+        match output.write_vectored(bufs) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => IoSlice::advance_slices(&mut bufs, n),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
         }
     }
-    good
+    Ok(())
 }
 
 /// Chunk counters for consecutive batches of `chunks_in(batch)` chunks each.
@@ -433,6 +444,17 @@ pub fn encrypt_body(
     output: &mut impl Write,
     progress: &mut dyn FnMut(u64),
 ) -> Result<u64, StreamError> {
+    encrypt_with(workers(), dek, header, input, output, progress)
+}
+
+fn encrypt_with(
+    workers: usize,
+    dek: &Key32,
+    header: &Header,
+    input: &mut impl Read,
+    output: &mut impl Write,
+    progress: &mut dyn FnMut(u64),
+) -> Result<u64, StreamError> {
     let cipher = Aes256Gcm::new(dek.expose().into());
     let size = header.chunk_size as usize;
     let per_batch = (BATCH_BYTES / size).clamp(1, BATCH_CHUNKS);
@@ -446,42 +468,42 @@ pub fn encrypt_body(
         }
     };
     let seal = |b: &mut Batch| {
-        let chunks = chunks_in(b);
-        let mut out_len = 0;
+        let (chunks, end, first) = (chunks_in(b), b.end, b.counter);
         for i in 0..chunks {
-            let from = i * size;
-            let len = size.min(b.n - from.min(b.n));
-            b.out[out_len..out_len + len].copy_from_slice(&b.data[from..from + len]);
-            out_len += len + TAG_LEN;
-        }
-        let (end, first) = (b.end, b.counter);
-        b.good = each_chunk(&mut b.out[..out_len], size + TAG_LEN, &|i, buf| {
-            let (body, tag_out) = buf.split_at_mut(buf.len() - TAG_LEN);
+            let from = (i * size).min(b.n);
+            let to = (from + size).min(b.n);
             let last = end && i + 1 == chunks;
-            cipher
-                .encrypt_inout_detached(
-                    &nonce(&header.nonce_prefix, first + i as u32, last),
-                    CHUNK_AAD,
-                    body.into(),
-                )
-                .map(|tag| tag_out.copy_from_slice(&tag))
-                .is_ok()
-        });
+            let n = nonce(&header.nonce_prefix, first + i as u32, last);
+            match cipher.encrypt_inout_detached(&n, CHUNK_AAD, (&mut b.data[from..to]).into()) {
+                Ok(tag) => b.tags[i] = tag.into(),
+                Err(_) => break,
+            }
+            b.good = i + 1;
+        }
         b.bad = (b.good < chunks).then_some("encryption failed");
-        b.out_len = out_len;
     };
     let mut total: u64 = 0;
     pipeline(
+        workers,
         input,
         per_batch * size,
-        per_batch * (size + TAG_LEN),
+        per_batch,
         &mut counters(chunks_in, "input is too large for one message", false),
         &seal,
         &mut |b| {
             if let Some(why) = b.bad {
                 return Err(StreamError::Malformed(why));
             }
-            output.write_all(&b.out[..b.out_len])?;
+            // Each sealed chunk, then its tag (an empty input has one empty chunk).
+            let mut bufs = [IoSlice::new(&[]); 2 * BATCH_CHUNKS];
+            let mut used = 0;
+            for (i, tag) in b.tags[..chunks_in(b)].iter().enumerate() {
+                let from = (i * size).min(b.n);
+                bufs[used] = IoSlice::new(&b.data[from..(from + size).min(b.n)]);
+                bufs[used + 1] = IoSlice::new(tag);
+                used += 2;
+            }
+            write_all_slices(output, &mut bufs[..used])?;
             total += b.n as u64;
             progress(total);
             Ok(())
@@ -499,6 +521,17 @@ pub fn decrypt_body(
     output: &mut impl Write,
     progress: &mut dyn FnMut(u64),
 ) -> Result<u64, StreamError> {
+    decrypt_with(workers(), dek, header, input, output, progress)
+}
+
+fn decrypt_with(
+    workers: usize,
+    dek: &Key32,
+    header: &Header,
+    input: &mut impl Read,
+    output: &mut impl Write,
+    progress: &mut dyn FnMut(u64),
+) -> Result<u64, StreamError> {
     let cipher = Aes256Gcm::new(dek.expose().into());
     let full = header.chunk_size as usize + TAG_LEN;
     let per_batch = (BATCH_BYTES / full).clamp(1, BATCH_CHUNKS);
@@ -507,25 +540,25 @@ pub fn decrypt_body(
     };
     // Opens chunks in place; the good ones are those before the first that fails.
     let open = |b: &mut Batch| {
-        let chunks = chunks_in(b);
-        let (end, first) = (b.end, b.counter);
-        b.good = each_chunk(&mut b.data[..b.n], full, &|i, chunk| {
+        let (chunks, end, first) = (chunks_in(b), b.end, b.counter);
+        for (i, chunk) in b.data[..b.n].chunks_mut(full).enumerate() {
             let Some(len) = chunk.len().checked_sub(TAG_LEN) else {
-                return false;
+                break;
             };
             let (body, tag) = chunk.split_at_mut(len);
             let last = end && i + 1 == chunks;
-            Tag::try_from(&tag[..]).is_ok_and(|tag| {
-                cipher
-                    .decrypt_inout_detached(
-                        &nonce(&header.nonce_prefix, first + i as u32, last),
-                        CHUNK_AAD,
-                        body.into(),
-                        &tag,
-                    )
-                    .is_ok()
-            })
-        });
+            let n = nonce(&header.nonce_prefix, first + i as u32, last);
+            let Ok(tag) = Tag::try_from(&tag[..]) else {
+                break;
+            };
+            if cipher
+                .decrypt_inout_detached(&n, CHUNK_AAD, body.into(), &tag)
+                .is_err()
+            {
+                break;
+            }
+            b.good = i + 1;
+        }
         b.bad = if chunks == 0
             || b.data[..b.n]
                 .chunks(full)
@@ -541,6 +574,7 @@ pub fn decrypt_body(
     };
     let mut total: u64 = 0;
     pipeline(
+        workers,
         input,
         per_batch * full,
         0,
@@ -548,11 +582,15 @@ pub fn decrypt_body(
         &open,
         &mut |b| {
             // Verified chunks are written in order; nothing from a bad one ever is.
-            for chunk in b.data[..b.n].chunks(full).take(b.good) {
-                let len = chunk.len() - TAG_LEN;
-                output.write_all(&chunk[..len])?;
-                total += len as u64;
+            let mut bufs = [IoSlice::new(&[]); BATCH_CHUNKS];
+            let mut len = 0;
+            for (slot, chunk) in bufs.iter_mut().zip(b.data[..b.n].chunks(full).take(b.good)) {
+                let body = &chunk[..chunk.len() - TAG_LEN];
+                len += body.len() as u64;
+                *slot = IoSlice::new(body);
             }
+            write_all_slices(output, &mut bufs[..b.good])?;
+            total += len;
             progress(total);
             b.bad.map_or(Ok(()), |why| Err(StreamError::Tampered(why)))
         },
@@ -678,35 +716,85 @@ mod tests {
         }
     }
 
+    /// A writer that takes at most `3` bytes a call, vectored or not, to cross every
+    /// slice boundary of a batch's write.
+    struct Dribble(Vec<u8>);
+
+    impl Write for Dribble {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            let n = buf.len().min(3);
+            self.0.extend_from_slice(&buf[..n]);
+            Ok(n)
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// The batched code, on one thread and with two and three workers, writing whole
+    /// batches or a few bytes at a time, makes and accepts the reference's bytes.
     fn both_ways(plain: &[u8], chunk: u32) {
         let dek = Key32::random();
         let mut h = Header::new(KeyId(3), KeyVersion(1));
         h.chunk_size = chunk;
-        let (mut new, mut old) = (Vec::new(), Vec::new());
-        encrypt_body(&dek, &h, &mut &plain[..], &mut new, &mut |_| {}).unwrap();
+        let mut old = Vec::new();
         reference_encrypt(&dek, &h, &mut &plain[..], &mut old, &mut |_| {}).unwrap();
-        assert!(
-            new == old,
-            "ciphertexts differ ({} bytes, chunk {chunk})",
-            plain.len()
-        );
         let mut back = Vec::new();
-        decrypt_body(&dek, &h, &mut &new[..], &mut back, &mut |_| {}).unwrap();
-        assert!(
-            back == plain,
-            "round trip ({} bytes, chunk {chunk})",
-            plain.len()
-        );
-        let mut back = Vec::new();
-        reference_decrypt(&dek, &h, &mut &new[..], &mut back, &mut |_| {}).unwrap();
+        reference_decrypt(&dek, &h, &mut &old[..], &mut back, &mut |_| {}).unwrap();
         assert!(back == plain);
-        // A cut anywhere fails both ways, having written only verified chunks.
-        for cut in [new.len() / 3, new.len().saturating_sub(1)] {
-            let mut out = Vec::new();
-            let r = decrypt_body(&dek, &h, &mut &new[..cut], &mut out, &mut |_| {});
-            assert!(matches!(r, Err(StreamError::Tampered(_))), "cut at {cut}");
-            assert!(plain.starts_with(&out));
-            assert_eq!(out.len() % chunk as usize, 0);
+        let what = |w| format!("{} bytes, chunk {chunk}, {w} workers", plain.len());
+        for workers in 1..=3 {
+            let mut new = Vec::new();
+            encrypt_with(workers, &dek, &h, &mut &plain[..], &mut new, &mut |_| {}).unwrap();
+            assert!(new == old, "ciphertexts differ ({})", what(workers));
+            let mut back = Vec::new();
+            decrypt_with(workers, &dek, &h, &mut &new[..], &mut back, &mut |_| {}).unwrap();
+            assert!(back == plain, "round trip ({})", what(workers));
+            if plain.len() < 20_000 {
+                let mut dribble = Dribble(Vec::new());
+                encrypt_with(
+                    workers,
+                    &dek,
+                    &h,
+                    &mut &plain[..],
+                    &mut dribble,
+                    &mut |_| {},
+                )
+                .unwrap();
+                assert!(dribble.0 == old, "dribbled ciphertext ({})", what(workers));
+                let mut dribble = Dribble(Vec::new());
+                decrypt_with(workers, &dek, &h, &mut &old[..], &mut dribble, &mut |_| {}).unwrap();
+                assert!(dribble.0 == plain, "dribbled plaintext ({})", what(workers));
+            }
+            // A cut anywhere fails, having written only verified chunks.
+            for cut in [old.len() / 3, old.len().saturating_sub(1)] {
+                let mut out = Vec::new();
+                let r = decrypt_with(workers, &dek, &h, &mut &old[..cut], &mut out, &mut |_| {});
+                assert!(matches!(r, Err(StreamError::Tampered(_))), "cut at {cut}");
+                assert!(plain.starts_with(&out));
+                assert_eq!(out.len() % chunk as usize, 0);
+            }
+            // So does a flipped byte two thirds in: the chunks before it, and only
+            // those, are written.
+            if !plain.is_empty() {
+                let mut bad = old.clone();
+                let at = old.len() * 2 / 3;
+                bad[at] ^= 0x40;
+                let mut out = Vec::new();
+                let r = decrypt_with(workers, &dek, &h, &mut &bad[..], &mut out, &mut |_| {});
+                assert!(
+                    matches!(r, Err(StreamError::Tampered(_))),
+                    "{}",
+                    what(workers)
+                );
+                let full = chunk as usize + TAG_LEN;
+                let whole_chunks = at / full;
+                assert!(
+                    out == plain[..whole_chunks * chunk as usize],
+                    "{}",
+                    what(workers)
+                );
+            }
         }
     }
 
