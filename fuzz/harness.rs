@@ -56,7 +56,7 @@ fn check_error(e: &Error, code: i32, what: &str) {
 pub fn ciphertext(data: &[u8]) {
     let mut input: &[u8] = data;
     let armored = is_armored(&mut input).expect("in-memory read");
-    let mut reader: Box<dyn Read> = if armored {
+    let mut reader: Box<dyn Read + Send> = if armored {
         Box::new(ArmorReader::new(input))
     } else {
         Box::new(input)

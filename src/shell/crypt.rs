@@ -248,7 +248,7 @@ impl Shell {
         output: &Path,
         op: impl FnOnce(
             &mut Shell,
-            &mut dyn std::io::BufRead,
+            &mut (dyn std::io::BufRead + Send),
             &mut dyn std::io::Write,
         ) -> Reply<Summary>,
     ) -> Reply<Summary> {

@@ -18,7 +18,7 @@ const PROGRESS_FROM: u64 = 8 * 1024 * 1024;
 /// An opened input.
 pub struct Input {
     /// Buffered reader over the file or stdin.
-    pub reader: Box<dyn BufRead>,
+    pub reader: Box<dyn BufRead + Send>,
     /// Size in bytes when known (regular files).
     pub size: Option<u64>,
     /// For messages.

@@ -352,7 +352,9 @@ fn io_error(what: &'static str) -> impl Fn(std::io::Error) -> Error {
 }
 
 /// A ciphertext reader that accepts binary or armored input.
-fn ciphertext_reader<'a>(input: &'a mut dyn BufRead) -> Result<(Box<dyn Read + 'a>, bool)> {
+fn ciphertext_reader<'a>(
+    input: &'a mut (dyn BufRead + Send),
+) -> Result<(Box<dyn Read + Send + 'a>, bool)> {
     let armored = is_armored(input).map_err(io_error("reading the input"))?;
     if armored {
         Ok((Box::new(ArmorReader::new(input)), true))
@@ -381,7 +383,7 @@ impl Vault {
         &mut self,
         session: &Session,
         key_name: &str,
-        input: &mut dyn Read,
+        input: &mut (dyn Read + Send),
         output: &mut dyn Write,
         armor: bool,
         progress: &mut dyn FnMut(u64),
@@ -421,7 +423,7 @@ impl Vault {
     pub fn decrypt_stream(
         &mut self,
         session: &Session,
-        input: &mut dyn BufRead,
+        input: &mut (dyn BufRead + Send),
         output: &mut dyn Write,
         progress: &mut dyn FnMut(u64),
     ) -> Result<Summary> {
@@ -445,7 +447,7 @@ impl Vault {
     pub fn rewrap_stream(
         &mut self,
         session: &Session,
-        input: &mut dyn BufRead,
+        input: &mut (dyn BufRead + Send),
         output: &mut dyn Write,
     ) -> Result<Summary> {
         let (mut reader, armored) = ciphertext_reader(input)?;

@@ -201,7 +201,7 @@ const CHUNK_AAD: &[u8] = b"zencrypt-stream-v1";
 /// batch instead of through that buffer.
 const BATCH_BYTES: usize = 1024 * 1024;
 const BATCH_CHUNKS: usize = 64;
-/// Most threads a stream uses for sealing or opening, besides the one reading and writing.
+/// Most threads a stream uses for reading and sealing or opening, the caller's included.
 const MAX_WORKERS: usize = 4;
 
 /// A batch of chunks on its way through [`pipeline`]. Chunks are sealed and opened in
@@ -281,8 +281,8 @@ impl Batch {
     }
 }
 
-/// How many threads seal or open: one per core the process may run on, up to
-/// [`MAX_WORKERS`]; with one core there is no second thread at all.
+/// How many threads a stream uses: one per core the process may run on (its CPU affinity
+/// counts), up to [`MAX_WORKERS`]; with one core there is no second thread at all.
 fn workers() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get().min(MAX_WORKERS))
 }
@@ -291,28 +291,27 @@ fn workers() -> usize {
 /// in order, to `emit`. `number` gives each new batch its first chunk counter (and
 /// refuses a stream that would run out of counters).
 ///
-/// With more than one core, this thread reads and writes while a worker per core runs
-/// `work`: batch `i` goes to worker `i mod workers` and comes back from it in order, with
-/// at most two batches per worker in flight, so memory stays bounded and the batch
-/// buffers are reused. On one core, or for an input that fits in one batch, everything
-/// runs here with a single reused batch.
+/// With `workers` > 1, this thread and `workers - 1` others take turns reading the next
+/// batch into a buffer of their own and run `work` on it; this thread also writes the
+/// batches in order as they become ready, and hands each buffer back to the thread that
+/// owns it. A batch is read and sealed (or opened) by the same thread, so its bytes stay
+/// in that core's cache; every thread owns two buffers, so memory stays bounded and no
+/// buffer is allocated after the first few; and there are no more threads than cores, so
+/// none waits for a core. With one worker, or for an input that fits in one batch,
+/// everything runs here with a single reused batch.
 fn pipeline(
     workers: usize,
-    input: &mut impl Read,
+    input: &mut (impl Read + Send),
     want: usize,
     tags: usize,
-    number: &mut dyn FnMut(&Batch) -> Result<u32, StreamError>,
+    number: &mut (dyn FnMut(&Batch) -> Result<u32, StreamError> + Send),
     work: &(dyn Fn(&mut Batch) + Sync),
     emit: &mut dyn FnMut(&Batch) -> Result<(), StreamError>,
 ) -> Result<(), StreamError> {
-    let mut carry = None;
-    let mut read = |b: &mut Batch| -> Result<(), StreamError> {
-        b.fill(input, want, &mut carry)?;
-        b.counter = number(b)?;
-        Ok(())
-    };
     let mut first = Batch::new(want + 1, tags);
-    read(&mut first)?;
+    let mut carry = None;
+    first.fill(input, want, &mut carry)?;
+    first.counter = number(&first)?;
     if first.end || workers < 2 {
         let mut b = first;
         loop {
@@ -321,76 +320,159 @@ fn pipeline(
             if b.end {
                 return Ok(());
             }
-            read(&mut b)?;
+            b.fill(input, want, &mut carry)?;
+            b.counter = number(&b)?;
         }
     }
+    /// The input, which the threads take turns reading.
+    struct Source<'a, R> {
+        input: &'a mut R,
+        carry: Option<u8>,
+        number: &'a mut (dyn FnMut(&Batch) -> Result<u32, StreamError> + Send),
+        /// The sequence number of the next batch read (the first, 0, is read above).
+        next: usize,
+        /// Whether the input has ended or failed: nothing more is read.
+        over: bool,
+    }
+    /// What a helper thread passes back: a worked batch with its sequence number and
+    /// owner, or why reading the next batch failed.
+    enum Done {
+        Batch(usize, usize, Batch),
+        Failed(StreamError),
+    }
+    let source = std::sync::Mutex::new(Source {
+        input,
+        carry,
+        number,
+        next: 1,
+        over: false,
+    });
+    let hung_up = || StreamError::Malformed("the stream worker stopped");
+    // Reads the next batch into `b`: its sequence number, or `None` once the input is over.
+    let read_next = |b: &mut Batch| -> Result<Option<usize>, StreamError> {
+        let mut src = source.lock().map_err(|_| hung_up())?;
+        let src = &mut *src;
+        if src.over {
+            return Ok(None);
+        }
+        let read = b
+            .fill(src.input, want, &mut src.carry)
+            .map_err(StreamError::from)
+            .and_then(|()| (src.number)(b));
+        match read {
+            Ok(counter) => b.counter = counter,
+            Err(e) => {
+                src.over = true;
+                return Err(e);
+            }
+        }
+        src.over = b.end;
+        src.next += 1;
+        Ok(Some(src.next - 1))
+    };
     std::thread::scope(|s| {
-        let mut jobs = Vec::with_capacity(workers);
-        let mut done = Vec::with_capacity(workers);
-        let mut threads = Vec::with_capacity(workers);
-        for _ in 0..workers {
-            let (job_tx, job_rx) = std::sync::mpsc::channel::<Batch>();
-            let (done_tx, done_rx) = std::sync::mpsc::channel::<Batch>();
+        let (done_tx, done_rx) = std::sync::mpsc::channel::<Done>();
+        // Helpers are numbered from 1; this thread is 0.
+        let mut give_back = vec![None];
+        let mut threads = Vec::with_capacity(workers - 1);
+        for w in 1..workers {
+            let (back_tx, back_rx) = std::sync::mpsc::channel::<Batch>();
+            let (done_tx, read_next) = (done_tx.clone(), &read_next);
             threads.push(s.spawn(move || {
-                for mut batch in job_rx {
-                    work(&mut batch);
-                    if done_tx.send(batch).is_err() {
-                        break;
+                let mut made = 0;
+                loop {
+                    let mut b = if made < 2 {
+                        made += 1;
+                        Batch::new(want + 1, tags)
+                    } else {
+                        match back_rx.recv() {
+                            Ok(b) => b,
+                            Err(_) => return,
+                        }
+                    };
+                    let done = match read_next(&mut b) {
+                        Ok(None) => return,
+                        Ok(Some(seq)) => {
+                            work(&mut b);
+                            Done::Batch(seq, w, b)
+                        }
+                        Err(e) => Done::Failed(e),
+                    };
+                    if done_tx.send(done).is_err() {
+                        return;
                     }
                 }
             }));
-            jobs.push(job_tx);
-            done.push(done_rx);
+            give_back.push(Some(back_tx));
         }
-        let hung_up = || StreamError::Malformed("the stream worker stopped");
+        drop(done_tx);
         let result = (|| {
-            let depth = 2 * workers;
-            let (mut sent, mut emitted, mut made) = (0usize, 0usize, 1usize);
-            let mut free: Vec<Batch> = Vec::with_capacity(depth);
-            let mut next = first;
+            work(&mut first);
+            emit(&first)?;
+            let (mut free, mut made, mut reading) = (vec![first], 1, true);
+            // Worked batches not yet written, at most two per thread.
+            let mut waiting: Vec<(usize, usize, Batch)> = Vec::with_capacity(2 * workers);
+            let mut next = 1;
             loop {
-                let end = next.end;
-                jobs[sent % workers].send(next).map_err(|_| hung_up())?;
-                sent += 1;
-                // Write whatever is already done, oldest first.
-                while emitted < sent {
-                    let Ok(b) = done[emitted % workers].try_recv() else {
-                        break;
-                    };
-                    emitted += 1;
-                    emit(&b)?;
-                    free.push(b);
-                }
-                if end {
-                    break;
-                }
-                next = match free.pop() {
-                    Some(b) => b,
-                    None if made < depth => {
-                        made += 1;
-                        Batch::new(want + 1, tags)
-                    }
-                    None => {
-                        let b = done[emitted % workers].recv().map_err(|_| hung_up())?;
-                        emitted += 1;
+                // Write whatever is ready, in order.
+                loop {
+                    if let Some(i) = waiting.iter().position(|(seq, _, _)| *seq == next) {
+                        let (_, owner, b) = waiting.swap_remove(i);
                         emit(&b)?;
-                        b
+                        if b.end {
+                            return Ok(());
+                        }
+                        next += 1;
+                        match &give_back[owner] {
+                            None => free.push(b),
+                            // A helper that has stopped (the input ended) no longer
+                            // takes it: the buffer is dropped, and wiped, here.
+                            Some(to) => drop(to.send(b)),
+                        }
+                        continue;
                     }
-                };
-                read(&mut next)?;
+                    match done_rx.try_recv() {
+                        Ok(Done::Batch(seq, owner, b)) => waiting.push((seq, owner, b)),
+                        Ok(Done::Failed(e)) => return Err(e),
+                        Err(_) => break,
+                    }
+                }
+                // Read and work a batch here, while a buffer of this thread's is free.
+                if reading {
+                    let buffer = match free.pop() {
+                        Some(b) => Some(b),
+                        None if made < 2 => {
+                            made += 1;
+                            Some(Batch::new(want + 1, tags))
+                        }
+                        None => None,
+                    };
+                    if let Some(mut b) = buffer {
+                        if let Some(seq) = read_next(&mut b)? {
+                            work(&mut b);
+                            waiting.push((seq, 0, b));
+                            continue;
+                        }
+                        reading = false;
+                        free.push(b);
+                    }
+                }
+                // Nothing to do here until a helper is done.
+                match done_rx.recv().map_err(|_| hung_up())? {
+                    Done::Batch(seq, owner, b) => waiting.push((seq, owner, b)),
+                    Done::Failed(e) => return Err(e),
+                }
             }
-            while emitted < sent {
-                let b = done[emitted % workers].recv().map_err(|_| hung_up())?;
-                emitted += 1;
-                emit(&b)?;
-            }
-            Ok(())
         })();
-        // Hang up every channel so the workers stop wherever they are, then wait until
-        // their threads have exited (the scope alone waits only for their closures to
-        // return): no batch, and no copy of plaintext in it, outlives the call.
-        drop(jobs);
-        drop(done);
+        // Stop the helpers wherever they are (no more reading, every channel hung up),
+        // then wait until their threads have exited (the scope alone waits only for
+        // their closures to return): no batch, and no copy of plaintext in it, outlives
+        // the call.
+        if let Ok(mut src) = source.lock() {
+            src.over = true;
+        }
+        drop(give_back);
+        drop(done_rx);
         for t in threads {
             let _ = t.join();
         }
@@ -440,7 +522,7 @@ fn counters(
 pub fn encrypt_body(
     dek: &Key32,
     header: &Header,
-    input: &mut impl Read,
+    input: &mut (impl Read + Send),
     output: &mut impl Write,
     progress: &mut dyn FnMut(u64),
 ) -> Result<u64, StreamError> {
@@ -451,7 +533,7 @@ fn encrypt_with(
     workers: usize,
     dek: &Key32,
     header: &Header,
-    input: &mut impl Read,
+    input: &mut (impl Read + Send),
     output: &mut impl Write,
     progress: &mut dyn FnMut(u64),
 ) -> Result<u64, StreamError> {
@@ -517,7 +599,7 @@ fn encrypt_with(
 pub fn decrypt_body(
     dek: &Key32,
     header: &Header,
-    input: &mut impl Read,
+    input: &mut (impl Read + Send),
     output: &mut impl Write,
     progress: &mut dyn FnMut(u64),
 ) -> Result<u64, StreamError> {
@@ -528,7 +610,7 @@ fn decrypt_with(
     workers: usize,
     dek: &Key32,
     header: &Header,
-    input: &mut impl Read,
+    input: &mut (impl Read + Send),
     output: &mut impl Write,
     progress: &mut dyn FnMut(u64),
 ) -> Result<u64, StreamError> {
@@ -793,6 +875,62 @@ mod tests {
                     out == plain[..whole_chunks * chunk as usize],
                     "{}",
                     what(workers)
+                );
+            }
+        }
+    }
+
+    /// A reader that fails after `left` bytes.
+    struct Failing {
+        left: usize,
+    }
+
+    impl Read for Failing {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            if self.left == 0 {
+                return Err(io::Error::other("the disk went away"));
+            }
+            let n = buf.len().min(self.left).min(100_000);
+            buf[..n].fill(7);
+            self.left -= n;
+            Ok(n)
+        }
+    }
+
+    /// A read error in the middle of a many-batch stream stops it with that error, on
+    /// one thread or several, and leaves no thread behind.
+    #[test]
+    fn a_read_error_stops_the_stream() {
+        let dek = Key32::random();
+        let h = Header::new(KeyId(3), KeyVersion(1));
+        for workers in 1..=3 {
+            for left in [0, 10, BATCH_BYTES + 5, 5 * BATCH_BYTES] {
+                let mut out = Vec::new();
+                let r = encrypt_with(
+                    workers,
+                    &dek,
+                    &h,
+                    &mut Failing { left },
+                    &mut out,
+                    &mut |_| {},
+                );
+                match r {
+                    Err(StreamError::Io(e)) => assert_eq!(e.to_string(), "the disk went away"),
+                    other => panic!("{workers} workers, {left} bytes: {other:?}"),
+                }
+                let r = decrypt_with(
+                    workers,
+                    &dek,
+                    &h,
+                    &mut Failing { left },
+                    &mut out,
+                    &mut |_| {},
+                );
+                // A whole batch of garbage may fail to open before the error is reached.
+                assert!(
+                    matches!(r, Err(StreamError::Io(_)))
+                        || left > BATCH_BYTES && matches!(r, Err(StreamError::Tampered(_))),
+                    "{workers} workers, {left} bytes"
                 );
             }
         }
