@@ -424,6 +424,19 @@ impl<'a> Sealed<'a> {
         )
     }
 
+    /// Checks many records, spread over the cores (each check is independent).
+    fn check_records(&self, rows: &[RecordRow]) -> StoreResult<()> {
+        let keyed = rows
+            .iter()
+            .map(|r| Ok((r, self.owner_key(UserId(r.owner_id), &RowId::Record(r.id))?)))
+            .collect::<StoreResult<Vec<_>>>()?;
+        crate::parallel::map(&keyed, |(r, key)| {
+            Self::check(key, &RowId::Record(r.id), &encode_record(r), &r.mac)
+        })
+        .into_iter()
+        .collect()
+    }
+
     fn check_identity(&self, i: &IdentityRow) -> StoreResult<()> {
         let row = RowId::Identity(i.id);
         Self::check(
@@ -727,17 +740,17 @@ impl Tx for Sealed<'_> {
         filter: &RecordFilter,
     ) -> StoreResult<Vec<RecordRow>> {
         let rows = self.inner.list_records(owner_id, filter)?;
-        self.each(&rows, Self::check_record)?;
+        self.check_records(&rows)?;
         Ok(rows)
     }
     fn records_below_version(&mut self, key_id: i64, version: i64) -> StoreResult<Vec<RecordRow>> {
         let rows = self.inner.records_below_version(key_id, version)?;
-        self.each(&rows, Self::check_record)?;
+        self.check_records(&rows)?;
         Ok(rows)
     }
     fn records_of_identity(&mut self, identity_id: i64) -> StoreResult<Vec<RecordRow>> {
         let rows = self.inner.records_of_identity(identity_id)?;
-        self.each(&rows, Self::check_record)?;
+        self.check_records(&rows)?;
         Ok(rows)
     }
     fn set_record_dek(&mut self, r: &RecordRow) -> StoreResult<()> {

@@ -139,11 +139,13 @@ pub(crate) fn unwrap_for_key(
         &key_dek_aad(owner_id, record_id, key_id, version),
         wrapped,
     )
-    .map_err(|_| {
-        Error::Integrity(format!(
-            "record #{record_id} failed its integrity check (decryption failed): it was modified or moved"
-        ))
-    })
+    .map_err(|_| record_modified(record_id))
+}
+
+fn record_modified(record_id: RecordId) -> Error {
+    Error::Integrity(format!(
+        "record #{record_id} failed its integrity check (decryption failed): it was modified or moved"
+    ))
 }
 
 /// Moves the data keys of records under older versions of `key` to its latest version.
@@ -156,19 +158,33 @@ pub(crate) fn rewrap_records(tx: &mut dyn Tx, session: &Session, key: &KeyRecord
     }
     let (owner, key_id) = (UserId(key.owner_id), KeyId(key.id));
     let latest_version = KeyVersion(key.latest_version);
-    let latest = material(tx, &session.user_key, key, latest_version)?;
-    let mut old: std::collections::HashMap<KeyVersion, Key32> = std::collections::HashMap::new();
-    let mut n = 0u64;
-    for mut row in rows {
-        let (id, version) = (RecordId(row.id), KeyVersion(row.key_version.unwrap_or(0)));
-        if version.0 < key.min_decrypt_version {
-            continue;
-        }
+    let latest = aead::KeyWrapper::new(&material(tx, &session.user_key, key, latest_version)?);
+    let rows: Vec<_> = rows
+        .into_iter()
+        .filter(|r| r.key_version.unwrap_or(0) >= key.min_decrypt_version)
+        .collect();
+    let mut old = std::collections::HashMap::new();
+    for row in &rows {
+        let version = KeyVersion(row.key_version.unwrap_or(0));
         if let std::collections::hash_map::Entry::Vacant(slot) = old.entry(version) {
-            slot.insert(material(tx, &session.user_key, key, version)?);
+            let m = material(tx, &session.user_key, key, version)?;
+            slot.insert(aead::KeyWrapper::new(&m));
         }
-        let dek = unwrap_for_key(&old[&version], owner, id, key_id, version, &row.wrapped_dek)?;
-        row.wrapped_dek = wrap_for_key(&latest, owner, id, key_id, latest_version, &dek);
+    }
+    // Unwrapping and wrapping is independent per record: spread over the cores, then
+    // written in one pass, in order.
+    let rewrapped = crate::parallel::map(&rows, |row| -> Result<Vec<u8>> {
+        let (id, version) = (RecordId(row.id), KeyVersion(row.key_version.unwrap_or(0)));
+        let aad = key_dek_aad(owner, id, key_id, version);
+        let dek = old[&version]
+            .unwrap(&aad, &row.wrapped_dek)
+            .map_err(|_| record_modified(id))?;
+        let aad = key_dek_aad(owner, id, key_id, latest_version);
+        Ok(latest.wrap(&aad, &dek))
+    });
+    let mut n = 0u64;
+    for (mut row, wrapped) in rows.into_iter().zip(rewrapped) {
+        row.wrapped_dek = wrapped?;
         row.key_version = Some(key.latest_version);
         tx.set_record_dek(&row)?;
         n += 1;

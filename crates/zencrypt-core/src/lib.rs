@@ -26,6 +26,7 @@ pub mod integrity;
 pub mod interrupt;
 pub mod keys;
 pub mod model;
+pub mod parallel;
 pub mod records;
 pub mod session;
 pub mod storage;

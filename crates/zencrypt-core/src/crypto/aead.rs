@@ -19,7 +19,10 @@ pub struct OpenError;
 
 /// Encrypts `plaintext` under `key`, binding `aad`.
 pub fn seal(key: &Key32, aad: &Aad, plaintext: &[u8]) -> Vec<u8> {
-    let cipher = Aes256Gcm::new(key.expose().into());
+    seal_with(&Aes256Gcm::new(key.expose().into()), aad, plaintext)
+}
+
+fn seal_with(cipher: &Aes256Gcm, aad: &Aad, plaintext: &[u8]) -> Vec<u8> {
     let nonce_bytes: [u8; NONCE_LEN] = random_bytes();
     let nonce = Nonce::from(nonce_bytes);
     let ct = cipher
@@ -40,13 +43,20 @@ pub fn seal(key: &Key32, aad: &Aad, plaintext: &[u8]) -> Vec<u8> {
 
 /// Decrypts a value made by [`seal`] with the same key and associated data.
 pub fn open(key: &Key32, aad: &Aad, wrapped: &[u8]) -> Result<Zeroizing<Vec<u8>>, OpenError> {
+    open_with(&Aes256Gcm::new(key.expose().into()), aad, wrapped)
+}
+
+fn open_with(
+    cipher: &Aes256Gcm,
+    aad: &Aad,
+    wrapped: &[u8],
+) -> Result<Zeroizing<Vec<u8>>, OpenError> {
     if wrapped.len() < 1 + NONCE_LEN + TAG_LEN || wrapped[0] != WRAP_VERSION {
         return Err(OpenError);
     }
     let nonce_bytes: [u8; NONCE_LEN] = wrapped[1..1 + NONCE_LEN]
         .try_into()
         .map_err(|_| OpenError)?;
-    let cipher = Aes256Gcm::new(key.expose().into());
     cipher
         .decrypt(
             &Nonce::from(nonce_bytes),
@@ -62,6 +72,29 @@ pub fn open(key: &Key32, aad: &Aad, wrapped: &[u8]) -> Result<Zeroizing<Vec<u8>>
 /// Wraps a 256-bit key under another.
 pub fn wrap_key(kek: &Key32, aad: &Aad, key: &Key32) -> Vec<u8> {
     seal(kek, aad, key.expose())
+}
+
+/// One key-encryption key, its AES key schedule made once, for wrapping and unwrapping
+/// many keys ([`wrap_key`] and [`unwrap_key`] make it anew on every call). The same
+/// format; shareable across threads.
+pub struct KeyWrapper(Aes256Gcm);
+
+impl KeyWrapper {
+    /// A wrapper for `kek`.
+    pub fn new(kek: &Key32) -> KeyWrapper {
+        KeyWrapper(Aes256Gcm::new(kek.expose().into()))
+    }
+
+    /// As [`wrap_key`].
+    pub fn wrap(&self, aad: &Aad, key: &Key32) -> Vec<u8> {
+        seal_with(&self.0, aad, key.expose())
+    }
+
+    /// As [`unwrap_key`].
+    pub fn unwrap(&self, aad: &Aad, wrapped: &[u8]) -> Result<Key32, OpenError> {
+        let bytes = open_with(&self.0, aad, wrapped)?;
+        Key32::from_slice(&bytes).ok_or(OpenError)
+    }
 }
 
 /// Unwraps a 256-bit key made by [`wrap_key`].
@@ -87,6 +120,26 @@ mod tests {
         assert_eq!(
             open(&Key32::random(), &Aad::new("a").int(1), &sealed),
             Err(OpenError)
+        );
+    }
+
+    #[test]
+    fn a_kept_wrapper_reads_and_writes_the_same_format() {
+        let (kek, key) = (Key32::random(), Key32::random());
+        let aad = Aad::new("w").int(7);
+        let w = KeyWrapper::new(&kek);
+        let by_wrapper = w.wrap(&aad, &key);
+        assert_eq!(
+            unwrap_key(&kek, &aad, &by_wrapper).unwrap().expose(),
+            key.expose()
+        );
+        let by_fn = wrap_key(&kek, &aad, &key);
+        assert_eq!(w.unwrap(&aad, &by_fn).unwrap().expose(), key.expose());
+        assert!(w.unwrap(&Aad::new("w").int(8), &by_fn).is_err());
+        assert!(
+            KeyWrapper::new(&Key32::random())
+                .unwrap(&aad, &by_fn)
+                .is_err()
         );
     }
 
