@@ -172,12 +172,23 @@ fn rewrap_follows_the_rules_of_encryption() {
     );
     assert!(!out.exists());
     // A due rotation happens first, and the new wrap counts against the new version.
+    // (On a loaded machine the encryption itself may already have come after a due
+    // rotation: the version it used is read from its header.)
+    let before = key_version_in(&std::fs::read(path(&env, "fast.zc")).unwrap());
     rewrap("fast").ok();
-    assert_eq!(key_version_in(&std::fs::read(&out).unwrap()), 2);
+    assert_eq!(key_version_in(&std::fs::read(&out).unwrap()), before + 1);
     assert_eq!(decrypt(&env, &out).stdout, "payload");
     let show = env.run(&["key", "show", "fast", "--json"], b"").json();
-    assert_eq!(show["versions"][0]["encryptions"], 1);
-    assert_eq!(show["versions"][1]["encryptions"], 1);
+    let encryptions = |version| {
+        show["versions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|v| v["version"] == version)
+            .map(|v| v["encryptions"].clone())
+    };
+    assert_eq!(encryptions(before), Some(1.into()));
+    assert_eq!(encryptions(before + 1), Some(1.into()));
     let audit = env
         .run(&["audit", "list", "--json", "--limit", "5"], b"")
         .json();
