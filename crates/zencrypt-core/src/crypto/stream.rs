@@ -335,10 +335,22 @@ fn pipeline(
         over: bool,
     }
     /// What a helper thread passes back: a worked batch with its sequence number and
-    /// owner, or why reading the next batch failed.
+    /// owner, or why reading failed (at which sequence number, or `None` when the stream
+    /// cannot go on at all: a helper stopped).
     enum Done {
         Batch(usize, usize, Batch),
-        Failed(StreamError),
+        Failed(Option<usize>, StreamError),
+    }
+    /// Tells the calling thread when a helper unwinds, so that it never waits for a batch
+    /// the helper will not send.
+    struct Unwinding(std::sync::mpsc::Sender<Done>);
+    impl Drop for Unwinding {
+        fn drop(&mut self) {
+            if std::thread::panicking() {
+                let stopped = StreamError::Malformed("the stream worker stopped");
+                let _ = self.0.send(Done::Failed(None, stopped));
+            }
+        }
     }
     let source = std::sync::Mutex::new(Source {
         input,
@@ -348,9 +360,11 @@ fn pipeline(
         over: false,
     });
     let hung_up = || StreamError::Malformed("the stream worker stopped");
-    // Reads the next batch into `b`: its sequence number, or `None` once the input is over.
-    let read_next = |b: &mut Batch| -> Result<Option<usize>, StreamError> {
-        let mut src = source.lock().map_err(|_| hung_up())?;
+    // Reads the next batch into `b`: its sequence number, or `None` once the input is
+    // over. A failure carries the sequence number the batch would have had: it is
+    // reported only after every batch before it, as on one thread.
+    let read_next = |b: &mut Batch| -> Result<Option<usize>, (Option<usize>, StreamError)> {
+        let mut src = source.lock().map_err(|_| (None, hung_up()))?;
         let src = &mut *src;
         if src.over {
             return Ok(None);
@@ -363,7 +377,7 @@ fn pipeline(
             Ok(counter) => b.counter = counter,
             Err(e) => {
                 src.over = true;
-                return Err(e);
+                return Err((Some(src.next), e));
             }
         }
         src.over = b.end;
@@ -379,6 +393,7 @@ fn pipeline(
             let (back_tx, back_rx) = std::sync::mpsc::channel::<Batch>();
             let (done_tx, read_next) = (done_tx.clone(), &read_next);
             threads.push(s.spawn(move || {
+                let _unwinding = Unwinding(done_tx.clone());
                 let mut made = 0;
                 loop {
                     let mut b = if made < 2 {
@@ -396,7 +411,7 @@ fn pipeline(
                             work(&mut b);
                             Done::Batch(seq, w, b)
                         }
-                        Err(e) => Done::Failed(e),
+                        Err((seq, e)) => Done::Failed(seq, e),
                     };
                     if done_tx.send(done).is_err() {
                         return;
@@ -413,9 +428,21 @@ fn pipeline(
             // Worked batches not yet written, at most two per thread.
             let mut waiting: Vec<(usize, usize, Batch)> = Vec::with_capacity(2 * workers);
             let mut next = 1;
+            // A failed read, reported once every batch before it is written.
+            let mut failed: Option<(usize, StreamError)> = None;
+            let fail = |at: Option<usize>, e, failed: &mut Option<_>| match at {
+                Some(seq) => {
+                    *failed = Some((seq, e));
+                    Ok(())
+                }
+                None => Err(e),
+            };
             loop {
                 // Write whatever is ready, in order.
                 loop {
+                    if let Some((_, e)) = failed.take_if(|(seq, _)| *seq == next) {
+                        return Err(e);
+                    }
                     if let Some(i) = waiting.iter().position(|(seq, _, _)| *seq == next) {
                         let (_, owner, b) = waiting.swap_remove(i);
                         emit(&b)?;
@@ -433,7 +460,7 @@ fn pipeline(
                     }
                     match done_rx.try_recv() {
                         Ok(Done::Batch(seq, owner, b)) => waiting.push((seq, owner, b)),
-                        Ok(Done::Failed(e)) => return Err(e),
+                        Ok(Done::Failed(at, e)) => fail(at, e, &mut failed)?,
                         Err(_) => break,
                     }
                 }
@@ -448,10 +475,17 @@ fn pipeline(
                         None => None,
                     };
                     if let Some(mut b) = buffer {
-                        if let Some(seq) = read_next(&mut b)? {
-                            work(&mut b);
-                            waiting.push((seq, 0, b));
-                            continue;
+                        match read_next(&mut b) {
+                            Ok(Some(seq)) => {
+                                work(&mut b);
+                                waiting.push((seq, 0, b));
+                                continue;
+                            }
+                            Ok(None) => {}
+                            Err((at, e)) => {
+                                fail(at, e, &mut failed)?;
+                                continue;
+                            }
                         }
                         reading = false;
                         free.push(b);
@@ -460,7 +494,7 @@ fn pipeline(
                 // Nothing to do here until a helper is done.
                 match done_rx.recv().map_err(|_| hung_up())? {
                     Done::Batch(seq, owner, b) => waiting.push((seq, owner, b)),
-                    Done::Failed(e) => return Err(e),
+                    Done::Failed(at, e) => fail(at, e, &mut failed)?,
                 }
             }
         })();
@@ -918,6 +952,14 @@ mod tests {
                     Err(StreamError::Io(e)) => assert_eq!(e.to_string(), "the disk went away"),
                     other => panic!("{workers} workers, {left} bytes: {other:?}"),
                 }
+                // Every whole batch before the failing read was written, and no more.
+                let batches = left.saturating_sub(1) / BATCH_BYTES;
+                let sealed = BATCH_BYTES / CHUNK_SIZE as usize * (CHUNK_SIZE as usize + TAG_LEN);
+                assert_eq!(
+                    out.len(),
+                    batches * sealed,
+                    "{workers} workers, {left} bytes"
+                );
                 let r = decrypt_with(
                     workers,
                     &dek,
@@ -926,12 +968,16 @@ mod tests {
                     &mut out,
                     &mut |_| {},
                 );
-                // A whole batch of garbage may fail to open before the error is reached.
-                assert!(
-                    matches!(r, Err(StreamError::Io(_)))
-                        || left > BATCH_BYTES && matches!(r, Err(StreamError::Tampered(_))),
-                    "{workers} workers, {left} bytes"
-                );
+                // A whole batch of garbage fails to open before the error is reached, on
+                // any number of threads: errors come in the order of the input.
+                if left > BATCH_BYTES {
+                    assert!(
+                        matches!(r, Err(StreamError::Tampered(_))),
+                        "{workers}, {left}"
+                    );
+                } else {
+                    assert!(matches!(r, Err(StreamError::Io(_))), "{workers}, {left}");
+                }
             }
         }
     }
