@@ -111,41 +111,32 @@ fn key_dek_aad(owner_id: UserId, record_id: RecordId, key_id: KeyId, version: Ke
 
 /// Wraps a record's data key under a named key version (used by rotation's rewrap too).
 pub(crate) fn wrap_for_key(
-    material: &Key32,
+    material: &aead::KeyWrapper,
     owner_id: UserId,
     record_id: RecordId,
     key_id: KeyId,
     version: KeyVersion,
     dek: &Key32,
 ) -> Vec<u8> {
-    aead::wrap_key(
-        material,
-        &key_dek_aad(owner_id, record_id, key_id, version),
-        dek,
-    )
+    material.wrap(&key_dek_aad(owner_id, record_id, key_id, version), dek)
 }
 
 /// Unwraps a record's data key from a named key version.
 pub(crate) fn unwrap_for_key(
-    material: &Key32,
+    material: &aead::KeyWrapper,
     owner_id: UserId,
     record_id: RecordId,
     key_id: KeyId,
     version: KeyVersion,
     wrapped: &[u8],
 ) -> Result<Key32> {
-    aead::unwrap_key(
-        material,
-        &key_dek_aad(owner_id, record_id, key_id, version),
-        wrapped,
-    )
-    .map_err(|_| record_modified(record_id))
-}
-
-fn record_modified(record_id: RecordId) -> Error {
-    Error::Integrity(format!(
-        "record #{record_id} failed its integrity check (decryption failed): it was modified or moved"
-    ))
+    material
+        .unwrap(&key_dek_aad(owner_id, record_id, key_id, version), wrapped)
+        .map_err(|_| {
+            Error::Integrity(format!(
+                "record #{record_id} failed its integrity check (decryption failed): it was modified or moved"
+            ))
+        })
 }
 
 /// Moves the data keys of records under older versions of `key` to its latest version.
@@ -175,12 +166,15 @@ pub(crate) fn rewrap_records(tx: &mut dyn Tx, session: &Session, key: &KeyRecord
     // written in one pass, in order.
     let rewrapped = crate::parallel::map(&rows, |row| -> Result<Vec<u8>> {
         let (id, version) = (RecordId(row.id), KeyVersion(row.key_version.unwrap_or(0)));
-        let aad = key_dek_aad(owner, id, key_id, version);
-        let dek = old[&version]
-            .unwrap(&aad, &row.wrapped_dek)
-            .map_err(|_| record_modified(id))?;
-        let aad = key_dek_aad(owner, id, key_id, latest_version);
-        Ok(latest.wrap(&aad, &dek))
+        let dek = unwrap_for_key(&old[&version], owner, id, key_id, version, &row.wrapped_dek)?;
+        Ok(wrap_for_key(
+            &latest,
+            owner,
+            id,
+            key_id,
+            latest_version,
+            &dek,
+        ))
     });
     let mut n = 0u64;
     for (mut row, wrapped) in rows.into_iter().zip(rewrapped) {

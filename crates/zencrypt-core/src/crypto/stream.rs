@@ -36,8 +36,8 @@ pub const MAGIC: &[u8; 4] = b"ZENC";
 pub const FORMAT_VERSION: u8 = 1;
 /// Plaintext bytes per chunk.
 pub const CHUNK_SIZE: u32 = 64 * 1024;
-/// Largest chunk size accepted when reading: with two batches in flight, a reader's
-/// memory stays within the 32 MiB budget whatever the header says.
+/// Largest chunk size accepted when reading. A batch holds at least one chunk, so a
+/// header may make batches this big; [`threads_within`] then uses fewer threads.
 const MAX_CHUNK_SIZE: u32 = 4 << 20;
 const TAG_LEN: usize = 16;
 const PREFIX_LEN: usize = 7;
@@ -203,6 +203,8 @@ const BATCH_BYTES: usize = 1024 * 1024;
 const BATCH_CHUNKS: usize = 64;
 /// Most threads a stream uses for reading and sealing or opening, the caller's included.
 const MAX_WORKERS: usize = 4;
+/// Most memory a stream's batch buffers take (two per thread), within the 32 MiB budget.
+const MAX_BUFFERS: usize = 16 << 20;
 
 /// A batch of chunks on its way through [`pipeline`]. Chunks are sealed and opened in
 /// place in `data`: the batch is read into it once and written out from it once.
@@ -287,6 +289,12 @@ fn workers() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get().min(MAX_WORKERS))
 }
 
+/// How many of `workers` threads fit [`MAX_BUFFERS`] with two buffers of `batch_len`
+/// bytes each (at least one: a single thread uses one buffer).
+fn threads_within(workers: usize, batch_len: usize) -> usize {
+    workers.min(MAX_BUFFERS / (2 * batch_len.max(1))).max(1)
+}
+
 /// Streams `input` through `work` in batches of `want` bytes and hands each worked batch,
 /// in order, to `emit`. `number` gives each new batch its first chunk counter (and
 /// refuses a stream that would run out of counters).
@@ -308,6 +316,7 @@ fn pipeline(
     work: &(dyn Fn(&mut Batch) + Sync),
     emit: &mut dyn FnMut(&Batch) -> Result<(), StreamError>,
 ) -> Result<(), StreamError> {
+    let workers = threads_within(workers, want + 1);
     let mut first = Batch::new(want + 1, tags);
     let mut carry = None;
     first.fill(input, want, &mut carry)?;
@@ -912,6 +921,16 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn big_chunks_use_fewer_threads() {
+        let normal = BATCH_BYTES + 1;
+        assert_eq!(threads_within(4, normal), 4);
+        let biggest = MAX_CHUNK_SIZE as usize + TAG_LEN + 1;
+        assert_eq!(threads_within(4, biggest), 1);
+        assert_eq!(threads_within(4, 2 << 20), 4);
+        assert_eq!(threads_within(4, (2 << 20) + 1), 3);
     }
 
     /// A reader that fails after `left` bytes.

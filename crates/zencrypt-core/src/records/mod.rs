@@ -242,7 +242,14 @@ impl<'p> Keyring<'p> {
                     )));
                 }
                 let m = self.material(tx, session, key_id, version)?;
-                keys::unwrap_for_key(m, owner, record, key_id, version, &row.wrapped_dek)?
+                keys::unwrap_for_key(
+                    &aead::KeyWrapper::new(m),
+                    owner,
+                    record,
+                    key_id,
+                    version,
+                    &row.wrapped_dek,
+                )?
             }
             (None, None, Some(identity_id)) => {
                 let identity_id = IdentityId(identity_id);
@@ -420,7 +427,14 @@ fn seal_into(
         (Some(k), _) => {
             let (key_id, version) = (KeyId(k.id), KeyVersion(k.latest_version));
             let m = ring.material(tx, session, key_id, version)?;
-            row.wrapped_dek = keys::wrap_for_key(m, owner, record, key_id, version, &dek);
+            row.wrapped_dek = keys::wrap_for_key(
+                &aead::KeyWrapper::new(m),
+                owner,
+                record,
+                key_id,
+                version,
+                &dek,
+            );
             row.key_id = Some(k.id);
             row.key_version = Some(k.latest_version);
             row.identity_id = None;
