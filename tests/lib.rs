@@ -7,6 +7,7 @@ mod common;
 mod accounts;
 mod audit_key;
 mod audit_roles;
+mod everyday;
 mod faults;
 mod hostile_input;
 mod keys_crypto;

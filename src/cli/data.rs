@@ -101,6 +101,12 @@ pub struct PutArgs {
     /// Read the value from this file.
     #[arg(long, value_name = "FILE")]
     pub file: Option<PathBuf>,
+    /// Store a newly generated password (or passphrase, with --words) instead of a value
+    /// read; it is never shown (read it with `data get`).
+    #[arg(long, conflicts_with = "file")]
+    pub generate: bool,
+    #[command(flatten)]
+    pub gen_opts: super::generate::GenerateArgs,
 }
 
 // `data get` arguments. (A plain comment: see `cli::Command`.)
@@ -381,7 +387,16 @@ fn put(ctx: &Ctx, vault: &mut Vault, session: &Session, a: PutArgs) -> Result<()
         expires_in: a.expires_in.as_deref().map(duration::parse).transpose()?,
         token,
     };
-    let value = input::value(a.file.as_deref(), &ctx.cfg, records::MAX_VALUE)?;
+    if a.gen_opts.any() && !a.generate {
+        return Err(Error::Usage(
+            "--length, --charset, --no-symbols, --words and --separator go with --generate".into(),
+        ));
+    }
+    let spec = a.generate.then(|| a.gen_opts.spec()).transpose()?;
+    let value = match &spec {
+        Some(spec) => zeroize::Zeroizing::new(spec.generate().as_bytes().to_vec()),
+        None => input::value(a.file.as_deref(), &ctx.cfg, records::MAX_VALUE)?,
+    };
     let password = if a.protect {
         Some(input::record_password(
             a.password_file.as_deref(),
@@ -394,9 +409,19 @@ fn put(ctx: &Ctx, vault: &mut Vault, session: &Session, a: PutArgs) -> Result<()
     };
     let row = vault.data_put(session, &value, &opts, password.as_ref())?;
     if out.json {
-        return emitted(
-            out.json_doc(&json!({ "token": row.token, "name": row.name, "version": row.version })),
-        );
+        let mut doc = json!({ "token": row.token, "name": row.name, "version": row.version });
+        if let Some(spec) = &spec {
+            doc["generated"] = super::generate::spec_json(spec);
+        }
+        return emitted(out.json_doc(&doc));
+    }
+    if let Some(spec) = &spec {
+        out.note(&format!(
+            "Stored a generated {} ({} bits); `zencrypt data get {}` shows it.",
+            spec.describe(),
+            spec.entropy_bits().floor(),
+            row.name.as_deref().unwrap_or(&row.token)
+        ));
     }
     emitted(out.data_line(&row.token))
 }

@@ -7,6 +7,7 @@ pub mod audit;
 mod crypt;
 pub mod data;
 mod db;
+pub mod generate;
 pub mod keys;
 pub mod usage;
 pub mod user;
@@ -141,6 +142,11 @@ pub enum Command {
     /// Database status and backups.
     #[command(subcommand)]
     Db(db::DbCommand),
+    /// Print a random password or passphrase (from the OS random generator).
+    #[command(
+        after_help = "Examples:\n  zencrypt generate                          24 characters, every class\n  zencrypt generate --length 32 --no-symbols\n  zencrypt generate --words 6 --separator ' ' --json   (with entropy_bits)\n  zencrypt data put --name wifi --generate --words 5   store one unseen"
+    )]
+    Generate(generate::GenerateArgs),
     /// Print a shell completion script.
     #[command(
         after_help = "Example:\n  zencrypt completions bash > ~/.local/share/bash-completion/completions/zencrypt"
@@ -280,6 +286,7 @@ pub fn main() -> i32 {
     let result = match cli.command {
         None => crate::shell::run(&ctx.cfg),
         Some(Command::Completions { shell }) => completions(shell),
+        Some(Command::Generate(a)) => generate::run(&ctx, a),
         Some(command) => run(&ctx, command),
     };
     match result {
@@ -307,6 +314,7 @@ fn run(ctx: &Ctx, command: Command) -> Result<()> {
         Command::Usage(a) => usage::run(ctx, a),
         Command::Db(c) => db::run(ctx, c),
         Command::Completions { shell } => completions(shell),
+        Command::Generate(a) => generate::run(ctx, a),
         Command::User(c) => user::run(ctx, c),
         Command::Audit(c) => audit::run(ctx, c),
     }

@@ -13,6 +13,7 @@ use crate::ui::transfer::{read_import, write_export};
 use crate::ui::views::records_table;
 use zencrypt_core::duration;
 use zencrypt_core::error::Error;
+use zencrypt_core::generate;
 use zencrypt_core::model::{RecordFilter, RecordOrder};
 use zencrypt_core::records::{PurgeOptions, PutOptions, RecordInfo};
 
@@ -52,6 +53,7 @@ impl Shell {
             entry(8, "Record password", "change it for all its records"),
             entry(9, "Import", "JSON lines from a file"),
             entry(10, "Export", "decrypted JSON lines to a file"),
+            entry(11, "Generate and store", "a password you never see"),
         ];
         self.submenu(p, "Encrypted data", &entries, |shell, p, n| match n {
             1 => shell.store_value(p),
@@ -63,7 +65,8 @@ impl Shell {
             7 => shell.purge_records(p),
             8 => shell.change_record_password(p),
             9 => shell.import_records(p),
-            _ => shell.export_records(p),
+            10 => shell.export_records(p),
+            _ => shell.store_generated(p),
         })
     }
 
@@ -234,6 +237,43 @@ impl Shell {
             )
         })?;
         p.say(&format!("Stored. Token: {}", row.token));
+        Ok(())
+    }
+
+    /// Stores a generated password or passphrase; only its token is shown.
+    fn store_generated(&mut self, p: &mut dyn Prompter) -> Reply<()> {
+        let name = p.line("Name (optional): ")?;
+        if !name.is_empty() {
+            zencrypt_core::records::validate_name(&name)?;
+        }
+        let kinds = [
+            "Password (24 characters, every class)".to_string(),
+            "Password without symbols (24 letters and digits)".to_string(),
+            "Passphrase (6 words)".to_string(),
+        ];
+        let spec = match p.select("Generate", &kinds)? {
+            0 => generate::Spec::default(),
+            1 => generate::Spec::Password {
+                length: generate::DEFAULT_LENGTH,
+                charset: generate::Charset::Alnum,
+            },
+            _ => generate::Spec::Passphrase {
+                words: generate::DEFAULT_WORDS,
+                separator: "-".into(),
+            },
+        };
+        let value = spec.generate();
+        let opts = PutOptions {
+            name: (!name.is_empty()).then_some(name),
+            ..PutOptions::default()
+        };
+        let row = self.with_session(|s, v| v.data_put(s, value.as_bytes(), &opts, None))?;
+        p.say(&format!(
+            "Stored a generated {} ({} bits). Token: {}",
+            spec.describe(),
+            spec.entropy_bits().floor(),
+            row.token
+        ));
         Ok(())
     }
 

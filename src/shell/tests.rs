@@ -515,3 +515,46 @@ fn purging_for_good_asks_once_more() {
         .expect("purged");
     assert!(cancelled < purged, "{out:#?}");
 }
+
+#[test]
+fn data_menu_generates_and_stores_a_secret_it_never_shows() {
+    let f = Fixture::new();
+    f.run(signup("alice"));
+    // A bad name is refused at once, before the other questions.
+    let out = f.run(vec![t("2"), t("11"), t("bad name"), t("0"), t("0")]);
+    assert!(
+        out.iter()
+            .any(|l| l.starts_with("error: invalid record name 'bad name'")),
+        "{out:#?}"
+    );
+    assert!(!out.iter().any(|l| l.starts_with("Generate")), "{out:#?}");
+    let out = f.run(vec![
+        t("2"),
+        t("11"),
+        t("prod/wifi"),
+        Pick(2),
+        t("0"),
+        t("0"),
+    ]);
+    let line = out
+        .iter()
+        .find(|l| l.starts_with("Stored a generated 6-word passphrase (77 bits). Token: zt_"))
+        .unwrap_or_else(|| panic!("{out:#?}"));
+    let token = line.rsplit(' ').next().unwrap();
+    let mut vault = f.vault();
+    let token_file = std::fs::read_to_string(&f.session_file).unwrap();
+    let session = vault
+        .authenticate(&SecretString::from(token_file.trim().to_string()))
+        .unwrap();
+    let got = vault
+        .data_get(&session, &["prod/wifi".to_string()], None)
+        .unwrap();
+    let (info, value) = &got.records[0];
+    assert_eq!(info.token, token);
+    let words: Vec<&str> = std::str::from_utf8(value).unwrap().split('-').collect();
+    assert_eq!(words.len(), 6);
+    assert!(
+        !out.iter()
+            .any(|l| l.contains(words[0]) && l.contains(words[1]))
+    );
+}

@@ -67,6 +67,29 @@ impl Output {
         out.flush()
     }
 
+    /// Writes one JSON object to stdout with a secret string added as its last field.
+    /// The secret goes straight into a buffer that is wiped after the write; it is never
+    /// held in a `Value`.
+    pub fn json_secret_doc(&self, object: &Value, field: &str, secret: &str) -> io::Result<()> {
+        let text = serde_json::to_string_pretty(object).unwrap_or_else(|_| "{}".into());
+        let body = text.trim_end().strip_suffix('}').unwrap_or("{").trim_end();
+        let mut doc =
+            zeroize::Zeroizing::new(String::with_capacity(text.len() + secret.len() + 32));
+        doc.push_str(body);
+        if body != "{" {
+            doc.push(',');
+        }
+        doc.push_str("\n  ");
+        doc.push_str(&serde_json::to_string(field).unwrap_or_default());
+        doc.push_str(": ");
+        let quoted = zeroize::Zeroizing::new(serde_json::to_string(secret).unwrap_or_default());
+        doc.push_str(&quoted);
+        doc.push_str("\n}\n");
+        let mut out = io::stdout().lock();
+        out.write_all(json_escape_c1(&doc).as_bytes())?;
+        out.flush()
+    }
+
     /// A message on stderr, unless `-q`.
     pub fn note(&self, text: &str) {
         if !self.quiet {

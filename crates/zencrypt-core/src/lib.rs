@@ -19,6 +19,7 @@ pub mod duration;
 pub mod error;
 pub mod events;
 pub mod fsutil;
+pub mod generate;
 pub mod glob;
 pub mod hashing;
 pub mod ids;
