@@ -25,7 +25,7 @@ use zencrypt_core::ids::{KeyId, KeyVersion};
 pub type Target = fn(&[u8]);
 
 /// Every fuzz target, by the name of its `fuzz_targets/<name>.rs` file.
-pub const TARGETS: [(&str, Target); 8] = [
+pub const TARGETS: [(&str, Target); 9] = [
     ("ciphertext", ciphertext),
     ("stream_tamper", stream_tamper),
     ("armor", armor),
@@ -34,6 +34,7 @@ pub const TARGETS: [(&str, Target); 8] = [
     ("duration", duration),
     ("token", token),
     ("state_digests", state_digests),
+    ("template", template),
 ];
 
 /// The fixed data key the ciphertext targets decrypt with.
@@ -284,5 +285,48 @@ impl<'a> Bytes<'a> {
         let (head, rest) = self.0.split_at(n.min(self.0.len()));
         self.0 = rest;
         head
+    }
+}
+
+/// Templates (`inject`, `run --template`): parsed or refused with exit 2 and a one-line
+/// message; a parsed text template whose references are written back in canonical form
+/// parses to the same pieces, and an environment template names each variable once.
+pub fn template(data: &[u8]) {
+    use zencrypt_core::template::{self, Piece};
+    match template::parse_text(data) {
+        Ok(pieces) => {
+            let canonical: std::collections::HashMap<String, Vec<u8>> =
+                template::references(&pieces)
+                    .into_iter()
+                    .map(|r| {
+                        let text = format!("{{{{ zencrypt://{r} }}}}").into_bytes();
+                        (r, text)
+                    })
+                    .collect();
+            let values = canonical.iter().map(|(r, v)| (r.clone(), &v[..])).collect();
+            let written = template::render(&pieces, &values).expect("every reference has a value");
+            assert_eq!(
+                template::parse_text(&written).ok().as_ref(),
+                Some(&pieces),
+                "template: {data:?} does not survive a round trip"
+            );
+            for p in &pieces {
+                if let Piece::Text(t) = p {
+                    assert!(!t.is_empty(), "template: an empty text piece");
+                }
+            }
+        }
+        Err(e) => check_error(&e, exit::USAGE, "template"),
+    }
+    match template::parse_env(data) {
+        Ok(vars) => {
+            let mut names: Vec<&str> = vars.iter().map(|v| v.name.as_str()).collect();
+            names.sort_unstable();
+            let n = names.len();
+            names.dedup();
+            assert_eq!(names.len(), n, "template: a variable set twice");
+            assert!(vars.iter().all(|v| template::is_env_name(&v.name)));
+        }
+        Err(e) => check_error(&e, exit::USAGE, "env template"),
     }
 }

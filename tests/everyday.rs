@@ -138,3 +138,286 @@ fn data_put_generate_stores_a_secret_never_shown() {
         r.stderr
     );
 }
+
+fn put_value(env: &Env, name: &str, value: &[u8]) {
+    env.run(&["data", "put", "--name", name], value).ok();
+}
+
+fn usage_gets(env: &Env) -> i64 {
+    let r = env.run(&["--json", "usage", "--by", "op"], b"");
+    r.ok();
+    r.json()
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|g| g["op"] == "data.get")
+        .map_or(0, |g| g["count"].as_i64().unwrap())
+}
+
+#[test]
+fn run_sets_variables_passes_the_exit_code_and_prints_no_secret() {
+    let env = setup();
+    put_value(&env, "prod/db/password", b"s3cret pw");
+    put_value(&env, "api", b"k-123");
+    let template = env.dir.path().join("app.env");
+    std::fs::write(
+        &template,
+        "# app\nexport API_KEY=zencrypt://api\nURL=postgres://app:{{ zencrypt://prod/db/password }}@db/app\nMODE=test\n",
+    )
+    .unwrap();
+    let before = usage_gets(&env);
+    let r = env.run_with(
+        &[
+            "run",
+            "--env",
+            "DB_PASSWORD=prod/db/password",
+            "--template",
+            template.to_str().unwrap(),
+            "--",
+            "sh",
+            "-c",
+            "printf '%s|%s|%s|%s|%s' \"$DB_PASSWORD\" \"$API_KEY\" \"$URL\" \"$MODE\" \"${ZENCRYPT_TOKEN-unset}\"; exit 7",
+        ],
+        b"",
+        &[("PATH", "/usr/bin:/bin"), ("ZENCRYPT_TOKEN", &env.token("alice"))],
+    );
+    assert_eq!(r.code, 7, "{}", r.stderr);
+    assert_eq!(
+        r.stdout,
+        "s3cret pw|k-123|postgres://app:s3cret pw@db/app|test|unset"
+    );
+    assert_eq!(r.stderr, "");
+    // Two records read, each counted as a data get, in one audited read.
+    assert_eq!(usage_gets(&env), before + 2);
+    let audit = env.run(&["--json", "audit", "list", "--action", "data.get"], b"");
+    let last = audit.json().as_array().unwrap().last().unwrap().clone();
+    assert_eq!(last["target"], "api,prod/db/password");
+    assert_eq!(last["detail"]["found"], 2);
+    assert!(!audit.stdout.contains("s3cret"));
+}
+
+#[test]
+fn run_fails_before_the_command_starts_when_a_reference_is_missing() {
+    let env = setup();
+    put_value(&env, "there", b"v");
+    let marker = env.dir.path().join("ran");
+    let cmd = format!("touch {}", marker.display());
+    let r = env.run_with(
+        &[
+            "run",
+            "--env",
+            "A=there",
+            "--env",
+            "B=missing",
+            "--",
+            "sh",
+            "-c",
+            &cmd,
+        ],
+        b"",
+        &[("PATH", "/usr/bin:/bin")],
+    );
+    assert_eq!(r.code, 5);
+    assert_eq!(r.stderr, "error: record 'missing' not found\n");
+    assert!(!marker.exists(), "the command never ran");
+
+    env.run(&["data", "rm", "there"], b"").ok();
+    let r = env.run_with(
+        &[
+            "run",
+            "--env",
+            "A=there",
+            "--env",
+            "B=missing",
+            "--",
+            "sh",
+            "-c",
+            &cmd,
+        ],
+        b"",
+        &[("PATH", "/usr/bin:/bin")],
+    );
+    assert_eq!(r.code, 5);
+    assert_eq!(
+        r.stderr,
+        "error: cannot read 'missing' (not found), 'there' (deleted)\n"
+    );
+    assert!(!marker.exists());
+
+    let r = env.run(&["run", "--", "true"], b"");
+    assert_eq!(r.code, 2);
+    assert_eq!(
+        r.stderr,
+        "error: run needs --env NAME=REF or --template FILE: it has no secret to pass\n"
+    );
+    let r = env.run(&["run", "--env", "A=there", "true"], b"");
+    assert_eq!(r.code, 2, "CMD must come after --: {}", r.stderr);
+    put_value(&env, "v", b"x");
+    let r = env.run(&["run", "--env", "A=v", "--", "/nonexistent/cmd"], b"");
+    assert_eq!(r.code, 127);
+    assert_eq!(
+        r.stderr,
+        "error: cannot run '/nonexistent/cmd': No such file or directory (os error 2)\n"
+    );
+    let bad = env.dir.path().join("bad.env");
+    std::fs::write(&bad, "A=zencrypt://v\nB C=1\n").unwrap();
+    let r = env.run(
+        &["run", "--template", bad.to_str().unwrap(), "--", "true"],
+        b"",
+    );
+    assert_eq!(r.code, 2);
+    assert_eq!(
+        r.stderr,
+        format!(
+            "error: {}: template line 2: 'B C' is not a variable name (letters, digits and _, not starting with a digit)\n",
+            bad.display()
+        )
+    );
+    put_value(&env, "binary", b"a\0b");
+    let r = env.run(&["run", "--env", "A=binary", "--", "true"], b"");
+    assert_eq!(r.code, 2);
+    assert!(
+        r.stderr
+            .starts_with("error: the value for A holds a NUL byte"),
+        "{}",
+        r.stderr
+    );
+}
+
+#[test]
+fn run_forwards_signals_and_reports_the_one_that_ended_the_command() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+    let env = setup();
+    put_value(&env, "v", b"x");
+    let script = "trap 'echo got-term; exit 42' TERM; trap 'echo got-usr1' USR1; echo ready; while :; do sleep 0.05; done";
+    let mut child = env
+        .command()
+        .env("PATH", "/usr/bin:/bin")
+        .args(["run", "--env", "V=v", "--", "sh", "-c", script])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    assert_eq!(lines.next().unwrap().unwrap(), "ready");
+    let pid = child.id().to_string();
+    assert!(
+        std::process::Command::new("kill")
+            .args(["-USR1", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    assert_eq!(lines.next().unwrap().unwrap(), "got-usr1");
+    assert!(
+        std::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    assert_eq!(lines.next().unwrap().unwrap(), "got-term");
+    assert_eq!(child.wait().unwrap().code(), Some(42));
+
+    // A command that a signal ends: 128 + its number.
+    let r = env.run_with(
+        &["run", "--env", "V=v", "--", "sh", "-c", "kill -KILL $$"],
+        b"",
+        &[("PATH", "/usr/bin:/bin")],
+    );
+    assert_eq!(r.code, 137);
+}
+
+#[test]
+fn inject_renders_a_template_and_writes_nothing_when_a_reference_is_missing() {
+    let env = setup();
+    put_value(&env, "prod/db/password", b"p@ss\xff");
+    let tpl = env.dir.path().join("config.tpl");
+    // Text around the references comes out byte for byte, in any encoding.
+    std::fs::write(
+        &tpl,
+        b"db:\n  password: \"{{ zencrypt://prod/db/password }}\"\n  other: {{ .Values.x }}\xfe\n",
+    )
+    .unwrap();
+    let out = env.dir.path().join("config.yml");
+    let r = env.run(
+        &[
+            "inject",
+            "-i",
+            tpl.to_str().unwrap(),
+            "-o",
+            out.to_str().unwrap(),
+        ],
+        b"",
+    );
+    r.ok();
+    assert_eq!(r.stdout, "");
+    assert_eq!(
+        r.stderr,
+        format!("Wrote {} with 1 reference(s) filled in.\n", out.display())
+    );
+    assert_eq!(
+        std::fs::read(&out).unwrap(),
+        b"db:\n  password: \"p@ss\xff\"\n  other: {{ .Values.x }}\xfe\n"
+    );
+    assert_eq!(mode(&out), 0o600);
+
+    // To stdout.
+    let r = env
+        .command()
+        .args(["inject", "-i", tpl.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(r.status.code(), Some(0));
+    assert_eq!(
+        r.stdout,
+        b"db:\n  password: \"p@ss\xff\"\n  other: {{ .Values.x }}\xfe\n"
+    );
+
+    let missing = env.dir.path().join("missing.tpl");
+    std::fs::write(
+        &missing,
+        "a={{ zencrypt://prod/db/password }}\nb={{ zencrypt://nope }}\n",
+    )
+    .unwrap();
+    let out2 = env.dir.path().join("never.txt");
+    let r = env.run(
+        &[
+            "inject",
+            "-i",
+            missing.to_str().unwrap(),
+            "-o",
+            out2.to_str().unwrap(),
+        ],
+        b"",
+    );
+    assert_eq!(r.code, 5);
+    assert_eq!(r.stderr, "error: record 'nope' not found\n");
+    assert!(!out2.exists());
+    // An existing file is left as it was.
+    let r = env.run(
+        &[
+            "inject",
+            "-i",
+            missing.to_str().unwrap(),
+            "-o",
+            out.to_str().unwrap(),
+        ],
+        b"",
+    );
+    assert_eq!(r.code, 5);
+    assert_eq!(
+        std::fs::read(&out).unwrap(),
+        b"db:\n  password: \"p@ss\xff\"\n  other: {{ .Values.x }}\xfe\n"
+    );
+
+    let broken = env.dir.path().join("broken.tpl");
+    std::fs::write(&broken, "x\n{{ zencrypt://a b }}\n").unwrap();
+    let r = env.run(&["inject", "-i", broken.to_str().unwrap()], b"");
+    assert_eq!(r.code, 2);
+    assert_eq!(
+        r.stderr,
+        "error: template line 2: the reference to 'a' is not closed with '}}'\n"
+    );
+}

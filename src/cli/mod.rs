@@ -8,6 +8,7 @@ mod crypt;
 pub mod data;
 mod db;
 pub mod generate;
+mod inject;
 pub mod keys;
 pub mod usage;
 pub mod user;
@@ -147,6 +148,16 @@ pub enum Command {
         after_help = "Examples:\n  zencrypt generate                          24 characters, every class\n  zencrypt generate --length 32 --no-symbols\n  zencrypt generate --words 6 --separator ' ' --json   (with entropy_bits)\n  zencrypt data put --name wifi --generate --words 5   store one unseen"
     )]
     Generate(generate::GenerateArgs),
+    /// Run a command with secrets from records in its environment (never printed).
+    #[command(
+        after_help = "Examples:\n  zencrypt run --env DB_PASSWORD=prod/db/password -- ./migrate.sh\n  zencrypt run --template app.env -- docker compose up\n\nA template line DB_PASSWORD=zencrypt://prod/db/password sets DB_PASSWORD to that record's\nvalue; {{ zencrypt://REF }} inside a value is replaced by it. Every reference is read (and\naudited) before CMD starts; one that is missing fails with exit 5 and CMD never runs.\nzencrypt exits with CMD's exit code (128 + N if signal N ended it; 127 if CMD was not\nfound, 126 if it may not be run). Signals sent to zencrypt are passed on to CMD. CMD\ndoes not inherit ZENCRYPT_TOKEN or ZENCRYPT_AUDIT_KEY."
+    )]
+    Run(inject::RunArgs),
+    /// Fill a template's {{ zencrypt://REF }} references with record values.
+    #[command(
+        after_help = "Examples:\n  zencrypt inject -i config.yml.tpl -o config.yml\n  zencrypt inject -i app.env.tpl > app.env\n\nREF is everything after zencrypt:// up to whitespace or }}: a token or a name such as\nprod/db/password. Every reference is read (and audited) before anything is written; one\nthat is missing fails with exit 5 and writes nothing. -o writes a new file 0600."
+    )]
+    Inject(inject::InjectArgs),
     /// Print a shell completion script.
     #[command(
         after_help = "Example:\n  zencrypt completions bash > ~/.local/share/bash-completion/completions/zencrypt"
@@ -283,14 +294,17 @@ pub fn main() -> i32 {
         out: Output::from_config(&cfg),
         cfg,
     };
+    // `run` passes on its command's exit code.
+    let mut return_code = exit::OK;
     let result = match cli.command {
         None => crate::shell::run(&ctx.cfg),
         Some(Command::Completions { shell }) => completions(shell),
         Some(Command::Generate(a)) => generate::run(&ctx, a),
+        Some(Command::Run(a)) => inject::run(&ctx, a).map(|code| return_code = code),
         Some(command) => run(&ctx, command),
     };
     match result {
-        Ok(()) => exit::OK,
+        Ok(()) => return_code,
         Err(e) => {
             ctx.out.error(&e);
             e.exit_code()
@@ -315,6 +329,8 @@ fn run(ctx: &Ctx, command: Command) -> Result<()> {
         Command::Db(c) => db::run(ctx, c),
         Command::Completions { shell } => completions(shell),
         Command::Generate(a) => generate::run(ctx, a),
+        Command::Run(_) => Err(Error::Internal("run is dispatched by main".into())),
+        Command::Inject(a) => inject::inject(ctx, a),
         Command::User(c) => user::run(ctx, c),
         Command::Audit(c) => audit::run(ctx, c),
     }

@@ -157,6 +157,15 @@ pub enum Error {
         /// The underlying error.
         source: std::io::Error,
     },
+    /// A command zencrypt was asked to run could not be started (`run`): exit 127 if it
+    /// was not found, 126 if it may not be run, as shells do.
+    #[error("{message}")]
+    Child {
+        /// What failed, naming the command.
+        message: String,
+        /// The exit code.
+        code: i32,
+    },
     /// An internal error that should not happen.
     #[error("internal error: {0}")]
     Internal(String),
@@ -196,6 +205,7 @@ impl Error {
             | Error::Busy { .. }
             | Error::Io { .. }
             | Error::Internal(_) => exit::RUNTIME,
+            Error::Child { code, .. } => *code,
         }
     }
 
@@ -228,6 +238,7 @@ impl Error {
             Error::Database { .. } => "database",
             Error::Busy { .. } => "busy",
             Error::Io { .. } => "io",
+            Error::Child { .. } => "command_failed",
             Error::Internal(_) => "internal",
         }
     }

@@ -31,6 +31,7 @@ pub mod parallel;
 pub mod records;
 pub mod session;
 pub mod storage;
+pub mod template;
 pub mod text;
 pub mod usage;
 pub mod vault;
