@@ -421,3 +421,138 @@ fn inject_renders_a_template_and_writes_nothing_when_a_reference_is_missing() {
         "error: template line 2: the reference to 'a' is not closed with '}}'\n"
     );
 }
+
+#[test]
+fn messages_say_what_happened() {
+    let env = setup();
+    // An empty value is stored byte-exact, and pointed out.
+    let r = env.run(&["data", "put", "--name", "empty"], b"");
+    r.ok();
+    assert_eq!(
+        r.stderr,
+        "note: the value is empty (0 bytes); it is stored as it is.\n"
+    );
+    let got = env.run(&["data", "get", "empty"], b"");
+    got.ok();
+    assert_eq!(got.stdout, "");
+    let r = env.run(&["data", "update", "empty"], b"");
+    r.ok();
+    assert_eq!(
+        r.stderr,
+        "note: the value is empty (0 bytes); it is stored as it is.\nUpdated empty to version 2.\n"
+            .replace(
+                "Updated empty",
+                &format!("Updated {}", token_of(&env, "empty"))
+            )
+    );
+
+    // Names sort A to Z by default; times newest first.
+    for n in ["b", "c", "a"] {
+        env.run(&["data", "put", "--name", n], b"v").ok();
+    }
+    let names = |args: &[&str]| -> Vec<String> {
+        let mut a = vec!["--json", "data", "list"];
+        a.extend_from_slice(args);
+        let r = env.run(&a, b"");
+        r.ok();
+        r.json()
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x["name"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(names(&["--order-by", "name"]), ["a", "b", "c", "empty"]);
+    assert_eq!(
+        names(&["--order-by", "name", "--desc"]),
+        ["empty", "c", "b", "a"]
+    );
+    assert_eq!(
+        names(&["--order-by", "created", "--limit", "2"]),
+        ["a", "c"]
+    );
+
+    // Rewrapping a file already at the latest version says so.
+    env.run(&["key", "create", "k"], b"").ok();
+    let ct = env.dir.path().join("x.zc");
+    env.run(
+        &["encrypt", "--key", "k", "-o", ct.to_str().unwrap()],
+        b"hello",
+    )
+    .ok();
+    let out = env.dir.path().join("y.zc");
+    let r = env.run(
+        &["rewrap", ct.to_str().unwrap(), "-o", out.to_str().unwrap()],
+        b"",
+    );
+    r.ok();
+    assert_eq!(
+        r.stderr,
+        format!(
+            "{} is already at the key's latest version (1); written out unchanged.\n",
+            ct.display()
+        )
+    );
+    env.run(&["key", "rotate", "k"], b"").ok();
+    let r = env.run(
+        &["rewrap", ct.to_str().unwrap(), "-o", out.to_str().unwrap()],
+        b"",
+    );
+    assert_eq!(
+        r.stderr,
+        format!("Rewrapped {} from version 1 to version 2.\n", ct.display())
+    );
+}
+
+fn token_of(env: &Env, name: &str) -> String {
+    let r = env.run(&["--json", "data", "list", name], b"");
+    r.ok();
+    r.json()[0]["token"].as_str().unwrap().to_string()
+}
+
+#[test]
+fn json_covers_argument_errors() {
+    let env = Env::new();
+    let r = env.run(&["--json", "data", "lsit"], b"");
+    assert_eq!(r.code, 2);
+    assert_eq!(r.stdout, "");
+    let doc: serde_json::Value = serde_json::from_str(&r.stderr).unwrap();
+    assert_eq!(
+        doc,
+        serde_json::json!({ "error": {
+            "code": "usage",
+            "message": "unrecognized subcommand 'lsit'",
+            "hint": "a similar subcommand exists: 'list'",
+        }})
+    );
+    let r = env.run(&["data", "list", "--json", "--bogus"], b"");
+    assert_eq!(r.code, 2);
+    let doc: serde_json::Value = serde_json::from_str(&r.stderr).unwrap();
+    assert_eq!(
+        doc["error"]["message"],
+        "unexpected argument '--bogus' found"
+    );
+    let r = env.run(&["--json", "data"], b"");
+    assert_eq!(r.code, 2);
+    assert_eq!(
+        r.stderr,
+        "{\"error\":{\"code\":\"usage\",\"message\":\"a subcommand is needed; --help lists them\"}}\n"
+    );
+    // Without --json, clap's own text; after `--`, --json is an argument, not the flag.
+    let r = env.run(&["data", "lsit"], b"");
+    assert_eq!(r.code, 2);
+    assert!(
+        r.stderr
+            .starts_with("error: unrecognized subcommand 'lsit'\n"),
+        "{}",
+        r.stderr
+    );
+    let r = env.run(&["run", "--bogus", "--", "x", "--json"], b"");
+    assert_eq!(r.code, 2);
+    assert!(
+        r.stderr
+            .starts_with("error: unexpected argument '--bogus' found"),
+        "{}",
+        r.stderr
+    );
+}

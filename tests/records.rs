@@ -99,7 +99,7 @@ fn names_versions_and_tokens() {
     assert_eq!(dup.code, 6);
     assert_eq!(
         dup.stderr,
-        "error: a live record named 'db' already exists\n"
+        "error: a live record named 'db' already exists\nhint: `zencrypt data update db` replaces its value, or choose another name\n"
     );
 
     let u = env.run(
@@ -157,6 +157,13 @@ fn delete_restore_purge_and_expiry() {
     let clash = env.run(&["data", "restore", "a"], b"");
     assert_eq!(clash.code, 6);
     env.run(&["data", "rm", "a"], b"").ok();
+    // Deleting what is already deleted changes nothing and says so.
+    let again = env.run(&["data", "rm", "a"], b"");
+    assert_eq!(again.code, 5);
+    assert_eq!(
+        again.stderr,
+        "error: record 'a' is already deleted; nothing was changed (`zencrypt data restore a` brings it back, `--hard` wipes it)\n"
+    );
 
     let hard = env.run(&["data", "rm", &b, "--hard"], b"");
     assert_eq!(hard.code, 2);

@@ -436,3 +436,22 @@ fn binary_plaintext_is_never_written_to_a_terminal() {
     assert_eq!(code, 0);
     assert_eq!(std::fs::read(&out).unwrap(), b"\x00\x01\x1b[2J\xff");
 }
+
+#[test]
+fn commands_reading_a_terminal_stdin_say_how_to_end_it() {
+    let env = Env::new();
+    env.signup("alice");
+    let mut cmd = env.command();
+    cmd.env("TERM", "dumb").args(["data", "import"]);
+    let mut s = Session::spawn(cmd).expect("spawn zencrypt in a pty");
+    s.set_expect_timeout(Some(Duration::from_secs(20)));
+    s.expect("Reading stdin from the terminal: type or paste, then press Ctrl-D on a new line to end (Ctrl-C cancels).")
+        .unwrap();
+    s.send("{\"name\":\"typed\",\"value\":\"v\"}\r").unwrap();
+    s.send("\x04").unwrap();
+    // On a terminal, the count is labelled.
+    s.expect("Imported 1 record(s).").unwrap();
+    s.expect(Eof).unwrap();
+    assert_eq!(exit_code(&s), 0);
+    assert_eq!(env.run(&["data", "get", "typed"], b"").stdout, "v");
+}

@@ -224,10 +224,17 @@ pub fn rewrap(ctx: &Ctx, a: DecryptArgs) -> Result<()> {
     let s = files::write_through(a.output.as_deref(), |w| {
         vault.rewrap_stream(&session, &mut input.reader, w)
     })?;
-    ctx.out.note(&format!(
-        "Rewrapped {} from version {} to version {}.",
-        input.name, s.from_version, s.version
-    ));
+    ctx.out.note(&if s.from_version == s.version {
+        format!(
+            "{} is already at the key's latest version ({}); written out unchanged.",
+            input.name, s.version
+        )
+    } else {
+        format!(
+            "Rewrapped {} from version {} to version {}.",
+            input.name, s.from_version, s.version
+        )
+    });
     Ok(())
 }
 

@@ -172,10 +172,10 @@ pub struct ListArgs {
     /// Sort order.
     #[arg(long, value_enum, default_value = "created")]
     pub order_by: OrderBy,
-    /// Ascending.
+    /// Ascending (the default for name).
     #[arg(long, conflicts_with = "desc")]
     pub asc: bool,
-    /// Descending (the default).
+    /// Descending (the default for times: newest first).
     #[arg(long)]
     pub desc: bool,
     /// At most N records.
@@ -302,6 +302,14 @@ pub fn get_json(out: &GetOutcome) -> Value {
     json!({ "records": records, "missing": missing, "expired": out.expired })
 }
 
+/// An empty value is stored as it is (pipes are byte-exact), but never without a word.
+fn note_if_empty(ctx: &Ctx, value: &[u8]) {
+    if value.is_empty() {
+        ctx.out
+            .note("note: the value is empty (0 bytes); it is stored as it is.");
+    }
+}
+
 fn count_doc(ctx: &Ctx, n: u64, message: String) -> Result<()> {
     ctx.out.note(&message);
     if ctx.out.json {
@@ -397,6 +405,7 @@ fn put(ctx: &Ctx, vault: &mut Vault, session: &Session, a: PutArgs) -> Result<()
         Some(spec) => zeroize::Zeroizing::new(spec.generate().as_bytes().to_vec()),
         None => input::value(a.file.as_deref(), &ctx.cfg, records::MAX_VALUE)?,
     };
+    note_if_empty(ctx, &value);
     let password = if a.protect {
         Some(input::record_password(
             a.password_file.as_deref(),
@@ -474,6 +483,7 @@ fn update(ctx: &Ctx, vault: &mut Vault, session: &Session, a: UpdateArgs) -> Res
     let refs = [a.reference.clone()];
     let password = password_if_needed(ctx, vault, session, &refs, a.password_file.as_deref())?;
     let value = input::value(a.file.as_deref(), &ctx.cfg, records::MAX_VALUE)?;
+    note_if_empty(ctx, &value);
     let row = vault.data_update(
         session,
         &a.reference,
@@ -508,7 +518,8 @@ fn list(ctx: &Ctx, vault: &mut Vault, session: &Session, a: ListArgs) -> Result<
             OrderBy::Name => RecordOrder::Name,
             OrderBy::Expires => RecordOrder::Expires,
         },
-        ascending: a.asc,
+        // Names read A to Z unless --desc; times newest first unless --asc.
+        ascending: a.asc || (matches!(a.order_by, OrderBy::Name) && !a.desc),
         limit: a.limit,
         offset: a.offset,
         with_values: false,
@@ -617,6 +628,9 @@ fn import(ctx: &Ctx, vault: &mut Vault, session: &Session, a: ImportArgs) -> Res
     let n = vault.data_import(session, &items, a.key.as_deref(), password.as_ref())?;
     if out.json {
         return emitted(out.json_doc(&json!({ "count": n })));
+    }
+    if std::io::stdout().is_terminal() {
+        return emitted(out.data_line(&format!("Imported {n} record(s).")));
     }
     emitted(out.data_line(&n.to_string()))
 }

@@ -247,6 +247,45 @@ fn completions(shell: CompletionShell) -> Result<()> {
     ))
 }
 
+/// Whether `--json` is among the options (before any `--`), for errors in parsing the rest.
+fn json_requested(args: impl Iterator<Item = std::ffi::OsString>) -> bool {
+    args.skip(1)
+        .take_while(|a| a != "--")
+        .any(|a| a == "--json")
+}
+
+/// An argument error as the JSON error object `--json` promises: clap's first line as the
+/// message, its tip (a similar command or flag) as the hint.
+fn usage_error_json(e: &clap::Error) {
+    if e.kind() == clap::error::ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
+        let e = Error::Usage("a subcommand is needed; --help lists them".into());
+        let obj = serde_json::json!({ "code": e.code(), "message": e.to_string() });
+        let _ = io::Write::write_all(
+            &mut io::stderr().lock(),
+            format!("{}\n", serde_json::json!({ "error": obj })).as_bytes(),
+        );
+        return;
+    }
+    let text = e.render().to_string();
+    let mut lines = text.lines().map(str::trim).filter(|l| !l.is_empty());
+    let message = lines
+        .next()
+        .map(|l| l.strip_prefix("error: ").unwrap_or(l).to_string())
+        .unwrap_or_default();
+    let hint = lines
+        .find_map(|l| l.strip_prefix("tip: "))
+        .map(str::to_string);
+    let e = Error::Usage(message);
+    let mut obj = serde_json::json!({ "code": e.code(), "message": e.to_string() });
+    if let Some(h) = hint {
+        obj["hint"] = serde_json::Value::String(h);
+    }
+    let _ = io::Write::write_all(
+        &mut io::stderr().lock(),
+        format!("{}\n", serde_json::json!({ "error": obj })).as_bytes(),
+    );
+}
+
 /// Maps a failed write to stdout: a closed pipe is not an error.
 pub fn emitted(r: io::Result<()>) -> Result<()> {
     match r {
@@ -262,12 +301,20 @@ pub fn main() -> i32 {
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {
-            let _ = e.print();
+            use clap::error::ErrorKind;
             return match e.kind() {
-                clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => {
+                ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => {
+                    let _ = e.print();
                     exit::OK
                 }
-                _ => exit::USAGE,
+                _ if json_requested(std::env::args_os()) => {
+                    usage_error_json(&e);
+                    exit::USAGE
+                }
+                _ => {
+                    let _ = e.print();
+                    exit::USAGE
+                }
             };
         }
     };
@@ -294,6 +341,7 @@ pub fn main() -> i32 {
         out: Output::from_config(&cfg),
         cfg,
     };
+    crate::ui::output::set_quiet(ctx.out.quiet);
     // `run` passes on its command's exit code.
     let mut return_code = exit::OK;
     let result = match cli.command {

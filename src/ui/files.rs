@@ -74,6 +74,11 @@ pub fn open_input(path: Option<&Path>) -> Result<Input> {
 }
 
 fn stdin_input() -> Result<Input> {
+    if io::stdin().is_terminal() {
+        crate::ui::output::notice(
+            "Reading stdin from the terminal: type or paste, then press Ctrl-D on a new line to end (Ctrl-C cancels).",
+        );
+    }
     widen_pipe(&io::stdin());
     Ok(Input {
         reader: Box::new(BufReader::with_capacity(BUF, io::stdin())),

@@ -10,6 +10,21 @@ use serde_json::{Value, json};
 use zencrypt_core::config::{ColorChoice, Config};
 use zencrypt_core::error::Error;
 
+/// `-q` for messages printed away from an [`Output`] (set once at start).
+static QUIET: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Records `-q` for [`notice`].
+pub fn set_quiet(quiet: bool) {
+    QUIET.store(quiet, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// A message on stderr, unless `-q`, from code that has no [`Output`] at hand.
+pub fn notice(text: &str) {
+    if !QUIET.load(std::sync::atomic::Ordering::Relaxed) {
+        let _ = writeln!(io::stderr().lock(), "{}", printable_lines(text));
+    }
+}
+
 /// How this process prints.
 #[derive(Debug, Clone, Copy)]
 pub struct Output {

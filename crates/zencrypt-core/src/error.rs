@@ -157,6 +157,9 @@ pub enum Error {
         /// The underlying error.
         source: std::io::Error,
     },
+    /// A live record already has this name.
+    #[error("a live record named '{0}' already exists")]
+    NameTaken(String),
     /// A command zencrypt was asked to run could not be started (`run`): exit 127 if it
     /// was not found, 126 if it may not be run, as shells do.
     #[error("{message}")]
@@ -196,7 +199,7 @@ impl Error {
             | Error::PasswordChangeRequired => exit::AUTH,
             Error::Denied { .. } | Error::SignupRestricted(_) => exit::DENIED,
             Error::NotFound(_) => exit::NOT_FOUND,
-            Error::Conflict(_) => exit::CONFLICT,
+            Error::Conflict(_) | Error::NameTaken(_) => exit::CONFLICT,
             Error::Integrity(_) | Error::AuditChainBroken { .. } | Error::RolledBack { .. } => {
                 exit::INTEGRITY
             }
@@ -227,7 +230,7 @@ impl Error {
             Error::Denied { .. } => "permission_denied",
             Error::SignupRestricted(_) => "signup_restricted",
             Error::NotFound(_) => "not_found",
-            Error::Conflict(_) => "conflict",
+            Error::Conflict(_) | Error::NameTaken(_) => "conflict",
             Error::Integrity(_) => "integrity",
             Error::AuditChainBroken { .. } => "audit_chain_broken",
             Error::RolledBack { .. } => "rolled_back",
@@ -269,6 +272,9 @@ impl Error {
                 "run `zencrypt signup` to create one, or point --db/ZENCRYPT_DB at an existing vault"
                     .into(),
             ),
+            Error::NameTaken(name) => Some(format!(
+                "`zencrypt data update {name}` replaces its value, or choose another name"
+            )),
             Error::AccountDisabled => Some("ask an administrator to enable the account".into()),
             Error::SignupRestricted(_) => {
                 Some("ask an administrator to run `zencrypt user add`".into())

@@ -97,7 +97,11 @@ impl Vault {
                         row.deleted_at = Some(now);
                         tx.update_record(&row)?;
                     } else {
-                        continue;
+                        return Err(Error::NotFound(format!(
+                            "record '{}' is already deleted; nothing was changed (`zencrypt data restore {}` brings it back, `--hard` wipes it)",
+                            crate::text::printable(r, 80),
+                            crate::text::printable(r, 80)
+                        )));
                     }
                     n += 1;
                 }

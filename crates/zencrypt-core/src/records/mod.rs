@@ -547,7 +547,7 @@ pub(crate) fn put_in(
             {
                 Error::Conflict(format!("token '{t}' is taken"))
             }
-            (_, Some(n)) => Error::Conflict(format!("a live record named '{n}' already exists")),
+            (_, Some(n)) => Error::NameTaken(n.clone()),
             (TokenChoice::Custom(t), None) => Error::Conflict(format!("token '{t}' is taken")),
             _ => Error::Conflict("token collision; try again".into()),
         },
