@@ -556,3 +556,134 @@ fn json_covers_argument_errors() {
         r.stderr
     );
 }
+
+/// An editor script: logs the file it edits (path, modes) to `log`, then runs `action`
+/// with the file as $1.
+fn editor(env: &Env, action: &str) -> (String, std::path::PathBuf) {
+    let log = env.dir.path().join("editor.log");
+    let script = env.dir.path().join(format!("editor-{}.sh", action.len()));
+    std::fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\nprintf '%s %s %s\\n' \"$1\" \"$(stat -c %a \"$1\")\" \"$(stat -c %a \"$(dirname \"$1\")\")\" >> {}\n{action}\n",
+            log.display()
+        ),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o700)).unwrap();
+    (script.display().to_string(), log)
+}
+
+fn logged_file(log: &std::path::Path) -> (std::path::PathBuf, String, String) {
+    let text = std::fs::read_to_string(log).unwrap();
+    let line = text.lines().last().unwrap().to_string();
+    let mut parts = line.rsplitn(3, ' ');
+    let dir_mode = parts.next().unwrap().to_string();
+    let file_mode = parts.next().unwrap().to_string();
+    (parts.next().unwrap().into(), file_mode, dir_mode)
+}
+
+#[test]
+fn data_edit_saves_a_changed_value_as_a_new_version_and_wipes_the_temp_file() {
+    let env = setup();
+    put_value(&env, "prod/app/config.yml", b"port: 1");
+    let runtime = env.dir.path().join("runtime");
+    std::fs::create_dir(&runtime).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&runtime, std::fs::Permissions::from_mode(0o700)).unwrap();
+    let runtime_s = runtime.display().to_string();
+
+    // The editor replaces the content; the trailing newline it adds is dropped.
+    let (ed, log) = editor(&env, "printf 'port: 2\\n' > \"$1\"");
+    let r = env.run_with(
+        &["data", "edit", "prod/app/config.yml"],
+        b"",
+        &[("EDITOR", &ed), ("XDG_RUNTIME_DIR", &runtime_s)],
+    );
+    r.ok();
+    assert_eq!(r.stderr, "Saved 'prod/app/config.yml' as version 2.\n");
+    let (file, file_mode, dir_mode) = logged_file(&log);
+    assert_eq!((file_mode.as_str(), dir_mode.as_str()), ("600", "700"));
+    assert_eq!(file.parent().unwrap().parent().unwrap(), runtime);
+    assert_eq!(file.file_name().unwrap(), "config.yml");
+    assert!(!file.parent().unwrap().exists(), "the temp dir is removed");
+    assert_eq!(std::fs::read_dir(&runtime).unwrap().count(), 0);
+    assert_eq!(
+        env.run(&["data", "get", "prod/app/config.yml"], b"").stdout,
+        "port: 2"
+    );
+
+    // VISUAL wins over EDITOR; no change saves nothing.
+    let (unchanged, _) = editor(&env, "true");
+    let r = env.run_with(
+        &["data", "edit", "prod/app/config.yml"],
+        b"",
+        &[
+            ("VISUAL", &unchanged),
+            ("EDITOR", &ed),
+            ("XDG_RUNTIME_DIR", &runtime_s),
+        ],
+    );
+    r.ok();
+    assert_eq!(
+        r.stderr,
+        "No change: 'prod/app/config.yml' stays at version 2.\n"
+    );
+
+    // An editor that fails saves nothing, and the file is gone all the same.
+    let (failing, log) = editor(&env, "printf 'half' > \"$1\"; exit 3");
+    let r = env.run_with(
+        &["data", "edit", "prod/app/config.yml"],
+        b"",
+        &[("EDITOR", &failing), ("XDG_RUNTIME_DIR", &runtime_s)],
+    );
+    assert_eq!(r.code, 1);
+    assert_eq!(
+        r.stderr,
+        format!("error: the editor ({failing}) exited with status 3; nothing was saved\n")
+    );
+    assert!(!logged_file(&log).0.parent().unwrap().exists());
+    assert_eq!(
+        env.run(&["data", "get", "prod/app/config.yml"], b"").stdout,
+        "port: 2"
+    );
+
+    // A record updated while the editor runs: the edit is refused, the other update kept.
+    let zbin = env.command().get_program().to_owned();
+    let racing = format!(
+        "printf 'mine' > \"$1\"; printf 'theirs' | {} -q data update prod/app/config.yml",
+        zbin.to_string_lossy()
+    );
+    let (racer, _) = editor(&env, &racing);
+    let r = env.run_with(
+        &["data", "edit", "prod/app/config.yml"],
+        b"",
+        &[("EDITOR", &racer), ("XDG_RUNTIME_DIR", &runtime_s)],
+    );
+    assert_eq!(r.code, 6, "{}", r.stderr);
+    assert_eq!(
+        r.stderr,
+        "error: 'prod/app/config.yml' changed while you edited (it is no longer at version 2); your edit was not saved\n"
+    );
+    assert_eq!(
+        env.run(&["data", "get", "prod/app/config.yml"], b"").stdout,
+        "theirs"
+    );
+
+    // Binary values are not opened in a text editor.
+    put_value(&env, "blob", b"\xff\x00");
+    let r = env.run_with(&["data", "edit", "blob"], b"", &[("EDITOR", &ed)]);
+    assert_eq!(r.code, 2);
+    assert!(
+        r.stderr
+            .starts_with("error: record 'blob' holds binary data"),
+        "{}",
+        r.stderr
+    );
+    let r = env.run_with(&["data", "edit", "nope"], b"", &[("EDITOR", &ed)]);
+    assert_eq!(
+        (r.code, r.stderr.as_str()),
+        (5, "error: record 'nope' not found\n")
+    );
+}

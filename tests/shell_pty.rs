@@ -455,3 +455,34 @@ fn commands_reading_a_terminal_stdin_say_how_to_end_it() {
     assert_eq!(exit_code(&s), 0);
     assert_eq!(env.run(&["data", "get", "typed"], b"").stdout, "v");
 }
+
+#[test]
+fn data_edit_on_a_terminal_asks_before_replacing_a_record_changed_meanwhile() {
+    let env = Env::new();
+    env.signup("alice");
+    env.run(&["data", "put", "--name", "note"], b"one").ok();
+    let zbin = env.command().get_program().to_string_lossy().into_owned();
+    let script = env.dir.path().join("editor.sh");
+    std::fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\nprintf 'mine' > \"$1\"\nprintf 'theirs' | {zbin} -q data update note\n"
+        ),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o700)).unwrap();
+    let mut cmd = env.command();
+    cmd.env("TERM", "dumb")
+        .env("EDITOR", &script)
+        .args(["data", "edit", "note"]);
+    let mut s = Session::spawn(cmd).expect("spawn zencrypt in a pty");
+    s.set_expect_timeout(Some(Duration::from_secs(20)));
+    s.expect("'note' changed while you edited. Save your edit over it?")
+        .unwrap();
+    s.send("y\r").unwrap();
+    s.expect("Saved 'note' as version 3.").unwrap();
+    s.expect(Eof).unwrap();
+    assert_eq!(exit_code(&s), 0);
+    assert_eq!(env.run(&["data", "get", "note"], b"").stdout, "mine");
+}

@@ -40,6 +40,11 @@ pub enum DataCommand {
         after_help = "Example:\n  echo -n new | zencrypt data update db-password --if-version 1"
     )]
     Update(UpdateArgs),
+    /// Edit a record's value in $VISUAL or $EDITOR (saved as a new version if changed).
+    #[command(
+        after_help = "Examples:\n  zencrypt data edit prod/app/config.yml\n  EDITOR='code --wait' zencrypt data edit notes\n\nThe value is written to a private temp file (0600, in a 0700 directory on a tmpfs such\nas $XDG_RUNTIME_DIR or /dev/shm when there is one), which is wiped and removed however\nthe edit ends. Nothing is saved unless the editor exits with 0 and the content changed;\na trailing newline the editor added to a value that had none is dropped. If the record\nchanged meanwhile, the edit is refused (exit 6) unless you confirm on a terminal."
+    )]
+    Edit(EditArgs),
     /// List your records (never their values).
     #[command(after_help = "Example:\n  zencrypt data list 'prod/*' --order-by name --asc")]
     List(ListArgs),
@@ -140,6 +145,18 @@ pub struct UpdateArgs {
     /// Read the new value from this file.
     #[arg(long, value_name = "FILE")]
     pub file: Option<PathBuf>,
+    /// Record password file, for password-protected records.
+    #[arg(long, value_name = "FILE")]
+    pub password_file: Option<PathBuf>,
+}
+
+// `data edit` arguments. (A plain comment: see `cli::Command`.)
+#[allow(missing_docs)]
+#[derive(Debug, Args)]
+pub struct EditArgs {
+    /// Token or name.
+    #[arg(value_name = "TOKEN|NAME")]
+    pub reference: String,
     /// Record password file, for password-protected records.
     #[arg(long, value_name = "FILE")]
     pub password_file: Option<PathBuf>,
@@ -368,6 +385,7 @@ pub fn run(ctx: &Ctx, cmd: DataCommand) -> Result<()> {
         DataCommand::Put(a) => put(ctx, &mut vault, &session, a),
         DataCommand::Get(a) => get(ctx, &mut vault, &session, a),
         DataCommand::Update(a) => update(ctx, &mut vault, &session, a),
+        DataCommand::Edit(a) => edit(ctx, &mut vault, &session, a),
         DataCommand::List(a) => list(ctx, &mut vault, &session, a),
         DataCommand::Rm(a) => rm(ctx, &mut vault, &session, a),
         DataCommand::Restore { reference } => restore(ctx, &mut vault, &session, &reference),
@@ -462,19 +480,10 @@ fn get(ctx: &Ctx, vault: &mut Vault, session: &Session, a: GetArgs) -> Result<()
         }
         return Ok(());
     }
-    let r = &refs[0];
     if let Some((_, value)) = got.records.first() {
         return write_value(output, value);
     }
-    Err(if !got.expired.is_empty() {
-        Error::NotFound(format!("record '{r}' has expired"))
-    } else if !got.deleted.is_empty() {
-        Error::NotFound(format!(
-            "record '{r}' has been deleted; restore it with `zencrypt data restore {r}`"
-        ))
-    } else {
-        records::not_found(r)
-    })
+    Err(unreadable(&refs[0], &got))
 }
 
 /// `data update`: replaces a record's value.
@@ -501,6 +510,83 @@ fn update(ctx: &Ctx, vault: &mut Vault, session: &Session, a: UpdateArgs) -> Res
         )?;
     }
     Ok(())
+}
+
+/// `data edit`: the value in an editor, saved back as a new version when it changed.
+fn edit(ctx: &Ctx, vault: &mut Vault, session: &Session, a: EditArgs) -> Result<()> {
+    let out = &ctx.out;
+    let refs = [a.reference.clone()];
+    let password = password_if_needed(ctx, vault, session, &refs, a.password_file.as_deref())?;
+    let got = vault.data_get(session, &refs, password.as_ref())?;
+    let Some((info, value)) = got.records.first() else {
+        return Err(unreadable(&a.reference, &got));
+    };
+    if std::str::from_utf8(value).is_err() {
+        return Err(Error::Usage(format!(
+            "record '{}' holds binary data, which a text editor would damage; use `zencrypt data get {} -o FILE` and `zencrypt data update {} --file FILE`",
+            a.reference, a.reference, a.reference
+        )));
+    }
+    let shown = info.name.clone().unwrap_or_else(|| info.token.clone());
+    let Some(edited) = crate::ui::edit::edit_value(
+        &crate::ui::edit::Editor::from_config(&ctx.cfg),
+        value,
+        info.name.as_deref(),
+        records::MAX_VALUE,
+    )?
+    else {
+        out.note(&format!(
+            "No change: '{shown}' stays at version {}.",
+            info.version
+        ));
+        return Ok(());
+    };
+    note_if_empty(ctx, &edited);
+    let saved = match vault.data_update(
+        session,
+        &info.token,
+        &edited,
+        Some(info.version),
+        password.as_ref(),
+    ) {
+        Err(Error::Conflict(_)) if input::is_interactive(&ctx.cfg) => {
+            let question = format!("'{shown}' changed while you edited. Save your edit over it?");
+            if !TermPrompter::new()
+                .confirm(&question)
+                .map_err(prompt_error)?
+            {
+                return Err(Error::Cancelled);
+            }
+            vault.data_update(session, &info.token, &edited, None, password.as_ref())?
+        }
+        Err(Error::Conflict(_)) => {
+            return Err(Error::Conflict(format!(
+                "'{shown}' changed while you edited (it is no longer at version {}); your edit was not saved",
+                info.version
+            )));
+        }
+        other => other?,
+    };
+    out.note(&format!("Saved '{shown}' as version {}.", saved.version));
+    if out.json {
+        emitted(out.json_doc(
+            &json!({ "token": saved.token, "name": saved.name, "version": saved.version }),
+        ))?;
+    }
+    Ok(())
+}
+
+/// Why one reference could not be read (from a get that found nothing).
+fn unreadable(r: &str, got: &GetOutcome) -> Error {
+    if !got.expired.is_empty() {
+        Error::NotFound(format!("record '{r}' has expired"))
+    } else if !got.deleted.is_empty() {
+        Error::NotFound(format!(
+            "record '{r}' has been deleted; restore it with `zencrypt data restore {r}`"
+        ))
+    } else {
+        records::not_found(r)
+    }
 }
 
 /// `data list`: lists records without their values.

@@ -54,6 +54,7 @@ impl Shell {
             entry(9, "Import", "JSON lines from a file"),
             entry(10, "Export", "decrypted JSON lines to a file"),
             entry(11, "Generate and store", "a password you never see"),
+            entry(12, "Edit in your editor", "$VISUAL or $EDITOR"),
         ];
         self.submenu(p, "Encrypted data", &entries, |shell, p, n| match n {
             1 => shell.store_value(p),
@@ -66,7 +67,8 @@ impl Shell {
             8 => shell.change_record_password(p),
             9 => shell.import_records(p),
             10 => shell.export_records(p),
-            _ => shell.store_generated(p),
+            11 => shell.store_generated(p),
+            _ => shell.edit_value(p),
         })
     }
 
@@ -237,6 +239,43 @@ impl Shell {
             )
         })?;
         p.say(&format!("Stored. Token: {}", row.token));
+        Ok(())
+    }
+
+    /// Opens one record's value in the editor and saves it back as a new version if it
+    /// changed (and the record did not change meanwhile).
+    fn edit_value(&mut self, p: &mut dyn Prompter) -> Reply<()> {
+        let r = self.pick_record(p, "Edit which record", Some(false))?;
+        let password = self.record_password_for(p, &r, false)?;
+        let got = self.with_session(|s, v| {
+            v.data_get(s, std::slice::from_ref(&r.token), password.as_ref())
+        })?;
+        let Some((info, value)) = got.records.first() else {
+            p.say(&format!("'{}' has expired.", label(&r)));
+            return Ok(());
+        };
+        if std::str::from_utf8(value).is_err() {
+            return Err(Interrupt::Failed(Error::Usage(format!(
+                "'{}' holds binary data, which a text editor would damage",
+                label(&r)
+            ))));
+        }
+        let editor = self.editor.clone();
+        let edited = crate::ui::edit::edit_value(
+            &editor,
+            value,
+            info.name.as_deref(),
+            zencrypt_core::records::MAX_VALUE,
+        )?;
+        let Some(edited) = edited else {
+            p.say(&format!("No change: version {} kept.", info.version));
+            return Ok(());
+        };
+        let version = info.version;
+        let row = self.with_session(|s, v| {
+            v.data_update(s, &r.token, &edited, Some(version), password.as_ref())
+        })?;
+        p.say(&format!("Saved {} as version {}.", label(&r), row.version));
         Ok(())
     }
 

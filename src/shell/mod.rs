@@ -51,7 +51,8 @@ pub fn run(cfg: &Config) -> Result<()> {
     };
     let vault = Vault::open(store, cfg)?;
     let session_file = session_file::session_file(&cfg.state_dir, vault.database_id());
-    let mut shell = Shell::new(vault, session_file, cfg.token.clone());
+    let mut shell = Shell::new(vault, session_file, cfg.token.clone())
+        .with_editor(crate::ui::edit::Editor::from_config(cfg));
     if missing {
         let r = shell.signup(&mut p);
         if shell.settle(&mut p, r) == Step::Exit {
@@ -93,6 +94,7 @@ pub struct Shell {
     env_token: Option<SecretString>,
     token: Option<SecretString>,
     session: Option<Session>,
+    editor: crate::ui::edit::Editor,
 }
 
 /// One numbered menu entry.
@@ -145,7 +147,14 @@ impl Shell {
             env_token,
             token: None,
             session: None,
+            editor: crate::ui::edit::Editor::default(),
         }
+    }
+
+    /// The editor that "Edit in your editor" runs.
+    pub fn with_editor(mut self, editor: crate::ui::edit::Editor) -> Self {
+        self.editor = editor;
+        self
     }
 
     /// Runs menus until the user exits.
@@ -179,7 +188,17 @@ impl Shell {
     /// Shows an error; an error that means the session is over ends it.
     fn report(&mut self, p: &mut dyn Prompter, e: &Error) {
         p.say(&format!("error: {e}"));
-        if let Some(h) = e.hint() {
+        let session_over = matches!(
+            e,
+            Error::NotLoggedIn
+                | Error::InvalidToken
+                | Error::SessionExpired
+                | Error::SessionRevoked
+        );
+        if session_over {
+            // The one-shot hint names `zencrypt login`; here the start menu logs in.
+            p.say("hint: choose 1) Log in on the start menu to go on");
+        } else if let Some(h) = e.hint() {
             p.say(&format!("hint: {h}"));
         }
         // The session itself is gone: back to the start menu. (A wrong password typed at

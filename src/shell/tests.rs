@@ -558,3 +558,46 @@ fn data_menu_generates_and_stores_a_secret_it_never_shows() {
             .any(|l| l.contains(words[0]) && l.contains(words[1]))
     );
 }
+
+#[test]
+fn data_menu_edits_a_value_in_the_editor() {
+    use std::os::unix::fs::PermissionsExt;
+    let f = Fixture::new();
+    f.run(signup("alice"));
+    f.run(vec![
+        t("2"),
+        t("1"),
+        t("note"),
+        t("one"),
+        t(""),
+        Yes(false),
+        t("0"),
+        t("0"),
+    ]);
+    let script = f._dir.path().join("editor.sh");
+    std::fs::write(&script, "#!/bin/sh\nprintf 'two\\n' > \"$1\"\n").unwrap();
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o700)).unwrap();
+    let editor = crate::ui::edit::Editor {
+        command: Some(script.clone().into_os_string()),
+        runtime_dir: None,
+    };
+    let mut p = ScriptedPrompter::new(vec![
+        t("2"),
+        t("12"),
+        Pick(0),
+        t("12"),
+        Pick(0),
+        t("0"),
+        t("0"),
+    ]);
+    let mut shell = Shell::new(f.vault(), f.session_file.clone(), None).with_editor(editor);
+    shell.run(&mut p).unwrap();
+    let out = p.transcript;
+    assert!(
+        out.iter()
+            .any(|l| l.starts_with("Saved note (zt_") && l.ends_with(") as version 2.")),
+        "{out:#?}"
+    );
+    // The second edit writes the same text: nothing to save.
+    assert!(has(&out, "No change: version 2 kept."), "{out:#?}");
+}

@@ -97,6 +97,10 @@ pub struct Config {
     pub no_input: bool,
     /// Colour choice, with `NO_COLOR` already applied.
     pub color: ColorChoice,
+    /// The editor `data edit` runs: `$VISUAL`, else `$EDITOR` (a command line for `sh`).
+    pub editor: Option<OsString>,
+    /// `$XDG_RUNTIME_DIR`: a private tmpfs for files that hold plaintext for a moment.
+    pub runtime_dir: Option<PathBuf>,
 }
 
 /// A snapshot of the process environment, taken once.
@@ -326,6 +330,13 @@ pub fn load(flags: &Flags, env: &HashMap<String, OsString>) -> Result<Config, Er
         quiet: flags.quiet,
         no_input: flags.no_input,
         color,
+        editor: ["VISUAL", "EDITOR"]
+            .iter()
+            .find_map(|k| env.get(*k).filter(|v| !v.is_empty()).cloned()),
+        runtime_dir: env
+            .get("XDG_RUNTIME_DIR")
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from),
     })
 }
 

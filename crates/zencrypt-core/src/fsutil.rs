@@ -242,6 +242,43 @@ fn process_alive(pid: u32) -> bool {
     Path::new("/proc").join(pid.to_string()).exists()
 }
 
+/// Overwrites every regular file in `dir` (and below) with zeros, syncs it, and removes
+/// the directory with everything in it. Used for plaintext that had to touch a disk (an
+/// edit's temp file and whatever the editor left beside it).
+pub fn wipe_dir(dir: &Path) -> io::Result<()> {
+    fn overwrite(dir: &Path) {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let Ok(kind) = entry.file_type() else {
+                continue;
+            };
+            if kind.is_dir() {
+                overwrite(&entry.path());
+            } else if kind.is_file() {
+                let path = entry.path();
+                if let Ok(mut f) = std::fs::OpenOptions::new().write(true).open(&path)
+                    && let Ok(meta) = f.metadata()
+                {
+                    let zeros = [0u8; 8192];
+                    let mut left = meta.len();
+                    while left > 0 {
+                        let n = left.min(zeros.len() as u64) as usize;
+                        if f.write_all(&zeros[..n]).is_err() {
+                            break;
+                        }
+                        left -= n as u64;
+                    }
+                    let _ = f.sync_data();
+                }
+            }
+        }
+    }
+    overwrite(dir);
+    std::fs::remove_dir_all(dir)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -345,5 +382,22 @@ mod tests {
         assert_eq!(create_once(&f, b"second").unwrap(), b"first");
         assert_eq!(mode(&f), 0o600);
         assert_eq!(fs::read_dir(t.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn wipe_dir_zeroes_and_removes_everything() {
+        let base = tempfile::tempdir().unwrap();
+        let dir = base.path().join("scratch");
+        std::fs::create_dir_all(dir.join("sub")).unwrap();
+        std::fs::write(dir.join("value"), b"secret").unwrap();
+        std::fs::write(dir.join("sub/.value.swp"), b"secret too").unwrap();
+        // Keep a second name for one file, to see that its bytes were overwritten.
+        std::fs::hard_link(dir.join("value"), base.path().join("seen")).unwrap();
+        wipe_dir(&dir).unwrap();
+        assert!(!dir.exists());
+        assert_eq!(
+            std::fs::read(base.path().join("seen")).unwrap(),
+            vec![0u8; 6]
+        );
     }
 }

@@ -14,14 +14,25 @@ use std::sync::{Mutex, MutexGuard, Once};
 use signal_hook::consts::{SIGALRM, SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2, SIGXFSZ};
 use signal_hook::iterator::Signals;
 
-/// Paths being written right now that must not outlive an interruption, and whether
-/// each is a directory (removed with everything in it).
-static PARTIAL: Mutex<Vec<(PathBuf, bool)>> = Mutex::new(Vec::new());
+/// What is removed if a signal stops the process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Partial {
+    /// A file being written.
+    File,
+    /// A directory being built, removed with everything in it.
+    Dir,
+    /// A private directory of plaintext: its files are overwritten with zeros, then it is
+    /// removed.
+    WipeDir,
+}
+
+/// Paths being written right now that must not outlive an interruption.
+static PARTIAL: Mutex<Vec<(PathBuf, Partial)>> = Mutex::new(Vec::new());
 
 /// Set once the signal handler is installed, by a one-shot command or by the shell.
 static HANDLER: Once = Once::new();
 
-fn partial() -> MutexGuard<'static, Vec<(PathBuf, bool)>> {
+fn partial() -> MutexGuard<'static, Vec<(PathBuf, Partial)>> {
     PARTIAL.lock().unwrap_or_else(|e| e.into_inner())
 }
 
@@ -58,11 +69,11 @@ fn install(stop_on_sigint: bool) {
 }
 
 fn clean_up() {
-    for (p, dir) in partial().drain(..) {
-        let _ = if dir {
-            std::fs::remove_dir_all(p)
-        } else {
-            std::fs::remove_file(p)
+    for (p, kind) in partial().drain(..) {
+        let _ = match kind {
+            Partial::File => std::fs::remove_file(p),
+            Partial::Dir => std::fs::remove_dir_all(p),
+            Partial::WipeDir => crate::fsutil::wipe_dir(&p),
         };
     }
 }
@@ -72,14 +83,22 @@ fn clean_up() {
 /// thread; a handler the shell installed first stays as it is.
 pub fn track(path: &Path) {
     install(true);
-    partial().push((path.to_path_buf(), false));
+    partial().push((path.to_path_buf(), Partial::File));
 }
 
 /// Registers a directory being built, to be removed with its contents if a signal stops
 /// the process.
 pub fn track_dir(path: &Path) {
     install(true);
-    partial().push((path.to_path_buf(), true));
+    partial().push((path.to_path_buf(), Partial::Dir));
+}
+
+/// Registers a private directory of plaintext that a child program (an editor) works in:
+/// a signal that stops the process wipes and removes it. Ctrl-C does not stop this
+/// process meanwhile: it reaches the editor from the terminal, and the editor decides.
+pub fn track_wiped_dir(path: &Path) {
+    install(false);
+    partial().push((path.to_path_buf(), Partial::WipeDir));
 }
 
 /// The file or directory is finished (or already removed): nothing to clean up any more.
