@@ -687,3 +687,56 @@ fn data_edit_saves_a_changed_value_as_a_new_version_and_wipes_the_temp_file() {
         (5, "error: record 'nope' not found\n")
     );
 }
+
+#[test]
+fn man_pages_need_no_database() {
+    let env = Env::new();
+    let r = env.run(&["man"], b"");
+    r.ok();
+    assert!(r.stdout.contains(".TH zencrypt 1 "), "{}", &r.stdout[..200]);
+    assert!(
+        r.stdout
+            .contains("zencrypt \\- A terminal vault for encryption keys and secrets")
+    );
+    let r = env.run(&["man", "data", "put"], b"");
+    r.ok();
+    let title = format!(
+        ".TH zencrypt-data-put 1  \"zencrypt {}\" \"zencrypt manual\"",
+        env!("CARGO_PKG_VERSION")
+    );
+    assert!(r.stdout.contains(&title), "{}", &r.stdout[..200]);
+    assert!(r.stdout.contains("\\fB\\-\\-generate\\fR"));
+    let r = env.run(&["man", "data", "nope"], b"");
+    assert_eq!(r.code, 2);
+    assert_eq!(
+        r.stderr,
+        "error: no command 'data nope' to show a page for\n"
+    );
+    let dir = env.dir.path().join("man1");
+    std::fs::create_dir(&dir).unwrap();
+    let r = env.run(&["man", "--dir", dir.to_str().unwrap()], b"");
+    r.ok();
+    let mut pages: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    pages.sort();
+    assert_eq!(
+        r.stderr,
+        format!(
+            "Wrote {} manual pages into {}.\n",
+            pages.len(),
+            dir.display()
+        )
+    );
+    for page in [
+        "zencrypt.1",
+        "zencrypt-run.1",
+        "zencrypt-data-edit.1",
+        "zencrypt-generate.1",
+    ] {
+        assert!(pages.iter().any(|p| p == page), "{page} in {pages:?}");
+    }
+    assert!(!pages.iter().any(|p| p.contains("help")), "{pages:?}");
+    assert!(!env.db().exists());
+}

@@ -158,6 +158,18 @@ pub enum Command {
         after_help = "Examples:\n  zencrypt inject -i config.yml.tpl -o config.yml\n  zencrypt inject -i app.env.tpl > app.env\n\nREF is everything after zencrypt:// up to whitespace or }}: a token or a name such as\nprod/db/password. Every reference is read (and audited) before anything is written; one\nthat is missing fails with exit 5 and writes nothing. -o writes a new file 0600."
     )]
     Inject(inject::InjectArgs),
+    /// Print the manual page (roff), or write every command's page to a directory.
+    #[command(
+        after_help = "Examples:\n  zencrypt man | man -l -\n  zencrypt man data put | man -l -\n  zencrypt man --dir /usr/local/share/man/man1   (zencrypt.1, zencrypt-data-put.1, ...)"
+    )]
+    Man {
+        /// A command's page instead of the main one (e.g. `data put`).
+        #[arg(value_name = "COMMAND")]
+        command: Vec<String>,
+        /// Write every page, as NAME.1 files, into this directory.
+        #[arg(long, value_name = "DIR", conflicts_with = "command")]
+        dir: Option<PathBuf>,
+    },
     /// Print a shell completion script.
     #[command(
         after_help = "Example:\n  zencrypt completions bash > ~/.local/share/bash-completion/completions/zencrypt"
@@ -286,6 +298,59 @@ fn usage_error_json(e: &clap::Error) {
     );
 }
 
+/// One command's page, with the program's name and version in its footer.
+fn man_page(cmd: clap::Command) -> clap_mangen::Man {
+    clap_mangen::Man::new(cmd)
+        .source(concat!("zencrypt ", env!("CARGO_PKG_VERSION")))
+        .manual("zencrypt manual")
+}
+
+/// Prints a manual page, or writes them all (needs no database or session).
+fn man(ctx: &Ctx, path: &[String], dir: Option<&std::path::Path>) -> Result<()> {
+    use clap::CommandFactory;
+    let mut cmd = Cli::command().disable_help_subcommand(true);
+    cmd.build();
+    if let Some(dir) = dir {
+        let mut written = 0;
+        fn pages(cmd: &clap::Command, out: &mut Vec<clap::Command>) {
+            for sub in cmd.get_subcommands().filter(|s| !s.is_hide_set()) {
+                pages(sub, out);
+            }
+            out.push(cmd.clone());
+        }
+        let mut all = Vec::new();
+        pages(&cmd, &mut all);
+        for page in all {
+            man_page(page)
+                .generate_to(dir)
+                .map_err(|e| Error::io(format!("writing a page into {}", dir.display()), e))?;
+            written += 1;
+        }
+        ctx.out.note(&format!(
+            "Wrote {written} manual pages into {}.",
+            dir.display()
+        ));
+        return Ok(());
+    }
+    let mut page = cmd;
+    for name in path {
+        page = page.find_subcommand(name).cloned().ok_or_else(|| {
+            Error::Usage(format!(
+                "no command '{}' to show a page for",
+                path.join(" ")
+            ))
+        })?;
+    }
+    let mut buf = Vec::new();
+    man_page(page)
+        .render(&mut buf)
+        .map_err(|e| Error::io("rendering the manual page", e))?;
+    emitted(std::io::Write::write_all(
+        &mut std::io::stdout().lock(),
+        &buf,
+    ))
+}
+
 /// Maps a failed write to stdout: a closed pipe is not an error.
 pub fn emitted(r: io::Result<()>) -> Result<()> {
     match r {
@@ -348,6 +413,7 @@ pub fn main() -> i32 {
         None => crate::shell::run(&ctx.cfg),
         Some(Command::Completions { shell }) => completions(shell),
         Some(Command::Generate(a)) => generate::run(&ctx, a),
+        Some(Command::Man { command, dir }) => man(&ctx, &command, dir.as_deref()),
         Some(Command::Run(a)) => inject::run(&ctx, a).map(|code| return_code = code),
         Some(command) => run(&ctx, command),
     };
@@ -377,6 +443,7 @@ fn run(ctx: &Ctx, command: Command) -> Result<()> {
         Command::Db(c) => db::run(ctx, c),
         Command::Completions { shell } => completions(shell),
         Command::Generate(a) => generate::run(ctx, a),
+        Command::Man { command, dir } => man(ctx, &command, dir.as_deref()),
         Command::Run(_) => Err(Error::Internal("run is dispatched by main".into())),
         Command::Inject(a) => inject::inject(ctx, a),
         Command::User(c) => user::run(ctx, c),
