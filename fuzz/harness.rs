@@ -25,7 +25,7 @@ use zencrypt_core::ids::{KeyId, KeyVersion};
 pub type Target = fn(&[u8]);
 
 /// Every fuzz target, by the name of its `fuzz_targets/<name>.rs` file.
-pub const TARGETS: [(&str, Target); 9] = [
+pub const TARGETS: [(&str, Target); 10] = [
     ("ciphertext", ciphertext),
     ("stream_tamper", stream_tamper),
     ("armor", armor),
@@ -35,6 +35,7 @@ pub const TARGETS: [(&str, Target); 9] = [
     ("token", token),
     ("state_digests", state_digests),
     ("template", template),
+    ("totp", totp),
 ];
 
 /// The fixed data key the ciphertext targets decrypt with.
@@ -328,5 +329,27 @@ pub fn template(data: &[u8]) {
             assert!(vars.iter().all(|v| template::is_env_name(&v.name)));
         }
         Err(e) => check_error(&e, exit::USAGE, "env template"),
+    }
+}
+
+/// TOTP secrets (`data put --totp`): an otpauth URI or base32, parsed or refused with exit
+/// 2 and a one-line message; a parsed secret's canonical URI gives the same codes.
+pub fn totp(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    match zencrypt_core::totp::Totp::parse(text) {
+        Ok(t) => {
+            let again = zencrypt_core::totp::Totp::parse(&t.uri()).expect("a canonical URI parses");
+            for now in [0u64, 59, 1_111_111_109, 20_000_000_000] {
+                assert_eq!(
+                    again.code_at(now),
+                    t.code_at(now),
+                    "totp: {text:?} at {now}"
+                );
+            }
+            assert_eq!(t.code_at(59).0.len(), t.digits as usize);
+        }
+        Err(e) => check_error(&e, exit::USAGE, "totp"),
     }
 }

@@ -740,3 +740,72 @@ fn man_pages_need_no_database() {
     assert!(!pages.iter().any(|p| p.contains("help")), "{pages:?}");
     assert!(!env.db().exists());
 }
+
+#[test]
+fn totp_secrets_give_the_current_code() {
+    let env = setup();
+    // RFC 6238's SHA-1 secret, "12345678901234567890".
+    let uri = "otpauth://totp/Example:alice?secret=GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ&issuer=Example&digits=8";
+    let r = env.run(
+        &["data", "put", "--name", "example/otp", "--totp"],
+        uri.as_bytes(),
+    );
+    r.ok();
+    // Stored as a canonical URI.
+    let stored = env.run(&["data", "get", "example/otp"], b"");
+    assert_eq!(
+        stored.stdout,
+        "otpauth://totp/Example:alice?secret=GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ&algorithm=SHA1&digits=8&period=30"
+    );
+    let generator = zencrypt_core::totp::Totp::parse(uri).unwrap();
+    let now = || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs()
+    };
+    let before = now();
+    let r = env.run(&["--json", "data", "totp", "example/otp"], b"");
+    let after = now();
+    r.ok();
+    let doc = r.json();
+    let code = doc["code"].as_str().unwrap();
+    assert!(
+        code == generator.code_at(before).0 || code == generator.code_at(after).0,
+        "{code}"
+    );
+    assert_eq!(code.len(), 8);
+    assert_eq!(
+        (doc["digits"].as_i64(), doc["period"].as_i64()),
+        (Some(8), Some(30))
+    );
+    let left = doc["seconds_left"].as_u64().unwrap();
+    assert!((1..=30).contains(&left));
+
+    let r = env.run(&["data", "totp", "example/otp"], b"");
+    r.ok();
+    assert_eq!(r.stdout.len(), 9, "{}", r.stdout);
+    assert!(r.stderr.starts_with("Valid for ") && r.stderr.ends_with(" more second(s).\n"));
+
+    // A bare base32 secret is accepted; anything else is refused before it is stored.
+    env.run(
+        &["data", "put", "--name", "bare", "--totp"],
+        b"jbsw y3dp ehpk 3pxp",
+    )
+    .ok();
+    let r = env.run(&["data", "put", "--name", "bad", "--totp"], b"hunter2");
+    assert_eq!(r.code, 2);
+    assert_eq!(
+        r.stderr,
+        "error: not a TOTP secret: the secret is not base32 (A-Z and 2-7)\n"
+    );
+    assert_eq!(env.run(&["data", "get", "bad"], b"").code, 5);
+    env.run(&["data", "put", "--name", "plain"], b"not totp")
+        .ok();
+    let r = env.run(&["data", "totp", "plain"], b"");
+    assert_eq!(r.code, 2);
+    assert_eq!(
+        r.stderr,
+        "error: record 'plain' does not hold a TOTP secret; store one with `zencrypt data put --totp`\n"
+    );
+}

@@ -40,6 +40,18 @@ pub enum DataCommand {
         after_help = "Example:\n  echo -n new | zencrypt data update db-password --if-version 1"
     )]
     Update(UpdateArgs),
+    /// Print the current TOTP code of a record stored with `data put --totp`.
+    #[command(
+        after_help = "Examples:\n  zbarimg -q --raw qr.png | zencrypt data put --name github/otp --totp\n  zencrypt data totp github/otp            the code; seconds left on stderr\n  zencrypt data totp github/otp --json     {\"code\",\"seconds_left\",\"period\",\"digits\"}"
+    )]
+    Totp {
+        /// Token or name.
+        #[arg(value_name = "TOKEN|NAME")]
+        reference: String,
+        /// Record password file, for password-protected records.
+        #[arg(long, value_name = "FILE")]
+        password_file: Option<PathBuf>,
+    },
     /// Edit a record's value in $VISUAL or $EDITOR (saved as a new version if changed).
     #[command(
         after_help = "Examples:\n  zencrypt data edit prod/app/config.yml\n  EDITOR='code --wait' zencrypt data edit notes\n\nThe value is written to a private temp file (0600, in a 0700 directory on a tmpfs such\nas $XDG_RUNTIME_DIR or /dev/shm when there is one), which is wiped and removed however\nthe edit ends. Nothing is saved unless the editor exits with 0 and the content changed;\na trailing newline the editor added to a value that had none is dropped. If the record\nchanged meanwhile, the edit is refused (exit 6) unless you confirm on a terminal."
@@ -106,6 +118,10 @@ pub struct PutArgs {
     /// Read the value from this file.
     #[arg(long, value_name = "FILE")]
     pub file: Option<PathBuf>,
+    /// The value is a TOTP secret (an otpauth://totp/ URI or a base32 secret), checked and
+    /// stored as a URI; `data totp` prints its current code.
+    #[arg(long, conflicts_with = "generate")]
+    pub totp: bool,
     /// Store a newly generated password (or passphrase, with --words) instead of a value
     /// read; it is never shown (read it with `data get`).
     #[arg(long, conflicts_with = "file")]
@@ -386,6 +402,16 @@ pub fn run(ctx: &Ctx, cmd: DataCommand) -> Result<()> {
         DataCommand::Get(a) => get(ctx, &mut vault, &session, a),
         DataCommand::Update(a) => update(ctx, &mut vault, &session, a),
         DataCommand::Edit(a) => edit(ctx, &mut vault, &session, a),
+        DataCommand::Totp {
+            reference,
+            password_file,
+        } => totp(
+            ctx,
+            &mut vault,
+            &session,
+            &reference,
+            password_file.as_deref(),
+        ),
         DataCommand::List(a) => list(ctx, &mut vault, &session, a),
         DataCommand::Rm(a) => rm(ctx, &mut vault, &session, a),
         DataCommand::Restore { reference } => restore(ctx, &mut vault, &session, &reference),
@@ -422,6 +448,14 @@ fn put(ctx: &Ctx, vault: &mut Vault, session: &Session, a: PutArgs) -> Result<()
     let value = match &spec {
         Some(spec) => zeroize::Zeroizing::new(spec.generate().as_bytes().to_vec()),
         None => input::value(a.file.as_deref(), &ctx.cfg, records::MAX_VALUE)?,
+    };
+    let value = if a.totp {
+        let text = std::str::from_utf8(&value)
+            .map_err(|_| Error::Usage("not a TOTP secret: it is not text".into()))?;
+        let uri = zencrypt_core::totp::Totp::parse(text)?.uri();
+        zeroize::Zeroizing::new(uri.as_bytes().to_vec())
+    } else {
+        value
     };
     note_if_empty(ctx, &value);
     let password = if a.protect {
@@ -573,6 +607,44 @@ fn edit(ctx: &Ctx, vault: &mut Vault, session: &Session, a: EditArgs) -> Result<
             &json!({ "token": saved.token, "name": saved.name, "version": saved.version }),
         ))?;
     }
+    Ok(())
+}
+
+/// `data totp`: the current code of a stored TOTP secret (a read of the secret, audited
+/// and counted like `data get`).
+fn totp(
+    ctx: &Ctx,
+    vault: &mut Vault,
+    session: &Session,
+    reference: &str,
+    password_file: Option<&std::path::Path>,
+) -> Result<()> {
+    let out = &ctx.out;
+    let refs = [reference.to_string()];
+    let password = password_if_needed(ctx, vault, session, &refs, password_file)?;
+    let got = vault.data_get(session, &refs, password.as_ref())?;
+    let Some((_, value)) = got.records.first() else {
+        return Err(unreadable(reference, &got));
+    };
+    let generator = std::str::from_utf8(value)
+        .ok()
+        .and_then(|v| zencrypt_core::totp::Totp::parse(v).ok())
+        .ok_or_else(|| {
+            Error::Usage(format!(
+                "record '{reference}' does not hold a TOTP secret; store one with `zencrypt data put --totp`"
+            ))
+        })?;
+    let now = duration::now().max(0) as u64;
+    let (code, left) = generator.code_at(now);
+    if out.json {
+        return emitted(out.json_secret_doc(
+            &json!({ "seconds_left": left, "period": generator.period, "digits": generator.digits }),
+            "code",
+            &code,
+        ));
+    }
+    emitted(out.data_line(&code))?;
+    out.note(&format!("Valid for {left} more second(s)."));
     Ok(())
 }
 

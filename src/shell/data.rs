@@ -55,6 +55,7 @@ impl Shell {
             entry(10, "Export", "decrypted JSON lines to a file"),
             entry(11, "Generate and store", "a password you never see"),
             entry(12, "Edit in your editor", "$VISUAL or $EDITOR"),
+            entry(13, "TOTP code", "of a stored otpauth:// secret"),
         ];
         self.submenu(p, "Encrypted data", &entries, |shell, p, n| match n {
             1 => shell.store_value(p),
@@ -68,7 +69,8 @@ impl Shell {
             9 => shell.import_records(p),
             10 => shell.export_records(p),
             11 => shell.store_generated(p),
-            _ => shell.edit_value(p),
+            12 => shell.edit_value(p),
+            _ => shell.totp_code(p),
         })
     }
 
@@ -276,6 +278,31 @@ impl Shell {
             v.data_update(s, &r.token, &edited, Some(version), password.as_ref())
         })?;
         p.say(&format!("Saved {} as version {}.", label(&r), row.version));
+        Ok(())
+    }
+
+    /// Shows the current code of a stored TOTP secret.
+    fn totp_code(&mut self, p: &mut dyn Prompter) -> Reply<()> {
+        let r = self.pick_record(p, "Code of which record", Some(false))?;
+        let password = self.record_password_for(p, &r, false)?;
+        let got = self.with_session(|s, v| {
+            v.data_get(s, std::slice::from_ref(&r.token), password.as_ref())
+        })?;
+        let Some((_, value)) = got.records.first() else {
+            p.say(&format!("'{}' has expired.", label(&r)));
+            return Ok(());
+        };
+        let generator = std::str::from_utf8(value)
+            .ok()
+            .and_then(|v| zencrypt_core::totp::Totp::parse(v).ok())
+            .ok_or_else(|| {
+                Interrupt::Failed(Error::Usage(format!(
+                    "'{}' does not hold a TOTP secret",
+                    label(&r)
+                )))
+            })?;
+        let (code, left) = generator.code_at(duration::now().max(0) as u64);
+        p.say(&format!("{code}  (valid for {left} more second(s))"));
         Ok(())
     }
 

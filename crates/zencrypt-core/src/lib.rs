@@ -33,6 +33,7 @@ pub mod session;
 pub mod storage;
 pub mod template;
 pub mod text;
+pub mod totp;
 pub mod usage;
 pub mod vault;
 pub mod witness;
