@@ -34,6 +34,7 @@ fn vault(path: &std::path::Path) -> Vault {
             },
             signup: SignupPolicy::Open,
             session_ttl: 3600,
+            history: 9,
         },
     )
     .unwrap()

@@ -809,3 +809,140 @@ fn totp_secrets_give_the_current_code() {
         "error: record 'plain' does not hold a TOTP secret; store one with `zencrypt data put --totp`\n"
     );
 }
+
+fn versions(env: &Env, reference: &str) -> Vec<i64> {
+    let r = env.run(&["--json", "data", "history", reference], b"");
+    r.ok();
+    r.json()["versions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["version"].as_i64().unwrap())
+        .collect()
+}
+
+#[test]
+fn history_keeps_earlier_versions_and_rolls_back() {
+    let env = setup();
+    put_value(&env, "db", b"v1");
+    for i in 2..=12 {
+        env.run(&["-q", "data", "update", "db"], format!("v{i}").as_bytes())
+            .ok();
+    }
+    // The current version and the 9 before it.
+    assert_eq!(versions(&env, "db"), (3..=12).rev().collect::<Vec<_>>());
+    let r = env.run(&["data", "get", "db", "--version", "5"], b"");
+    r.ok();
+    assert_eq!(r.stdout, "v5");
+    let r = env.run(&["data", "get", "db", "--version", "2"], b"");
+    assert_eq!(r.code, 5);
+    assert_eq!(
+        r.stderr,
+        "error: version 2 of record 'db' is no longer kept (`zencrypt data history db` lists what is)\n"
+    );
+    let r = env.run(&["data", "get", "db", "--version", "13"], b"");
+    assert_eq!(r.code, 5);
+    assert_eq!(
+        r.stderr,
+        "error: record 'db' has no version 13 (it is at version 12)\n"
+    );
+    let r = env.run(&["--json", "data", "get", "db", "--version", "12"], b"");
+    r.ok();
+    assert_eq!(r.json()["records"][0]["value"], "v12");
+    assert_eq!(r.json()["records"][0]["version"], 12);
+
+    let r = env.run(&["data", "rollback", "db", "--to", "5"], b"");
+    r.ok();
+    assert_eq!(
+        r.stderr,
+        "Rolled 'db' back to the value of version 5, stored as version 13.\n"
+    );
+    assert_eq!(env.run(&["data", "get", "db"], b"").stdout, "v5");
+    assert_eq!(versions(&env, "db"), (4..=13).rev().collect::<Vec<_>>());
+    let r = env.run(&["data", "rollback", "db", "--to", "13"], b"");
+    assert_eq!(r.code, 6);
+    assert_eq!(r.stderr, "error: record 'db' is already at version 13\n");
+    let audit = env.run(
+        &["--json", "audit", "list", "--action", "data.rollback"],
+        b"",
+    );
+    let entries = audit.json();
+    assert_eq!(entries.as_array().unwrap().len(), 2);
+    assert_eq!(entries[0]["detail"]["to"], 5);
+    assert_eq!(entries[0]["outcome"], "ok");
+
+    // A soft delete keeps the history; a hard delete removes every version.
+    env.run(&["data", "rm", "db"], b"").ok();
+    env.run(&["data", "restore", "db"], b"").ok();
+    assert_eq!(versions(&env, "db").len(), 10);
+    let kept: Vec<i64> = env.column("SELECT count(*) FROM record_versions");
+    assert_eq!(kept, vec![9]);
+    env.run(&["data", "rm", "db", "--hard", "--yes"], b"").ok();
+    let kept: Vec<i64> = env.column("SELECT count(*) FROM record_versions");
+    assert_eq!(kept, vec![0]);
+}
+
+#[test]
+fn history_length_is_configurable_and_versions_are_bound() {
+    let env = Env::sqlite().with("ZENCRYPT_HISTORY", "2");
+    env.signup("alice");
+    put_value(&env, "a", b"1");
+    put_value(&env, "b", b"B1");
+    for v in ["2", "3", "4"] {
+        env.run(&["-q", "data", "update", "a"], v.as_bytes()).ok();
+    }
+    env.run(&["-q", "data", "update", "b"], b"B2").ok();
+    assert_eq!(versions(&env, "a"), vec![4, 3, 2]);
+    let r = env.run_with(
+        &["data", "history", "a"],
+        b"",
+        &[("ZENCRYPT_HISTORY", "101")],
+    );
+    assert_eq!(r.code, 2);
+    assert_eq!(
+        r.stderr,
+        "error: ZENCRYPT_HISTORY must be a whole number from 0 to 100 (earlier versions kept per record), not '101'\n"
+    );
+    // A version row moved to another record, or given another data key, fails its check.
+    let sql = env.sql();
+    let a_id: i64 = sql
+        .query_row("SELECT id FROM records WHERE name = 'a'", [], |r| r.get(0))
+        .unwrap();
+    let b_id: i64 = sql
+        .query_row("SELECT id FROM records WHERE name = 'b'", [], |r| r.get(0))
+        .unwrap();
+    sql.execute(
+        "UPDATE record_versions SET record_id = ?1, version = 3 WHERE record_id = ?2 AND version = 1",
+        [a_id, b_id],
+    )
+    .unwrap_err(); // (a, 3) exists: the primary key refuses
+    sql.execute(
+        "UPDATE record_versions SET record_id = ?1, version = 1 WHERE record_id = ?2 AND version = 1",
+        [a_id, b_id],
+    )
+    .unwrap();
+    let r = env.run(&["data", "get", "a", "--version", "1"], b"");
+    assert_eq!(r.code, 7, "{}", r.stderr);
+    assert_eq!(
+        r.stderr,
+        format!(
+            "error: record_versions row {a_id}/1 failed its integrity check: it was changed outside zencrypt (restore the database from a backup)\n"
+        )
+    );
+    let r = env.run(&["data", "history", "a"], b"");
+    assert_eq!(r.code, 7);
+    sql.execute(
+        "DELETE FROM record_versions WHERE record_id = ?1 AND version = 1",
+        [a_id],
+    )
+    .unwrap();
+    sql.execute(
+        "UPDATE record_versions SET wrapped_dek = (SELECT wrapped_dek FROM records WHERE id = ?1) WHERE record_id = ?1 AND version = 2",
+        [a_id],
+    )
+    .unwrap();
+    let r = env.run(&["data", "get", "a", "--version", "2"], b"");
+    assert_eq!(r.code, 7, "{}", r.stderr);
+    // The current value is untouched.
+    assert_eq!(env.run(&["data", "get", "a"], b"").stdout, "4");
+}

@@ -4,7 +4,7 @@
 use crate::common::*;
 
 /// The latest schema version.
-const LATEST: i64 = 6;
+const LATEST: i64 = 7;
 
 #[test]
 fn a_database_at_the_latest_version_is_left_alone() {
@@ -40,10 +40,10 @@ fn an_older_shared_schema_is_named_untouched_then_backed_up_and_migrated() {
     env.signup("alice");
     env.run(&["data", "put", "--name", "prod/db"], b"s3cret")
         .ok();
-    // The database as the previous release left it: no audit head table, version 5.
+    // The database as an earlier release left it: no audit head or record versions, version 5.
     psql(
         &pg.url,
-        "DROP TABLE audit_head; UPDATE zencrypt_schema SET version = 5",
+        "DROP TABLE audit_head; DROP TABLE record_versions; UPDATE zencrypt_schema SET version = 5",
     );
     let entries = env.column::<i64>("SELECT count(*) FROM audit_log")[0];
 
@@ -153,7 +153,7 @@ fn an_older_shared_schema_is_named_untouched_then_backed_up_and_migrated() {
     // An existing file is never written over, and nothing is migrated without a backup.
     psql(
         &pg.url,
-        "DROP TABLE audit_head; UPDATE zencrypt_schema SET version = 5",
+        "DROP TABLE audit_head; DROP TABLE record_versions; UPDATE zencrypt_schema SET version = 5",
     );
     // A client with another audit key writes no backup and migrates nothing.
     let elsewhere_backup = env.dir.path().join("wrong-key.db");

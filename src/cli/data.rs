@@ -40,6 +40,28 @@ pub enum DataCommand {
         after_help = "Example:\n  echo -n new | zencrypt data update db-password --if-version 1"
     )]
     Update(UpdateArgs),
+    /// List a record's versions: the current one and the earlier ones kept.
+    #[command(
+        after_help = "Examples:\n  zencrypt data history prod/db/password\n  zencrypt data get prod/db/password --version 3\n  zencrypt data rollback prod/db/password --to 3\n\nUpdates keep the current version and up to 9 before it (ZENCRYPT_HISTORY sets how many\nearlier ones, 0-100). A soft delete keeps them; every hard delete removes them all."
+    )]
+    History {
+        /// Token or name.
+        #[arg(value_name = "TOKEN|NAME")]
+        reference: String,
+    },
+    /// Set a record back to an earlier version's value (stored as a new version).
+    #[command(after_help = "Example:\n  zencrypt data rollback prod/db/password --to 3")]
+    Rollback {
+        /// Token or name.
+        #[arg(value_name = "TOKEN|NAME")]
+        reference: String,
+        /// The version whose value to bring back.
+        #[arg(long, value_name = "N")]
+        to: i64,
+        /// Record password file, for password-protected records.
+        #[arg(long, value_name = "FILE")]
+        password_file: Option<PathBuf>,
+    },
     /// Print the current TOTP code of a record stored with `data put --totp`.
     #[command(
         after_help = "Examples:\n  zbarimg -q --raw qr.png | zencrypt data put --name github/otp --totp\n  zencrypt data totp github/otp            the code; seconds left on stderr\n  zencrypt data totp github/otp --json     {\"code\",\"seconds_left\",\"period\",\"digits\"}"
@@ -146,6 +168,9 @@ pub struct GetArgs {
     /// Record password file, for password-protected records.
     #[arg(long, value_name = "FILE")]
     pub password_file: Option<PathBuf>,
+    /// An earlier version kept in the record's history (one record only).
+    #[arg(long, value_name = "N")]
+    pub version: Option<i64>,
 }
 
 // `data update` arguments. (A plain comment: see `cli::Command`.)
@@ -402,6 +427,27 @@ pub fn run(ctx: &Ctx, cmd: DataCommand) -> Result<()> {
         DataCommand::Get(a) => get(ctx, &mut vault, &session, a),
         DataCommand::Update(a) => update(ctx, &mut vault, &session, a),
         DataCommand::Edit(a) => edit(ctx, &mut vault, &session, a),
+        DataCommand::History { reference } => history(ctx, &mut vault, &session, &reference),
+        DataCommand::Rollback {
+            reference,
+            to,
+            password_file,
+        } => {
+            let refs = [reference.clone()];
+            let password =
+                password_if_needed(ctx, &mut vault, &session, &refs, password_file.as_deref())?;
+            let row = vault.data_rollback(&session, &reference, to, password.as_ref())?;
+            ctx.out.note(&format!(
+                "Rolled '{reference}' back to the value of version {to}, stored as version {}.",
+                row.version
+            ));
+            if ctx.out.json {
+                emitted(ctx.out.json_doc(
+                    &json!({ "token": row.token, "name": row.name, "version": row.version, "from_version": to }),
+                ))?;
+            }
+            Ok(())
+        }
         DataCommand::Totp {
             reference,
             password_file,
@@ -494,7 +540,23 @@ fn get(ctx: &Ctx, vault: &mut Vault, session: &Session, a: GetArgs) -> Result<()
         refs,
         output,
         password_file,
+        version,
     } = a;
+    if let Some(version) = version {
+        if refs.len() > 1 {
+            return Err(Error::Usage("--version reads one record".into()));
+        }
+        let password = password_if_needed(ctx, vault, session, &refs, password_file.as_deref())?;
+        let (info, value) =
+            vault.data_get_version(session, &refs[0], version, password.as_ref())?;
+        if out.json {
+            let (field, v) = value_json(&value);
+            let mut o = json!({ "token": info.token, "name": info.name, "version": info.version });
+            o[field] = v;
+            return emitted(out.json_doc(&json!({ "records": [o], "missing": [], "expired": [] })));
+        }
+        return write_value(output, &value);
+    }
     if refs.len() > 1 && output.is_some() {
         return Err(Error::Usage(
             "-o writes one record; use --json for several".into(),
@@ -608,6 +670,16 @@ fn edit(ctx: &Ctx, vault: &mut Vault, session: &Session, a: EditArgs) -> Result<
         ))?;
     }
     Ok(())
+}
+
+/// `data history`: a record's versions.
+fn history(ctx: &Ctx, vault: &mut Vault, session: &Session, reference: &str) -> Result<()> {
+    let out = &ctx.out;
+    let (info, versions) = vault.data_history(session, reference)?;
+    if out.json {
+        return emitted(out.json_doc(&crate::ui::views::versions_json(&info, &versions)));
+    }
+    emitted(out.data_line(&crate::ui::views::versions_table(&versions)))
 }
 
 /// `data totp`: the current code of a stored TOTP secret (a read of the secret, audited

@@ -56,6 +56,7 @@ impl Shell {
             entry(11, "Generate and store", "a password you never see"),
             entry(12, "Edit in your editor", "$VISUAL or $EDITOR"),
             entry(13, "TOTP code", "of a stored otpauth:// secret"),
+            entry(14, "History", "earlier versions; roll back"),
         ];
         self.submenu(p, "Encrypted data", &entries, |shell, p, n| match n {
             1 => shell.store_value(p),
@@ -70,7 +71,8 @@ impl Shell {
             10 => shell.export_records(p),
             11 => shell.store_generated(p),
             12 => shell.edit_value(p),
-            _ => shell.totp_code(p),
+            13 => shell.totp_code(p),
+            _ => shell.record_history(p),
         })
     }
 
@@ -278,6 +280,33 @@ impl Shell {
             v.data_update(s, &r.token, &edited, Some(version), password.as_ref())
         })?;
         p.say(&format!("Saved {} as version {}.", label(&r), row.version));
+        Ok(())
+    }
+
+    /// Shows a record's versions and offers to bring an earlier value back.
+    fn record_history(&mut self, p: &mut dyn Prompter) -> Reply<()> {
+        let r = self.pick_record(p, "History of which record", Some(false))?;
+        let (info, versions) = self.with_session(|s, v| v.data_history(s, &r.token))?;
+        p.say(&crate::ui::views::versions_table(&versions));
+        if versions.len() < 2 {
+            p.say("No earlier version is kept yet.");
+            return Ok(());
+        }
+        let answer = p.line("Roll back to version (empty to leave it): ")?;
+        if answer.is_empty() {
+            return Ok(());
+        }
+        let to: i64 = answer.parse().map_err(|_| {
+            Interrupt::Failed(Error::Usage(format!("'{answer}' is not a version number")))
+        })?;
+        let password = self.record_password_for(p, &r, false)?;
+        let row =
+            self.with_session(|s, v| v.data_rollback(s, &info.token, to, password.as_ref()))?;
+        p.say(&format!(
+            "Rolled {} back to the value of version {to}, stored as version {}.",
+            label(&r),
+            row.version
+        ));
         Ok(())
     }
 

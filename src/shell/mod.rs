@@ -118,10 +118,24 @@ fn choose(p: &mut dyn Prompter, title: &str, entries: &[Entry], zero: &str) -> R
     loop {
         p.say("");
         p.say(title);
+        // Numbers right-aligned and labels padded to the longest, so that the columns line
+        // up whatever the number of entries.
+        let number_width = entries
+            .iter()
+            .map(|e| e.number.to_string().len())
+            .max()
+            .unwrap_or(1);
+        let label_width = entries.iter().map(|e| e.label.len()).max().unwrap_or(0);
         for e in entries {
-            p.say(format!("{}) {:<18} {}", e.number, e.label, e.about).trim_end());
+            p.say(
+                format!(
+                    "{:>number_width$}) {:<label_width$}  {}",
+                    e.number, e.label, e.about
+                )
+                .trim_end(),
+            );
         }
-        p.say(&format!("0) {zero}"));
+        p.say(&format!("{:>number_width$}) {zero}", 0));
         let answer = p.line("Choose: ")?;
         match answer.parse::<u32>() {
             Ok(0) => return Ok(0),
@@ -378,20 +392,16 @@ impl Shell {
             _ => title,
         };
         let mut entries = vec![
-            entry(
-                1,
-                "Keys",
-                "create, list, show, rotate, import, export, disable, destroy",
-            ),
+            entry(1, "Keys", "create, list, rotate, import, export, destroy"),
             entry(
                 2,
                 "Encrypted data",
-                "store, retrieve, list, update, delete, restore, purge",
+                "store, get, edit, history, generate, TOTP",
             ),
             entry(
                 3,
                 "Encrypt / decrypt",
-                "text or a file, with one of your keys; hash and verify",
+                "text or files with one of your keys; hash",
             ),
             entry(4, "Usage log", "encryption events and totals"),
             entry(5, "Audit records", "list, verify"),

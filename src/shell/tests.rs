@@ -34,6 +34,7 @@ impl Fixture {
             },
             signup: SignupPolicy::Open,
             session_ttl: 3600,
+            history: 9,
         };
         Vault::with_store(
             Box::new(store),
@@ -600,4 +601,75 @@ fn data_menu_edits_a_value_in_the_editor() {
     );
     // The second edit writes the same text: nothing to save.
     assert!(has(&out, "No change: version 2 kept."), "{out:#?}");
+}
+
+#[test]
+fn data_menu_shows_history_and_rolls_back() {
+    let f = Fixture::new();
+    f.run(signup("alice"));
+    let first = f.run(vec![
+        t("2"),
+        t("1"),
+        t("note"),
+        t("one"),
+        t(""),
+        Yes(false),
+        t("4"),
+        Pick(0),
+        t("two"),
+        t("0"),
+        t("0"),
+    ]);
+    assert!(
+        first.iter().any(|l| l.ends_with("to version 2.")),
+        "{first:#?}"
+    );
+    let out = f.run(vec![
+        t("2"),
+        t("14"),
+        Pick(0),
+        t("1"),
+        t("2"),
+        Pick(0),
+        t("0"),
+        t("0"),
+    ]);
+    assert!(
+        out.iter().any(|l| l.starts_with("VERSION  WRITTEN")
+            && l.contains("\n2        ")
+            && l.contains("  current\n1        ")),
+        "{out:#?}"
+    );
+    assert!(
+        out.iter().any(|l| l.starts_with("Rolled note (zt_")
+            && l.ends_with(") back to the value of version 1, stored as version 3.")),
+        "{out:#?}"
+    );
+    assert!(has(&out, "one"), "{out:#?}");
+}
+
+#[test]
+fn every_menu_line_fits_80_columns() {
+    let f = Fixture::new();
+    f.run(signup("alice"));
+    // Every submenu of an admin, each left at once.
+    let mut script = Vec::new();
+    for n in 1..=8 {
+        script.push(t(&n.to_string()));
+        script.push(t("0"));
+    }
+    script.push(t("0"));
+    let out = f.run(script);
+    let menu_lines: Vec<&String> = out
+        .iter()
+        .filter(|l| l.len() > 2 && l.as_bytes()[..3].contains(&b')'))
+        .collect();
+    assert!(menu_lines.len() > 40, "{out:#?}");
+    for l in out.iter().flat_map(|l| l.lines()) {
+        assert!(
+            l.chars().count() <= 80,
+            "{} columns: {l}",
+            l.chars().count()
+        );
+    }
 }

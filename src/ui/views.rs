@@ -54,6 +54,43 @@ pub fn records_table(rows: &[RecordInfo]) -> String {
     )
 }
 
+/// A record's versions as a table (newest first).
+pub fn versions_table(rows: &[zencrypt_core::records::VersionInfo]) -> String {
+    table(
+        &["version", "written", "wrapped by", ""],
+        rows.iter()
+            .map(|v| {
+                vec![
+                    v.version.to_string(),
+                    duration::rfc3339(v.written_at),
+                    match &v.key {
+                        Some((name, version)) => format!("{name} v{version}"),
+                        None => "(password)".into(),
+                    },
+                    if v.current { "current" } else { "" }.to_string(),
+                ]
+            })
+            .collect(),
+    )
+}
+
+/// A record's versions as JSON.
+pub fn versions_json(r: &RecordInfo, rows: &[zencrypt_core::records::VersionInfo]) -> Value {
+    json!({
+        "token": r.token,
+        "name": r.name,
+        "version": r.version,
+        "versions": rows.iter().map(|v| json!({
+            "version": v.version,
+            "written_at": duration::rfc3339(v.written_at),
+            "key": v.key.as_ref().map(|(n, _)| n),
+            "key_version": v.key.as_ref().map(|(_, k)| k),
+            "protected": v.protected,
+            "current": v.current,
+        })).collect::<Vec<_>>(),
+    })
+}
+
 /// Keys as a table.
 pub fn keys_table(keys: &[KeyInfo]) -> String {
     table(

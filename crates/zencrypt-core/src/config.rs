@@ -99,6 +99,8 @@ pub struct Config {
     pub color: ColorChoice,
     /// The editor `data edit` runs: `$VISUAL`, else `$EDITOR` (a command line for `sh`).
     pub editor: Option<OsString>,
+    /// Earlier versions kept per record (`ZENCRYPT_HISTORY`, default 9).
+    pub history: u32,
     /// `$XDG_RUNTIME_DIR`: a private tmpfs for files that hold plaintext for a moment.
     pub runtime_dir: Option<PathBuf>,
 }
@@ -165,6 +167,11 @@ impl std::fmt::Debug for DbLocation {
         }
     }
 }
+
+/// Earlier versions kept per record by default (with the current one, ten).
+pub const DEFAULT_HISTORY: u32 = 9;
+/// Most earlier versions `ZENCRYPT_HISTORY` may ask to keep.
+pub const MAX_HISTORY: u32 = 100;
 
 /// Resolves the configuration from flags and an environment snapshot.
 pub fn load(flags: &Flags, env: &HashMap<String, OsString>) -> Result<Config, Error> {
@@ -234,6 +241,19 @@ pub fn load(flags: &Flags, env: &HashMap<String, OsString>) -> Result<Config, Er
             "ZENCRYPT_SESSION_TTL",
         )?,
         None => DEFAULT_SESSION_TTL,
+    };
+
+    let history = match get_str("ZENCRYPT_HISTORY")? {
+        Some(s) => s
+            .parse::<u32>()
+            .ok()
+            .filter(|n| *n <= MAX_HISTORY)
+            .ok_or_else(|| {
+                Error::Config(format!(
+                    "ZENCRYPT_HISTORY must be a whole number from 0 to {MAX_HISTORY} (earlier versions kept per record), not '{s}'"
+                ))
+            })?,
+        None => DEFAULT_HISTORY,
     };
 
     let secret = |key: &str| -> Result<Option<SecretString>, Error> {
@@ -330,6 +350,7 @@ pub fn load(flags: &Flags, env: &HashMap<String, OsString>) -> Result<Config, Er
         quiet: flags.quiet,
         no_input: flags.no_input,
         color,
+        history,
         editor: ["VISUAL", "EDITOR"]
             .iter()
             .find_map(|k| env.get(*k).filter(|v| !v.is_empty()).cloned()),

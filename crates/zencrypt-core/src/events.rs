@@ -129,6 +129,10 @@ names! {
         DataUpdate => "data.update",
         /// Records were listed.
         DataList => "data.list",
+        /// A record's earlier versions were listed.
+        DataHistory => "data.history",
+        /// A record was set back to an earlier version's value (as a new version).
+        DataRollback => "data.rollback",
         /// Records were deleted.
         DataRm => "data.rm",
         /// A deleted record was restored.

@@ -175,6 +175,22 @@ pub fn encode_record(r: &RecordRow) -> Aad {
     a.int(r.version)
 }
 
+/// The bound encoding of an earlier version of a record (a `record_versions` row, read as
+/// a record row): the record it belongs to (id, owner and creation time, so it cannot be
+/// moved to another record) and the version's own key, data key and time. Its ciphertext
+/// is bound by that data key, as a record's is.
+pub fn encode_record_version(r: &RecordRow) -> Aad {
+    let a = Aad::new("row/record_versions")
+        .int(r.id)
+        .int(r.owner_id)
+        .int(r.created_at)
+        .int(r.version);
+    let a = opt(a, r.key_id);
+    let a = opt(a, r.key_version);
+    let a = opt(a, r.identity_id);
+    a.field(&r.wrapped_dek).int(r.updated_at)
+}
+
 /// The bound encoding of a password identity row.
 pub fn encode_identity(i: &IdentityRow) -> Aad {
     Aad::new("row/password_identities")
@@ -244,13 +260,13 @@ impl StateDigests {
             RowId::KeyVersion(k, v) => (KEY_VERSION_TAG, *k, *v),
             RowId::Record(id) => (4, *id, 0),
             RowId::Identity(id) => (5, *id, 0),
-            RowId::Session(_) => return None,
+            RowId::Session(_) | RowId::RecordVersion(..) => return None,
         })
     }
 
-    /// Records a row's new state (sessions are not recorded).
+    /// Records a row's new state (sessions and record versions are not recorded).
     pub fn set(&mut self, row: RowId, digest: Option<Digest>) {
-        if !matches!(row, RowId::Session(_)) {
+        if !matches!(row, RowId::Session(_) | RowId::RecordVersion(..)) {
             self.0.insert(row, digest);
         }
     }
@@ -420,6 +436,16 @@ impl<'a> Sealed<'a> {
             self.owner_key(UserId(r.owner_id), &row)?,
             &row,
             &encode_record(r),
+            &r.mac,
+        )
+    }
+
+    fn check_record_version(&self, r: &RecordRow) -> StoreResult<()> {
+        let row = RowId::RecordVersion(r.id, r.version);
+        Self::check(
+            self.owner_key(UserId(r.owner_id), &row)?,
+            &row,
+            &encode_record_version(r),
             &r.mac,
         )
     }
@@ -733,6 +759,28 @@ impl Tx for Sealed<'_> {
     fn delete_record(&mut self, id: i64) -> StoreResult<()> {
         self.written.set(RowId::Record(id), None);
         self.inner.delete_record(id)
+    }
+    fn insert_record_version(&mut self, r: &RecordRow) -> StoreResult<()> {
+        let row = RowId::RecordVersion(r.id, r.version);
+        let mac = row_mac(
+            self.owner_key(UserId(r.owner_id), &row)?,
+            &encode_record_version(r),
+        );
+        self.inner
+            .insert_record_version(&RecordRow { mac, ..r.clone() })
+    }
+    fn record_versions(&mut self, record_id: i64) -> StoreResult<Vec<RecordRow>> {
+        let rows = self.inner.record_versions(record_id)?;
+        self.each(&rows, Self::check_record_version)?;
+        Ok(rows)
+    }
+    fn record_version(&mut self, record_id: i64, version: i64) -> StoreResult<Option<RecordRow>> {
+        let r = self.inner.record_version(record_id, version)?;
+        self.each(&r, Self::check_record_version)?;
+        Ok(r)
+    }
+    fn prune_record_versions(&mut self, record_id: i64, version: i64) -> StoreResult<u64> {
+        self.inner.prune_record_versions(record_id, version)
     }
     fn list_records(
         &mut self,

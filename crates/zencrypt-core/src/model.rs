@@ -462,6 +462,9 @@ pub enum RowId {
     KeyVersion(i64, i64),
     /// `records`.
     Record(i64),
+    /// `record_versions`: record id and version (bound, but not in the row-state
+    /// digests).
+    RecordVersion(i64, i64),
     /// `password_identities`.
     Identity(i64),
     /// `sessions` (bound, but never part of the row-state digests).
@@ -475,6 +478,7 @@ impl fmt::Display for RowId {
             RowId::Key(id) => write!(f, "keys row {id}"),
             RowId::KeyVersion(k, v) => write!(f, "key_versions row {k}/{v}"),
             RowId::Record(id) => write!(f, "records row {id}"),
+            RowId::RecordVersion(id, v) => write!(f, "record_versions row {id}/{v}"),
             RowId::Identity(id) => write!(f, "password_identities row {id}"),
             RowId::Session(_) => f.write_str("a sessions row"),
         }

@@ -46,6 +46,8 @@ pub struct Policy {
     pub signup: SignupPolicy,
     /// Default session lifetime in seconds.
     pub session_ttl: u64,
+    /// Earlier versions kept per record.
+    pub history: u32,
 }
 
 /// An open vault.
@@ -133,6 +135,7 @@ impl Vault {
                 kdf: cfg.kdf,
                 signup: cfg.signup,
                 session_ttl: cfg.session_ttl,
+                history: cfg.history,
             },
             witness: Witness::none(),
             state_dir: None,
@@ -723,6 +726,7 @@ pub(crate) fn test_vault(db: &Path) -> Vault {
             },
             signup: SignupPolicy::Open,
             session_ttl: 3600,
+            history: 9,
         },
     )
     .unwrap()

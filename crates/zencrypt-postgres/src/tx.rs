@@ -119,6 +119,17 @@ const IDENTITY_COLUMNS: &str = "id, owner_id, salt, kdf_m_kib, kdf_t, kdf_p, \
 const RECORD_COLUMNS: &str = "id, token, owner_id, name, key_id, key_version, identity_id, \
      wrapped_dek, ciphertext, created_at, updated_at, expires_at, deleted_at, version, row_mac";
 
+/// An earlier version as a record row (see `Tx::record_versions`): the record's token,
+/// owner, name and times, the version's own key, data key, ciphertext and MAC.
+const VERSION_COLUMNS: &str = "v.record_id, r.token, r.owner_id, r.name, v.key_id, \
+     v.key_version, v.identity_id, v.wrapped_dek, v.ciphertext, r.created_at, v.written_at, \
+     r.expires_at, r.deleted_at, v.version, v.row_mac";
+
+/// [`VERSION_COLUMNS`] with an empty ciphertext.
+const VERSION_COLUMNS_NO_VALUE: &str = "v.record_id, r.token, r.owner_id, r.name, v.key_id, \
+     v.key_version, v.identity_id, v.wrapped_dek, ''::bytea, r.created_at, v.written_at, \
+     r.expires_at, r.deleted_at, v.version, v.row_mac";
+
 /// The record columns with an empty ciphertext (listing, rewrapping, verifying).
 const RECORD_META_COLUMNS: &str = "id, token, owner_id, name, key_id, key_version, \
      identity_id, wrapped_dek, ''::bytea, created_at, updated_at, expires_at, deleted_at, \
@@ -675,6 +686,10 @@ impl Tx for PgTx<'_> {
                 "UPDATE sessions SET row_mac = $2 WHERE id = $1",
                 args![id.as_str(), mac],
             ),
+            RowId::RecordVersion(id, v) => self.exec(
+                "UPDATE record_versions SET row_mac = $3 WHERE record_id = $1 AND version = $2",
+                args![*id, *v, mac],
+            ),
         }
         .map(drop)
     }
@@ -1184,12 +1199,65 @@ impl Tx for PgTx<'_> {
 
     fn delete_record(&mut self, id: i64) -> StoreResult<()> {
         self.exec(
+            "DELETE FROM record_versions WHERE record_id = $1",
+            args![id],
+        )?;
+        self.exec(
             "WITH gone AS (DELETE FROM records WHERE id = $1 RETURNING id) \
              SELECT setval('records_id_high', g.id) FROM (SELECT max(id) AS id FROM gone) g \
              WHERE g.id > (SELECT last_value FROM records_id_high)",
             args![id],
         )
         .map(drop)
+    }
+
+    fn insert_record_version(&mut self, r: &RecordRow) -> StoreResult<()> {
+        self.exec(
+            "INSERT INTO record_versions (record_id, version, key_id, key_version, identity_id, \
+             wrapped_dek, ciphertext, written_at, row_mac) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            args![
+                r.id,
+                r.version,
+                r.key_id,
+                r.key_version,
+                r.identity_id,
+                r.wrapped_dek,
+                r.ciphertext,
+                r.updated_at,
+                r.mac
+            ],
+        )
+        .map(drop)
+    }
+
+    fn record_versions(&mut self, record_id: i64) -> StoreResult<Vec<RecordRow>> {
+        self.all(
+            &format!(
+                "SELECT {VERSION_COLUMNS_NO_VALUE} FROM record_versions v JOIN records r \
+                 ON r.id = v.record_id WHERE v.record_id = $1 ORDER BY v.version DESC"
+            ),
+            args![record_id],
+            record_from_row,
+        )
+    }
+
+    fn record_version(&mut self, record_id: i64, version: i64) -> StoreResult<Option<RecordRow>> {
+        self.one(
+            &format!(
+                "SELECT {VERSION_COLUMNS} FROM record_versions v JOIN records r \
+                 ON r.id = v.record_id WHERE v.record_id = $1 AND v.version = $2"
+            ),
+            args![record_id, version],
+            record_from_row,
+        )
+    }
+
+    fn prune_record_versions(&mut self, record_id: i64, version: i64) -> StoreResult<u64> {
+        self.exec(
+            "DELETE FROM record_versions WHERE record_id = $1 AND version < $2",
+            args![record_id, version],
+        )
     }
 
     fn list_records(&mut self, owner_id: i64, f: &RecordFilter) -> StoreResult<Vec<RecordRow>> {

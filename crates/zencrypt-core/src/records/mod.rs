@@ -557,6 +557,39 @@ pub(crate) fn put_in(
     Ok(row)
 }
 
+/// The value of version `version` of a loaded record: the record itself, or an earlier
+/// version kept in its history.
+fn read_version(
+    tx: &mut dyn Tx,
+    session: &Session,
+    ring: &mut Keyring<'_>,
+    row: &RecordRow,
+    reference: &str,
+    version: i64,
+) -> Result<Zeroizing<Vec<u8>>> {
+    if version == row.version {
+        return ring.open(tx, session, row);
+    }
+    let earlier = tx
+        .record_version(row.id, version)?
+        .ok_or_else(|| {
+            Error::NotFound(if (1..row.version).contains(&version) {
+                format!(
+                    "version {version} of record '{}' is no longer kept (`zencrypt data history {}` lists what is)",
+                    crate::text::printable(reference, 80),
+                    crate::text::printable(reference, 80)
+                )
+            } else {
+                format!(
+                    "record '{}' has no version {version} (it is at version {})",
+                    crate::text::printable(reference, 80),
+                    row.version
+                )
+            })
+        })?;
+    ring.open(tx, session, &earlier)
+}
+
 /// Whether a record is expired at `now`.
 pub(crate) fn is_expired(row: &RecordRow, now: i64) -> bool {
     row.expires_at.is_some_and(|e| now >= e)
@@ -582,7 +615,192 @@ pub(crate) fn load_readable(
     Ok(row)
 }
 
+/// Replaces a loaded record's value inside `tx`: its current state is kept as an earlier
+/// version (up to `history` of them), then a new data key seals `value` as version + 1,
+/// under the record's key (rotated first if due) or its record password.
+fn update_in(
+    tx: &mut dyn Tx,
+    session: &Session,
+    ring: &mut Keyring<'_>,
+    mut row: RecordRow,
+    value: &[u8],
+    history: u32,
+) -> Result<RecordRow> {
+    if value.len() > MAX_VALUE {
+        return Err(Error::Usage(format!(
+            "values are limited to {} MiB",
+            MAX_VALUE >> 20
+        )));
+    }
+    match row.identity_id {
+        Some(identity_id) => {
+            let identity_id = IdentityId(identity_id);
+            let unlocker = ring.unlocker.as_mut().ok_or_else(|| Error::NeedsInput {
+                what: "the record password".into(),
+                flag: "--password-file FILE (or ZENCRYPT_RECORD_PASSWORD_FILE)".into(),
+            })?;
+            // Opening the identity may replace one of an older scheme and rewrap the
+            // record's data key: the version kept must hold the key as it is now.
+            let ik = Key32::from_bytes(*unlocker.key(tx, session.user_id, identity_id)?.expose());
+            if history > 0 {
+                let kept = RecordRow {
+                    wrapped_dek: unlocker
+                        .current_dek(RecordId(row.id), &row.wrapped_dek)
+                        .to_vec(),
+                    ..row.clone()
+                };
+                tx.insert_record_version(&kept)?;
+            }
+            seal_into(
+                tx,
+                session,
+                ring,
+                &mut row,
+                value,
+                None,
+                Some((identity_id, &ik)),
+            )?;
+        }
+        None => {
+            if history > 0 {
+                tx.insert_record_version(&row)?;
+            }
+            let current = row.key_id.ok_or_else(|| integrity(row.id))?;
+            let name = ring.key_name(tx, KeyId(current))?;
+            let key = key_for_put(tx, session, Some(&name))?;
+            seal_into(tx, session, ring, &mut row, value, Some(&key), None)?;
+            crate::keys::count_usage(
+                tx,
+                KeyId(key.id),
+                KeyVersion(key.latest_version),
+                1,
+                value.len() as i64,
+            )?;
+        }
+    }
+    row.version += 1;
+    row.updated_at = duration::now();
+    tx.update_record(&row)?;
+    tx.prune_record_versions(row.id, row.version - i64::from(history))?;
+    usage(tx, session, &row, UsageOp::DataUpdate, value.len())?;
+    Ok(row)
+}
+
+/// One version of a record, as `data history` lists it (never its value).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VersionInfo {
+    /// The version.
+    pub version: i64,
+    /// Unix seconds it was written.
+    pub written_at: i64,
+    /// The wrapping key's name and version, for key-wrapped versions.
+    pub key: Option<(String, i64)>,
+    /// Password-protected.
+    pub protected: bool,
+    /// Whether it is the record's current version.
+    pub current: bool,
+}
+
 impl Vault {
+    /// A record's versions, the current one first, then the earlier ones kept.
+    pub fn data_history(
+        &mut self,
+        session: &Session,
+        reference: &str,
+    ) -> Result<(RecordInfo, Vec<VersionInfo>)> {
+        self.authorized(
+            session,
+            Permission::Own,
+            AuditAction::DataHistory,
+            reference,
+            |tx| {
+                let row = tx
+                    .record_by_ref(session.user_id.0, reference)?
+                    .ok_or_else(|| not_found(reference))?;
+                let mut ring = Keyring::new(session, None);
+                let info = ring.info(tx, &row)?;
+                let mut out = Vec::new();
+                let earlier = tx.record_versions(row.id)?;
+                for (r, current) in
+                    std::iter::once((&row, true)).chain(earlier.iter().map(|r| (r, false)))
+                {
+                    let key = match (r.key_id, r.key_version) {
+                        (Some(k), Some(v)) => Some((ring.key_name(tx, KeyId(k))?, v)),
+                        _ => None,
+                    };
+                    out.push(VersionInfo {
+                        version: r.version,
+                        written_at: r.updated_at,
+                        key,
+                        protected: r.identity_id.is_some(),
+                        current,
+                    });
+                }
+                let n = out.len();
+                Ok(((info, out), json!({ "versions": n })))
+            },
+        )
+    }
+
+    /// Reads one version of a live record (the current one or an earlier one kept),
+    /// audited and counted like a `data get`.
+    pub fn data_get_version(
+        &mut self,
+        session: &Session,
+        reference: &str,
+        version: i64,
+        password: Option<&SecretString>,
+    ) -> Result<(RecordInfo, Zeroizing<Vec<u8>>)> {
+        self.authorized(
+            session,
+            Permission::Own,
+            AuditAction::DataGet,
+            reference,
+            |tx| {
+                let row = load_readable(tx, session.user_id, reference)?;
+                let mut ring = Keyring::new(session, password);
+                let value = read_version(tx, session, &mut ring, &row, reference, version)?;
+                usage(tx, session, &row, UsageOp::DataGet, value.len())?;
+                let mut info = ring.info(tx, &row)?;
+                info.version = version;
+                let detail = json!({ "found": 1, "missing": 0, "expired": 0, "version": version });
+                Ok(((info, value), detail))
+            },
+        )
+    }
+
+    /// Sets a record back to an earlier version's value, as a new version (the versions
+    /// in between stay in the history).
+    pub fn data_rollback(
+        &mut self,
+        session: &Session,
+        reference: &str,
+        to: i64,
+        password: Option<&SecretString>,
+    ) -> Result<RecordRow> {
+        let history = self.policy.history;
+        self.authorized(
+            session,
+            Permission::Own,
+            AuditAction::DataRollback,
+            reference,
+            |tx| {
+                let row = load_readable(tx, session.user_id, reference)?;
+                if to == row.version {
+                    return Err(Error::Conflict(format!(
+                        "record '{reference}' is already at version {to}"
+                    )));
+                }
+                let mut ring = Keyring::new(session, password);
+                let value = read_version(tx, session, &mut ring, &row, reference, to)?;
+                usage(tx, session, &row, UsageOp::DataGet, value.len())?;
+                let row = update_in(tx, session, &mut ring, row, &value, history)?;
+                let detail = json!({ "to": to, "version": row.version, "bytes": value.len() });
+                Ok((row, detail))
+            },
+        )
+    }
+
     /// Whether reading these records needs the record password.
     pub fn records_need_password(&mut self, session: &Session, refs: &[String]) -> Result<bool> {
         let mut tx = self.reader(Some(&session.integrity))?;
@@ -676,13 +894,14 @@ impl Vault {
         if_version: Option<i64>,
         password: Option<&SecretString>,
     ) -> Result<RecordRow> {
+        let history = self.policy.history;
         self.authorized(
             session,
             Permission::Own,
             AuditAction::DataUpdate,
             reference,
             |tx| {
-                let mut row = load_readable(tx, session.user_id, reference)?;
+                let row = load_readable(tx, session.user_id, reference)?;
                 if let Some(v) = if_version
                     && v != row.version
                 {
@@ -692,44 +911,7 @@ impl Vault {
                     )));
                 }
                 let mut ring = Keyring::new(session, password);
-                match row.identity_id {
-                    Some(identity_id) => {
-                        let identity_id = IdentityId(identity_id);
-                        let unlocker = ring.unlocker.as_mut().ok_or_else(|| Error::NeedsInput {
-                            what: "the record password".into(),
-                            flag: "--password-file FILE (or ZENCRYPT_RECORD_PASSWORD_FILE)".into(),
-                        })?;
-                        let ik = Key32::from_bytes(
-                            *unlocker.key(tx, session.user_id, identity_id)?.expose(),
-                        );
-                        seal_into(
-                            tx,
-                            session,
-                            &mut ring,
-                            &mut row,
-                            value,
-                            None,
-                            Some((identity_id, &ik)),
-                        )?;
-                    }
-                    None => {
-                        let current = row.key_id.ok_or_else(|| integrity(row.id))?;
-                        let name = ring.key_name(tx, KeyId(current))?;
-                        let key = key_for_put(tx, session, Some(&name))?;
-                        seal_into(tx, session, &mut ring, &mut row, value, Some(&key), None)?;
-                        crate::keys::count_usage(
-                            tx,
-                            KeyId(key.id),
-                            KeyVersion(key.latest_version),
-                            1,
-                            value.len() as i64,
-                        )?;
-                    }
-                }
-                row.version += 1;
-                row.updated_at = duration::now();
-                tx.update_record(&row)?;
-                usage(tx, session, &row, UsageOp::DataUpdate, value.len())?;
+                let row = update_in(tx, session, &mut ring, row, value, history)?;
                 let detail = json!({ "version": row.version, "bytes": value.len() });
                 Ok((row, detail))
             },

@@ -62,6 +62,12 @@ pub const MIGRATIONS: &[Migration] = &[
         sqlite: V6_AUDIT_HEAD,
         postgres: PG_V6_AUDIT_HEAD,
     },
+    Migration {
+        version: 7,
+        name: "record versions",
+        sqlite: V7_RECORD_VERSIONS,
+        postgres: PG_V7_RECORD_VERSIONS,
+    },
 ];
 
 /// The latest schema version this binary knows.
@@ -245,6 +251,26 @@ INSERT INTO audit_head (id, seq, mac)
     FROM audit_log;
 ";
 
+/// Earlier values of a record (`data history`): each row is a record's whole encrypted
+/// state at one version, with its own data key, bound to the record under the owner's
+/// integrity key (docs/threat-model.md, "Row integrity"). Hard deletes remove them with
+/// the record.
+const V7_RECORD_VERSIONS: &str = "
+CREATE TABLE record_versions (
+    record_id   INTEGER NOT NULL REFERENCES records(id),
+    version     INTEGER NOT NULL,
+    key_id      INTEGER REFERENCES keys(id),
+    key_version INTEGER,
+    identity_id INTEGER REFERENCES password_identities(id),
+    wrapped_dek BLOB NOT NULL,
+    ciphertext  BLOB NOT NULL,
+    written_at  INTEGER NOT NULL,
+    row_mac     BLOB NOT NULL,
+    PRIMARY KEY (record_id, version),
+    CHECK ((key_id IS NULL) <> (identity_id IS NULL))
+) STRICT;
+";
+
 const PG_V1_ACCOUNTS_SESSIONS_AUDIT: &str = r#"
 CREATE TABLE meta (
     key   TEXT COLLATE "C" PRIMARY KEY,
@@ -406,6 +432,22 @@ CREATE INDEX users_by_folded_name ON users (lower(username COLLATE "C"));
 UPDATE sessions SET revoked_at = coalesce(revoked_at, CAST(floor(extract(epoch FROM now())) AS BIGINT)),
     wrapped_user_key = ''::bytea;
 "#;
+
+const PG_V7_RECORD_VERSIONS: &str = "
+CREATE TABLE record_versions (
+    record_id   BIGINT NOT NULL REFERENCES records(id),
+    version     BIGINT NOT NULL,
+    key_id      BIGINT REFERENCES keys(id),
+    key_version BIGINT,
+    identity_id BIGINT REFERENCES password_identities(id),
+    wrapped_dek BYTEA NOT NULL,
+    ciphertext  BYTEA NOT NULL,
+    written_at  BIGINT NOT NULL,
+    row_mac     BYTEA NOT NULL,
+    PRIMARY KEY (record_id, version),
+    CHECK ((key_id IS NULL) <> (identity_id IS NULL))
+);
+";
 
 const PG_V6_AUDIT_HEAD: &str = "
 CREATE TABLE audit_head (

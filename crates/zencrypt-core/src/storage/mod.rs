@@ -391,8 +391,20 @@ pub trait Tx {
     fn record_by_ref(&mut self, owner_id: i64, reference: &str) -> StoreResult<Option<RecordRow>>;
     /// Saves a record's mutable fields.
     fn update_record(&mut self, r: &RecordRow) -> StoreResult<()>;
-    /// Removes a record row (and with it the wrapped data key).
+    /// Removes a record row (and with it the wrapped data key) and all its earlier
+    /// versions.
     fn delete_record(&mut self, id: i64) -> StoreResult<()>;
+    /// Keeps an earlier version of a record: `r` as it was at `r.version` (its id, key,
+    /// wrapped data key, ciphertext, `updated_at` as the time it was written, and MAC).
+    fn insert_record_version(&mut self, r: &RecordRow) -> StoreResult<()>;
+    /// The earlier versions of record `record_id`, newest first, as records (the record's
+    /// token, owner, name and times with each version's own key, data key, `updated_at`
+    /// and MAC), without ciphertexts.
+    fn record_versions(&mut self, record_id: i64) -> StoreResult<Vec<RecordRow>>;
+    /// One earlier version of a record, with its ciphertext.
+    fn record_version(&mut self, record_id: i64, version: i64) -> StoreResult<Option<RecordRow>>;
+    /// Removes the earlier versions of a record below `version`; returns how many.
+    fn prune_record_versions(&mut self, record_id: i64, version: i64) -> StoreResult<u64>;
     /// Records of `owner` matching a filter.
     fn list_records(&mut self, owner_id: i64, filter: &RecordFilter)
     -> StoreResult<Vec<RecordRow>>;

@@ -262,6 +262,22 @@ pub const TABLES: &[Table] = &[
         replace: false,
     },
     Table {
+        name: "record_versions",
+        columns: &[
+            int("record_id"),
+            int("version"),
+            int_null("key_id"),
+            int_null("key_version"),
+            int_null("identity_id"),
+            blob("wrapped_dek"),
+            blob("ciphertext"),
+            int("written_at"),
+            blob("row_mac"),
+        ],
+        key: &["record_id", "version"],
+        replace: false,
+    },
+    Table {
         name: "usage_events",
         columns: &[
             int("id"),
