@@ -25,7 +25,7 @@ use zencrypt_core::ids::{KeyId, KeyVersion};
 pub type Target = fn(&[u8]);
 
 /// Every fuzz target, by the name of its `fuzz_targets/<name>.rs` file.
-pub const TARGETS: [(&str, Target); 10] = [
+pub const TARGETS: [(&str, Target); 11] = [
     ("ciphertext", ciphertext),
     ("stream_tamper", stream_tamper),
     ("armor", armor),
@@ -36,6 +36,7 @@ pub const TARGETS: [(&str, Target); 10] = [
     ("state_digests", state_digests),
     ("template", template),
     ("totp", totp),
+    ("import_formats", import_formats),
 ];
 
 /// The fixed data key the ciphertext targets decrypt with.
@@ -352,4 +353,36 @@ pub fn totp(data: &[u8]) {
         }
         Err(e) => check_error(&e, exit::USAGE, "totp"),
     }
+}
+
+/// Imports from other managers (`data import --format dotenv|csv|bitwarden-json`): each
+/// parsed or refused with exit 2 and a one-line message; what parses maps to valid,
+/// distinct record names or is refused the same way.
+pub fn import_formats(data: &[u8]) {
+    use zencrypt_core::records::formats;
+    let check = |parsed: zencrypt_core::Result<Vec<formats::Foreign>>, what: &str| match parsed {
+        Ok(foreign) => match formats::to_items(foreign, "imported/") {
+            Ok(items) => {
+                let mut names: Vec<&str> = items
+                    .iter()
+                    .map(|(i, _)| i.name.as_deref().expect("named"))
+                    .collect();
+                assert!(
+                    names
+                        .iter()
+                        .all(|n| zencrypt_core::records::is_valid_name(n)),
+                    "{what}"
+                );
+                names.sort_unstable();
+                let n = names.len();
+                names.dedup();
+                assert_eq!(names.len(), n, "{what}: two records with one name");
+            }
+            Err(e) => check_error(&e, exit::USAGE, what),
+        },
+        Err(e) => check_error(&e, exit::USAGE, what),
+    };
+    check(formats::parse_dotenv(data), "dotenv");
+    check(formats::parse_csv(data, "name", "value"), "csv");
+    check(formats::parse_bitwarden(data).map(|b| b.items), "bitwarden");
 }

@@ -946,3 +946,268 @@ fn history_length_is_configurable_and_versions_are_bound() {
     // The current value is untouched.
     assert_eq!(env.run(&["data", "get", "a"], b"").stdout, "4");
 }
+
+fn names(env: &Env, glob: &str) -> Vec<String> {
+    let r = env.run(&["--json", "data", "list", glob, "--order-by", "name"], b"");
+    r.ok();
+    r.json()
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x["name"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn imports_from_other_managers_map_names_and_are_all_or_nothing() {
+    let env = setup();
+    let dir = env.dir.path();
+    // A .env file, under a prefix, with a dry run first.
+    let dotenv = dir.join("app.env");
+    std::fs::write(
+        &dotenv,
+        "# app\nDB_PASSWORD=s3cret\nexport API_KEY=\"k\\n2\"\n",
+    )
+    .unwrap();
+    let r = env.run(
+        &[
+            "data",
+            "import",
+            "--format",
+            "dotenv",
+            dotenv.to_str().unwrap(),
+            "--prefix",
+            "prod/app/",
+            "--dry-run",
+        ],
+        b"",
+    );
+    r.ok();
+    assert_eq!(
+        r.stdout,
+        "prod/app/DB_PASSWORD  <- DB_PASSWORD\nprod/app/API_KEY      <- API_KEY\n"
+    );
+    assert_eq!(
+        r.stderr,
+        "Would import 2 record(s); nothing was stored (--dry-run).\n"
+    );
+    assert!(!r.stdout.contains("s3cret"));
+    assert_eq!(names(&env, "*"), Vec::<String>::new());
+    let r = env.run(
+        &[
+            "data",
+            "import",
+            "--format",
+            "dotenv",
+            dotenv.to_str().unwrap(),
+            "--prefix",
+            "prod/app/",
+        ],
+        b"",
+    );
+    r.ok();
+    assert_eq!(r.stdout, "2\n");
+    assert_eq!(
+        env.run(&["data", "get", "prod/app/API_KEY"], b"").stdout,
+        "k\n2"
+    );
+
+    // CSV with its own column names; names with spaces and colons are mapped visibly.
+    let csv = dir.join("export.csv");
+    std::fs::write(
+        &csv,
+        "title,url,password\nGitHub (work),https://github.com,\"p,1\"\nmail: home,,p2\n",
+    )
+    .unwrap();
+    let r = env.run(
+        &[
+            "--json",
+            "data",
+            "import",
+            "--format",
+            "csv",
+            csv.to_str().unwrap(),
+            "--name-column",
+            "title",
+            "--value-column",
+            "password",
+            "--dry-run",
+        ],
+        b"",
+    );
+    r.ok();
+    assert_eq!(
+        r.json()["records"],
+        serde_json::json!([
+            { "name": "GitHub--work-", "from": "GitHub (work)" },
+            { "name": "mail--home", "from": "mail: home" },
+        ])
+    );
+    env.run(
+        &[
+            "data",
+            "import",
+            "--format",
+            "csv",
+            csv.to_str().unwrap(),
+            "--name-column",
+            "title",
+            "--value-column",
+            "password",
+        ],
+        b"",
+    )
+    .ok();
+    assert_eq!(
+        env.run(&["data", "get", "GitHub--work-"], b"").stdout,
+        "p,1"
+    );
+
+    // Bitwarden's unencrypted export.
+    let bw = dir.join("bitwarden_export.json");
+    std::fs::write(
+        &bw,
+        r#"{"encrypted":false,"folders":[{"id":"f1","name":"Work"}],"items":[
+            {"id":"1","type":1,"name":"Jira","folderId":"f1","login":{"username":"me","password":"jira-pw","totp":"JBSWY3DPEHPK3PXP"}},
+            {"id":"2","type":2,"name":"Server notes","notes":"ssh root@x"},
+            {"id":"3","type":3,"name":"Visa","card":{"number":"4111111111111111"}}]}"#,
+    )
+    .unwrap();
+    let r = env.run(
+        &[
+            "data",
+            "import",
+            "--format",
+            "bitwarden-json",
+            bw.to_str().unwrap(),
+            "--prefix",
+            "bw/",
+        ],
+        b"",
+    );
+    r.ok();
+    assert_eq!(r.stdout, "3\n");
+    assert_eq!(
+        r.stderr,
+        "Skipped 'Visa': nothing secret to store (a card, an identity, or a login without a password).\n"
+    );
+    assert_eq!(
+        names(&env, "bw/*"),
+        ["bw/Server-notes", "bw/Work/Jira", "bw/Work/Jira/totp"]
+    );
+    assert_eq!(
+        env.run(&["data", "get", "bw/Work/Jira"], b"").stdout,
+        "jira-pw"
+    );
+    env.run(&["data", "totp", "bw/Work/Jira/totp"], b"").ok();
+
+    // All or nothing: a bad line is named and nothing from the file is stored.
+    let bad = dir.join("bad.env");
+    std::fs::write(&bad, "GOOD=1\nthis line has the secret hunter2\n").unwrap();
+    let r = env.run(
+        &[
+            "data",
+            "import",
+            "--format",
+            "dotenv",
+            bad.to_str().unwrap(),
+        ],
+        b"",
+    );
+    assert_eq!(r.code, 2);
+    assert_eq!(
+        r.stderr,
+        "error: line 2: expected NAME=VALUE; nothing was imported\n"
+    );
+    assert_eq!(env.run(&["data", "get", "GOOD"], b"").code, 5);
+    // An imported name that exists already: nothing is stored either.
+    let again = env.run(
+        &[
+            "data",
+            "import",
+            "--format",
+            "dotenv",
+            dotenv.to_str().unwrap(),
+            "--prefix",
+            "prod/app/",
+        ],
+        b"",
+    );
+    assert_eq!(again.code, 6, "{}", again.stderr);
+    assert_eq!(names(&env, "prod/*").len(), 2);
+    let r = env.run(
+        &[
+            "data",
+            "import",
+            "--format",
+            "dotenv",
+            dotenv.to_str().unwrap(),
+            "--prefix",
+            "prod",
+        ],
+        b"",
+    );
+    assert_eq!(r.code, 2);
+    assert_eq!(
+        r.stderr,
+        "error: --prefix must be a path ending in '/', such as 'imported/' or 'prod/app/', not 'prod'\n"
+    );
+}
+
+#[test]
+fn exports_to_dotenv_and_csv_read_back() {
+    let env = setup();
+    put_value(&env, "prod/db-password", b"p\"w $HOME");
+    put_value(&env, "notes", b"two\nlines");
+    let out = env.dir.path().join("all.env");
+    let r = env.run(
+        &[
+            "data",
+            "export",
+            "--format",
+            "dotenv",
+            "-o",
+            out.to_str().unwrap(),
+        ],
+        b"",
+    );
+    r.ok();
+    assert_eq!(
+        std::fs::read_to_string(&out).unwrap(),
+        "PROD_DB_PASSWORD=\"p\\\"w \\$HOME\"\nNOTES=\"two\\nlines\"\n"
+    );
+    assert_eq!(mode(&out), 0o600);
+    let csv = env.run(&["data", "export", "--format", "csv"], b"");
+    csv.ok();
+    assert_eq!(
+        csv.stdout,
+        "name,value\nprod/db-password,\"p\"\"w $HOME\"\nnotes,\"two\nlines\"\n"
+    );
+    // Both read back into another vault.
+    let other = Env::new();
+    other.signup("bob");
+    other
+        .run(
+            &[
+                "data",
+                "import",
+                "--format",
+                "dotenv",
+                out.to_str().unwrap(),
+            ],
+            b"",
+        )
+        .ok();
+    assert_eq!(
+        other.run(&["data", "get", "PROD_DB_PASSWORD"], b"").stdout,
+        "p\"w $HOME"
+    );
+    put_value(&env, "bin", b"\xff\x00");
+    let r = env.run(&["data", "export", "--format", "dotenv"], b"");
+    assert_eq!(r.code, 2);
+    assert_eq!(
+        r.stderr,
+        "error: record 'bin' holds binary data, which a .env file cannot carry; use --format jsonl\n"
+    );
+    assert_eq!(r.stdout, "");
+}

@@ -104,8 +104,10 @@ pub enum DataCommand {
         after_help = "Example:\n  zencrypt data rekey --old-password-file old.txt --new-password-file new.txt"
     )]
     Rekey(RekeyArgs),
-    /// Import JSON lines {"name"?, "value"|"value_base64", "expires_in"?} in one transaction.
-    #[command(after_help = "Example:\n  zencrypt data import secrets.jsonl --key app")]
+    /// Import records in one transaction: JSON lines, .env, CSV or a Bitwarden export.
+    #[command(
+        after_help = "Examples:\n  zencrypt data import secrets.jsonl --key app\n  zencrypt data import --format dotenv .env --prefix prod/app/ --dry-run\n  zencrypt data import --format csv export.csv --name-column title --value-column password\n  zencrypt data import --format bitwarden-json bitwarden_export.json --prefix bw/\n\njsonl lines are {\"name\"?, \"value\"|\"value_base64\", \"expires_in\"?}. From the other formats,\nnames are mapped to record names: characters a name may not hold become '-' (--dry-run\nshows each mapped name with the original). All or nothing: the first bad line is named\nand nothing is stored. Bitwarden: a login's password is FOLDER/NAME, its TOTP secret\nFOLDER/NAME/totp, a secure note's text FOLDER/NAME; cards and identities are skipped."
+    )]
     Import(ImportArgs),
     /// Write every record, decrypted, as JSON lines.
     #[command(after_help = "Example:\n  zencrypt data export -o backup.jsonl")]
@@ -308,6 +310,45 @@ pub struct ImportArgs {
     /// Record password file (with --protect).
     #[arg(long, value_name = "FILE", requires = "protect")]
     pub password_file: Option<PathBuf>,
+    /// The input's format.
+    #[arg(long, value_enum, default_value = "jsonl")]
+    pub format: ImportFormat,
+    /// Show the names that would be stored (never the values) and store nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// File every record under this path (e.g. 'imported/').
+    #[arg(long, value_name = "PATH/")]
+    pub prefix: Option<String>,
+    /// The CSV column holding the name (default 'name').
+    #[arg(long, value_name = "COLUMN", default_value = "name")]
+    pub name_column: String,
+    /// The CSV column holding the value (default 'value').
+    #[arg(long, value_name = "COLUMN", default_value = "value")]
+    pub value_column: String,
+}
+
+/// `data import --format` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ImportFormat {
+    /// JSON lines, as `data export` writes them.
+    Jsonl,
+    /// NAME=VALUE lines.
+    Dotenv,
+    /// CSV with a header naming the name and value columns.
+    Csv,
+    /// Bitwarden's unencrypted JSON export.
+    BitwardenJson,
+}
+
+/// `data export --format` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ExportFormat {
+    /// JSON lines (every record, binary values as base64).
+    Jsonl,
+    /// NAME="value" lines, names as environment variables (text values only).
+    Dotenv,
+    /// CSV with a name,value header.
+    Csv,
 }
 
 // `data export` arguments. (A plain comment: see `cli::Command`.)
@@ -329,6 +370,9 @@ pub struct ExportArgs {
     /// Do not ask for confirmation on a terminal.
     #[arg(long)]
     pub yes: bool,
+    /// The output's format.
+    #[arg(long, value_enum, default_value = "jsonl")]
+    pub format: ExportFormat,
 }
 
 /// `--order-by` values.
@@ -841,10 +885,112 @@ fn rekey(ctx: &Ctx, vault: &mut Vault, session: &Session, a: RekeyArgs) -> Resul
     )
 }
 
-/// `data import`: stores JSON lines in one transaction and prints the count.
+/// Largest input `data import` reads whole (the non-jsonl formats).
+const MAX_IMPORT_FILE: u64 = 512 << 20;
+
+/// Reads and parses a non-jsonl import into items, each with the name it had elsewhere;
+/// also what a Bitwarden export had nothing to store for.
+fn foreign_items(a: &ImportArgs) -> Result<(Vec<(records::ImportItem, String)>, Vec<String>)> {
+    use std::io::Read;
+    use zencrypt_core::records::formats;
+    let mut input = crate::ui::files::open_input(a.input.as_deref())?;
+    let mut bytes = zeroize::Zeroizing::new(Vec::new());
+    (&mut input.reader)
+        .take(MAX_IMPORT_FILE + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| Error::io(format!("reading {}", input.name), e))?;
+    if bytes.len() as u64 > MAX_IMPORT_FILE {
+        return Err(Error::Usage(format!(
+            "{} is over {} MiB; nothing was imported",
+            input.name,
+            MAX_IMPORT_FILE >> 20
+        )));
+    }
+    let prefix = a.prefix.as_deref().unwrap_or("");
+    let (foreign, skipped) = match a.format {
+        ImportFormat::Dotenv => (formats::parse_dotenv(&bytes)?, Vec::new()),
+        ImportFormat::Csv => (
+            formats::parse_csv(&bytes, &a.name_column, &a.value_column)?,
+            Vec::new(),
+        ),
+        ImportFormat::BitwardenJson => {
+            let bw = formats::parse_bitwarden(&bytes)?;
+            (bw.items, bw.skipped)
+        }
+        ImportFormat::Jsonl => unreachable!("jsonl is read line by line"),
+    };
+    Ok((formats::to_items(foreign, prefix)?, skipped))
+}
+
+/// `data import`: stores records in one transaction and prints the count.
 fn import(ctx: &Ctx, vault: &mut Vault, session: &Session, a: ImportArgs) -> Result<()> {
     let out = &ctx.out;
-    let items = read_import(a.input.as_deref())?;
+    if let Some(p) = &a.prefix {
+        records::formats::check_prefix(p)?;
+    }
+    let (items, from, skipped): (Vec<records::ImportItem>, Vec<Option<String>>, Vec<String>) =
+        if a.format == ImportFormat::Jsonl {
+            let mut items = read_import(a.input.as_deref())?;
+            if let Some(prefix) = &a.prefix {
+                for item in &mut items {
+                    if let Some(n) = &item.name {
+                        let full = format!("{prefix}{n}");
+                        records::validate_name(&full)?;
+                        item.name = Some(full);
+                    }
+                }
+            }
+            let n = items.len();
+            (items, vec![None; n], Vec::new())
+        } else {
+            let (pairs, skipped) = foreign_items(&a)?;
+            let (items, from) = pairs
+                .into_iter()
+                .map(|(item, from)| {
+                    let changed = item.name.as_deref() != Some(from.as_str());
+                    (item, changed.then_some(from))
+                })
+                .unzip();
+            (items, from, skipped)
+        };
+    for s in &skipped {
+        out.note(&format!("Skipped '{s}': nothing secret to store (a card, an identity, or a login without a password)."));
+    }
+    if a.dry_run {
+        let names: Vec<(String, Option<String>)> = items
+            .iter()
+            .zip(&from)
+            .map(|(i, f)| {
+                (
+                    i.name.clone().unwrap_or_else(|| "(unnamed)".into()),
+                    f.clone(),
+                )
+            })
+            .collect();
+        if out.json {
+            emitted(out.json_doc(&json!({
+                "records": names.iter().map(|(n, f)| json!({ "name": n, "from": f })).collect::<Vec<_>>(),
+                "skipped": skipped,
+            })))?;
+        } else {
+            let width = names.iter().map(|(n, _)| n.len()).max().unwrap_or(0);
+            let lines: Vec<String> = names
+                .iter()
+                .map(|(n, f)| match f {
+                    Some(f) => format!("{n:<width$}  <- {f}"),
+                    None => n.clone(),
+                })
+                .collect();
+            if !lines.is_empty() {
+                emitted(out.data_line(&lines.join("\n")))?;
+            }
+        }
+        out.note(&format!(
+            "Would import {} record(s); nothing was stored (--dry-run).",
+            items.len()
+        ));
+        return Ok(());
+    }
     let password = if a.protect {
         Some(input::record_password(
             a.password_file.as_deref(),
@@ -883,7 +1029,11 @@ fn export(ctx: &Ctx, vault: &mut Vault, session: &Session, a: ExportArgs) -> Res
         None => None,
     };
     let (rows, skipped) = vault.data_export(session, a.include_deleted, password.as_ref())?;
-    write_through(a.output.as_deref(), |w| write_export(w, &rows))?;
+    write_through(a.output.as_deref(), |w| match a.format {
+        ExportFormat::Jsonl => write_export(w, &rows),
+        ExportFormat::Dotenv => records::formats::write_dotenv(w, &rows),
+        ExportFormat::Csv => records::formats::write_csv(w, &rows),
+    })?;
     out.note(&format!("Exported {} record(s).", rows.len()));
     if skipped > 0 {
         out.note(&format!(

@@ -2,6 +2,7 @@
 //! with its own random data key wrapped by a named key version or a password identity,
 //! and bound to its row, owner and key so that a ciphertext moved elsewhere fails.
 
+pub mod formats;
 pub mod identity;
 mod lifecycle;
 pub mod token;
