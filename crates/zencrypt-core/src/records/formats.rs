@@ -129,7 +129,7 @@ pub fn parse_dotenv(input: &[u8]) -> Result<Vec<Foreign>> {
                 .find('\'')
                 .ok_or_else(|| refuse(&at, "the quoted value is not closed"))?;
             after_quote(&rest[end + 1..], &at)?;
-            Zeroizing::new(rest[..end].as_bytes().to_vec())
+            Zeroizing::new(rest.as_bytes()[..end].to_vec())
         } else if let Some(rest) = value.strip_prefix('"') {
             let mut v = Zeroizing::new(Vec::new());
             let mut chars = rest.chars();
