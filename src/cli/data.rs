@@ -890,7 +890,10 @@ const MAX_IMPORT_FILE: u64 = 512 << 20;
 
 /// Reads and parses a non-jsonl import into items, each with the name it had elsewhere;
 /// also what a Bitwarden export had nothing to store for.
-fn foreign_items(a: &ImportArgs) -> Result<(Vec<(records::ImportItem, String)>, Vec<String>)> {
+/// Items to import, each with the name it had elsewhere.
+type Mapped = Vec<(records::ImportItem, String)>;
+
+fn foreign_items(a: &ImportArgs) -> Result<(Mapped, Vec<String>)> {
     use std::io::Read;
     use zencrypt_core::records::formats;
     let mut input = crate::ui::files::open_input(a.input.as_deref())?;
@@ -928,31 +931,31 @@ fn import(ctx: &Ctx, vault: &mut Vault, session: &Session, a: ImportArgs) -> Res
     if let Some(p) = &a.prefix {
         records::formats::check_prefix(p)?;
     }
-    let (items, from, skipped): (Vec<records::ImportItem>, Vec<Option<String>>, Vec<String>) =
-        if a.format == ImportFormat::Jsonl {
-            let mut items = read_import(a.input.as_deref())?;
-            if let Some(prefix) = &a.prefix {
-                for item in &mut items {
-                    if let Some(n) = &item.name {
-                        let full = format!("{prefix}{n}");
-                        records::validate_name(&full)?;
-                        item.name = Some(full);
-                    }
+    type Parsed = (Vec<records::ImportItem>, Vec<Option<String>>, Vec<String>);
+    let (items, from, skipped): Parsed = if a.format == ImportFormat::Jsonl {
+        let mut items = read_import(a.input.as_deref())?;
+        if let Some(prefix) = &a.prefix {
+            for item in &mut items {
+                if let Some(n) = &item.name {
+                    let full = format!("{prefix}{n}");
+                    records::validate_name(&full)?;
+                    item.name = Some(full);
                 }
             }
-            let n = items.len();
-            (items, vec![None; n], Vec::new())
-        } else {
-            let (pairs, skipped) = foreign_items(&a)?;
-            let (items, from) = pairs
-                .into_iter()
-                .map(|(item, from)| {
-                    let changed = item.name.as_deref() != Some(from.as_str());
-                    (item, changed.then_some(from))
-                })
-                .unzip();
-            (items, from, skipped)
-        };
+        }
+        let n = items.len();
+        (items, vec![None; n], Vec::new())
+    } else {
+        let (pairs, skipped) = foreign_items(&a)?;
+        let (items, from) = pairs
+            .into_iter()
+            .map(|(item, from)| {
+                let changed = item.name.as_deref() != Some(from.as_str());
+                (item, changed.then_some(from))
+            })
+            .unzip();
+        (items, from, skipped)
+    };
     for s in &skipped {
         out.note(&format!("Skipped '{s}': nothing secret to store (a card, an identity, or a login without a password)."));
     }
