@@ -486,3 +486,128 @@ fn data_edit_on_a_terminal_asks_before_replacing_a_record_changed_meanwhile() {
     assert_eq!(exit_code(&s), 0);
     assert_eq!(env.run(&["data", "get", "note"], b"").stdout, "mine");
 }
+
+/// Runs one command in a pseudo-terminal of 80 columns and returns what it printed.
+fn at_80_columns(env: &Env, args: &[&str]) -> String {
+    let inner = env.command();
+    let mut cmd = std::process::Command::new("/bin/sh");
+    cmd.arg("-c")
+        .arg("stty rows 24 cols 80 && exec \"$0\" \"$@\"")
+        .arg(inner.get_program())
+        .args(args)
+        .env_clear()
+        .env("PATH", "/usr/bin:/bin")
+        .env("TERM", "dumb")
+        .current_dir(env.dir.path());
+    for (k, v) in inner.get_envs() {
+        if let Some(v) = v {
+            cmd.env(k, v);
+        }
+    }
+    let mut s = Session::spawn(cmd).expect("spawn zencrypt in a pty");
+    s.set_expect_timeout(Some(Duration::from_secs(20)));
+    let out = s.expect(Eof).unwrap();
+    let mut bytes = out.before().to_vec();
+    for m in out.matches() {
+        bytes.extend_from_slice(m);
+    }
+    let text = String::from_utf8_lossy(&bytes).replace("\r\n", "\n");
+    assert_eq!(exit_code(&s), 0, "{args:?}: {text}");
+    text
+}
+
+#[test]
+fn every_table_fits_80_columns_and_never_wraps_a_token() {
+    let env = Env::new();
+    env.signup("alice");
+    env.run(
+        &[
+            "user",
+            "add",
+            "bob-the-builder-with-a-long-name",
+            "--password-stdin",
+        ],
+        b"temporary-password-1\n",
+    )
+    .ok();
+    env.run(
+        &[
+            "key",
+            "create",
+            "a-key-with-quite-a-long-name",
+            "--rotate-every",
+            "30d",
+            "--expires-in",
+            "400d",
+            "--exportable",
+        ],
+        b"",
+    )
+    .ok();
+    let short = env
+        .run(
+            &["data", "put", "--name", "db", "--expires-in", "30d"],
+            b"v",
+        )
+        .ok()
+        .stdout
+        .trim()
+        .to_string();
+    let long = env
+        .run(
+            &[
+                "data",
+                "put",
+                "--name",
+                "prod/very/long/path/to/some/database/password",
+                "--key",
+                "a-key-with-quite-a-long-name",
+            ],
+            b"v",
+        )
+        .ok()
+        .stdout
+        .trim()
+        .to_string();
+    env.run(&["-q", "data", "update", "db"], b"w").ok();
+    for args in [
+        &["data", "list"][..],
+        &["data", "list", "db"],
+        &["data", "history", "db"],
+        &["audit", "list"],
+        &["key", "list"],
+        &["key", "history", "a-key-with-quite-a-long-name"],
+        &["user", "list"],
+        &["usage", "--by", "key"],
+    ] {
+        let text = at_80_columns(&env, args);
+        assert!(text.lines().count() > 1, "{args:?}: {text}");
+        for line in text.lines() {
+            assert!(
+                line.chars().count() <= 80,
+                "{args:?}: {} columns: {line}\n{text}",
+                line.chars().count()
+            );
+        }
+        if args[0] == "data" && args[1] == "list" {
+            assert!(text.lines().any(|l| l.contains(&short)), "{args:?}: {text}");
+        }
+    }
+    // Too narrow for a token and the long name side by side: two lines per record.
+    let text = at_80_columns(&env, &["data", "list"]);
+    assert!(
+        text.contains(&format!(
+            "prod/very/long/path/to/some/database/password\n  {long}  v1  "
+        )),
+        "{text}"
+    );
+    assert!(
+        text.contains("\n  key a-key-with-quite-a-long-name\n"),
+        "{text}"
+    );
+    assert!(text.contains(&format!("db\n  {short}  v2  ")), "{text}");
+    // A name and token that fit keep the table, with the update time.
+    let text = at_80_columns(&env, &["data", "list", "db"]);
+    assert!(text.starts_with("TOKEN"), "{text}");
+    assert!(text.contains("UPDATED"), "{text}");
+}

@@ -235,16 +235,76 @@ fn json_escape_c1(text: &str) -> Cow<'_, str> {
 /// A plain table with a header row, sized to the terminal when there is one. Cells are
 /// escaped with [`printable`].
 pub fn table(header: &[&str], rows: Vec<Vec<String>>) -> String {
+    fitted_table(header, rows, &[])
+}
+
+/// Columns that are never wrapped: tokens, names and times are read and copied whole.
+const WHOLE: [&str; 11] = [
+    "token",
+    "name",
+    "username",
+    "updated",
+    "expires",
+    "at",
+    "created",
+    "last login",
+    "written",
+    "seq",
+    "version",
+];
+
+/// The width of the terminal stdout is, if it is one.
+pub fn terminal_width() -> Option<usize> {
+    console::Term::stdout()
+        .size_checked()
+        .map(|(_, cols)| usize::from(cols))
+}
+
+/// A table that fits the terminal: when its natural width is more than the terminal's,
+/// the columns named in `drop_first` are left out, in that order, until it fits; what
+/// is still too wide wraps, except tokens, names and times (see [`WHOLE`]). Off a
+/// terminal every column is shown.
+pub fn fitted_table(header: &[&str], rows: Vec<Vec<String>>, drop_first: &[&str]) -> String {
+    let rows: Vec<Vec<String>> = rows
+        .iter()
+        .map(|r| r.iter().map(|c| printable(c).into_owned()).collect())
+        .collect();
+    let mut keep: Vec<usize> = (0..header.len()).collect();
+    if let Some(width) = terminal_width() {
+        let column = |i: usize| {
+            rows.iter()
+                .map(|r| r[i].lines().map(|l| l.chars().count()).max().unwrap_or(0))
+                .max()
+                .unwrap_or(0)
+                .max(header[i].len())
+        };
+        let total =
+            |keep: &[usize]| keep.iter().map(|&i| column(i)).sum::<usize>() + 2 * keep.len();
+        for name in drop_first {
+            if total(&keep) <= width {
+                break;
+            }
+            if let Some(pos) = header.iter().position(|h| h == name) {
+                keep.retain(|&i| i != pos);
+            }
+        }
+    }
     let mut t = Table::new();
     t.load_preset(presets::NOTHING)
         .set_content_arrangement(ContentArrangement::Dynamic)
         .set_header(
-            header
-                .iter()
-                .map(|h| printable(&h.to_uppercase()).into_owned()),
+            keep.iter()
+                .map(|&i| printable(&header[i].to_uppercase()).into_owned()),
         );
-    for r in rows {
-        t.add_row(r.iter().map(|c| printable(c).into_owned()));
+    for r in &rows {
+        t.add_row(keep.iter().map(|&i| r[i].clone()));
+    }
+    for (n, &i) in keep.iter().enumerate() {
+        if WHOLE.contains(&header[i])
+            && let Some(c) = t.column_mut(n)
+        {
+            c.set_constraint(comfy_table::ColumnConstraint::ContentWidth);
+        }
     }
     let text = t.to_string();
     // The preset pads every line with a leading space; drop it and trailing blanks.

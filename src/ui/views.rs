@@ -3,7 +3,7 @@
 
 use serde_json::{Value, json};
 
-use crate::ui::output::table;
+use crate::ui::output::{fitted_table, table};
 use zencrypt_core::accounts::UserSummary;
 use zencrypt_core::duration;
 use zencrypt_core::keys::{CheckReport, KeyInfo, VersionInfo};
@@ -14,30 +14,36 @@ use zencrypt_core::usage::UsageRow;
 
 /// Audit records as a table.
 pub fn entries_table(rows: &[AuditEntry]) -> String {
-    table(
+    fitted_table(
         &[
             "seq", "at", "actor", "action", "target", "outcome", "detail",
         ],
         rows.iter().map(|e| fields(e)[..7].to_vec()).collect(),
+        &["detail", "outcome"],
     )
 }
 
-/// Records as a table.
+/// Records as a table; on a terminal too narrow for a token and a name side by side,
+/// each record takes two lines (its name, then its token and the rest), so that neither
+/// is ever wrapped.
 pub fn records_table(rows: &[RecordInfo]) -> String {
     let now = duration::now();
-    table(
+    let state = |r: &RecordInfo| {
+        if r.deleted_at.is_some() {
+            "deleted"
+        } else if r.expires_at.is_some_and(|e| now >= e) {
+            "expired"
+        } else {
+            "live"
+        }
+    };
+    let key = |r: &RecordInfo| r.key.clone().unwrap_or_else(|| "(password)".into());
+    let text = fitted_table(
         &[
             "token", "name", "version", "updated", "expires", "state", "key",
         ],
         rows.iter()
             .map(|r| {
-                let state = if r.deleted_at.is_some() {
-                    "deleted"
-                } else if r.expires_at.is_some_and(|e| now >= e) {
-                    "expired"
-                } else {
-                    "live"
-                };
                 vec![
                     r.token.clone(),
                     r.name.clone().unwrap_or_else(|| "-".into()),
@@ -46,12 +52,47 @@ pub fn records_table(rows: &[RecordInfo]) -> String {
                     r.expires_at
                         .map(duration::rfc3339)
                         .unwrap_or_else(|| "-".into()),
-                    state.to_string(),
-                    r.key.clone().unwrap_or_else(|| "(password)".into()),
+                    state(r).to_string(),
+                    key(r),
                 ]
             })
             .collect(),
-    )
+        &["expires", "key", "state", "version", "updated"],
+    );
+    let fits = |width: usize| text.lines().all(|l| l.chars().count() <= width);
+    match crate::ui::output::terminal_width() {
+        Some(width) if !fits(width) => rows
+            .iter()
+            .map(|r| {
+                let mut s = format!(
+                    "{}\n  {}  v{}  {}  {}",
+                    crate::ui::output::printable(r.name.as_deref().unwrap_or("(unnamed)")),
+                    r.token,
+                    r.version,
+                    duration::rfc3339(r.updated_at),
+                    state(r),
+                );
+                let key = format!("key {}", crate::ui::output::printable(&key(r)));
+                let mut details = Vec::new();
+                if s.lines().last().map_or(0, |l| l.chars().count()) + 2 + key.len() <= width {
+                    s.push_str("  ");
+                    s.push_str(&key);
+                } else {
+                    details.push(key);
+                }
+                if let Some(e) = r.expires_at {
+                    details.push(format!("expires {}", duration::rfc3339(e)));
+                }
+                if !details.is_empty() {
+                    s.push_str("\n  ");
+                    s.push_str(&details.join("  "));
+                }
+                s
+            })
+            .collect::<Vec<_>>()
+            .join("\n"),
+        _ => text,
+    }
 }
 
 /// A record's versions as a table (newest first).
@@ -93,7 +134,7 @@ pub fn versions_json(r: &RecordInfo, rows: &[zencrypt_core::records::VersionInfo
 
 /// Keys as a table.
 pub fn keys_table(keys: &[KeyInfo]) -> String {
-    table(
+    fitted_table(
         &["name", "version", "status", "rotation", "expires", "notes"],
         keys.iter()
             .map(|i| {
@@ -122,6 +163,7 @@ pub fn keys_table(keys: &[KeyInfo]) -> String {
                 ]
             })
             .collect(),
+        &["notes", "rotation", "expires"],
     )
 }
 
@@ -172,7 +214,7 @@ pub fn show_text(i: &KeyInfo, versions: &[VersionInfo]) -> String {
 
 /// The lifecycle log as a table.
 pub fn history_table(events: &[KeyEvent]) -> String {
-    table(
+    fitted_table(
         &["at", "event", "version", "actor", "detail"],
         events
             .iter()
@@ -192,6 +234,7 @@ pub fn history_table(events: &[KeyEvent]) -> String {
                 ]
             })
             .collect(),
+        &["detail", "actor"],
     )
 }
 
@@ -226,7 +269,7 @@ pub fn usage_table(by: UsageGroup, rows: &[UsageRow]) -> String {
 
 /// Users as a table.
 pub fn users_table(users: &[UserSummary]) -> String {
-    table(
+    fitted_table(
         &["username", "role", "status", "created", "last login"],
         users
             .iter()
@@ -242,6 +285,7 @@ pub fn users_table(users: &[UserSummary]) -> String {
                 ]
             })
             .collect(),
+        &["created", "last login"],
     )
 }
 
