@@ -218,6 +218,11 @@ impl Shell {
     fn create_key(&mut self, p: &mut dyn Prompter) -> Reply<()> {
         let name = p.line("Key name: ")?;
         zencrypt_core::keys::validate_name(&name)?;
+        if self.with_session(|s, v| v.key_name_taken(s, &name))? {
+            return Err(Interrupt::Failed(Error::Conflict(format!(
+                "key '{name}' already exists; choose another name"
+            ))));
+        }
         let rotate_every = ask_duration(p, "Rotate every (e.g. 90d; empty for manual): ")?;
         let expires_in = ask_duration(p, "Expires in (e.g. 365d; empty for never): ")?;
         let exportable = p.confirm("Allow exporting the key material?")?;

@@ -258,11 +258,26 @@ impl Shell {
         self.settle(p, r)
     }
 
+    /// Logs in; a wrong password is asked again (the username is kept), three tries in
+    /// all.
     fn login(&mut self, p: &mut dyn Prompter) -> Reply<()> {
+        const TRIES: u32 = 3;
         let username = p.line("Username: ")?;
-        let password = p.secret("Password: ")?;
-        let outcome = self.vault.login(&username, &password, None)?;
-        self.start_session(p, &outcome.token)
+        for attempt in 1..=TRIES {
+            let password = p.secret("Password: ")?;
+            match self.vault.login(&username, &password, None) {
+                Ok(outcome) => return self.start_session(p, &outcome.token),
+                Err(Error::InvalidCredentials) if attempt < TRIES => {
+                    p.say(&format!(
+                        "error: {}; try again ({} left), or Ctrl-C to go back",
+                        Error::InvalidCredentials,
+                        TRIES - attempt
+                    ));
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(Interrupt::Failed(Error::InvalidCredentials))
     }
 
     fn signup(&mut self, p: &mut dyn Prompter) -> Reply<()> {

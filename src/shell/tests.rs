@@ -171,9 +171,57 @@ fn wrong_login_shows_the_error_and_stays() {
     let f = Fixture::new();
     f.run(signup("alice"));
     f.run(vec![t("7"), t("3"), t("0")]);
-    let out = f.run(vec![t("1"), t("alice"), t("wrong-password"), t("0")]);
-    assert!(has(&out, "error: invalid username or password"));
+    // A wrong password is asked again, the username kept; Ctrl-C goes back.
+    let out = f.run(vec![t("1"), t("alice"), t("wrong-password"), CtrlC, t("0")]);
+    assert!(has(
+        &out,
+        "error: invalid username or password; try again (2 left), or Ctrl-C to go back"
+    ));
+    assert_eq!(
+        out.iter().filter(|l| l.contains("Username: ")).count(),
+        1,
+        "{out:#?}"
+    );
     assert_eq!(out.last().unwrap(), "Bye.");
+    // The second try logs in.
+    let out = f.run(vec![
+        t("1"),
+        t("alice"),
+        t("wrong-password"),
+        t("password-123"),
+        t("0"),
+    ]);
+    assert!(
+        out.iter().any(|l| l == "zencrypt: alice (admin)"),
+        "{out:#?}"
+    );
+    // Three wrong tries end at the start menu.
+    f.run(vec![t("7"), t("3"), t("0")]);
+    let out = f.run(vec![t("1"), t("alice"), t("a"), t("b"), t("c"), t("0")]);
+    assert!(has(&out, "error: invalid username or password"), "{out:#?}");
+    assert_eq!(out.last().unwrap(), "Bye.");
+}
+
+#[test]
+fn a_taken_key_name_is_refused_before_the_other_questions() {
+    let f = Fixture::new();
+    f.run(signup("alice"));
+    f.run(vec![
+        t("1"),
+        t("2"),
+        t("k"),
+        t(""),
+        t(""),
+        Yes(false),
+        t("0"),
+        t("0"),
+    ]);
+    let out = f.run(vec![t("1"), t("2"), t("k"), t("0"), t("0")]);
+    assert!(
+        has(&out, "error: key 'k' already exists; choose another name"),
+        "{out:#?}"
+    );
+    assert!(!out.iter().any(|l| l.contains("Rotate every")), "{out:#?}");
 }
 
 #[test]

@@ -489,6 +489,13 @@ impl Vault {
         })
     }
 
+    /// Whether the user has a key of this name already (a read, not audited: a form
+    /// checks its first answer with it before asking the rest).
+    pub fn key_name_taken(&mut self, session: &Session, name: &str) -> Result<bool> {
+        let mut tx = self.reader(Some(&session.integrity))?;
+        Ok(tx.key_by_name(session.user_id.0, name)?.is_some())
+    }
+
     /// Creates a key with random material.
     pub fn key_create(
         &mut self,
