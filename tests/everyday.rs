@@ -1211,3 +1211,107 @@ fn exports_to_dotenv_and_csv_read_back() {
     );
     assert_eq!(r.stdout, "");
 }
+
+/// The README's scripted session, as written, in a prepared directory.
+#[test]
+fn the_readme_scripted_session_runs_as_written() {
+    use std::os::unix::fs::PermissionsExt;
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let start = readme
+        .find("```sh\nset -e\nexport ZENCRYPT_TOKEN")
+        .expect("the block")
+        + 6;
+    let block = &readme[start..start + readme[start..].find("```").unwrap()];
+    let shown = {
+        let at = readme.find("What it prints on stderr").unwrap();
+        let from = at + readme[at..].find("```text\n").unwrap() + 8;
+        readme[from..from + readme[from..].find("```").unwrap()].to_string()
+    };
+
+    let env = Env::new();
+    env.signup("alice");
+    env.signup("deploy");
+    let deploy = env.token("deploy");
+    env.login("alice");
+    env.run(&["user", "role", "deploy", "auditor"], b"").ok();
+    env.run(&["logout"], b"").ok();
+    env.as_token(&deploy, &["key", "create", "backups"]).ok();
+    env.run_with(
+        &["data", "put", "--name", "prod/db-password"],
+        b"s3cret",
+        &[("ZENCRYPT_TOKEN", &deploy)],
+    )
+    .ok();
+    let dir = env.dir.path();
+    std::fs::write(dir.join("deploy.pw"), format!("{}\n", pw("deploy"))).unwrap();
+    std::fs::set_permissions(
+        dir.join("deploy.pw"),
+        std::fs::Permissions::from_mode(0o600),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("migrate.sh"),
+        "#!/bin/sh\n[ \"$DB_PASSWORD\" = s3cret ]\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(
+        dir.join("migrate.sh"),
+        std::fs::Permissions::from_mode(0o700),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("app.conf.tpl"),
+        "password = {{ zencrypt://prod/db-password }}\n",
+    )
+    .unwrap();
+    std::fs::write(dir.join("db.dump"), vec![7u8; 1 << 20]).unwrap();
+    let head = env.as_token(&deploy, &["audit", "checkpoint"]);
+    std::fs::write(dir.join("audit-head.json"), head.ok().stdout.as_bytes()).unwrap();
+
+    let inner = env.command();
+    let bin_dir = std::path::Path::new(inner.get_program())
+        .parent()
+        .unwrap()
+        .to_owned();
+    let mut sh = std::process::Command::new("/bin/sh");
+    sh.arg("-c")
+        .arg(block)
+        .env_clear()
+        .env("PATH", format!("{}:/usr/bin:/bin", bin_dir.display()))
+        .current_dir(dir);
+    for (k, v) in inner.get_envs() {
+        if let Some(v) = v {
+            sh.env(k, v);
+        }
+    }
+    let r: Run = assert_cmd::Command::from_std(sh).output().unwrap().into();
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(
+        std::fs::read_to_string(dir.join("app.conf")).unwrap(),
+        "password = s3cret\n"
+    );
+    assert_eq!(mode(&dir.join("app.conf")), 0o600);
+    assert!(dir.join("db.dump.zc").exists());
+    assert!(
+        std::fs::read_to_string(dir.join("usage.json"))
+            .unwrap()
+            .contains("data.get")
+    );
+    // The stderr lines the README shows, numbers aside.
+    let digits = |s: &str| -> String {
+        let mut out = String::new();
+        for c in s.chars() {
+            if c.is_ascii_digit() || c == '…' {
+                if !out.ends_with('#') {
+                    out.push('#');
+                }
+            } else {
+                out.push(c);
+            }
+        }
+        out
+    };
+    assert_eq!(digits(&r.stderr), digits(&shown), "{}", r.stderr);
+    assert!(r.stdout.starts_with("audit chain intact: "), "{}", r.stdout);
+}
