@@ -611,3 +611,32 @@ fn every_table_fits_80_columns_and_never_wraps_a_token() {
     assert!(text.starts_with("TOKEN"), "{text}");
     assert!(text.contains("UPDATED"), "{text}");
 }
+
+#[test]
+fn pick_lists_filter_as_you_type() {
+    let env = Env::new();
+    env.signup("alice");
+    for (name, value) in [
+        ("alpha", "value-of-alpha"),
+        ("prod/db/password", "value-of-prod"),
+        ("zulu", "value-of-zulu"),
+    ] {
+        env.run(&["data", "put", "--name", name], value.as_bytes())
+            .ok();
+    }
+    let mut s = spawn(&env);
+    answer(&mut s, "Choose: ", "2\r");
+    answer(&mut s, "Choose: ", "2\r");
+    s.expect("Retrieve which record (type to filter").unwrap();
+    // "pdp" matches only prod/db/password (fuzzy); Enter picks it.
+    s.send("pdp").unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    s.send("\r").unwrap();
+    let shown = s.expect("value-of-").unwrap();
+    drop(shown);
+    s.expect("prod").unwrap();
+    answer(&mut s, "Choose: ", "0\r");
+    answer(&mut s, "Choose: ", "0\r");
+    s.expect(Eof).unwrap();
+    assert_eq!(exit_code(&s), 0);
+}

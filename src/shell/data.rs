@@ -21,7 +21,9 @@ fn filter(deleted: Option<bool>) -> RecordFilter {
     RecordFilter {
         deleted,
         now: duration::now(),
-        order_by: RecordOrder::Updated,
+        // By name: a list that keeps its order after an update, and reads like a tree.
+        order_by: RecordOrder::Name,
+        ascending: true,
         ..RecordFilter::default()
     }
 }

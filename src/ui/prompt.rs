@@ -144,13 +144,15 @@ impl Prompter for TermPrompter {
             .iter()
             .map(|i| crate::ui::output::printable(i).into_owned())
             .collect();
-        let picked = dialoguer::Select::new()
+        // Typing filters the list (fuzzy), so a long list is as quick as a short one.
+        let picked = dialoguer::FuzzySelect::new()
             .with_prompt(format!(
-                "{} (arrows and Enter; Esc to cancel)",
+                "{} (type to filter, arrows and Enter; Esc to cancel)",
                 crate::ui::output::printable(prompt)
             ))
             .items(&shown)
             .default(0)
+            .max_length(15)
             .interact_on_opt(&self.term);
         match picked {
             Ok(Some(i)) => Ok(i),
