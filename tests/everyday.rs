@@ -983,10 +983,7 @@ fn imports_from_other_managers_map_names_and_are_all_or_nothing() {
         b"",
     );
     r.ok();
-    assert_eq!(
-        r.stdout,
-        "prod/app/DB_PASSWORD  <- DB_PASSWORD\nprod/app/API_KEY      <- API_KEY\n"
-    );
+    assert_eq!(r.stdout, "prod/app/DB_PASSWORD\nprod/app/API_KEY\n");
     assert_eq!(
         r.stderr,
         "Would import 2 record(s); nothing was stored (--dry-run).\n"
@@ -1314,4 +1311,134 @@ fn the_readme_scripted_session_runs_as_written() {
     };
     assert_eq!(digits(&r.stderr), digits(&shown), "{}", r.stderr);
     assert!(r.stdout.starts_with("audit chain intact: "), "{}", r.stdout);
+}
+
+/// gpg with the test's own home (its keyring and agent).
+fn gpg(env: &Env, args: &[&str], stdin: &[u8]) -> Run {
+    let mut c = std::process::Command::new("gpg");
+    c.args(["--batch", "--quiet"])
+        .args(args)
+        .env_clear()
+        .env("HOME", env.home())
+        .env("GNUPGHOME", env.home().join(".gnupg"))
+        .env("PATH", "/usr/bin:/bin");
+    let mut a = assert_cmd::Command::from_std(c);
+    a.write_stdin(stdin.to_vec());
+    a.output().unwrap().into()
+}
+
+#[test]
+fn imports_a_pass_store_through_gpg() {
+    if std::process::Command::new("gpg")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        assert!(!in_ci(), "CI installs gnupg (.ci/run)");
+        eprintln!("skipped: gpg is not installed");
+        return;
+    }
+    let env = setup();
+    let gnupg = env.home().join(".gnupg");
+    std::fs::create_dir_all(&gnupg).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&gnupg, std::fs::Permissions::from_mode(0o700)).unwrap();
+    gpg(
+        &env,
+        &[
+            "--passphrase",
+            "",
+            "--quick-gen-key",
+            "pass test <pass@example.test>",
+            "default",
+            "default",
+            "never",
+        ],
+        b"",
+    )
+    .ok();
+    let store = env.home().join(".password-store");
+    for (name, value) in [
+        ("email/work", "mail-pw\n"),
+        ("web/Git Hub", "gh-pw\nuser: me\n"),
+        ("top", "top-pw\n"),
+    ] {
+        let path = store.join(format!("{name}.gpg"));
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        gpg(
+            &env,
+            &[
+                "-e",
+                "-r",
+                "pass@example.test",
+                "-o",
+                path.to_str().unwrap(),
+            ],
+            value.as_bytes(),
+        )
+        .ok();
+    }
+    std::fs::create_dir_all(store.join(".git")).unwrap();
+    std::fs::write(store.join(".git/config.gpg"), "not an entry").unwrap();
+    std::fs::write(store.join(".gpg-id"), "pass@example.test\n").unwrap();
+    let path_env = [("PATH", "/usr/bin:/bin")];
+    let r = env.run_with(
+        &[
+            "data",
+            "import",
+            "--format",
+            "pass",
+            "--prefix",
+            "pass/",
+            "--dry-run",
+        ],
+        b"",
+        &path_env,
+    );
+    r.ok();
+    assert_eq!(
+        r.stdout,
+        "pass/email/work\npass/top\npass/web/Git-Hub  <- web/Git Hub\n"
+    );
+    let r = env.run_with(
+        &["data", "import", "--format", "pass", "--prefix", "pass/"],
+        b"",
+        &path_env,
+    );
+    r.ok();
+    assert_eq!(r.stdout, "3\n");
+    assert_eq!(
+        env.run(&["data", "get", "pass/email/work"], b"").stdout,
+        "mail-pw"
+    );
+    assert_eq!(
+        env.run(&["data", "get", "pass/web/Git-Hub"], b"").stdout,
+        "gh-pw\nuser: me"
+    );
+    // An entry gpg cannot open stops the whole import.
+    std::fs::write(store.join("broken.gpg"), "garbage").unwrap();
+    let r = env.run_with(
+        &["data", "import", "--format", "pass", "--prefix", "again/"],
+        b"",
+        &path_env,
+    );
+    assert_eq!(r.code, 2);
+    assert!(
+        r.stderr.starts_with(&format!(
+            "error: gpg could not decrypt {}: ",
+            store.join("broken.gpg").display()
+        )),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        r.stderr.ends_with("; nothing was imported\n"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(env.run(&["data", "get", "again/top"], b"").code, 5);
+    let _ = std::process::Command::new("gpgconf")
+        .args(["--kill", "gpg-agent"])
+        .env("GNUPGHOME", &gnupg)
+        .status();
 }

@@ -106,7 +106,7 @@ pub enum DataCommand {
     Rekey(RekeyArgs),
     /// Import records in one transaction: JSON lines, .env, CSV or a Bitwarden export.
     #[command(
-        after_help = "Examples:\n  zencrypt data import secrets.jsonl --key app\n  zencrypt data import --format dotenv .env --prefix prod/app/ --dry-run\n  zencrypt data import --format csv export.csv --name-column title --value-column password\n  zencrypt data import --format bitwarden-json bitwarden_export.json --prefix bw/\n\njsonl lines are {\"name\"?, \"value\"|\"value_base64\", \"expires_in\"?}. From the other formats,\nnames are mapped to record names: characters a name may not hold become '-' (--dry-run\nshows each mapped name with the original). All or nothing: the first bad line is named\nand nothing is stored. Bitwarden: a login's password is FOLDER/NAME, its TOTP secret\nFOLDER/NAME/totp, a secure note's text FOLDER/NAME; cards and identities are skipped."
+        after_help = "Examples:\n  zencrypt data import secrets.jsonl --key app\n  zencrypt data import --format dotenv .env --prefix prod/app/ --dry-run\n  zencrypt data import --format csv export.csv --name-column title --value-column password\n  zencrypt data import --format bitwarden-json bitwarden_export.json --prefix bw/\n\njsonl lines are {\"name\"?, \"value\"|\"value_base64\", \"expires_in\"?}. From the other formats,\nnames are mapped to record names: characters a name may not hold become '-' (--dry-run\nshows each mapped name with the original). All or nothing: the first bad line is named\nand nothing is stored. Bitwarden: a login's password is FOLDER/NAME, its TOTP secret\nFOLDER/NAME/totp, a secure note's text FOLDER/NAME; cards and identities are skipped.\npass: FILE is the store's directory (default $PASSWORD_STORE_DIR or ~/.password-store);\neach entry is decrypted with your gpg."
     )]
     Import(ImportArgs),
     /// Write every record, decrypted, as JSON lines.
@@ -338,6 +338,9 @@ pub enum ImportFormat {
     Csv,
     /// Bitwarden's unencrypted JSON export.
     BitwardenJson,
+    /// A pass store (FILE: its directory, default $PASSWORD_STORE_DIR or
+    /// ~/.password-store), each entry decrypted with gpg.
+    Pass,
 }
 
 /// `data export --format` values.
@@ -888,14 +891,117 @@ fn rekey(ctx: &Ctx, vault: &mut Vault, session: &Session, a: RekeyArgs) -> Resul
 /// Largest input `data import` reads whole (the non-jsonl formats).
 const MAX_IMPORT_FILE: u64 = 512 << 20;
 
+/// The entries of a pass store: every `*.gpg` file below `dir` (hidden directories such
+/// as `.git` left out), as (name in the store, path), sorted by name.
+fn pass_entries(dir: &std::path::Path) -> Result<Vec<(String, PathBuf)>> {
+    fn walk(
+        dir: &std::path::Path,
+        base: &std::path::Path,
+        out: &mut Vec<(String, PathBuf)>,
+    ) -> Result<()> {
+        let entries = std::fs::read_dir(dir)
+            .map_err(|e| Error::io(format!("reading the pass store {}", dir.display()), e))?;
+        for entry in entries {
+            let entry = entry.map_err(|e| Error::io(format!("reading {}", dir.display()), e))?;
+            let path = entry.path();
+            let file_name = entry.file_name();
+            if file_name.to_string_lossy().starts_with('.') {
+                continue;
+            }
+            let kind = entry
+                .file_type()
+                .map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
+            if kind.is_dir() {
+                walk(&path, base, out)?;
+            } else if kind.is_file() && path.extension().is_some_and(|x| x == "gpg") {
+                let rel = path
+                    .strip_prefix(base)
+                    .unwrap_or(&path)
+                    .with_extension("")
+                    .to_string_lossy()
+                    .into_owned();
+                out.push((rel, path));
+            }
+        }
+        Ok(())
+    }
+    if !dir.is_dir() {
+        return Err(Error::Usage(format!(
+            "{} is not a pass store (a directory of .gpg files); name one as FILE or set PASSWORD_STORE_DIR",
+            dir.display()
+        )));
+    }
+    let mut out = Vec::new();
+    walk(dir, dir, &mut out)?;
+    out.sort();
+    Ok(out)
+}
+
+/// One pass entry's content, decrypted by `gpg` (with the user's keys and agent); a
+/// single trailing newline, which `pass insert` adds, is dropped.
+fn pass_decrypt(path: &std::path::Path) -> Result<zeroize::Zeroizing<Vec<u8>>> {
+    let out = std::process::Command::new("gpg")
+        .args(["--quiet", "--batch", "--decrypt", "--"])
+        .arg(path)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => Error::Usage(
+                "importing from pass needs gpg, which is not installed (apt install gnupg)".into(),
+            ),
+            _ => Error::io("running gpg", e),
+        })?;
+    let mut value = zeroize::Zeroizing::new(out.stdout);
+    if !out.status.success() {
+        let why = String::from_utf8_lossy(&out.stderr);
+        let why = why
+            .lines()
+            .find(|l| !l.trim().is_empty())
+            .unwrap_or("no reason given");
+        return Err(Error::Usage(format!(
+            "gpg could not decrypt {}: {}; nothing was imported",
+            path.display(),
+            zencrypt_core::text::printable(why.trim(), 120)
+        )));
+    }
+    if value.ends_with(b"\n") {
+        value.pop();
+    }
+    Ok(value)
+}
+
 /// Reads and parses a non-jsonl import into items, each with the name it had elsewhere;
 /// also what a Bitwarden export had nothing to store for.
 /// Items to import, each with the name it had elsewhere.
 type Mapped = Vec<(records::ImportItem, String)>;
 
-fn foreign_items(a: &ImportArgs) -> Result<(Mapped, Vec<String>)> {
+fn foreign_items(ctx: &Ctx, a: &ImportArgs) -> Result<(Mapped, Vec<String>)> {
     use std::io::Read;
     use zencrypt_core::records::formats;
+    let prefix = a.prefix.as_deref().unwrap_or("");
+    if a.format == ImportFormat::Pass {
+        let dir = a
+            .input
+            .clone()
+            .or_else(|| ctx.cfg.password_store.clone())
+            .ok_or_else(|| Error::Usage("name the pass store's directory as FILE".into()))?;
+        let entries = pass_entries(&dir)?;
+        let foreign = entries
+            .into_iter()
+            .map(|(name, path)| {
+                Ok(formats::Foreign {
+                    at: path.display().to_string(),
+                    value: if a.dry_run {
+                        zeroize::Zeroizing::new(Vec::new())
+                    } else {
+                        pass_decrypt(&path)?
+                    },
+                    from: name,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        return Ok((formats::to_items(foreign, prefix)?, Vec::new()));
+    }
     let mut input = crate::ui::files::open_input(a.input.as_deref())?;
     let mut bytes = zeroize::Zeroizing::new(Vec::new());
     (&mut input.reader)
@@ -909,7 +1015,6 @@ fn foreign_items(a: &ImportArgs) -> Result<(Mapped, Vec<String>)> {
             MAX_IMPORT_FILE >> 20
         )));
     }
-    let prefix = a.prefix.as_deref().unwrap_or("");
     let (foreign, skipped) = match a.format {
         ImportFormat::Dotenv => (formats::parse_dotenv(&bytes)?, Vec::new()),
         ImportFormat::Csv => (
@@ -920,7 +1025,9 @@ fn foreign_items(a: &ImportArgs) -> Result<(Mapped, Vec<String>)> {
             let bw = formats::parse_bitwarden(&bytes)?;
             (bw.items, bw.skipped)
         }
-        ImportFormat::Jsonl => unreachable!("jsonl is read line by line"),
+        ImportFormat::Jsonl | ImportFormat::Pass => {
+            unreachable!("jsonl is read line by line, pass entry by entry")
+        }
     };
     Ok((formats::to_items(foreign, prefix)?, skipped))
 }
@@ -946,11 +1053,13 @@ fn import(ctx: &Ctx, vault: &mut Vault, session: &Session, a: ImportArgs) -> Res
         let n = items.len();
         (items, vec![None; n], Vec::new())
     } else {
-        let (pairs, skipped) = foreign_items(&a)?;
+        let (pairs, skipped) = foreign_items(ctx, &a)?;
         let (items, from) = pairs
             .into_iter()
             .map(|(item, from)| {
-                let changed = item.name.as_deref() != Some(from.as_str());
+                // Shown when the name changed beyond the prefix.
+                let prefixed = format!("{}{from}", a.prefix.as_deref().unwrap_or(""));
+                let changed = item.name.as_deref() != Some(prefixed.as_str());
                 (item, changed.then_some(from))
             })
             .unzip();

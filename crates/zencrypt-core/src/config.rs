@@ -99,6 +99,9 @@ pub struct Config {
     pub color: ColorChoice,
     /// The editor `data edit` runs: `$VISUAL`, else `$EDITOR` (a command line for `sh`).
     pub editor: Option<OsString>,
+    /// The pass store `data import --format pass` reads by default:
+    /// `$PASSWORD_STORE_DIR`, else `~/.password-store`.
+    pub password_store: Option<PathBuf>,
     /// Earlier versions kept per record (`ZENCRYPT_HISTORY`, default 9).
     pub history: u32,
     /// `$XDG_RUNTIME_DIR`: a private tmpfs for files that hold plaintext for a moment.
@@ -351,6 +354,11 @@ pub fn load(flags: &Flags, env: &HashMap<String, OsString>) -> Result<Config, Er
         no_input: flags.no_input,
         color,
         history,
+        password_store: env
+            .get("PASSWORD_STORE_DIR")
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+            .or_else(|| home.as_ref().map(|h| h.join(".password-store"))),
         editor: ["VISUAL", "EDITOR"]
             .iter()
             .find_map(|k| env.get(*k).filter(|v| !v.is_empty()).cloned()),
