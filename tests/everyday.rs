@@ -1442,3 +1442,32 @@ fn imports_a_pass_store_through_gpg() {
         .env("GNUPGHOME", &gnupg)
         .status();
 }
+
+#[test]
+fn data_list_tree_shows_the_paths() {
+    let env = setup();
+    for name in ["prod/db/user", "a", "prod/db/password", "prod/api"] {
+        put_value(&env, name, b"v");
+    }
+    let unnamed = env
+        .run(&["data", "put"], b"v")
+        .ok()
+        .stdout
+        .trim()
+        .to_string();
+    env.run(&["-q", "data", "update", "prod/api"], b"w").ok();
+    env.run(&["data", "rm", "a"], b"").ok();
+    let r = env.run(&["data", "list", "--all", "--tree"], b"");
+    r.ok();
+    assert_eq!(
+        r.stdout,
+        format!(
+            "├── a  (v1, deleted)\n└── prod\n    ├── api  (v2)\n    └── db\n        ├── password  (v1)\n        └── user  (v1)\n{unnamed}  (v1)\n"
+        )
+    );
+    let r = env.run(&["data", "list", "prod/db/*", "--tree"], b"");
+    assert_eq!(
+        r.stdout,
+        "└── prod\n    └── db\n        ├── password  (v1)\n        └── user  (v1)\n"
+    );
+}

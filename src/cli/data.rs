@@ -244,6 +244,9 @@ pub struct ListArgs {
     /// Skip N records.
     #[arg(long, value_name = "N", default_value_t = 0)]
     pub offset: i64,
+    /// Show the names as a tree of their `/` parts (unnamed records by token at the end).
+    #[arg(long)]
+    pub tree: bool,
 }
 
 // `data rm` arguments. (A plain comment: see `cli::Command`.)
@@ -658,13 +661,14 @@ fn update(ctx: &Ctx, vault: &mut Vault, session: &Session, a: UpdateArgs) -> Res
 /// `data edit`: the value in an editor, saved back as a new version when it changed.
 fn edit(ctx: &Ctx, vault: &mut Vault, session: &Session, a: EditArgs) -> Result<()> {
     let out = &ctx.out;
-    let refs = [a.reference.clone()];
-    let password = password_if_needed(ctx, vault, session, &refs, a.password_file.as_deref())?;
-    let got = vault.data_get(session, &refs, password.as_ref())?;
-    let Some((info, value)) = got.records.first() else {
-        return Err(unreadable(&a.reference, &got));
-    };
-    if std::str::from_utf8(value).is_err() {
+    let (info, value, password) = read_one(
+        ctx,
+        vault,
+        session,
+        &a.reference,
+        a.password_file.as_deref(),
+    )?;
+    if std::str::from_utf8(&value).is_err() {
         return Err(Error::Usage(format!(
             "record '{}' holds binary data, which a text editor would damage; use `zencrypt data get {} -o FILE` and `zencrypt data update {} --file FILE`",
             a.reference, a.reference, a.reference
@@ -673,7 +677,7 @@ fn edit(ctx: &Ctx, vault: &mut Vault, session: &Session, a: EditArgs) -> Result<
     let shown = info.name.clone().unwrap_or_else(|| info.token.clone());
     let Some(edited) = crate::ui::edit::edit_value(
         &crate::ui::edit::Editor::from_config(&ctx.cfg),
-        value,
+        &value,
         info.name.as_deref(),
         records::MAX_VALUE,
     )?
@@ -739,13 +743,8 @@ fn totp(
     password_file: Option<&std::path::Path>,
 ) -> Result<()> {
     let out = &ctx.out;
-    let refs = [reference.to_string()];
-    let password = password_if_needed(ctx, vault, session, &refs, password_file)?;
-    let got = vault.data_get(session, &refs, password.as_ref())?;
-    let Some((_, value)) = got.records.first() else {
-        return Err(unreadable(reference, &got));
-    };
-    let generator = std::str::from_utf8(value)
+    let (_, value, _) = read_one(ctx, vault, session, reference, password_file)?;
+    let generator = std::str::from_utf8(&value)
         .ok()
         .and_then(|v| zencrypt_core::totp::Totp::parse(v).ok())
         .ok_or_else(|| {
@@ -765,6 +764,29 @@ fn totp(
     emitted(out.data_line(&code))?;
     out.note(&format!("Valid for {left} more second(s)."));
     Ok(())
+}
+
+/// Reads one live record (with its record password, asked for if it has one): an
+/// audited get, counted in the usage log.
+fn read_one(
+    ctx: &Ctx,
+    vault: &mut Vault,
+    session: &Session,
+    reference: &str,
+    password_file: Option<&std::path::Path>,
+) -> Result<(
+    records::RecordInfo,
+    zeroize::Zeroizing<Vec<u8>>,
+    Option<secrecy::SecretString>,
+)> {
+    let refs = [reference.to_string()];
+    let password = password_if_needed(ctx, vault, session, &refs, password_file)?;
+    let got = vault.data_get(session, &refs, password.as_ref())?;
+    if got.records.is_empty() {
+        return Err(unreadable(reference, &got));
+    }
+    let (info, value) = got.records.into_iter().next().expect("one record");
+    Ok((info, value, password))
 }
 
 /// Why one reference could not be read (from a get that found nothing).
@@ -803,6 +825,13 @@ fn list(ctx: &Ctx, vault: &mut Vault, session: &Session, a: ListArgs) -> Result<
     };
     let glob = a.glob.as_deref().map(Glob::new).transpose()?;
     let rows = vault.data_list(session, &filter, a.key.as_deref(), glob.as_ref())?;
+    if a.tree && !out.json {
+        if rows.is_empty() {
+            out.note("No records match.");
+            return Ok(());
+        }
+        return emitted(out.data_line(&crate::ui::views::records_tree(&rows)));
+    }
     if out.json {
         return emitted(out.json_doc(&json!(rows.iter().map(record_json).collect::<Vec<_>>())));
     }

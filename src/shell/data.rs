@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 
 use secrecy::{ExposeSecret, SecretString};
+use zeroize::Zeroizing;
 
 use super::{Shell, Step, entry};
 use crate::ui::files::write_through;
@@ -26,6 +27,18 @@ fn filter(deleted: Option<bool>) -> RecordFilter {
         ascending: true,
         ..RecordFilter::default()
     }
+}
+
+/// A record picked from a list and read.
+struct Picked {
+    /// As the list showed it.
+    listed: RecordInfo,
+    /// As it was read.
+    info: RecordInfo,
+    /// Its value.
+    value: Zeroizing<Vec<u8>>,
+    /// Its record password, if it has one.
+    password: Option<SecretString>,
 }
 
 fn label(r: &RecordInfo) -> String {
@@ -78,23 +91,43 @@ impl Shell {
         })
     }
 
-    /// Shows one record's value (text) or its size (binary).
-    fn retrieve_value(&mut self, p: &mut dyn Prompter) -> Reply<()> {
-        let r = self.pick_record(p, "Retrieve which record", Some(false))?;
+    /// Lets the user pick a live record and reads it (asking for its record password if it
+    /// has one), or `None` (said) when it expired meanwhile.
+    fn read_picked(&mut self, p: &mut dyn Prompter, prompt: &str) -> Reply<Option<Picked>> {
+        let r = self.pick_record(p, prompt, Some(false))?;
         let password = self.record_password_for(p, &r, false)?;
         let got = self.with_session(|s, v| {
             v.data_get(s, std::slice::from_ref(&r.token), password.as_ref())
         })?;
-        match got.records.first() {
-            Some((_, value)) => match std::str::from_utf8(value) {
-                Ok(text) => p.say(text),
-                Err(_) => p.say(&format!(
-                    "({} bytes of binary data; use `zencrypt data get {} -o FILE`)",
-                    value.len(),
-                    r.token
-                )),
-            },
-            None => p.say(&format!("'{}' has expired.", label(&r))),
+        match got.records.into_iter().next() {
+            Some((info, value)) => Ok(Some(Picked {
+                listed: r,
+                info,
+                value,
+                password,
+            })),
+            None => {
+                p.say(&format!("'{}' has expired.", label(&r)));
+                Ok(None)
+            }
+        }
+    }
+
+    /// Shows one record's value (text) or its size (binary).
+    fn retrieve_value(&mut self, p: &mut dyn Prompter) -> Reply<()> {
+        let Some(Picked {
+            listed: r, value, ..
+        }) = self.read_picked(p, "Retrieve which record")?
+        else {
+            return Ok(());
+        };
+        match std::str::from_utf8(&value) {
+            Ok(text) => p.say(text),
+            Err(_) => p.say(&format!(
+                "({} bytes of binary data; use `zencrypt data get {} -o FILE`)",
+                value.len(),
+                r.token
+            )),
         }
         Ok(())
     }
@@ -251,16 +284,16 @@ impl Shell {
     /// Opens one record's value in the editor and saves it back as a new version if it
     /// changed (and the record did not change meanwhile).
     fn edit_value(&mut self, p: &mut dyn Prompter) -> Reply<()> {
-        let r = self.pick_record(p, "Edit which record", Some(false))?;
-        let password = self.record_password_for(p, &r, false)?;
-        let got = self.with_session(|s, v| {
-            v.data_get(s, std::slice::from_ref(&r.token), password.as_ref())
-        })?;
-        let Some((info, value)) = got.records.first() else {
-            p.say(&format!("'{}' has expired.", label(&r)));
+        let Some(Picked {
+            listed: r,
+            info,
+            value,
+            password,
+        }) = self.read_picked(p, "Edit which record")?
+        else {
             return Ok(());
         };
-        if std::str::from_utf8(value).is_err() {
+        if std::str::from_utf8(&value).is_err() {
             return Err(Interrupt::Failed(Error::Usage(format!(
                 "'{}' holds binary data, which a text editor would damage",
                 label(&r)
@@ -269,7 +302,7 @@ impl Shell {
         let editor = self.editor.clone();
         let edited = crate::ui::edit::edit_value(
             &editor,
-            value,
+            &value,
             info.name.as_deref(),
             zencrypt_core::records::MAX_VALUE,
         )?;
@@ -314,16 +347,13 @@ impl Shell {
 
     /// Shows the current code of a stored TOTP secret.
     fn totp_code(&mut self, p: &mut dyn Prompter) -> Reply<()> {
-        let r = self.pick_record(p, "Code of which record", Some(false))?;
-        let password = self.record_password_for(p, &r, false)?;
-        let got = self.with_session(|s, v| {
-            v.data_get(s, std::slice::from_ref(&r.token), password.as_ref())
-        })?;
-        let Some((_, value)) = got.records.first() else {
-            p.say(&format!("'{}' has expired.", label(&r)));
+        let Some(Picked {
+            listed: r, value, ..
+        }) = self.read_picked(p, "Code of which record")?
+        else {
             return Ok(());
         };
-        let generator = std::str::from_utf8(value)
+        let generator = std::str::from_utf8(&value)
             .ok()
             .and_then(|v| zencrypt_core::totp::Totp::parse(v).ok())
             .ok_or_else(|| {

@@ -95,6 +95,60 @@ pub fn records_table(rows: &[RecordInfo]) -> String {
     }
 }
 
+/// Record names as a tree of their `/` parts, sorted; a leaf shows its version and, when
+/// not live, its state. Unnamed records follow by token.
+pub fn records_tree(rows: &[RecordInfo]) -> String {
+    use std::collections::BTreeMap;
+    #[derive(Default)]
+    struct Node {
+        children: BTreeMap<String, Node>,
+        leaf: Option<String>,
+    }
+    let now = duration::now();
+    let mut root = Node::default();
+    let mut unnamed = Vec::new();
+    for r in rows {
+        let note = if r.deleted_at.is_some() {
+            format!("v{}, deleted", r.version)
+        } else if r.expires_at.is_some_and(|e| now >= e) {
+            format!("v{}, expired", r.version)
+        } else {
+            format!("v{}", r.version)
+        };
+        match &r.name {
+            Some(name) => {
+                let mut node = &mut root;
+                for part in name.split('/') {
+                    node = node.children.entry(part.to_string()).or_default();
+                }
+                node.leaf = Some(match node.leaf.take() {
+                    Some(earlier) => format!("{earlier}; {note}"),
+                    None => note,
+                });
+            }
+            None => unnamed.push(format!("{}  ({note})", r.token)),
+        }
+    }
+    fn draw(node: &Node, prefix: &str, out: &mut Vec<String>) {
+        let n = node.children.len();
+        for (i, (part, child)) in node.children.iter().enumerate() {
+            let last = i + 1 == n;
+            let branch = if last { "└── " } else { "├── " };
+            let mut line = format!("{prefix}{branch}{}", crate::ui::output::printable(part));
+            if let Some(leaf) = &child.leaf {
+                line.push_str(&format!("  ({leaf})"));
+            }
+            out.push(line);
+            let deeper = format!("{prefix}{}", if last { "    " } else { "│   " });
+            draw(child, &deeper, out);
+        }
+    }
+    let mut out = Vec::new();
+    draw(&root, "", &mut out);
+    out.extend(unnamed);
+    out.join("\n")
+}
+
 /// A record's versions as a table (newest first).
 pub fn versions_table(rows: &[zencrypt_core::records::VersionInfo]) -> String {
     table(
