@@ -1471,3 +1471,122 @@ fn data_list_tree_shows_the_paths() {
         "└── prod\n    └── db\n        ├── password  (v1)\n        └── user  (v1)\n"
     );
 }
+
+/// An X server of the test's own, stopped when dropped.
+struct Xvfb {
+    child: std::process::Child,
+    display: String,
+}
+
+impl Xvfb {
+    fn start() -> Option<Xvfb> {
+        let have = |tool: &str| {
+            std::process::Command::new("sh")
+                .args(["-c", &format!("command -v {tool}")])
+                .output()
+                .is_ok_and(|o| o.status.success())
+        };
+        if !have("Xvfb") || !have("xclip") {
+            assert!(!in_ci(), "CI installs xvfb and xclip (.ci/run)");
+            eprintln!("skipped: Xvfb or xclip is not installed");
+            return None;
+        }
+        let n = 100 + std::process::id() % 800;
+        let child = std::process::Command::new("Xvfb")
+            .args([format!(":{n}"), "-nolisten".into(), "tcp".into()])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let socket = format!("/tmp/.X11-unix/X{n}");
+        for _ in 0..100 {
+            if std::path::Path::new(&socket).exists() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        Some(Xvfb {
+            child,
+            display: format!(":{n}"),
+        })
+    }
+
+    fn clipboard(&self) -> Option<String> {
+        let out = std::process::Command::new("xclip")
+            .args(["-o", "-selection", "clipboard"])
+            .env("DISPLAY", &self.display)
+            .output()
+            .unwrap();
+        out.status
+            .success()
+            .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+}
+
+impl Drop for Xvfb {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn clip_copies_a_value_for_a_while_and_fails_clearly_without_a_display() {
+    let env = setup();
+    put_value(&env, "wifi", b"hunter2-wifi");
+    // No display: exit 1, nothing printed on stdout.
+    let r = env.run(&["data", "get", "wifi", "--clip"], b"");
+    assert_eq!(r.code, 1);
+    assert_eq!(r.stdout, "");
+    assert!(
+        r.stderr.starts_with("error: no clipboard to copy to ("),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        r.stderr
+            .ends_with("); on a machine without a display, use `data get` to a pipe or -o FILE\n"),
+        "{}",
+        r.stderr
+    );
+    let r = env.run(&["data", "get", "wifi", "--clip", "-o", "x"], b"");
+    assert_eq!(r.code, 2);
+
+    let Some(x) = Xvfb::start() else {
+        return;
+    };
+    let r = env.run_with(
+        &["data", "get", "wifi", "--clip"],
+        b"",
+        &[("DISPLAY", &x.display), ("ZENCRYPT_CLIP_SECONDS", "2")],
+    );
+    r.ok();
+    assert_eq!(r.stdout, "");
+    assert_eq!(
+        r.stderr,
+        "Copied 'wifi' (version 1) to the clipboard; it is cleared in 2 s if the clipboard still holds it.\n"
+    );
+    assert_eq!(x.clipboard().as_deref(), Some("hunter2-wifi"));
+    std::thread::sleep(std::time::Duration::from_millis(3500));
+    assert_eq!(x.clipboard(), None, "cleared");
+    // Something copied meanwhile is left alone.
+    env.run_with(
+        &["data", "get", "wifi", "--clip"],
+        b"",
+        &[("DISPLAY", &x.display), ("ZENCRYPT_CLIP_SECONDS", "2")],
+    )
+    .ok();
+    let mut other = std::process::Command::new("xclip")
+        .args(["-selection", "clipboard"])
+        .env("DISPLAY", &x.display)
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(&mut other.stdin.take().unwrap(), b"copied later").unwrap();
+    other.wait().unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(3500));
+    assert_eq!(x.clipboard().as_deref(), Some("copied later"));
+    // A read of the secret, audited like any other.
+    let audit = env.run(&["--json", "audit", "list", "--action", "data.get"], b"");
+    assert_eq!(audit.json().as_array().unwrap().len(), 2);
+}

@@ -173,6 +173,10 @@ pub struct GetArgs {
     /// An earlier version kept in the record's history (one record only).
     #[arg(long, value_name = "N")]
     pub version: Option<i64>,
+    /// Copy the value to the clipboard instead of printing it; it is cleared after 45 s
+    /// (ZENCRYPT_CLIP_SECONDS) if the clipboard still holds it.
+    #[arg(long, conflicts_with = "output")]
+    pub clip: bool,
 }
 
 // `data update` arguments. (A plain comment: see `cli::Command`.)
@@ -591,7 +595,42 @@ fn get(ctx: &Ctx, vault: &mut Vault, session: &Session, a: GetArgs) -> Result<()
         output,
         password_file,
         version,
+        clip,
     } = a;
+    if clip {
+        if refs.len() > 1 || out.json {
+            return Err(Error::Usage(
+                "--clip copies one record's value, without --json".into(),
+            ));
+        }
+        crate::ui::clip::available()?;
+        let (info, value) = match version {
+            Some(v) => {
+                let password =
+                    password_if_needed(ctx, vault, session, &refs, password_file.as_deref())?;
+                vault.data_get_version(session, &refs[0], v, password.as_ref())?
+            }
+            None => {
+                let (info, value, _) =
+                    read_one(ctx, vault, session, &refs[0], password_file.as_deref())?;
+                (info, value)
+            }
+        };
+        if std::str::from_utf8(&value).is_err() {
+            return Err(Error::Usage(format!(
+                "record '{}' holds binary data, which the clipboard takes only as text; use -o FILE",
+                refs[0]
+            )));
+        }
+        crate::ui::clip::copy(&value, ctx.cfg.clip_seconds)?;
+        out.note(&format!(
+            "Copied '{}' (version {}) to the clipboard; it is cleared in {} s if the clipboard still holds it.",
+            info.name.as_deref().unwrap_or(&info.token),
+            info.version,
+            ctx.cfg.clip_seconds
+        ));
+        return Ok(());
+    }
     if let Some(version) = version {
         if refs.len() > 1 {
             return Err(Error::Usage("--version reads one record".into()));

@@ -170,6 +170,12 @@ pub enum Command {
         #[arg(long, value_name = "DIR", conflicts_with = "command")]
         dir: Option<PathBuf>,
     },
+    /// Holds a value on the clipboard for `data get --clip` (internal).
+    #[command(name = "__clip-hold", hide = true)]
+    ClipHold {
+        /// Seconds to hold it.
+        seconds: u64,
+    },
     /// Print a shell completion script.
     #[command(
         after_help = "Example:\n  zencrypt completions bash > ~/.local/share/bash-completion/completions/zencrypt"
@@ -413,6 +419,7 @@ pub fn main() -> i32 {
         None => crate::shell::run(&ctx.cfg),
         Some(Command::Completions { shell }) => completions(shell),
         Some(Command::Generate(a)) => generate::run(&ctx, a),
+        Some(Command::ClipHold { seconds }) => crate::ui::clip::hold(seconds),
         Some(Command::Man { command, dir }) => man(&ctx, &command, dir.as_deref()),
         Some(Command::Run(a)) => inject::run(&ctx, a).map(|code| return_code = code),
         Some(command) => run(&ctx, command),
@@ -443,6 +450,7 @@ fn run(ctx: &Ctx, command: Command) -> Result<()> {
         Command::Db(c) => db::run(ctx, c),
         Command::Completions { shell } => completions(shell),
         Command::Generate(a) => generate::run(ctx, a),
+        Command::ClipHold { seconds } => crate::ui::clip::hold(seconds),
         Command::Man { command, dir } => man(ctx, &command, dir.as_deref()),
         Command::Run(_) => Err(Error::Internal("run is dispatched by main".into())),
         Command::Inject(a) => inject::inject(ctx, a),

@@ -3,6 +3,7 @@
 //! token ([`session_file`]). The one-shot commands and the shell use this module instead
 //! of importing each other.
 
+pub mod clip;
 pub mod edit;
 pub mod files;
 pub mod input;

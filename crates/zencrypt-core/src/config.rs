@@ -102,6 +102,9 @@ pub struct Config {
     /// The pass store `data import --format pass` reads by default:
     /// `$PASSWORD_STORE_DIR`, else `~/.password-store`.
     pub password_store: Option<PathBuf>,
+    /// Seconds `data get --clip` leaves a value on the clipboard (`ZENCRYPT_CLIP_SECONDS`,
+    /// default 45).
+    pub clip_seconds: u64,
     /// Earlier versions kept per record (`ZENCRYPT_HISTORY`, default 9).
     pub history: u32,
     /// `$XDG_RUNTIME_DIR`: a private tmpfs for files that hold plaintext for a moment.
@@ -259,6 +262,19 @@ pub fn load(flags: &Flags, env: &HashMap<String, OsString>) -> Result<Config, Er
         None => DEFAULT_HISTORY,
     };
 
+    let clip_seconds = match get_str("ZENCRYPT_CLIP_SECONDS")? {
+        Some(s) => s
+            .parse::<u64>()
+            .ok()
+            .filter(|n| (1..=3600).contains(n))
+            .ok_or_else(|| {
+                Error::Config(format!(
+                    "ZENCRYPT_CLIP_SECONDS must be a whole number of seconds from 1 to 3600, not '{s}'"
+                ))
+            })?,
+        None => 45,
+    };
+
     let secret = |key: &str| -> Result<Option<SecretString>, Error> {
         match get_str(key)? {
             Some(s) if s.len() < 32 => Err(Error::Config(format!(
@@ -354,6 +370,7 @@ pub fn load(flags: &Flags, env: &HashMap<String, OsString>) -> Result<Config, Er
         no_input: flags.no_input,
         color,
         history,
+        clip_seconds,
         password_store: env
             .get("PASSWORD_STORE_DIR")
             .filter(|v| !v.is_empty())
