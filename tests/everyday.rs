@@ -614,6 +614,24 @@ fn data_edit_saves_a_changed_value_as_a_new_version_and_wipes_the_temp_file() {
         "port: 2"
     );
 
+    // The editor does not inherit the session token.
+    let seen = env.dir.path().join("seen-token");
+    let (peek, _) = editor(
+        &env,
+        &format!(
+            "printf '%s' \"${{ZENCRYPT_TOKEN-unset}}\" > {}",
+            seen.display()
+        ),
+    );
+    let token = env.token("alice");
+    env.run_with(
+        &["data", "edit", "prod/app/config.yml"],
+        b"",
+        &[("EDITOR", &peek), ("ZENCRYPT_TOKEN", &token)],
+    )
+    .ok();
+    assert_eq!(std::fs::read_to_string(&seen).unwrap(), "unset");
+
     // VISUAL wins over EDITOR; no change saves nothing.
     let (unchanged, _) = editor(&env, "true");
     let r = env.run_with(
@@ -1589,4 +1607,38 @@ fn clip_copies_a_value_for_a_while_and_fails_clearly_without_a_display() {
     // A read of the secret, audited like any other.
     let audit = env.run(&["--json", "audit", "list", "--action", "data.get"], b"");
     assert_eq!(audit.json().as_array().unwrap().len(), 2);
+}
+
+#[test]
+fn completion_offers_record_and_key_names_from_the_saved_session() {
+    let env = setup();
+    put_value(&env, "prod/db/password", b"v");
+    put_value(&env, "prod/api", b"v");
+    put_value(&env, "other", b"v");
+    env.run(&["key", "create", "backups"], b"").ok();
+    let complete = |words: &[&str]| -> String {
+        let mut args = vec!["--", "zencrypt"];
+        args.extend_from_slice(words);
+        let r = env.run_with(&args, b"", &[("ZENCRYPT_COMPLETE", "fish")]);
+        r.ok();
+        r.stdout
+    };
+    let before = env.column::<i64>("SELECT count(*) FROM audit_log")[0];
+    assert_eq!(
+        complete(&["data", "get", "prod/"]),
+        "prod/api\nprod/db/password\n"
+    );
+    assert_eq!(complete(&["data", "edit", "o"]), "other\n");
+    assert_eq!(complete(&["encrypt", "--key", "b"]), "backups\n");
+    assert!(complete(&["key", "rotate", ""]).starts_with("backups\ndefault\n--db\t"));
+    assert_eq!(complete(&["key", "rotate", "d"]), "default\n");
+    assert!(complete(&["data", "ed"]).starts_with("edit\t"));
+    // Completing reads names only, and writes nothing (no audit entry per Tab).
+    assert_eq!(
+        env.column::<i64>("SELECT count(*) FROM audit_log")[0],
+        before
+    );
+    // Without a session: nothing to offer, and no error.
+    env.run(&["logout"], b"").ok();
+    assert_eq!(complete(&["data", "get", "prod/"]), "");
 }

@@ -330,15 +330,27 @@ fn audit_exports_hold_no_secret() {
 #[test]
 fn completions_need_nothing() {
     let env = Env::new();
+    // The scripts call zencrypt back (`ZENCRYPT_COMPLETE=SHELL zencrypt -- WORDS`).
     for (shell, marker) in [
-        ("bash", "_zencrypt()"),
+        (
+            "bash",
+            "complete -o nospace -o bashdefault -o nosort -F _clap_complete_zencrypt zencrypt",
+        ),
         ("zsh", "#compdef zencrypt"),
-        ("fish", "complete -c zencrypt"),
+        (
+            "fish",
+            "complete --keep-order --exclusive --command zencrypt",
+        ),
     ] {
         let r = env.run(&["completions", shell], b"");
         r.ok();
-        assert!(r.stdout.contains(marker), "{shell}");
-        assert!(r.stdout.contains("rotate"), "{shell}");
+        assert!(r.stdout.contains(marker), "{shell}: {}", r.stdout);
+        assert!(
+            r.stdout.contains(&format!("ZENCRYPT_COMPLETE=\"{shell}\""))
+                || r.stdout.contains(&format!("ZENCRYPT_COMPLETE={shell}")),
+            "{shell}: {}",
+            r.stdout
+        );
     }
     assert!(!env.database_made());
 }

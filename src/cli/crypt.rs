@@ -22,7 +22,7 @@ use zencrypt_core::hashing::{self, Algo};
 #[derive(Debug, Args)]
 pub struct EncryptArgs {
     /// The key to encrypt with.
-    #[arg(long, value_name = "NAME")]
+    #[arg(long, value_name = "NAME", add = clap_complete::ArgValueCandidates::new(crate::ui::complete::keys))]
     pub key: String,
     /// Input file (default: stdin; `-` for stdin).
     #[arg(value_name = "INPUT")]

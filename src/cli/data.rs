@@ -46,14 +46,14 @@ pub enum DataCommand {
     )]
     History {
         /// Token or name.
-        #[arg(value_name = "TOKEN|NAME")]
+        #[arg(value_name = "TOKEN|NAME", add = clap_complete::ArgValueCandidates::new(crate::ui::complete::records))]
         reference: String,
     },
     /// Set a record back to an earlier version's value (stored as a new version).
     #[command(after_help = "Example:\n  zencrypt data rollback prod/db/password --to 3")]
     Rollback {
         /// Token or name.
-        #[arg(value_name = "TOKEN|NAME")]
+        #[arg(value_name = "TOKEN|NAME", add = clap_complete::ArgValueCandidates::new(crate::ui::complete::records))]
         reference: String,
         /// The version whose value to bring back.
         #[arg(long, value_name = "N")]
@@ -68,7 +68,7 @@ pub enum DataCommand {
     )]
     Totp {
         /// Token or name.
-        #[arg(value_name = "TOKEN|NAME")]
+        #[arg(value_name = "TOKEN|NAME", add = clap_complete::ArgValueCandidates::new(crate::ui::complete::records))]
         reference: String,
         /// Record password file, for password-protected records.
         #[arg(long, value_name = "FILE")]
@@ -91,7 +91,7 @@ pub enum DataCommand {
     #[command(after_help = "Example:\n  zencrypt data restore db-password")]
     Restore {
         /// Token or name.
-        #[arg(value_name = "TOKEN|NAME")]
+        #[arg(value_name = "TOKEN|NAME", add = clap_complete::ArgValueCandidates::new(crate::ui::complete::records))]
         reference: String,
     },
     /// Clear out expired records (soft delete) or, with --hard, wipe expired and deleted ones.
@@ -122,7 +122,7 @@ pub struct PutArgs {
     #[arg(long, value_name = "NAME")]
     pub name: Option<String>,
     /// The key to encrypt under (default: 'default', created on first use).
-    #[arg(long, value_name = "NAME", conflicts_with = "protect")]
+    #[arg(long, value_name = "NAME", conflicts_with = "protect", add = clap_complete::ArgValueCandidates::new(crate::ui::complete::keys))]
     pub key: Option<String>,
     /// Make it unreadable after this long (e.g. 30d).
     #[arg(long, value_name = "DUR")]
@@ -159,7 +159,7 @@ pub struct PutArgs {
 #[derive(Debug, Args)]
 pub struct GetArgs {
     /// Tokens or names.
-    #[arg(required = true, value_name = "TOKEN|NAME")]
+    #[arg(required = true, value_name = "TOKEN|NAME", add = clap_complete::ArgValueCandidates::new(crate::ui::complete::records))]
     pub refs: Vec<String>,
     /// Write the value here instead of stdout (one record only).
     ///
@@ -184,7 +184,7 @@ pub struct GetArgs {
 #[derive(Debug, Args)]
 pub struct UpdateArgs {
     /// Token or name.
-    #[arg(value_name = "TOKEN|NAME")]
+    #[arg(value_name = "TOKEN|NAME", add = clap_complete::ArgValueCandidates::new(crate::ui::complete::records))]
     pub reference: String,
     /// Only if the record is at this version.
     #[arg(long, value_name = "N")]
@@ -202,7 +202,7 @@ pub struct UpdateArgs {
 #[derive(Debug, Args)]
 pub struct EditArgs {
     /// Token or name.
-    #[arg(value_name = "TOKEN|NAME")]
+    #[arg(value_name = "TOKEN|NAME", add = clap_complete::ArgValueCandidates::new(crate::ui::complete::records))]
     pub reference: String,
     /// Record password file, for password-protected records.
     #[arg(long, value_name = "FILE")]
@@ -258,7 +258,7 @@ pub struct ListArgs {
 #[derive(Debug, Args)]
 pub struct RmArgs {
     /// Tokens or names.
-    #[arg(required = true, value_name = "TOKEN|NAME")]
+    #[arg(required = true, value_name = "TOKEN|NAME", add = clap_complete::ArgValueCandidates::new(crate::ui::complete::records))]
     pub refs: Vec<String>,
     /// Wipe for good: the rows, their data keys and every version (not restorable).
     #[arg(long)]
@@ -1008,7 +1008,7 @@ fn pass_entries(dir: &std::path::Path) -> Result<Vec<(String, PathBuf)>> {
 /// One pass entry's content, decrypted by `gpg` (with the user's keys and agent); a
 /// single trailing newline, which `pass insert` adds, is dropped.
 fn pass_decrypt(path: &std::path::Path) -> Result<zeroize::Zeroizing<Vec<u8>>> {
-    let out = std::process::Command::new("gpg")
+    let out = crate::ui::scrub_child_env(&mut std::process::Command::new("gpg"))
         .args(["--quiet", "--batch", "--decrypt", "--"])
         .arg(path)
         .stdin(std::process::Stdio::null())

@@ -21,9 +21,6 @@ use zencrypt_core::vault::{Session, Vault};
 /// Largest template read.
 const MAX_TEMPLATE: u64 = 16 << 20;
 
-/// Variables a child never inherits: the session bearer token and the audit key.
-const NOT_INHERITED: [&str; 2] = ["ZENCRYPT_TOKEN", "ZENCRYPT_AUDIT_KEY"];
-
 // `run` arguments. (A plain comment: see `cli::Command`.)
 #[allow(missing_docs)]
 #[derive(Debug, Args)]
@@ -209,9 +206,7 @@ pub fn run(ctx: &Ctx, a: RunArgs) -> Result<i32> {
     let program = &a.command[0];
     let mut cmd = std::process::Command::new(program);
     cmd.args(&a.command[1..]);
-    for name in NOT_INHERITED {
-        cmd.env_remove(name);
-    }
+    crate::ui::scrub_child_env(&mut cmd);
     for (name, value) in &env {
         cmd.env(name, OsStr::from_bytes(value));
     }
@@ -274,10 +269,12 @@ impl Forwarder {
         use signal_hook::consts::{SIGINT, SIGQUIT};
         let pid = rustix::process::Pid::from_child(child);
         let handle = self.signals.handle();
-        // With the terminal's foreground group being ours (the child's too), the terminal
-        // already sent Ctrl-C and Ctrl-\ to the child.
-        let terminal_sends = rustix::termios::tcgetpgrp(std::io::stdin())
-            .is_ok_and(|fg| fg == rustix::process::getpgrp());
+        // With the controlling terminal's foreground group being ours (the child's too),
+        // the terminal already sent Ctrl-C and Ctrl-\ to the child, whatever stdin is.
+        let terminal_sends = std::fs::File::open("/dev/tty")
+            .ok()
+            .and_then(|tty| rustix::termios::tcgetpgrp(&tty).ok())
+            .is_some_and(|fg| fg == rustix::process::getpgrp());
         let thread = std::thread::Builder::new()
             .name("signals".into())
             .spawn(move || {

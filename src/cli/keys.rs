@@ -41,12 +41,14 @@ pub enum KeyCommand {
     #[command(after_help = "Example:\n  zencrypt key show backups")]
     Show {
         /// Key name.
+        #[arg(add = clap_complete::ArgValueCandidates::new(crate::ui::complete::keys))]
         name: String,
     },
     /// Show a key's lifecycle log.
     #[command(after_help = "Example:\n  zencrypt key history backups")]
     History {
         /// Key name.
+        #[arg(add = clap_complete::ArgValueCandidates::new(crate::ui::complete::keys))]
         name: String,
     },
     /// Rotate a key (or every key that is due) to a new version.
@@ -67,12 +69,14 @@ pub enum KeyCommand {
     #[command(after_help = "Example:\n  zencrypt key disable backups")]
     Disable {
         /// Key name.
+        #[arg(add = clap_complete::ArgValueCandidates::new(crate::ui::complete::keys))]
         name: String,
     },
     /// Enable a disabled key.
     #[command(after_help = "Example:\n  zencrypt key enable backups")]
     Enable {
         /// Key name.
+        #[arg(add = clap_complete::ArgValueCandidates::new(crate::ui::complete::keys))]
         name: String,
     },
     /// Destroy a key's material: everything encrypted under it becomes unrecoverable.
@@ -113,7 +117,7 @@ pub struct ImportArgs {
 #[derive(Debug, Args)]
 pub struct RotateArgs {
     /// Key name.
-    #[arg(required_unless_present = "due", conflicts_with = "due")]
+    #[arg(required_unless_present = "due", conflicts_with = "due", add = clap_complete::ArgValueCandidates::new(crate::ui::complete::keys))]
     pub name: Option<String>,
     /// Rotate exactly the keys whose rotation is due.
     #[arg(long)]
@@ -128,6 +132,7 @@ pub struct RotateArgs {
 #[derive(Debug, Args)]
 pub struct SetArgs {
     /// Key name.
+    #[arg(add = clap_complete::ArgValueCandidates::new(crate::ui::complete::keys))]
     pub name: String,
     /// New rotation period, or `none`.
     #[arg(long, value_name = "DUR|none")]
@@ -145,6 +150,7 @@ pub struct SetArgs {
 #[derive(Debug, Args)]
 pub struct ExportArgs {
     /// Key name.
+    #[arg(add = clap_complete::ArgValueCandidates::new(crate::ui::complete::keys))]
     pub name: String,
     /// Which version (default: the latest).
     #[arg(long, value_name = "N")]

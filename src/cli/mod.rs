@@ -248,17 +248,23 @@ impl Ctx {
     }
 }
 
-/// Prints a completion script (needs no database or session).
+/// The variable the completion scripts set when they call zencrypt back (zencrypt's own,
+/// so that a `COMPLETE` meant for another program changes nothing here).
+const COMPLETE_VAR: &str = "ZENCRYPT_COMPLETE";
+
+/// Prints a completion script (needs no database or session). The script calls zencrypt
+/// back while completing, so record and key names complete from the saved session.
 fn completions(shell: CompletionShell) -> Result<()> {
-    use clap::CommandFactory;
-    use clap_complete::Shell;
-    let shell = match shell {
-        CompletionShell::Bash => Shell::Bash,
-        CompletionShell::Zsh => Shell::Zsh,
-        CompletionShell::Fish => Shell::Fish,
+    use clap_complete::env::EnvCompleter;
+    let shell: &dyn EnvCompleter = match shell {
+        CompletionShell::Bash => &clap_complete::env::Bash,
+        CompletionShell::Zsh => &clap_complete::env::Zsh,
+        CompletionShell::Fish => &clap_complete::env::Fish,
     };
     let mut buf = Vec::new();
-    clap_complete::generate(shell, &mut Cli::command(), "zencrypt", &mut buf);
+    shell
+        .write_registration(COMPLETE_VAR, "zencrypt", "zencrypt", "zencrypt", &mut buf)
+        .map_err(|e| Error::io("writing the completion script", e))?;
     emitted(std::io::Write::write_all(
         &mut std::io::stdout().lock(),
         &buf,
@@ -369,6 +375,14 @@ pub fn emitted(r: io::Result<()>) -> Result<()> {
 /// Parses the command line, runs it and returns the process exit code.
 pub fn main() -> i32 {
     crate::memory::protect_memory();
+    // `COMPLETE=bash zencrypt -- ...`, from the completion script: print the candidates
+    // and stop.
+    {
+        use clap::CommandFactory;
+        clap_complete::CompleteEnv::with_factory(Cli::command)
+            .var(COMPLETE_VAR)
+            .complete();
+    }
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {

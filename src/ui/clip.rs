@@ -35,7 +35,7 @@ pub fn available() -> Result<()> {
 pub fn copy(text: &[u8], seconds: u64) -> Result<()> {
     let exe = std::env::current_exe().map_err(|e| Error::io("finding zencrypt's own path", e))?;
     let mut helper = Command::new(exe);
-    helper
+    crate::ui::scrub_child_env(&mut helper)
         .args(["__clip-hold", &seconds.to_string()])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())

@@ -15,6 +15,10 @@ use zencrypt_core::{fsutil, interrupt};
 /// The editor run when neither `$VISUAL` nor `$EDITOR` is set.
 const DEFAULT_EDITOR: &str = "vi";
 
+/// Options for vi-like editors: no swap file (`-n`), no viminfo or ShaDa (`-i NONE`), and
+/// no backup or undo file.
+const VIM_PRIVATE: &str = " -n -i NONE --cmd 'set nobackup nowritebackup noundofile'";
+
 /// Which editor to run, and where a private tmpfs is.
 #[derive(Debug, Clone, Default)]
 pub struct Editor {
@@ -137,8 +141,23 @@ pub fn edit_value(
 fn run_editor(editor: Option<OsString>, file: &Path) -> Result<()> {
     let editor = editor.unwrap_or_else(|| DEFAULT_EDITOR.into());
     let mut script = OsString::from(&editor);
+    // vim and neovim keep undo, backup and viminfo/ShaDa files outside the scratch
+    // directory: they are told not to. (A plain `vi` may be another vi that does not take
+    // these options, so it gets none.)
+    let program = editor
+        .to_string_lossy()
+        .split_whitespace()
+        .next()
+        .map(|p| p.rsplit('/').next().unwrap_or(p).to_string())
+        .unwrap_or_default();
+    if matches!(
+        program.as_str(),
+        "vim" | "nvim" | "gvim" | "vim.basic" | "vim.tiny"
+    ) {
+        script.push(VIM_PRIVATE);
+    }
     script.push(" \"$1\"");
-    let status = std::process::Command::new("/bin/sh")
+    let status = crate::ui::scrub_child_env(&mut std::process::Command::new("/bin/sh"))
         .arg("-c")
         .arg(&script)
         .arg("zencrypt-edit")

@@ -176,12 +176,13 @@ pub fn encode_record(r: &RecordRow) -> Aad {
 }
 
 /// The bound encoding of an earlier version of a record (a `record_versions` row, read as
-/// a record row): the record it belongs to (id, owner and creation time, so it cannot be
-/// moved to another record) and the version's own key, data key and time. Its ciphertext
+/// a record row): the record it belongs to (id, random token, owner and creation time, so
+/// it cannot be moved to another record, even one that reuses a deleted record's id) and the version's own key, data key and time. Its ciphertext
 /// is bound by that data key, as a record's is.
 pub fn encode_record_version(r: &RecordRow) -> Aad {
     let a = Aad::new("row/record_versions")
         .int(r.id)
+        .field(&r.token)
         .int(r.owner_id)
         .int(r.created_at)
         .int(r.version);

@@ -36,7 +36,8 @@ fn partial() -> MutexGuard<'static, Vec<(PathBuf, Partial)>> {
     PARTIAL.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// Installs the shell's handler: Ctrl-C is ignored, SIGTERM and SIGHUP clean up and exit.
+/// Installs the shell's handler: Ctrl-C and Ctrl-\ are ignored, SIGTERM and SIGHUP clean up
+/// and exit.
 pub fn install_for_shell() {
     install(false);
 }
@@ -57,7 +58,9 @@ fn install(stop_on_sigint: bool) {
             .name("signals".into())
             .spawn(move || {
                 for sig in signals.forever() {
-                    if sig == SIGINT && !stop_on_sigint {
+                    // Ctrl-C and Ctrl-\ are the terminal's: where they do not stop this
+                    // process, they reach the editor or the prompt instead.
+                    if (sig == SIGINT || sig == SIGQUIT) && !stop_on_sigint {
                         continue;
                     }
                     clean_up();
@@ -73,7 +76,11 @@ fn clean_up() {
         let _ = match kind {
             Partial::File => std::fs::remove_file(p),
             Partial::Dir => std::fs::remove_dir_all(p),
-            Partial::WipeDir => crate::fsutil::wipe_dir(&p),
+            // An editor may still be writing into it: try again once.
+            Partial::WipeDir => crate::fsutil::wipe_dir(&p).or_else(|_| {
+                std::thread::sleep(std::time::Duration::from_millis(200));
+                crate::fsutil::wipe_dir(&p)
+            }),
         };
     }
 }

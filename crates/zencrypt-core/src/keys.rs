@@ -489,6 +489,17 @@ impl Vault {
         })
     }
 
+    /// The user's key names, destroyed ones left out (a read for shell completion, not
+    /// audited: the names are the user's own).
+    pub fn key_names(&mut self, session: &Session) -> Result<Vec<String>> {
+        let mut tx = self.reader(Some(&session.integrity))?;
+        Ok(tx
+            .list_keys(session.user_id.0, false)?
+            .into_iter()
+            .map(|k| k.name)
+            .collect())
+    }
+
     /// Whether the user has a key of this name already (a read, not audited: a form
     /// checks its first answer with it before asking the rest).
     pub fn key_name_taken(&mut self, session: &Session, name: &str) -> Result<bool> {

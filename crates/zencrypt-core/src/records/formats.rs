@@ -145,7 +145,7 @@ pub fn parse_dotenv(input: &[u8]) -> Result<Vec<Foreign>> {
                         Some('n') => v.push(b'\n'),
                         Some('t') => v.push(b'\t'),
                         Some('r') => v.push(b'\r'),
-                        Some(c @ ('"' | '\\' | '$')) => v.push(c as u8),
+                        Some(c @ ('"' | '\\' | '$' | '`')) => v.push(c as u8),
                         Some(c) => {
                             v.push(b'\\');
                             let mut b = [0u8; 4];
@@ -406,6 +406,7 @@ pub fn write_dotenv(w: &mut dyn std::io::Write, rows: &[super::Exported]) -> Res
                 '"' => text.push_str("\\\""),
                 '\\' => text.push_str("\\\\"),
                 '$' => text.push_str("\\$"),
+                '`' => text.push_str("\\`"),
                 c => text.push(c),
             }
         }
@@ -600,18 +601,20 @@ mod tests {
         };
         let rows = vec![
             row("prod/db-password", b"p\"w\\ $HOME\nline"),
+            row("cmd", b"x`id`"),
             row("9lives", b"x,y"),
         ];
         let mut env = Vec::new();
         write_dotenv(&mut env, &rows).unwrap();
         assert_eq!(
             String::from_utf8(env.clone()).unwrap(),
-            "PROD_DB_PASSWORD=\"p\\\"w\\\\ \\$HOME\\nline\"\n_9LIVES=\"x,y\"\n"
+            "PROD_DB_PASSWORD=\"p\\\"w\\\\ \\$HOME\\nline\"\nCMD=\"x\\`id\\`\"\n_9LIVES=\"x,y\"\n"
         );
         assert_eq!(
             pairs(&parse_dotenv(&env).unwrap()),
             vec![
                 ("PROD_DB_PASSWORD".into(), "p\"w\\ $HOME\nline".into()),
+                ("CMD".into(), "x`id`".into()),
                 ("_9LIVES".into(), "x,y".into()),
             ]
         );
@@ -621,6 +624,7 @@ mod tests {
             pairs(&parse_csv(&csv_out, "name", "value").unwrap()),
             vec![
                 ("prod/db-password".into(), "p\"w\\ $HOME\nline".into()),
+                ("cmd".into(), "x`id`".into()),
                 ("9lives".into(), "x,y".into()),
             ]
         );

@@ -802,6 +802,24 @@ impl Vault {
         )
     }
 
+    /// The names of the user's live records, and the tokens of unnamed ones (a read for
+    /// shell completion, not audited: the names are the user's own).
+    pub fn record_names(&mut self, session: &Session) -> Result<Vec<String>> {
+        let mut tx = self.reader(Some(&session.integrity))?;
+        let filter = crate::model::RecordFilter {
+            deleted: Some(false),
+            now: duration::now(),
+            order_by: crate::model::RecordOrder::Name,
+            ascending: true,
+            ..crate::model::RecordFilter::default()
+        };
+        Ok(tx
+            .list_records(session.user_id.0, &filter)?
+            .into_iter()
+            .map(|r| r.name.unwrap_or(r.token))
+            .collect())
+    }
+
     /// Whether reading these records needs the record password.
     pub fn records_need_password(&mut self, session: &Session, refs: &[String]) -> Result<bool> {
         let mut tx = self.reader(Some(&session.integrity))?;
