@@ -41,11 +41,33 @@ struct Picked {
     password: Option<SecretString>,
 }
 
+/// Widest label a pick-list shows: an 80-column terminal keeps every entry on one line.
+const LABEL_WIDTH: usize = 74;
+
+/// A record as menus show it: its name with the start of its token, marks for a password
+/// or expiry; a name too long for one line keeps its end, which tells paths apart.
 fn label(r: &RecordInfo) -> String {
-    let mut s = r.name.clone().unwrap_or_else(|| r.token.clone());
-    if r.name.is_some() {
-        s.push_str(&format!(" ({})", r.token));
-    }
+    let mut s = match &r.name {
+        Some(name) => {
+            let short: String = r.token.chars().take(10).collect();
+            let room = LABEL_WIDTH.saturating_sub(short.len() + 4);
+            let shown = if name.chars().count() > room {
+                let tail: String = name
+                    .chars()
+                    .rev()
+                    .take(room.saturating_sub(1))
+                    .collect::<Vec<_>>()
+                    .into_iter()
+                    .rev()
+                    .collect();
+                format!("…{tail}")
+            } else {
+                name.clone()
+            };
+            format!("{shown} ({short}…)")
+        }
+        None => r.token.clone(),
+    };
     if r.protected {
         s.push_str(" [password]");
     }
@@ -433,5 +455,37 @@ impl Shell {
         let items: Vec<String> = rows.iter().map(label).collect();
         let i = p.select(prompt, &items)?;
         Ok(rows[i].clone())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn info(name: Option<&str>) -> RecordInfo {
+        RecordInfo {
+            token: "zt_abcdefghijklmnopqrstuvwxyz0123456".into(),
+            name: name.map(str::to_string),
+            version: 1,
+            created_at: 0,
+            updated_at: 0,
+            expires_at: None,
+            deleted_at: None,
+            protected: false,
+            key: None,
+        }
+    }
+
+    #[test]
+    fn labels_fit_one_line_and_keep_the_end_of_a_long_name() {
+        assert_eq!(label(&info(Some("wifi"))), "wifi (zt_abcdefg…)");
+        assert_eq!(label(&info(None)), "zt_abcdefghijklmnopqrstuvwxyz0123456");
+        let long = format!("prod/{}/password", "x".repeat(120));
+        let l = label(&info(Some(&long)));
+        assert_eq!(l.chars().count(), LABEL_WIDTH);
+        assert!(
+            l.starts_with('…') && l.ends_with("x/password (zt_abcdefg…)"),
+            "{l}"
+        );
     }
 }
