@@ -99,7 +99,7 @@ fn names_versions_and_tokens() {
     assert_eq!(dup.code, 6);
     assert_eq!(
         dup.stderr,
-        "error: a live record named 'db' already exists\nhint: `zencrypt data update db` replaces its value, or choose another name\n"
+        "error: a live record named 'db' already exists\nhint: `zencrypt data update db` replaces its value (the old one stays in `data history`), or choose another name\n"
     );
 
     let u = env.run(

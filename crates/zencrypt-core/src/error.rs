@@ -273,7 +273,7 @@ impl Error {
                     .into(),
             ),
             Error::NameTaken(name) => Some(format!(
-                "`zencrypt data update {name}` replaces its value, or choose another name"
+                "`zencrypt data update {name}` replaces its value (the old one stays in `data history`), or choose another name"
             )),
             Error::AccountDisabled => Some("ask an administrator to enable the account".into()),
             Error::SignupRestricted(_) => {
