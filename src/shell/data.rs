@@ -272,8 +272,21 @@ impl Shell {
         Ok(())
     }
 
-    fn store_value(&mut self, p: &mut dyn Prompter) -> Reply<()> {
+    /// Asks for an optional record name and refuses a bad or taken one at once, before
+    /// the form's other questions.
+    fn ask_new_name(&mut self, p: &mut dyn Prompter) -> Reply<String> {
         let name = p.line("Name (optional): ")?;
+        if !name.is_empty() {
+            zencrypt_core::records::validate_name(&name)?;
+            if self.with_session(|s, v| v.record_name_taken(s, &name))? {
+                return Err(Interrupt::Failed(Error::NameTaken(name)));
+            }
+        }
+        Ok(name)
+    }
+
+    fn store_value(&mut self, p: &mut dyn Prompter) -> Reply<()> {
+        let name = self.ask_new_name(p)?;
         let value = p.secret("Value (hidden): ")?;
         let expires = p.line("Expires in (e.g. 30d; empty for never): ")?;
         let expires_in = if expires.is_empty() {
@@ -391,10 +404,7 @@ impl Shell {
 
     /// Stores a generated password or passphrase; only its token is shown.
     fn store_generated(&mut self, p: &mut dyn Prompter) -> Reply<()> {
-        let name = p.line("Name (optional): ")?;
-        if !name.is_empty() {
-            zencrypt_core::records::validate_name(&name)?;
-        }
+        let name = self.ask_new_name(p)?;
         let kinds = [
             "Password (24 characters, every class)".to_string(),
             "Password without symbols (24 letters and digits)".to_string(),

@@ -721,3 +721,33 @@ fn every_menu_line_fits_80_columns() {
         );
     }
 }
+
+#[test]
+fn a_taken_record_name_is_refused_before_the_value_is_asked() {
+    let f = Fixture::new();
+    f.run(signup("alice"));
+    f.run(vec![
+        t("2"),
+        t("1"),
+        t("wifi"),
+        t("v"),
+        t(""),
+        Yes(false),
+        t("0"),
+        t("0"),
+    ]);
+    let out = f.run(vec![t("2"), t("1"), t("wifi"), t("0"), t("0")]);
+    assert!(
+        has(&out, "error: a live record named 'wifi' already exists"),
+        "{out:#?}"
+    );
+    assert!(
+        !out.iter().any(|l| l.contains("Value (hidden)")),
+        "{out:#?}"
+    );
+    let out = f.run(vec![t("2"), t("11"), t("wifi"), t("0"), t("0")]);
+    assert!(
+        has(&out, "error: a live record named 'wifi' already exists"),
+        "{out:#?}"
+    );
+}

@@ -820,6 +820,15 @@ impl Vault {
             .collect())
     }
 
+    /// Whether a live record of the user has this name (a read, not audited: a form checks
+    /// its first answer with it before asking the rest).
+    pub fn record_name_taken(&mut self, session: &Session, name: &str) -> Result<bool> {
+        let mut tx = self.reader(Some(&session.integrity))?;
+        Ok(tx
+            .record_by_ref(session.user_id.0, name)?
+            .is_some_and(|r| r.name.as_deref() == Some(name) && r.deleted_at.is_none()))
+    }
+
     /// Whether reading these records needs the record password.
     pub fn records_need_password(&mut self, session: &Session, refs: &[String]) -> Result<bool> {
         let mut tx = self.reader(Some(&session.integrity))?;
