@@ -594,6 +594,11 @@ fn data_edit_saves_a_changed_value_as_a_new_version_and_wipes_the_temp_file() {
     std::fs::set_permissions(&runtime, std::fs::Permissions::from_mode(0o700)).unwrap();
     let runtime_s = runtime.display().to_string();
 
+    // What a killed edit left (a process that is gone) is wiped by the next one.
+    let stale = runtime.join("zencrypt-edit-999999999-0011223344556677");
+    std::fs::create_dir(&stale).unwrap();
+    std::fs::write(stale.join("value"), "old plaintext").unwrap();
+
     // The editor replaces the content; the trailing newline it adds is dropped.
     let (ed, log) = editor(&env, "printf 'port: 2\\n' > \"$1\"");
     let r = env.run_with(

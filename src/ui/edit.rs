@@ -91,10 +91,8 @@ pub fn edit_value(
     max: usize,
 ) -> Result<Option<Zeroizing<Vec<u8>>>> {
     let (base, tmpfs) = scratch_base(editor.runtime_dir.as_deref());
-    let dir = base.join(format!(
-        "zencrypt-edit-{}",
-        zencrypt_core::crypto::random_id(8)
-    ));
+    fsutil::sweep_edit_leftovers(&base);
+    let dir = base.join(fsutil::edit_dir_name());
     std::fs::DirBuilder::new()
         .mode(0o700)
         .create(&dir)

@@ -242,6 +242,44 @@ fn process_alive(pid: u32) -> bool {
     Path::new("/proc").join(pid.to_string()).exists()
 }
 
+/// The prefix of a `data edit` scratch directory: `zencrypt-edit-PID-RANDOM`.
+const EDIT_PREFIX: &str = "zencrypt-edit-";
+
+/// A fresh name for an edit's scratch directory.
+pub fn edit_dir_name() -> String {
+    format!(
+        "{EDIT_PREFIX}{}-{}",
+        std::process::id(),
+        crate::crypto::random_id(8)
+    )
+}
+
+/// Wipes the edit scratch directories in `dir` that a process of this user left when it
+/// was killed outright (SIGKILL, a power cut on a disk-backed temp dir).
+pub fn sweep_edit_leftovers(dir: &Path) {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name
+            .to_str()
+            .and_then(|n| n.strip_prefix(EDIT_PREFIX))
+            .and_then(|rest| rest.split_once('-'))
+            .and_then(|(pid, _)| pid.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let ours = entry.metadata().is_ok_and(|m| {
+            m.is_dir()
+                && std::os::unix::fs::MetadataExt::uid(&m) == rustix::process::geteuid().as_raw()
+        });
+        if ours && !process_alive(pid) {
+            let _ = wipe_dir(&entry.path());
+        }
+    }
+}
+
 /// Overwrites every regular file in `dir` (and below) with zeros, syncs it, and removes
 /// the directory with everything in it. Used for plaintext that had to touch a disk (an
 /// edit's temp file and whatever the editor left beside it).
