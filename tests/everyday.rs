@@ -674,8 +674,15 @@ fn data_edit_saves_a_changed_value_as_a_new_version_and_wipes_the_temp_file() {
 
     // A record updated while the editor runs: the edit is refused, the other update kept.
     let zbin = env.command().get_program().to_owned();
+    // (The editor does not inherit the audit key: on PostgreSQL this other client is
+    // given it, as a member would have it.)
+    let audit_key = if env.on_postgres() {
+        format!("ZENCRYPT_AUDIT_KEY={PG_AUDIT_KEY} ")
+    } else {
+        String::new()
+    };
     let racing = format!(
-        "printf 'mine' > \"$1\"; printf 'theirs' | {} -q data update prod/app/config.yml",
+        "printf 'mine' > \"$1\"; printf 'theirs' | {audit_key}{} -q data update prod/app/config.yml",
         zbin.to_string_lossy()
     );
     let (racer, _) = editor(&env, &racing);

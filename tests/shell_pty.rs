@@ -462,11 +462,17 @@ fn data_edit_on_a_terminal_asks_before_replacing_a_record_changed_meanwhile() {
     env.signup("alice");
     env.run(&["data", "put", "--name", "note"], b"one").ok();
     let zbin = env.command().get_program().to_string_lossy().into_owned();
+    // The editor does not inherit the audit key; on PostgreSQL this other client has it.
+    let audit_key = if env.on_postgres() {
+        format!("ZENCRYPT_AUDIT_KEY={PG_AUDIT_KEY} ")
+    } else {
+        String::new()
+    };
     let script = env.dir.path().join("editor.sh");
     std::fs::write(
         &script,
         format!(
-            "#!/bin/sh\nprintf 'mine' > \"$1\"\nprintf 'theirs' | {zbin} -q data update note\n"
+            "#!/bin/sh\nprintf 'mine' > \"$1\"\nprintf 'theirs' | {audit_key}{zbin} -q data update note\n"
         ),
     )
     .unwrap();
