@@ -215,10 +215,17 @@ pub fn run(ctx: &Ctx, a: RunArgs) -> Result<i32> {
     drop(cmd);
     drop(env);
     let running = forward.start(&child);
+    // Wait for CMD to end without reaping it: until it is reaped its pid cannot be reused,
+    // so the forwarder, stopped first, never signals another process.
+    let pid = rustix::process::Pid::from_child(&child);
+    while let Err(rustix::io::Errno::INTR) = rustix::process::waitid(
+        rustix::process::WaitId::Pid(pid),
+        rustix::process::WaitIdOptions::EXITED | rustix::process::WaitIdOptions::NOWAIT,
+    ) {}
+    running.stop();
     let status = child
         .wait()
         .map_err(|e| Error::io("waiting for the command", e));
-    running.stop();
     let status = status?;
     Ok(status
         .code()
