@@ -699,6 +699,7 @@ fn update(ctx: &Ctx, vault: &mut Vault, session: &Session, a: UpdateArgs) -> Res
 
 /// `data edit`: the value in an editor, saved back as a new version when it changed.
 fn edit(ctx: &Ctx, vault: &mut Vault, session: &Session, a: EditArgs) -> Result<()> {
+    use crate::ui::edit;
     let out = &ctx.out;
     let (info, value, password) = read_one(
         ctx,
@@ -707,19 +708,8 @@ fn edit(ctx: &Ctx, vault: &mut Vault, session: &Session, a: EditArgs) -> Result<
         &a.reference,
         a.password_file.as_deref(),
     )?;
-    if std::str::from_utf8(&value).is_err() {
-        return Err(Error::Usage(format!(
-            "record '{}' holds binary data, which a text editor would damage; use `zencrypt data get {} -o FILE` and `zencrypt data update {} --file FILE`",
-            a.reference, a.reference, a.reference
-        )));
-    }
     let shown = info.name.clone().unwrap_or_else(|| info.token.clone());
-    let Some(edited) = crate::ui::edit::edit_value(
-        &crate::ui::edit::Editor::from_config(&ctx.cfg),
-        &value,
-        info.name.as_deref(),
-        records::MAX_VALUE,
-    )?
+    let Some(edited) = edit::edit_record(&edit::Editor::from_config(&ctx.cfg), &info, &value)?
     else {
         out.note(&format!(
             "No change: '{shown}' stays at version {}.",
@@ -728,31 +718,10 @@ fn edit(ctx: &Ctx, vault: &mut Vault, session: &Session, a: EditArgs) -> Result<
         return Ok(());
     };
     note_if_empty(ctx, &edited);
-    let saved = match vault.data_update(
-        session,
-        &info.token,
-        &edited,
-        Some(info.version),
-        password.as_ref(),
-    ) {
-        Err(Error::Conflict(_)) if input::is_interactive(&ctx.cfg) => {
-            let question = format!("'{shown}' changed while you edited. Save your edit over it?");
-            if !TermPrompter::new()
-                .confirm(&question)
-                .map_err(prompt_error)?
-            {
-                return Err(Error::Cancelled);
-            }
-            vault.data_update(session, &info.token, &edited, None, password.as_ref())?
-        }
-        Err(Error::Conflict(_)) => {
-            return Err(Error::Conflict(format!(
-                "'{shown}' changed while you edited (it is no longer at version {}); your edit was not saved",
-                info.version
-            )));
-        }
-        other => other?,
-    };
+    let mut ask = |question: &str| TermPrompter::new().confirm(question).map_err(prompt_error);
+    let confirm: Option<&mut edit::Confirm<'_>> =
+        input::is_interactive(&ctx.cfg).then_some(&mut ask);
+    let saved = edit::save_edit(vault, session, &info, &edited, password.as_ref(), confirm)?;
     out.note(&format!("Saved '{shown}' as version {}.", saved.version));
     if out.json {
         emitted(out.json_doc(
@@ -783,16 +752,8 @@ fn totp(
 ) -> Result<()> {
     let out = &ctx.out;
     let (_, value, _) = read_one(ctx, vault, session, reference, password_file)?;
-    let generator = std::str::from_utf8(&value)
-        .ok()
-        .and_then(|v| zencrypt_core::totp::Totp::parse(v).ok())
-        .ok_or_else(|| {
-            Error::Usage(format!(
-                "record '{reference}' does not hold a TOTP secret; store one with `zencrypt data put --totp`"
-            ))
-        })?;
-    let now = duration::now().max(0) as u64;
-    let (code, left) = generator.code_at(now);
+    let generator = zencrypt_core::totp::Totp::from_record(&value, reference)?;
+    let (code, left) = generator.code_now();
     if out.json {
         return emitted(out.json_secret_doc(
             &json!({ "seconds_left": left, "period": generator.period, "digits": generator.digits }),
@@ -1094,7 +1055,9 @@ fn foreign_items(ctx: &Ctx, a: &ImportArgs) -> Result<(Mapped, Vec<String>)> {
             (bw.items, bw.skipped)
         }
         ImportFormat::Jsonl | ImportFormat::Pass => {
-            unreachable!("jsonl is read line by line, pass entry by entry")
+            return Err(Error::Internal(
+                "jsonl is read line by line and pass entry by entry, not here".into(),
+            ));
         }
     };
     Ok((formats::to_items(foreign, prefix)?, skipped))
@@ -1232,12 +1195,5 @@ fn write_value(output: Option<PathBuf>, value: &[u8]) -> Result<()> {
         text.push(b'\n');
         return emitted(std::io::stdout().lock().write_all(&text));
     }
-    write_through(output.as_deref(), |w| {
-        w.write_all(value)
-            .map_err(|e| Error::io("writing the value", e))
-    })
-    .or_else(|e| match &e {
-        Error::Io { source, .. } if source.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
-        _ => Err(e),
-    })
+    crate::ui::files::write_bytes_through(output.as_deref(), value, "the value")
 }

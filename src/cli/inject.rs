@@ -11,7 +11,6 @@ use clap::Args;
 use zeroize::Zeroizing;
 
 use super::Ctx;
-use crate::ui::files::write_through;
 use crate::ui::input;
 use zencrypt_core::error::{Error, Result, exit};
 use zencrypt_core::records;
@@ -137,14 +136,7 @@ pub fn inject(ctx: &Ctx, a: InjectArgs) -> Result<()> {
     let values = resolve(ctx, &mut vault, &session, &refs, a.password_file.as_deref())?;
     let rendered = template::render(&pieces, &value_map(&values))?;
     drop(values);
-    write_through(a.output.as_deref(), |w| {
-        w.write_all(&rendered)
-            .map_err(|e| Error::io("writing the rendered template", e))
-    })
-    .or_else(|e| match &e {
-        Error::Io { source, .. } if source.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
-        _ => Err(e),
-    })?;
+    crate::ui::files::write_bytes_through(a.output.as_deref(), &rendered, "the rendered template")?;
     if a.output.is_some() {
         ctx.out.note(&format!(
             "Wrote {} with {} reference(s) filled in.",

@@ -328,26 +328,19 @@ impl Shell {
         else {
             return Ok(());
         };
-        if std::str::from_utf8(&value).is_err() {
-            return Err(Interrupt::Failed(Error::Usage(format!(
-                "'{}' holds binary data, which a text editor would damage",
-                label(&r)
-            ))));
-        }
         let editor = self.editor.clone();
-        let edited = crate::ui::edit::edit_value(
-            &editor,
-            &value,
-            info.name.as_deref(),
-            zencrypt_core::records::MAX_VALUE,
-        )?;
-        let Some(edited) = edited else {
+        let Some(edited) = crate::ui::edit::edit_record(&editor, &info, &value)? else {
             p.say(&format!("No change: version {} kept.", info.version));
             return Ok(());
         };
-        let version = info.version;
+        let mut ask = |question: &str| {
+            p.confirm(question).map_err(|i| match i {
+                Interrupt::Failed(e) => e,
+                Interrupt::Cancel | Interrupt::Eof => Error::Cancelled,
+            })
+        };
         let row = self.with_session(|s, v| {
-            v.data_update(s, &r.token, &edited, Some(version), password.as_ref())
+            crate::ui::edit::save_edit(v, s, &info, &edited, password.as_ref(), Some(&mut ask))
         })?;
         p.say(&format!("Saved {} as version {}.", label(&r), row.version));
         Ok(())
@@ -388,16 +381,8 @@ impl Shell {
         else {
             return Ok(());
         };
-        let generator = std::str::from_utf8(&value)
-            .ok()
-            .and_then(|v| zencrypt_core::totp::Totp::parse(v).ok())
-            .ok_or_else(|| {
-                Interrupt::Failed(Error::Usage(format!(
-                    "'{}' does not hold a TOTP secret",
-                    label(&r)
-                )))
-            })?;
-        let (code, left) = generator.code_at(duration::now().max(0) as u64);
+        let shown = r.name.as_deref().unwrap_or(&r.token);
+        let (code, left) = zencrypt_core::totp::Totp::from_record(&value, shown)?.code_now();
         p.say(&format!("{code}  (valid for {left} more second(s))"));
         Ok(())
     }

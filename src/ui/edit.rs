@@ -8,8 +8,12 @@ use std::path::{Path, PathBuf};
 
 use zeroize::Zeroizing;
 
+use secrecy::SecretString;
 use zencrypt_core::config::Config;
 use zencrypt_core::error::{Error, Result, exit};
+use zencrypt_core::model::RecordRow;
+use zencrypt_core::records::{self, RecordInfo};
+use zencrypt_core::vault::{Session, Vault};
 use zencrypt_core::{fsutil, interrupt};
 
 /// The editor run when neither `$VISUAL` nor `$EDITOR` is set.
@@ -132,6 +136,57 @@ pub fn edit_value(
         edited.pop();
     }
     Ok((edited[..] != *value).then_some(edited))
+}
+
+/// Opens a record's text value in the editor: the edited text, or `None` when nothing
+/// changed. A binary value is refused (a text editor would damage it).
+pub fn edit_record(
+    editor: &Editor,
+    info: &RecordInfo,
+    value: &[u8],
+) -> Result<Option<Zeroizing<Vec<u8>>>> {
+    if std::str::from_utf8(value).is_err() {
+        let shown = info.name.as_deref().unwrap_or(&info.token);
+        return Err(Error::Usage(format!(
+            "record '{shown}' holds binary data, which a text editor would damage; use `zencrypt data get {shown} -o FILE` and `zencrypt data update {shown} --file FILE`"
+        )));
+    }
+    edit_value(editor, value, info.name.as_deref(), records::MAX_VALUE)
+}
+
+/// Asks a yes/no question on a terminal.
+pub type Confirm<'a> = dyn FnMut(&str) -> Result<bool> + 'a;
+
+/// Saves an edit as a new version, only if the record is still at the version that was
+/// edited. If it changed meanwhile, `confirm` (a terminal's question) decides whether the
+/// edit goes over it; without one, the edit is refused (exit 6) and nothing is saved.
+pub fn save_edit(
+    vault: &mut Vault,
+    session: &Session,
+    info: &RecordInfo,
+    edited: &[u8],
+    password: Option<&SecretString>,
+    confirm: Option<&mut Confirm<'_>>,
+) -> Result<RecordRow> {
+    let shown = info.name.as_deref().unwrap_or(&info.token);
+    match vault.data_update(session, &info.token, edited, Some(info.version), password) {
+        Err(Error::Conflict(_)) => match confirm {
+            Some(confirm) => {
+                if confirm(&format!(
+                    "'{shown}' changed while you edited. Save your edit over it?"
+                ))? {
+                    vault.data_update(session, &info.token, edited, None, password)
+                } else {
+                    Err(Error::Cancelled)
+                }
+            }
+            None => Err(Error::Conflict(format!(
+                "'{shown}' changed while you edited (it is no longer at version {}); your edit was not saved",
+                info.version
+            ))),
+        },
+        other => other,
+    }
 }
 
 /// Runs the editor on `file` through `sh`, so that `EDITOR="code --wait"` works, and

@@ -396,6 +396,19 @@ impl Output {
     }
 }
 
+/// Writes `bytes` to OUT as `-o` writes (see [`write_through`]), or to stdout; a reader
+/// that closed the pipe early is not an error.
+pub fn write_bytes_through(output: Option<&Path>, bytes: &[u8], what: &str) -> Result<()> {
+    write_through(output, |w| {
+        w.write_all(bytes)
+            .map_err(|e| Error::io(format!("writing {what}"), e))
+    })
+    .or_else(|e| match &e {
+        Error::Io { source, .. } if source.kind() == io::ErrorKind::BrokenPipe => Ok(()),
+        _ => Err(e),
+    })
+}
+
 /// Runs `body` against the output for `path`, keeping it only if `body` succeeds.
 pub fn write_through<T, E: From<Error>>(
     path: Option<&Path>,

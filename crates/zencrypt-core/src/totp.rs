@@ -142,6 +142,25 @@ impl Totp {
         })
     }
 
+    /// The generator a record stored with `data put --totp` holds; `shown` names the
+    /// record in the error when it holds something else.
+    pub fn from_record(value: &[u8], shown: &str) -> Result<Totp> {
+        std::str::from_utf8(value)
+            .ok()
+            .and_then(|v| Totp::parse(v).ok())
+            .ok_or_else(|| {
+                Error::Usage(format!(
+                    "record '{}' does not hold a TOTP secret; store one with `zencrypt data put --totp`",
+                    crate::text::printable(shown, 80)
+                ))
+            })
+    }
+
+    /// The code now, and the seconds it stays valid.
+    pub fn code_now(&self) -> (String, u64) {
+        self.code_at(crate::duration::now().max(0) as u64)
+    }
+
     /// The code for Unix time `now`, and the seconds it stays valid.
     pub fn code_at(&self, now: u64) -> (String, u64) {
         let step = now / self.period;
