@@ -15,6 +15,7 @@ mod local_environment;
 mod many_writers;
 mod migrate;
 mod records;
+mod recovery;
 mod reliability;
 mod reports;
 mod sessions;

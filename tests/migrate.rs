@@ -4,7 +4,7 @@
 use crate::common::*;
 
 /// The latest schema version.
-const LATEST: i64 = 7;
+const LATEST: i64 = 8;
 
 #[test]
 fn a_database_at_the_latest_version_is_left_alone() {

@@ -1,6 +1,7 @@
-//! `signup`, `login`, `logout`, `whoami`, `passwd`.
+//! `signup`, `login`, `logout`, `whoami`, `passwd`, `account recovery-key` and
+//! `account recover`.
 
-use clap::Args;
+use clap::{Args, Subcommand};
 use secrecy::ExposeSecret;
 use serde_json::{Value, json};
 
@@ -8,10 +9,11 @@ use super::{Ctx, emitted};
 use crate::ui::input::{self, PasswordArgs};
 use crate::ui::prompt::TermPrompter;
 use crate::ui::session_file;
-use zencrypt_core::accounts::{LoginOutcome, SessionInfo};
+use zencrypt_core::accounts::{LoginOutcome, PasswordChange, SessionInfo};
 use zencrypt_core::config;
 use zencrypt_core::duration;
 use zencrypt_core::error::{Error, Result};
+use zencrypt_core::recovery::ADVICE as RECOVERY_KEY_ADVICE;
 
 // `signup` and `login` arguments. (A plain comment: see `cli::Command`.)
 #[allow(missing_docs)]
@@ -48,6 +50,157 @@ pub struct PasswdArgs {
     pub password_stdin: bool,
 }
 
+/// `zencrypt account ...`.
+#[derive(Debug, Subcommand)]
+#[command(defer = true)]
+pub enum AccountCommand {
+    /// Show whether your account has a recovery key, or make a new one (--rotate).
+    #[command(
+        after_help = "Examples:\n  zencrypt account recovery-key\n  zencrypt account recovery-key --rotate > /media/usb/zencrypt-recovery.txt\n\nA recovery key lets you set a new password when you have forgotten yours\n(`zencrypt account recover`). It is shown once; --rotate asks for your password, prints a\nnew key alone on stdout, and the old one stops working at once. Without your password or\nyour recovery key, nobody can recover your data, administrators included."
+    )]
+    RecoveryKey(RecoveryKeyArgs),
+    /// Set a new password with your recovery key (ends every session of the account).
+    #[command(
+        after_help = "Example:\n  printf '%s\\n%s\\n' \"$RECOVERY_KEY\" \"$NEW\" | zencrypt account recover --username alice --password-stdin\n\nThe recovery key you use stops working: a new one is printed alone on stdout, once.\nYour data is not re-encrypted; every session of the account is logged out."
+    )]
+    Recover(RecoverArgs),
+}
+
+// `account recovery-key` arguments. (A plain comment: see `cli::Command`.)
+#[allow(missing_docs)]
+#[derive(Debug, Args)]
+pub struct RecoveryKeyArgs {
+    /// Make a new recovery key (asks for your password); the old one stops working.
+    #[arg(long)]
+    pub rotate: bool,
+    #[command(flatten)]
+    pub password: PasswordArgs,
+}
+
+// `account recover` arguments. (A plain comment: see `cli::Command`.)
+#[allow(missing_docs)]
+#[derive(Debug, Args)]
+pub struct RecoverArgs {
+    /// Account name; prompted for on a terminal.
+    #[arg(long, value_name = "NAME")]
+    pub username: Option<String>,
+    /// Read the recovery key, then the new password, from stdin (one per line).
+    #[arg(long)]
+    pub password_stdin: bool,
+}
+
+/// Runs an `account` subcommand.
+pub fn run(ctx: &Ctx, command: AccountCommand) -> Result<()> {
+    match command {
+        AccountCommand::RecoveryKey(a) => recovery_key(ctx, a),
+        AccountCommand::Recover(a) => recover(ctx, a),
+    }
+}
+
+/// Shows a new recovery key once: alone on stdout (or in the JSON document), with the
+/// advice on stderr. The advice is printed even with -q: a key nobody saw is lost.
+fn show_recovery_key(
+    ctx: &Ctx,
+    key: &secrecy::SecretString,
+    doc: Option<&Value>,
+    lead: &str,
+) -> Result<()> {
+    if let Some(doc) = doc {
+        return emitted(
+            ctx.out
+                .json_secret_doc(doc, "recovery_key", key.expose_secret()),
+        );
+    }
+    ctx.out.important(&format!("{lead} {RECOVERY_KEY_ADVICE}"));
+    emitted(ctx.out.data_line(key.expose_secret()))
+}
+
+/// `zencrypt account recovery-key [--rotate]`.
+fn recovery_key(ctx: &Ctx, a: RecoveryKeyArgs) -> Result<()> {
+    let mut vault = ctx.vault()?;
+    let session = ctx.session(&mut vault)?;
+    if !a.rotate {
+        let info = vault.whoami(&session)?;
+        let made = info.recovery_key_created_at;
+        if ctx.out.json {
+            return emitted(ctx.out.json_doc(&json!({
+                "recovery_key": made.is_some(),
+                "created_at": made.map(duration::rfc3339),
+            })));
+        }
+        return emitted(ctx.out.data_line(&match made {
+            Some(at) => format!(
+                "A recovery key was made at {}; only its newest one works.",
+                duration::rfc3339(at)
+            ),
+            None if info.must_change_password => "This account has no recovery key yet: choosing your own password (`zencrypt passwd`) makes one.".to_string(),
+            None => "This account has no recovery key: run `zencrypt account recovery-key --rotate` to make one.".to_string(),
+        }));
+    }
+    let password = input::password(&a.password, &ctx.cfg, "Password", false)?;
+    let key = vault.rotate_recovery_key(&session, &password)?;
+    let doc = ctx
+        .out
+        .json
+        .then(|| json!({ "username": session.username }));
+    show_recovery_key(
+        ctx,
+        &key,
+        doc.as_ref(),
+        "Your new recovery key is below; the old one no longer works.",
+    )
+}
+
+/// `zencrypt account recover`.
+fn recover(ctx: &Ctx, a: RecoverArgs) -> Result<()> {
+    let mut vault = ctx.vault()?;
+    let username = input::username(a.username.as_deref(), &ctx.cfg)?;
+    let (code, new) = if a.password_stdin {
+        input::two_lines_from_stdin(
+            "account recover --password-stdin expects two lines: the recovery key, then the new password",
+        )?
+    } else if input::is_interactive(&ctx.cfg) {
+        let mut p = TermPrompter::new();
+        let code = input::prompt_new_or_existing(&mut p, "Recovery key", false)
+            .map_err(input::prompt_error)?;
+        let new = input::prompt_new_or_existing(&mut p, "New password", true)
+            .map_err(input::prompt_error)?;
+        (code, new)
+    } else {
+        return Err(Error::NeedsInput {
+            what: "the recovery key".into(),
+            flag: "--password-stdin".into(),
+        });
+    };
+    let PasswordChange {
+        username,
+        revoked_sessions,
+        recovery_key,
+    } = vault.recover(&username, &code, &new)?;
+    let key = recovery_key.ok_or_else(|| Error::Internal("recovery made no new key".into()))?;
+    ctx.out.note(&format!(
+        "Password of {username} reset; {} ended. Log in with the new password.",
+        sessions_ended(revoked_sessions)
+    ));
+    let doc = ctx
+        .out
+        .json
+        .then(|| json!({ "username": username, "revoked_sessions": revoked_sessions }));
+    show_recovery_key(
+        ctx,
+        &key,
+        doc.as_ref(),
+        "The recovery key you used no longer works; here is its replacement.",
+    )
+}
+
+fn sessions_ended(n: u64) -> String {
+    match n {
+        1 => "1 session".to_string(),
+        n => format!("{n} sessions"),
+    }
+}
+
 fn parse_ttl(ttl: Option<&str>) -> Result<Option<u64>> {
     ttl.map(|t| config::check_ttl(duration::parse(t)?, "--ttl"))
         .transpose()
@@ -61,6 +214,7 @@ pub fn info_json(info: &SessionInfo) -> Value {
         "user_id": info.user_id,
         "session_expires_at": duration::rfc3339(info.session_expires_at),
         "must_change_password": info.must_change_password,
+        "recovery_key_created_at": info.recovery_key_created_at.map(duration::rfc3339),
     })
 }
 
@@ -87,7 +241,14 @@ fn finish(
         if print_token {
             doc["token"] = Value::String(outcome.token.expose_secret().to_string());
         }
-        return emitted(ctx.out.json_doc(&doc));
+        return match &outcome.recovery_key {
+            Some(key) => emitted(ctx.out.json_secret_doc(
+                &doc,
+                "recovery_key",
+                key.expose_secret(),
+            )),
+            None => emitted(ctx.out.json_doc(&doc)),
+        };
     }
     ctx.out.note(&format!(
         "{verb} as {} ({}); session expires at {}",
@@ -99,6 +260,13 @@ fn finish(
         ctx.out.note(
             "An administrator chose this account's password: run `zencrypt passwd` to choose your own before anything else.",
         );
+    }
+    if let Some(key) = &outcome.recovery_key {
+        // stdout may carry the token: the key goes to stderr, in the same words.
+        ctx.out.important(&format!(
+            "Your recovery key:\n\n    {}\n\n{RECOVERY_KEY_ADVICE}",
+            key.expose_secret()
+        ));
     }
     if print_token {
         emitted(ctx.out.data_line(outcome.token.expose_secret()))?;
@@ -178,8 +346,12 @@ pub fn whoami(ctx: &Ctx) -> Result<()> {
     if ctx.out.json {
         return emitted(ctx.out.json_doc(&info_json(&info)));
     }
+    let recovery = match info.recovery_key_created_at {
+        Some(at) => format!("made {}", duration::rfc3339(at)),
+        None => "none (`zencrypt account recovery-key --rotate` makes one)".to_string(),
+    };
     emitted(ctx.out.data(&format!(
-        "username: {}\nrole: {}\nuser id: {}\nsession expires: {}\n",
+        "username: {}\nrole: {}\nuser id: {}\nsession expires: {}\nrecovery key: {recovery}\n",
         info.username,
         info.role,
         info.user_id,
@@ -206,11 +378,24 @@ pub fn passwd(ctx: &Ctx, a: PasswdArgs) -> Result<()> {
             flag: "--password-stdin".into(),
         });
     };
-    let n = vault.change_password(&mut session, &current, &new)?;
+    let change = vault.change_password(&mut session, &current, &new)?;
+    let n = change.revoked_sessions;
     ctx.out.note(&match n {
         0 => "Password changed.".to_string(),
         1 => "Password changed; 1 other session was logged out.".to_string(),
         n => format!("Password changed; {n} other sessions were logged out."),
     });
-    json_count(ctx, n)
+    match &change.recovery_key {
+        // The first password of an account made by an administrator: its recovery key.
+        Some(key) => show_recovery_key(
+            ctx,
+            key,
+            ctx.out
+                .json
+                .then(|| json!({ "revoked_sessions": n }))
+                .as_ref(),
+            "Your recovery key is below.",
+        ),
+        None => json_count(ctx, n),
+    }
 }

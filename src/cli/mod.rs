@@ -113,6 +113,9 @@ pub enum Command {
         after_help = "Example:\n  printf '%s\\n%s\\n' \"$OLD\" \"$NEW\" | zencrypt passwd --password-stdin"
     )]
     Passwd(account::PasswdArgs),
+    /// Your account: recovery key, and recovering with it.
+    #[command(subcommand)]
+    Account(account::AccountCommand),
     /// Manage your keys: create, rotate, expire, export, destroy.
     #[command(subcommand)]
     Key(keys::KeyCommand),
@@ -454,6 +457,7 @@ fn run(ctx: &Ctx, command: Command) -> Result<()> {
         Command::Logout(a) => account::logout(ctx, a),
         Command::Whoami => account::whoami(ctx),
         Command::Passwd(a) => account::passwd(ctx, a),
+        Command::Account(c) => account::run(ctx, c),
         Command::Key(c) => keys::run(ctx, c),
         Command::Data(c) => data::run(ctx, c),
         Command::Encrypt(a) => crypt::encrypt(ctx, a),

@@ -247,13 +247,22 @@ impl Shell {
     }
 
     fn start_menu(&mut self, p: &mut dyn Prompter) -> Step {
-        let entries = [entry(1, "Log in", ""), entry(2, "Sign up", "")];
+        let entries = [
+            entry(1, "Log in", ""),
+            entry(2, "Sign up", ""),
+            entry(
+                3,
+                "Recover account",
+                "forgot the password: use the recovery key",
+            ),
+        ];
         let r = match choose(p, "zencrypt", &entries, "Exit") {
             Ok(0) | Err(Interrupt::Eof) => return Step::Exit,
             Err(Interrupt::Cancel) => return Step::Stay,
             Err(Interrupt::Failed(e)) => Err(Interrupt::Failed(e)),
             Ok(1) => self.login(p),
-            Ok(_) => self.signup(p),
+            Ok(2) => self.signup(p),
+            Ok(_) => self.recover(p),
         };
         self.settle(p, r)
     }
@@ -289,7 +298,12 @@ impl Shell {
             "Welcome, {}. Your account has the {} role.",
             outcome.info.username, outcome.info.role
         ));
-        self.start_session(p, &outcome.token)
+        // The session first: the account exists now, whatever happens at the prompt.
+        self.start_session(p, &outcome.token)?;
+        match &outcome.recovery_key {
+            Some(key) => account::show_recovery_key(p, key, "Your recovery key:"),
+            None => Ok(()),
+        }
     }
 
     fn start_session(&mut self, p: &mut dyn Prompter, token: &SecretString) -> Reply<()> {

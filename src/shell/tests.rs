@@ -58,7 +58,8 @@ fn t(s: &str) -> Scripted {
 }
 
 fn signup(user: &str) -> Vec<Scripted> {
-    vec![t("2"), t(user), t("password-123"), t("password-123")]
+    // The last answer is Enter, once the recovery key is stored.
+    vec![t("2"), t(user), t("password-123"), t("password-123"), t("")]
 }
 
 fn has(transcript: &[String], line: &str) -> bool {
@@ -142,7 +143,7 @@ fn a_wrong_choice_is_explained() {
     let out = f.run(vec![t("5"), t("x"), t("0")]);
     assert_eq!(
         out.iter()
-            .filter(|l| *l == "Please type one of 1, 2, 0.")
+            .filter(|l| *l == "Please type one of 1, 2, 3, 0.")
             .count(),
         2
     );
@@ -748,6 +749,92 @@ fn a_taken_record_name_is_refused_before_the_value_is_asked() {
     let out = f.run(vec![t("2"), t("11"), t("wifi"), t("0"), t("0")]);
     assert!(
         has(&out, "error: a live record named 'wifi' already exists"),
+        "{out:#?}"
+    );
+}
+
+/// The recovery key a transcript showed after `lead` (the line after the blank one).
+fn shown_key(out: &[String], lead: &str) -> String {
+    let at = out
+        .iter()
+        .rposition(|l| l == lead)
+        .unwrap_or_else(|| panic!("{lead:?} in {out:#?}"));
+    out[at + 2].trim().to_string()
+}
+
+#[test]
+fn sign_up_shows_a_recovery_key_that_resets_the_password_from_the_start_menu() {
+    let f = Fixture::new();
+    let mut script = signup("alice");
+    script.extend([t("7"), t("3"), t("0"), t("0")]); // log out, exit
+    let out = f.run(script);
+    let key = shown_key(&out, "Your recovery key:");
+    assert_eq!(key.len(), 39, "{key}");
+    assert!(has(&out, zencrypt_core::recovery::ADVICE));
+    assert!(has(&out, "? Press Enter once it is stored: "));
+
+    let out = f.run(vec![
+        t("3"),
+        t("alice"),
+        t(&key),
+        t("brand-new-pw"),
+        t("brand-new-pw"),
+        t(""),
+        t("1"),
+        t("alice"),
+        t("brand-new-pw"),
+        t("0"),
+    ]);
+    assert!(has(
+        &out,
+        "Password reset; 0 session(s) were logged out. Log in with the new password (1)."
+    ));
+    let replacement = shown_key(
+        &out,
+        "The recovery key you used no longer works; here is its replacement:",
+    );
+    assert_ne!(replacement, key);
+    assert!(has(&out, "zencrypt: alice (admin)"), "{out:#?}");
+
+    // The used key is spent.
+    let out = f.run(vec![
+        t("7"),
+        t("3"),
+        t("3"),
+        t("alice"),
+        t(&key),
+        t("another-pw-1"),
+        t("another-pw-1"),
+        t("0"),
+    ]);
+    assert!(
+        has(&out, "error: invalid username or recovery key"),
+        "{out:#?}"
+    );
+}
+
+#[test]
+fn a_new_recovery_key_needs_the_password_and_shows_in_who_am_i() {
+    let f = Fixture::new();
+    let mut script = signup("alice");
+    script.extend([
+        t("7"),
+        t("5"),
+        t("wrong-password"),
+        t("5"),
+        t("password-123"),
+        t(""),
+        t("1"),
+        t("0"),
+        t("0"),
+    ]);
+    let out = f.run(script);
+    assert!(has(&out, "error: invalid password"), "{out:#?}");
+    let first = shown_key(&out, "Your recovery key:");
+    let second = shown_key(&out, "Your new recovery key (the old one no longer works):");
+    assert_ne!(first, second);
+    assert!(
+        out.iter().any(|l| l.starts_with("recovery key: made ")),
         "{out:#?}"
     );
 }

@@ -135,14 +135,18 @@ pub fn prompt_new_or_existing(
 
 /// `passwd --password-stdin`: the current password then the new one, one per line.
 pub fn two_passwords_from_stdin() -> Result<(SecretString, SecretString)> {
+    two_lines_from_stdin(
+        "passwd --password-stdin expects two lines: the current password, then the new one",
+    )
+}
+
+/// Two secrets from stdin, one per line (the first not empty); else `usage` as the error.
+pub fn two_lines_from_stdin(usage: &str) -> Result<(SecretString, SecretString)> {
     let lines = password_lines(&read_stdin_bounded()?, "stdin")?;
     let mut it = lines.into_iter();
     match (it.next(), it.next()) {
-        (Some(old), Some(new)) if !old.expose_secret().is_empty() => Ok((old, new)),
-        _ => Err(Error::Usage(
-            "passwd --password-stdin expects two lines: the current password, then the new one"
-                .into(),
-        )),
+        (Some(first), Some(second)) if !first.expose_secret().is_empty() => Ok((first, second)),
+        _ => Err(Error::Usage(usage.into())),
     }
 }
 

@@ -112,6 +112,11 @@ impl Output {
         }
     }
 
+    /// A message on stderr that `-q` does not silence: what is lost if nobody sees it.
+    pub fn important(&self, text: &str) {
+        let _ = writeln!(io::stderr().lock(), "{}", printable_lines(text));
+    }
+
     /// Prints an error (always, even with `-q`).
     pub fn error(&self, e: &Error) {
         let mut err = io::stderr().lock();

@@ -17,6 +17,7 @@ use crate::error::{Error, Result};
 use crate::events::AuditAction;
 use crate::ids::UserId;
 use crate::model::{Credentials, Role, SessionRecord, UserRecord, UserStatus};
+use crate::recovery::{self, RecoveryCode};
 use crate::session::{self, NewToken};
 use crate::storage::{NewUser, StoreError, Tx};
 use crate::vault::{Session, Vault, session_aad, user_key_aad};
@@ -69,6 +70,19 @@ pub struct LoginOutcome {
     pub token: SecretString,
     /// Who is now logged in.
     pub info: SessionInfo,
+    /// A new account's recovery key, to show once.
+    pub recovery_key: Option<SecretString>,
+}
+
+/// What a password change or reset did.
+pub struct PasswordChange {
+    /// The account's name as stored (a reset may name it in another case).
+    pub username: String,
+    /// Sessions ended (a change keeps the one that made it; a reset ends them all).
+    pub revoked_sessions: u64,
+    /// A new recovery key, to show once: after a reset (the used one no longer works) and
+    /// when an account made by an administrator chooses its first password.
+    pub recovery_key: Option<SecretString>,
 }
 
 /// Who is logged in, as shown by `whoami`, `login` and `signup`.
@@ -84,6 +98,8 @@ pub struct SessionInfo {
     pub session_expires_at: i64,
     /// The account must change its password before anything else.
     pub must_change_password: bool,
+    /// When the account's recovery key was made (Unix seconds), if it has one.
+    pub recovery_key_created_at: Option<i64>,
 }
 
 /// A user as shown to administrators.
@@ -163,9 +179,10 @@ fn no_such_user(username: &str) -> Error {
     Error::NotFound(format!("user '{username}' not found"))
 }
 
-/// Inserts a user with fresh credentials; the user key is wrapped once the id is known.
-/// Without a user key (an account made by an administrator) the account gets one when
-/// its owner sets their own password.
+/// Inserts a user with fresh credentials; the user key (and its recovery wrapping) is
+/// wrapped once the id is known. Without a user key (an account made by an administrator)
+/// the account gets one, and a recovery key, when its owner sets their own password.
+/// Returns the new id and the recovery code to show.
 fn insert_user(
     tx: &mut dyn Tx,
     username: &str,
@@ -173,7 +190,7 @@ fn insert_user(
     params: KdfParams,
     hashed: &(String, Vec<u8>, Key32),
     user_key: Option<&Key32>,
-) -> Result<UserId> {
+) -> Result<(UserId, Option<RecoveryCode>)> {
     // Names are unique ignoring case: the lookup ignores case.
     if tx.user_by_name(username)?.is_some() {
         return Err(taken(username));
@@ -198,13 +215,17 @@ fn insert_user(
             e => Error::from(e),
         })?,
     );
+    let mut code = None;
     if let Some(user_key) = user_key {
         credentials.wrapped_user_key = aead::wrap_key(kek, &user_key_aad(id), user_key);
         let mut user = tx.user_by_id(id.0)?.ok_or_else(|| no_such_user(username))?;
         user.credentials = credentials;
+        let (c, wrap) = recovery::new_wrap(id, user_key, duration::now());
+        user.recovery = Some(wrap);
+        code = Some(c);
         tx.update_user(&user)?;
     }
-    Ok(id)
+    Ok((id, code))
 }
 
 /// A session row and the secrets the token will carry.
@@ -253,6 +274,7 @@ impl Vault {
         role: Role,
         s: &NewSession,
         must_change_password: bool,
+        recovery: (Option<i64>, Option<RecoveryCode>),
     ) -> Result<LoginOutcome> {
         let token = session::issue(
             &self.jwt,
@@ -274,7 +296,9 @@ impl Vault {
                 user_id: user_id.0,
                 session_expires_at: s.expires_at,
                 must_change_password,
+                recovery_key_created_at: recovery.0,
             },
+            recovery_key: recovery.1.map(|c| c.display()),
         })
     }
 
@@ -323,16 +347,20 @@ impl Vault {
         let hashed = hash_and_kek(params, password)?;
         let user_key = Key32::random();
         let ttl = ttl.unwrap_or(self.policy.session_ttl);
-        let (id, role, s) = self.audited(&actor, AuditAction::AuthSignup, username, |tx| {
-            let role = signup_role(tx, policy)?;
-            let id = insert_user(tx, username, role, params, &hashed, Some(&user_key))?;
-            let s = insert_session(tx, id, &user_key, ttl)?;
-            Ok((
-                (id, role, s),
-                json!({ "role": role.as_str(), "user_id": id.0 }),
-            ))
-        })?;
-        self.finish_login(id, username, role, &s, false)
+        let (id, role, s, code) =
+            self.audited(&actor, AuditAction::AuthSignup, username, |tx| {
+                let role = signup_role(tx, policy)?;
+                let (id, code) = insert_user(tx, username, role, params, &hashed, Some(&user_key))?;
+                let s = insert_session(tx, id, &user_key, ttl)?;
+                let detail = json!({
+                    "role": role.as_str(),
+                    "user_id": id.0,
+                    "recovery_key": code.is_some(),
+                });
+                Ok(((id, role, s, code), detail))
+            })?;
+        let made = code.as_ref().map(|_| s.iat);
+        self.finish_login(id, username, role, &s, false, (made, code))
     }
 
     /// Logs in: checks the password (one generic failure for unknown users and wrong
@@ -370,19 +398,7 @@ impl Vault {
             (user, _) => {
                 let actor = match &user {
                     Some(u) => Actor::user(UserId(u.id), &u.username),
-                    // Not a possible user name: often a password typed into the wrong
-                    // field, so it is not recorded.
-                    None if validate_username(username).is_err() => Actor::anonymous("(invalid)"),
-                    // A name no account has may be a password typed into the wrong field:
-                    // recorded as a keyed digest, which still tells repeated tries apart.
-                    None => Actor::anonymous(&format!(
-                        "(unknown {})",
-                        &crypto::hex(
-                            &self
-                                .audit_key
-                                .compute(&[b"zencrypt unknown user", username.as_bytes()])
-                        )[..12]
-                    )),
+                    None => self.unknown_actor(username),
                 };
                 self.audit_failure(
                     &actor,
@@ -439,6 +455,7 @@ impl Vault {
             user.role,
             &s,
             user.must_change_password,
+            (user.recovery.as_ref().map(|r| r.created_at), None),
         )
     }
 
@@ -465,31 +482,39 @@ impl Vault {
 
     /// Who the session belongs to, with the role as it is now.
     pub fn whoami(&mut self, session: &Session) -> Result<SessionInfo> {
-        let info = SessionInfo {
+        let mut info = SessionInfo {
             username: session.username.clone(),
             role: session.role,
             user_id: session.user_id.0,
             session_expires_at: session.expires_at,
             must_change_password: session.must_change_password,
+            recovery_key_created_at: None,
         };
         self.authorized(
             session,
             Permission::Own,
             AuditAction::AuthWhoami,
             &session.username,
-            |_| Ok((info.clone(), json!({}))),
+            |tx| {
+                let user = tx
+                    .user_by_id(session.user_id.0)?
+                    .ok_or_else(|| no_such_user(&session.username))?;
+                info.role = user.role;
+                info.recovery_key_created_at = user.recovery.as_ref().map(|r| r.created_at);
+                Ok((info.clone(), json!({})))
+            },
         )
     }
 
     /// Changes the password: checks the current one, rewraps the user key under a new
-    /// KEK (no data is re-encrypted) and revokes the user's other sessions. Returns how
-    /// many sessions were revoked.
+    /// KEK (no data is re-encrypted) and revokes the user's other sessions. An account
+    /// made by an administrator gets its first user key and its recovery key here.
     pub fn change_password(
         &mut self,
         session: &mut Session,
         current: &SecretString,
         new: &SecretString,
-    ) -> Result<u64> {
+    ) -> Result<PasswordChange> {
         let actor = session.actor();
         let target = session.username.clone();
         let prepared = (|| {
@@ -526,7 +551,7 @@ impl Vault {
             }
         };
         let s = &*session;
-        let n = self.authorized(s, Permission::Own, AuditAction::AuthPasswd, &target, |tx| {
+        let (n, code) = self.authorized(s, Permission::Own, AuditAction::AuthPasswd, &target, |tx| {
             let mut user = tx
                 .user_by_id(s.user_id.0)?
                 .ok_or_else(|| no_such_user(&s.username))?;
@@ -541,6 +566,11 @@ impl Vault {
             let first = user.must_change_password;
             user.credentials = credentials.clone();
             user.must_change_password = false;
+            let code = first.then(|| {
+                let (code, wrap) = recovery::new_wrap(s.user_id, &user_key, duration::now());
+                user.recovery = Some(wrap);
+                code
+            });
             tx.update_user(&user)?;
             tx.set_session_user_key(
                 &s.sid,
@@ -548,14 +578,192 @@ impl Vault {
             )?;
             let n = tx.revoke_user_sessions(s.user_id.0, Some(&s.sid), duration::now())?;
             Ok((
-                n,
+                (n, code),
                 json!({ "revoked_sessions": n, "first_password": first }),
             ))
         })?;
         session.integrity = crate::integrity::OwnerKey::derive(session.user_id, &user_key);
         session.user_key = user_key;
         session.must_change_password = false;
-        Ok(n)
+        Ok(PasswordChange {
+            username: session.username.clone(),
+            revoked_sessions: n,
+            recovery_key: code.map(|c| c.display()),
+        })
+    }
+
+    /// Replaces the account's recovery key (the old one stops working at once) after
+    /// checking the password: a stolen session alone cannot mint a way into the account.
+    /// Returns the new key, to show once.
+    pub fn rotate_recovery_key(
+        &mut self,
+        session: &Session,
+        password: &SecretString,
+    ) -> Result<SecretString> {
+        let actor = session.actor();
+        let target = session.username.clone();
+        self.require(
+            session,
+            Permission::Own,
+            AuditAction::AuthRecoveryKey,
+            &target,
+        )?;
+        let checked = (|| {
+            let user = {
+                let mut tx = self.reader(None)?;
+                tx.user_by_id(session.user_id.0)?
+                    .ok_or_else(|| no_such_user(&session.username))?
+            };
+            let ok = kdf::verify_password(
+                &user.credentials.password_hash,
+                password.expose_secret().as_bytes(),
+            )
+            .unwrap_or(false);
+            if ok {
+                Ok(user.credentials.password_hash)
+            } else {
+                Err(Error::InvalidPassword)
+            }
+        })();
+        let verified_hash = match checked {
+            Ok(h) => h,
+            Err(e) => {
+                self.audit_failure(&actor, AuditAction::AuthRecoveryKey, &target, &e);
+                return Err(e);
+            }
+        };
+        let code = self.authorized(
+            session,
+            Permission::Own,
+            AuditAction::AuthRecoveryKey,
+            &target,
+            |tx| {
+                let mut user = tx
+                    .user_by_id(session.user_id.0)?
+                    .ok_or_else(|| no_such_user(&session.username))?;
+                if user.credentials.password_hash != verified_hash {
+                    return Err(Error::Conflict(
+                        "the password was changed by another command meanwhile; nothing was changed"
+                            .into(),
+                    ));
+                }
+                let replaced = user.recovery.is_some();
+                let (code, wrap) =
+                    recovery::new_wrap(session.user_id, &session.user_key, duration::now());
+                user.recovery = Some(wrap);
+                tx.update_user(&user)?;
+                Ok((code, json!({ "replaced": replaced })))
+            },
+        )?;
+        Ok(code.display())
+    }
+
+    /// Sets a new password with the recovery key instead of the old password: unwraps the
+    /// user key with the code, wraps it under the new password, replaces the recovery key
+    /// (the used one stops working) and ends every session of the account. Fails the same
+    /// way whether the user is unknown, has no recovery key or the code is wrong.
+    pub fn recover(
+        &mut self,
+        username: &str,
+        code: &SecretString,
+        new_password: &SecretString,
+    ) -> Result<PasswordChange> {
+        let params = self.policy.kdf;
+        let user = if validate_username(username).is_ok() {
+            let mut tx = self.reader(None)?;
+            tx.user_by_name(username)?
+        } else {
+            None
+        };
+        let actor = match &user {
+            Some(u) => Actor::user(UserId(u.id), &u.username),
+            None => self.unknown_actor(username),
+        };
+        let checked = RecoveryCode::parse(code).and_then(|code| {
+            validate_new_password(new_password)?;
+            Ok(code)
+        });
+        let code = match checked {
+            Ok(c) => c,
+            Err(e) => {
+                self.audit_failure(&actor, AuditAction::AuthRecover, &actor.name.clone(), &e);
+                return Err(e);
+            }
+        };
+        // The two argon2id runs of the new credentials happen on every path, so the time
+        // does not tell whether the account exists.
+        let hashed = hash_and_kek(params, new_password)?;
+        let opened = user.as_ref().and_then(|u| {
+            let wrap = u.recovery.as_ref()?;
+            let key = recovery::unwrap(UserId(u.id), wrap, &code)?;
+            Some((u, wrap.clone(), key))
+        });
+        let Some((user, used, user_key)) = opened else {
+            self.audit_failure(
+                &actor,
+                AuditAction::AuthRecover,
+                &actor.name.clone(),
+                &Error::InvalidRecoveryKey,
+            );
+            return Err(Error::InvalidRecoveryKey);
+        };
+        let user_id = UserId(user.id);
+        if user.status != UserStatus::Active {
+            self.audit_failure(
+                &actor,
+                AuditAction::AuthRecover,
+                &user.username,
+                &Error::AccountDisabled,
+            );
+            return Err(Error::AccountDisabled);
+        }
+        let (password_hash, kek_salt, kek) = hashed;
+        let credentials = Credentials {
+            password_hash,
+            kek_salt,
+            kek_params: params,
+            wrapped_user_key: aead::wrap_key(&kek, &user_key_aad(user_id), &user_key),
+        };
+        let target = user.username.clone();
+        let (n, new_code) = self.audited(&actor, AuditAction::AuthRecover, &target, |tx| {
+            let mut row = tx
+                .user_by_id(user_id.0)?
+                .ok_or_else(|| no_such_user(&target))?;
+            // Used or replaced by another command meanwhile: this code no longer counts.
+            if row.recovery.as_ref() != Some(&used) {
+                return Err(Error::InvalidRecoveryKey);
+            }
+            let (new_code, wrap) = recovery::new_wrap(user_id, &user_key, duration::now());
+            row.credentials = credentials.clone();
+            row.recovery = Some(wrap);
+            tx.update_user(&row)?;
+            let n = tx.revoke_user_sessions(user_id.0, None, duration::now())?;
+            Ok(((n, new_code), json!({ "revoked_sessions": n })))
+        })?;
+        Ok(PasswordChange {
+            username: target,
+            revoked_sessions: n,
+            recovery_key: Some(new_code.display()),
+        })
+    }
+
+    /// The audit actor of a failed login or recovery under a name no account has.
+    fn unknown_actor(&self, username: &str) -> Actor {
+        if validate_username(username).is_err() {
+            // Not a possible user name: often a password typed into the wrong field, so
+            // it is not recorded.
+            return Actor::anonymous("(invalid)");
+        }
+        // A name no account has may be a password typed into the wrong field: recorded
+        // as a keyed digest, which still tells repeated tries apart.
+        Actor::anonymous(&format!(
+            "(unknown {})",
+            &crypto::hex(
+                &self
+                    .audit_key
+                    .compute(&[b"zencrypt unknown user", username.as_bytes()])
+            )[..12]
+        ))
     }
 
     /// All users (admins only).
@@ -603,7 +811,7 @@ impl Vault {
             AuditAction::UserAdd,
             username,
             |tx| {
-                let id = insert_user(tx, username, role, params, &hashed, None)?;
+                let (id, _) = insert_user(tx, username, role, params, &hashed, None)?;
                 Ok(((), json!({ "role": role.as_str(), "user_id": id.0 })))
             },
         )

@@ -70,6 +70,10 @@ pub enum Error {
     /// Login failed: the same message whether the user exists or not.
     #[error("invalid username or password")]
     InvalidCredentials,
+    /// Account recovery failed: the same message whether the user exists, has a recovery
+    /// key or not.
+    #[error("invalid username or recovery key")]
+    InvalidRecoveryKey,
     /// The current password given to `passwd` is wrong.
     #[error("invalid password")]
     InvalidPassword,
@@ -195,6 +199,7 @@ impl Error {
             | Error::SessionRevoked
             | Error::AccountDisabled
             | Error::InvalidCredentials
+            | Error::InvalidRecoveryKey
             | Error::InvalidPassword
             | Error::PasswordChangeRequired => exit::AUTH,
             Error::Denied { .. } | Error::SignupRestricted(_) => exit::DENIED,
@@ -226,6 +231,7 @@ impl Error {
             Error::SessionRevoked => "session_revoked",
             Error::AccountDisabled => "account_disabled",
             Error::InvalidCredentials => "invalid_credentials",
+            Error::InvalidRecoveryKey => "invalid_recovery_key",
             Error::InvalidPassword => "invalid_password",
             Error::Denied { .. } => "permission_denied",
             Error::SignupRestricted(_) => "signup_restricted",
@@ -276,6 +282,10 @@ impl Error {
                 "`zencrypt data update {name}` replaces its value (the old one stays in `data history`), or choose another name"
             )),
             Error::AccountDisabled => Some("ask an administrator to enable the account".into()),
+            Error::InvalidRecoveryKey => Some(
+                "use the newest recovery key shown for this account; without it or the password, nobody can recover the data"
+                    .into(),
+            ),
             Error::SignupRestricted(_) => {
                 Some("ask an administrator to run `zencrypt user add`".into())
             }

@@ -49,6 +49,10 @@ names! {
         AuthWhoami => "auth.whoami",
         /// A password change.
         AuthPasswd => "auth.passwd",
+        /// A new recovery key replaced the old one.
+        AuthRecoveryKey => "auth.recovery-key",
+        /// A password was reset with a recovery key.
+        AuthRecover => "auth.recover",
         /// A session token that did not validate.
         SessionCheck => "session.check",
         /// The users were listed.

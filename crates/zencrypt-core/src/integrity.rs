@@ -105,7 +105,7 @@ fn opt_bytes(a: Aad, v: Option<&[u8]>) -> Aad {
 /// The bound encoding of a user row (everything but the last login time).
 pub fn encode_user(u: &UserRecord) -> Aad {
     let c = &u.credentials;
-    Aad::new("row/users")
+    let a = Aad::new("row/users")
         .int(u.id)
         .field(&u.username)
         .field(u.role.as_str())
@@ -118,7 +118,16 @@ pub fn encode_user(u: &UserRecord) -> Aad {
         .field(&c.wrapped_user_key)
         .int(u.created_at)
         .int(i64::from(u.must_change_password))
-        .int(i64::from(u.rows_bound))
+        .int(i64::from(u.rows_bound));
+    // Appended only when present, so rows from before recovery keys keep their binding.
+    match &u.recovery {
+        Some(r) => a
+            .field("recovery")
+            .field(&r.salt)
+            .field(&r.wrapped_user_key)
+            .int(r.created_at),
+        None => a,
+    }
 }
 
 /// The bound encoding of a session row: its user and lifetime. Revocation is not bound:
@@ -531,6 +540,7 @@ fn user_copy(u: &UserRecord, mac: Vec<u8>) -> UserRecord {
         last_login_at: u.last_login_at,
         must_change_password: u.must_change_password,
         rows_bound: u.rows_bound,
+        recovery: u.recovery.clone(),
         mac,
     }
 }

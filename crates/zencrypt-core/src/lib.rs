@@ -29,6 +29,7 @@ pub mod keys;
 pub mod model;
 pub mod parallel;
 pub mod records;
+pub mod recovery;
 pub mod session;
 pub mod storage;
 pub mod template;

@@ -149,8 +149,30 @@ pub struct UserRecord {
     /// The user's own rows are bound (false only for users from before row bindings, until
     /// their first session).
     pub rows_bound: bool,
+    /// The user key wrapped under a recovery code, when the account has one.
+    pub recovery: Option<RecoveryWrap>,
     /// Binding of the row under the audit key (empty before it is bound).
     pub mac: Vec<u8>,
+}
+
+/// A second wrapping of the user key, under a key derived from a recovery code shown to
+/// the user once (docs/threat-model.md, "Account recovery").
+#[derive(Clone, PartialEq, Eq)]
+pub struct RecoveryWrap {
+    /// Salt of the key derived from the code.
+    pub salt: Vec<u8>,
+    /// The user key wrapped under that key.
+    pub wrapped_user_key: Vec<u8>,
+    /// Unix seconds when the code was made.
+    pub created_at: i64,
+}
+
+impl fmt::Debug for RecoveryWrap {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RecoveryWrap")
+            .field("created_at", &self.created_at)
+            .finish_non_exhaustive()
+    }
 }
 
 impl fmt::Debug for UserRecord {

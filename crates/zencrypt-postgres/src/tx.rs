@@ -15,8 +15,8 @@ use postgres::{Client, Row, SimpleQueryMessage, Statement};
 use zencrypt_core::crypto::kdf::KdfParams;
 use zencrypt_core::model::{
     AuditEntry, AuditFilter, Credentials, IdentityRow, KeyEvent, KeyRecord, KeyStatus,
-    KeyVersionRecord, Outcome, RecordFilter, RecordOrder, RecordRow, Role, RowId, SessionRecord,
-    StoredRow, UsageEvent, UserRecord, UserStatus,
+    KeyVersionRecord, Outcome, RecordFilter, RecordOrder, RecordRow, RecoveryWrap, Role, RowId,
+    SessionRecord, StoredRow, UsageEvent, UserRecord, UserStatus,
 };
 use zencrypt_core::storage::schema::{ColumnType, Table, Value};
 use zencrypt_core::storage::{NewUser, StoreError, StoreResult, Tx, UsageGroup};
@@ -99,7 +99,7 @@ fn flag_at(r: &Row, i: usize) -> Read<bool> {
 
 const USER_COLUMNS: &str = "id, username, password_hash, role, status, kek_salt, kek_m_kib, \
      kek_t, kek_p, wrapped_user_key, created_at, last_login_at, must_change_password, rows_bound, \
-     row_mac";
+     row_mac, recovery_salt, recovery_wrapped_key, recovery_created_at";
 
 const AUDIT_COLUMNS: &str =
     "seq, at, actor_id, actor, action, target, outcome, detail, prev_mac, mac, state";
@@ -158,6 +158,15 @@ fn user_from_row(r: &Row) -> Read<UserRecord> {
         must_change_password: flag_at(r, 12)?,
         rows_bound: flag_at(r, 13)?,
         mac: r.try_get(14)?,
+        recovery: match (r.try_get(15)?, r.try_get(16)?, r.try_get(17)?) {
+            (Some(salt), Some(wrapped_user_key), Some(created_at)) => Some(RecoveryWrap {
+                salt,
+                wrapped_user_key,
+                created_at,
+            }),
+            (None, None, None) => None,
+            _ => return Err(Bad::Value("users.recovery_salt")),
+        },
     })
 }
 
@@ -633,7 +642,9 @@ impl Tx for PgTx<'_> {
         self.exec(
             "UPDATE users SET role = $2, status = $3, password_hash = $4, kek_salt = $5, \
              kek_m_kib = $6, kek_t = $7, kek_p = $8, wrapped_user_key = $9, \
-             must_change_password = $10, rows_bound = $11, row_mac = $12 WHERE id = $1",
+             must_change_password = $10, rows_bound = $11, row_mac = $12, \
+             recovery_salt = $13, recovery_wrapped_key = $14, recovery_created_at = $15 \
+             WHERE id = $1",
             args![
                 u.id,
                 u.role.as_str(),
@@ -646,7 +657,10 @@ impl Tx for PgTx<'_> {
                 c.wrapped_user_key,
                 i64::from(u.must_change_password),
                 i64::from(u.rows_bound),
-                u.mac
+                u.mac,
+                u.recovery.as_ref().map(|r| r.salt.clone()),
+                u.recovery.as_ref().map(|r| r.wrapped_user_key.clone()),
+                u.recovery.as_ref().map(|r| r.created_at)
             ],
         )
         .map(drop)

@@ -15,8 +15,8 @@ use zencrypt_core::crypto::kdf::KdfParams;
 use zencrypt_core::fsutil;
 use zencrypt_core::model::{
     AuditEntry, AuditFilter, Credentials, IdentityRow, KeyEvent, KeyRecord, KeyStatus,
-    KeyVersionRecord, Outcome, RecordFilter, RecordOrder, RecordRow, Role, RowId, SessionRecord,
-    StoredRow, UsageEvent, UserRecord, UserStatus,
+    KeyVersionRecord, Outcome, RecordFilter, RecordOrder, RecordRow, RecoveryWrap, Role, RowId,
+    SessionRecord, StoredRow, UsageEvent, UserRecord, UserStatus,
 };
 use zencrypt_core::storage::migrations::{LATEST, MIGRATIONS};
 use zencrypt_core::storage::schema::{TABLES, Table, Value};
@@ -401,7 +401,7 @@ struct SqliteTx<'a> {
 
 const USER_COLUMNS: &str = "id, username, password_hash, role, status, kek_salt, kek_m_kib, \
      kek_t, kek_p, wrapped_user_key, created_at, last_login_at, must_change_password, rows_bound, \
-     row_mac";
+     row_mac, recovery_salt, recovery_wrapped_key, recovery_created_at";
 
 const AUDIT_COLUMNS: &str =
     "seq, at, actor_id, actor, action, target, outcome, detail, prev_mac, mac, state";
@@ -445,6 +445,15 @@ fn user_from_row(r: &Row<'_>) -> rusqlite::Result<UserRecord> {
         must_change_password: r.get::<_, i64>(12)? != 0,
         rows_bound: r.get::<_, i64>(13)? != 0,
         mac: r.get(14)?,
+        recovery: match (r.get(15)?, r.get(16)?, r.get(17)?) {
+            (Some(salt), Some(wrapped_user_key), Some(created_at)) => Some(RecoveryWrap {
+                salt,
+                wrapped_user_key,
+                created_at,
+            }),
+            (None, None, None) => None,
+            _ => return Err(bad(15, "a partial recovery key")),
+        },
     })
 }
 
@@ -773,7 +782,9 @@ impl Tx for SqliteTx<'_> {
         self.exec(
             "UPDATE users SET role = ?2, status = ?3, password_hash = ?4, kek_salt = ?5, \
              kek_m_kib = ?6, kek_t = ?7, kek_p = ?8, wrapped_user_key = ?9, \
-             must_change_password = ?10, rows_bound = ?11, row_mac = ?12 WHERE id = ?1",
+             must_change_password = ?10, rows_bound = ?11, row_mac = ?12, \
+             recovery_salt = ?13, recovery_wrapped_key = ?14, recovery_created_at = ?15 \
+             WHERE id = ?1",
             params![
                 u.id,
                 u.role.as_str(),
@@ -786,7 +797,10 @@ impl Tx for SqliteTx<'_> {
                 c.wrapped_user_key,
                 i64::from(u.must_change_password),
                 i64::from(u.rows_bound),
-                u.mac
+                u.mac,
+                u.recovery.as_ref().map(|r| r.salt.clone()),
+                u.recovery.as_ref().map(|r| r.wrapped_user_key.clone()),
+                u.recovery.as_ref().map(|r| r.created_at)
             ],
         )
         .map(drop)

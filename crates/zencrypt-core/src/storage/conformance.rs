@@ -17,8 +17,8 @@ use super::{Counts, NewUser, Storage, StoreError, StoreResult, Tx, UsageGroup};
 use crate::crypto::kdf::KdfParams;
 use crate::model::{
     AuditEntry, AuditFilter, Credentials, IdentityRow, KeyEvent, KeyRecord, KeyStatus,
-    KeyVersionRecord, Outcome, RecordFilter, RecordOrder, RecordRow, Role, RowId, SessionRecord,
-    StoredRow, UsageEvent, UserRecord, UserStatus,
+    KeyVersionRecord, Outcome, RecordFilter, RecordOrder, RecordRow, RecoveryWrap, Role, RowId,
+    SessionRecord, StoredRow, UsageEvent, UserRecord, UserStatus,
 };
 
 /// A backend under test.
@@ -310,6 +310,7 @@ struct UserFields {
     must_change_password: bool,
     rows_bound: bool,
     mac: Vec<u8>,
+    recovery: Option<RecoveryWrap>,
 }
 
 fn user_fields(u: &UserRecord) -> UserFields {
@@ -327,6 +328,7 @@ fn user_fields(u: &UserRecord) -> UserFields {
         must_change_password: u.must_change_password,
         rows_bound: u.rows_bound,
         mac: u.mac.clone(),
+        recovery: u.recovery.clone(),
     }
 }
 
@@ -503,6 +505,7 @@ pub fn users_round_trip(backend: &dyn Backend) {
         must_change_password: false,
         rows_bound: true,
         mac: Vec::new(),
+        recovery: None,
     };
     let got = tx.user_by_id(alice).expect("by id").expect("alice");
     assert_eq!(user_fields(&got), expected_alice);
@@ -524,6 +527,11 @@ pub fn users_round_trip(backend: &dyn Backend) {
     changed.must_change_password = false;
     changed.rows_bound = false;
     changed.mac = vec![9; 16];
+    changed.recovery = Some(RecoveryWrap {
+        salt: vec![1; 16],
+        wrapped_user_key: vec![2; 60],
+        created_at: 1_003,
+    });
     tx.update_user(&changed).expect("update");
     tx.commit().expect("commit");
 
@@ -552,7 +560,24 @@ pub fn users_round_trip(backend: &dyn Backend) {
             must_change_password: false,
             rows_bound: false,
             mac: vec![9; 16],
+            recovery: Some(RecoveryWrap {
+                salt: vec![1; 16],
+                wrapped_user_key: vec![2; 60],
+                created_at: 1_003,
+            }),
         }
+    );
+    // And it goes again.
+    drop(tx);
+    let mut tx = store.write().expect("write");
+    let mut cleared = tx.user_by_id(bob).expect("by id").expect("bob");
+    cleared.recovery = None;
+    tx.update_user(&cleared).expect("update");
+    tx.commit().expect("commit");
+    let mut tx = store.read().expect("read");
+    assert_eq!(
+        tx.user_by_id(bob).expect("by id").expect("bob").recovery,
+        None
     );
     // A disabled admin does not count.
     assert_eq!(tx.active_admin_count().expect("admins"), 1);

@@ -68,6 +68,12 @@ pub const MIGRATIONS: &[Migration] = &[
         sqlite: V7_RECORD_VERSIONS,
         postgres: PG_V7_RECORD_VERSIONS,
     },
+    Migration {
+        version: 8,
+        name: "recovery keys",
+        sqlite: V8_RECOVERY_KEYS,
+        postgres: PG_V8_RECOVERY_KEYS,
+    },
 ];
 
 /// The latest schema version this binary knows.
@@ -271,6 +277,15 @@ CREATE TABLE record_versions (
 ) STRICT;
 ";
 
+/// A second wrapping of each user key, under a key derived from a recovery code shown to
+/// the user once; bound with the rest of the user row (docs/threat-model.md, "Account
+/// recovery"). All three are set together or not at all.
+const V8_RECOVERY_KEYS: &str = "
+ALTER TABLE users ADD COLUMN recovery_salt BLOB;
+ALTER TABLE users ADD COLUMN recovery_wrapped_key BLOB;
+ALTER TABLE users ADD COLUMN recovery_created_at INTEGER;
+";
+
 const PG_V1_ACCOUNTS_SESSIONS_AUDIT: &str = r#"
 CREATE TABLE meta (
     key   TEXT COLLATE "C" PRIMARY KEY,
@@ -447,6 +462,12 @@ CREATE TABLE record_versions (
     PRIMARY KEY (record_id, version),
     CHECK ((key_id IS NULL) <> (identity_id IS NULL))
 );
+";
+
+const PG_V8_RECOVERY_KEYS: &str = "
+ALTER TABLE users ADD COLUMN recovery_salt BYTEA;
+ALTER TABLE users ADD COLUMN recovery_wrapped_key BYTEA;
+ALTER TABLE users ADD COLUMN recovery_created_at BIGINT;
 ";
 
 const PG_V6_AUDIT_HEAD: &str = "
