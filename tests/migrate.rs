@@ -40,10 +40,15 @@ fn an_older_shared_schema_is_named_untouched_then_backed_up_and_migrated() {
     env.signup("alice");
     env.run(&["data", "put", "--name", "prod/db"], b"s3cret")
         .ok();
-    // The database as an earlier release left it: no audit head or record versions, version 5.
+    // The database as an earlier release left it: no audit head, record versions or
+    // recovery keys, version 5. (Alice's row is bound again without her recovery key, as
+    // an earlier release bound it; her next write of the row records its state.)
+    forget_recovery_key(&pg.url, "alice");
     psql(
         &pg.url,
-        "DROP TABLE audit_head; DROP TABLE record_versions; UPDATE zencrypt_schema SET version = 5",
+        "DROP TABLE audit_head; DROP TABLE record_versions; \
+         ALTER TABLE users DROP COLUMN recovery_salt, DROP COLUMN recovery_wrapped_key, \
+         DROP COLUMN recovery_created_at; UPDATE zencrypt_schema SET version = 5",
     );
     let entries = env.column::<i64>("SELECT count(*) FROM audit_log")[0];
 
@@ -123,6 +128,18 @@ fn an_older_shared_schema_is_named_untouched_then_backed_up_and_migrated() {
         env.run(&["data", "get", "prod/db"], b"").ok().stdout,
         "s3cret"
     );
+    // An account from before recovery keys has none until it makes one.
+    assert_eq!(
+        env.run(&["--json", "account", "recovery-key"], b"")
+            .ok()
+            .json()["recovery_key"],
+        false
+    );
+    env.run(
+        &["account", "recovery-key", "--rotate", "--password-stdin"],
+        format!("{}\n", pw("alice")).as_bytes(),
+    )
+    .ok();
     let v = env.run(&["--json", "audit", "verify"], b"").ok().json();
     assert_eq!(v["ok"], true, "{v}");
     let rows = audit_rows(&env, &env.token("alice"), &["--action", "db.migrate"]);
@@ -151,9 +168,12 @@ fn an_older_shared_schema_is_named_untouched_then_backed_up_and_migrated() {
     );
 
     // An existing file is never written over, and nothing is migrated without a backup.
+    forget_recovery_key(&pg.url, "alice");
     psql(
         &pg.url,
-        "DROP TABLE audit_head; DROP TABLE record_versions; UPDATE zencrypt_schema SET version = 5",
+        "DROP TABLE audit_head; DROP TABLE record_versions; \
+         ALTER TABLE users DROP COLUMN recovery_salt, DROP COLUMN recovery_wrapped_key, \
+         DROP COLUMN recovery_created_at; UPDATE zencrypt_schema SET version = 5",
     );
     // A client with another audit key writes no backup and migrates nothing.
     let elsewhere_backup = env.dir.path().join("wrong-key.db");
@@ -197,4 +217,23 @@ fn an_older_shared_schema_is_named_untouched_then_backed_up_and_migrated() {
         env.column::<i64>("SELECT version FROM zencrypt_schema"),
         [LATEST]
     );
+}
+
+/// Rebinds `user`'s row without a recovery key, as a release before recovery keys bound
+/// it (the test knows the audit key of the suite's PostgreSQL installations).
+fn forget_recovery_key(url: &str, user: &str) {
+    use zencrypt_core::crypto::mac::MacKey;
+    use zencrypt_core::integrity::{encode_user, row_mac};
+    use zencrypt_core::storage::Storage;
+    let mut store =
+        zencrypt_postgres::PgStore::open(&zencrypt_postgres::PgOptions::new(url), false).unwrap();
+    let mut tx = store.write().unwrap();
+    let mut row = tx.user_by_name(user).unwrap().unwrap();
+    row.recovery = None;
+    row.mac = row_mac(
+        &MacKey::new(PG_AUDIT_KEY.as_bytes().to_vec()),
+        &encode_user(&row),
+    );
+    tx.update_user(&row).unwrap();
+    tx.commit().unwrap();
 }
