@@ -4,7 +4,7 @@
 use crate::common::*;
 
 /// The latest schema version.
-const LATEST: i64 = 8;
+const LATEST: i64 = 9;
 
 #[test]
 fn a_database_at_the_latest_version_is_left_alone() {
@@ -44,12 +44,7 @@ fn an_older_shared_schema_is_named_untouched_then_backed_up_and_migrated() {
     // recovery keys, version 5. (Alice's row is bound again without her recovery key, as
     // an earlier release bound it; her next write of the row records its state.)
     forget_recovery_key(&pg.url, "alice");
-    psql(
-        &pg.url,
-        "DROP TABLE audit_head; DROP TABLE record_versions; \
-         ALTER TABLE users DROP COLUMN recovery_salt, DROP COLUMN recovery_wrapped_key, \
-         DROP COLUMN recovery_created_at; UPDATE zencrypt_schema SET version = 5",
-    );
+    psql(&pg.url, OLDER_SCHEMA);
     let entries = env.column::<i64>("SELECT count(*) FROM audit_log")[0];
 
     let r = env.run(&["data", "get", "prod/db"], b"");
@@ -169,12 +164,7 @@ fn an_older_shared_schema_is_named_untouched_then_backed_up_and_migrated() {
 
     // An existing file is never written over, and nothing is migrated without a backup.
     forget_recovery_key(&pg.url, "alice");
-    psql(
-        &pg.url,
-        "DROP TABLE audit_head; DROP TABLE record_versions; \
-         ALTER TABLE users DROP COLUMN recovery_salt, DROP COLUMN recovery_wrapped_key, \
-         DROP COLUMN recovery_created_at; UPDATE zencrypt_schema SET version = 5",
-    );
+    psql(&pg.url, OLDER_SCHEMA);
     // A client with another audit key writes no backup and migrates nothing.
     let elsewhere_backup = env.dir.path().join("wrong-key.db");
     let r = env.run_with(
@@ -218,6 +208,13 @@ fn an_older_shared_schema_is_named_untouched_then_backed_up_and_migrated() {
         [LATEST]
     );
 }
+
+/// What turns the schema back into version 5's.
+const OLDER_SCHEMA: &str = "DROP TABLE audit_head; DROP TABLE record_versions; \
+    DROP TABLE service_record_keys; DROP TABLE service_grants; \
+    ALTER TABLE users DROP COLUMN recovery_salt, DROP COLUMN recovery_wrapped_key, \
+    DROP COLUMN recovery_created_at, DROP COLUMN owner_id; \
+    UPDATE zencrypt_schema SET version = 5";
 
 /// Rebinds `user`'s row without a recovery key, as a release before recovery keys bound
 /// it (the test knows the audit key of the suite's PostgreSQL installations).

@@ -346,12 +346,15 @@ pub fn whoami(ctx: &Ctx) -> Result<()> {
     if ctx.out.json {
         return emitted(ctx.out.json_doc(&info_json(&info)));
     }
-    let recovery = match info.recovery_key_created_at {
-        Some(at) => format!("made {}", duration::rfc3339(at)),
-        None => "none (`zencrypt account recovery-key --rotate` makes one)".to_string(),
+    let recovery = match (info.role, info.recovery_key_created_at) {
+        (zencrypt_core::model::Role::Service, _) => String::new(),
+        (_, Some(at)) => format!("recovery key: made {}\n", duration::rfc3339(at)),
+        (_, None) => {
+            "recovery key: none (`zencrypt account recovery-key --rotate` makes one)\n".to_string()
+        }
     };
     emitted(ctx.out.data(&format!(
-        "username: {}\nrole: {}\nuser id: {}\nsession expires: {}\nrecovery key: {recovery}\n",
+        "username: {}\nrole: {}\nuser id: {}\nsession expires: {}\n{recovery}",
         info.username,
         info.role,
         info.user_id,

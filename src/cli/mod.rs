@@ -10,6 +10,7 @@ mod db;
 pub mod generate;
 mod inject;
 pub mod keys;
+mod service;
 pub mod usage;
 pub mod user;
 
@@ -191,6 +192,9 @@ pub enum Command {
     /// Manage users and roles (admins).
     #[command(subcommand)]
     User(user::UserCommand),
+    /// Service accounts for automation: grants, read-only tokens.
+    #[command(subcommand)]
+    Service(service::ServiceCommand),
     /// List and verify the audit log.
     #[command(subcommand)]
     Audit(audit::AuditCommand),
@@ -473,6 +477,7 @@ fn run(ctx: &Ctx, command: Command) -> Result<()> {
         Command::Run(_) => Err(Error::Internal("run is dispatched by main".into())),
         Command::Inject(a) => inject::inject(ctx, a),
         Command::User(c) => user::run(ctx, c),
+        Command::Service(c) => service::run(ctx, c),
         Command::Audit(c) => audit::run(ctx, c),
     }
 }

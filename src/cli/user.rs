@@ -20,16 +20,22 @@ pub enum UserCommand {
     /// List users with role, status, creation and last login.
     #[command(after_help = "Example:\n  zencrypt user list --json")]
     List,
-    /// Create an account (for ZENCRYPT_SIGNUP=admin-only set-ups).
+    /// Create an account (for ZENCRYPT_SIGNUP=admin-only set-ups), or a service account.
     #[command(
-        after_help = "Example:\n  zencrypt user add carol --role auditor --password-file carol.pw"
+        after_help = "Examples:\n  zencrypt user add carol --role auditor --password-file carol.pw\n  zencrypt user add --service ci-deploy --owner alice\n\nA service account (--service) has no password and cannot log in. Its owner (you, unless\n--owner names someone) grants it records (`zencrypt service grant`) and issues its\nread-only tokens (`zencrypt service token`)."
     )]
     Add {
         /// The new account's name.
         username: String,
         /// user, auditor or admin.
-        #[arg(long, default_value = "user", value_parser = parse_role)]
+        #[arg(long, default_value = "user", value_parser = parse_role, conflicts_with = "service")]
         role: Role,
+        /// Make a service account for automation (no password, no login).
+        #[arg(long)]
+        service: bool,
+        /// The service account's owner (default: you).
+        #[arg(long, value_name = "USER", requires = "service")]
+        owner: Option<String>,
         /// Where the new account's password comes from.
         #[command(flatten)]
         password: PasswordArgs,
@@ -64,7 +70,14 @@ pub enum UserCommand {
 }
 
 fn parse_role(s: &str) -> std::result::Result<Role, String> {
-    s.parse::<Role>().map_err(|e| e.to_string())
+    match s.parse::<Role>() {
+        Ok(Role::Service) => Err(
+            "a person's role is user, auditor or admin (`user add --service NAME` makes a service account)"
+                .into(),
+        ),
+        Ok(role) => Ok(role),
+        Err(e) => Err(e.to_string()),
+    }
 }
 
 /// One user as JSON.
@@ -94,8 +107,28 @@ pub fn run(ctx: &Ctx, cmd: UserCommand) -> Result<()> {
         }
         UserCommand::Add {
             username,
+            service: true,
+            owner,
+            ..
+        } => {
+            let owner = vault.add_service(&session, &username, owner.as_deref())?;
+            out.note(&format!(
+                "Added service account {username}, owned by {owner}. It cannot log in: {owner} grants it records (`zencrypt service grant {username} GLOB`) and issues its tokens (`zencrypt service token {username}`)."
+            ));
+            if out.json {
+                emitted(out.json_doc(&json!({
+                    "username": username,
+                    "role": "service",
+                    "owner": owner,
+                })))?;
+            }
+            Ok(())
+        }
+        UserCommand::Add {
+            username,
             role,
             password,
+            ..
         } => {
             // Refuse before asking for a password the caller may not set.
             vault.require(

@@ -16,6 +16,7 @@ impl Shell {
             entry(3, "Log out", "end this session"),
             entry(4, "Log out everywhere", "end all your sessions"),
             entry(5, "New recovery key", "the old one stops working"),
+            entry(6, "Service accounts", "grants and tokens of yours"),
         ];
         // After "Log out" there is no session and the submenu closes by itself.
         self.submenu(p, "Account", &entries, |shell, p, n| match n {
@@ -23,7 +24,11 @@ impl Shell {
             2 => shell.change_password(p),
             3 => shell.logout(p, false),
             4 => shell.logout(p, true),
-            _ => shell.rotate_recovery_key(p),
+            5 => shell.rotate_recovery_key(p),
+            _ => {
+                shell.services_menu(p);
+                Ok(())
+            }
         })
     }
 
@@ -133,4 +138,101 @@ pub(super) fn show_recovery_key(
     p.say(RECOVERY_KEY_ADVICE);
     p.line("Press Enter once it is stored: ")?;
     Ok(())
+}
+
+impl Shell {
+    /// Account, 6: the service accounts the user owns.
+    fn services_menu(&mut self, p: &mut dyn Prompter) {
+        let entries = [
+            entry(1, "List", "grants, readable records, live tokens"),
+            entry(2, "Grant records", "a name or a glob such as prod/*"),
+            entry(3, "Take a grant back", ""),
+            entry(4, "New token", "read-only, shown once"),
+            entry(5, "Revoke tokens", "all of one service"),
+        ];
+        self.submenu(p, "Service accounts", &entries, |shell, p, n| match n {
+            1 => {
+                let list = shell.with_session(|s, v| v.list_services(s))?;
+                if list.is_empty() {
+                    p.say("No service accounts (an admin adds one in Administration).");
+                } else {
+                    p.say(&crate::ui::views::services_table(&list));
+                }
+                Ok(())
+            }
+            2 => {
+                let service = shell.pick_service(p)?;
+                let glob = p.line("Record name or glob: ")?;
+                let n = shell.with_session(|s, v| v.service_grant(s, &service, &glob))?;
+                p.say(&format!(
+                    "Granted '{glob}' to {service}: {n} record(s) readable through it now."
+                ));
+                Ok(())
+            }
+            3 => {
+                let service = shell.pick_service(p)?;
+                let grants = shell
+                    .with_session(|s, v| v.list_services(s))?
+                    .into_iter()
+                    .find(|s| s.name == service)
+                    .and_then(|s| s.grants)
+                    .unwrap_or_default();
+                if grants.is_empty() {
+                    p.say(&format!("{service} holds no grants."));
+                    return Ok(());
+                }
+                let glob = grants[p.select("Grant to take back", &grants)?].clone();
+                let n = shell.with_session(|s, v| v.service_ungrant(s, &service, &glob))?;
+                p.say(&format!(
+                    "Took '{glob}' back from {service}: {n} record(s) no longer readable to it."
+                ));
+                Ok(())
+            }
+            4 => {
+                let service = shell.pick_service(p)?;
+                let issued = shell.with_session(|s, v| v.service_token(s, &service, None))?;
+                use secrecy::ExposeSecret;
+                p.say(&format!(
+                    "Token {} of {service}, read-only, expires {}:",
+                    issued.id,
+                    duration::rfc3339(issued.expires_at)
+                ));
+                p.say("");
+                p.say(&format!("    {}", issued.token.expose_secret()));
+                p.say("");
+                p.say(
+                    "It is shown only once: keep it in your CI's secret store as ZENCRYPT_TOKEN.",
+                );
+                p.line("Press Enter once it is stored: ")?;
+                Ok(())
+            }
+            _ => {
+                let service = shell.pick_service(p)?;
+                if !p.confirm(&format!("Revoke every token of {service}?"))? {
+                    return Err(crate::ui::prompt::Interrupt::Cancel);
+                }
+                let n = shell.with_session(|s, v| v.service_revoke(s, &service, None))?;
+                p.say(&format!("Revoked {n} token(s) of {service}."));
+                Ok(())
+            }
+        });
+    }
+
+    /// Lets the user pick one of the service accounts they own.
+    fn pick_service(&mut self, p: &mut dyn Prompter) -> Reply<String> {
+        let me = self.session.as_ref().map(|s| s.username.clone());
+        let names: Vec<String> = self
+            .with_session(|s, v| v.list_services(s))?
+            .into_iter()
+            .filter(|s| Some(&s.owner) == me.as_ref())
+            .map(|s| s.name)
+            .collect();
+        if names.is_empty() {
+            return Err(zencrypt_core::Error::NotFound(
+                "you own no service account (an admin adds one in Administration)".into(),
+            )
+            .into());
+        }
+        Ok(names[p.select("Service account", &names)?].clone())
+    }
 }

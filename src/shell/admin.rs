@@ -17,6 +17,7 @@ impl Shell {
             entry(4, "Disable a user", "and end their sessions"),
             entry(5, "Enable a user", ""),
             entry(6, "End sessions", "of one user"),
+            entry(7, "Add a service account", "for automation; no login"),
         ];
         self.submenu(p, "Administration", &entries, |shell, p, n| match n {
             1 => {
@@ -28,7 +29,8 @@ impl Shell {
             3 => shell.change_role(p),
             4 => shell.set_status(p, UserStatus::Disabled),
             5 => shell.set_status(p, UserStatus::Active),
-            _ => shell.end_sessions(p),
+            6 => shell.end_sessions(p),
+            _ => shell.add_service(p),
         })
     }
 
@@ -69,6 +71,24 @@ impl Shell {
         let password = prompt_new_or_existing(p, &format!("Password for {username}"), true)?;
         self.with_session(|s, v| v.add_user(s, &username, role, &password))?;
         p.say(&format!("Added {username} ({role})."));
+        Ok(())
+    }
+
+    fn add_service(&mut self, p: &mut dyn Prompter) -> Reply<()> {
+        let name = p.line("Service account name: ")?;
+        zencrypt_core::accounts::validate_username(&name)?;
+        let people: Vec<UserSummary> = self
+            .with_session(|s, v| v.list_users(s))?
+            .into_iter()
+            .filter(|u| u.role != Role::Service && u.status == UserStatus::Active)
+            .collect();
+        let items: Vec<String> = people.iter().map(|u| u.username.clone()).collect();
+        let owner =
+            &people[p.select("Its owner (grants it records, issues its tokens)", &items)?];
+        let owner = self.with_session(|s, v| v.add_service(s, &name, Some(&owner.username)))?;
+        p.say(&format!(
+            "Added service account {name}, owned by {owner}; it cannot log in. {owner} grants it records and issues its tokens (Account, Service accounts)."
+        ));
         Ok(())
     }
 

@@ -373,3 +373,66 @@ pub fn record_json(r: &RecordInfo) -> Value {
         "key": r.key,
     })
 }
+
+/// Service accounts as `service list` shows them: one line each, its grants and live
+/// tokens counted (the grants themselves with `--json`).
+pub fn services_table(services: &[zencrypt_core::services::ServiceInfo]) -> String {
+    let now = duration::now();
+    fitted_table(
+        &[
+            "service",
+            "owner",
+            "status",
+            "grants",
+            "readable",
+            "live tokens",
+        ],
+        services
+            .iter()
+            .map(|s| {
+                let live = s
+                    .tokens
+                    .iter()
+                    .filter(|t| t.revoked_at.is_none() && t.expires_at > now)
+                    .count();
+                vec![
+                    s.name.clone(),
+                    s.owner.clone(),
+                    s.status.as_str().to_string(),
+                    s.grants
+                        .as_ref()
+                        .map_or_else(|| "-".to_string(), |g| g.join(" ")),
+                    s.readable
+                        .map_or_else(|| "-".to_string(), |n| n.to_string()),
+                    live.to_string(),
+                ]
+            })
+            .collect(),
+        &["readable", "status"],
+    )
+}
+
+/// A service account's tokens, newest first (never the tokens themselves).
+pub fn tokens_table(tokens: &[zencrypt_core::services::TokenInfo]) -> String {
+    let now = duration::now();
+    fitted_table(
+        &["token id", "created", "expires", "state"],
+        tokens
+            .iter()
+            .map(|t| {
+                let state = match t.revoked_at {
+                    Some(_) => "revoked",
+                    None if t.expires_at <= now => "expired",
+                    None => "live",
+                };
+                vec![
+                    t.id.clone(),
+                    duration::rfc3339(t.created_at),
+                    duration::rfc3339(t.expires_at),
+                    state.to_string(),
+                ]
+            })
+            .collect(),
+        &["created"],
+    )
+}

@@ -394,7 +394,8 @@ impl Vault {
             }
         };
         let (user, kek) = match (user, kek) {
-            (Some(u), Some(kek)) if verified => (u, kek),
+            // A service account has no password and never logs in.
+            (Some(u), Some(kek)) if verified && u.role != Role::Service => (u, kek),
             (user, _) => {
                 let actor = match &user {
                     Some(u) => Actor::user(UserId(u.id), &u.username),
@@ -465,7 +466,7 @@ impl Vault {
         let (uid, sid) = (session.user_id, session.sid.clone());
         self.authorized(
             session,
-            Permission::Own,
+            Permission::own_for(session.role),
             AuditAction::AuthLogout,
             &session.username,
             |tx| {
@@ -492,7 +493,7 @@ impl Vault {
         };
         self.authorized(
             session,
-            Permission::Own,
+            Permission::own_for(session.role),
             AuditAction::AuthWhoami,
             &session.username,
             |tx| {
@@ -798,7 +799,17 @@ impl Vault {
             username,
         )?;
         let actor = session.actor();
-        let checked = validate_username(username).and_then(|()| validate_new_password(password));
+        let checked = validate_username(username)
+            .and_then(|()| validate_new_password(password))
+            .and_then(|()| {
+                if role == Role::Service {
+                    Err(Error::Usage(
+                        "a service account is made with `user add --service NAME`".into(),
+                    ))
+                } else {
+                    Ok(())
+                }
+            });
         if let Err(e) = checked {
             self.audit_failure(&actor, AuditAction::UserAdd, username, &e);
             return Err(e);
@@ -834,6 +845,12 @@ impl Vault {
                 let user = tx
                     .user_by_name(username)?
                     .ok_or_else(|| no_such_user(username))?;
+                if user.role == Role::Service || role == Role::Service {
+                    return Err(Error::Usage(format!(
+                        "'{username}' {}: service accounts and people do not change into each other",
+                        if user.role == Role::Service { "is a service account" } else { "is a person" }
+                    )));
+                }
                 if user.role == Role::Admin
                     && role != Role::Admin
                     && user.status == UserStatus::Active

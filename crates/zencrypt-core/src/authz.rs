@@ -14,6 +14,9 @@ pub enum Permission {
     ReadAll,
     /// User administration: admins.
     Administer,
+    /// Reading the records granted to a service account, and its own `whoami`: service
+    /// accounts only.
+    Granted,
 }
 
 impl Permission {
@@ -23,19 +26,38 @@ impl Permission {
             Permission::Own => Role::User,
             Permission::ReadAll => Role::Auditor,
             Permission::Administer => Role::Admin,
+            Permission::Granted => Role::Service,
+        }
+    }
+
+    /// What acting on one's own account needs: [`Permission::Own`] for people,
+    /// [`Permission::Granted`] for a service account.
+    pub fn own_for(role: Role) -> Permission {
+        if role == Role::Service {
+            Permission::Granted
+        } else {
+            Permission::Own
         }
     }
 }
 
-/// Whether `role` holds `permission`.
+/// Whether `role` holds `permission`. A service account holds only
+/// [`Permission::Granted`], which no person holds.
 pub fn allows(role: Role, permission: Permission) -> bool {
-    role >= permission.least_role()
+    match (role, permission) {
+        (Role::Service, p) | (_, p @ Permission::Granted) => {
+            role == Role::Service && p == Permission::Granted
+        }
+        (role, p) => role >= p.least_role(),
+    }
 }
 
 /// `Ok` when `role` may perform `action`, else a denial naming the role it needs.
 pub fn check(role: Role, permission: Permission, action: AuditAction) -> Result<(), Error> {
     if allows(role, permission) {
         Ok(())
+    } else if role == Role::Service {
+        Err(Error::ServiceDenied(action.as_str().to_string()))
     } else {
         Err(Error::Denied {
             action: action.as_str().to_string(),
@@ -60,7 +82,18 @@ mod tests {
             for (perm, want) in [Own, ReadAll, Administer].into_iter().zip(row) {
                 assert_eq!(allows(role, perm), want, "{role} {perm:?}");
             }
+            assert!(!allows(role, Granted), "{role}");
         }
+        for perm in [Own, ReadAll, Administer] {
+            assert!(!allows(Role::Service, perm), "{perm:?}");
+        }
+        assert!(allows(Role::Service, Granted));
+        let e = check(Role::Service, Own, AuditAction::KeyCreate).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "permission denied: a service account only reads the records granted to it (key.create)"
+        );
+        assert_eq!(e.exit_code(), 4);
         let e = check(Role::User, Administer, AuditAction::UserList).unwrap_err();
         assert_eq!(
             e.to_string(),

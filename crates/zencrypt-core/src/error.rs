@@ -77,6 +77,12 @@ pub enum Error {
     /// The current password given to `passwd` is wrong.
     #[error("invalid password")]
     InvalidPassword,
+    /// A service account tried something other than reading what it was granted.
+    #[error("permission denied: a service account only reads the records granted to it ({0})")]
+    ServiceDenied(String),
+    /// A service token that was revoked or has expired.
+    #[error("the service token {0}")]
+    ServiceTokenEnded(String),
     /// The user's role does not allow the action.
     #[error("permission denied: {action} requires the {needs} role")]
     Denied {
@@ -202,7 +208,10 @@ impl Error {
             | Error::InvalidRecoveryKey
             | Error::InvalidPassword
             | Error::PasswordChangeRequired => exit::AUTH,
-            Error::Denied { .. } | Error::SignupRestricted(_) => exit::DENIED,
+            Error::Denied { .. } | Error::SignupRestricted(_) | Error::ServiceDenied(_) => {
+                exit::DENIED
+            }
+            Error::ServiceTokenEnded(_) => exit::AUTH,
             Error::NotFound(_) => exit::NOT_FOUND,
             Error::Conflict(_) | Error::NameTaken(_) => exit::CONFLICT,
             Error::Integrity(_) | Error::AuditChainBroken { .. } | Error::RolledBack { .. } => {
@@ -233,7 +242,8 @@ impl Error {
             Error::InvalidCredentials => "invalid_credentials",
             Error::InvalidRecoveryKey => "invalid_recovery_key",
             Error::InvalidPassword => "invalid_password",
-            Error::Denied { .. } => "permission_denied",
+            Error::Denied { .. } | Error::ServiceDenied(_) => "permission_denied",
+            Error::ServiceTokenEnded(_) => "service_token_ended",
             Error::SignupRestricted(_) => "signup_restricted",
             Error::NotFound(_) => "not_found",
             Error::Conflict(_) | Error::NameTaken(_) => "conflict",
@@ -290,6 +300,13 @@ impl Error {
                 Some("ask an administrator to run `zencrypt user add`".into())
             }
             Error::Denied { .. } => Some("ask an administrator for a role that allows it".into()),
+            Error::ServiceDenied(_) => Some(
+                "`data get`, `run` and `inject` read what its owner granted (`zencrypt service grant`)"
+                    .into(),
+            ),
+            Error::ServiceTokenEnded(_) => Some(
+                "its owner issues a new one: `zencrypt service token NAME`".into(),
+            ),
             Error::RolledBack { .. } => Some(
                 "if the database was restored from a backup on purpose, run `zencrypt audit accept-head` (audited); otherwise restore the newest copy and investigate"
                     .into(),
@@ -315,6 +332,9 @@ impl Error {
 
     /// Whether this error is a role denial (audited with outcome `denied`).
     pub fn is_denial(&self) -> bool {
-        matches!(self, Error::Denied { .. } | Error::SignupRestricted(_))
+        matches!(
+            self,
+            Error::Denied { .. } | Error::SignupRestricted(_) | Error::ServiceDenied(_)
+        )
     }
 }

@@ -67,6 +67,16 @@ names! {
         UserDisable => "user.disable",
         /// A user's sessions were revoked.
         UserRevoke => "user.revoke",
+        /// An owner granted records to a service account.
+        ServiceGrant => "service.grant",
+        /// An owner took a grant back.
+        ServiceUngrant => "service.ungrant",
+        /// An owner issued a token of a service account.
+        ServiceToken => "service.token",
+        /// Tokens of a service account were revoked.
+        ServiceRevoke => "service.revoke",
+        /// Service accounts were listed.
+        ServiceList => "service.list",
         /// A user's rows from before row bindings were bound.
         AccountBindRows => "account.bind-rows",
         /// A database from before row bindings was bound.

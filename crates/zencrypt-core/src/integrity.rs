@@ -26,7 +26,8 @@ use crate::error::Error;
 use crate::ids::UserId;
 use crate::model::{
     AuditEntry, AuditFilter, IdentityRow, KeyEvent, KeyRecord, KeyVersionRecord, RecordFilter,
-    RecordRow, RowId, SessionRecord, StoredRow, UsageEvent, UserRecord,
+    RecordRow, RowId, ServiceGrant, ServiceRecordKey, SessionRecord, StoredRow, UsageEvent,
+    UserRecord,
 };
 use crate::storage::{NewUser, StoreError, StoreResult, Tx, UsageGroup};
 
@@ -56,6 +57,10 @@ fn row_mac_ok(key: &MacKey, encoding: &Aad, mac: &[u8]) -> bool {
 pub struct OwnerKey {
     owner_id: UserId,
     key: MacKey,
+    /// A service account's key reads its owner's records without checking them (it
+    /// cannot: their bindings are under the owner's key); what it may open is decided by
+    /// the data keys wrapped for it, which only the owner can make.
+    reads_records_of: Option<UserId>,
 }
 
 impl OwnerKey {
@@ -68,7 +73,15 @@ impl OwnerKey {
         OwnerKey {
             owner_id,
             key: MacKey::new(m.finalize().into_bytes().to_vec()),
+            reads_records_of: None,
         }
+    }
+
+    /// This key, also reading the records of `owner` (a service account's, see
+    /// `reads_records_of`).
+    pub(crate) fn reading_records_of(mut self, owner: UserId) -> OwnerKey {
+        self.reads_records_of = Some(owner);
+        self
     }
 
     /// Whose rows it binds.
@@ -119,15 +132,30 @@ pub fn encode_user(u: &UserRecord) -> Aad {
         .int(u.created_at)
         .int(i64::from(u.must_change_password))
         .int(i64::from(u.rows_bound));
-    // Appended only when present, so rows from before recovery keys keep their binding.
-    match &u.recovery {
+    // Appended only when present, so rows from before recovery keys and service accounts
+    // keep their binding.
+    let a = match &u.recovery {
         Some(r) => a
             .field("recovery")
             .field(&r.salt)
             .field(&r.wrapped_user_key)
             .int(r.created_at),
         None => a,
+    };
+    match u.owner_id {
+        Some(owner) => a.field("owner").int(owner),
+        None => a,
     }
+}
+
+/// The bound encoding of a service grant.
+pub fn encode_service_grant(g: &ServiceGrant) -> Aad {
+    Aad::new("row/service_grants")
+        .int(g.id)
+        .int(g.service_id)
+        .int(g.owner_id)
+        .field(&g.pattern)
+        .int(g.created_at)
 }
 
 /// The bound encoding of a session row: its user and lifetime. Revocation is not bound:
@@ -227,6 +255,7 @@ pub fn describe(row: &StoredRow) -> (RowId, Aad, &[u8]) {
         ),
         StoredRow::Record(r) => (RowId::Record(r.id), encode_record(r), &r.mac),
         StoredRow::Identity(i) => (RowId::Identity(i.id), encode_identity(i), &i.mac),
+        StoredRow::ServiceGrant(g) => (RowId::ServiceGrant(g.id), encode_service_grant(g), &g.mac),
     }
 }
 
@@ -270,6 +299,7 @@ impl StateDigests {
             RowId::KeyVersion(k, v) => (KEY_VERSION_TAG, *k, *v),
             RowId::Record(id) => (4, *id, 0),
             RowId::Identity(id) => (5, *id, 0),
+            RowId::ServiceGrant(id) => (6, *id, 0),
             RowId::Session(_) | RowId::RecordVersion(..) => return None,
         })
     }
@@ -330,6 +360,7 @@ impl StateDigests {
                 KEY_VERSION_TAG => RowId::KeyVersion(a, int(&mut bytes)?),
                 4 => RowId::Record(a),
                 5 => RowId::Identity(a),
+                6 => RowId::ServiceGrant(a),
                 _ => return None,
             };
             let (&present, rest) = bytes.split_first()?;
@@ -419,6 +450,20 @@ impl<'a> Sealed<'a> {
         rows.into_iter().try_for_each(|r| check(self, r))
     }
 
+    fn check_session(&self, s: &SessionRecord) -> StoreResult<()> {
+        // A session ended by the upgrade to bindings has no MAC, and no key copy either:
+        // it is refused as revoked, which it is.
+        if s.mac.is_empty() && s.revoked_at.is_some() {
+            return Ok(());
+        }
+        Self::check(
+            self.audit_key,
+            &RowId::Session(s.id.clone()),
+            &encode_session(s),
+            &s.mac,
+        )
+    }
+
     fn check_user(&self, u: &UserRecord) -> StoreResult<()> {
         Self::check(self.audit_key, &RowId::User(u.id), &encode_user(u), &u.mac)
     }
@@ -440,7 +485,26 @@ impl<'a> Sealed<'a> {
         Self::check(key, &row, &encode_key_version(owner, v), &v.mac)
     }
 
+    /// Whether the acting key reads `owner`'s records unchecked (a service account).
+    fn reads_unchecked(&self, owner: i64) -> bool {
+        self.owner
+            .is_some_and(|o| o.reads_records_of == Some(UserId(owner)))
+    }
+
+    fn check_grant(&self, g: &ServiceGrant) -> StoreResult<()> {
+        let row = RowId::ServiceGrant(g.id);
+        Self::check(
+            self.owner_key(UserId(g.owner_id), &row)?,
+            &row,
+            &encode_service_grant(g),
+            &g.mac,
+        )
+    }
+
     fn check_record(&self, r: &RecordRow) -> StoreResult<()> {
+        if self.reads_unchecked(r.owner_id) {
+            return Ok(());
+        }
         let row = RowId::Record(r.id);
         Self::check(
             self.owner_key(UserId(r.owner_id), &row)?,
@@ -464,6 +528,7 @@ impl<'a> Sealed<'a> {
     fn check_records(&self, rows: &[RecordRow]) -> StoreResult<()> {
         let keyed = rows
             .iter()
+            .filter(|r| !self.reads_unchecked(r.owner_id))
             .map(|r| Ok((r, self.owner_key(UserId(r.owner_id), &RowId::Record(r.id))?)))
             .collect::<StoreResult<Vec<_>>>()?;
         crate::parallel::map(&keyed, |(r, key)| {
@@ -541,6 +606,7 @@ fn user_copy(u: &UserRecord, mac: Vec<u8>) -> UserRecord {
         must_change_password: u.must_change_password,
         rows_bound: u.rows_bound,
         recovery: u.recovery.clone(),
+        owner_id: u.owner_id,
         mac,
     }
 }
@@ -641,19 +707,7 @@ impl Tx for Sealed<'_> {
     }
     fn session(&mut self, id: &str) -> StoreResult<Option<SessionRecord>> {
         let s = self.inner.session(id)?;
-        // A session ended by the upgrade to bindings has no MAC, and no key copy either:
-        // it is refused as revoked, which it is.
-        if let Some(s) = s
-            .as_ref()
-            .filter(|s| !s.mac.is_empty() || s.revoked_at.is_none())
-        {
-            Self::check(
-                self.audit_key,
-                &RowId::Session(s.id.clone()),
-                &encode_session(s),
-                &s.mac,
-            )?;
-        }
+        self.each(&s, Self::check_session)?;
         Ok(s)
     }
     fn revoke_session(&mut self, id: &str, at: i64) -> StoreResult<bool> {
@@ -837,6 +891,56 @@ impl Tx for Sealed<'_> {
     fn update_identity(&mut self, row: &IdentityRow) -> StoreResult<()> {
         let bound = self.bind_identity(row)?;
         self.inner.update_identity(&bound)
+    }
+
+    fn insert_service_grant(&mut self, g: &ServiceGrant) -> StoreResult<i64> {
+        let id = self.inner.insert_service_grant(g)?;
+        let row = RowId::ServiceGrant(id);
+        let bound = ServiceGrant { id, ..g.clone() };
+        let enc = encode_service_grant(&bound);
+        let mac = row_mac(self.owner_key(UserId(g.owner_id), &row)?, &enc);
+        self.note(row.clone(), &enc, &mac);
+        self.inner.set_row_mac(&row, &mac)?;
+        Ok(id)
+    }
+    fn service_grants(&mut self, service_id: i64) -> StoreResult<Vec<ServiceGrant>> {
+        let rows = self.inner.service_grants(service_id)?;
+        self.each(&rows, Self::check_grant)?;
+        Ok(rows)
+    }
+    fn grants_of_owner(&mut self, owner_id: i64) -> StoreResult<Vec<ServiceGrant>> {
+        let rows = self.inner.grants_of_owner(owner_id)?;
+        self.each(&rows, Self::check_grant)?;
+        Ok(rows)
+    }
+    fn delete_service_grant(&mut self, id: i64) -> StoreResult<()> {
+        self.written.set(RowId::ServiceGrant(id), None);
+        self.inner.delete_service_grant(id)
+    }
+    fn put_service_record_key(&mut self, k: &ServiceRecordKey) -> StoreResult<()> {
+        self.inner.put_service_record_key(k)
+    }
+    fn service_record_key(
+        &mut self,
+        service_id: i64,
+        record_id: i64,
+    ) -> StoreResult<Option<ServiceRecordKey>> {
+        self.inner.service_record_key(service_id, record_id)
+    }
+    fn service_record_ids(&mut self, service_id: i64) -> StoreResult<Vec<i64>> {
+        self.inner.service_record_ids(service_id)
+    }
+    fn delete_service_record_keys(
+        &mut self,
+        service_id: i64,
+        record_id: Option<i64>,
+    ) -> StoreResult<u64> {
+        self.inner.delete_service_record_keys(service_id, record_id)
+    }
+    fn user_sessions(&mut self, user_id: i64) -> StoreResult<Vec<SessionRecord>> {
+        let rows = self.inner.user_sessions(user_id)?;
+        self.each(&rows, Self::check_session)?;
+        Ok(rows)
     }
 
     fn usage_report(

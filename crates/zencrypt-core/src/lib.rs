@@ -30,6 +30,7 @@ pub mod model;
 pub mod parallel;
 pub mod records;
 pub mod recovery;
+pub mod services;
 pub mod session;
 pub mod storage;
 pub mod template;

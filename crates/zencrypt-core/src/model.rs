@@ -9,6 +9,9 @@ use crate::error::Error;
 /// A user's role. Ordered: each role can do everything the previous can.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Role {
+    /// A service account: no login, no keys or records of its own; reads, through its
+    /// tokens, the records its owner grants it.
+    Service,
     /// Own keys, data and audit records.
     User,
     /// Also everyone's usage and audit records, and `audit verify`.
@@ -21,13 +24,35 @@ impl Role {
     /// The lowercase name stored and shown.
     pub fn as_str(self) -> &'static str {
         match self {
+            Role::Service => "service",
             Role::User => "user",
             Role::Auditor => "auditor",
             Role::Admin => "admin",
         }
     }
 
-    /// All roles, least privileged first.
+    /// The text kept in the `role` column: a service account's row says `user` there
+    /// (the column's rule predates service accounts) and is told apart by its owner,
+    /// which its binding covers.
+    pub fn stored(self) -> &'static str {
+        match self {
+            Role::Service => Role::User.as_str(),
+            role => role.as_str(),
+        }
+    }
+
+    /// The role of a row from its `role` column and whether it has an owner (see
+    /// [`Role::stored`]); `None` for a value no schema writes.
+    pub fn from_stored(text: &str, has_owner: bool) -> Option<Role> {
+        match text.parse::<Role>().ok()? {
+            Role::Service => None,
+            _ if has_owner => Some(Role::Service),
+            role => Some(role),
+        }
+    }
+
+    /// The roles of people, least privileged first (a service account is made as one,
+    /// never given its role).
     pub const ALL: [Role; 3] = [Role::User, Role::Auditor, Role::Admin];
 }
 
@@ -41,6 +66,7 @@ impl FromStr for Role {
     type Err = Error;
     fn from_str(s: &str) -> Result<Self, Error> {
         match s {
+            "service" => Ok(Role::Service),
             "user" => Ok(Role::User),
             "auditor" => Ok(Role::Auditor),
             "admin" => Ok(Role::Admin),
@@ -151,6 +177,8 @@ pub struct UserRecord {
     pub rows_bound: bool,
     /// The user key wrapped under a recovery code, when the account has one.
     pub recovery: Option<RecoveryWrap>,
+    /// A service account's owner: the user who grants it records and issues its tokens.
+    pub owner_id: Option<i64>,
     /// Binding of the row under the audit key (empty before it is bound).
     pub mac: Vec<u8>,
 }
@@ -491,6 +519,8 @@ pub enum RowId {
     Identity(i64),
     /// `sessions` (bound, but never part of the row-state digests).
     Session(String),
+    /// `service_grants`.
+    ServiceGrant(i64),
 }
 
 impl fmt::Display for RowId {
@@ -503,6 +533,7 @@ impl fmt::Display for RowId {
             RowId::RecordVersion(id, v) => write!(f, "record_versions row {id}/{v}"),
             RowId::Identity(id) => write!(f, "password_identities row {id}"),
             RowId::Session(_) => f.write_str("a sessions row"),
+            RowId::ServiceGrant(id) => write!(f, "service_grants row {id}"),
         }
     }
 }
@@ -521,6 +552,52 @@ pub enum StoredRow {
     Record(RecordRow),
     /// A password identity.
     Identity(IdentityRow),
+    /// A grant of records to a service account.
+    ServiceGrant(ServiceGrant),
+}
+
+/// A service account's grant: the owner's records whose names match `pattern` (a glob,
+/// or a plain name) may be read with the service's tokens. Bound under the owner's
+/// integrity key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServiceGrant {
+    /// Row id.
+    pub id: i64,
+    /// The service account.
+    pub service_id: i64,
+    /// The service's owner, whose records the grant covers.
+    pub owner_id: i64,
+    /// A record name or a glob of names.
+    pub pattern: String,
+    /// Unix seconds.
+    pub created_at: i64,
+    /// Binding under the owner's integrity key.
+    pub mac: Vec<u8>,
+}
+
+/// The data key of a record's current version, wrapped for a service account under its
+/// service key (bound by the AEAD to the service, the record, its token, name and
+/// version).
+#[derive(Clone, PartialEq, Eq)]
+pub struct ServiceRecordKey {
+    /// The service account.
+    pub service_id: i64,
+    /// The record.
+    pub record_id: i64,
+    /// The record version whose data key this is.
+    pub version: i64,
+    /// The data key wrapped under the service key.
+    pub wrapped_dek: Vec<u8>,
+}
+
+impl fmt::Debug for ServiceRecordKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ServiceRecordKey")
+            .field("service_id", &self.service_id)
+            .field("record_id", &self.record_id)
+            .field("version", &self.version)
+            .finish_non_exhaustive()
+    }
 }
 
 impl fmt::Debug for KeyVersionRecord {

@@ -85,6 +85,8 @@ pub struct Session {
     pub(crate) integrity: OwnerKey,
     /// Made by an administrator and not yet given the user's own password.
     pub must_change_password: bool,
+    /// For a service account's token: the owner whose granted records it reads.
+    pub service_owner: Option<UserId>,
 }
 
 impl Session {
@@ -400,6 +402,9 @@ impl Vault {
         &mut self,
         token: &SecretString,
     ) -> std::result::Result<Session, (Actor, Error)> {
+        if let Some(parsed) = crate::services::parse_token(token) {
+            return self.check_service_token(parsed);
+        }
         let unknown = Actor::anonymous("-");
         let contents = session::validate(&self.jwt, token).map_err(|e| (unknown.clone(), e))?;
         let actor = Actor::user(contents.user_id, &contents.name);
@@ -451,6 +456,7 @@ impl Vault {
             session_key: contents.session_key,
             integrity,
             must_change_password: user.must_change_password,
+            service_owner: None,
         })
     }
 

@@ -16,7 +16,7 @@ use zencrypt_core::crypto::kdf::KdfParams;
 use zencrypt_core::model::{
     AuditEntry, AuditFilter, Credentials, IdentityRow, KeyEvent, KeyRecord, KeyStatus,
     KeyVersionRecord, Outcome, RecordFilter, RecordOrder, RecordRow, RecoveryWrap, Role, RowId,
-    SessionRecord, StoredRow, UsageEvent, UserRecord, UserStatus,
+    ServiceGrant, ServiceRecordKey, SessionRecord, StoredRow, UsageEvent, UserRecord, UserStatus,
 };
 use zencrypt_core::storage::schema::{ColumnType, Table, Value};
 use zencrypt_core::storage::{NewUser, StoreError, StoreResult, Tx, UsageGroup};
@@ -99,7 +99,20 @@ fn flag_at(r: &Row, i: usize) -> Read<bool> {
 
 const USER_COLUMNS: &str = "id, username, password_hash, role, status, kek_salt, kek_m_kib, \
      kek_t, kek_p, wrapped_user_key, created_at, last_login_at, must_change_password, rows_bound, \
-     row_mac, recovery_salt, recovery_wrapped_key, recovery_created_at";
+     row_mac, recovery_salt, recovery_wrapped_key, recovery_created_at, owner_id";
+
+const GRANT_COLUMNS: &str = "id, service_id, owner_id, pattern, created_at, row_mac";
+
+fn grant_from_row(r: &Row) -> Read<ServiceGrant> {
+    Ok(ServiceGrant {
+        id: r.try_get(0)?,
+        service_id: r.try_get(1)?,
+        owner_id: r.try_get(2)?,
+        pattern: r.try_get(3)?,
+        created_at: r.try_get(4)?,
+        mac: r.try_get(5)?,
+    })
+}
 
 const AUDIT_COLUMNS: &str =
     "seq, at, actor_id, actor, action, target, outcome, detail, prev_mac, mac, state";
@@ -141,7 +154,8 @@ fn user_from_row(r: &Row) -> Read<UserRecord> {
     Ok(UserRecord {
         id: r.try_get(0)?,
         username: r.try_get(1)?,
-        role: role.parse::<Role>().map_err(|_| Bad::Value("users.role"))?,
+        role: Role::from_stored(role, r.try_get::<_, Option<i64>>(18)?.is_some())
+            .ok_or(Bad::Value("users.role"))?,
         status: UserStatus::parse(status).ok_or(Bad::Value("users.status"))?,
         credentials: Credentials {
             password_hash: r.try_get(2)?,
@@ -167,6 +181,7 @@ fn user_from_row(r: &Row) -> Read<UserRecord> {
             (None, None, None) => None,
             _ => return Err(Bad::Value("users.recovery_salt")),
         },
+        owner_id: r.try_get(18)?,
     })
 }
 
@@ -601,7 +616,7 @@ impl Tx for PgTx<'_> {
             args![
                 u.username,
                 c.password_hash,
-                u.role.as_str(),
+                u.role.stored(),
                 c.kek_salt,
                 i64::from(c.kek_params.m_kib),
                 i64::from(c.kek_params.t),
@@ -643,11 +658,11 @@ impl Tx for PgTx<'_> {
             "UPDATE users SET role = $2, status = $3, password_hash = $4, kek_salt = $5, \
              kek_m_kib = $6, kek_t = $7, kek_p = $8, wrapped_user_key = $9, \
              must_change_password = $10, rows_bound = $11, row_mac = $12, \
-             recovery_salt = $13, recovery_wrapped_key = $14, recovery_created_at = $15 \
-             WHERE id = $1",
+             recovery_salt = $13, recovery_wrapped_key = $14, recovery_created_at = $15, \
+             owner_id = $16 WHERE id = $1",
             args![
                 u.id,
-                u.role.as_str(),
+                u.role.stored(),
                 u.status.as_str(),
                 c.password_hash,
                 c.kek_salt,
@@ -660,7 +675,8 @@ impl Tx for PgTx<'_> {
                 u.mac,
                 u.recovery.as_ref().map(|r| r.salt.clone()),
                 u.recovery.as_ref().map(|r| r.wrapped_user_key.clone()),
-                u.recovery.as_ref().map(|r| r.created_at)
+                u.recovery.as_ref().map(|r| r.created_at),
+                u.owner_id
             ],
         )
         .map(drop)
@@ -704,6 +720,10 @@ impl Tx for PgTx<'_> {
                 "UPDATE record_versions SET row_mac = $3 WHERE record_id = $1 AND version = $2",
                 args![*id, *v, mac],
             ),
+            RowId::ServiceGrant(id) => self.exec(
+                "UPDATE service_grants SET row_mac = $2 WHERE id = $1",
+                args![*id, mac],
+            ),
         }
         .map(drop)
     }
@@ -719,7 +739,7 @@ impl Tx for PgTx<'_> {
             },
         };
         let mut going = true;
-        let scans: [(String, ToStored); 5] = [
+        let scans: [(String, ToStored); 6] = [
             (
                 format!("SELECT {USER_COLUMNS} FROM users ORDER BY id"),
                 |r| user_from_row(r).map(StoredRow::User),
@@ -741,6 +761,10 @@ impl Tx for PgTx<'_> {
             (
                 format!("SELECT {IDENTITY_COLUMNS} FROM password_identities ORDER BY id"),
                 |r| identity_from_row(r).map(StoredRow::Identity),
+            ),
+            (
+                format!("SELECT {GRANT_COLUMNS} FROM service_grants ORDER BY id"),
+                |r| grant_from_row(r).map(StoredRow::ServiceGrant),
             ),
         ];
         for (sql, map) in scans {
@@ -801,7 +825,7 @@ impl Tx for PgTx<'_> {
 
     fn active_admin_count(&mut self) -> StoreResult<i64> {
         self.count(
-            "SELECT count(*) FROM users WHERE role = 'admin' AND status = 'active'",
+            "SELECT count(*) FROM users WHERE role = 'admin' AND status = 'active' AND owner_id IS NULL",
             &[],
         )
     }
@@ -1217,6 +1241,10 @@ impl Tx for PgTx<'_> {
             args![id],
         )?;
         self.exec(
+            "DELETE FROM service_record_keys WHERE record_id = $1",
+            args![id],
+        )?;
+        self.exec(
             "WITH gone AS (DELETE FROM records WHERE id = $1 RETURNING id) \
              SELECT setval('records_id_high', g.id) FROM (SELECT max(id) AS id FROM gone) g \
              WHERE g.id > (SELECT last_value FROM records_id_high)",
@@ -1382,6 +1410,97 @@ impl Tx for PgTx<'_> {
             ],
         )
         .map(drop)
+    }
+
+    fn insert_service_grant(&mut self, g: &ServiceGrant) -> StoreResult<i64> {
+        let id = self.one(
+            "INSERT INTO service_grants (id, service_id, owner_id, pattern, created_at, row_mac) \
+             SELECT coalesce(max(id), 0) + 1, $1, $2, $3, $4, $5 FROM service_grants \
+             ON CONFLICT DO NOTHING RETURNING id",
+            args![g.service_id, g.owner_id, g.pattern, g.created_at, g.mac],
+            |r| Ok(r.try_get::<_, i64>(0)?),
+        )?;
+        id.ok_or_else(|| StoreError::Duplicate {
+            what: format!("grant '{}'", g.pattern),
+        })
+    }
+
+    fn service_grants(&mut self, service_id: i64) -> StoreResult<Vec<ServiceGrant>> {
+        let sql = format!(
+            "SELECT {GRANT_COLUMNS} FROM service_grants WHERE service_id = $1 ORDER BY pattern"
+        );
+        self.all(&sql, args![service_id], grant_from_row)
+    }
+
+    fn grants_of_owner(&mut self, owner_id: i64) -> StoreResult<Vec<ServiceGrant>> {
+        let sql = format!(
+            "SELECT {GRANT_COLUMNS} FROM service_grants WHERE owner_id = $1 \
+             ORDER BY service_id, pattern"
+        );
+        self.all(&sql, args![owner_id], grant_from_row)
+    }
+
+    fn delete_service_grant(&mut self, id: i64) -> StoreResult<()> {
+        self.exec("DELETE FROM service_grants WHERE id = $1", args![id])
+            .map(drop)
+    }
+
+    fn put_service_record_key(&mut self, k: &ServiceRecordKey) -> StoreResult<()> {
+        self.exec(
+            "INSERT INTO service_record_keys (service_id, record_id, version, wrapped_dek) \
+             VALUES ($1, $2, $3, $4) ON CONFLICT (service_id, record_id) \
+             DO UPDATE SET version = excluded.version, wrapped_dek = excluded.wrapped_dek",
+            args![k.service_id, k.record_id, k.version, k.wrapped_dek],
+        )
+        .map(drop)
+    }
+
+    fn service_record_key(
+        &mut self,
+        service_id: i64,
+        record_id: i64,
+    ) -> StoreResult<Option<ServiceRecordKey>> {
+        self.one(
+            "SELECT service_id, record_id, version, wrapped_dek FROM service_record_keys \
+             WHERE service_id = $1 AND record_id = $2",
+            args![service_id, record_id],
+            |r| {
+                Ok(ServiceRecordKey {
+                    service_id: r.try_get(0)?,
+                    record_id: r.try_get(1)?,
+                    version: r.try_get(2)?,
+                    wrapped_dek: r.try_get(3)?,
+                })
+            },
+        )
+    }
+
+    fn service_record_ids(&mut self, service_id: i64) -> StoreResult<Vec<i64>> {
+        self.all(
+            "SELECT record_id FROM service_record_keys WHERE service_id = $1 ORDER BY record_id",
+            args![service_id],
+            |r| Ok(r.try_get(0)?),
+        )
+    }
+
+    fn delete_service_record_keys(
+        &mut self,
+        service_id: i64,
+        record_id: Option<i64>,
+    ) -> StoreResult<u64> {
+        self.exec(
+            "DELETE FROM service_record_keys \
+             WHERE service_id = $1 AND ($2::BIGINT IS NULL OR record_id = $2)",
+            args![service_id, record_id],
+        )
+    }
+
+    fn user_sessions(&mut self, user_id: i64) -> StoreResult<Vec<SessionRecord>> {
+        let sql = format!(
+            "SELECT {SESSION_COLUMNS} FROM sessions WHERE user_id = $1 \
+             ORDER BY created_at DESC, id COLLATE \"C\""
+        );
+        self.all(&sql, args![user_id], session_from_row)
     }
 
     fn usage_report(

@@ -16,7 +16,7 @@ use zencrypt_core::fsutil;
 use zencrypt_core::model::{
     AuditEntry, AuditFilter, Credentials, IdentityRow, KeyEvent, KeyRecord, KeyStatus,
     KeyVersionRecord, Outcome, RecordFilter, RecordOrder, RecordRow, RecoveryWrap, Role, RowId,
-    SessionRecord, StoredRow, UsageEvent, UserRecord, UserStatus,
+    ServiceGrant, ServiceRecordKey, SessionRecord, StoredRow, UsageEvent, UserRecord, UserStatus,
 };
 use zencrypt_core::storage::migrations::{LATEST, MIGRATIONS};
 use zencrypt_core::storage::schema::{TABLES, Table, Value};
@@ -401,7 +401,20 @@ struct SqliteTx<'a> {
 
 const USER_COLUMNS: &str = "id, username, password_hash, role, status, kek_salt, kek_m_kib, \
      kek_t, kek_p, wrapped_user_key, created_at, last_login_at, must_change_password, rows_bound, \
-     row_mac, recovery_salt, recovery_wrapped_key, recovery_created_at";
+     row_mac, recovery_salt, recovery_wrapped_key, recovery_created_at, owner_id";
+
+const GRANT_COLUMNS: &str = "id, service_id, owner_id, pattern, created_at, row_mac";
+
+fn grant_from_row(r: &Row<'_>) -> rusqlite::Result<ServiceGrant> {
+    Ok(ServiceGrant {
+        id: r.get(0)?,
+        service_id: r.get(1)?,
+        owner_id: r.get(2)?,
+        pattern: r.get(3)?,
+        created_at: r.get(4)?,
+        mac: r.get(5)?,
+    })
+}
 
 const AUDIT_COLUMNS: &str =
     "seq, at, actor_id, actor, action, target, outcome, detail, prev_mac, mac, state";
@@ -428,7 +441,8 @@ fn user_from_row(r: &Row<'_>) -> rusqlite::Result<UserRecord> {
     Ok(UserRecord {
         id: r.get(0)?,
         username: r.get(1)?,
-        role: role.parse::<Role>().map_err(|_| bad(3, &role))?,
+        role: Role::from_stored(&role, r.get::<_, Option<i64>>(18)?.is_some())
+            .ok_or_else(|| bad(3, &role))?,
         status: UserStatus::parse(&status).ok_or_else(|| bad(4, &status))?,
         credentials: Credentials {
             password_hash: r.get(2)?,
@@ -454,6 +468,7 @@ fn user_from_row(r: &Row<'_>) -> rusqlite::Result<UserRecord> {
             (None, None, None) => None,
             _ => return Err(bad(15, "a partial recovery key")),
         },
+        owner_id: r.get(18)?,
     })
 }
 
@@ -737,7 +752,7 @@ impl Tx for SqliteTx<'_> {
             params![
                 u.username,
                 c.password_hash,
-                u.role.as_str(),
+                u.role.stored(),
                 c.kek_salt,
                 c.kek_params.m_kib,
                 c.kek_params.t,
@@ -783,11 +798,11 @@ impl Tx for SqliteTx<'_> {
             "UPDATE users SET role = ?2, status = ?3, password_hash = ?4, kek_salt = ?5, \
              kek_m_kib = ?6, kek_t = ?7, kek_p = ?8, wrapped_user_key = ?9, \
              must_change_password = ?10, rows_bound = ?11, row_mac = ?12, \
-             recovery_salt = ?13, recovery_wrapped_key = ?14, recovery_created_at = ?15 \
-             WHERE id = ?1",
+             recovery_salt = ?13, recovery_wrapped_key = ?14, recovery_created_at = ?15, \
+             owner_id = ?16 WHERE id = ?1",
             params![
                 u.id,
-                u.role.as_str(),
+                u.role.stored(),
                 u.status.as_str(),
                 c.password_hash,
                 c.kek_salt,
@@ -800,7 +815,8 @@ impl Tx for SqliteTx<'_> {
                 u.mac,
                 u.recovery.as_ref().map(|r| r.salt.clone()),
                 u.recovery.as_ref().map(|r| r.wrapped_user_key.clone()),
-                u.recovery.as_ref().map(|r| r.created_at)
+                u.recovery.as_ref().map(|r| r.created_at),
+                u.owner_id
             ],
         )
         .map(drop)
@@ -843,6 +859,10 @@ impl Tx for SqliteTx<'_> {
             RowId::RecordVersion(id, v) => self.exec(
                 "UPDATE record_versions SET row_mac = ?3 WHERE record_id = ?1 AND version = ?2",
                 params![id, v, mac],
+            ),
+            RowId::ServiceGrant(id) => self.exec(
+                "UPDATE service_grants SET row_mac = ?2 WHERE id = ?1",
+                params![id, mac],
             ),
         }
         .map(drop)
@@ -893,6 +913,10 @@ impl Tx for SqliteTx<'_> {
         scan!(
             &format!("SELECT {IDENTITY_COLUMNS} FROM password_identities"),
             |r| identity_from_row(r).map(StoredRow::Identity)
+        );
+        scan!(
+            &format!("SELECT {GRANT_COLUMNS} FROM service_grants"),
+            |r| { grant_from_row(r).map(StoredRow::ServiceGrant) }
         );
         Ok(())
     }
@@ -947,7 +971,7 @@ impl Tx for SqliteTx<'_> {
     fn active_admin_count(&mut self) -> StoreResult<i64> {
         self.tx
             .query_row(
-                "SELECT count(*) FROM users WHERE role = 'admin' AND status = 'active'",
+                "SELECT count(*) FROM users WHERE role = 'admin' AND status = 'active' AND owner_id IS NULL",
                 [],
                 |r| r.get(0),
             )
@@ -1397,6 +1421,10 @@ impl Tx for SqliteTx<'_> {
             "DELETE FROM record_versions WHERE record_id = ?1",
             params![id],
         )?;
+        self.exec(
+            "DELETE FROM service_record_keys WHERE record_id = ?1",
+            params![id],
+        )?;
         self.exec("DELETE FROM records WHERE id = ?1", params![id])
             .map(drop)
     }
@@ -1580,6 +1608,111 @@ impl Tx for SqliteTx<'_> {
             ],
         )
         .map(drop)
+    }
+
+    fn insert_service_grant(&mut self, g: &ServiceGrant) -> StoreResult<i64> {
+        let res = self.exec(
+            "INSERT INTO service_grants (service_id, owner_id, pattern, created_at, row_mac) \
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![g.service_id, g.owner_id, g.pattern, g.created_at, g.mac],
+        );
+        match res {
+            Ok(_) => Ok(self.tx.last_insert_rowid()),
+            Err(StoreError::Duplicate { .. }) => Err(StoreError::Duplicate {
+                what: format!("grant '{}'", g.pattern),
+            }),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn service_grants(&mut self, service_id: i64) -> StoreResult<Vec<ServiceGrant>> {
+        self.all(
+            &format!(
+                "SELECT {GRANT_COLUMNS} FROM service_grants WHERE service_id = ?1 ORDER BY pattern"
+            ),
+            params![service_id],
+            grant_from_row,
+        )
+    }
+
+    fn grants_of_owner(&mut self, owner_id: i64) -> StoreResult<Vec<ServiceGrant>> {
+        self.all(
+            &format!(
+                "SELECT {GRANT_COLUMNS} FROM service_grants WHERE owner_id = ?1 \
+                 ORDER BY service_id, pattern"
+            ),
+            params![owner_id],
+            grant_from_row,
+        )
+    }
+
+    fn delete_service_grant(&mut self, id: i64) -> StoreResult<()> {
+        self.exec("DELETE FROM service_grants WHERE id = ?1", params![id])
+            .map(drop)
+    }
+
+    fn put_service_record_key(&mut self, k: &ServiceRecordKey) -> StoreResult<()> {
+        self.scrub.set(true);
+        self.exec(
+            "INSERT INTO service_record_keys (service_id, record_id, version, wrapped_dek) \
+             VALUES (?1, ?2, ?3, ?4) ON CONFLICT (service_id, record_id) \
+             DO UPDATE SET version = excluded.version, wrapped_dek = excluded.wrapped_dek",
+            params![k.service_id, k.record_id, k.version, k.wrapped_dek],
+        )
+        .map(drop)
+    }
+
+    fn service_record_key(
+        &mut self,
+        service_id: i64,
+        record_id: i64,
+    ) -> StoreResult<Option<ServiceRecordKey>> {
+        self.one(
+            "SELECT service_id, record_id, version, wrapped_dek FROM service_record_keys \
+             WHERE service_id = ?1 AND record_id = ?2",
+            params![service_id, record_id],
+            |r| {
+                Ok(ServiceRecordKey {
+                    service_id: r.get(0)?,
+                    record_id: r.get(1)?,
+                    version: r.get(2)?,
+                    wrapped_dek: r.get(3)?,
+                })
+            },
+        )
+    }
+
+    fn service_record_ids(&mut self, service_id: i64) -> StoreResult<Vec<i64>> {
+        self.all(
+            "SELECT record_id FROM service_record_keys WHERE service_id = ?1 ORDER BY record_id",
+            params![service_id],
+            |r| r.get(0),
+        )
+    }
+
+    fn delete_service_record_keys(
+        &mut self,
+        service_id: i64,
+        record_id: Option<i64>,
+    ) -> StoreResult<u64> {
+        self.scrub.set(true);
+        self.exec(
+            "DELETE FROM service_record_keys \
+             WHERE service_id = ?1 AND (?2 IS NULL OR record_id = ?2)",
+            params![service_id, record_id],
+        )
+        .map(|n| n as u64)
+    }
+
+    fn user_sessions(&mut self, user_id: i64) -> StoreResult<Vec<SessionRecord>> {
+        self.all(
+            &format!(
+                "SELECT {SESSION_COLUMNS} FROM sessions WHERE user_id = ?1 \
+                 ORDER BY created_at DESC, id"
+            ),
+            params![user_id],
+            session_from_row,
+        )
     }
 
     fn usage_report(

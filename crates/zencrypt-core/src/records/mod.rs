@@ -182,6 +182,8 @@ pub(crate) struct Keyring<'p> {
     keys: HashMap<KeyId, KeyRecord>,
     materials: HashMap<(KeyId, KeyVersion), Key32>,
     unlocker: Option<Unlocker<'p>>,
+    /// The owner's service accounts with grants, loaded at the first write.
+    grantees: Option<Vec<crate::services::Grantee>>,
 }
 
 impl<'p> Keyring<'p> {
@@ -191,7 +193,25 @@ impl<'p> Keyring<'p> {
             keys: HashMap::new(),
             materials: HashMap::new(),
             unlocker: password.map(|p| Unlocker::new(p, &session.user_key)),
+            grantees: None,
         }
+    }
+
+    /// After a write of `row` with the new data key `dek`: the owner's service accounts
+    /// whose grants cover it get the new data key, and those whose grants no longer do
+    /// lose the old one.
+    fn rewrap_for_services(
+        &mut self,
+        tx: &mut dyn Tx,
+        session: &Session,
+        row: &RecordRow,
+        dek: &Key32,
+    ) -> Result<()> {
+        if self.grantees.is_none() {
+            self.grantees = Some(crate::services::grantees(tx, session)?);
+        }
+        let grantees = self.grantees.as_deref().unwrap_or_default();
+        crate::services::rewrap_for_services(tx, grantees, row, dek)
     }
 
     fn key(&mut self, tx: &mut dyn Tx, key_id: KeyId) -> Result<&KeyRecord> {
@@ -230,8 +250,19 @@ impl<'p> Keyring<'p> {
         session: &Session,
         row: &RecordRow,
     ) -> Result<Zeroizing<Vec<u8>>> {
+        let dek = self.dek(tx, session, row)?;
+        open_value(row, &dek)
+    }
+
+    /// A record's data key, checking that its key may decrypt.
+    pub(crate) fn dek(
+        &mut self,
+        tx: &mut dyn Tx,
+        session: &Session,
+        row: &RecordRow,
+    ) -> Result<Key32> {
         let (owner, record) = (UserId(row.owner_id), RecordId(row.id));
-        let dek = match (row.key_id, row.key_version, row.identity_id) {
+        Ok(match (row.key_id, row.key_version, row.identity_id) {
             (Some(key_id), Some(version), None) => {
                 let (key_id, version) = (KeyId(key_id), KeyVersion(version));
                 let key = self.key(tx, key_id)?.clone();
@@ -267,8 +298,7 @@ impl<'p> Keyring<'p> {
                 .map_err(|_| integrity(row.id))?
             }
             _ => return Err(integrity(row.id)),
-        };
-        aead::open(&dek, &value_aad(owner, record), &row.ciphertext).map_err(|_| integrity(row.id))
+        })
     }
 
     pub(crate) fn info(&mut self, tx: &mut dyn Tx, row: &RecordRow) -> Result<RecordInfo> {
@@ -288,6 +318,16 @@ impl<'p> Keyring<'p> {
             key,
         })
     }
+}
+
+/// A record's value, opened with its data key.
+pub(crate) fn open_value(row: &RecordRow, dek: &Key32) -> Result<Zeroizing<Vec<u8>>> {
+    aead::open(
+        dek,
+        &value_aad(UserId(row.owner_id), RecordId(row.id)),
+        &row.ciphertext,
+    )
+    .map_err(|_| integrity(row.id))
 }
 
 /// The named key to store under, created if it is the default one and missing; refuses
@@ -411,7 +451,8 @@ pub(crate) fn usage(
     Ok(())
 }
 
-/// Encrypts `value` into `row` (new data key), under the key or the identity.
+/// Encrypts `value` into `row` (new data key), under the key or the identity; returns the
+/// data key.
 fn seal_into(
     tx: &mut dyn Tx,
     session: &Session,
@@ -420,7 +461,7 @@ fn seal_into(
     value: &[u8],
     key: Option<&KeyRecord>,
     identity: Option<(IdentityId, &Key32)>,
-) -> Result<()> {
+) -> Result<Key32> {
     let (owner, record) = (UserId(row.owner_id), RecordId(row.id));
     let dek = Key32::random();
     row.ciphertext = aead::seal(&dek, &value_aad(owner, record), value);
@@ -449,7 +490,7 @@ fn seal_into(
         }
         (None, None) => return Err(Error::Internal("a record needs a key or a password".into())),
     }
-    Ok(())
+    Ok(dek)
 }
 
 /// Stores one record inside `tx`.
@@ -520,23 +561,24 @@ pub(crate) fn put_in(
         version: 1,
         mac: Vec::new(),
     };
-    if puts.protect {
+    let dek = if puts.protect {
         let unlocker = ring.unlocker.as_mut().ok_or_else(|| Error::NeedsInput {
             what: "a record password".into(),
             flag: "--password-file FILE (or ZENCRYPT_RECORD_PASSWORD_FILE)".into(),
         })?;
         let (id, ik) = unlocker.find_or_create(tx, session.user_id, kdf)?;
-        seal_into(tx, session, ring, &mut row, value, None, Some((id, &ik)))?;
+        seal_into(tx, session, ring, &mut row, value, None, Some((id, &ik)))?
     } else {
         let key = puts.key(tx, session)?;
-        seal_into(tx, session, ring, &mut row, value, Some(&key), None)?;
+        let dek = seal_into(tx, session, ring, &mut row, value, Some(&key), None)?;
         let counts = puts
             .tally
             .entry((KeyId(key.id), KeyVersion(key.latest_version)))
             .or_default();
         counts.0 += 1;
         counts.1 += value.len() as i64;
-    }
+        dek
+    };
     tx.insert_record(&row).map_err(|e| match e {
         StoreError::Duplicate { .. } => match (&opts.token, &opts.name) {
             (TokenChoice::Custom(t), _)
@@ -554,6 +596,7 @@ pub(crate) fn put_in(
         },
         e => e.into(),
     })?;
+    ring.rewrap_for_services(tx, session, &row, &dek)?;
     usage(tx, session, &row, UsageOp::DataPut, value.len())?;
     Ok(row)
 }
@@ -633,7 +676,7 @@ fn update_in(
             MAX_VALUE >> 20
         )));
     }
-    match row.identity_id {
+    let dek = match row.identity_id {
         Some(identity_id) => {
             let identity_id = IdentityId(identity_id);
             let unlocker = ring.unlocker.as_mut().ok_or_else(|| Error::NeedsInput {
@@ -660,7 +703,7 @@ fn update_in(
                 value,
                 None,
                 Some((identity_id, &ik)),
-            )?;
+            )?
         }
         None => {
             if history > 0 {
@@ -669,7 +712,7 @@ fn update_in(
             let current = row.key_id.ok_or_else(|| integrity(row.id))?;
             let name = ring.key_name(tx, KeyId(current))?;
             let key = key_for_put(tx, session, Some(&name))?;
-            seal_into(tx, session, ring, &mut row, value, Some(&key), None)?;
+            let dek = seal_into(tx, session, ring, &mut row, value, Some(&key), None)?;
             crate::keys::count_usage(
                 tx,
                 KeyId(key.id),
@@ -677,11 +720,13 @@ fn update_in(
                 1,
                 value.len() as i64,
             )?;
+            dek
         }
-    }
+    };
     row.version += 1;
     row.updated_at = duration::now();
     tx.update_record(&row)?;
+    ring.rewrap_for_services(tx, session, &row, &dek)?;
     tx.prune_record_versions(row.id, row.version - i64::from(history))?;
     usage(tx, session, &row, UsageOp::DataUpdate, value.len())?;
     Ok(row)
@@ -831,6 +876,10 @@ impl Vault {
 
     /// Whether reading these records needs the record password.
     pub fn records_need_password(&mut self, session: &Session, refs: &[String]) -> Result<bool> {
+        // A service account reads no protected record.
+        if session.service_owner.is_some() {
+            return Ok(false);
+        }
         let mut tx = self.reader(Some(&session.integrity))?;
         for r in refs {
             if let Some(row) = tx.record_by_ref(session.user_id.0, r)?
@@ -881,6 +930,9 @@ impl Vault {
         password: Option<&SecretString>,
     ) -> Result<GetOutcome> {
         let target = refs.join(",");
+        if session.service_owner.is_some() {
+            return self.service_get(session, refs, &target);
+        }
         self.authorized(
             session,
             Permission::Own,
@@ -903,6 +955,66 @@ impl Vault {
                     }
                 }
                 let detail = json!({
+                    "found": out.records.len(),
+                    "missing": out.missing.len() + out.deleted.len(),
+                    "expired": out.expired.len(),
+                });
+                Ok((out, detail))
+            },
+        )
+    }
+
+    /// [`Vault::data_get`] for a service account: its owner's records, those granted to
+    /// it only (any other is reported missing, whether it exists or not).
+    fn service_get(
+        &mut self,
+        session: &Session,
+        refs: &[String],
+        target: &str,
+    ) -> Result<GetOutcome> {
+        let owner = session
+            .service_owner
+            .ok_or_else(|| Error::Internal("not a service account".into()))?;
+        self.authorized(
+            session,
+            Permission::Granted,
+            AuditAction::DataGet,
+            target,
+            |tx| {
+                let mut out = GetOutcome::default();
+                let now = duration::now();
+                for r in refs {
+                    let Some(row) = tx.record_by_ref(owner.0, r)? else {
+                        out.missing.push(r.clone());
+                        continue;
+                    };
+                    let Some(dek) = crate::services::granted_dek(tx, session, &row)? else {
+                        out.missing.push(r.clone());
+                        continue;
+                    };
+                    if row.deleted_at.is_some() {
+                        out.deleted.push(r.clone());
+                    } else if is_expired(&row, now) {
+                        out.expired.push(r.clone());
+                    } else {
+                        let value = open_value(&row, &dek)?;
+                        usage(tx, session, &row, UsageOp::DataGet, value.len())?;
+                        let info = RecordInfo {
+                            token: row.token.clone(),
+                            name: row.name.clone(),
+                            version: row.version,
+                            created_at: row.created_at,
+                            updated_at: row.updated_at,
+                            expires_at: row.expires_at,
+                            deleted_at: row.deleted_at,
+                            protected: false,
+                            key: None,
+                        };
+                        out.records.push((info, value));
+                    }
+                }
+                let detail = json!({
+                    "owner_id": owner.0,
                     "found": out.records.len(),
                     "missing": out.missing.len() + out.deleted.len(),
                     "expired": out.expired.len(),

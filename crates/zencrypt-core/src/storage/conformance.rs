@@ -18,7 +18,7 @@ use crate::crypto::kdf::KdfParams;
 use crate::model::{
     AuditEntry, AuditFilter, Credentials, IdentityRow, KeyEvent, KeyRecord, KeyStatus,
     KeyVersionRecord, Outcome, RecordFilter, RecordOrder, RecordRow, RecoveryWrap, Role, RowId,
-    SessionRecord, StoredRow, UsageEvent, UserRecord, UserStatus,
+    ServiceGrant, ServiceRecordKey, SessionRecord, StoredRow, UsageEvent, UserRecord, UserStatus,
 };
 
 /// A backend under test.
@@ -65,6 +65,7 @@ pub const CASES: &[Case] = &[
     ("copy_rows_round_trip", copy_rows_round_trip),
     ("counts_and_integrity", counts_and_integrity),
     ("many_writers", many_writers),
+    ("service_accounts", service_accounts),
 ];
 
 /// Expands to one `#[test]` per conformance case. `$backend` is an expression of type
@@ -91,6 +92,7 @@ macro_rules! conformance_tests {
             copy_rows_round_trip,
             counts_and_integrity,
             many_writers,
+            service_accounts,
         );
     };
     (@cases ($backend:expr) $($case:ident),* $(,)?) => {
@@ -1525,6 +1527,7 @@ pub fn row_bindings_scan_and_unbound_rows(backend: &dyn Backend) {
                 (RowId::Record(r.id), r.mac.clone())
             }
             StoredRow::Identity(i) => (RowId::Identity(i.id), i.mac.clone()),
+            StoredRow::ServiceGrant(g) => (RowId::ServiceGrant(g.id), g.mac.clone()),
         })
         .collect();
     seen.sort();
@@ -1578,6 +1581,7 @@ pub fn row_bindings_scan_and_unbound_rows(backend: &dyn Backend) {
             }
             StoredRow::Record(r) => (RowId::Record(r.id), r.ciphertext.len()),
             StoredRow::Identity(i) => (RowId::Identity(i.id), 0),
+            StoredRow::ServiceGrant(g) => (RowId::ServiceGrant(g.id), 0),
         })
         .collect();
     unbound.sort();
@@ -1912,4 +1916,103 @@ pub fn many_writers(backend: &dyn Backend) {
             Value::Blob(prev)
         ]]
     );
+}
+
+/// A service account's row keeps its role and owner; grants are unique per service and
+/// listed by pattern (and by owner); data keys for a service are replaced per record,
+/// listed and removed, and go with a hard-deleted record; a user's sessions are listed
+/// newest first.
+pub fn service_accounts(backend: &dyn Backend) {
+    let mut store = open(backend);
+    let mut tx = store.write().expect("write");
+    let alice = add_user(&mut *tx, "alice", Role::Admin, 1);
+    let svc = add_user(&mut *tx, "ci", Role::User, 2);
+    let mut row = tx.user_by_id(svc).expect("by id").expect("ci");
+    row.role = Role::Service;
+    row.owner_id = Some(alice);
+    tx.update_user(&row).expect("update");
+    let got = tx.user_by_name("ci").expect("by name").expect("ci");
+    assert_eq!((got.role, got.owner_id), (Role::Service, Some(alice)));
+    assert_eq!(tx.active_admin_count().expect("admins"), 1);
+
+    let grant = |pattern: &str, at: i64| ServiceGrant {
+        id: 0,
+        service_id: svc,
+        owner_id: alice,
+        pattern: pattern.to_string(),
+        created_at: at,
+        mac: vec![7; 16],
+    };
+    let g1 = tx
+        .insert_service_grant(&grant("prod/*", 10))
+        .expect("grant");
+    let g2 = tx
+        .insert_service_grant(&grant("app/db", 11))
+        .expect("grant");
+    assert_ne!(g1, g2);
+    assert!(is_duplicate(tx.insert_service_grant(&grant("prod/*", 12))));
+    let listed = tx.service_grants(svc).expect("grants");
+    assert_eq!(
+        listed
+            .iter()
+            .map(|g| (g.id, g.pattern.as_str(), g.created_at))
+            .collect::<Vec<_>>(),
+        [(g2, "app/db", 11), (g1, "prod/*", 10)]
+    );
+    assert_eq!(listed[0].mac, vec![7; 16]);
+    assert_eq!(tx.grants_of_owner(alice).expect("of owner"), listed);
+    assert!(tx.grants_of_owner(svc).expect("of owner").is_empty());
+    tx.delete_service_grant(g2).expect("delete");
+    assert_eq!(tx.service_grants(svc).expect("grants").len(), 1);
+
+    let key = add_key(&mut *tx, alice, "k");
+    for id in 1..=2 {
+        let r = record(
+            id,
+            alice,
+            &format!("zt_{id}"),
+            Some(&format!("prod/{id}")),
+            key,
+        );
+        tx.insert_record(&r).expect("record");
+    }
+    let wrapped = |record_id: i64, version: i64, tag: u8| ServiceRecordKey {
+        service_id: svc,
+        record_id,
+        version,
+        wrapped_dek: vec![tag; 60],
+    };
+    tx.put_service_record_key(&wrapped(1, 1, 1)).expect("put");
+    tx.put_service_record_key(&wrapped(2, 1, 2)).expect("put");
+    tx.put_service_record_key(&wrapped(1, 2, 3))
+        .expect("replace");
+    assert_eq!(
+        tx.service_record_key(svc, 1).expect("get"),
+        Some(wrapped(1, 2, 3))
+    );
+    assert_eq!(tx.service_record_key(alice, 1).expect("get"), None);
+    assert_eq!(tx.service_record_ids(svc).expect("ids"), [1, 2]);
+    assert_eq!(tx.delete_service_record_keys(svc, Some(1)).expect("del"), 1);
+    assert_eq!(tx.delete_service_record_keys(svc, Some(1)).expect("del"), 0);
+    assert_eq!(tx.service_record_ids(svc).expect("ids"), [2]);
+    tx.delete_record(2).expect("hard delete");
+    assert!(tx.service_record_ids(svc).expect("ids").is_empty());
+    tx.put_service_record_key(&wrapped(1, 1, 4)).expect("put");
+    assert_eq!(tx.delete_service_record_keys(svc, None).expect("all"), 1);
+
+    tx.insert_session(&session("old", svc, 1_000))
+        .expect("session");
+    let mut newer = session("new", svc, 2_000);
+    newer.created_at += 5;
+    tx.insert_session(&newer).expect("session");
+    tx.insert_session(&session("hers", alice, 1_000))
+        .expect("session");
+    let ids: Vec<String> = tx
+        .user_sessions(svc)
+        .expect("sessions")
+        .into_iter()
+        .map(|s| s.id)
+        .collect();
+    assert_eq!(ids, ["new", "old"]);
+    tx.commit().expect("commit");
 }

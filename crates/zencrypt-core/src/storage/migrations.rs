@@ -74,6 +74,12 @@ pub const MIGRATIONS: &[Migration] = &[
         sqlite: V8_RECOVERY_KEYS,
         postgres: PG_V8_RECOVERY_KEYS,
     },
+    Migration {
+        version: 9,
+        name: "service accounts",
+        sqlite: V9_SERVICE_ACCOUNTS,
+        postgres: PG_V9_SERVICE_ACCOUNTS,
+    },
 ];
 
 /// The latest schema version this binary knows.
@@ -286,6 +292,29 @@ ALTER TABLE users ADD COLUMN recovery_wrapped_key BLOB;
 ALTER TABLE users ADD COLUMN recovery_created_at INTEGER;
 ";
 
+/// Service accounts: a user row with the `service` role and an owner; the owner's grants
+/// (bound under the owner's integrity key) and, per granted record, its current data key
+/// wrapped under the service key (docs/threat-model.md, "Service accounts").
+const V9_SERVICE_ACCOUNTS: &str = "
+ALTER TABLE users ADD COLUMN owner_id INTEGER REFERENCES users(id);
+CREATE TABLE service_grants (
+    id         INTEGER PRIMARY KEY,
+    service_id INTEGER NOT NULL REFERENCES users(id),
+    owner_id   INTEGER NOT NULL REFERENCES users(id),
+    pattern    TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    row_mac    BLOB NOT NULL,
+    UNIQUE (service_id, pattern)
+) STRICT;
+CREATE TABLE service_record_keys (
+    service_id  INTEGER NOT NULL REFERENCES users(id),
+    record_id   INTEGER NOT NULL REFERENCES records(id),
+    version     INTEGER NOT NULL,
+    wrapped_dek BLOB NOT NULL,
+    PRIMARY KEY (service_id, record_id)
+) STRICT;
+";
+
 const PG_V1_ACCOUNTS_SESSIONS_AUDIT: &str = r#"
 CREATE TABLE meta (
     key   TEXT COLLATE "C" PRIMARY KEY,
@@ -469,6 +498,26 @@ ALTER TABLE users ADD COLUMN recovery_salt BYTEA;
 ALTER TABLE users ADD COLUMN recovery_wrapped_key BYTEA;
 ALTER TABLE users ADD COLUMN recovery_created_at BIGINT;
 ";
+
+const PG_V9_SERVICE_ACCOUNTS: &str = r#"
+ALTER TABLE users ADD COLUMN owner_id BIGINT REFERENCES users(id);
+CREATE TABLE service_grants (
+    id         BIGINT PRIMARY KEY,
+    service_id BIGINT NOT NULL REFERENCES users(id),
+    owner_id   BIGINT NOT NULL REFERENCES users(id),
+    pattern    TEXT COLLATE "C" NOT NULL,
+    created_at BIGINT NOT NULL,
+    row_mac    BYTEA NOT NULL,
+    UNIQUE (service_id, pattern)
+);
+CREATE TABLE service_record_keys (
+    service_id  BIGINT NOT NULL REFERENCES users(id),
+    record_id   BIGINT NOT NULL REFERENCES records(id),
+    version     BIGINT NOT NULL,
+    wrapped_dek BYTEA NOT NULL,
+    PRIMARY KEY (service_id, record_id)
+);
+"#;
 
 const PG_V6_AUDIT_HEAD: &str = "
 CREATE TABLE audit_head (

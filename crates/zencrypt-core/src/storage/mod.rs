@@ -48,7 +48,8 @@ pub mod schema;
 
 use crate::model::{
     AuditEntry, AuditFilter, Credentials, IdentityRow, KeyEvent, KeyRecord, KeyVersionRecord,
-    RecordFilter, RecordRow, Role, RowId, SessionRecord, StoredRow, UsageEvent, UserRecord,
+    RecordFilter, RecordRow, Role, RowId, ServiceGrant, ServiceRecordKey, SessionRecord, StoredRow,
+    UsageEvent, UserRecord,
 };
 
 /// Why the database could not do what was asked. Messages name the location and say
@@ -391,8 +392,8 @@ pub trait Tx {
     fn record_by_ref(&mut self, owner_id: i64, reference: &str) -> StoreResult<Option<RecordRow>>;
     /// Saves a record's mutable fields.
     fn update_record(&mut self, r: &RecordRow) -> StoreResult<()>;
-    /// Removes a record row (and with it the wrapped data key) and all its earlier
-    /// versions.
+    /// Removes a record row (and with it the wrapped data key), all its earlier versions
+    /// and its data keys wrapped for service accounts.
     fn delete_record(&mut self, id: i64) -> StoreResult<()>;
     /// Keeps an earlier version of a record: `r` as it was at `r.version` (its id, key,
     /// wrapped data key, ciphertext, `updated_at` as the time it was written, and MAC).
@@ -422,6 +423,34 @@ pub trait Tx {
     fn insert_identity(&mut self, row: &IdentityRow) -> StoreResult<i64>;
     /// Replaces an identity's wrapped key, KDF parameters, scheme and binding.
     fn update_identity(&mut self, row: &IdentityRow) -> StoreResult<()>;
+
+    /// Inserts a service grant (its `id` is ignored) and returns the new id.
+    fn insert_service_grant(&mut self, g: &ServiceGrant) -> StoreResult<i64>;
+    /// The grants of a service account, by pattern.
+    fn service_grants(&mut self, service_id: i64) -> StoreResult<Vec<ServiceGrant>>;
+    /// The grants of every service account `owner_id` owns, by service and pattern.
+    fn grants_of_owner(&mut self, owner_id: i64) -> StoreResult<Vec<ServiceGrant>>;
+    /// Removes a grant.
+    fn delete_service_grant(&mut self, id: i64) -> StoreResult<()>;
+    /// Saves a record's data key wrapped for a service (replacing the one before).
+    fn put_service_record_key(&mut self, k: &ServiceRecordKey) -> StoreResult<()>;
+    /// A record's data key wrapped for a service.
+    fn service_record_key(
+        &mut self,
+        service_id: i64,
+        record_id: i64,
+    ) -> StoreResult<Option<ServiceRecordKey>>;
+    /// The ids of the records a service holds data keys of.
+    fn service_record_ids(&mut self, service_id: i64) -> StoreResult<Vec<i64>>;
+    /// Removes a service's data key of one record, or (`None`) all of them; returns how
+    /// many.
+    fn delete_service_record_keys(
+        &mut self,
+        service_id: i64,
+        record_id: Option<i64>,
+    ) -> StoreResult<u64>;
+    /// The sessions of a user (for a service account: its tokens), newest first.
+    fn user_sessions(&mut self, user_id: i64) -> StoreResult<Vec<SessionRecord>>;
 
     /// Usage events grouped by `by` (key, user, op or day): (group, count, bytes), for one
     /// user or everyone, since a time.

@@ -173,6 +173,7 @@ pub const TABLES: &[Table] = &[
             blob_null("recovery_salt"),
             blob_null("recovery_wrapped_key"),
             int_null("recovery_created_at"),
+            int_null("owner_id"),
         ],
         key: &["id"],
         replace: false,
@@ -278,6 +279,30 @@ pub const TABLES: &[Table] = &[
             blob("row_mac"),
         ],
         key: &["record_id", "version"],
+        replace: false,
+    },
+    Table {
+        name: "service_grants",
+        columns: &[
+            int("id"),
+            int("service_id"),
+            int("owner_id"),
+            text("pattern"),
+            int("created_at"),
+            blob("row_mac"),
+        ],
+        key: &["id"],
+        replace: false,
+    },
+    Table {
+        name: "service_record_keys",
+        columns: &[
+            int("service_id"),
+            int("record_id"),
+            int("version"),
+            blob("wrapped_dek"),
+        ],
+        key: &["service_id", "record_id"],
         replace: false,
     },
     Table {
