@@ -18,6 +18,7 @@ mod records;
 mod recovery;
 mod reliability;
 mod reports;
+mod services;
 mod sessions;
 mod shell_pty;
 mod storage;

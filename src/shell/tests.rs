@@ -838,3 +838,71 @@ fn a_new_recovery_key_needs_the_password_and_shows_in_who_am_i() {
         "{out:#?}"
     );
 }
+
+#[test]
+fn an_admin_adds_a_service_and_its_owner_grants_and_issues_a_token() {
+    let f = Fixture::new();
+    let mut script = signup("alice");
+    script.push(t("0"));
+    f.run(script);
+    {
+        let mut vault = f.vault();
+        let token_file = std::fs::read_to_string(&f.session_file).unwrap();
+        let session = vault
+            .authenticate(&SecretString::from(token_file.trim().to_string()))
+            .unwrap();
+        let opts = zencrypt_core::records::PutOptions {
+            name: Some("prod/db".into()),
+            ..Default::default()
+        };
+        vault.data_put(&session, b"s3cret", &opts, None).unwrap();
+    }
+    let out = f.run(vec![
+        // Administration, 7: the service, owned by alice (the only person).
+        t("8"),
+        t("7"),
+        t("ci"),
+        Pick(0),
+        t("0"),
+        // Account, 6: grant prod/*, a token, the list.
+        t("7"),
+        t("6"),
+        t("2"),
+        Pick(0),
+        t("prod/*"),
+        t("4"),
+        Pick(0),
+        t(""),
+        t("1"),
+        t("0"),
+        t("0"),
+        t("0"),
+    ]);
+    assert!(
+        has(
+            &out,
+            "Added service account ci, owned by alice; it cannot log in. alice grants it records and issues its tokens (Account, Service accounts)."
+        ),
+        "{out:#?}"
+    );
+    assert!(
+        has(
+            &out,
+            "Granted 'prod/*' to ci: 1 record(s) readable through it now."
+        ),
+        "{out:#?}"
+    );
+    let at = out
+        .iter()
+        .position(|l| l.starts_with("Token ") && l.ends_with(":"))
+        .expect("the token is shown");
+    let token = out[at + 2].trim().to_string();
+    assert!(token.starts_with("zst_"), "{token}");
+    // The token reads the granted record.
+    let mut vault = f.vault();
+    let session = vault.authenticate(&SecretString::from(token)).unwrap();
+    let got = vault
+        .data_get(&session, &["prod/db".to_string()], None)
+        .unwrap();
+    assert_eq!(got.records[0].1.as_slice(), b"s3cret");
+}
