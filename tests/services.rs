@@ -4,6 +4,10 @@
 use crate::common::*;
 use serde_json::json;
 
+/// alice's password, as `--password-stdin` reads it.
+static ALICE_PW: std::sync::LazyLock<String> =
+    std::sync::LazyLock::new(|| format!("{}\n", pw("alice")));
+
 /// alice (admin) with three records, bob (user), and the service account `ci` of alice's.
 fn setup() -> Env {
     let env = Env::new();
@@ -26,7 +30,17 @@ fn setup() -> Env {
 }
 
 fn token(env: &Env, service: &str) -> String {
-    let r = env.run(&["service", "token", service, "--ttl", "1d"], b"");
+    let r = env.run(
+        &[
+            "service",
+            "token",
+            service,
+            "--ttl",
+            "1d",
+            "--password-stdin",
+        ],
+        ALICE_PW.as_bytes(),
+    );
     r.ok();
     let t = r.stdout.trim_end().to_string();
     assert!(t.starts_with("zst_"), "{}", r.stdout);
@@ -41,7 +55,10 @@ fn get(env: &Env, token: &str, reference: &str) -> Run {
 #[test]
 fn a_token_reads_what_is_granted_and_nothing_else() {
     let env = setup();
-    let r = env.run(&["service", "grant", "ci", "PROD/*"], b"");
+    let r = env.run(
+        &["service", "grant", "ci", "PROD/*", "--password-stdin"],
+        ALICE_PW.as_bytes(),
+    );
     r.ok();
     assert_eq!(
         r.stderr,
@@ -77,7 +94,7 @@ fn a_token_reads_what_is_granted_and_nothing_else() {
         &["data", "put", "--name", "prod/new"],
         &["data", "update", "prod/api"],
         &["data", "rm", "prod/api", "--yes"],
-        &["service", "token", "ci"],
+        &["service", "token", "ci", "--password-stdin"],
     ] {
         let r = env.run_with(args, b"x", &[("ZENCRYPT_TOKEN", &t)]);
         assert_eq!(r.code, 4, "{args:?}: {}", r.stderr);
@@ -127,7 +144,11 @@ fn a_token_reads_what_is_granted_and_nothing_else() {
 #[test]
 fn later_writes_are_readable_and_an_ungrant_takes_them_back() {
     let env = setup();
-    env.run(&["service", "grant", "ci", "prod/*"], b"").ok();
+    env.run(
+        &["service", "grant", "ci", "prod/*", "--password-stdin"],
+        ALICE_PW.as_bytes(),
+    )
+    .ok();
     let t = token(&env, "ci");
     // An update, a new record, a rollback and an import under the grant: all readable.
     env.run(&["data", "update", "prod/api"], b"api-key-2").ok();
@@ -196,14 +217,27 @@ fn later_writes_are_readable_and_an_ungrant_takes_them_back() {
     assert_eq!(again.code, 5);
     assert_eq!(again.stderr, "error: 'prod/*' is not granted to 'ci'\n");
     // A narrower grant brings back exactly one.
-    let r = env.run(&["service", "grant", "ci", "prod/api", "--json"], b"");
+    let r = env.run(
+        &[
+            "service",
+            "grant",
+            "ci",
+            "prod/api",
+            "--json",
+            "--password-stdin",
+        ],
+        ALICE_PW.as_bytes(),
+    );
     assert_eq!(
         r.json(),
         json!({ "service": "ci", "glob": "prod/api", "records": 1 })
     );
     assert_eq!(get(&env, &t, "prod/api").ok().stdout, "api-key-3");
     assert_eq!(get(&env, &t, "prod/db/password").code, 5);
-    let dup = env.run(&["service", "grant", "ci", "prod/api"], b"");
+    let dup = env.run(
+        &["service", "grant", "ci", "prod/api", "--password-stdin"],
+        ALICE_PW.as_bytes(),
+    );
     assert_eq!(dup.code, 6);
     assert_eq!(dup.stderr, "error: 'prod/api' is already granted to 'ci'\n");
     // Everything checks out afterwards.
@@ -214,7 +248,11 @@ fn later_writes_are_readable_and_an_ungrant_takes_them_back() {
 #[test]
 fn tokens_are_listed_revoked_and_expire() {
     let env = setup();
-    env.run(&["service", "grant", "ci", "prod/api"], b"").ok();
+    env.run(
+        &["service", "grant", "ci", "prod/api", "--password-stdin"],
+        ALICE_PW.as_bytes(),
+    )
+    .ok();
     let first = token(&env, "ci");
     let second = token(&env, "ci");
     let tokens = env
@@ -286,7 +324,10 @@ fn tokens_are_listed_revoked_and_expire() {
     assert_eq!(get(&env, &third, "prod/api").code, 3);
 
     // A token past its lifetime.
-    let short = env.run(&["service", "token", "ci", "--ttl", "1s"], b"");
+    let short = env.run(
+        &["service", "token", "ci", "--ttl", "1s", "--password-stdin"],
+        ALICE_PW.as_bytes(),
+    );
     let short = short.ok().stdout.trim_end().to_string();
     std::thread::sleep(std::time::Duration::from_millis(2100));
     let r = get(&env, &short, "prod/api");
@@ -297,7 +338,17 @@ fn tokens_are_listed_revoked_and_expire() {
         r.stderr
     );
 
-    let bad_ttl = env.run(&["service", "token", "ci", "--ttl", "500d"], b"");
+    let bad_ttl = env.run(
+        &[
+            "service",
+            "token",
+            "ci",
+            "--ttl",
+            "500d",
+            "--password-stdin",
+        ],
+        ALICE_PW.as_bytes(),
+    );
     assert_eq!(bad_ttl.code, 2);
     assert_eq!(bad_ttl.stderr, "error: --ttl must be between 1s and 400d\n");
 }
@@ -311,14 +362,23 @@ fn only_the_owner_grants_and_a_service_never_logs_in() {
     )
     .ok();
     let bob = env.token("bob");
+    let bob_pw = format!("{}\n", pw("bob"));
     env.login("alice");
-    let r = env.as_token(&bob, &["service", "grant", "ci", "*"]);
+    let r = env.run_with(
+        &["service", "grant", "ci", "*", "--password-stdin"],
+        bob_pw.as_bytes(),
+        &[("ZENCRYPT_TOKEN", &bob)],
+    );
     assert_eq!(r.code, 4);
     assert_eq!(
         r.stderr,
         "error: permission denied: service.grant of service account 'ci' requires the owner role\nhint: ask an administrator for a role that allows it\n"
     );
-    let r = env.as_token(&bob, &["service", "token", "ci"]);
+    let r = env.run_with(
+        &["service", "token", "ci", "--password-stdin"],
+        bob_pw.as_bytes(),
+        &[("ZENCRYPT_TOKEN", &bob)],
+    );
     assert_eq!(r.code, 4);
     let r = env.as_token(&bob, &["user", "add", "--service", "bots"]);
     assert_eq!(r.code, 4);
@@ -334,10 +394,18 @@ fn only_the_owner_grants_and_a_service_never_logs_in() {
         &[("ZENCRYPT_TOKEN", &bob)],
     )
     .ok();
-    env.as_token(&bob, &["service", "grant", "bobs-ci", "*"])
-        .ok();
+    env.run_with(
+        &["service", "grant", "bobs-ci", "*", "--password-stdin"],
+        bob_pw.as_bytes(),
+        &[("ZENCRYPT_TOKEN", &bob)],
+    )
+    .ok();
     let t = env
-        .as_token(&bob, &["service", "token", "bobs-ci"])
+        .run_with(
+            &["service", "token", "bobs-ci", "--password-stdin"],
+            bob_pw.as_bytes(),
+            &[("ZENCRYPT_TOKEN", &bob)],
+        )
         .ok()
         .stdout
         .trim_end()
@@ -379,7 +447,11 @@ fn only_the_owner_grants_and_a_service_never_logs_in() {
 #[test]
 fn a_database_writer_cannot_grant_or_swap_what_a_service_reads() {
     let env = setup();
-    env.run(&["service", "grant", "ci", "prod/api"], b"").ok();
+    env.run(
+        &["service", "grant", "ci", "prod/api", "--password-stdin"],
+        ALICE_PW.as_bytes(),
+    )
+    .ok();
     let t = token(&env, "ci");
     // A grant row inserted by hand has no valid binding: alice's next write refuses it.
     env.exec(&format!(
@@ -407,4 +479,62 @@ fn a_database_writer_cannot_grant_or_swap_what_a_service_reads() {
         "{}",
         r.stderr
     );
+}
+
+#[test]
+fn grants_and_tokens_need_the_password_and_recovery_ends_the_tokens() {
+    let env = setup();
+    for args in [
+        &["service", "grant", "ci", "*"][..],
+        &["service", "token", "ci", "--password-stdin"],
+    ] {
+        let mut with = args.to_vec();
+        with.push("--password-stdin");
+        let r = env.run(&with, b"not-alices-password\n");
+        assert_eq!(r.code, 3, "{args:?}");
+        assert_eq!(r.stderr, "error: invalid password\n");
+    }
+    let list = env.run(&["service", "list", "--json"], b"").ok().json();
+    assert_eq!(list[0]["grants"], json!([]));
+    assert_eq!(list[0]["tokens"], json!([]));
+    env.run(
+        &["service", "grant", "ci", "prod/api", "--password-stdin"],
+        ALICE_PW.as_bytes(),
+    )
+    .ok();
+    let t = token(&env, "ci");
+    // A destroyed key takes the records under it from the service too.
+    env.run(&["key", "disable", "default"], b"").ok();
+    assert_eq!(get(&env, &t, "prod/api").code, 5);
+    env.run(&["key", "enable", "default"], b"").ok();
+    assert_eq!(get(&env, &t, "prod/api").ok().stdout, "api-key");
+    env.run(&["data", "rm", "prod/api"], b"").ok();
+    assert_eq!(get(&env, &t, "prod/api").code, 5);
+    env.run(&["data", "restore", "prod/api"], b"").ok();
+    assert_eq!(get(&env, &t, "prod/api").ok().stdout, "api-key");
+    // Recovering the account ends the tokens of its services.
+    let signup_key = env.run(
+        &["account", "recovery-key", "--rotate", "--password-stdin"],
+        ALICE_PW.as_bytes(),
+    );
+    let key = signup_key.ok().stdout.trim_end().to_string();
+    env.run(
+        &[
+            "account",
+            "recover",
+            "--username",
+            "alice",
+            "--password-stdin",
+        ],
+        format!("{key}\nalices-new-password\n").as_bytes(),
+    )
+    .ok();
+    let r = get(&env, &t, "prod/api");
+    assert_eq!(r.code, 3);
+    assert_eq!(
+        r.stderr,
+        "error: the service token has been revoked\nhint: its owner issues a new one: `zencrypt service token NAME`\n"
+    );
+    let logout = env.as_token(&t, &["logout", "--all"]);
+    assert_eq!(logout.code, 3);
 }

@@ -170,9 +170,12 @@ GRANT SELECT ON ALL TABLES IN SCHEMA public TO {role};
 GRANT INSERT ON audit_log, sessions, keys, key_versions, key_events, records, usage_events,
     password_identities, record_versions TO {role};
 GRANT UPDATE ON audit_head, sessions, keys, key_versions, records, password_identities TO {role};
-GRANT DELETE ON records, record_versions TO {role};
+GRANT DELETE ON records, record_versions, service_record_keys, service_grants TO {role};
+GRANT INSERT ON service_grants, service_record_keys TO {role};
+GRANT UPDATE ON service_record_keys TO {role};
 GRANT UPDATE (password_hash, kek_salt, kek_m_kib, kek_t, kek_p, wrapped_user_key,
-    last_login_at, must_change_password, rows_bound, row_mac) ON users TO {role};
+    last_login_at, must_change_password, rows_bound, row_mac, recovery_salt,
+    recovery_wrapped_key, recovery_created_at) ON users TO {role};
 GRANT USAGE, SELECT, UPDATE ON SEQUENCE records_id_high TO {role};
 ";
 

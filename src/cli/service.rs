@@ -5,6 +5,7 @@ use secrecy::ExposeSecret;
 use serde_json::{Value, json};
 
 use super::{Ctx, emitted};
+use crate::ui::input::{self, PasswordArgs};
 use crate::ui::views::{services_table, tokens_table};
 use zencrypt_core::duration;
 use zencrypt_core::error::Result;
@@ -26,6 +27,9 @@ pub enum ServiceCommand {
         service: String,
         /// A record name or a glob of names.
         glob: String,
+        /// Your password, asked for again (a stolen session alone cannot grant).
+        #[command(flatten)]
+        password: PasswordArgs,
     },
     /// Take a grant back: records no other grant covers become unreadable to the service.
     #[command(after_help = "Example:\n  zencrypt service ungrant ci-deploy 'prod/*'")]
@@ -45,6 +49,9 @@ pub enum ServiceCommand {
         /// Lifetime, e.g. 30d or 12h (default 90d).
         #[arg(long, value_name = "DUR")]
         ttl: Option<String>,
+        /// Your password, asked for again (a stolen session alone cannot issue tokens).
+        #[command(flatten)]
+        password: PasswordArgs,
     },
     /// Revoke one token of a service account (--token ID), or all of them.
     #[command(
@@ -127,8 +134,13 @@ pub fn run(ctx: &Ctx, cmd: ServiceCommand) -> Result<()> {
             }
             emitted(out.data_line(&tokens_table(&s.tokens)))
         }
-        ServiceCommand::Grant { service, glob } => {
-            let n = vault.service_grant(&session, &service, &glob)?;
+        ServiceCommand::Grant {
+            service,
+            glob,
+            password,
+        } => {
+            let password = input::password(&password, &ctx.cfg, "Your password", false)?;
+            let n = vault.service_grant(&session, &service, &glob, &password)?;
             out.note(&format!(
                 "Granted '{glob}' to {service}: it can read {n} record(s) through it now, and what you write under it later."
             ));
@@ -147,9 +159,14 @@ pub fn run(ctx: &Ctx, cmd: ServiceCommand) -> Result<()> {
             }
             Ok(())
         }
-        ServiceCommand::Token { service, ttl } => {
+        ServiceCommand::Token {
+            service,
+            ttl,
+            password,
+        } => {
             let ttl = ttl.map(|t| duration::parse(&t)).transpose()?;
-            let issued = vault.service_token(&session, &service, ttl)?;
+            let password = input::password(&password, &ctx.cfg, "Your password", false)?;
+            let issued = vault.service_token(&session, &service, ttl, &password)?;
             if out.json {
                 let doc = json!({
                     "service": service,

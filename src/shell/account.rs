@@ -163,7 +163,9 @@ impl Shell {
             2 => {
                 let service = shell.pick_service(p)?;
                 let glob = p.line("Record name or glob: ")?;
-                let n = shell.with_session(|s, v| v.service_grant(s, &service, &glob))?;
+                let password = prompt_new_or_existing(p, "Your password", false)?;
+                let n =
+                    shell.with_session(|s, v| v.service_grant(s, &service, &glob, &password))?;
                 p.say(&format!(
                     "Granted '{glob}' to {service}: {n} record(s) readable through it now."
                 ));
@@ -190,7 +192,9 @@ impl Shell {
             }
             4 => {
                 let service = shell.pick_service(p)?;
-                let issued = shell.with_session(|s, v| v.service_token(s, &service, None))?;
+                let password = prompt_new_or_existing(p, "Your password", false)?;
+                let issued =
+                    shell.with_session(|s, v| v.service_token(s, &service, None, &password))?;
                 use secrecy::ExposeSecret;
                 p.say(&format!(
                     "Token {} of {service}, read-only, expires {}:",

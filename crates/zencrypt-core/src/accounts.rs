@@ -379,8 +379,9 @@ impl Vault {
             None
         };
         let pw = password.expose_secret().as_bytes();
-        // Two argon2id runs on every path.
-        let (verified, kek) = match &user {
+        // Two argon2id runs on every path (a service account, which has no password,
+        // takes the unknown user's).
+        let (verified, kek) = match user.as_ref().filter(|u| u.role != Role::Service) {
             Some(u) => {
                 let c = &u.credentials;
                 let ok = kdf::verify_password(&c.password_hash, pw).unwrap_or(false);
@@ -464,9 +465,10 @@ impl Vault {
     /// sessions were revoked.
     pub fn logout(&mut self, session: &Session, all: bool) -> Result<u64> {
         let (uid, sid) = (session.user_id, session.sid.clone());
+        // A service token is read-only: its owner revokes tokens (`service revoke`).
         self.authorized(
             session,
-            Permission::own_for(session.role),
+            Permission::Own,
             AuditAction::AuthLogout,
             &session.username,
             |tx| {
@@ -601,38 +603,9 @@ impl Vault {
         session: &Session,
         password: &SecretString,
     ) -> Result<SecretString> {
-        let actor = session.actor();
         let target = session.username.clone();
-        self.require(
-            session,
-            Permission::Own,
-            AuditAction::AuthRecoveryKey,
-            &target,
-        )?;
-        let checked = (|| {
-            let user = {
-                let mut tx = self.reader(None)?;
-                tx.user_by_id(session.user_id.0)?
-                    .ok_or_else(|| no_such_user(&session.username))?
-            };
-            let ok = kdf::verify_password(
-                &user.credentials.password_hash,
-                password.expose_secret().as_bytes(),
-            )
-            .unwrap_or(false);
-            if ok {
-                Ok(user.credentials.password_hash)
-            } else {
-                Err(Error::InvalidPassword)
-            }
-        })();
-        let verified_hash = match checked {
-            Ok(h) => h,
-            Err(e) => {
-                self.audit_failure(&actor, AuditAction::AuthRecoveryKey, &target, &e);
-                return Err(e);
-            }
-        };
+        let verified_hash =
+            self.confirm_password(session, password, AuditAction::AuthRecoveryKey, &target)?;
         let code = self.authorized(
             session,
             Permission::Own,
@@ -657,6 +630,38 @@ impl Vault {
             },
         )?;
         Ok(code.display())
+    }
+
+    /// Checks the session user's password before an action a stolen session alone must
+    /// not do (the permission first, so a denial is not a password check); a wrong one is
+    /// audited as `action`. Returns the verified hash, for the transaction to compare
+    /// against (a password changed meanwhile refuses the action).
+    pub(crate) fn confirm_password(
+        &mut self,
+        session: &Session,
+        password: &SecretString,
+        action: AuditAction,
+        target: &str,
+    ) -> Result<String> {
+        self.require(session, Permission::Own, action, target)?;
+        let checked = (|| {
+            let user = {
+                let mut tx = self.reader(None)?;
+                tx.user_by_id(session.user_id.0)?
+                    .ok_or_else(|| no_such_user(&session.username))?
+            };
+            let ok = kdf::verify_password(
+                &user.credentials.password_hash,
+                password.expose_secret().as_bytes(),
+            )
+            .unwrap_or(false);
+            if ok {
+                Ok(user.credentials.password_hash)
+            } else {
+                Err(Error::InvalidPassword)
+            }
+        })();
+        checked.inspect_err(|e| self.audit_failure(&session.actor(), action, target, e))
     }
 
     /// Sets a new password with the recovery key instead of the old password: unwraps the
@@ -738,8 +743,17 @@ impl Vault {
             row.credentials = credentials.clone();
             row.recovery = Some(wrap);
             tx.update_user(&row)?;
-            let n = tx.revoke_user_sessions(user_id.0, None, duration::now())?;
-            Ok(((n, new_code), json!({ "revoked_sessions": n })))
+            let now = duration::now();
+            let n = tx.revoke_user_sessions(user_id.0, None, now)?;
+            // Whoever took the account may have issued tokens of its service accounts.
+            let mut tokens = 0;
+            for service in crate::services::services_of(tx, user_id.0)? {
+                tokens += tx.revoke_user_sessions(service, None, now)?;
+            }
+            Ok((
+                (n, new_code),
+                json!({ "revoked_sessions": n, "revoked_service_tokens": tokens }),
+            ))
         })?;
         Ok(PasswordChange {
             username: target,

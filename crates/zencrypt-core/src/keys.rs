@@ -722,6 +722,7 @@ impl Vault {
                 }
                 let from = key.min_decrypt_version;
                 key.min_decrypt_version = v;
+                crate::services::forget_key(tx, owner.0, key.id, v)?;
                 log_event(tx, key.id, &actor, KeyEventKind::MinDecryptionChanged, Some(v), json!({ "from": from }))?;
                 detail.insert("min_decrypt_version".into(), json!(v));
             }
@@ -802,6 +803,12 @@ impl Vault {
             }
             key.status = status;
             tx.update_key(&key)?;
+            if enabled {
+                let id = key.id;
+                crate::services::renew_records(tx, session, |r| r.key_id == Some(id))?;
+            } else {
+                crate::services::forget_key(tx, owner.0, key.id, i64::MAX)?;
+            }
             log_event(tx, key.id, &actor, event, None, json!({}))?;
             Ok(((), json!({})))
         })
@@ -829,6 +836,7 @@ impl Vault {
                 }
                 key.status = KeyStatus::Destroyed;
                 tx.update_key(&key)?;
+                crate::services::forget_key(tx, owner.0, key.id, i64::MAX)?;
                 let versions = key.latest_version;
                 log_event(
                     tx,

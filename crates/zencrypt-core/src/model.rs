@@ -44,10 +44,11 @@ impl Role {
     /// The role of a row from its `role` column and whether it has an owner (see
     /// [`Role::stored`]); `None` for a value no schema writes.
     pub fn from_stored(text: &str, has_owner: bool) -> Option<Role> {
-        match text.parse::<Role>().ok()? {
-            Role::Service => None,
-            _ if has_owner => Some(Role::Service),
-            role => Some(role),
+        match (text.parse::<Role>().ok()?, has_owner) {
+            (Role::Service, _) => None,
+            (Role::User, true) => Some(Role::Service),
+            (_, true) => None,
+            (role, false) => Some(role),
         }
     }
 

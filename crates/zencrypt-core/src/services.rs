@@ -158,6 +158,65 @@ pub(crate) fn rewrap_for_services(
     Ok(())
 }
 
+/// The ids of the service accounts `owner` owns.
+pub(crate) fn services_of(tx: &mut dyn Tx, owner: i64) -> Result<Vec<i64>> {
+    Ok(tx
+        .list_users()?
+        .into_iter()
+        .filter(|u| u.role == Role::Service && u.owner_id == Some(owner))
+        .map(|u| u.id)
+        .collect())
+}
+
+/// A record that stops being readable to its owner (deleted, or its key disabled or
+/// destroyed) stops being readable to the owner's services: their data keys of it go.
+pub(crate) fn forget_records(tx: &mut dyn Tx, owner: i64, record_ids: &[i64]) -> Result<()> {
+    if record_ids.is_empty() {
+        return Ok(());
+    }
+    for service in services_of(tx, owner)? {
+        for id in record_ids {
+            tx.delete_service_record_keys(service, Some(*id))?;
+        }
+    }
+    Ok(())
+}
+
+/// The owner's records under `key_id` at a version below `below`, forgotten by the
+/// owner's services (see [`forget_records`]).
+pub(crate) fn forget_key(tx: &mut dyn Tx, owner: i64, key_id: i64, below: i64) -> Result<()> {
+    let ids: Vec<i64> = tx
+        .records_below_version(key_id, below)?
+        .iter()
+        .map(|r| r.id)
+        .collect();
+    forget_records(tx, owner, &ids)
+}
+
+/// Records readable again (restored, or their key enabled): the services whose grants
+/// cover them get their data keys again.
+pub(crate) fn renew_records(
+    tx: &mut dyn Tx,
+    session: &Session,
+    which: impl Fn(&RecordRow) -> bool,
+) -> Result<()> {
+    let grantees = grantees(tx, session)?;
+    if grantees.is_empty() {
+        return Ok(());
+    }
+    let mut ring = Keyring::new(session, None);
+    let now = duration::now();
+    for row in owner_records(tx, session)? {
+        if row.deleted_at.is_some() || crate::records::is_expired(&row, now) || !which(&row) {
+            continue;
+        }
+        if let Ok(dek) = ring.dek(tx, session, &row) {
+            rewrap_for_services(tx, &grantees, &row, &dek)?;
+        }
+    }
+    Ok(())
+}
+
 /// The data key of `row` as wrapped for the service `session` acts as; `None` when the
 /// record was not granted to it.
 pub(crate) fn granted_dek(
@@ -224,6 +283,19 @@ fn owned_service(
     }
     let key = unwrap_service_key(&service, owner)?;
     Ok((service, key))
+}
+
+/// Refuses when the password checked before the transaction was changed meanwhile.
+fn password_unchanged(tx: &mut dyn Tx, session: &Session, verified: &str) -> Result<()> {
+    let me = tx
+        .user_by_id(session.user_id.0)?
+        .ok_or(Error::SessionRevoked)?;
+    if me.credentials.password_hash != verified {
+        return Err(Error::Conflict(
+            "the password was changed by another command meanwhile; nothing was changed".into(),
+        ));
+    }
+    Ok(())
 }
 
 fn find_service(tx: &mut dyn Tx, name: &str) -> Result<UserRecord> {
@@ -361,8 +433,18 @@ impl Vault {
     /// Grants the service account `name` the owner's records matching `pattern` (a name
     /// or a glob), now and as they are written later. Returns how many records it can
     /// read now through this grant.
-    pub fn service_grant(&mut self, session: &Session, name: &str, pattern: &str) -> Result<usize> {
+    /// Asks for the owner's password: a stolen session alone must not open a lasting
+    /// way to the owner's records.
+    pub fn service_grant(
+        &mut self,
+        session: &Session,
+        name: &str,
+        pattern: &str,
+        password: &SecretString,
+    ) -> Result<usize> {
         let target = format!("{name} {pattern}");
+        let verified =
+            self.confirm_password(session, password, AuditAction::ServiceGrant, &target)?;
         let glob = match Glob::new(pattern) {
             Ok(g) => g,
             Err(e) => {
@@ -377,6 +459,7 @@ impl Vault {
             &target,
             |tx| {
                 let glob = glob.clone();
+                password_unchanged(tx, session, &verified)?;
                 let (service, key) = owned_service(tx, session, name, AuditAction::ServiceGrant)?;
                 tx.insert_service_grant(&ServiceGrant {
                     id: 0,
@@ -397,8 +480,13 @@ impl Vault {
                 let mut ring = Keyring::new(session, None);
                 let mut n = 0usize;
                 let mut skipped = 0usize;
+                let now = duration::now();
                 for row in owner_records(tx, session)? {
-                    if !covers(&globs, &row) {
+                    // Deleted and expired records are not handed over (a restore hands a
+                    // deleted one over then).
+                    let readable =
+                        row.deleted_at.is_none() && !crate::records::is_expired(&row, now);
+                    if !readable || !covers(&globs, &row) {
                         continue;
                     }
                     // A record under a disabled or destroyed key cannot be opened, by its
@@ -477,13 +565,14 @@ impl Vault {
         )
     }
 
-    /// Issues a token of the service account `name` (its owner only), valid for `ttl`
-    /// seconds.
+    /// Issues a token of the service account `name` (its owner only, with the owner's
+    /// password), valid for `ttl` seconds.
     pub fn service_token(
         &mut self,
         session: &Session,
         name: &str,
         ttl: Option<u64>,
+        password: &SecretString,
     ) -> Result<IssuedToken> {
         let ttl = ttl.unwrap_or(DEFAULT_TOKEN_TTL);
         if ttl == 0 || ttl > MAX_TOKEN_TTL {
@@ -492,12 +581,14 @@ impl Vault {
                 duration::format(MAX_TOKEN_TTL)
             )));
         }
+        let verified = self.confirm_password(session, password, AuditAction::ServiceToken, name)?;
         self.authorized(
             session,
             Permission::Own,
             AuditAction::ServiceToken,
             name,
             |tx| {
+                password_unchanged(tx, session, &verified)?;
                 let (service, key) = owned_service(tx, session, name, AuditAction::ServiceToken)?;
                 if service.status != UserStatus::Active {
                     return Err(Error::AccountDisabled);
@@ -667,24 +758,37 @@ impl Vault {
             .and_then(|o| tx.user_by_id(o).ok().flatten())
             .ok_or_else(|| fail(Error::InvalidToken))?;
         drop(tx);
-        if row.revoked_at.is_some() {
-            return Err(fail(Error::ServiceTokenEnded("has been revoked".into())));
-        }
-        if row.expires_at <= duration::now() {
-            return Err(fail(Error::ServiceTokenEnded(format!(
+        // The key first, while the row still holds its copy: whoever knows only a
+        // token's id learns nothing. An ended token's copy is wiped, so there is nothing
+        // to check it against: its state is all there is to say.
+        let ended = if row.revoked_at.is_some() {
+            Some(Error::ServiceTokenEnded("has been revoked".into()))
+        } else if row.expires_at <= duration::now() {
+            Some(Error::ServiceTokenEnded(format!(
                 "expired at {}",
                 duration::rfc3339(row.expires_at)
-            ))));
-        }
+            )))
+        } else {
+            None
+        };
+        let key = match (ended, row.wrapped_user_key.is_empty()) {
+            (Some(e), true) => return Err(fail(e)),
+            (ended, _) => {
+                let key = aead::unwrap_key(
+                    &parsed.key,
+                    &session_aad(&row.id, UserId(service.id)),
+                    &row.wrapped_user_key,
+                )
+                .map_err(|_| fail(Error::InvalidToken))?;
+                if let Some(e) = ended {
+                    return Err(fail(e));
+                }
+                key
+            }
+        };
         if service.status != UserStatus::Active || owner.status != UserStatus::Active {
             return Err(fail(Error::AccountDisabled));
         }
-        let key = aead::unwrap_key(
-            &parsed.key,
-            &session_aad(&row.id, UserId(service.id)),
-            &row.wrapped_user_key,
-        )
-        .map_err(|_| fail(Error::InvalidToken))?;
         let service_id = UserId(service.id);
         let owner_id = UserId(owner.id);
         Ok(Session {

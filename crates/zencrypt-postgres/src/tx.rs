@@ -658,8 +658,8 @@ impl Tx for PgTx<'_> {
             "UPDATE users SET role = $2, status = $3, password_hash = $4, kek_salt = $5, \
              kek_m_kib = $6, kek_t = $7, kek_p = $8, wrapped_user_key = $9, \
              must_change_password = $10, rows_bound = $11, row_mac = $12, \
-             recovery_salt = $13, recovery_wrapped_key = $14, recovery_created_at = $15, \
-             owner_id = $16 WHERE id = $1",
+             recovery_salt = $13, recovery_wrapped_key = $14, recovery_created_at = $15 \
+             WHERE id = $1",
             args![
                 u.id,
                 u.role.stored(),
@@ -675,11 +675,19 @@ impl Tx for PgTx<'_> {
                 u.mac,
                 u.recovery.as_ref().map(|r| r.salt.clone()),
                 u.recovery.as_ref().map(|r| r.wrapped_user_key.clone()),
-                u.recovery.as_ref().map(|r| r.created_at),
-                u.owner_id
+                u.recovery.as_ref().map(|r| r.created_at)
             ],
-        )
-        .map(drop)
+        )?;
+        // Only a new service account's row gets an owner, by an administrator: members'
+        // database role needs no privilege on the column (README, "A team vault on
+        // PostgreSQL").
+        if u.owner_id.is_some() {
+            self.exec(
+                "UPDATE users SET owner_id = $2 WHERE id = $1 AND owner_id IS DISTINCT FROM $2",
+                args![u.id, u.owner_id],
+            )?;
+        }
+        Ok(())
     }
 
     fn set_last_login(&mut self, id: i64, at: i64) -> StoreResult<()> {

@@ -96,6 +96,7 @@ impl Vault {
                     } else if row.deleted_at.is_none() {
                         row.deleted_at = Some(now);
                         tx.update_record(&row)?;
+                        crate::services::forget_records(tx, row.owner_id, &[row.id])?;
                     } else {
                         return Err(Error::NotFound(format!(
                             "record '{}' is already deleted; nothing was changed (`zencrypt data restore {}` brings it back, `--hard` wipes it)",
@@ -134,6 +135,8 @@ impl Vault {
                     )),
                     e => e.into(),
                 })?;
+                let id = row.id;
+                crate::services::renew_records(tx, session, |r| r.id == id)?;
                 Ok((1, json!({})))
             },
         )
@@ -171,6 +174,7 @@ impl Vault {
                     } else if row.deleted_at.is_none() {
                         row.deleted_at = Some(now);
                         tx.update_record(&row)?;
+                        crate::services::forget_records(tx, row.owner_id, &[row.id])?;
                         n += 1;
                     }
                 }
