@@ -25,7 +25,7 @@ use zencrypt_core::ids::{KeyId, KeyVersion};
 pub type Target = fn(&[u8]);
 
 /// Every fuzz target, by the name of its `fuzz_targets/<name>.rs` file.
-pub const TARGETS: [(&str, Target); 11] = [
+pub const TARGETS: [(&str, Target); 13] = [
     ("ciphertext", ciphertext),
     ("stream_tamper", stream_tamper),
     ("armor", armor),
@@ -37,6 +37,8 @@ pub const TARGETS: [(&str, Target); 11] = [
     ("template", template),
     ("totp", totp),
     ("import_formats", import_formats),
+    ("recovery_key", recovery_key),
+    ("service_token", service_token),
 ];
 
 /// The fixed data key the ciphertext targets decrypt with.
@@ -352,6 +354,39 @@ pub fn totp(data: &[u8]) {
             assert_eq!(t.code_at(59).0.len(), t.digits as usize);
         }
         Err(e) => check_error(&e, exit::USAGE, "totp"),
+    }
+}
+
+/// Recovery keys as typed to `account recover`: read or refused with exit 2 and a
+/// one-line message; what reads prints as eight groups of four and reads back the same.
+pub fn recovery_key(data: &[u8]) {
+    use secrecy::{ExposeSecret, SecretString};
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    match zencrypt_core::recovery::RecoveryCode::parse(&SecretString::from(text)) {
+        Ok(code) => {
+            let shown = code.display();
+            let again = zencrypt_core::recovery::RecoveryCode::parse(&shown)
+                .expect("a shown key reads back");
+            assert_eq!(again.display().expose_secret(), shown.expose_secret());
+            assert_eq!(shown.expose_secret().len(), 39, "recovery_key: {text:?}");
+        }
+        Err(e) => check_error(&e, exit::USAGE, "recovery_key"),
+    }
+}
+
+/// Service tokens as `ZENCRYPT_TOKEN` carries them: what reads as one has a 32-hex id and
+/// a 32-byte key, and prints back as the same text.
+pub fn service_token(data: &[u8]) {
+    use secrecy::{ExposeSecret, SecretString};
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    if let Some(t) = zencrypt_core::services::parse_token(&SecretString::from(text)) {
+        assert_eq!(t.id().len(), 32);
+        assert!(t.id().bytes().all(|b| b.is_ascii_hexdigit()));
+        assert_eq!(t.text().expose_secret(), text, "service_token: {text:?}");
     }
 }
 

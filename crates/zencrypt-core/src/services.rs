@@ -46,13 +46,25 @@ pub const DEFAULT_TOKEN_TTL: u64 = 90 * 86_400;
 pub const MAX_TOKEN_TTL: u64 = 400 * 86_400;
 
 /// A parsed service token: the session id and the token key.
-pub(crate) struct ParsedToken {
+pub struct ParsedToken {
     sid: String,
     key: Key32,
 }
 
+impl ParsedToken {
+    /// The token's id (its session row's).
+    pub fn id(&self) -> &str {
+        &self.sid
+    }
+
+    /// The token as text again.
+    pub fn text(&self) -> SecretString {
+        format_token(&self.sid, &self.key)
+    }
+}
+
 /// Reads a service token (`zst_<id>.<key>`); `None` when the text is not one.
-pub(crate) fn parse_token(token: &SecretString) -> Option<ParsedToken> {
+pub fn parse_token(token: &SecretString) -> Option<ParsedToken> {
     let rest = token.expose_secret().strip_prefix(TOKEN_PREFIX)?;
     let (sid, key) = rest.split_once('.')?;
     if sid.len() != 32 || !sid.bytes().all(|b| b.is_ascii_hexdigit()) {
