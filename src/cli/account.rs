@@ -111,7 +111,7 @@ fn show_recovery_key(
                 .json_secret_doc(doc, "recovery_key", key.expose_secret()),
         );
     }
-    ctx.out.important(&format!("{lead} {RECOVERY_KEY_ADVICE}"));
+    ctx.out.important(&format!("{lead}\n{RECOVERY_KEY_ADVICE}"));
     emitted(ctx.out.data_line(key.expose_secret()))
 }
 

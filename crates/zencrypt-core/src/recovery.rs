@@ -19,7 +19,7 @@ use crate::ids::UserId;
 use crate::model::RecoveryWrap;
 
 /// What to tell a user beside a recovery key that is shown once.
-pub const ADVICE: &str = "Keep it offline (printed, or in another password manager): it is shown only once. Without your password or this key, nobody can recover your data, administrators included.";
+pub const ADVICE: &str = "Keep it offline (printed, or in another password manager): it is shown only\nonce. Without your password or this key, nobody can recover your data,\nadministrators included.";
 
 /// Random bytes in a code.
 const CODE_BYTES: usize = 20;
