@@ -202,7 +202,8 @@ impl Shell {
                     duration::rfc3339(issued.expires_at)
                 ));
                 p.say("");
-                p.say(&format!("    {}", issued.token.expose_secret()));
+                // 80 characters: unindented, so it fits a line of an 80-column terminal.
+                p.say(issued.token.expose_secret());
                 p.say("");
                 p.say(
                     "It is shown only once: keep it in your CI's secret store as ZENCRYPT_TOKEN.",

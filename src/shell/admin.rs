@@ -87,7 +87,10 @@ impl Shell {
             &people[p.select("Its owner (grants it records, issues its tokens)", &items)?];
         let owner = self.with_session(|s, v| v.add_service(s, &name, Some(&owner.username)))?;
         p.say(&format!(
-            "Added service account {name}, owned by {owner}; it cannot log in. {owner} grants it records and issues its tokens (Account, Service accounts)."
+            "Added service account {name}, owned by {owner}; it cannot log in."
+        ));
+        p.say(&format!(
+            "{owner} grants it records and issues its tokens (Account, Service accounts)."
         ));
         Ok(())
     }
