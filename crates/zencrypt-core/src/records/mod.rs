@@ -306,17 +306,22 @@ impl<'p> Keyring<'p> {
             Some(id) => Some(self.key_name(tx, KeyId(id))?),
             None => None,
         };
-        Ok(RecordInfo {
-            token: row.token.clone(),
-            name: row.name.clone(),
-            version: row.version,
-            created_at: row.created_at,
-            updated_at: row.updated_at,
-            expires_at: row.expires_at,
-            deleted_at: row.deleted_at,
-            protected: row.identity_id.is_some(),
-            key,
-        })
+        Ok(record_info(row, key))
+    }
+}
+
+/// What is shown of a record, with its key's name when it is known.
+fn record_info(row: &RecordRow, key: Option<String>) -> RecordInfo {
+    RecordInfo {
+        token: row.token.clone(),
+        name: row.name.clone(),
+        version: row.version,
+        created_at: row.created_at,
+        updated_at: row.updated_at,
+        expires_at: row.expires_at,
+        deleted_at: row.deleted_at,
+        protected: row.identity_id.is_some(),
+        key,
     }
 }
 
@@ -999,18 +1004,8 @@ impl Vault {
                     } else {
                         let value = open_value(&row, &dek)?;
                         usage(tx, session, &row, UsageOp::DataGet, value.len())?;
-                        let info = RecordInfo {
-                            token: row.token.clone(),
-                            name: row.name.clone(),
-                            version: row.version,
-                            created_at: row.created_at,
-                            updated_at: row.updated_at,
-                            expires_at: row.expires_at,
-                            deleted_at: row.deleted_at,
-                            protected: false,
-                            key: None,
-                        };
-                        out.records.push((info, value));
+                        // The key is the owner's: its name is not the service's to know.
+                        out.records.push((record_info(&row, None), value));
                     }
                 }
                 let detail = json!({
