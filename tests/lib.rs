@@ -20,6 +20,7 @@ mod reliability;
 mod reports;
 mod services;
 mod sessions;
+mod sharing;
 mod shell_pty;
 mod storage;
 mod tamper;

@@ -4,7 +4,7 @@
 use crate::common::*;
 
 /// The latest schema version.
-const LATEST: i64 = 9;
+const LATEST: i64 = 10;
 
 #[test]
 fn a_database_at_the_latest_version_is_left_alone() {
@@ -41,7 +41,7 @@ fn an_older_shared_schema_is_named_untouched_then_backed_up_and_migrated() {
     env.run(&["data", "put", "--name", "prod/db"], b"s3cret")
         .ok();
     // The database as an earlier release left it: no audit head, record versions or
-    // recovery keys, version 5. (Alice's row is bound again without her recovery key, as
+    // recovery keys or keypairs, version 5. (Alice's row is bound again without her recovery key, as
     // an earlier release bound it; her next write of the row records its state.)
     forget_recovery_key(&pg.url, "alice");
     psql(&pg.url, OLDER_SCHEMA);
@@ -213,10 +213,11 @@ fn an_older_shared_schema_is_named_untouched_then_backed_up_and_migrated() {
 const OLDER_SCHEMA: &str = "DROP TABLE audit_head; DROP TABLE record_versions; \
     DROP TABLE service_record_keys; DROP TABLE service_grants; \
     ALTER TABLE users DROP COLUMN recovery_salt, DROP COLUMN recovery_wrapped_key, \
-    DROP COLUMN recovery_created_at, DROP COLUMN owner_id; \
+    DROP COLUMN recovery_created_at, DROP COLUMN owner_id, DROP COLUMN public_key, \
+    DROP COLUMN signing_key, DROP COLUMN wrapped_keypair, DROP COLUMN key_pins; \
     UPDATE zencrypt_schema SET version = 5";
 
-/// Rebinds `user`'s row without a recovery key, as a release before recovery keys bound
+/// Rebinds `user`'s row without a recovery key or keypair, as a release before them bound
 /// it (the test knows the audit key of the suite's PostgreSQL installations).
 fn forget_recovery_key(url: &str, user: &str) {
     use zencrypt_core::crypto::mac::MacKey;
@@ -227,6 +228,8 @@ fn forget_recovery_key(url: &str, user: &str) {
     let mut tx = store.write().unwrap();
     let mut row = tx.user_by_name(user).unwrap().unwrap();
     row.recovery = None;
+    row.keys = None;
+    row.pins = None;
     row.mac = row_mac(
         &MacKey::new(PG_AUDIT_KEY.as_bytes().to_vec()),
         &encode_user(&row),

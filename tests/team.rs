@@ -175,7 +175,8 @@ GRANT INSERT ON service_grants, service_record_keys TO {role};
 GRANT UPDATE ON service_record_keys TO {role};
 GRANT UPDATE (password_hash, kek_salt, kek_m_kib, kek_t, kek_p, wrapped_user_key,
     last_login_at, must_change_password, rows_bound, row_mac, recovery_salt,
-    recovery_wrapped_key, recovery_created_at) ON users TO {role};
+    recovery_wrapped_key, recovery_created_at, public_key, signing_key, wrapped_keypair,
+    key_pins) ON users TO {role};
 GRANT USAGE, SELECT, UPDATE ON SEQUENCE records_id_high TO {role};
 ";
 

@@ -64,6 +64,11 @@ pub enum AccountCommand {
         after_help = "Example:\n  printf '%s\\n%s\\n' \"$RECOVERY_KEY\" \"$NEW\" | zencrypt account recover --username alice --password-stdin\n\nThe recovery key you use stops working: a new one is printed alone on stdout, once.\nYour data is not re-encrypted; every session of the account is logged out."
     )]
     Recover(RecoverArgs),
+    /// Print your public key as an age recipient (age1...), alone on stdout.
+    #[command(
+        after_help = "Examples:\n  zencrypt account pubkey\n  age -r \"$(zencrypt account pubkey)\" -o notes.age notes.txt   # then: zencrypt decrypt notes.age\n\nThe fingerprint goes to stderr (and into --json). Others pin your key the first time they\nshare with you; read them your fingerprint through another channel so they can check it\n(`zencrypt user show YOU`)."
+    )]
+    Pubkey,
 }
 
 // `account recovery-key` arguments. (A plain comment: see `cli::Command`.)
@@ -94,7 +99,24 @@ pub fn run(ctx: &Ctx, command: AccountCommand) -> Result<()> {
     match command {
         AccountCommand::RecoveryKey(a) => recovery_key(ctx, a),
         AccountCommand::Recover(a) => recover(ctx, a),
+        AccountCommand::Pubkey => pubkey(ctx),
     }
+}
+
+/// `zencrypt account pubkey`: the age recipient alone on stdout, the fingerprint on stderr.
+fn pubkey(ctx: &Ctx) -> Result<()> {
+    let mut vault = ctx.vault()?;
+    let session = ctx.session(&mut vault)?;
+    let id = vault.account_pubkey(&session)?;
+    if ctx.out.json {
+        return emitted(ctx.out.json_doc(&json!({
+            "username": id.username,
+            "recipient": id.recipient,
+            "fingerprint": id.fingerprint.to_string(),
+        })));
+    }
+    ctx.out.note(&format!("Fingerprint: {}", id.fingerprint));
+    emitted(ctx.out.data_line(&id.recipient))
 }
 
 /// Shows a new recovery key once: alone on stdout (or in the JSON document), with the

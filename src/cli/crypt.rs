@@ -13,17 +13,31 @@ use super::{Ctx, emitted};
 use crate::ui::files::{self, open_input};
 use crate::ui::input;
 use crate::ui::prompt::{Prompter, TermPrompter};
+use zencrypt_core::crypto::agefile;
 use zencrypt_core::crypto::armor::is_armored;
 use zencrypt_core::error::{Error, Result};
+use zencrypt_core::events::AuditAction;
 use zencrypt_core::hashing::{self, Algo};
 
 // `encrypt` arguments. (A plain comment: see `cli::Command`.)
 #[allow(missing_docs)]
 #[derive(Debug, Args)]
+#[command(group = clap::ArgGroup::new("target").required(true).multiple(true).args(["key", "to", "recipient", "recipients_file"]))]
 pub struct EncryptArgs {
-    /// The key to encrypt with.
-    #[arg(long, value_name = "NAME", add = clap_complete::ArgValueCandidates::new(crate::ui::complete::keys))]
-    pub key: String,
+    /// The key to encrypt with (a zencrypt file).
+    #[arg(long, value_name = "NAME", add = clap_complete::ArgValueCandidates::new(crate::ui::complete::keys),
+          conflicts_with_all = ["to", "recipient", "recipients_file"])]
+    pub key: Option<String>,
+    /// Write a standard age file to this user's public key (repeatable; their key is
+    /// pinned the first time).
+    #[arg(long, value_name = "USER")]
+    pub to: Vec<String>,
+    /// Write a standard age file to this age recipient (age1..., repeatable).
+    #[arg(long, value_name = "AGE1...")]
+    pub recipient: Vec<String>,
+    /// Write a standard age file to the recipients in this file (one age1... a line).
+    #[arg(long, value_name = "FILE")]
+    pub recipients_file: Vec<PathBuf>,
     /// Input file (default: stdin; `-` for stdin).
     #[arg(value_name = "INPUT")]
     pub input: Option<PathBuf>,
@@ -42,9 +56,13 @@ pub struct EncryptArgs {
 #[allow(missing_docs)]
 #[derive(Debug, Args)]
 pub struct DecryptArgs {
-    /// Input file, binary or armored (default: stdin; `-` for stdin).
+    /// Input file, binary or armored, zencrypt or age (default: stdin; `-` for stdin).
     #[arg(value_name = "INPUT")]
     pub input: Option<PathBuf>,
+    /// Read an age file with the identities in this file (AGE-SECRET-KEY-1... lines)
+    /// instead of your own keypair (repeatable; no login needed).
+    #[arg(long, short = 'i', value_name = "FILE")]
+    pub identity: Vec<PathBuf>,
     /// Output file, written only if every chunk verifies (default: stdout).
     ///
     /// A regular file is replaced through a temp file and a rename; a character device or
@@ -101,8 +119,100 @@ fn check_binary_to_terminal(output: Option<&Path>) -> Result<()> {
     Ok(())
 }
 
+/// The most bytes a recipients or identity file may have.
+const MAX_KEY_FILE: u64 = 1 << 20;
+
+/// Reads a small file of keys (recipients or identities) whole.
+fn read_key_file(path: &Path, what: &str) -> Result<Zeroizing<Vec<u8>>> {
+    let context = || format!("reading the {what} {}", path.display());
+    let f = std::fs::File::open(path).map_err(|e| Error::io(context(), e))?;
+    let buf = zencrypt_core::crypto::read_secret(f, MAX_KEY_FILE + 1)
+        .map_err(|e| Error::io(context(), e))?;
+    if buf.len() as u64 > MAX_KEY_FILE {
+        return Err(Error::Usage(format!(
+            "the {what} {} is too large",
+            path.display()
+        )));
+    }
+    Ok(buf)
+}
+
+/// `zencrypt encrypt --to/--recipient/--recipients-file`: a standard age file.
+fn encrypt_age(ctx: &Ctx, a: EncryptArgs) -> Result<()> {
+    let mut recipients = Vec::new();
+    for r in &a.recipient {
+        recipients.push(agefile::parse_recipient(r)?);
+    }
+    for path in &a.recipients_file {
+        let bytes = read_key_file(path, "recipients file")?;
+        recipients.extend(agefile::parse_recipients_file(
+            &path.display().to_string(),
+            &bytes,
+        )?);
+    }
+    // Named users need the vault (their keys, checked against your pins); bare age
+    // recipients do not.
+    let mut audited = None;
+    let mut users = Vec::new();
+    if !a.to.is_empty() {
+        let mut vault = ctx.vault()?;
+        let session = ctx.session(&mut vault)?;
+        for (id, r) in vault.age_recipients_of(&session, &a.to)? {
+            users.push(id.username);
+            recipients.push(r);
+        }
+        audited = Some((vault, session));
+    }
+    if recipients.len() > agefile::MAX_RECIPIENTS {
+        return Err(Error::Usage(format!(
+            "an age file has at most {} recipients",
+            agefile::MAX_RECIPIENTS
+        )));
+    }
+    let mut input = open_input(a.input.as_deref())?;
+    if !a.armor {
+        check_binary_to_terminal(a.output.as_deref())?;
+    }
+    let pb = files::progress(input.size, ctx.cfg.quiet, "encrypting");
+    let result = files::write_through(a.output.as_deref(), |w| {
+        let mut progress = files::progress_fn(&pb);
+        agefile::encrypt(&recipients, &mut input.reader, w, a.armor, &mut progress)
+    });
+    if let Some(pb) = pb {
+        pb.finish_and_clear();
+    }
+    let bytes = result?;
+    if let Some((mut vault, session)) = audited {
+        vault.audit_age_file(
+            &session,
+            AuditAction::CryptoEncrypt,
+            &users.join(","),
+            json!({
+                "format": "age",
+                "to": users,
+                "recipients": recipients.len(),
+                "bytes": bytes,
+            }),
+        )?;
+    }
+    let others = recipients.len() - users.len();
+    let to = match (users.is_empty(), others) {
+        (true, n) => format!("{n} recipient(s)"),
+        (false, 0) => users.join(", "),
+        (false, n) => format!("{} and {n} other recipient(s)", users.join(", ")),
+    };
+    ctx.out.note(&format!(
+        "Encrypted: {bytes} bytes from {} as an age file to {to}.",
+        input.name
+    ));
+    Ok(())
+}
+
 /// `zencrypt encrypt`.
 pub fn encrypt(ctx: &Ctx, a: EncryptArgs) -> Result<()> {
+    let Some(key) = a.key.clone() else {
+        return encrypt_age(ctx, a);
+    };
     let mut vault = ctx.vault()?;
     let session = ctx.session(&mut vault)?;
     let mut input = open_input(a.input.as_deref())?;
@@ -112,14 +222,7 @@ pub fn encrypt(ctx: &Ctx, a: EncryptArgs) -> Result<()> {
     let pb = files::progress(input.size, ctx.cfg.quiet, "encrypting");
     let result = files::write_through(a.output.as_deref(), |w| {
         let mut progress = files::progress_fn(&pb);
-        vault.encrypt_stream(
-            &session,
-            &a.key,
-            &mut input.reader,
-            w,
-            a.armor,
-            &mut progress,
-        )
+        vault.encrypt_stream(&session, &key, &mut input.reader, w, a.armor, &mut progress)
     });
     if let Some(pb) = pb {
         pb.finish_and_clear();
@@ -165,11 +268,123 @@ impl std::io::Write for TerminalBuffer {
     }
 }
 
+/// Where the identities for an age file come from.
+enum AgeKeys {
+    /// `--identity` files.
+    Files(Vec<Box<dyn age::Identity>>),
+    /// The user's own keypair, with the vault to audit the read.
+    Own(Box<OwnAgeKey>),
+}
+
+/// The user's own age identity and the session that unwrapped it.
+struct OwnAgeKey {
+    identity: age::x25519::Identity,
+    vault: zencrypt_core::vault::Vault,
+    session: zencrypt_core::vault::Session,
+}
+
+impl AgeKeys {
+    fn load(ctx: &Ctx, files: &[PathBuf]) -> Result<AgeKeys> {
+        if files.is_empty() {
+            let mut vault = ctx.vault()?;
+            let session = ctx.session(&mut vault)?;
+            let identity = vault.age_identity(&session)?;
+            return Ok(AgeKeys::Own(Box::new(OwnAgeKey {
+                identity,
+                vault,
+                session,
+            })));
+        }
+        let mut ids = Vec::new();
+        for path in files {
+            let bytes = read_key_file(path, "identity file")?;
+            ids.extend(agefile::parse_identity_file(
+                &path.display().to_string(),
+                &bytes,
+            )?);
+        }
+        Ok(AgeKeys::Files(ids))
+    }
+
+    fn decrypt(
+        &self,
+        input: &mut dyn std::io::BufRead,
+        output: &mut dyn std::io::Write,
+        progress: &mut dyn FnMut(u64),
+    ) -> Result<u64> {
+        match self {
+            AgeKeys::Files(ids) => {
+                let ids: Vec<&dyn age::Identity> = ids.iter().map(|i| i.as_ref()).collect();
+                agefile::decrypt(&ids, input, output, progress)
+            }
+            AgeKeys::Own(own) => agefile::decrypt(&[&own.identity], input, output, progress),
+        }
+    }
+
+    /// Audits the read when it used the user's own keypair.
+    fn finish(self, bytes: u64) -> Result<()> {
+        if let AgeKeys::Own(own) = self {
+            let OwnAgeKey {
+                mut vault, session, ..
+            } = *own;
+            let me = session.username.clone();
+            vault.audit_age_file(
+                &session,
+                AuditAction::CryptoDecrypt,
+                &me,
+                json!({ "format": "age", "bytes": bytes }),
+            )?;
+        }
+        Ok(())
+    }
+}
+
+/// `decrypt` of an age file.
+fn decrypt_age(ctx: &Ctx, a: &DecryptArgs, mut input: files::Input) -> Result<()> {
+    let keys = AgeKeys::load(ctx, &a.identity)?;
+    let bytes = if files::stdout_is_terminal(a.output.as_deref()) {
+        let mut out = TerminalBuffer::new();
+        let n = keys.decrypt(&mut input.reader, &mut out, &mut |_| {})?;
+        if out.overflow {
+            return Err(crate::ui::output::too_much_for_a_terminal());
+        }
+        crate::ui::output::terminal_text_check(&out.bytes)?;
+        emitted(std::io::Write::write_all(
+            &mut std::io::stdout().lock(),
+            &out.bytes,
+        ))?;
+        n
+    } else {
+        let pb = files::progress(input.size, ctx.cfg.quiet, "decrypting");
+        let result = files::write_through(a.output.as_deref(), |w| {
+            let mut progress = files::progress_fn(&pb);
+            keys.decrypt(&mut input.reader, w, &mut progress)
+        });
+        if let Some(pb) = pb {
+            pb.finish_and_clear();
+        }
+        result?
+    };
+    keys.finish(bytes)?;
+    ctx.out.note(&format!(
+        "Decrypted: {bytes} bytes from {} (an age file).",
+        input.name
+    ));
+    Ok(())
+}
+
+/// Opens the input of `decrypt` and tells whether it is an age file.
+fn open_ciphertext(path: Option<&Path>) -> Result<(files::Input, bool)> {
+    let mut input = open_input(path)?;
+    let is_age = agefile::is_age(&mut input.reader)
+        .map_err(|e| Error::io(format!("reading {}", input.name), e))?;
+    Ok((input, is_age))
+}
+
 /// `decrypt` to a terminal: the plaintext is shown only if it is text.
-fn decrypt_to_terminal(ctx: &Ctx, path: Option<&Path>) -> Result<()> {
+fn decrypt_to_terminal(ctx: &Ctx, mut input: files::Input) -> Result<()> {
     let mut vault = ctx.vault()?;
     let session = ctx.session(&mut vault)?;
-    let mut input = open_input(path)?;
     let mut out = TerminalBuffer::new();
     let s = vault.decrypt_stream(&session, &mut input.reader, &mut out, &mut |_| {})?;
     if out.overflow {
@@ -189,12 +404,21 @@ fn decrypt_to_terminal(ctx: &Ctx, path: Option<&Path>) -> Result<()> {
 
 /// `zencrypt decrypt`.
 pub fn decrypt(ctx: &Ctx, a: DecryptArgs) -> Result<()> {
+    let (mut input, is_age) = open_ciphertext(a.input.as_deref())?;
+    if is_age {
+        return decrypt_age(ctx, &a, input);
+    }
+    if !a.identity.is_empty() {
+        return Err(Error::Usage(format!(
+            "{} is not an age file: --identity reads only age files",
+            input.name
+        )));
+    }
     if files::stdout_is_terminal(a.output.as_deref()) {
-        return decrypt_to_terminal(ctx, a.input.as_deref());
+        return decrypt_to_terminal(ctx, input);
     }
     let mut vault = ctx.vault()?;
     let session = ctx.session(&mut vault)?;
-    let mut input = open_input(a.input.as_deref())?;
     let pb = files::progress(input.size, ctx.cfg.quiet, "decrypting");
     let result = files::write_through(a.output.as_deref(), |w| {
         let mut progress = files::progress_fn(&pb);
@@ -213,9 +437,20 @@ pub fn decrypt(ctx: &Ctx, a: DecryptArgs) -> Result<()> {
 
 /// `zencrypt rewrap`: a new header under the key's latest version, the same body.
 pub fn rewrap(ctx: &Ctx, a: DecryptArgs) -> Result<()> {
+    let (mut input, is_age) = open_ciphertext(a.input.as_deref())?;
+    if is_age || !a.identity.is_empty() {
+        return Err(Error::Usage(format!(
+            "rewrap moves zencrypt files to their key's latest version; {} is {}",
+            input.name,
+            if is_age {
+                "an age file"
+            } else {
+                "not an age file (--identity is for age files)"
+            }
+        )));
+    }
     let mut vault = ctx.vault()?;
     let session = ctx.session(&mut vault)?;
-    let mut input = open_input(a.input.as_deref())?;
     let armored = is_armored(&mut input.reader)
         .map_err(|e| Error::io(format!("reading {}", input.name), e))?;
     if !armored {

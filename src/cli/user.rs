@@ -1,4 +1,4 @@
-//! `user list|add|role|disable|enable|revoke` (admins).
+//! `user list|add|role|disable|enable|revoke` (admins), `user show|trust` (everyone).
 
 use crate::ui::views::users_table;
 use clap::Subcommand;
@@ -12,6 +12,7 @@ use zencrypt_core::duration;
 use zencrypt_core::error::Result;
 use zencrypt_core::events::AuditAction;
 use zencrypt_core::model::{Role, UserStatus};
+use zencrypt_core::sharing::{PinState, UserCard};
 
 /// User administration.
 #[derive(Debug, Subcommand)]
@@ -66,6 +67,25 @@ pub enum UserCommand {
     Revoke {
         /// The account.
         username: String,
+    },
+    /// Show a user's public key fingerprint and whether it is the one you pinned.
+    #[command(
+        after_help = "Example:\n  zencrypt user show bob\n\nCompare the fingerprint with the one bob reads you from `zencrypt account pubkey`, through\nanother channel than this database (in person, on a call, a signed message)."
+    )]
+    Show {
+        /// The account.
+        username: String,
+    },
+    /// Trust a user's new public key after comparing its fingerprint with them.
+    #[command(
+        after_help = "Example:\n  zencrypt user trust bob --fingerprint '3f2a 9c01 0001 0203 0405 0607 0809 abcd'\n\nSharing with a user pins their key the first time; when the database later holds another\nkey for them, sharing stops (exit 7) until you trust the new one. Trust only a fingerprint\nthe user gave you themselves, through another channel than this database."
+    )]
+    Trust {
+        /// The account.
+        username: String,
+        /// The fingerprint the user gave you (32 hex digits; spaces and colons are ignored).
+        #[arg(long, value_name = "FP")]
+        fingerprint: String,
     },
 }
 
@@ -164,6 +184,34 @@ pub fn run(ctx: &Ctx, cmd: UserCommand) -> Result<()> {
         UserCommand::Enable { username } => {
             status(ctx, &mut vault, &session, &username, UserStatus::Active)
         }
+        UserCommand::Show { username } => {
+            let card = vault.user_show(&session, &username)?;
+            if out.json {
+                return emitted(out.json_doc(&user_card_json(&card)));
+            }
+            emitted(out.data_line(&user_card_text(&card)))
+        }
+        UserCommand::Trust {
+            username,
+            fingerprint,
+        } => {
+            let t = vault.user_trust(&session, &username, &fingerprint)?;
+            out.note(&match t.replaced {
+                Some(old) => format!(
+                    "Trusted the new key of {} ({}), in place of {old}.",
+                    t.username, t.fingerprint
+                ),
+                None => format!("Pinned the key of {} ({}).", t.username, t.fingerprint),
+            });
+            if out.json {
+                emitted(out.json_doc(&json!({
+                    "username": t.username,
+                    "fingerprint": t.fingerprint.to_string(),
+                    "replaced": t.replaced.map(|f| f.to_string()),
+                })))?;
+            }
+            Ok(())
+        }
         UserCommand::Revoke { username } => {
             let n = vault.revoke_sessions(&session, &username)?;
             out.note(&format!("Ended {n} session(s) of {username}."));
@@ -195,4 +243,51 @@ fn status(
         })))?;
     }
     Ok(())
+}
+
+/// How a user's key stands against the viewer's pins, in words.
+fn pin_words(pin: PinState) -> String {
+    match pin {
+        PinState::Own => "your own key".into(),
+        PinState::Pinned => "pinned by you".into(),
+        PinState::NotPinned => "not pinned yet (pinned when you first share with them)".into(),
+        PinState::Changed(old) => format!("CHANGED: you pinned {old}"),
+    }
+}
+
+/// `user show` as text: one field a line.
+pub fn user_card_text(card: &UserCard) -> String {
+    let mut lines = vec![
+        format!("User:        {}", card.username),
+        format!("Role:        {}", card.role),
+        format!("Status:      {}", card.status.as_str()),
+    ];
+    match &card.key {
+        Some(k) => {
+            lines.push(format!("Fingerprint: {}", k.fingerprint));
+            lines.push(format!("Recipient:   {}", k.recipient));
+            lines.push(format!("Pin:         {}", pin_words(card.pin)));
+        }
+        None => lines.push("Fingerprint: none yet (made at their next login)".into()),
+    }
+    lines.join("\n")
+}
+
+/// `user show` as JSON.
+pub fn user_card_json(card: &UserCard) -> serde_json::Value {
+    let (pin, pinned) = match card.pin {
+        PinState::Own => ("own", None),
+        PinState::Pinned => ("pinned", None),
+        PinState::NotPinned => ("not_pinned", None),
+        PinState::Changed(old) => ("changed", Some(old.to_string())),
+    };
+    json!({
+        "username": card.username,
+        "role": card.role.as_str(),
+        "status": card.status.as_str(),
+        "fingerprint": card.key.as_ref().map(|k| k.fingerprint.to_string()),
+        "recipient": card.key.as_ref().map(|k| k.recipient.clone()),
+        "pin": pin,
+        "pinned_fingerprint": pinned,
+    })
 }

@@ -504,3 +504,46 @@ pub fn audit_rows(env: &Env, token: &str, extra: &[&str]) -> Vec<Value> {
     r.ok();
     r.json().as_array().unwrap().clone()
 }
+
+impl Env {
+    /// An insider who holds the audit key (a teammate, an administrator) rewrites a user
+    /// row straight in the database and binds it again under the audit key, so the row
+    /// MAC alone no longer tells.
+    pub fn rebind_user(
+        &self,
+        user: &str,
+        change: impl FnOnce(&mut zencrypt_core::model::UserRecord),
+    ) {
+        use base64::Engine;
+        use zencrypt_core::crypto::mac::MacKey;
+        use zencrypt_core::integrity::{encode_user, row_mac};
+        use zencrypt_core::storage::Storage;
+        let (mut store, key): (Box<dyn Storage>, Vec<u8>) = match &self.pg {
+            Some(db) => (
+                Box::new(
+                    zencrypt_postgres::PgStore::open(
+                        &zencrypt_postgres::PgOptions::new(&db.url),
+                        false,
+                    )
+                    .unwrap(),
+                ),
+                PG_AUDIT_KEY.as_bytes().to_vec(),
+            ),
+            None => {
+                let text = std::fs::read_to_string(self.data_dir().join("audit.key")).unwrap();
+                (
+                    Box::new(zencrypt_sqlite::SqliteStore::open(&self.db()).unwrap()),
+                    base64::engine::general_purpose::STANDARD
+                        .decode(text.trim())
+                        .unwrap(),
+                )
+            }
+        };
+        let mut tx = store.write().unwrap();
+        let mut row = tx.user_by_name(user).unwrap().unwrap();
+        change(&mut row);
+        row.mac = row_mac(&MacKey::new(key), &encode_user(&row));
+        tx.update_user(&row).unwrap();
+        tx.commit().unwrap();
+    }
+}

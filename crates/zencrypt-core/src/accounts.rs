@@ -224,6 +224,8 @@ fn insert_user(
         user.recovery = Some(wrap);
         code = Some(c);
         tx.update_user(&user)?;
+        let user = tx.user_by_id(id.0)?.ok_or_else(|| no_such_user(username))?;
+        crate::sharing::ensure_keypair(tx, user, user_key)?;
     }
     Ok((id, code))
 }
@@ -449,7 +451,19 @@ impl Vault {
         let ttl = ttl.unwrap_or(self.policy.session_ttl);
         let s = self.audited(&actor, AuditAction::AuthLogin, username, |tx| {
             let s = insert_session(tx, user_id, &user_key, ttl)?;
-            Ok((s, json!({ "ttl": duration::format(ttl) })))
+            // Accounts from before keypairs get theirs at their first login.
+            let mut keypair_made = false;
+            if !user.must_change_password {
+                let row = tx
+                    .user_by_id(user_id.0)?
+                    .ok_or_else(|| no_such_user(username))?;
+                keypair_made = crate::sharing::ensure_keypair(tx, row, &user_key)?.1;
+            }
+            let mut detail = json!({ "ttl": duration::format(ttl) });
+            if keypair_made {
+                detail["keypair_made"] = json!(true);
+            }
+            Ok((s, detail))
         })?;
         self.finish_login(
             user_id,
@@ -575,6 +589,9 @@ impl Vault {
                 code
             });
             tx.update_user(&user)?;
+            if first {
+                crate::sharing::ensure_keypair(tx, user, &user_key)?;
+            }
             tx.set_session_user_key(
                 &s.sid,
                 &aead::wrap_key(&s.session_key, &session_aad(&s.sid, s.user_id), &user_key),

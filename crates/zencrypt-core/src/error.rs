@@ -103,6 +103,20 @@ pub enum Error {
     /// Tampering or a broken integrity check.
     #[error("{0}")]
     Integrity(String),
+
+    /// A user's public key is not the one pinned for them.
+    #[error(
+        "the public key of '{user}' has changed: you pinned {pinned}, the database now holds {current}; \
+         compare fingerprints with {user} through another channel before trusting the new key"
+    )]
+    KeyChanged {
+        /// Whose key.
+        user: String,
+        /// The pinned fingerprint.
+        pinned: String,
+        /// The fingerprint in the database.
+        current: String,
+    },
     /// The audit chain failed verification.
     #[error("audit chain is broken at seq {seq}: {reason}")]
     AuditChainBroken {
@@ -214,9 +228,10 @@ impl Error {
             Error::ServiceTokenEnded(_) => exit::AUTH,
             Error::NotFound(_) => exit::NOT_FOUND,
             Error::Conflict(_) | Error::NameTaken(_) => exit::CONFLICT,
-            Error::Integrity(_) | Error::AuditChainBroken { .. } | Error::RolledBack { .. } => {
-                exit::INTEGRITY
-            }
+            Error::Integrity(_)
+            | Error::KeyChanged { .. }
+            | Error::AuditChainBroken { .. }
+            | Error::RolledBack { .. } => exit::INTEGRITY,
             Error::NoDatabase { .. }
             | Error::Database { .. }
             | Error::Busy { .. }
@@ -248,6 +263,7 @@ impl Error {
             Error::NotFound(_) => "not_found",
             Error::Conflict(_) | Error::NameTaken(_) => "conflict",
             Error::Integrity(_) => "integrity",
+            Error::KeyChanged { .. } => "key_changed",
             Error::AuditChainBroken { .. } => "audit_chain_broken",
             Error::RolledBack { .. } => "rolled_back",
             Error::PasswordChangeRequired => "password_change_required",

@@ -79,6 +79,14 @@ names! {
         ServiceList => "service.list",
         /// A user's rows from before row bindings were bound.
         AccountBindRows => "account.bind-rows",
+        /// The user's public key was shown (and made, the first time).
+        AccountPubkey => "account.pubkey",
+        /// Another user's public key fingerprint was shown.
+        UserShow => "user.show",
+        /// A user's public key was pinned on first use.
+        UserPin => "user.pin",
+        /// A user's changed public key was trusted after comparing fingerprints.
+        UserTrust => "user.trust",
         /// A database from before row bindings was bound.
         DbBindRows => "db.bind-rows",
         /// The database status was read.

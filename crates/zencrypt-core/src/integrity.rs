@@ -142,8 +142,20 @@ pub fn encode_user(u: &UserRecord) -> Aad {
             .int(r.created_at),
         None => a,
     };
-    match u.owner_id {
+    let a = match u.owner_id {
         Some(owner) => a.field("owner").int(owner),
+        None => a,
+    };
+    let a = match &u.keys {
+        Some(k) => a
+            .field("keys")
+            .field(&k.public.recipient)
+            .field(k.public.signing)
+            .field(&k.wrapped),
+        None => a,
+    };
+    match &u.pins {
+        Some(p) => a.field("pins").field(p),
         None => a,
     }
 }
@@ -607,6 +619,8 @@ fn user_copy(u: &UserRecord, mac: Vec<u8>) -> UserRecord {
         rows_bound: u.rows_bound,
         recovery: u.recovery.clone(),
         owner_id: u.owner_id,
+        keys: u.keys.clone(),
+        pins: u.pins.clone(),
         mac,
     }
 }

@@ -32,6 +32,7 @@ pub mod records;
 pub mod recovery;
 pub mod services;
 pub mod session;
+pub mod sharing;
 pub mod storage;
 pub mod template;
 pub mod text;

@@ -180,8 +180,22 @@ pub struct UserRecord {
     pub recovery: Option<RecoveryWrap>,
     /// A service account's owner: the user who grants it records and issues its tokens.
     pub owner_id: Option<i64>,
+    /// The user's keypair for sharing, once it has one.
+    pub keys: Option<UserKeys>,
+    /// The fingerprints this user pinned, sealed under the user key (docs/sharing.md).
+    pub pins: Option<Vec<u8>>,
     /// Binding of the row under the audit key (empty before it is bound).
     pub mac: Vec<u8>,
+}
+
+/// A user's keypair for sharing: the public halves and both private halves wrapped under
+/// the user key (docs/sharing.md).
+#[derive(Clone, PartialEq, Eq)]
+pub struct UserKeys {
+    /// The public halves.
+    pub public: crate::crypto::keypair::PublicKeys,
+    /// The private halves, wrapped under the user key.
+    pub wrapped: Vec<u8>,
 }
 
 /// A second wrapping of the user key, under a key derived from a recovery code shown to
@@ -201,6 +215,36 @@ impl fmt::Debug for RecoveryWrap {
         f.debug_struct("RecoveryWrap")
             .field("created_at", &self.created_at)
             .finish_non_exhaustive()
+    }
+}
+
+impl fmt::Debug for UserKeys {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "UserKeys({:?})", self.public)
+    }
+}
+
+impl UserKeys {
+    /// Reads the three stored columns: all set or none (`Err` naming what is wrong
+    /// otherwise).
+    pub fn from_columns(
+        recipient: Option<String>,
+        signing: Option<Vec<u8>>,
+        wrapped: Option<Vec<u8>>,
+    ) -> Result<Option<UserKeys>, &'static str> {
+        match (recipient, signing, wrapped) {
+            (Some(recipient), Some(signing), Some(wrapped)) => Ok(Some(UserKeys {
+                public: crate::crypto::keypair::PublicKeys {
+                    recipient,
+                    signing: signing
+                        .try_into()
+                        .map_err(|_| "a signing key that is not 32 bytes")?,
+                },
+                wrapped,
+            })),
+            (None, None, None) => Ok(None),
+            _ => Err("a partial keypair"),
+        }
     }
 }
 

@@ -16,7 +16,8 @@ use zencrypt_core::crypto::kdf::KdfParams;
 use zencrypt_core::model::{
     AuditEntry, AuditFilter, Credentials, IdentityRow, KeyEvent, KeyRecord, KeyStatus,
     KeyVersionRecord, Outcome, RecordFilter, RecordOrder, RecordRow, RecoveryWrap, Role, RowId,
-    ServiceGrant, ServiceRecordKey, SessionRecord, StoredRow, UsageEvent, UserRecord, UserStatus,
+    ServiceGrant, ServiceRecordKey, SessionRecord, StoredRow, UsageEvent, UserKeys, UserRecord,
+    UserStatus,
 };
 use zencrypt_core::storage::schema::{ColumnType, Table, Value};
 use zencrypt_core::storage::{NewUser, StoreError, StoreResult, Tx, UsageGroup};
@@ -99,7 +100,8 @@ fn flag_at(r: &Row, i: usize) -> Read<bool> {
 
 const USER_COLUMNS: &str = "id, username, password_hash, role, status, kek_salt, kek_m_kib, \
      kek_t, kek_p, wrapped_user_key, created_at, last_login_at, must_change_password, rows_bound, \
-     row_mac, recovery_salt, recovery_wrapped_key, recovery_created_at, owner_id";
+     row_mac, recovery_salt, recovery_wrapped_key, recovery_created_at, owner_id, \
+     public_key, signing_key, wrapped_keypair, key_pins";
 
 const GRANT_COLUMNS: &str = "id, service_id, owner_id, pattern, created_at, row_mac";
 
@@ -182,6 +184,9 @@ fn user_from_row(r: &Row) -> Read<UserRecord> {
             _ => return Err(Bad::Value("users.recovery_salt")),
         },
         owner_id: r.try_get(18)?,
+        keys: UserKeys::from_columns(r.try_get(19)?, r.try_get(20)?, r.try_get(21)?)
+            .map_err(|_| Bad::Value("users.public_key"))?,
+        pins: r.try_get(22)?,
     })
 }
 
@@ -658,7 +663,8 @@ impl Tx for PgTx<'_> {
             "UPDATE users SET role = $2, status = $3, password_hash = $4, kek_salt = $5, \
              kek_m_kib = $6, kek_t = $7, kek_p = $8, wrapped_user_key = $9, \
              must_change_password = $10, rows_bound = $11, row_mac = $12, \
-             recovery_salt = $13, recovery_wrapped_key = $14, recovery_created_at = $15 \
+             recovery_salt = $13, recovery_wrapped_key = $14, recovery_created_at = $15, \
+             public_key = $16, signing_key = $17, wrapped_keypair = $18, key_pins = $19 \
              WHERE id = $1",
             args![
                 u.id,
@@ -675,7 +681,11 @@ impl Tx for PgTx<'_> {
                 u.mac,
                 u.recovery.as_ref().map(|r| r.salt.clone()),
                 u.recovery.as_ref().map(|r| r.wrapped_user_key.clone()),
-                u.recovery.as_ref().map(|r| r.created_at)
+                u.recovery.as_ref().map(|r| r.created_at),
+                u.keys.as_ref().map(|k| k.public.recipient.clone()),
+                u.keys.as_ref().map(|k| k.public.signing.to_vec()),
+                u.keys.as_ref().map(|k| k.wrapped.clone()),
+                u.pins
             ],
         )?;
         // Only a new service account's row gets an owner, by an administrator: members'

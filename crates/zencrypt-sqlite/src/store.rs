@@ -16,7 +16,8 @@ use zencrypt_core::fsutil;
 use zencrypt_core::model::{
     AuditEntry, AuditFilter, Credentials, IdentityRow, KeyEvent, KeyRecord, KeyStatus,
     KeyVersionRecord, Outcome, RecordFilter, RecordOrder, RecordRow, RecoveryWrap, Role, RowId,
-    ServiceGrant, ServiceRecordKey, SessionRecord, StoredRow, UsageEvent, UserRecord, UserStatus,
+    ServiceGrant, ServiceRecordKey, SessionRecord, StoredRow, UsageEvent, UserKeys, UserRecord,
+    UserStatus,
 };
 use zencrypt_core::storage::migrations::{LATEST, MIGRATIONS};
 use zencrypt_core::storage::schema::{TABLES, Table, Value};
@@ -401,7 +402,8 @@ struct SqliteTx<'a> {
 
 const USER_COLUMNS: &str = "id, username, password_hash, role, status, kek_salt, kek_m_kib, \
      kek_t, kek_p, wrapped_user_key, created_at, last_login_at, must_change_password, rows_bound, \
-     row_mac, recovery_salt, recovery_wrapped_key, recovery_created_at, owner_id";
+     row_mac, recovery_salt, recovery_wrapped_key, recovery_created_at, owner_id, \
+     public_key, signing_key, wrapped_keypair, key_pins";
 
 const GRANT_COLUMNS: &str = "id, service_id, owner_id, pattern, created_at, row_mac";
 
@@ -469,6 +471,9 @@ fn user_from_row(r: &Row<'_>) -> rusqlite::Result<UserRecord> {
             _ => return Err(bad(15, "a partial recovery key")),
         },
         owner_id: r.get(18)?,
+        keys: UserKeys::from_columns(r.get(19)?, r.get(20)?, r.get(21)?)
+            .map_err(|why| bad(19, why))?,
+        pins: r.get(22)?,
     })
 }
 
@@ -799,7 +804,8 @@ impl Tx for SqliteTx<'_> {
              kek_m_kib = ?6, kek_t = ?7, kek_p = ?8, wrapped_user_key = ?9, \
              must_change_password = ?10, rows_bound = ?11, row_mac = ?12, \
              recovery_salt = ?13, recovery_wrapped_key = ?14, recovery_created_at = ?15, \
-             owner_id = ?16 WHERE id = ?1",
+             owner_id = ?16, public_key = ?17, signing_key = ?18, wrapped_keypair = ?19, \
+             key_pins = ?20 WHERE id = ?1",
             params![
                 u.id,
                 u.role.stored(),
@@ -816,7 +822,11 @@ impl Tx for SqliteTx<'_> {
                 u.recovery.as_ref().map(|r| r.salt.clone()),
                 u.recovery.as_ref().map(|r| r.wrapped_user_key.clone()),
                 u.recovery.as_ref().map(|r| r.created_at),
-                u.owner_id
+                u.owner_id,
+                u.keys.as_ref().map(|k| k.public.recipient.clone()),
+                u.keys.as_ref().map(|k| k.public.signing.to_vec()),
+                u.keys.as_ref().map(|k| k.wrapped.clone()),
+                u.pins
             ],
         )
         .map(drop)

@@ -4,8 +4,10 @@
 //! Nothing here knows about users or the database; callers pass the context to bind.
 
 pub mod aead;
+pub mod agefile;
 pub mod armor;
 pub mod kdf;
+pub mod keypair;
 pub mod mac;
 pub mod stream;
 

@@ -80,6 +80,12 @@ pub const MIGRATIONS: &[Migration] = &[
         sqlite: V9_SERVICE_ACCOUNTS,
         postgres: PG_V9_SERVICE_ACCOUNTS,
     },
+    Migration {
+        version: 10,
+        name: "user keypairs",
+        sqlite: V10_USER_KEYPAIRS,
+        postgres: PG_V10_USER_KEYPAIRS,
+    },
 ];
 
 /// The latest schema version this binary knows.
@@ -315,6 +321,16 @@ CREATE TABLE service_record_keys (
 ) STRICT;
 ";
 
+/// Each user's keypair for sharing (an X25519 key as an age recipient, an Ed25519 signing
+/// key, both private halves wrapped under the user key) and the fingerprints the user
+/// pinned, sealed under the user key (docs/sharing.md). Bound with the rest of the row.
+const V10_USER_KEYPAIRS: &str = "
+ALTER TABLE users ADD COLUMN public_key TEXT;
+ALTER TABLE users ADD COLUMN signing_key BLOB;
+ALTER TABLE users ADD COLUMN wrapped_keypair BLOB;
+ALTER TABLE users ADD COLUMN key_pins BLOB;
+";
+
 const PG_V1_ACCOUNTS_SESSIONS_AUDIT: &str = r#"
 CREATE TABLE meta (
     key   TEXT COLLATE "C" PRIMARY KEY,
@@ -517,6 +533,13 @@ CREATE TABLE service_record_keys (
     wrapped_dek BYTEA NOT NULL,
     PRIMARY KEY (service_id, record_id)
 );
+"#;
+
+const PG_V10_USER_KEYPAIRS: &str = r#"
+ALTER TABLE users ADD COLUMN public_key TEXT COLLATE "C";
+ALTER TABLE users ADD COLUMN signing_key BYTEA;
+ALTER TABLE users ADD COLUMN wrapped_keypair BYTEA;
+ALTER TABLE users ADD COLUMN key_pins BYTEA;
 "#;
 
 const PG_V6_AUDIT_HEAD: &str = "

@@ -1,0 +1,263 @@
+//! A user's public-key pair for sharing (docs/sharing.md): an X25519 key, used as an age
+//! identity and recipient, and an Ed25519 signing key. Both private halves are kept
+//! together, wrapped under the user key; the public halves are public, and others trust
+//! them only through the fingerprint they pinned.
+
+use std::str::FromStr;
+
+use age::secrecy::ExposeSecret as _;
+use ed25519_dalek::{Signer as _, SigningKey, VerifyingKey};
+use sha2::{Digest as _, Sha256};
+use zeroize::Zeroizing;
+
+use super::{Aad, Key32, aead, random_bytes};
+use crate::ids::UserId;
+
+/// Bytes of a fingerprint.
+pub const FINGERPRINT_LEN: usize = 16;
+
+/// Bytes of an Ed25519 signature.
+pub const SIGNATURE_LEN: usize = 64;
+
+/// The public halves of a keypair, as stored in a user row: the age recipient (`age1...`)
+/// and the Ed25519 verifying key.
+#[derive(Clone, PartialEq, Eq)]
+pub struct PublicKeys {
+    /// The X25519 public key as an age recipient string.
+    pub recipient: String,
+    /// The Ed25519 verifying key.
+    pub signing: [u8; 32],
+}
+
+impl std::fmt::Debug for PublicKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "PublicKeys({})", self.fingerprint())
+    }
+}
+
+impl PublicKeys {
+    /// The fingerprint covering both public keys.
+    pub fn fingerprint(&self) -> Fingerprint {
+        let mut h = Sha256::new();
+        h.update(b"zencrypt public keys v1");
+        h.update((self.recipient.len() as u64).to_be_bytes());
+        h.update(self.recipient.as_bytes());
+        h.update(self.signing);
+        let mut fp = [0u8; FINGERPRINT_LEN];
+        fp.copy_from_slice(&h.finalize()[..FINGERPRINT_LEN]);
+        Fingerprint(fp)
+    }
+
+    /// The age recipient, when the stored text is one.
+    pub fn age_recipient(&self) -> Option<age::x25519::Recipient> {
+        age::x25519::Recipient::from_str(&self.recipient).ok()
+    }
+
+    /// Whether `signature` is this key's over `message`.
+    pub fn verifies(&self, message: &[u8], signature: &[u8]) -> bool {
+        let Ok(key) = VerifyingKey::from_bytes(&self.signing) else {
+            return false;
+        };
+        let Ok(sig) = ed25519_dalek::Signature::from_slice(signature) else {
+            return false;
+        };
+        key.verify_strict(message, &sig).is_ok()
+    }
+}
+
+/// What names a user's public keys: the first 128 bits of SHA-256 over both, shown as
+/// eight groups of four hex digits.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Fingerprint(pub [u8; FINGERPRINT_LEN]);
+
+impl std::fmt::Display for Fingerprint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for (i, pair) in self.0.chunks(2).enumerate() {
+            if i > 0 {
+                f.write_str(" ")?;
+            }
+            write!(f, "{:02x}{:02x}", pair[0], pair[1])?;
+        }
+        Ok(())
+    }
+}
+
+impl std::fmt::Debug for Fingerprint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Fingerprint({self})")
+    }
+}
+
+impl FromStr for Fingerprint {
+    type Err = ();
+
+    /// Reads a fingerprint as shown, ignoring case, spaces and colons.
+    fn from_str(s: &str) -> Result<Self, ()> {
+        let digits: String = s
+            .chars()
+            .filter(|c| !matches!(c, ' ' | ':' | '-'))
+            .collect();
+        if digits.len() != FINGERPRINT_LEN * 2 {
+            return Err(());
+        }
+        let bytes = super::unhex(&digits.to_ascii_lowercase()).ok_or(())?;
+        let mut fp = [0u8; FINGERPRINT_LEN];
+        fp.copy_from_slice(&bytes);
+        Ok(Fingerprint(fp))
+    }
+}
+
+/// A user's private keys, unwrapped.
+pub struct Keypair {
+    identity: age::x25519::Identity,
+    signing: SigningKey,
+    public: PublicKeys,
+}
+
+impl std::fmt::Debug for Keypair {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Keypair({}, [redacted])", self.public.fingerprint())
+    }
+}
+
+/// Associated data binding a wrapped keypair to its user and its public halves.
+fn keypair_aad(user: UserId, public: &PublicKeys) -> Aad {
+    Aad::new("user-keypair")
+        .int(user)
+        .field(&public.recipient)
+        .field(public.signing)
+}
+
+impl Keypair {
+    /// A fresh keypair from the OS CSPRNG.
+    pub fn generate() -> Keypair {
+        let identity = age::x25519::Identity::generate();
+        let seed = Zeroizing::new(random_bytes::<32>());
+        Keypair::from_parts(identity, SigningKey::from_bytes(&seed))
+    }
+
+    fn from_parts(identity: age::x25519::Identity, signing: SigningKey) -> Keypair {
+        let public = PublicKeys {
+            recipient: identity.to_public().to_string(),
+            signing: signing.verifying_key().to_bytes(),
+        };
+        Keypair {
+            identity,
+            signing,
+            public,
+        }
+    }
+
+    /// The public halves.
+    pub fn public(&self) -> &PublicKeys {
+        &self.public
+    }
+
+    /// The X25519 key as an age identity.
+    pub fn identity(&self) -> &age::x25519::Identity {
+        &self.identity
+    }
+
+    /// Signs `message` with the Ed25519 key.
+    pub fn sign(&self, message: &[u8]) -> [u8; SIGNATURE_LEN] {
+        self.signing.sign(message).to_bytes()
+    }
+
+    /// Both private halves wrapped under `user_key`, bound to the user and the public
+    /// halves.
+    pub fn wrap(&self, user: UserId, user_key: &Key32) -> Vec<u8> {
+        let identity = self.identity.to_string();
+        let mut plain = Zeroizing::new(Vec::with_capacity(128));
+        plain.extend_from_slice(self.signing.as_bytes());
+        plain.extend_from_slice(identity.expose_secret().as_bytes());
+        aead::seal(user_key, &keypair_aad(user, &self.public), &plain)
+    }
+
+    /// Unwraps a keypair stored for `user`; `None` when it does not open or does not match
+    /// its public halves.
+    pub fn unwrap(
+        user: UserId,
+        user_key: &Key32,
+        public: &PublicKeys,
+        wrapped: &[u8],
+    ) -> Option<Keypair> {
+        let plain = aead::open(user_key, &keypair_aad(user, public), wrapped).ok()?;
+        let (seed, identity) = plain.split_first_chunk::<32>()?;
+        let identity = std::str::from_utf8(identity).ok()?;
+        let identity = age::x25519::Identity::from_str(identity).ok()?;
+        let keypair = Keypair::from_parts(identity, SigningKey::from_bytes(seed));
+        (keypair.public == *public).then_some(keypair)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wraps_and_unwraps_bound_to_user_and_public_keys() {
+        let user_key = Key32::random();
+        let k = Keypair::generate();
+        let wrapped = k.wrap(UserId(7), &user_key);
+        let back = Keypair::unwrap(UserId(7), &user_key, k.public(), &wrapped).unwrap();
+        assert_eq!(back.public(), k.public());
+        assert!(Keypair::unwrap(UserId(8), &user_key, k.public(), &wrapped).is_none());
+        let other = Keypair::generate();
+        assert!(Keypair::unwrap(UserId(7), &user_key, other.public(), &wrapped).is_none());
+        assert!(Keypair::unwrap(UserId(7), &Key32::random(), k.public(), &wrapped).is_none());
+    }
+
+    #[test]
+    fn recipient_is_an_age_recipient() {
+        let k = Keypair::generate();
+        assert!(k.public().recipient.starts_with("age1"));
+        assert_eq!(k.public().recipient.len(), 62);
+        assert!(k.public().age_recipient().is_some());
+    }
+
+    #[test]
+    fn signatures_verify_only_for_their_message_and_key() {
+        let k = Keypair::generate();
+        let sig = k.sign(b"grant");
+        assert!(k.public().verifies(b"grant", &sig));
+        assert!(!k.public().verifies(b"grunt", &sig));
+        assert!(!Keypair::generate().public().verifies(b"grant", &sig));
+        assert!(!k.public().verifies(b"grant", &sig[..63]));
+    }
+
+    #[test]
+    fn fingerprints_print_and_parse() {
+        let fp = Fingerprint([
+            0x3f, 0x2a, 0x9c, 0x01, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 0xab, 0xcd,
+        ]);
+        let shown = fp.to_string();
+        assert_eq!(shown, "3f2a 9c01 0001 0203 0405 0607 0809 abcd");
+        assert_eq!(shown.parse::<Fingerprint>(), Ok(fp));
+        assert_eq!(
+            "3F2A:9C01:0001:0203:0405:0607:0809:ABCD".parse::<Fingerprint>(),
+            Ok(fp)
+        );
+        assert_eq!(
+            "3f2a9c0100010203040506070809abcd".parse::<Fingerprint>(),
+            Ok(fp)
+        );
+        assert!("3f2a 9c01".parse::<Fingerprint>().is_err());
+        assert!(
+            "zz2a 9c01 0001 0203 0405 0607 0809 abcd"
+                .parse::<Fingerprint>()
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn the_fingerprint_covers_both_keys() {
+        let k = Keypair::generate();
+        let mut p = k.public().clone();
+        let fp = p.fingerprint();
+        p.signing[0] ^= 1;
+        assert_ne!(p.fingerprint(), fp);
+        let mut p = k.public().clone();
+        p.recipient = Keypair::generate().public().recipient.clone();
+        assert_ne!(p.fingerprint(), fp);
+    }
+}
