@@ -25,7 +25,7 @@ use zencrypt_core::ids::{KeyId, KeyVersion};
 pub type Target = fn(&[u8]);
 
 /// Every fuzz target, by the name of its `fuzz_targets/<name>.rs` file.
-pub const TARGETS: [(&str, Target); 13] = [
+pub const TARGETS: [(&str, Target); 14] = [
     ("ciphertext", ciphertext),
     ("stream_tamper", stream_tamper),
     ("armor", armor),
@@ -39,6 +39,7 @@ pub const TARGETS: [(&str, Target); 13] = [
     ("import_formats", import_formats),
     ("recovery_key", recovery_key),
     ("service_token", service_token),
+    ("age_files", age_files),
 ];
 
 /// The fixed data key the ciphertext targets decrypt with.
@@ -420,4 +421,44 @@ pub fn import_formats(data: &[u8]) {
     check(formats::parse_dotenv(data), "dotenv");
     check(formats::parse_csv(data, "name", "value"), "csv");
     check(formats::parse_bitwarden(data).map(|b| b.items), "bitwarden");
+}
+
+/// The identity the age_files target decrypts with (a test key, used nowhere else).
+const FUZZ_AGE_IDENTITY: &str =
+    "AGE-SECRET-KEY-1GE25AC92G4PDVD908HGTCV9H8QF4DM7V5F393484AVQGE6J9747QRXRZ2S";
+
+/// age recipients files, identity files and age files (`encrypt --recipients-file`,
+/// `decrypt --identity`, `decrypt` of an age file): each parsed or refused with the
+/// documented exit code and a one-line message that never repeats an identity line; what
+/// parses as recipients prints back as recipients.
+pub fn age_files(data: &[u8]) {
+    use std::str::FromStr;
+    use zencrypt_core::crypto::agefile;
+    match agefile::parse_recipients_file("f", data) {
+        Ok(rs) => {
+            for r in rs {
+                let again = age::x25519::Recipient::from_str(&r.to_string())
+                    .expect("a parsed recipient prints back as one");
+                assert_eq!(again.to_string(), r.to_string());
+            }
+        }
+        Err(e) => check_error(&e, exit::USAGE, "age recipients file"),
+    }
+    if let Err(e) = agefile::parse_identity_file("f", data) {
+        check_error(&e, exit::USAGE, "age identity file");
+        assert!(
+            !e.to_string().contains("AGE-SECRET-KEY-"),
+            "age identity file: the message repeats a key line: {e}"
+        );
+    }
+    let id = age::x25519::Identity::from_str(FUZZ_AGE_IDENTITY).expect("the test identity");
+    let mut out = Vec::new();
+    if let Err(e) = agefile::decrypt(&[&id], &mut &data[..], &mut out, &mut |_| {}) {
+        assert!(
+            [exit::USAGE, exit::NOT_FOUND, exit::INTEGRITY].contains(&e.exit_code()),
+            "age file: exit {} for {e:?}",
+            e.exit_code()
+        );
+        check_error(&e, e.exit_code(), "age file");
+    }
 }

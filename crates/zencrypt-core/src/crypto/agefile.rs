@@ -201,6 +201,15 @@ fn header_error(e: &age::DecryptError) -> Error {
             "this age file is not addressed to any identity at hand (your keypair, or --identity)"
                 .into(),
         ),
+        // A header cut short or malformed reads as an I/O error of these kinds.
+        age::DecryptError::Io(io)
+            if matches!(
+                io.kind(),
+                io::ErrorKind::UnexpectedEof | io::ErrorKind::InvalidData
+            ) =>
+        {
+            Error::Integrity("not a readable age file: its header is damaged or cut short".into())
+        }
         age::DecryptError::Io(io) => Error::io("reading the input".to_string(), clone_io(io)),
         e => Error::Integrity(format!("not a readable age file: {e}")),
     }
