@@ -563,3 +563,297 @@ fn damaged_and_mismatched_files_fail_cleanly() {
     );
     assert_eq!(env.run(&["encrypt"], b"x").code, 2);
 }
+
+/// Puts `value` as alice's record `name`, returning its token.
+fn put_as(env: &Env, token: &str, name: &str, value: &[u8]) -> String {
+    let r = env.run_with(
+        &["data", "put", "--name", name, "-q"],
+        value,
+        &[("ZENCRYPT_TOKEN", token)],
+    );
+    r.ok();
+    r.stdout.trim().to_string()
+}
+
+#[test]
+fn shared_records_are_read_by_their_recipient_only() {
+    let env = Env::new();
+    // alice signed up first: she is the installation's admin, and reads nothing of bob's.
+    let (alice, bob, carol) = three_users(&env);
+    let token = put_as(&env, &bob, "prod/db", b"db-secret-1");
+    let r = env.as_token(&bob, &["data", "share", "prod/db", "--with", "carol"]);
+    r.ok();
+    let carol_fp = fingerprint(&env, &carol);
+    assert_eq!(
+        r.stderr,
+        format!(
+            "Pinned carol's key ({carol_fp}); compare it with them (`zencrypt user show carol`).\nShared prod/db with carol (read-only); they read it as bob:prod/db.\n"
+        )
+    );
+    // carol reads by OWNER:NAME and by token; the value is byte-exact.
+    let r = env.as_token(&carol, &["data", "get", "bob:prod/db"]);
+    r.ok();
+    assert_eq!(r.stdout, "db-secret-1");
+    let r = env.as_token(&carol, &["data", "get", &token, "--json"]);
+    r.ok();
+    assert_eq!(r.json()["records"][0]["value"], "db-secret-1");
+    // alice (admin) and bob's other references read nothing.
+    for (who, reference) in [
+        (&alice, "bob:prod/db"),
+        (&alice, token.as_str()),
+        (&carol, "bob:other"),
+    ] {
+        let r = env.as_token(who, &["data", "get", reference]);
+        assert_eq!(r.code, 5, "{reference}: {}", r.stderr);
+        assert_eq!(
+            r.stderr.lines().next().unwrap(),
+            format!("error: record '{reference}' not found")
+        );
+    }
+    // Lists on both sides.
+    let mine = env.as_token(&bob, &["data", "list", "--shared", "--json"]);
+    assert_eq!(mine.ok().json()[0]["with"], "carol");
+    assert_eq!(mine.json()[0]["token"], token.as_str());
+    let theirs = env.as_token(&carol, &["data", "list", "--shared-with-me", "--json"]);
+    assert_eq!(theirs.ok().json()[0]["reference"], "bob:prod/db");
+    assert_eq!(theirs.json()[0]["owner"], "bob");
+    assert_eq!(
+        env.as_token(&alice, &["data", "list", "--shared-with-me", "--json"])
+            .json(),
+        serde_json::json!([])
+    );
+    // Every update is wrapped for carol too.
+    env.run_with(
+        &["data", "update", "prod/db"],
+        b"db-secret-2",
+        &[("ZENCRYPT_TOKEN", &bob)],
+    )
+    .ok();
+    assert_eq!(
+        env.as_token(&carol, &["data", "get", "bob:prod/db"])
+            .ok()
+            .stdout,
+        "db-secret-2"
+    );
+    // Audited for both, counted in carol's own usage log.
+    let shares = audit_rows(&env, &alice, &["--action", "data.share"]);
+    assert_eq!(shares.len(), 1);
+    assert_eq!(shares[0]["actor"], "bob");
+    assert_eq!(shares[0]["target"], "prod/db -> carol");
+    assert_eq!(shares[0]["detail"]["with"], "carol");
+    let reads: Vec<_> = audit_rows(&env, &alice, &["--action", "data.get"])
+        .into_iter()
+        .filter(|e| e["actor"] == "carol" && e["detail"]["found"] == 1)
+        .collect();
+    assert_eq!(reads.len(), 3);
+    assert_eq!(reads[0]["target"], "bob:prod/db");
+    let usage = env.as_token(&carol, &["usage", "--by", "op", "--json"]);
+    let usage = usage.ok().json();
+    let gets: Vec<_> = usage
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["op"] == "data.get")
+        .collect();
+    assert_eq!(gets.len(), 1, "{usage}");
+    assert_eq!(gets[0]["count"], 3);
+}
+
+#[test]
+fn unsharing_re_encrypts_and_an_old_share_no_longer_opens() {
+    let env = Env::new();
+    let (_, bob, carol) = three_users(&env);
+    put_as(&env, &bob, "api-key", b"key-v1");
+    env.as_token(&bob, &["data", "share", "api-key", "--with", "carol"])
+        .ok();
+    let before: Vec<Option<Vec<u8>>> =
+        env.blobs("SELECT wrapped_dek FROM records WHERE name = 'api-key'");
+    let old_share: Vec<Option<Vec<u8>>> = env.blobs("SELECT wrapped_dek FROM record_shares");
+    let old_sig: Vec<Option<Vec<u8>>> = env.blobs("SELECT signature FROM record_shares");
+    let r = env.as_token(
+        &bob,
+        &["data", "unshare", "api-key", "--from", "carol", "--json"],
+    );
+    r.ok();
+    assert_eq!(r.json()["version"], 2);
+    // A new version under a new data key, the same value for bob; carol reads nothing.
+    let after: Vec<Option<Vec<u8>>> =
+        env.blobs("SELECT wrapped_dek FROM records WHERE name = 'api-key'");
+    assert_ne!(before, after);
+    assert_eq!(
+        env.as_token(&bob, &["data", "get", "api-key"]).ok().stdout,
+        "key-v1"
+    );
+    let r = env.as_token(&carol, &["data", "get", "bob:api-key"]);
+    assert_eq!(r.code, 5);
+    assert_eq!(
+        env.column::<i64>("SELECT count(*) FROM record_shares"),
+        vec![0]
+    );
+    // An insider puts carol's old share back: it names version 1 under the old data key,
+    // so it opens nothing of version 2 (exit 7, not the value).
+    let record_id = env.column::<i64>("SELECT id FROM records WHERE name = 'api-key'")[0];
+    let owner = env.column::<i64>("SELECT id FROM users WHERE username = 'bob'")[0];
+    let recipient = env.column::<i64>("SELECT id FROM users WHERE username = 'carol'")[0];
+    env.exec(&format!(
+        "INSERT INTO record_shares (id, record_id, owner_id, recipient_id, version, wrapped_dek, signature, created_at) \
+         VALUES (99, {record_id}, {owner}, {recipient}, 1, {}, {}, 0)",
+        env.blob(&hex(old_share[0].as_ref().unwrap())),
+        env.blob(&hex(old_sig[0].as_ref().unwrap())),
+    ));
+    let r = env.as_token(&carol, &["data", "get", "bob:api-key"]);
+    assert_eq!(r.code, 7, "{}", r.stderr);
+    assert_eq!(
+        r.stderr.lines().next(),
+        Some(
+            "error: the share of 'bob:api-key' does not carry bob's valid signature: it was changed outside zencrypt"
+        )
+    );
+    assert!(!r.stdout.contains("key-v1"));
+}
+
+#[test]
+fn a_forged_share_or_a_swapped_key_is_refused() {
+    let env = Env::new();
+    let (alice, bob, carol) = three_users(&env);
+    put_as(&env, &bob, "shared", b"v1");
+    env.as_token(&bob, &["data", "share", "shared", "--with", "carol"])
+        .ok();
+    // One bit of the signature changed: carol's client refuses the share.
+    let sig = env.blobs("SELECT signature FROM record_shares")[0]
+        .clone()
+        .unwrap();
+    let mut bad = sig.clone();
+    bad[0] ^= 1;
+    env.exec(&format!(
+        "UPDATE record_shares SET signature = {}",
+        env.blob(&hex(&bad))
+    ));
+    let r = env.as_token(&carol, &["data", "get", "bob:shared"]);
+    assert_eq!(r.code, 7);
+    env.exec(&format!(
+        "UPDATE record_shares SET signature = {}",
+        env.blob(&hex(&sig))
+    ));
+    assert_eq!(
+        env.as_token(&carol, &["data", "get", "bob:shared"])
+            .ok()
+            .stdout,
+        "v1"
+    );
+    // An insider gives carol's row alice's keys: bob's next update of the shared record
+    // and his next share with carol are refused, naming both fingerprints; nothing changes.
+    let carol_fp = fingerprint(&env, &carol);
+    let alice_fp = fingerprint(&env, &alice);
+    let mut alices = None;
+    env.rebind_user("alice", |u| alices = u.keys.clone());
+    env.rebind_user("carol", |u| u.keys = alices.clone());
+    let changed = format!(
+        "error: the public key of 'carol' has changed: you pinned {carol_fp}, the database now holds {alice_fp}; compare fingerprints with carol through another channel before trusting the new key"
+    );
+    let r = env.run_with(
+        &["data", "update", "shared"],
+        b"v2",
+        &[("ZENCRYPT_TOKEN", &bob)],
+    );
+    assert_eq!(r.code, 7);
+    assert_eq!(r.stderr.lines().next().unwrap(), changed);
+    put_as(&env, &bob, "second", b"x");
+    let r = env.as_token(&bob, &["data", "share", "second", "--with", "carol"]);
+    assert_eq!(r.code, 7);
+    assert_eq!(r.stderr.lines().next().unwrap(), changed);
+    assert_eq!(
+        env.as_token(&bob, &["data", "get", "shared"]).ok().stdout,
+        "v1"
+    );
+    assert_eq!(
+        env.column::<i64>("SELECT count(*) FROM record_shares"),
+        vec![1]
+    );
+}
+
+#[test]
+fn what_cannot_be_shared_and_what_ends_a_share() {
+    let env = Env::new();
+    let (_, bob, carol) = three_users(&env);
+    // A record password's data key never leaves its owner's client.
+    let pw = write(&env, "rp", b"record-password-1\n");
+    let r = env.run_with(
+        &[
+            "data",
+            "put",
+            "--name",
+            "locked",
+            "--protect",
+            "--password-file",
+            &pw,
+        ],
+        b"x",
+        &[("ZENCRYPT_TOKEN", &bob)],
+    );
+    r.ok();
+    let r = env.as_token(&bob, &["data", "share", "locked", "--with", "carol"]);
+    assert_eq!(r.code, 6);
+    assert_eq!(
+        r.stderr.lines().next(),
+        Some(
+            "error: record 'locked' is protected by a record password and cannot be shared: its data key opens only with that password, which never leaves your client"
+        )
+    );
+    // Twice, to oneself, or to nobody.
+    put_as(&env, &bob, "a", b"1");
+    env.as_token(&bob, &["data", "share", "a", "--with", "carol"])
+        .ok();
+    let r = env.as_token(&bob, &["data", "share", "a", "--with", "carol"]);
+    assert_eq!(r.code, 6);
+    assert_eq!(
+        r.stderr.lines().next(),
+        Some("error: record 'a' is already shared with carol")
+    );
+    assert_eq!(
+        env.as_token(&bob, &["data", "share", "a", "--with", "bob"])
+            .code,
+        2
+    );
+    assert_eq!(
+        env.as_token(&bob, &["data", "share", "a", "--with", "zed"])
+            .code,
+        5
+    );
+    let r = env.as_token(&bob, &["data", "unshare", "a", "--from", "zed"]);
+    assert_eq!(r.code, 5);
+    // A delete ends the share (restoring does not share again); a hard delete wipes it.
+    env.as_token(&bob, &["data", "rm", "a"]).ok();
+    assert_eq!(env.as_token(&carol, &["data", "get", "bob:a"]).code, 5);
+    env.as_token(&bob, &["data", "restore", "a"]).ok();
+    assert_eq!(env.as_token(&carol, &["data", "get", "bob:a"]).code, 5);
+    env.as_token(&bob, &["data", "share", "a", "--with", "carol"])
+        .ok();
+    env.as_token(&bob, &["data", "rm", "a", "--hard", "--yes"])
+        .ok();
+    assert_eq!(
+        env.column::<i64>("SELECT count(*) FROM record_shares"),
+        vec![0]
+    );
+    // Destroying the key takes its records from their recipients too.
+    env.as_token(&bob, &["key", "create", "team"]).ok();
+    let r = env.run_with(
+        &["data", "put", "--name", "k", "--key", "team"],
+        b"2",
+        &[("ZENCRYPT_TOKEN", &bob)],
+    );
+    r.ok();
+    env.as_token(&bob, &["data", "share", "k", "--with", "carol"])
+        .ok();
+    assert_eq!(
+        env.as_token(&carol, &["data", "get", "bob:k"]).ok().stdout,
+        "2"
+    );
+    env.as_token(&bob, &["key", "destroy", "team", "--yes"])
+        .ok();
+    assert_eq!(env.as_token(&carol, &["data", "get", "bob:k"]).code, 5);
+    // The audit log still verifies, share rows' states included.
+    let admin = env.token("alice");
+    let r = env.as_token(&admin, &["audit", "verify"]);
+    r.ok();
+}

@@ -105,7 +105,7 @@ fn a_newer_schema_is_refused_untouched() {
     assert_eq!(
         r.stderr,
         format!(
-            "error: the database at {} has schema version 99, newer than this zencrypt understands (10); upgrade zencrypt (the file was not changed)\n",
+            "error: the database at {} has schema version 99, newer than this zencrypt understands (11); upgrade zencrypt (the file was not changed)\n",
             env.db().display()
         )
     );
@@ -121,7 +121,7 @@ fn a_new_database_is_migrated_and_configured() {
     let version: i64 = c
         .pragma_query_value(None, "user_version", |r| r.get(0))
         .unwrap();
-    assert_eq!(version, 10);
+    assert_eq!(version, 11);
     let mode: String = c
         .pragma_query_value(None, "journal_mode", |r| r.get(0))
         .unwrap();
@@ -144,6 +144,7 @@ fn a_new_database_is_migrated_and_configured() {
             "keys",
             "meta",
             "password_identities",
+            "record_shares",
             "record_versions",
             "records",
             "service_grants",

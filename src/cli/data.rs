@@ -112,6 +112,30 @@ pub enum DataCommand {
     /// Write every record, decrypted, as JSON lines.
     #[command(after_help = "Example:\n  zencrypt data export -o backup.jsonl")]
     Export(ExportArgs),
+    /// Share a record with another user (read-only), end to end.
+    #[command(
+        after_help = "Example:\n  zencrypt data share prod/db/password --with bob\n  # bob: zencrypt data get alice:prod/db/password\n\nThe record's data key is wrapped to bob's public key (pinned the first time: compare\nfingerprints with `zencrypt user show bob`) and signed with yours; the server learns\nneither. Every later update of the record is wrapped for bob too. A record protected by a\nrecord password cannot be shared."
+    )]
+    Share {
+        /// Token or name of your record.
+        #[arg(value_name = "TOKEN|NAME", add = clap_complete::ArgValueCandidates::new(crate::ui::complete::records))]
+        reference: String,
+        /// The user to share it with.
+        #[arg(long, value_name = "USER")]
+        with: String,
+    },
+    /// Stop sharing a record with a user; the record is re-encrypted under a new data key.
+    #[command(
+        after_help = "Example:\n  zencrypt data unshare prod/db/password --from bob\n\nThe record gets a new version with the same value under a new data key, so a data key\nbob kept does not open later versions. What bob already read, he knows: rotate the\nsecret at its source if that matters."
+    )]
+    Unshare {
+        /// Token or name of your record.
+        #[arg(value_name = "TOKEN|NAME", add = clap_complete::ArgValueCandidates::new(crate::ui::complete::records))]
+        reference: String,
+        /// The user to stop sharing it with.
+        #[arg(long, value_name = "USER")]
+        from: String,
+    },
 }
 
 // `data put` arguments. (A plain comment: see `cli::Command`.)
@@ -251,6 +275,12 @@ pub struct ListArgs {
     /// Show the names as a tree of their `/` parts (unnamed records by token at the end).
     #[arg(long)]
     pub tree: bool,
+    /// List the records you shared, with whom.
+    #[arg(long, conflicts_with_all = ["shared_with_me", "tree", "glob", "token", "key", "deleted", "all", "expired"])]
+    pub shared: bool,
+    /// List the records others shared with you (read them as OWNER:NAME).
+    #[arg(long, conflicts_with_all = ["tree", "glob", "token", "key", "deleted", "all", "expired"])]
+    pub shared_with_me: bool,
 }
 
 // `data rm` arguments. (A plain comment: see `cli::Command`.)
@@ -519,7 +549,99 @@ pub fn run(ctx: &Ctx, cmd: DataCommand) -> Result<()> {
         DataCommand::Rekey(a) => rekey(ctx, &mut vault, &session, a),
         DataCommand::Import(a) => import(ctx, &mut vault, &session, a),
         DataCommand::Export(a) => export(ctx, &mut vault, &session, a),
+        DataCommand::Share { reference, with } => {
+            let s = vault.data_share(&session, &reference, &with)?;
+            let shown = s.name.clone().unwrap_or_else(|| s.token.clone());
+            if s.pinned_now {
+                ctx.out.note(&format!(
+                    "Pinned {}'s key ({}); compare it with them (`zencrypt user show {}`).",
+                    s.with, s.fingerprint, s.with
+                ));
+            }
+            ctx.out.note(&format!(
+                "Shared {shown} with {} (read-only); they read it as {}:{shown}.",
+                s.with, session.username
+            ));
+            if ctx.out.json {
+                emitted(ctx.out.json_doc(&json!({
+                    "token": s.token,
+                    "name": s.name,
+                    "with": s.with,
+                    "fingerprint": s.fingerprint.to_string(),
+                    "pinned_now": s.pinned_now,
+                })))?;
+            }
+            Ok(())
+        }
+        DataCommand::Unshare { reference, from } => {
+            let version = vault.data_unshare(&session, &reference, &from)?;
+            ctx.out.note(&format!(
+                "Stopped sharing {reference} with {from}; re-encrypted as version {version}. \
+                 What {from} already read cannot be taken back: rotate it at its source if that matters."
+            ));
+            if ctx.out.json {
+                emitted(ctx.out.json_doc(
+                    &json!({ "reference": reference, "from": from, "version": version }),
+                ))?;
+            }
+            Ok(())
+        }
     }
+}
+
+/// `data list --shared` and `--shared-with-me`.
+fn list_shares(ctx: &Ctx, vault: &mut Vault, session: &Session, mine: bool) -> Result<()> {
+    let out = &ctx.out;
+    let rows: Vec<(Vec<String>, serde_json::Value)> = if mine {
+        vault
+            .shares_by_me(session)?
+            .into_iter()
+            .map(|s| {
+                let since = duration::rfc3339(s.since);
+                let name = s.name.clone().unwrap_or_default();
+                let doc =
+                    json!({ "token": s.token, "name": s.name, "with": s.with, "since": since });
+                (vec![s.token, name, s.with, since], doc)
+            })
+            .collect()
+    } else {
+        vault
+            .shares_with_me(session)?
+            .into_iter()
+            .map(|s| {
+                let since = duration::rfc3339(s.since);
+                let reference = format!(
+                    "{}:{}",
+                    s.owner,
+                    s.name.clone().unwrap_or_else(|| s.token.clone())
+                );
+                let doc = json!({
+                    "reference": reference, "owner": s.owner, "token": s.token,
+                    "name": s.name, "version": s.version, "since": since,
+                });
+                (vec![reference, s.token, since], doc)
+            })
+            .collect()
+    };
+    if out.json {
+        let docs: Vec<_> = rows.into_iter().map(|(_, d)| d).collect();
+        return emitted(out.json_doc(&json!(docs)));
+    }
+    if rows.is_empty() {
+        out.note(if mine {
+            "You share no records."
+        } else {
+            "Nothing is shared with you."
+        });
+        return Ok(());
+    }
+    let header: &[&str] = if mine {
+        &["token", "name", "with", "since"]
+    } else {
+        &["reference", "token", "since"]
+    };
+    let lines: Vec<Vec<String>> = rows.into_iter().map(|(l, _)| l).collect();
+    emitted(out.data_line(&crate::ui::output::fitted_table(header, lines, &["since"])))
 }
 
 /// `data put`: stores a value and prints its token.
@@ -804,6 +926,9 @@ fn unreadable(r: &str, got: &GetOutcome) -> Error {
 
 /// `data list`: lists records without their values.
 fn list(ctx: &Ctx, vault: &mut Vault, session: &Session, a: ListArgs) -> Result<()> {
+    if a.shared || a.shared_with_me {
+        return list_shares(ctx, vault, session, a.shared);
+    }
     let out = &ctx.out;
     let filter = RecordFilter {
         tokens: a.token,

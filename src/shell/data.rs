@@ -468,6 +468,7 @@ mod tests {
             deleted_at: None,
             protected: false,
             key: None,
+            owner: None,
         }
     }
 

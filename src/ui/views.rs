@@ -361,7 +361,7 @@ pub fn fields(e: &AuditEntry) -> Vec<String> {
 
 /// A record as JSON (the `data list` shape).
 pub fn record_json(r: &RecordInfo) -> Value {
-    json!({
+    let mut doc = json!({
         "token": r.token,
         "name": r.name,
         "version": r.version,
@@ -371,7 +371,11 @@ pub fn record_json(r: &RecordInfo) -> Value {
         "deleted_at": r.deleted_at.map(duration::rfc3339),
         "protected": r.protected,
         "key": r.key,
-    })
+    });
+    if let Some(owner) = &r.owner {
+        doc["owner"] = json!(owner);
+    }
+    doc
 }
 
 /// Service accounts as `service list` shows them: one line each, its grants and live

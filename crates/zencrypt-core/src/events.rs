@@ -167,6 +167,10 @@ names! {
         DataImport => "data.import",
         /// Records were exported.
         DataExport => "data.export",
+        /// A record was shared with a user.
+        DataShare => "data.share",
+        /// A record's share with a user ended (and the record was re-encrypted).
+        DataUnshare => "data.unshare",
         /// A usage report was read.
         Usage => "usage",
     }

@@ -26,8 +26,8 @@ use crate::error::Error;
 use crate::ids::UserId;
 use crate::model::{
     AuditEntry, AuditFilter, IdentityRow, KeyEvent, KeyRecord, KeyVersionRecord, RecordFilter,
-    RecordRow, RowId, ServiceGrant, ServiceRecordKey, SessionRecord, StoredRow, UsageEvent,
-    UserRecord,
+    RecordRow, RecordShare, RowId, ServiceGrant, ServiceRecordKey, SessionRecord, ShareFilter,
+    StoredRow, UsageEvent, UserRecord,
 };
 use crate::storage::{NewUser, StoreError, StoreResult, Tx, UsageGroup};
 
@@ -170,6 +170,18 @@ pub fn encode_service_grant(g: &ServiceGrant) -> Aad {
         .int(g.created_at)
 }
 
+/// The encoding of a record share (its owner's signature covers more: docs/sharing.md).
+pub fn encode_record_share(s: &RecordShare) -> Aad {
+    Aad::new("row/record_shares")
+        .int(s.id)
+        .int(s.record_id)
+        .int(s.owner_id)
+        .int(s.recipient_id)
+        .int(s.version)
+        .field(&s.wrapped_dek)
+        .int(s.created_at)
+}
+
 /// The bound encoding of a session row: its user and lifetime. Revocation is not bound:
 /// it wipes the session's key copy, which no edit can bring back.
 pub fn encode_session(s: &SessionRecord) -> Aad {
@@ -268,6 +280,11 @@ pub fn describe(row: &StoredRow) -> (RowId, Aad, &[u8]) {
         StoredRow::Record(r) => (RowId::Record(r.id), encode_record(r), &r.mac),
         StoredRow::Identity(i) => (RowId::Identity(i.id), encode_identity(i), &i.mac),
         StoredRow::ServiceGrant(g) => (RowId::ServiceGrant(g.id), encode_service_grant(g), &g.mac),
+        StoredRow::RecordShare(s) => (
+            RowId::RecordShare(s.id),
+            encode_record_share(s),
+            &s.signature,
+        ),
     }
 }
 
@@ -312,6 +329,7 @@ impl StateDigests {
             RowId::Record(id) => (4, *id, 0),
             RowId::Identity(id) => (5, *id, 0),
             RowId::ServiceGrant(id) => (6, *id, 0),
+            RowId::RecordShare(id) => (7, *id, 0),
             RowId::Session(_) | RowId::RecordVersion(..) => return None,
         })
     }
@@ -373,6 +391,7 @@ impl StateDigests {
                 4 => RowId::Record(a),
                 5 => RowId::Identity(a),
                 6 => RowId::ServiceGrant(a),
+                7 => RowId::RecordShare(a),
                 _ => return None,
             };
             let (&present, rest) = bytes.split_first()?;
@@ -950,6 +969,35 @@ impl Tx for Sealed<'_> {
         record_id: Option<i64>,
     ) -> StoreResult<u64> {
         self.inner.delete_service_record_keys(service_id, record_id)
+    }
+    // A share is bound by its owner's signature, which its readers check with the
+    // owner's pinned key (`sharing`); its state goes into the audit entry like a row's.
+    fn put_record_share(&mut self, s: &RecordShare) -> StoreResult<i64> {
+        let id = self.inner.put_record_share(s)?;
+        let enc = encode_record_share(&RecordShare { id, ..s.clone() });
+        self.note(RowId::RecordShare(id), &enc, &s.signature);
+        Ok(id)
+    }
+    fn record_shares(&mut self, filter: &ShareFilter) -> StoreResult<Vec<RecordShare>> {
+        self.inner.record_shares(filter)
+    }
+    fn delete_record_shares(
+        &mut self,
+        record_id: i64,
+        recipient_id: Option<i64>,
+    ) -> StoreResult<u64> {
+        let gone = self.inner.record_shares(&ShareFilter {
+            record_id: Some(record_id),
+            recipient_id,
+            ..ShareFilter::default()
+        })?;
+        for s in &gone {
+            self.written.set(RowId::RecordShare(s.id), None);
+        }
+        self.inner.delete_record_shares(record_id, recipient_id)
+    }
+    fn shared_record(&mut self, owner_id: i64, reference: &str) -> StoreResult<Option<RecordRow>> {
+        self.inner.record_by_ref(owner_id, reference)
     }
     fn user_sessions(&mut self, user_id: i64) -> StoreResult<Vec<SessionRecord>> {
         let rows = self.inner.user_sessions(user_id)?;

@@ -723,6 +723,7 @@ impl Vault {
                 let from = key.min_decrypt_version;
                 key.min_decrypt_version = v;
                 crate::services::forget_key(tx, owner.0, key.id, v)?;
+                crate::sharing::end_shares_of_key(tx, owner.0, key.id, v)?;
                 log_event(tx, key.id, &actor, KeyEventKind::MinDecryptionChanged, Some(v), json!({ "from": from }))?;
                 detail.insert("min_decrypt_version".into(), json!(v));
             }
@@ -808,6 +809,7 @@ impl Vault {
                 crate::services::renew_records(tx, session, |r| r.key_id == Some(id))?;
             } else {
                 crate::services::forget_key(tx, owner.0, key.id, i64::MAX)?;
+                crate::sharing::end_shares_of_key(tx, owner.0, key.id, i64::MAX)?;
             }
             log_event(tx, key.id, &actor, event, None, json!({}))?;
             Ok(((), json!({})))
@@ -837,6 +839,7 @@ impl Vault {
                 key.status = KeyStatus::Destroyed;
                 tx.update_key(&key)?;
                 crate::services::forget_key(tx, owner.0, key.id, i64::MAX)?;
+                crate::sharing::end_shares_of_key(tx, owner.0, key.id, i64::MAX)?;
                 let versions = key.latest_version;
                 log_event(
                     tx,

@@ -566,6 +566,8 @@ pub enum RowId {
     Session(String),
     /// `service_grants`.
     ServiceGrant(i64),
+    /// `record_shares` (bound by the owner's signature).
+    RecordShare(i64),
 }
 
 impl fmt::Display for RowId {
@@ -579,6 +581,7 @@ impl fmt::Display for RowId {
             RowId::Identity(id) => write!(f, "password_identities row {id}"),
             RowId::Session(_) => f.write_str("a sessions row"),
             RowId::ServiceGrant(id) => write!(f, "service_grants row {id}"),
+            RowId::RecordShare(id) => write!(f, "record_shares row {id}"),
         }
     }
 }
@@ -599,6 +602,8 @@ pub enum StoredRow {
     Identity(IdentityRow),
     /// A grant of records to a service account.
     ServiceGrant(ServiceGrant),
+    /// A record shared with another user.
+    RecordShare(RecordShare),
 }
 
 /// A service account's grant: the owner's records whose names match `pattern` (a glob,
@@ -633,6 +638,54 @@ pub struct ServiceRecordKey {
     pub version: i64,
     /// The data key wrapped under the service key.
     pub wrapped_dek: Vec<u8>,
+}
+
+/// A record shared with another user (docs/sharing.md): the record's current data key
+/// wrapped to the recipient's pinned X25519 key (an age file), under the owner's
+/// Ed25519 signature over the grant and the wrap.
+#[derive(Clone, PartialEq, Eq)]
+pub struct RecordShare {
+    /// Database id.
+    pub id: i64,
+    /// The record.
+    pub record_id: i64,
+    /// The record's token (read with the share, not stored in it).
+    pub record_token: String,
+    /// The record's owner, who signed the share.
+    pub owner_id: i64,
+    /// Who may read it.
+    pub recipient_id: i64,
+    /// The record version whose data key is wrapped.
+    pub version: i64,
+    /// The data key as an age file to the recipient.
+    pub wrapped_dek: Vec<u8>,
+    /// The owner's Ed25519 signature (docs/sharing.md, "What a share binds").
+    pub signature: Vec<u8>,
+    /// Unix seconds the record was first shared with the recipient.
+    pub created_at: i64,
+}
+
+impl fmt::Debug for RecordShare {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RecordShare")
+            .field("id", &self.id)
+            .field("record_id", &self.record_id)
+            .field("owner_id", &self.owner_id)
+            .field("recipient_id", &self.recipient_id)
+            .field("version", &self.version)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Which shares to read: any combination of record, owner and recipient.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ShareFilter {
+    /// Shares of this record.
+    pub record_id: Option<i64>,
+    /// Shares by this owner.
+    pub owner_id: Option<i64>,
+    /// Shares with this recipient.
+    pub recipient_id: Option<i64>,
 }
 
 impl fmt::Debug for ServiceRecordKey {

@@ -24,9 +24,11 @@ use crate::crypto::{Aad, Key32, aead};
 use crate::error::{Error, Result};
 use crate::events::AuditAction;
 use crate::ids::UserId;
-use crate::model::{Role, UserKeys, UserRecord, UserStatus};
+use crate::model::{RecordRow, RecordShare, Role, ShareFilter, UserKeys, UserRecord, UserStatus};
+use crate::records::RecordInfo;
 use crate::storage::Tx;
 use crate::vault::{Session, Vault};
+use zeroize::Zeroizing;
 
 /// A user's public key as others see it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -476,5 +478,476 @@ mod tests {
         let enc = p.encode();
         assert_eq!(Pins::decode(&enc[..enc.len() - 1]), None);
         assert_eq!(Pins::decode(&[]), Some(Pins::default()));
+    }
+}
+
+// ---- Records shared with other users -------------------------------------------------
+
+/// One record the session user shared, as `data list --shared` shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ShareInfo {
+    /// The record's token.
+    pub token: String,
+    /// The record's name.
+    pub name: Option<String>,
+    /// The recipient.
+    pub with: String,
+    /// Unix seconds it was first shared with them.
+    pub since: i64,
+}
+
+/// One record shared with the session user, as `data list --shared-with-me` shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SharedWithMe {
+    /// The owner.
+    pub owner: String,
+    /// The record's token.
+    pub token: String,
+    /// The record's name.
+    pub name: Option<String>,
+    /// The version shared.
+    pub version: i64,
+    /// Unix seconds it was first shared.
+    pub since: i64,
+}
+
+/// What `data share` did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Shared {
+    /// The record's token.
+    pub token: String,
+    /// The record's name.
+    pub name: Option<String>,
+    /// The recipient.
+    pub with: String,
+    /// The recipient's fingerprint, as pinned.
+    pub fingerprint: Fingerprint,
+    /// Whether the recipient's key was pinned just now (first use).
+    pub pinned_now: bool,
+}
+
+/// What the owner signs for a share: the record as the recipient will read it (id, token,
+/// owner, name, version, expiry), the recipient and the key they were pinned with, the
+/// access (read), the wrapped data key and the share's creation time.
+fn share_message(
+    row: &RecordRow,
+    recipient_id: i64,
+    recipient: &Fingerprint,
+    wrapped_dek: &[u8],
+    created_at: i64,
+) -> Vec<u8> {
+    use sha2::{Digest as _, Sha256};
+    let a = Aad::new("zencrypt share v1")
+        .int(row.id)
+        .field(&row.token)
+        .int(row.owner_id)
+        .field(row.name.as_deref().unwrap_or(""))
+        .int(row.version);
+    let a = match row.expires_at {
+        Some(e) => a.field([1]).int(e),
+        None => a.field([0]),
+    };
+    a.int(recipient_id)
+        .field(recipient.0)
+        .field("read")
+        .field(Sha256::digest(wrapped_dek))
+        .int(created_at)
+        .as_bytes()
+        .to_vec()
+}
+
+/// Wraps `dek` to a recipient and signs the share with the owner's keypair.
+fn make_share(
+    owner: &Keypair,
+    row: &RecordRow,
+    recipient_id: i64,
+    recipient: &PublicKeys,
+    dek: &Key32,
+    created_at: i64,
+) -> Result<RecordShare> {
+    let to = recipient.age_recipient().ok_or_else(|| {
+        Error::Integrity(format!(
+            "the public key of user {recipient_id} is not a valid age recipient"
+        ))
+    })?;
+    let mut wrapped = Vec::with_capacity(256);
+    crate::crypto::agefile::encrypt(
+        &[to],
+        &mut &dek.expose()[..],
+        &mut wrapped,
+        false,
+        &mut |_| {},
+    )?;
+    let signature = owner
+        .sign(&share_message(
+            row,
+            recipient_id,
+            &recipient.fingerprint(),
+            &wrapped,
+            created_at,
+        ))
+        .to_vec();
+    Ok(RecordShare {
+        id: 0,
+        record_id: row.id,
+        record_token: row.token.clone(),
+        owner_id: row.owner_id,
+        recipient_id,
+        version: row.version,
+        wrapped_dek: wrapped,
+        signature,
+        created_at,
+    })
+}
+
+/// Wraps a record's new data key for every user it is shared with, each checked against
+/// the owner's pins (a changed key refuses the write, exit 7). Called on every write of the
+/// record's value.
+pub(crate) fn reshare(
+    tx: &mut dyn Tx,
+    session: &Session,
+    row: &RecordRow,
+    dek: &Key32,
+) -> Result<()> {
+    let shares = tx.record_shares(&ShareFilter {
+        record_id: Some(row.id),
+        ..ShareFilter::default()
+    })?;
+    if shares.is_empty() {
+        return Ok(());
+    }
+    let (me, _) = own_keypair(tx, session)?;
+    for old in shares {
+        let recipient = tx
+            .user_by_id(old.recipient_id)?
+            .ok_or_else(|| no_such_user(&format!("#{}", old.recipient_id)))?;
+        let (user, keys, _) = pinned_keys(tx, session, &recipient.username)?;
+        let share = make_share(&me, row, user.id, &keys, dek, old.created_at)?;
+        tx.put_record_share(&share)?;
+    }
+    Ok(())
+}
+
+/// Ends every share of these records (a delete: restoring does not share again).
+pub(crate) fn end_shares(tx: &mut dyn Tx, record_ids: &[i64]) -> Result<()> {
+    for id in record_ids {
+        tx.delete_record_shares(*id, None)?;
+    }
+    Ok(())
+}
+
+/// Ends the shares of `owner`'s records under key `key_id` whose key version is below
+/// `below` (all of them with `i64::MAX`): a disabled, destroyed or no longer decrypting
+/// key takes its records from their recipients too.
+pub(crate) fn end_shares_of_key(
+    tx: &mut dyn Tx,
+    owner: i64,
+    key_id: i64,
+    below: i64,
+) -> Result<()> {
+    let shares = tx.record_shares(&ShareFilter {
+        owner_id: Some(owner),
+        ..ShareFilter::default()
+    })?;
+    let mut done = std::collections::BTreeSet::new();
+    for s in shares {
+        if !done.insert(s.record_id) {
+            continue;
+        }
+        if let Some(row) = tx.record_by_ref(owner, &s.record_token)?
+            && row.key_id == Some(key_id)
+            && row.key_version.is_some_and(|v| v < below)
+        {
+            tx.delete_record_shares(row.id, None)?;
+        }
+    }
+    Ok(())
+}
+
+/// The owner and name of an `OWNER:NAME` reference.
+fn split_reference(reference: &str) -> Option<(&str, &str)> {
+    let (owner, name) = reference.split_once(':')?;
+    (!owner.is_empty() && !name.is_empty()).then_some((owner, name))
+}
+
+/// Finds a record shared with the session user by `OWNER:NAME` or by its token, checks
+/// the owner's signature (the owner's key pinned like any other) and opens it. `None` when
+/// there is no such share (or the record is deleted or expired: its shares end with it).
+pub(crate) fn read_shared(
+    tx: &mut dyn Tx,
+    session: &Session,
+    reference: &str,
+) -> Result<Option<(RecordInfo, Zeroizing<Vec<u8>>)>> {
+    let found = match split_reference(reference) {
+        Some((owner_name, name)) => {
+            let Some(owner) = tx
+                .user_by_name(owner_name)?
+                .filter(|u| u.role != Role::Service)
+            else {
+                return Ok(None);
+            };
+            let Some(row) = tx.shared_record(owner.id, name)? else {
+                return Ok(None);
+            };
+            if row.name.as_deref() != Some(name) {
+                // A token after the colon is not a name.
+                return Ok(None);
+            }
+            let share = tx
+                .record_shares(&ShareFilter {
+                    record_id: Some(row.id),
+                    recipient_id: Some(session.user_id.0),
+                    ..ShareFilter::default()
+                })?
+                .into_iter()
+                .next();
+            share.map(|s| (owner, row, s))
+        }
+        None => {
+            let mine = tx.record_shares(&ShareFilter {
+                recipient_id: Some(session.user_id.0),
+                ..ShareFilter::default()
+            })?;
+            let Some(s) = mine.into_iter().find(|s| s.record_token == reference) else {
+                return Ok(None);
+            };
+            let owner = tx
+                .user_by_id(s.owner_id)?
+                .ok_or_else(|| no_such_user(&format!("#{}", s.owner_id)))?;
+            let Some(row) = tx.shared_record(owner.id, &s.record_token)? else {
+                return Ok(None);
+            };
+            Some((owner, row, s))
+        }
+    };
+    let Some((owner, row, share)) = found else {
+        return Ok(None);
+    };
+    if row.deleted_at.is_some() || crate::records::is_expired(&row, crate::duration::now()) {
+        return Ok(None);
+    }
+    let dek = open_share(tx, session, &owner, &row, &share)?;
+    let value = crate::records::open_value(&row, &dek)?;
+    crate::records::usage(
+        tx,
+        session,
+        &row,
+        crate::events::UsageOp::DataGet,
+        value.len(),
+    )?;
+    let mut info = crate::records::record_info(&row, None);
+    info.owner = Some(owner.username.clone());
+    Ok(Some((info, value)))
+}
+
+/// Checks a share with the owner's pinned signing key and opens its data key with the
+/// session user's keypair.
+fn open_share(
+    tx: &mut dyn Tx,
+    session: &Session,
+    owner: &UserRecord,
+    row: &RecordRow,
+    share: &RecordShare,
+) -> Result<Key32> {
+    let forged = || {
+        Error::Integrity(format!(
+            "the share of '{}:{}' does not carry {}'s valid signature: it was changed outside zencrypt",
+            owner.username,
+            row.name.as_deref().unwrap_or(&row.token),
+            owner.username
+        ))
+    };
+    if share.owner_id != owner.id || share.owner_id != row.owner_id || share.version != row.version
+    {
+        return Err(forged());
+    }
+    let (_, owner_keys, _) = pinned_keys(tx, session, &owner.username)?;
+    let (me, _) = own_keypair(tx, session)?;
+    let message = share_message(
+        row,
+        session.user_id.0,
+        &me.public().fingerprint(),
+        &share.wrapped_dek,
+        share.created_at,
+    );
+    if !owner_keys.verifies(&message, &share.signature) {
+        return Err(forged());
+    }
+    let mut dek = Zeroizing::new(Vec::with_capacity(32));
+    crate::crypto::agefile::decrypt(
+        &[me.identity()],
+        &mut &share.wrapped_dek[..],
+        &mut *dek,
+        &mut |_| {},
+    )
+    .map_err(|_| forged())?;
+    Key32::from_slice(&dek).ok_or_else(forged)
+}
+
+impl Vault {
+    /// Shares one of the session user's records with `with`: its data key wrapped to
+    /// their pinned key, signed. Protected records cannot be shared (exit 6).
+    pub fn data_share(&mut self, session: &Session, reference: &str, with: &str) -> Result<Shared> {
+        let target = format!("{reference} -> {with}");
+        self.authorized(session, Permission::Own, AuditAction::DataShare, &target, |tx| {
+            let row = crate::records::load_readable(tx, session.user_id, reference)?;
+            if row.identity_id.is_some() {
+                return Err(Error::Conflict(format!(
+                    "record '{reference}' is protected by a record password and cannot be shared: \
+                     its data key opens only with that password, which never leaves your client"
+                )));
+            }
+            let (user, keys, pinned_now) = pinned_keys(tx, session, with)?;
+            if user.id == session.user_id.0 {
+                return Err(Error::Usage("a record is yours already: share it with someone else".into()));
+            }
+            let existing = tx.record_shares(&ShareFilter {
+                record_id: Some(row.id),
+                recipient_id: Some(user.id),
+                ..ShareFilter::default()
+            })?;
+            if !existing.is_empty() {
+                return Err(Error::Conflict(format!(
+                    "record '{reference}' is already shared with {}",
+                    user.username
+                )));
+            }
+            let mut ring = crate::records::Keyring::new(session, None);
+            let dek = ring.dek(tx, session, &row)?;
+            let (me, _) = own_keypair(tx, session)?;
+            let share = make_share(&me, &row, user.id, &keys, &dek, crate::duration::now())?;
+            tx.put_record_share(&share)?;
+            let fp = keys.fingerprint();
+            let detail = json!({
+                "record": row.token,
+                "with": user.username,
+                "fingerprint": fp.to_string(),
+                "pinned_now": pinned_now,
+            });
+            let out = Shared {
+                token: row.token.clone(),
+                name: row.name.clone(),
+                with: user.username.clone(),
+                fingerprint: fp,
+                pinned_now,
+            };
+            Ok((out, detail))
+        })
+    }
+
+    /// Ends a record's share with `from` and re-encrypts the record under a new data key
+    /// (a new version, the same value), wrapped again for the recipients that remain:
+    /// a former recipient who kept the old data key cannot read later versions. Returns
+    /// the record's new version.
+    pub fn data_unshare(&mut self, session: &Session, reference: &str, from: &str) -> Result<i64> {
+        let target = format!("{reference} -> {from}");
+        let history = self.policy.history;
+        self.authorized(
+            session,
+            Permission::Own,
+            AuditAction::DataUnshare,
+            &target,
+            |tx| {
+                let row = tx
+                    .record_by_ref(session.user_id.0, reference)?
+                    .ok_or_else(|| crate::records::not_found(reference))?;
+                let user = tx.user_by_name(from)?.ok_or_else(|| no_such_user(from))?;
+                let n = tx.delete_record_shares(row.id, Some(user.id))?;
+                if n == 0 {
+                    return Err(Error::NotFound(format!(
+                        "record '{reference}' is not shared with {}",
+                        user.username
+                    )));
+                }
+                let mut version = row.version;
+                if row.deleted_at.is_none() {
+                    let mut ring = crate::records::Keyring::new(session, None);
+                    let dek = ring.dek(tx, session, &row)?;
+                    let value = crate::records::open_value(&row, &dek)?;
+                    let row =
+                        crate::records::update_in(tx, session, &mut ring, row, &value, history)?;
+                    version = row.version;
+                }
+                let detail = json!({ "from": user.username, "version": version });
+                Ok((version, detail))
+            },
+        )
+    }
+
+    /// The session user's records shared with others, one entry per recipient.
+    pub fn shares_by_me(&mut self, session: &Session) -> Result<Vec<ShareInfo>> {
+        self.authorized(
+            session,
+            Permission::Own,
+            AuditAction::DataList,
+            "--shared",
+            |tx| {
+                let shares = tx.record_shares(&ShareFilter {
+                    owner_id: Some(session.user_id.0),
+                    ..ShareFilter::default()
+                })?;
+                let mut out = Vec::new();
+                for s in shares {
+                    let Some(row) = tx.record_by_ref(session.user_id.0, &s.record_token)? else {
+                        continue;
+                    };
+                    let with = tx
+                        .user_by_id(s.recipient_id)?
+                        .map(|u| u.username)
+                        .unwrap_or_else(|| format!("#{}", s.recipient_id));
+                    out.push(ShareInfo {
+                        token: row.token,
+                        name: row.name,
+                        with,
+                        since: s.created_at,
+                    });
+                }
+                let n = out.len();
+                Ok((out, json!({ "shared": n })))
+            },
+        )
+    }
+
+    /// The records others shared with the session user (each share's signature checked).
+    pub fn shares_with_me(&mut self, session: &Session) -> Result<Vec<SharedWithMe>> {
+        self.authorized(
+            session,
+            Permission::Own,
+            AuditAction::DataList,
+            "--shared-with-me",
+            |tx| {
+                let shares = tx.record_shares(&ShareFilter {
+                    recipient_id: Some(session.user_id.0),
+                    ..ShareFilter::default()
+                })?;
+                let mut out = Vec::new();
+                for s in shares {
+                    let Some(owner) = tx.user_by_id(s.owner_id)? else {
+                        continue;
+                    };
+                    if owner.status != UserStatus::Active {
+                        continue;
+                    }
+                    let Some(row) = tx.shared_record(owner.id, &s.record_token)? else {
+                        continue;
+                    };
+                    if row.deleted_at.is_some()
+                        || crate::records::is_expired(&row, crate::duration::now())
+                    {
+                        continue;
+                    }
+                    open_share(tx, session, &owner, &row, &s)?;
+                    out.push(SharedWithMe {
+                        owner: owner.username,
+                        token: row.token,
+                        name: row.name,
+                        version: row.version,
+                        since: s.created_at,
+                    });
+                }
+                let n = out.len();
+                Ok((out, json!({ "shared_with_me": n })))
+            },
+        )
     }
 }

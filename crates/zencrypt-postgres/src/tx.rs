@@ -15,9 +15,9 @@ use postgres::{Client, Row, SimpleQueryMessage, Statement};
 use zencrypt_core::crypto::kdf::KdfParams;
 use zencrypt_core::model::{
     AuditEntry, AuditFilter, Credentials, IdentityRow, KeyEvent, KeyRecord, KeyStatus,
-    KeyVersionRecord, Outcome, RecordFilter, RecordOrder, RecordRow, RecoveryWrap, Role, RowId,
-    ServiceGrant, ServiceRecordKey, SessionRecord, StoredRow, UsageEvent, UserKeys, UserRecord,
-    UserStatus,
+    KeyVersionRecord, Outcome, RecordFilter, RecordOrder, RecordRow, RecordShare, RecoveryWrap,
+    Role, RowId, ServiceGrant, ServiceRecordKey, SessionRecord, ShareFilter, StoredRow, UsageEvent,
+    UserKeys, UserRecord, UserStatus,
 };
 use zencrypt_core::storage::schema::{ColumnType, Table, Value};
 use zencrypt_core::storage::{NewUser, StoreError, StoreResult, Tx, UsageGroup};
@@ -187,6 +187,23 @@ fn user_from_row(r: &Row) -> Read<UserRecord> {
         keys: UserKeys::from_columns(r.try_get(19)?, r.try_get(20)?, r.try_get(21)?)
             .map_err(|_| Bad::Value("users.public_key"))?,
         pins: r.try_get(22)?,
+    })
+}
+
+const SHARE_COLUMNS: &str = "s.id, s.record_id, r.token, s.owner_id, s.recipient_id, s.version, \
+     s.wrapped_dek, s.signature, s.created_at";
+
+fn share_from_row(r: &Row) -> Read<RecordShare> {
+    Ok(RecordShare {
+        id: r.try_get(0)?,
+        record_id: r.try_get(1)?,
+        record_token: r.try_get(2)?,
+        owner_id: r.try_get(3)?,
+        recipient_id: r.try_get(4)?,
+        version: r.try_get(5)?,
+        wrapped_dek: r.try_get(6)?,
+        signature: r.try_get(7)?,
+        created_at: r.try_get(8)?,
     })
 }
 
@@ -742,6 +759,8 @@ impl Tx for PgTx<'_> {
                 "UPDATE service_grants SET row_mac = $2 WHERE id = $1",
                 args![*id, mac],
             ),
+            // Bound by the owner's signature, made with the row.
+            RowId::RecordShare(_) => Ok(0),
         }
         .map(drop)
     }
@@ -757,7 +776,7 @@ impl Tx for PgTx<'_> {
             },
         };
         let mut going = true;
-        let scans: [(String, ToStored); 6] = [
+        let scans: [(String, ToStored); 7] = [
             (
                 format!("SELECT {USER_COLUMNS} FROM users ORDER BY id"),
                 |r| user_from_row(r).map(StoredRow::User),
@@ -783,6 +802,13 @@ impl Tx for PgTx<'_> {
             (
                 format!("SELECT {GRANT_COLUMNS} FROM service_grants ORDER BY id"),
                 |r| grant_from_row(r).map(StoredRow::ServiceGrant),
+            ),
+            (
+                format!(
+                    "SELECT {SHARE_COLUMNS} FROM record_shares s \
+                     JOIN records r ON r.id = s.record_id ORDER BY s.id"
+                ),
+                |r| share_from_row(r).map(StoredRow::RecordShare),
             ),
         ];
         for (sql, map) in scans {
@@ -1262,6 +1288,7 @@ impl Tx for PgTx<'_> {
             "DELETE FROM service_record_keys WHERE record_id = $1",
             args![id],
         )?;
+        self.exec("DELETE FROM record_shares WHERE record_id = $1", args![id])?;
         self.exec(
             "WITH gone AS (DELETE FROM records WHERE id = $1 RETURNING id) \
              SELECT setval('records_id_high', g.id) FROM (SELECT max(id) AS id FROM gone) g \
@@ -1510,6 +1537,56 @@ impl Tx for PgTx<'_> {
             "DELETE FROM service_record_keys \
              WHERE service_id = $1 AND ($2::BIGINT IS NULL OR record_id = $2)",
             args![service_id, record_id],
+        )
+    }
+
+    fn put_record_share(&mut self, sh: &RecordShare) -> StoreResult<i64> {
+        let id = self.one(
+            "INSERT INTO record_shares (id, record_id, owner_id, recipient_id, version, \
+             wrapped_dek, signature, created_at) \
+             SELECT coalesce(max(id), 0) + 1, $1, $2, $3, $4, $5, $6, $7 FROM record_shares \
+             ON CONFLICT (record_id, recipient_id) DO UPDATE SET owner_id = excluded.owner_id, \
+             version = excluded.version, wrapped_dek = excluded.wrapped_dek, \
+             signature = excluded.signature RETURNING id",
+            args![
+                sh.record_id,
+                sh.owner_id,
+                sh.recipient_id,
+                sh.version,
+                sh.wrapped_dek,
+                sh.signature,
+                sh.created_at
+            ],
+            |r| Ok(r.try_get::<_, i64>(0)?),
+        )?;
+        id.ok_or_else(|| StoreError::Invalid {
+            what: "record_shares: no id returned".into(),
+        })
+    }
+
+    fn record_shares(&mut self, f: &ShareFilter) -> StoreResult<Vec<RecordShare>> {
+        let sql = format!(
+            "SELECT {SHARE_COLUMNS} FROM record_shares s JOIN records r ON r.id = s.record_id \
+             WHERE ($1::BIGINT IS NULL OR s.record_id = $1) \
+             AND ($2::BIGINT IS NULL OR s.owner_id = $2) \
+             AND ($3::BIGINT IS NULL OR s.recipient_id = $3) ORDER BY s.record_id, s.recipient_id"
+        );
+        self.all(
+            &sql,
+            args![f.record_id, f.owner_id, f.recipient_id],
+            share_from_row,
+        )
+    }
+
+    fn delete_record_shares(
+        &mut self,
+        record_id: i64,
+        recipient_id: Option<i64>,
+    ) -> StoreResult<u64> {
+        self.exec(
+            "DELETE FROM record_shares \
+             WHERE record_id = $1 AND ($2::BIGINT IS NULL OR recipient_id = $2)",
+            args![record_id, recipient_id],
         )
     }
 

@@ -15,9 +15,9 @@ use zencrypt_core::crypto::kdf::KdfParams;
 use zencrypt_core::fsutil;
 use zencrypt_core::model::{
     AuditEntry, AuditFilter, Credentials, IdentityRow, KeyEvent, KeyRecord, KeyStatus,
-    KeyVersionRecord, Outcome, RecordFilter, RecordOrder, RecordRow, RecoveryWrap, Role, RowId,
-    ServiceGrant, ServiceRecordKey, SessionRecord, StoredRow, UsageEvent, UserKeys, UserRecord,
-    UserStatus,
+    KeyVersionRecord, Outcome, RecordFilter, RecordOrder, RecordRow, RecordShare, RecoveryWrap,
+    Role, RowId, ServiceGrant, ServiceRecordKey, SessionRecord, ShareFilter, StoredRow, UsageEvent,
+    UserKeys, UserRecord, UserStatus,
 };
 use zencrypt_core::storage::migrations::{LATEST, MIGRATIONS};
 use zencrypt_core::storage::schema::{TABLES, Table, Value};
@@ -415,6 +415,23 @@ fn grant_from_row(r: &Row<'_>) -> rusqlite::Result<ServiceGrant> {
         pattern: r.get(3)?,
         created_at: r.get(4)?,
         mac: r.get(5)?,
+    })
+}
+
+const SHARE_COLUMNS: &str = "s.id, s.record_id, r.token, s.owner_id, s.recipient_id, s.version, \
+     s.wrapped_dek, s.signature, s.created_at";
+
+fn share_from_row(r: &Row<'_>) -> rusqlite::Result<RecordShare> {
+    Ok(RecordShare {
+        id: r.get(0)?,
+        record_id: r.get(1)?,
+        record_token: r.get(2)?,
+        owner_id: r.get(3)?,
+        recipient_id: r.get(4)?,
+        version: r.get(5)?,
+        wrapped_dek: r.get(6)?,
+        signature: r.get(7)?,
+        created_at: r.get(8)?,
     })
 }
 
@@ -874,6 +891,8 @@ impl Tx for SqliteTx<'_> {
                 "UPDATE service_grants SET row_mac = ?2 WHERE id = ?1",
                 params![id, mac],
             ),
+            // Bound by the owner's signature, made with the row.
+            RowId::RecordShare(_) => Ok(0),
         }
         .map(drop)
     }
@@ -927,6 +946,12 @@ impl Tx for SqliteTx<'_> {
         scan!(
             &format!("SELECT {GRANT_COLUMNS} FROM service_grants"),
             |r| { grant_from_row(r).map(StoredRow::ServiceGrant) }
+        );
+        scan!(
+            &format!(
+                "SELECT {SHARE_COLUMNS} FROM record_shares s JOIN records r ON r.id = s.record_id"
+            ),
+            |r| { share_from_row(r).map(StoredRow::RecordShare) }
         );
         Ok(())
     }
@@ -1435,6 +1460,10 @@ impl Tx for SqliteTx<'_> {
             "DELETE FROM service_record_keys WHERE record_id = ?1",
             params![id],
         )?;
+        self.exec(
+            "DELETE FROM record_shares WHERE record_id = ?1",
+            params![id],
+        )?;
         self.exec("DELETE FROM records WHERE id = ?1", params![id])
             .map(drop)
     }
@@ -1710,6 +1739,55 @@ impl Tx for SqliteTx<'_> {
             "DELETE FROM service_record_keys \
              WHERE service_id = ?1 AND (?2 IS NULL OR record_id = ?2)",
             params![service_id, record_id],
+        )
+        .map(|n| n as u64)
+    }
+
+    fn put_record_share(&mut self, sh: &RecordShare) -> StoreResult<i64> {
+        self.scrub.set(true);
+        let id = self.one(
+            "INSERT INTO record_shares (record_id, owner_id, recipient_id, version, wrapped_dek, \
+             signature, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) \
+             ON CONFLICT (record_id, recipient_id) DO UPDATE SET owner_id = excluded.owner_id, \
+             version = excluded.version, wrapped_dek = excluded.wrapped_dek, \
+             signature = excluded.signature RETURNING id",
+            params![
+                sh.record_id,
+                sh.owner_id,
+                sh.recipient_id,
+                sh.version,
+                sh.wrapped_dek,
+                sh.signature,
+                sh.created_at
+            ],
+            |r| r.get::<_, i64>(0),
+        )?;
+        id.ok_or_else(|| StoreError::Invalid {
+            what: "record_shares: no id returned".into(),
+        })
+    }
+
+    fn record_shares(&mut self, f: &ShareFilter) -> StoreResult<Vec<RecordShare>> {
+        self.all(
+            &format!(
+                "SELECT {SHARE_COLUMNS} FROM record_shares s JOIN records r ON r.id = s.record_id \
+                 WHERE (?1 IS NULL OR s.record_id = ?1) AND (?2 IS NULL OR s.owner_id = ?2) \
+                 AND (?3 IS NULL OR s.recipient_id = ?3) ORDER BY s.record_id, s.recipient_id"
+            ),
+            params![f.record_id, f.owner_id, f.recipient_id],
+            share_from_row,
+        )
+    }
+
+    fn delete_record_shares(
+        &mut self,
+        record_id: i64,
+        recipient_id: Option<i64>,
+    ) -> StoreResult<u64> {
+        self.scrub.set(true);
+        self.exec(
+            "DELETE FROM record_shares WHERE record_id = ?1 AND (?2 IS NULL OR recipient_id = ?2)",
+            params![record_id, recipient_id],
         )
         .map(|n| n as u64)
     }

@@ -595,6 +595,7 @@ mod tests {
                     deleted_at: None,
                     protected: false,
                     key: None,
+                    owner: None,
                 },
                 Zeroizing::new(value.to_vec()),
             )

@@ -89,6 +89,8 @@ pub struct RecordInfo {
     pub protected: bool,
     /// The wrapping key's name (for key-wrapped records).
     pub key: Option<String>,
+    /// The owner, for a record another user shared.
+    pub owner: Option<String>,
 }
 
 /// The result of a (batch) get.
@@ -311,7 +313,7 @@ impl<'p> Keyring<'p> {
 }
 
 /// What is shown of a record, with its key's name when it is known.
-fn record_info(row: &RecordRow, key: Option<String>) -> RecordInfo {
+pub(crate) fn record_info(row: &RecordRow, key: Option<String>) -> RecordInfo {
     RecordInfo {
         token: row.token.clone(),
         name: row.name.clone(),
@@ -322,6 +324,7 @@ fn record_info(row: &RecordRow, key: Option<String>) -> RecordInfo {
         deleted_at: row.deleted_at,
         protected: row.identity_id.is_some(),
         key,
+        owner: None,
     }
 }
 
@@ -667,7 +670,7 @@ pub(crate) fn load_readable(
 /// Replaces a loaded record's value inside `tx`: its current state is kept as an earlier
 /// version (up to `history` of them), then a new data key seals `value` as version + 1,
 /// under the record's key (rotated first if due) or its record password.
-fn update_in(
+pub(crate) fn update_in(
     tx: &mut dyn Tx,
     session: &Session,
     ring: &mut Keyring<'_>,
@@ -732,6 +735,7 @@ fn update_in(
     row.updated_at = duration::now();
     tx.update_record(&row)?;
     ring.rewrap_for_services(tx, session, &row, &dek)?;
+    crate::sharing::reshare(tx, session, &row, &dek)?;
     tx.prune_record_versions(row.id, row.version - i64::from(history))?;
     usage(tx, session, &row, UsageOp::DataUpdate, value.len())?;
     Ok(row)
@@ -948,7 +952,20 @@ impl Vault {
                 let mut out = GetOutcome::default();
                 let now = duration::now();
                 for r in refs {
-                    match tx.record_by_ref(session.user_id.0, r)? {
+                    // OWNER:NAME, or a token of a record shared with this user.
+                    let own = if r.contains(':') {
+                        None
+                    } else {
+                        tx.record_by_ref(session.user_id.0, r)?
+                    };
+                    if own.is_none() {
+                        match crate::sharing::read_shared(tx, session, r)? {
+                            Some(found) => out.records.push(found),
+                            None => out.missing.push(r.clone()),
+                        }
+                        continue;
+                    }
+                    match own {
                         None => out.missing.push(r.clone()),
                         Some(row) if row.deleted_at.is_some() => out.deleted.push(r.clone()),
                         Some(row) if is_expired(&row, now) => out.expired.push(r.clone()),

@@ -86,6 +86,12 @@ pub const MIGRATIONS: &[Migration] = &[
         sqlite: V10_USER_KEYPAIRS,
         postgres: PG_V10_USER_KEYPAIRS,
     },
+    Migration {
+        version: 11,
+        name: "record shares",
+        sqlite: V11_RECORD_SHARES,
+        postgres: PG_V11_RECORD_SHARES,
+    },
 ];
 
 /// The latest schema version this binary knows.
@@ -331,6 +337,24 @@ ALTER TABLE users ADD COLUMN wrapped_keypair BLOB;
 ALTER TABLE users ADD COLUMN key_pins BLOB;
 ";
 
+/// Records shared with other users: per record and recipient, the data key wrapped to the
+/// recipient's X25519 key, under the owner's Ed25519 signature (docs/sharing.md).
+const V11_RECORD_SHARES: &str = "
+CREATE TABLE record_shares (
+    id           INTEGER PRIMARY KEY,
+    record_id    INTEGER NOT NULL REFERENCES records(id),
+    owner_id     INTEGER NOT NULL REFERENCES users(id),
+    recipient_id INTEGER NOT NULL REFERENCES users(id),
+    version      INTEGER NOT NULL,
+    wrapped_dek  BLOB NOT NULL,
+    signature    BLOB NOT NULL,
+    created_at   INTEGER NOT NULL,
+    UNIQUE (record_id, recipient_id)
+) STRICT;
+CREATE INDEX record_shares_by_recipient ON record_shares(recipient_id);
+CREATE INDEX record_shares_by_owner ON record_shares(owner_id);
+";
+
 const PG_V1_ACCOUNTS_SESSIONS_AUDIT: &str = r#"
 CREATE TABLE meta (
     key   TEXT COLLATE "C" PRIMARY KEY,
@@ -541,6 +565,22 @@ ALTER TABLE users ADD COLUMN signing_key BYTEA;
 ALTER TABLE users ADD COLUMN wrapped_keypair BYTEA;
 ALTER TABLE users ADD COLUMN key_pins BYTEA;
 "#;
+
+const PG_V11_RECORD_SHARES: &str = "
+CREATE TABLE record_shares (
+    id           BIGINT PRIMARY KEY,
+    record_id    BIGINT NOT NULL REFERENCES records(id),
+    owner_id     BIGINT NOT NULL REFERENCES users(id),
+    recipient_id BIGINT NOT NULL REFERENCES users(id),
+    version      BIGINT NOT NULL,
+    wrapped_dek  BYTEA NOT NULL,
+    signature    BYTEA NOT NULL,
+    created_at   BIGINT NOT NULL,
+    UNIQUE (record_id, recipient_id)
+);
+CREATE INDEX record_shares_by_recipient ON record_shares(recipient_id);
+CREATE INDEX record_shares_by_owner ON record_shares(owner_id);
+";
 
 const PG_V6_AUDIT_HEAD: &str = "
 CREATE TABLE audit_head (

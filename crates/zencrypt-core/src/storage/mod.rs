@@ -48,8 +48,8 @@ pub mod schema;
 
 use crate::model::{
     AuditEntry, AuditFilter, Credentials, IdentityRow, KeyEvent, KeyRecord, KeyVersionRecord,
-    RecordFilter, RecordRow, Role, RowId, ServiceGrant, ServiceRecordKey, SessionRecord, StoredRow,
-    UsageEvent, UserRecord,
+    RecordFilter, RecordRow, RecordShare, Role, RowId, ServiceGrant, ServiceRecordKey,
+    SessionRecord, ShareFilter, StoredRow, UsageEvent, UserRecord,
 };
 
 /// Why the database could not do what was asked. Messages name the location and say
@@ -451,6 +451,27 @@ pub trait Tx {
     ) -> StoreResult<u64>;
     /// The sessions of a user (for a service account: its tokens), newest first.
     fn user_sessions(&mut self, user_id: i64) -> StoreResult<Vec<SessionRecord>>;
+
+    /// Saves a record share: a new one (`id` 0, returning its id) or the one for the same
+    /// record and recipient, replaced (its id and creation time kept).
+    fn put_record_share(&mut self, s: &RecordShare) -> StoreResult<i64>;
+    /// The shares the filter selects, by record id, then recipient id, each with its
+    /// record's token.
+    fn record_shares(&mut self, filter: &ShareFilter) -> StoreResult<Vec<RecordShare>>;
+    /// Removes the shares of a record: with one recipient, or (`None`) all; returns how
+    /// many.
+    fn delete_record_shares(
+        &mut self,
+        record_id: i64,
+        recipient_id: Option<i64>,
+    ) -> StoreResult<u64>;
+    /// A record of another owner, read for a recipient who authenticates it otherwise
+    /// (the owner's signature over the share, and the value's AEAD): the row's binding is
+    /// under the owner's key, which the reader does not hold. Storage reads it as
+    /// `record_by_ref` does.
+    fn shared_record(&mut self, owner_id: i64, reference: &str) -> StoreResult<Option<RecordRow>> {
+        self.record_by_ref(owner_id, reference)
+    }
 
     /// Usage events grouped by `by` (key, user, op or day): (group, count, bytes), for one
     /// user or everyone, since a time.

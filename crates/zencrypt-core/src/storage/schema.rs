@@ -310,6 +310,21 @@ pub const TABLES: &[Table] = &[
         replace: false,
     },
     Table {
+        name: "record_shares",
+        columns: &[
+            int("id"),
+            int("record_id"),
+            int("owner_id"),
+            int("recipient_id"),
+            int("version"),
+            blob("wrapped_dek"),
+            blob("signature"),
+            int("created_at"),
+        ],
+        key: &["id"],
+        replace: false,
+    },
+    Table {
         name: "usage_events",
         columns: &[
             int("id"),
