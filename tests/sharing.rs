@@ -857,3 +857,33 @@ fn what_cannot_be_shared_and_what_ends_a_share() {
     let r = env.as_token(&admin, &["audit", "verify"]);
     r.ok();
 }
+
+#[test]
+fn run_and_inject_take_owner_name_references() {
+    let env = Env::new();
+    let (_, bob, carol) = three_users(&env);
+    put_as(&env, &bob, "prod/app", b"app-secret");
+    env.as_token(&bob, &["data", "share", "prod/app", "--with", "carol"])
+        .ok();
+    let r = env.as_token(
+        &carol,
+        &[
+            "run",
+            "--env",
+            "X=bob:prod/app",
+            "--",
+            "sh",
+            "-c",
+            "printf '%s' \"$X\"",
+        ],
+    );
+    r.ok();
+    assert_eq!(r.stdout, "app-secret");
+    let tpl = write(&env, "t.tpl", b"pw={{ zencrypt://bob:prod/app }}\n");
+    let r = env.as_token(&carol, &["inject", "-i", &tpl]);
+    r.ok();
+    assert_eq!(r.stdout, "pw=app-secret\n");
+    // Nothing else of bob's resolves.
+    let r = env.as_token(&carol, &["run", "--env", "X=bob:prod/other", "--", "true"]);
+    assert_eq!(r.code, 5);
+}
