@@ -17,6 +17,7 @@ use zencrypt_core::error::Error;
 use zencrypt_core::generate;
 use zencrypt_core::model::{RecordFilter, RecordOrder};
 use zencrypt_core::records::{PurgeOptions, PutOptions, RecordInfo};
+use zencrypt_core::sharing::PinState;
 
 fn filter(deleted: Option<bool>) -> RecordFilter {
     RecordFilter {
@@ -94,6 +95,9 @@ impl Shell {
             entry(12, "Edit in your editor", "$VISUAL or $EDITOR"),
             entry(13, "TOTP code", "of a stored otpauth:// secret"),
             entry(14, "History", "earlier versions; roll back"),
+            entry(15, "Share a record", "read-only, with another user"),
+            entry(16, "Unshare a record", "re-encrypts it"),
+            entry(17, "Shared with me", "list and read"),
         ];
         self.submenu(p, "Encrypted data", &entries, |shell, p, n| match n {
             1 => shell.store_value(p),
@@ -109,8 +113,96 @@ impl Shell {
             11 => shell.store_generated(p),
             12 => shell.edit_value(p),
             13 => shell.totp_code(p),
-            _ => shell.record_history(p),
+            14 => shell.record_history(p),
+            15 => shell.share_record(p),
+            16 => shell.unshare_record(p),
+            _ => shell.shared_with_me(p),
         })
+    }
+
+    /// Shares a record after showing the recipient's fingerprint and its pin state.
+    fn share_record(&mut self, p: &mut dyn Prompter) -> Reply<()> {
+        let r = self.pick_record(p, "Share which record", Some(false))?;
+        let with = p.line("Share with (username): ")?;
+        let card = self.with_session(|s, v| v.user_show(s, &with))?;
+        let Some(key) = &card.key else {
+            return Err(Interrupt::Failed(Error::NotFound(format!(
+                "'{}' has no public key yet: it is made at their next login",
+                card.username
+            ))));
+        };
+        let state = match card.pin {
+            PinState::Pinned => "pinned by you".to_string(),
+            PinState::NotPinned => "not pinned yet: compare it with them first".to_string(),
+            PinState::Changed(old) => format!("CHANGED since you pinned {old}"),
+            PinState::Own => "your own key".to_string(),
+        };
+        p.say(&format!(
+            "{}'s key: {}\n({state})",
+            card.username, key.fingerprint
+        ));
+        if !p.confirm(&format!("Share {} with {}?", label(&r), card.username))? {
+            return Err(Interrupt::Cancel);
+        }
+        let (shared, me) = self.with_session(|s, v| {
+            v.data_share(s, &r.token, &card.username)
+                .map(|shared| (shared, s.username.clone()))
+        })?;
+        let shown = shared.name.as_deref().unwrap_or(&shared.token);
+        p.say(&format!(
+            "Shared {shown} with {} (read-only); they read it as {me}:{shown}.",
+            shared.with
+        ));
+        Ok(())
+    }
+
+    /// Ends one share of a record (the record is re-encrypted).
+    fn unshare_record(&mut self, p: &mut dyn Prompter) -> Reply<()> {
+        let shares = self.with_session(|s, v| v.shares_by_me(s))?;
+        if shares.is_empty() {
+            p.say("You share no records.");
+            return Ok(());
+        }
+        let items: Vec<String> = shares
+            .iter()
+            .map(|s| format!("{} with {}", s.name.as_deref().unwrap_or(&s.token), s.with))
+            .collect();
+        let i = p.select("Stop which share", &items)?;
+        let s = &shares[i];
+        let version = self.with_session(|se, v| v.data_unshare(se, &s.token, &s.with))?;
+        p.say(&format!(
+            "Stopped sharing {}; re-encrypted as version {version}. What {} already read\n\
+             cannot be taken back: rotate it at its source if that matters.",
+            items[i], s.with
+        ));
+        Ok(())
+    }
+
+    /// Lists what others shared with the user and shows one of them.
+    fn shared_with_me(&mut self, p: &mut dyn Prompter) -> Reply<()> {
+        let shares = self.with_session(|s, v| v.shares_with_me(s))?;
+        if shares.is_empty() {
+            p.say("Nothing is shared with you.");
+            return Ok(());
+        }
+        let refs: Vec<String> = shares
+            .iter()
+            .map(|s| format!("{}:{}", s.owner, s.name.as_deref().unwrap_or(&s.token)))
+            .collect();
+        let i = p.select("Read which (type to filter)", &refs)?;
+        let got = self.with_session(|s, v| v.data_get(s, std::slice::from_ref(&refs[i]), None))?;
+        match got.records.into_iter().next() {
+            Some((_, value)) => match std::str::from_utf8(&value) {
+                Ok(text) => p.say(text),
+                Err(_) => p.say(&format!(
+                    "({} bytes of binary data; use `zencrypt data get {} -o FILE`)",
+                    value.len(),
+                    refs[i]
+                )),
+            },
+            None => p.say(&format!("'{}' is no longer shared with you.", refs[i])),
+        }
+        Ok(())
     }
 
     /// Lets the user pick a live record and reads it (asking for its record password if it

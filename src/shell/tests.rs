@@ -908,3 +908,72 @@ fn an_admin_adds_a_service_and_its_owner_grants_and_issues_a_token() {
         .unwrap();
     assert_eq!(got.records[0].1.as_slice(), b"s3cret");
 }
+
+#[test]
+fn a_record_is_shared_read_through_shared_with_me_and_unshared() {
+    let f = Fixture::new();
+    let mut script = signup("alice");
+    script.push(t("0"));
+    f.run(script);
+    let alice_token = std::fs::read_to_string(&f.session_file).unwrap();
+    let bob_token = {
+        let mut vault = f.vault();
+        let session = vault
+            .authenticate(&SecretString::from(alice_token.trim().to_string()))
+            .unwrap();
+        let opts = zencrypt_core::records::PutOptions {
+            name: Some("prod/db".into()),
+            ..Default::default()
+        };
+        vault.data_put(&session, b"s3cret", &opts, None).unwrap();
+        let bob = vault
+            .signup("bob", &SecretString::from("password-456"), None)
+            .unwrap();
+        bob.token
+    };
+    // Encrypted data, 15: the fingerprint and its pin state are shown before confirming.
+    let out = f.run(vec![
+        t("2"),
+        t("15"),
+        Pick(0),
+        t("bob"),
+        Yes(true),
+        t("0"),
+        t("0"),
+    ]);
+    let said = out.join("\n");
+    assert!(
+        said.contains("(not pinned yet: compare it with them first)"),
+        "{said}"
+    );
+    assert!(
+        has(
+            &out,
+            "Shared prod/db with bob (read-only); they read it as alice:prod/db."
+        ),
+        "{said}"
+    );
+    // bob, Encrypted data, 17: the shared record, read.
+    std::fs::write(
+        &f.session_file,
+        secrecy::ExposeSecret::expose_secret(&bob_token),
+    )
+    .unwrap();
+    let out = f.run(vec![t("2"), t("17"), Pick(0), t("0"), t("0")]);
+    assert!(has(&out, "s3cret"), "{out:#?}");
+    // alice, 16: unshared and re-encrypted; bob's list is empty.
+    std::fs::write(&f.session_file, alice_token).unwrap();
+    let out = f.run(vec![t("2"), t("16"), Pick(0), t("0"), t("0")]);
+    let said = out.join("\n");
+    assert!(
+        said.contains("Stopped sharing prod/db with bob; re-encrypted as version 2."),
+        "{said}"
+    );
+    std::fs::write(
+        &f.session_file,
+        secrecy::ExposeSecret::expose_secret(&bob_token),
+    )
+    .unwrap();
+    let out = f.run(vec![t("2"), t("17"), t("0"), t("0")]);
+    assert!(has(&out, "Nothing is shared with you."), "{out:#?}");
+}
