@@ -553,7 +553,7 @@ fn damaged_and_mismatched_files_fail_cleanly() {
     assert_eq!(r.code, 2);
     assert_eq!(
         r.stderr.lines().next(),
-        Some("error: 'age1nope' is not an age recipient (age1... of 62 characters)")
+        Some("error: 'age1nope...' is not an age recipient (age1... of 62 characters)")
     );
     // --key and age targets do not mix; one of them is needed.
     assert_eq!(
@@ -670,6 +670,7 @@ fn unsharing_re_encrypts_and_an_old_share_no_longer_opens() {
         env.blobs("SELECT wrapped_dek FROM records WHERE name = 'api-key'");
     let old_share: Vec<Option<Vec<u8>>> = env.blobs("SELECT wrapped_dek FROM record_shares");
     let old_sig: Vec<Option<Vec<u8>>> = env.blobs("SELECT signature FROM record_shares");
+    let old_grant: Vec<Option<Vec<u8>>> = env.blobs("SELECT grant_signature FROM record_shares");
     let r = env.as_token(
         &bob,
         &["data", "unshare", "api-key", "--from", "carol", "--json"],
@@ -696,10 +697,11 @@ fn unsharing_re_encrypts_and_an_old_share_no_longer_opens() {
     let owner = env.column::<i64>("SELECT id FROM users WHERE username = 'bob'")[0];
     let recipient = env.column::<i64>("SELECT id FROM users WHERE username = 'carol'")[0];
     env.exec(&format!(
-        "INSERT INTO record_shares (id, record_id, owner_id, recipient_id, version, wrapped_dek, signature, created_at) \
-         VALUES (99, {record_id}, {owner}, {recipient}, 1, {}, {}, 0)",
+        "INSERT INTO record_shares (id, record_id, owner_id, recipient_id, version, wrapped_dek, signature, grant_signature, created_at) \
+         VALUES (99, {record_id}, {owner}, {recipient}, 1, {}, {}, {}, 0)",
         env.blob(&hex(old_share[0].as_ref().unwrap())),
         env.blob(&hex(old_sig[0].as_ref().unwrap())),
+        env.blob(&hex(old_grant[0].as_ref().unwrap())),
     ));
     let r = env.as_token(&carol, &["data", "get", "bob:api-key"]);
     assert_eq!(r.code, 7, "{}", r.stderr);
@@ -886,4 +888,87 @@ fn run_and_inject_take_owner_name_references() {
     // Nothing else of bob's resolves.
     let r = env.as_token(&carol, &["run", "--env", "X=bob:prod/other", "--", "true"]);
     assert_eq!(r.code, 5);
+}
+
+#[test]
+fn a_share_row_the_owner_never_signed_gets_nothing() {
+    let env = Env::new();
+    let (alice, bob, _) = three_users(&env);
+    put_as(&env, &bob, "db", b"v1");
+    // A database writer (alice, the admin, say) adds a share of bob's record to herself.
+    let record_id = env.column::<i64>("SELECT id FROM records WHERE name = 'db'")[0];
+    let owner = env.column::<i64>("SELECT id FROM users WHERE username = 'bob'")[0];
+    let me = env.column::<i64>("SELECT id FROM users WHERE username = 'alice'")[0];
+    env.exec(&format!(
+        "INSERT INTO record_shares (id, record_id, owner_id, recipient_id, version, wrapped_dek, signature, grant_signature, created_at) \
+         VALUES (7, {record_id}, {owner}, {me}, 1, {}, {}, {}, 0)",
+        env.blob("00"),
+        env.blob("00"),
+        env.blob("00"),
+    ));
+    // bob's next update wraps nothing for her: it is refused, and nothing changes.
+    let r = env.run_with(
+        &["data", "update", "db"],
+        b"v2",
+        &[("ZENCRYPT_TOKEN", &bob)],
+    );
+    assert_eq!(r.code, 7, "{}", r.stderr);
+    assert_eq!(
+        r.stderr.lines().next().unwrap(),
+        "error: record_shares row 7 of record 'db' does not carry your signature: it was added outside zencrypt (restore the database from a backup)"
+    );
+    assert_eq!(env.as_token(&alice, &["data", "get", "bob:db"]).code, 7);
+    assert_eq!(
+        env.as_token(&bob, &["data", "list", "--shared", "--json"])
+            .json(),
+        serde_json::json!([])
+    );
+    assert_eq!(env.as_token(&bob, &["data", "get", "db"]).ok().stdout, "v1");
+    // A secret key given as a recipient is refused without being repeated.
+    let r = env.run(
+        &[
+            "encrypt",
+            "--recipient",
+            "AGE-SECRET-KEY-1QQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQ",
+        ],
+        b"x",
+    );
+    assert_eq!(r.code, 2);
+    assert_eq!(
+        r.stderr.lines().next(),
+        Some(
+            "error: that is an age identity (a secret key), not a recipient: give its public key (age-keygen -y)"
+        )
+    );
+}
+
+#[test]
+fn an_account_replaced_under_a_pinned_name_is_a_changed_key() {
+    let env = Env::new();
+    let (alice, bob, _) = three_users(&env);
+    let bob_fp = fingerprint(&env, &bob);
+    env.run_with(
+        &["encrypt", "--to", "bob", "--armor"],
+        b"x",
+        &[("ZENCRYPT_TOKEN", &alice)],
+    )
+    .ok();
+    // An insider renames the real bob and signs up a new "bob" with keys of their own.
+    env.exec("UPDATE users SET username = 'bob-old' WHERE username = 'bob'");
+    env.rebind_user("bob-old", |_| {});
+    env.signup("bob");
+    let mallory = env.token("bob");
+    let new_fp = fingerprint(&env, &mallory);
+    let r = env.run_with(
+        &["encrypt", "--to", "bob"],
+        b"x",
+        &[("ZENCRYPT_TOKEN", &alice)],
+    );
+    assert_eq!(r.code, 7);
+    assert_eq!(
+        r.stderr.lines().next().unwrap(),
+        format!(
+            "error: the public key of 'bob' has changed: you pinned {bob_fp}, the database now holds {new_fp}; compare fingerprints with bob through another channel before trusting the new key"
+        )
+    );
 }

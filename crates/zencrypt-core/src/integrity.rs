@@ -179,6 +179,7 @@ pub fn encode_record_share(s: &RecordShare) -> Aad {
         .int(s.recipient_id)
         .int(s.version)
         .field(&s.wrapped_dek)
+        .field(&s.grant_signature)
         .int(s.created_at)
 }
 

@@ -661,6 +661,9 @@ pub struct RecordShare {
     pub wrapped_dek: Vec<u8>,
     /// The owner's Ed25519 signature (docs/sharing.md, "What a share binds").
     pub signature: Vec<u8>,
+    /// The owner's Ed25519 signature over the grant itself (record, recipient, access),
+    /// the same for every version.
+    pub grant_signature: Vec<u8>,
     /// Unix seconds the record was first shared with the recipient.
     pub created_at: i64,
 }

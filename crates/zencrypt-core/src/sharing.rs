@@ -93,6 +93,12 @@ impl Pins {
     /// The pins stored in `user`'s row, opened with the user key.
     pub(crate) fn load(user: &UserRecord, user_key: &Key32) -> Result<Pins> {
         let Some(sealed) = &user.pins else {
+            if user.keys.is_some() {
+                return Err(Error::Integrity(format!(
+                    "the pinned public keys of '{}' are missing: they were removed outside zencrypt",
+                    user.username
+                )));
+            }
             return Ok(Pins::default());
         };
         let damaged = || {
@@ -183,6 +189,8 @@ pub(crate) fn ensure_keypair(
         wrapped: pair.wrap(UserId(user.id), user_key),
     };
     user.keys = Some(keys.clone());
+    // An empty pin set from the start: a set that later goes missing was removed.
+    user.pins = Some(aead::seal(user_key, &pins_aad(UserId(user.id)), &[]));
     tx.update_user(&user)?;
     Ok((keys, true))
 }
@@ -258,6 +266,19 @@ pub(crate) fn pinned_keys(
             current: fp.to_string(),
         }),
         PinState::NotPinned => {
+            // The name was pinned under another account id: a replaced account, not a
+            // first use.
+            if let Some((_, (_, old))) = pins
+                .0
+                .iter()
+                .find(|(id, (n, _))| **id != target.id && n.eq_ignore_ascii_case(&target.username))
+            {
+                return Err(Error::KeyChanged {
+                    user: target.username.clone(),
+                    pinned: old.to_string(),
+                    current: fp.to_string(),
+                });
+            }
             pins.0.insert(target.id, (target.username.clone(), fp));
             pins.store(tx, me, &session.user_key)?;
             Ok((target, keys.public, true))
@@ -551,9 +572,35 @@ fn share_message(
         .field(recipient.0)
         .field("read")
         .field(Sha256::digest(wrapped_dek))
+        .field(Sha256::digest(&row.ciphertext))
         .int(created_at)
         .as_bytes()
         .to_vec()
+}
+
+/// What the owner signs once per share, whatever the version: who may read which record.
+/// The owner's client checks it before it wraps a new data key for a share row, so a row
+/// a database writer inserted gets nothing.
+fn grant_message(row: &RecordRow, recipient_id: i64, created_at: i64) -> Vec<u8> {
+    Aad::new("zencrypt share grant v1")
+        .int(row.id)
+        .field(&row.token)
+        .int(row.owner_id)
+        .int(recipient_id)
+        .field("read")
+        .int(created_at)
+        .as_bytes()
+        .to_vec()
+}
+
+/// Whether a share row carries its owner's grant signature for this record.
+fn grant_ok(owner: &PublicKeys, row: &RecordRow, share: &RecordShare) -> bool {
+    share.owner_id == row.owner_id
+        && share.record_id == row.id
+        && owner.verifies(
+            &grant_message(row, share.recipient_id, share.created_at),
+            &share.grant_signature,
+        )
 }
 
 /// Wraps `dek` to a recipient and signs the share with the owner's keypair.
@@ -578,6 +625,9 @@ fn make_share(
         false,
         &mut |_| {},
     )?;
+    let grant_signature = owner
+        .sign(&grant_message(row, recipient_id, created_at))
+        .to_vec();
     let signature = owner
         .sign(&share_message(
             row,
@@ -596,6 +646,7 @@ fn make_share(
         version: row.version,
         wrapped_dek: wrapped,
         signature,
+        grant_signature,
         created_at,
     })
 }
@@ -618,10 +669,28 @@ pub(crate) fn reshare(
     }
     let (me, _) = own_keypair(tx, session)?;
     for old in shares {
+        // A row the owner never signed (a database writer's) gets no data key.
+        if !grant_ok(me.public(), row, &old) {
+            return Err(Error::Integrity(format!(
+                "record_shares row {} of record '{}' does not carry your signature: it was \
+                 added outside zencrypt (restore the database from a backup)",
+                old.id,
+                row.name.as_deref().unwrap_or(&row.token)
+            )));
+        }
         let recipient = tx
             .user_by_id(old.recipient_id)?
             .ok_or_else(|| no_such_user(&format!("#{}", old.recipient_id)))?;
-        let (user, keys, _) = pinned_keys(tx, session, &recipient.username)?;
+        let (user, keys, pinned_now) = pinned_keys(tx, session, &recipient.username)?;
+        if pinned_now {
+            // Every share pinned its recipient when it was made.
+            return Err(Error::Integrity(format!(
+                "record '{}' is shared with '{}', whose key you never pinned: the share was \
+                 added outside zencrypt",
+                row.name.as_deref().unwrap_or(&row.token),
+                user.username
+            )));
+        }
         let share = make_share(&me, row, user.id, &keys, dek, old.created_at)?;
         tx.put_record_share(&share)?;
     }
@@ -887,10 +956,14 @@ impl Vault {
                     ..ShareFilter::default()
                 })?;
                 let mut out = Vec::new();
+                let (me, _) = own_keypair(tx, session)?;
                 for s in shares {
                     let Some(row) = tx.record_by_ref(session.user_id.0, &s.record_token)? else {
                         continue;
                     };
+                    if !grant_ok(me.public(), &row, &s) {
+                        continue;
+                    }
                     let with = tx
                         .user_by_id(s.recipient_id)?
                         .map(|u| u.username)
@@ -936,7 +1009,10 @@ impl Vault {
                     {
                         continue;
                     }
-                    open_share(tx, session, &owner, &row, &s)?;
+                    // A share that does not verify is not listed (reading it says why).
+                    if open_share(tx, session, &owner, &row, &s).is_err() {
+                        continue;
+                    }
                     out.push(SharedWithMe {
                         owner: owner.username,
                         token: row.token,

@@ -191,7 +191,7 @@ fn user_from_row(r: &Row) -> Read<UserRecord> {
 }
 
 const SHARE_COLUMNS: &str = "s.id, s.record_id, r.token, s.owner_id, s.recipient_id, s.version, \
-     s.wrapped_dek, s.signature, s.created_at";
+     s.wrapped_dek, s.signature, s.grant_signature, s.created_at";
 
 fn share_from_row(r: &Row) -> Read<RecordShare> {
     Ok(RecordShare {
@@ -203,7 +203,8 @@ fn share_from_row(r: &Row) -> Read<RecordShare> {
         version: r.try_get(5)?,
         wrapped_dek: r.try_get(6)?,
         signature: r.try_get(7)?,
-        created_at: r.try_get(8)?,
+        grant_signature: r.try_get(8)?,
+        created_at: r.try_get(9)?,
     })
 }
 
@@ -1543,11 +1544,12 @@ impl Tx for PgTx<'_> {
     fn put_record_share(&mut self, sh: &RecordShare) -> StoreResult<i64> {
         let id = self.one(
             "INSERT INTO record_shares (id, record_id, owner_id, recipient_id, version, \
-             wrapped_dek, signature, created_at) \
-             SELECT coalesce(max(id), 0) + 1, $1, $2, $3, $4, $5, $6, $7 FROM record_shares \
+             wrapped_dek, signature, created_at, grant_signature) \
+             SELECT coalesce(max(id), 0) + 1, $1, $2, $3, $4, $5, $6, $7, $8 FROM record_shares \
              ON CONFLICT (record_id, recipient_id) DO UPDATE SET owner_id = excluded.owner_id, \
              version = excluded.version, wrapped_dek = excluded.wrapped_dek, \
-             signature = excluded.signature RETURNING id",
+             signature = excluded.signature, grant_signature = excluded.grant_signature \
+             RETURNING id",
             args![
                 sh.record_id,
                 sh.owner_id,
@@ -1555,7 +1557,8 @@ impl Tx for PgTx<'_> {
                 sh.version,
                 sh.wrapped_dek,
                 sh.signature,
-                sh.created_at
+                sh.created_at,
+                sh.grant_signature
             ],
             |r| Ok(r.try_get::<_, i64>(0)?),
         )?;

@@ -419,7 +419,7 @@ fn grant_from_row(r: &Row<'_>) -> rusqlite::Result<ServiceGrant> {
 }
 
 const SHARE_COLUMNS: &str = "s.id, s.record_id, r.token, s.owner_id, s.recipient_id, s.version, \
-     s.wrapped_dek, s.signature, s.created_at";
+     s.wrapped_dek, s.signature, s.grant_signature, s.created_at";
 
 fn share_from_row(r: &Row<'_>) -> rusqlite::Result<RecordShare> {
     Ok(RecordShare {
@@ -431,7 +431,8 @@ fn share_from_row(r: &Row<'_>) -> rusqlite::Result<RecordShare> {
         version: r.get(5)?,
         wrapped_dek: r.get(6)?,
         signature: r.get(7)?,
-        created_at: r.get(8)?,
+        grant_signature: r.get(8)?,
+        created_at: r.get(9)?,
     })
 }
 
@@ -1747,10 +1748,11 @@ impl Tx for SqliteTx<'_> {
         self.scrub.set(true);
         let id = self.one(
             "INSERT INTO record_shares (record_id, owner_id, recipient_id, version, wrapped_dek, \
-             signature, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) \
+             signature, created_at, grant_signature) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) \
              ON CONFLICT (record_id, recipient_id) DO UPDATE SET owner_id = excluded.owner_id, \
              version = excluded.version, wrapped_dek = excluded.wrapped_dek, \
-             signature = excluded.signature RETURNING id",
+             signature = excluded.signature, grant_signature = excluded.grant_signature \
+             RETURNING id",
             params![
                 sh.record_id,
                 sh.owner_id,
@@ -1758,7 +1760,8 @@ impl Tx for SqliteTx<'_> {
                 sh.version,
                 sh.wrapped_dek,
                 sh.signature,
-                sh.created_at
+                sh.created_at,
+                sh.grant_signature
             ],
             |r| r.get::<_, i64>(0),
         )?;

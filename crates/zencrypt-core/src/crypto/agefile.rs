@@ -30,6 +30,11 @@ pub fn is_age(reader: &mut dyn BufRead) -> io::Result<bool> {
 /// Reads one age recipient (`age1...`).
 pub fn parse_recipient(text: &str) -> Result<age::x25519::Recipient> {
     let text = text.trim();
+    if text.to_ascii_uppercase().starts_with("AGE-SECRET-KEY-") {
+        return Err(Error::Usage(
+            "that is an age identity (a secret key), not a recipient: give its public key (age-keygen -y)".into(),
+        ));
+    }
     if text.starts_with("ssh-") {
         return Err(Error::Usage(
             "SSH recipients are not supported: give an age recipient (age1...)".into(),
@@ -37,8 +42,8 @@ pub fn parse_recipient(text: &str) -> Result<age::x25519::Recipient> {
     }
     age::x25519::Recipient::from_str(text).map_err(|_| {
         Error::Usage(format!(
-            "'{}' is not an age recipient (age1... of 62 characters)",
-            crate::text::printable(text, 70)
+            "'{}...' is not an age recipient (age1... of 62 characters)",
+            crate::text::printable(text, 12)
         ))
     })
 }
@@ -211,7 +216,15 @@ fn header_error(e: &age::DecryptError) -> Error {
             Error::Integrity("not a readable age file: its header is damaged or cut short".into())
         }
         age::DecryptError::Io(io) => Error::io("reading the input".to_string(), clone_io(io)),
-        e => Error::Integrity(format!("not a readable age file: {e}")),
+        // age's own messages can run over several lines: the first says what is wrong.
+        e => Error::Integrity(format!(
+            "not a readable age file: {}",
+            e.to_string()
+                .lines()
+                .next()
+                .unwrap_or("")
+                .trim_end_matches('.')
+        )),
     }
 }
 
@@ -285,7 +298,7 @@ mod tests {
         let e = parse_recipients_file("r.txt", format!("{a}\nnot-a-key\n").as_bytes()).unwrap_err();
         assert_eq!(
             e.to_string(),
-            "r.txt, line 2: 'not-a-key' is not an age recipient (age1... of 62 characters)"
+            "r.txt, line 2: 'not-a-key...' is not an age recipient (age1... of 62 characters)"
         );
         let e = parse_recipients_file("r.txt", b"ssh-ed25519 AAAA x\n").unwrap_err();
         assert_eq!(

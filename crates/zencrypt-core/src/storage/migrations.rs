@@ -348,6 +348,7 @@ CREATE TABLE record_shares (
     version      INTEGER NOT NULL,
     wrapped_dek  BLOB NOT NULL,
     signature    BLOB NOT NULL,
+    grant_signature BLOB NOT NULL,
     created_at   INTEGER NOT NULL,
     UNIQUE (record_id, recipient_id)
 ) STRICT;
@@ -575,6 +576,7 @@ CREATE TABLE record_shares (
     version      BIGINT NOT NULL,
     wrapped_dek  BYTEA NOT NULL,
     signature    BYTEA NOT NULL,
+    grant_signature BYTEA NOT NULL,
     created_at   BIGINT NOT NULL,
     UNIQUE (record_id, recipient_id)
 );

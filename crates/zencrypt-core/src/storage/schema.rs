@@ -319,6 +319,7 @@ pub const TABLES: &[Table] = &[
             int("version"),
             blob("wrapped_dek"),
             blob("signature"),
+            blob("grant_signature"),
             int("created_at"),
         ],
         key: &["id"],
