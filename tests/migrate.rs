@@ -43,7 +43,7 @@ fn an_older_shared_schema_is_named_untouched_then_backed_up_and_migrated() {
     // The database as an earlier release left it: no audit head, record versions or
     // recovery keys or keypairs, version 5. (Alice's row is bound again without her recovery key, as
     // an earlier release bound it; her next write of the row records its state.)
-    forget_recovery_key(&pg.url, "alice");
+    forget_recovery_key(&pg.url, "alice", "prod/db");
     psql(&pg.url, OLDER_SCHEMA);
     let entries = env.column::<i64>("SELECT count(*) FROM audit_log")[0];
 
@@ -135,6 +135,9 @@ fn an_older_shared_schema_is_named_untouched_then_backed_up_and_migrated() {
         format!("{}\n", pw("alice")).as_bytes(),
     )
     .ok();
+    // The record, rebound as the earlier release bound it, records its state at its next
+    // write too.
+    env.run(&["data", "update", "prod/db"], b"s3cret").ok();
     let v = env.run(&["--json", "audit", "verify"], b"").ok().json();
     assert_eq!(v["ok"], true, "{v}");
     let rows = audit_rows(&env, &env.token("alice"), &["--action", "db.migrate"]);
@@ -163,7 +166,7 @@ fn an_older_shared_schema_is_named_untouched_then_backed_up_and_migrated() {
     );
 
     // An existing file is never written over, and nothing is migrated without a backup.
-    forget_recovery_key(&pg.url, "alice");
+    forget_recovery_key(&pg.url, "alice", "prod/db");
     psql(&pg.url, OLDER_SCHEMA);
     // A client with another audit key writes no backup and migrates nothing.
     let elsewhere_backup = env.dir.path().join("wrong-key.db");
@@ -215,18 +218,32 @@ const OLDER_SCHEMA: &str = "DROP TABLE record_shares; DROP TABLE audit_head; DRO
     ALTER TABLE users DROP COLUMN recovery_salt, DROP COLUMN recovery_wrapped_key, \
     DROP COLUMN recovery_created_at, DROP COLUMN owner_id, DROP COLUMN public_key, \
     DROP COLUMN signing_key, DROP COLUMN wrapped_keypair, DROP COLUMN key_pins; \
+    ALTER TABLE records DROP COLUMN value_hash; \
     UPDATE zencrypt_schema SET version = 5";
 
-/// Rebinds `user`'s row without a recovery key or keypair, as a release before them bound
-/// it (the test knows the audit key of the suite's PostgreSQL installations).
-fn forget_recovery_key(url: &str, user: &str) {
+/// Rebinds `user`'s row without a recovery key or keypair, and their record `record`
+/// without a value hash, as a release before them bound it (the test knows the audit key
+/// of the suite's PostgreSQL installations, and the user's password).
+fn forget_recovery_key(url: &str, user: &str, record: &str) {
+    use zencrypt_core::crypto::kdf::derive_key;
     use zencrypt_core::crypto::mac::MacKey;
-    use zencrypt_core::integrity::{encode_user, row_mac};
+    use zencrypt_core::crypto::{Aad, aead};
+    use zencrypt_core::ids::UserId;
+    use zencrypt_core::integrity::{OwnerKey, encode_record, encode_user, row_mac};
     use zencrypt_core::storage::Storage;
     let mut store =
         zencrypt_postgres::PgStore::open(&zencrypt_postgres::PgOptions::new(url), false).unwrap();
     let mut tx = store.write().unwrap();
     let mut row = tx.user_by_name(user).unwrap().unwrap();
+    let c = &row.credentials;
+    let kek = derive_key(c.kek_params, pw(user).as_bytes(), &c.kek_salt).unwrap();
+    let user_key =
+        aead::unwrap_key(&kek, &Aad::new("user-key").int(row.id), &c.wrapped_user_key).unwrap();
+    let owner = OwnerKey::derive(UserId(row.id), &user_key);
+    let mut rec = tx.record_by_ref(row.id, record).unwrap().unwrap();
+    rec.value_hash = None;
+    rec.mac = row_mac(owner.mac_key(), &encode_record(&rec));
+    tx.update_record(&rec).unwrap();
     row.recovery = None;
     row.keys = None;
     row.pins = None;

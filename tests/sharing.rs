@@ -712,6 +712,19 @@ fn unsharing_re_encrypts_and_an_old_share_no_longer_opens() {
         )
     );
     assert!(!r.stdout.contains("key-v1"));
+    // ...and bob's client, whose record says it has no share, wraps nothing for it.
+    let r = env.run_with(
+        &["data", "update", "api-key"],
+        b"key-v2",
+        &[("ZENCRYPT_TOKEN", &bob)],
+    );
+    assert_eq!(r.code, 7);
+    assert_eq!(
+        r.stderr.lines().next(),
+        Some(
+            "error: the shares of record 'api-key' are not the ones you made: a share was added or put back outside zencrypt (restore the database from a backup)"
+        )
+    );
 }
 
 #[test]
@@ -915,7 +928,7 @@ fn a_share_row_the_owner_never_signed_gets_nothing() {
     assert_eq!(r.code, 7, "{}", r.stderr);
     assert_eq!(
         r.stderr.lines().next().unwrap(),
-        "error: record_shares row 7 of record 'db' does not carry your signature: it was added outside zencrypt (restore the database from a backup)"
+        "error: the shares of record 'db' are not the ones you made: a share was added or put back outside zencrypt (restore the database from a backup)"
     );
     assert_eq!(env.as_token(&alice, &["data", "get", "bob:db"]).code, 7);
     assert_eq!(

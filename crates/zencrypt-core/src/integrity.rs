@@ -90,7 +90,7 @@ impl OwnerKey {
     }
 
     /// The MAC key itself.
-    pub(crate) fn mac_key(&self) -> &MacKey {
+    pub fn mac_key(&self) -> &MacKey {
         &self.key
     }
 }
@@ -234,7 +234,16 @@ pub fn encode_record(r: &RecordRow) -> Aad {
     let a = a.field(&r.wrapped_dek).int(r.created_at).int(r.updated_at);
     let a = opt(a, r.expires_at);
     let a = opt(a, r.deleted_at);
-    a.int(r.version)
+    let a = a.int(r.version);
+    // Appended only when present, so rows from before them keep their binding.
+    let a = match &r.value_hash {
+        Some(h) => a.field("value").field(h),
+        None => a,
+    };
+    match &r.share_digest {
+        Some(d) => a.field("shares").field(d),
+        None => a,
+    }
 }
 
 /// The bound encoding of an earlier version of a record (a `record_versions` row, read as
@@ -251,7 +260,11 @@ pub fn encode_record_version(r: &RecordRow) -> Aad {
     let a = opt(a, r.key_id);
     let a = opt(a, r.key_version);
     let a = opt(a, r.identity_id);
-    a.field(&r.wrapped_dek).int(r.updated_at)
+    let a = a.field(&r.wrapped_dek).int(r.updated_at);
+    match &r.value_hash {
+        Some(h) => a.field("value").field(h),
+        None => a,
+    }
 }
 
 /// The bound encoding of a password identity row.

@@ -468,8 +468,14 @@ pub struct RecordRow {
     pub deleted_at: Option<i64>,
     /// 1, then +1 per update.
     pub version: i64,
-    /// Binding of every column but the ciphertext (which its data key binds) under the
-    /// owner's integrity key.
+    /// SHA-256 of the ciphertext, bound with the row (records written since shares
+    /// existed): a recipient who holds the data key cannot swap the value unnoticed.
+    pub value_hash: Option<Vec<u8>>,
+    /// The digest of the record's current shares (docs/sharing.md), bound with the row, so
+    /// a share row added or put back behind the owner's back is told apart.
+    pub share_digest: Option<Vec<u8>>,
+    /// Binding of every column but the ciphertext (which `value_hash` binds, or for older
+    /// rows its data key) under the owner's integrity key.
     pub mac: Vec<u8>,
 }
 

@@ -660,10 +660,8 @@ pub(crate) fn reshare(
     row: &RecordRow,
     dek: &Key32,
 ) -> Result<()> {
-    let shares = tx.record_shares(&ShareFilter {
-        record_id: Some(row.id),
-        ..ShareFilter::default()
-    })?;
+    let shares = shares_of(tx, row.id)?;
+    check_share_set(row, &shares)?;
     if shares.is_empty() {
         return Ok(());
     }
@@ -697,10 +695,55 @@ pub(crate) fn reshare(
     Ok(())
 }
 
-/// Ends every share of these records (a delete: restoring does not share again).
-pub(crate) fn end_shares(tx: &mut dyn Tx, record_ids: &[i64]) -> Result<()> {
-    for id in record_ids {
-        tx.delete_record_shares(*id, None)?;
+/// The digest of a record's share set (each grant's recipient and creation time), bound
+/// in the record row: `None` for no shares.
+fn share_digest(shares: &[RecordShare]) -> Option<Vec<u8>> {
+    use sha2::{Digest as _, Sha256};
+    if shares.is_empty() {
+        return None;
+    }
+    let mut grants: Vec<(i64, i64)> = shares
+        .iter()
+        .map(|s| (s.recipient_id, s.created_at))
+        .collect();
+    grants.sort_unstable();
+    let mut h = Sha256::new();
+    h.update(b"zencrypt shares v1");
+    for (recipient, created) in grants {
+        h.update(recipient.to_be_bytes());
+        h.update(created.to_be_bytes());
+    }
+    Some(h.finalize().to_vec())
+}
+
+/// Checks that the share rows of a record are the set its owner's bound row names: a row
+/// added, or put back after it ended, behind the owner's back is refused.
+fn check_share_set(row: &RecordRow, shares: &[RecordShare]) -> Result<()> {
+    if share_digest(shares) == row.share_digest {
+        return Ok(());
+    }
+    Err(Error::Integrity(format!(
+        "the shares of record '{}' are not the ones you made: a share was added or put back \
+         outside zencrypt (restore the database from a backup)",
+        row.name.as_deref().unwrap_or(&row.token)
+    )))
+}
+
+/// The share rows of a record.
+fn shares_of(tx: &mut dyn Tx, record_id: i64) -> Result<Vec<RecordShare>> {
+    Ok(tx.record_shares(&ShareFilter {
+        record_id: Some(record_id),
+        ..ShareFilter::default()
+    })?)
+}
+
+/// Ends every share of a record (a delete: restoring does not share again), and records
+/// in the row that it has none.
+pub(crate) fn end_shares(tx: &mut dyn Tx, row: &mut RecordRow) -> Result<()> {
+    tx.delete_record_shares(row.id, None)?;
+    if row.share_digest.is_some() {
+        row.share_digest = None;
+        tx.update_record(row)?;
     }
     Ok(())
 }
@@ -723,11 +766,11 @@ pub(crate) fn end_shares_of_key(
         if !done.insert(s.record_id) {
             continue;
         }
-        if let Some(row) = tx.record_by_ref(owner, &s.record_token)?
+        if let Some(mut row) = tx.record_by_ref(owner, &s.record_token)?
             && row.key_id == Some(key_id)
             && row.key_version.is_some_and(|v| v < below)
         {
-            tx.delete_record_shares(row.id, None)?;
+            end_shares(tx, &mut row)?;
         }
     }
     Ok(())
@@ -870,12 +913,9 @@ impl Vault {
             if user.id == session.user_id.0 {
                 return Err(Error::Usage("a record is yours already: share it with someone else".into()));
             }
-            let existing = tx.record_shares(&ShareFilter {
-                record_id: Some(row.id),
-                recipient_id: Some(user.id),
-                ..ShareFilter::default()
-            })?;
-            if !existing.is_empty() {
+            let all = shares_of(tx, row.id)?;
+            check_share_set(&row, &all)?;
+            if all.iter().any(|s| s.recipient_id == user.id) {
                 return Err(Error::Conflict(format!(
                     "record '{reference}' is already shared with {}",
                     user.username
@@ -883,9 +923,19 @@ impl Vault {
             }
             let mut ring = crate::records::Keyring::new(session, None);
             let dek = ring.dek(tx, session, &row)?;
+            let mut row = row;
+            if row.value_hash.is_none() {
+                // A record from before value hashes: bind its ciphertext now, once it
+                // opened under the owner's own key.
+                crate::records::open_value(&row, &dek)?;
+                row.value_hash = Some(crate::records::value_hash(&row.ciphertext));
+                tx.update_record(&row)?;
+            }
             let (me, _) = own_keypair(tx, session)?;
             let share = make_share(&me, &row, user.id, &keys, &dek, crate::duration::now())?;
             tx.put_record_share(&share)?;
+            row.share_digest = share_digest(&shares_of(tx, row.id)?);
+            tx.update_record(&row)?;
             let fp = keys.fingerprint();
             let detail = json!({
                 "record": row.token,
@@ -917,19 +967,24 @@ impl Vault {
             AuditAction::DataUnshare,
             &target,
             |tx| {
-                let row = tx
+                let mut row = tx
                     .record_by_ref(session.user_id.0, reference)?
                     .ok_or_else(|| crate::records::not_found(reference))?;
                 let user = tx.user_by_name(from)?.ok_or_else(|| no_such_user(from))?;
-                let n = tx.delete_record_shares(row.id, Some(user.id))?;
-                if n == 0 {
+                let all = shares_of(tx, row.id)?;
+                check_share_set(&row, &all)?;
+                if !all.iter().any(|s| s.recipient_id == user.id) {
                     return Err(Error::NotFound(format!(
                         "record '{reference}' is not shared with {}",
                         user.username
                     )));
                 }
+                tx.delete_record_shares(row.id, Some(user.id))?;
+                row.share_digest = share_digest(&shares_of(tx, row.id)?);
                 let mut version = row.version;
-                if row.deleted_at.is_none() {
+                if row.deleted_at.is_some() {
+                    tx.update_record(&row)?;
+                } else {
                     let mut ring = crate::records::Keyring::new(session, None);
                     let dek = ring.dek(tx, session, &row)?;
                     let value = crate::records::open_value(&row, &dek)?;
@@ -961,7 +1016,9 @@ impl Vault {
                     let Some(row) = tx.record_by_ref(session.user_id.0, &s.record_token)? else {
                         continue;
                     };
-                    if !grant_ok(me.public(), &row, &s) {
+                    if !grant_ok(me.public(), &row, &s)
+                        || share_digest(&shares_of(tx, row.id)?) != row.share_digest
+                    {
                         continue;
                     }
                     let with = tx

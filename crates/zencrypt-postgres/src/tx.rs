@@ -132,23 +132,24 @@ const IDENTITY_COLUMNS: &str = "id, owner_id, salt, kdf_m_kib, kdf_t, kdf_p, \
      wrapped_identity_key, created_at, kek_scheme, row_mac";
 
 const RECORD_COLUMNS: &str = "id, token, owner_id, name, key_id, key_version, identity_id, \
-     wrapped_dek, ciphertext, created_at, updated_at, expires_at, deleted_at, version, row_mac";
+     wrapped_dek, ciphertext, created_at, updated_at, expires_at, deleted_at, version, row_mac, \
+     value_hash, share_digest";
 
 /// An earlier version as a record row (see `Tx::record_versions`): the record's token,
 /// owner, name and times, the version's own key, data key, ciphertext and MAC.
 const VERSION_COLUMNS: &str = "v.record_id, r.token, r.owner_id, r.name, v.key_id, \
      v.key_version, v.identity_id, v.wrapped_dek, v.ciphertext, r.created_at, v.written_at, \
-     r.expires_at, r.deleted_at, v.version, v.row_mac";
+     r.expires_at, r.deleted_at, v.version, v.row_mac, v.value_hash, NULL";
 
 /// [`VERSION_COLUMNS`] with an empty ciphertext.
 const VERSION_COLUMNS_NO_VALUE: &str = "v.record_id, r.token, r.owner_id, r.name, v.key_id, \
      v.key_version, v.identity_id, v.wrapped_dek, ''::bytea, r.created_at, v.written_at, \
-     r.expires_at, r.deleted_at, v.version, v.row_mac";
+     r.expires_at, r.deleted_at, v.version, v.row_mac, v.value_hash, NULL";
 
 /// The record columns with an empty ciphertext (listing, rewrapping, verifying).
 const RECORD_META_COLUMNS: &str = "id, token, owner_id, name, key_id, key_version, \
      identity_id, wrapped_dek, ''::bytea, created_at, updated_at, expires_at, deleted_at, \
-     version, row_mac";
+     version, row_mac, value_hash, share_digest";
 
 fn user_from_row(r: &Row) -> Read<UserRecord> {
     let role: &str = r.try_get(3)?;
@@ -259,6 +260,8 @@ fn record_from_row(r: &Row) -> Read<RecordRow> {
         deleted_at: r.try_get(12)?,
         version: r.try_get(13)?,
         mac: r.try_get(14)?,
+        value_hash: r.try_get(15)?,
+        share_digest: r.try_get(16)?,
     })
 }
 
@@ -1215,7 +1218,8 @@ impl Tx for PgTx<'_> {
         let n = self.exec(
             "INSERT INTO records (id, token, owner_id, name, key_id, key_version, identity_id, \
              wrapped_dek, ciphertext, created_at, updated_at, expires_at, deleted_at, version, \
-             row_mac) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) \
+             row_mac, value_hash, share_digest) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, \
+             $11, $12, $13, $14, $15, $16, $17) \
              ON CONFLICT DO NOTHING",
             args![
                 r.id,
@@ -1232,7 +1236,9 @@ impl Tx for PgTx<'_> {
                 r.expires_at,
                 r.deleted_at,
                 r.version,
-                r.mac
+                r.mac,
+                r.value_hash,
+                r.share_digest
             ],
         )?;
         duplicate_unless(n > 0, "a record with this token or name")
@@ -1258,7 +1264,8 @@ impl Tx for PgTx<'_> {
                  AND o.name = $2 AND o.deleted_at IS NULL AND o.id <> $1 LIMIT 1), \
              saved AS (UPDATE records SET name = $2, key_id = $3, key_version = $4, \
                  identity_id = $5, wrapped_dek = $6, ciphertext = $7, updated_at = $8, \
-                 expires_at = $9, deleted_at = $10, version = $11, row_mac = $12 \
+                 expires_at = $9, deleted_at = $10, version = $11, row_mac = $12, \
+                 value_hash = $13, share_digest = $14 \
                  WHERE id = $1 AND NOT EXISTS (SELECT 1 FROM clash) RETURNING 1) \
              SELECT EXISTS (SELECT 1 FROM clash)",
             args![
@@ -1273,7 +1280,9 @@ impl Tx for PgTx<'_> {
                 r.expires_at,
                 r.deleted_at,
                 r.version,
-                r.mac
+                r.mac,
+                r.value_hash,
+                r.share_digest
             ],
             |row| Ok(row.try_get::<_, bool>(0)?),
         )?;
@@ -1302,8 +1311,8 @@ impl Tx for PgTx<'_> {
     fn insert_record_version(&mut self, r: &RecordRow) -> StoreResult<()> {
         self.exec(
             "INSERT INTO record_versions (record_id, version, key_id, key_version, identity_id, \
-             wrapped_dek, ciphertext, written_at, row_mac) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+             wrapped_dek, ciphertext, written_at, row_mac, value_hash) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
             args![
                 r.id,
                 r.version,
@@ -1313,7 +1322,8 @@ impl Tx for PgTx<'_> {
                 r.wrapped_dek,
                 r.ciphertext,
                 r.updated_at,
-                r.mac
+                r.mac,
+                r.value_hash
             ],
         )
         .map(drop)

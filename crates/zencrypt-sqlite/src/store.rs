@@ -534,23 +534,24 @@ fn key_version_from_row(r: &Row<'_>) -> rusqlite::Result<KeyVersionRecord> {
 }
 
 const RECORD_COLUMNS: &str = "id, token, owner_id, name, key_id, key_version, identity_id, \
-     wrapped_dek, ciphertext, created_at, updated_at, expires_at, deleted_at, version, row_mac";
+     wrapped_dek, ciphertext, created_at, updated_at, expires_at, deleted_at, version, row_mac, \
+     value_hash, share_digest";
 
 /// The record columns with an empty ciphertext (listing, rewrapping, verifying).
 const RECORD_META_COLUMNS: &str = "id, token, owner_id, name, key_id, key_version, \
      identity_id, wrapped_dek, x'', created_at, updated_at, expires_at, deleted_at, version, \
-     row_mac";
+     row_mac, value_hash, share_digest";
 
 /// An earlier version as a record row (see `Tx::record_versions`): the record's token,
 /// owner, name and times, the version's own key, data key, ciphertext and MAC.
 const VERSION_COLUMNS: &str = "v.record_id, r.token, r.owner_id, r.name, v.key_id, \
      v.key_version, v.identity_id, v.wrapped_dek, v.ciphertext, r.created_at, v.written_at, \
-     r.expires_at, r.deleted_at, v.version, v.row_mac";
+     r.expires_at, r.deleted_at, v.version, v.row_mac, v.value_hash, NULL";
 
 /// [`VERSION_COLUMNS`] with an empty ciphertext.
 const VERSION_COLUMNS_NO_VALUE: &str = "v.record_id, r.token, r.owner_id, r.name, v.key_id, \
      v.key_version, v.identity_id, v.wrapped_dek, x'', r.created_at, v.written_at, \
-     r.expires_at, r.deleted_at, v.version, v.row_mac";
+     r.expires_at, r.deleted_at, v.version, v.row_mac, v.value_hash, NULL";
 
 fn record_from_row(r: &Row<'_>) -> rusqlite::Result<RecordRow> {
     Ok(RecordRow {
@@ -569,6 +570,8 @@ fn record_from_row(r: &Row<'_>) -> rusqlite::Result<RecordRow> {
         deleted_at: r.get(12)?,
         version: r.get(13)?,
         mac: r.get(14)?,
+        value_hash: r.get(15)?,
+        share_digest: r.get(16)?,
     })
 }
 
@@ -1382,7 +1385,8 @@ impl Tx for SqliteTx<'_> {
         let res = self.exec(
             "INSERT INTO records (id, token, owner_id, name, key_id, key_version, identity_id, \
              wrapped_dek, ciphertext, created_at, updated_at, expires_at, deleted_at, version, \
-             row_mac) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+             row_mac, value_hash, share_digest) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, \
+             ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
             params![
                 r.id,
                 r.token,
@@ -1398,7 +1402,9 @@ impl Tx for SqliteTx<'_> {
                 r.expires_at,
                 r.deleted_at,
                 r.version,
-                r.mac
+                r.mac,
+                r.value_hash,
+                r.share_digest
             ],
         );
         match res {
@@ -1427,7 +1433,8 @@ impl Tx for SqliteTx<'_> {
         let res = self.exec(
             "UPDATE records SET name = ?2, key_id = ?3, key_version = ?4, identity_id = ?5, \
              wrapped_dek = ?6, ciphertext = ?7, updated_at = ?8, expires_at = ?9, \
-             deleted_at = ?10, version = ?11, row_mac = ?12 WHERE id = ?1",
+             deleted_at = ?10, version = ?11, row_mac = ?12, value_hash = ?13, share_digest = ?14 \
+             WHERE id = ?1",
             params![
                 r.id,
                 r.name,
@@ -1440,7 +1447,9 @@ impl Tx for SqliteTx<'_> {
                 r.expires_at,
                 r.deleted_at,
                 r.version,
-                r.mac
+                r.mac,
+                r.value_hash,
+                r.share_digest
             ],
         );
         match res {
@@ -1472,8 +1481,8 @@ impl Tx for SqliteTx<'_> {
     fn insert_record_version(&mut self, r: &RecordRow) -> StoreResult<()> {
         self.exec(
             "INSERT INTO record_versions (record_id, version, key_id, key_version, identity_id, \
-             wrapped_dek, ciphertext, written_at, row_mac) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+             wrapped_dek, ciphertext, written_at, row_mac, value_hash) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
             params![
                 r.id,
                 r.version,
@@ -1483,7 +1492,8 @@ impl Tx for SqliteTx<'_> {
                 r.wrapped_dek,
                 r.ciphertext,
                 r.updated_at,
-                r.mac
+                r.mac,
+                r.value_hash
             ],
         )
         .map(drop)

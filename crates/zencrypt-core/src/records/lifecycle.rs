@@ -97,7 +97,7 @@ impl Vault {
                         row.deleted_at = Some(now);
                         tx.update_record(&row)?;
                         crate::services::forget_records(tx, row.owner_id, &[row.id])?;
-                        crate::sharing::end_shares(tx, &[row.id])?;
+                        crate::sharing::end_shares(tx, &mut row)?;
                     } else {
                         return Err(Error::NotFound(format!(
                             "record '{}' is already deleted; nothing was changed (`zencrypt data restore {}` brings it back, `--hard` wipes it)",
@@ -176,7 +176,7 @@ impl Vault {
                         row.deleted_at = Some(now);
                         tx.update_record(&row)?;
                         crate::services::forget_records(tx, row.owner_id, &[row.id])?;
-                        crate::sharing::end_shares(tx, &[row.id])?;
+                        crate::sharing::end_shares(tx, &mut row)?;
                         n += 1;
                     }
                 }

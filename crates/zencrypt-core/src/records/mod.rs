@@ -328,8 +328,24 @@ pub(crate) fn record_info(row: &RecordRow, key: Option<String>) -> RecordInfo {
     }
 }
 
+/// The hash bound with a record row over its ciphertext.
+pub(crate) fn value_hash(ciphertext: &[u8]) -> Vec<u8> {
+    use sha2::Digest as _;
+    sha2::Sha256::digest(ciphertext).to_vec()
+}
+
 /// A record's value, opened with its data key.
 pub(crate) fn open_value(row: &RecordRow, dek: &Key32) -> Result<Zeroizing<Vec<u8>>> {
+    // The bound hash, where the row has one: the data key alone (which recipients of a
+    // share hold too) does not vouch for the value.
+    if let Some(h) = &row.value_hash
+        && !bool::from(subtle::ConstantTimeEq::ct_eq(
+            &value_hash(&row.ciphertext)[..],
+            &h[..],
+        ))
+    {
+        return Err(integrity(row.id));
+    }
     aead::open(
         dek,
         &value_aad(UserId(row.owner_id), RecordId(row.id)),
@@ -473,6 +489,7 @@ fn seal_into(
     let (owner, record) = (UserId(row.owner_id), RecordId(row.id));
     let dek = Key32::random();
     row.ciphertext = aead::seal(&dek, &value_aad(owner, record), value);
+    row.value_hash = Some(value_hash(&row.ciphertext));
     match (key, identity) {
         (Some(k), _) => {
             let (key_id, version) = (KeyId(k.id), KeyVersion(k.latest_version));
@@ -568,6 +585,8 @@ pub(crate) fn put_in(
         deleted_at: None,
         version: 1,
         mac: Vec::new(),
+        value_hash: None,
+        share_digest: None,
     };
     let dek = if puts.protect {
         let unlocker = ring.unlocker.as_mut().ok_or_else(|| Error::NeedsInput {
@@ -1068,5 +1087,53 @@ impl Vault {
                 Ok((row, detail))
             },
         )
+    }
+}
+
+#[cfg(test)]
+mod value_hash_tests {
+    use super::*;
+
+    fn row(dek: &Key32, value: &[u8]) -> RecordRow {
+        let ciphertext = aead::seal(dek, &value_aad(UserId(1), RecordId(5)), value);
+        RecordRow {
+            id: 5,
+            token: "zt_x".into(),
+            owner_id: 1,
+            name: None,
+            key_id: Some(1),
+            key_version: Some(1),
+            identity_id: None,
+            wrapped_dek: Vec::new(),
+            value_hash: Some(value_hash(&ciphertext)),
+            share_digest: None,
+            ciphertext,
+            created_at: 0,
+            updated_at: 0,
+            expires_at: None,
+            deleted_at: None,
+            version: 1,
+            mac: Vec::new(),
+        }
+    }
+
+    /// Whoever holds the data key (a share's recipient) can seal another value under it;
+    /// the bound hash still refuses the swap.
+    #[test]
+    fn a_value_sealed_by_another_holder_of_the_data_key_is_refused() {
+        let dek = Key32::random();
+        let good = row(&dek, b"the owner's value");
+        assert_eq!(&open_value(&good, &dek).unwrap()[..], b"the owner's value");
+        let forged = RecordRow {
+            ciphertext: row(&dek, b"a recipient's value").ciphertext,
+            ..good.clone()
+        };
+        assert_eq!(open_value(&forged, &dek).unwrap_err().exit_code(), 7);
+        // Without a bound hash (rows from before), the data key alone decides.
+        let old = RecordRow {
+            value_hash: None,
+            ..forged
+        };
+        assert_eq!(&open_value(&old, &dek).unwrap()[..], b"a recipient's value");
     }
 }

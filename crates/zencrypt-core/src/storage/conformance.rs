@@ -233,6 +233,8 @@ fn record(id: i64, owner_id: i64, token: &str, name: Option<&str>, key_id: i64) 
         deleted_at: None,
         version: 1,
         mac: Vec::new(),
+        value_hash: None,
+        share_digest: None,
     }
 }
 

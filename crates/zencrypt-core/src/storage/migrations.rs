@@ -338,7 +338,8 @@ ALTER TABLE users ADD COLUMN key_pins BLOB;
 ";
 
 /// Records shared with other users: per record and recipient, the data key wrapped to the
-/// recipient's X25519 key, under the owner's Ed25519 signature (docs/sharing.md).
+/// recipient's X25519 key, under the owner's Ed25519 signature (docs/sharing.md); and the
+/// hash of each value's ciphertext, bound with its row, since a recipient holds the data key.
 const V11_RECORD_SHARES: &str = "
 CREATE TABLE record_shares (
     id           INTEGER PRIMARY KEY,
@@ -354,6 +355,9 @@ CREATE TABLE record_shares (
 ) STRICT;
 CREATE INDEX record_shares_by_recipient ON record_shares(recipient_id);
 CREATE INDEX record_shares_by_owner ON record_shares(owner_id);
+ALTER TABLE records ADD COLUMN value_hash BLOB;
+ALTER TABLE records ADD COLUMN share_digest BLOB;
+ALTER TABLE record_versions ADD COLUMN value_hash BLOB;
 ";
 
 const PG_V1_ACCOUNTS_SESSIONS_AUDIT: &str = r#"
@@ -582,6 +586,9 @@ CREATE TABLE record_shares (
 );
 CREATE INDEX record_shares_by_recipient ON record_shares(recipient_id);
 CREATE INDEX record_shares_by_owner ON record_shares(owner_id);
+ALTER TABLE records ADD COLUMN value_hash BYTEA;
+ALTER TABLE records ADD COLUMN share_digest BYTEA;
+ALTER TABLE record_versions ADD COLUMN value_hash BYTEA;
 ";
 
 const PG_V6_AUDIT_HEAD: &str = "
