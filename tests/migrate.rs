@@ -218,7 +218,7 @@ const OLDER_SCHEMA: &str = "DROP TABLE record_shares; DROP TABLE audit_head; DRO
     ALTER TABLE users DROP COLUMN recovery_salt, DROP COLUMN recovery_wrapped_key, \
     DROP COLUMN recovery_created_at, DROP COLUMN owner_id, DROP COLUMN public_key, \
     DROP COLUMN signing_key, DROP COLUMN wrapped_keypair, DROP COLUMN key_pins; \
-    ALTER TABLE records DROP COLUMN value_hash; \
+    ALTER TABLE records DROP COLUMN value_hash, DROP COLUMN share_digest; \
     UPDATE zencrypt_schema SET version = 5";
 
 /// Rebinds `user`'s row without a recovery key or keypair, and their record `record`

@@ -139,12 +139,12 @@ const RECORD_COLUMNS: &str = "id, token, owner_id, name, key_id, key_version, id
 /// owner, name and times, the version's own key, data key, ciphertext and MAC.
 const VERSION_COLUMNS: &str = "v.record_id, r.token, r.owner_id, r.name, v.key_id, \
      v.key_version, v.identity_id, v.wrapped_dek, v.ciphertext, r.created_at, v.written_at, \
-     r.expires_at, r.deleted_at, v.version, v.row_mac, v.value_hash, NULL";
+     r.expires_at, r.deleted_at, v.version, v.row_mac, v.value_hash, NULL::bytea";
 
 /// [`VERSION_COLUMNS`] with an empty ciphertext.
 const VERSION_COLUMNS_NO_VALUE: &str = "v.record_id, r.token, r.owner_id, r.name, v.key_id, \
      v.key_version, v.identity_id, v.wrapped_dek, ''::bytea, r.created_at, v.written_at, \
-     r.expires_at, r.deleted_at, v.version, v.row_mac, v.value_hash, NULL";
+     r.expires_at, r.deleted_at, v.version, v.row_mac, v.value_hash, NULL::bytea";
 
 /// The record columns with an empty ciphertext (listing, rewrapping, verifying).
 const RECORD_META_COLUMNS: &str = "id, token, owner_id, name, key_id, key_version, \
