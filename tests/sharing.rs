@@ -708,7 +708,7 @@ fn unsharing_re_encrypts_and_an_old_share_no_longer_opens() {
     assert_eq!(
         r.stderr.lines().next(),
         Some(
-            "error: the share of 'bob:api-key' does not carry bob's valid signature: it was changed outside zencrypt"
+            "error: the share of 'bob:api-key' opens version 1, not the current version 2: it was suspended while your account was disabled, or put back outside zencrypt; ask bob to share it again"
         )
     );
     assert!(!r.stdout.contains("key-v1"));
@@ -983,5 +983,56 @@ fn an_account_replaced_under_a_pinned_name_is_a_changed_key() {
         format!(
             "error: the public key of 'bob' has changed: you pinned {bob_fp}, the database now holds {new_fp}; compare fingerprints with bob through another channel before trusting the new key"
         )
+    );
+}
+
+#[test]
+fn disabling_a_user_suspends_their_shares_both_ways() {
+    let env = Env::new();
+    let (alice, bob, carol) = three_users(&env);
+    put_as(&env, &bob, "x", b"v1");
+    env.as_token(&bob, &["data", "share", "x", "--with", "carol"])
+        .ok();
+    // bob disabled: carol reads nothing he shared, and lists nothing.
+    env.as_token(&alice, &["user", "disable", "bob"]).ok();
+    let r = env.as_token(&carol, &["data", "get", "bob:x"]);
+    assert_eq!(r.code, 6);
+    assert_eq!(
+        r.stderr.lines().next(),
+        Some(
+            "error: 'bob' is disabled: what they shared is suspended until an administrator enables the account"
+        )
+    );
+    assert_eq!(
+        env.as_token(&carol, &["data", "list", "--shared-with-me", "--json"])
+            .json(),
+        serde_json::json!([])
+    );
+    env.as_token(&alice, &["user", "enable", "bob"]).ok();
+    let bob = env.token("bob");
+    assert_eq!(
+        env.as_token(&carol, &["data", "get", "bob:x"]).ok().stdout,
+        "v1"
+    );
+    // carol disabled: bob's updates go on; her share keeps its version and, enabled
+    // again, she is told to ask for it anew.
+    env.as_token(&alice, &["user", "disable", "carol"]).ok();
+    env.run_with(&["data", "update", "x"], b"v2", &[("ZENCRYPT_TOKEN", &bob)])
+        .ok();
+    let r = env.as_token(&bob, &["data", "share", "x", "--with", "carol"]);
+    assert_eq!(r.code, 6);
+    env.as_token(&alice, &["user", "enable", "carol"]).ok();
+    let carol = env.token("carol");
+    let r = env.as_token(&carol, &["data", "get", "bob:x"]);
+    assert_eq!(r.code, 7);
+    assert!(!r.stdout.contains("v2"));
+    // bob shares it again: unshare, then share.
+    env.as_token(&bob, &["data", "unshare", "x", "--from", "carol"])
+        .ok();
+    env.as_token(&bob, &["data", "share", "x", "--with", "carol"])
+        .ok();
+    assert_eq!(
+        env.as_token(&carol, &["data", "get", "bob:x"]).ok().stdout,
+        "v2"
     );
 }

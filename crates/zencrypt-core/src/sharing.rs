@@ -679,6 +679,11 @@ pub(crate) fn reshare(
         let recipient = tx
             .user_by_id(old.recipient_id)?
             .ok_or_else(|| no_such_user(&format!("#{}", old.recipient_id)))?;
+        // A disabled recipient's share is suspended: it keeps the version it had, and
+        // gets nothing new until the account is enabled and the record shared again.
+        if recipient.status != UserStatus::Active {
+            continue;
+        }
         let (user, keys, pinned_now) = pinned_keys(tx, session, &recipient.username)?;
         if pinned_now {
             // Every share pinned its recipient when it was made.
@@ -835,6 +840,13 @@ pub(crate) fn read_shared(
     let Some((owner, row, share)) = found else {
         return Ok(None);
     };
+    if owner.status != UserStatus::Active {
+        return Err(Error::Conflict(format!(
+            "'{}' is disabled: what they shared is suspended until an administrator enables \
+             the account",
+            owner.username
+        )));
+    }
     if row.deleted_at.is_some() || crate::records::is_expired(&row, crate::duration::now()) {
         return Ok(None);
     }
@@ -869,9 +881,20 @@ fn open_share(
             owner.username
         ))
     };
-    if share.owner_id != owner.id || share.owner_id != row.owner_id || share.version != row.version
-    {
+    if share.owner_id != owner.id || share.owner_id != row.owner_id {
         return Err(forged());
+    }
+    if share.version != row.version {
+        return Err(Error::Integrity(format!(
+            "the share of '{}:{}' opens version {}, not the current version {}: it was \
+             suspended while your account was disabled, or put back outside zencrypt; ask {} \
+             to share it again",
+            owner.username,
+            row.name.as_deref().unwrap_or(&row.token),
+            share.version,
+            row.version,
+            owner.username
+        )));
     }
     let (_, owner_keys, _) = pinned_keys(tx, session, &owner.username)?;
     let (me, _) = own_keypair(tx, session)?;
