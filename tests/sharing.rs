@@ -587,7 +587,7 @@ fn shared_records_are_read_by_their_recipient_only() {
     assert_eq!(
         r.stderr,
         format!(
-            "Pinned carol's key ({carol_fp}); compare it with them (`zencrypt user show carol`).\nShared prod/db with carol (read-only); they read it as bob:prod/db.\n"
+            "Pinned carol's key: {carol_fp}\nCompare it with theirs (`zencrypt account pubkey` on their side).\nShared prod/db with carol (read-only). They read it as:\n  bob:prod/db\n"
         )
     );
     // carol reads by OWNER:NAME and by token; the value is byte-exact.

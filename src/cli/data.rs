@@ -554,12 +554,12 @@ pub fn run(ctx: &Ctx, cmd: DataCommand) -> Result<()> {
             let shown = s.name.clone().unwrap_or_else(|| s.token.clone());
             if s.pinned_now {
                 ctx.out.note(&format!(
-                    "Pinned {}'s key ({}); compare it with them (`zencrypt user show {}`).",
-                    s.with, s.fingerprint, s.with
+                    "Pinned {}'s key: {}\nCompare it with theirs (`zencrypt account pubkey` on their side).",
+                    s.with, s.fingerprint
                 ));
             }
             ctx.out.note(&format!(
-                "Shared {shown} with {} (read-only); they read it as {}:{shown}.",
+                "Shared {shown} with {} (read-only). They read it as:\n  {}:{shown}",
                 s.with, session.username
             ));
             if ctx.out.json {
@@ -576,8 +576,9 @@ pub fn run(ctx: &Ctx, cmd: DataCommand) -> Result<()> {
         DataCommand::Unshare { reference, from } => {
             let version = vault.data_unshare(&session, &reference, &from)?;
             ctx.out.note(&format!(
-                "Stopped sharing {reference} with {from}; re-encrypted as version {version}. \
-                 What {from} already read cannot be taken back: rotate it at its source if that matters."
+                "Stopped sharing {reference} with {from}; re-encrypted as version {version}.\n\
+                 What {from} already read cannot be taken back: rotate it at its source\n\
+                 if that matters."
             ));
             if ctx.out.json {
                 emitted(ctx.out.json_doc(

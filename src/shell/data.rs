@@ -150,7 +150,7 @@ impl Shell {
         })?;
         let shown = shared.name.as_deref().unwrap_or(&shared.token);
         p.say(&format!(
-            "Shared {shown} with {} (read-only); they read it as {me}:{shown}.",
+            "Shared {shown} with {} (read-only). They read it as:\n  {me}:{shown}",
             shared.with
         ));
         Ok(())

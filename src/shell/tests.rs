@@ -949,7 +949,7 @@ fn a_record_is_shared_read_through_shared_with_me_and_unshared() {
     assert!(
         has(
             &out,
-            "Shared prod/db with bob (read-only); they read it as alice:prod/db."
+            "Shared prod/db with bob (read-only). They read it as:\n  alice:prod/db"
         ),
         "{said}"
     );
