@@ -253,6 +253,20 @@ impl TerminalBuffer {
     }
 }
 
+impl TerminalBuffer {
+    /// Writes the plaintext to the terminal, if it is text that fits.
+    fn show(&self) -> Result<()> {
+        if self.overflow {
+            return Err(crate::ui::output::too_much_for_a_terminal());
+        }
+        crate::ui::output::terminal_text_check(&self.bytes)?;
+        emitted(std::io::Write::write_all(
+            &mut std::io::stdout().lock(),
+            &self.bytes,
+        ))
+    }
+}
+
 impl std::io::Write for TerminalBuffer {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         if self.bytes.len() + buf.len() > crate::ui::output::TERMINAL_MAX {
@@ -345,14 +359,7 @@ fn decrypt_age(ctx: &Ctx, a: &DecryptArgs, mut input: files::Input) -> Result<()
     let bytes = if files::stdout_is_terminal(a.output.as_deref()) {
         let mut out = TerminalBuffer::new();
         let n = keys.decrypt(&mut input.reader, &mut out, &mut |_| {})?;
-        if out.overflow {
-            return Err(crate::ui::output::too_much_for_a_terminal());
-        }
-        crate::ui::output::terminal_text_check(&out.bytes)?;
-        emitted(std::io::Write::write_all(
-            &mut std::io::stdout().lock(),
-            &out.bytes,
-        ))?;
+        out.show()?;
         n
     } else {
         let pb = files::progress(input.size, ctx.cfg.quiet, "decrypting");
@@ -387,14 +394,7 @@ fn decrypt_to_terminal(ctx: &Ctx, mut input: files::Input) -> Result<()> {
     let session = ctx.session(&mut vault)?;
     let mut out = TerminalBuffer::new();
     let s = vault.decrypt_stream(&session, &mut input.reader, &mut out, &mut |_| {})?;
-    if out.overflow {
-        return Err(crate::ui::output::too_much_for_a_terminal());
-    }
-    crate::ui::output::terminal_text_check(&out.bytes)?;
-    emitted(std::io::Write::write_all(
-        &mut std::io::stdout().lock(),
-        &out.bytes,
-    ))?;
+    out.show()?;
     ctx.out.note(&format!(
         "Decrypted: {} bytes from {} with key {} (version {}).",
         s.bytes, input.name, s.key_name, s.version
