@@ -984,6 +984,27 @@ fn an_account_replaced_under_a_pinned_name_is_a_changed_key() {
             "error: the public key of 'bob' has changed: you pinned {bob_fp}, the database now holds {new_fp}; compare fingerprints with bob through another channel before trusting the new key"
         )
     );
+    let show = env.as_token(&alice, &["user", "show", "bob", "--json"]);
+    assert_eq!(show.ok().json()["pin"], "changed");
+    assert_eq!(show.json()["pinned_fingerprint"], bob_fp);
+    // A secret pasted as a fingerprint is not repeated.
+    let r = env.as_token(
+        &alice,
+        &[
+            "user",
+            "trust",
+            "bob",
+            "--fingerprint",
+            "AGE-SECRET-KEY-1QQQQQQQQQQQQQQQQQQQQ",
+        ],
+    );
+    assert_eq!(r.code, 2);
+    assert_eq!(
+        r.stderr.lines().next(),
+        Some(
+            "error: 'AGE-SECRET-K...' is not a fingerprint (32 hex digits, as `user show` prints them)"
+        )
+    );
 }
 
 #[test]

@@ -550,7 +550,7 @@ pub fn run(ctx: &Ctx, cmd: DataCommand) -> Result<()> {
         DataCommand::Import(a) => import(ctx, &mut vault, &session, a),
         DataCommand::Export(a) => export(ctx, &mut vault, &session, a),
         DataCommand::Share { reference, with } => {
-            let s = vault.data_share(&session, &reference, &with)?;
+            let s = vault.data_share(&session, &reference, &with, None)?;
             let shown = s.name.clone().unwrap_or_else(|| s.token.clone());
             if s.pinned_now {
                 ctx.out.note(&format!(

@@ -145,7 +145,7 @@ impl Shell {
             return Err(Interrupt::Cancel);
         }
         let (shared, me) = self.with_session(|s, v| {
-            v.data_share(s, &r.token, &card.username)
+            v.data_share(s, &r.token, &card.username, Some(key.fingerprint))
                 .map(|shared| (shared, s.username.clone()))
         })?;
         let shown = shared.name.as_deref().unwrap_or(&shared.token);

@@ -91,8 +91,9 @@ fn service_key_aad(service: UserId, owner: UserId) -> Aad {
 }
 
 /// Associated data binding a record's data key, wrapped for a service, to the service and
-/// to the record's identity, name and version: a moved, renamed or rolled-back row does
-/// not open.
+/// to the record's identity, name, version and ciphertext (its hash, computed from the
+/// row as read): a moved, renamed or rolled-back row does not open, nor a value sealed
+/// under the same data key by someone else who holds it (a share's recipient).
 fn record_key_aad(service: i64, row: &RecordRow) -> Aad {
     Aad::new("service-record-key")
         .int(service)
@@ -101,6 +102,7 @@ fn record_key_aad(service: i64, row: &RecordRow) -> Aad {
         .field(&row.token)
         .field(row.name.as_deref().unwrap_or(""))
         .int(row.version)
+        .field(crate::records::value_hash(&row.ciphertext))
 }
 
 /// Whether a grant's pattern covers a record (protected records never are).
@@ -223,6 +225,7 @@ pub(crate) fn renew_records(
             continue;
         }
         if let Ok(dek) = ring.dek(tx, session, &row) {
+            crate::records::open_value(&row, &dek)?;
             rewrap_for_services(tx, &grantees, &row, &dek)?;
         }
     }
@@ -507,6 +510,9 @@ impl Vault {
                         skipped += 1;
                         continue;
                     };
+                    // The value is the owner's (it opens and matches its bound hash):
+                    // only then is its data key handed on, bound to its ciphertext.
+                    crate::records::open_value(&row, &dek)?;
                     tx.put_service_record_key(&ServiceRecordKey {
                         service_id: service.id,
                         record_id: row.id,

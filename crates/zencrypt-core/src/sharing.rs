@@ -156,7 +156,15 @@ impl Pins {
     /// and name, so an id reused by a later account does not inherit it.
     fn state(&self, target: &UserRecord, fp: Fingerprint) -> PinState {
         match self.0.get(&target.id) {
-            None => PinState::NotPinned,
+            // The name pinned under another account id: a replaced account.
+            None => {
+                match self.0.iter().find(|(id, (n, _))| {
+                    **id != target.id && n.eq_ignore_ascii_case(&target.username)
+                }) {
+                    Some((_, (_, old))) => PinState::Changed(*old),
+                    None => PinState::NotPinned,
+                }
+            }
             Some((name, pinned)) if name == &target.username && *pinned == fp => PinState::Pinned,
             Some((_, pinned)) => PinState::Changed(*pinned),
         }
@@ -266,19 +274,6 @@ pub(crate) fn pinned_keys(
             current: fp.to_string(),
         }),
         PinState::NotPinned => {
-            // The name was pinned under another account id: a replaced account, not a
-            // first use.
-            if let Some((_, (_, old))) = pins
-                .0
-                .iter()
-                .find(|(id, (n, _))| **id != target.id && n.eq_ignore_ascii_case(&target.username))
-            {
-                return Err(Error::KeyChanged {
-                    user: target.username.clone(),
-                    pinned: old.to_string(),
-                    current: fp.to_string(),
-                });
-            }
             pins.0.insert(target.id, (target.username.clone(), fp));
             pins.store(tx, me, &session.user_key)?;
             Ok((target, keys.public, true))
@@ -357,8 +352,8 @@ impl Vault {
     ) -> Result<Trusted> {
         let given: Fingerprint = fingerprint.parse().map_err(|()| {
             Error::Usage(format!(
-                "'{}' is not a fingerprint (32 hex digits, as `user show` prints them)",
-                crate::text::printable(fingerprint, 60)
+                "'{}...' is not a fingerprint (32 hex digits, as `user show` prints them)",
+                crate::text::printable(fingerprint, 12)
             ))
         })?;
         self.authorized(
@@ -921,8 +916,16 @@ fn open_share(
 
 impl Vault {
     /// Shares one of the session user's records with `with`: its data key wrapped to
-    /// their pinned key, signed. Protected records cannot be shared (exit 6).
-    pub fn data_share(&mut self, session: &Session, reference: &str, with: &str) -> Result<Shared> {
+    /// their pinned key, signed. Protected records cannot be shared (exit 6). With
+    /// `confirmed`, the fingerprint the user was shown and confirmed, a key that changed
+    /// meanwhile is refused (exit 7).
+    pub fn data_share(
+        &mut self,
+        session: &Session,
+        reference: &str,
+        with: &str,
+        confirmed: Option<Fingerprint>,
+    ) -> Result<Shared> {
         let target = format!("{reference} -> {with}");
         self.authorized(session, Permission::Own, AuditAction::DataShare, &target, |tx| {
             let row = crate::records::load_readable(tx, session.user_id, reference)?;
@@ -933,6 +936,15 @@ impl Vault {
                 )));
             }
             let (user, keys, pinned_now) = pinned_keys(tx, session, with)?;
+            if let Some(shown) = confirmed
+                && shown != keys.fingerprint()
+            {
+                return Err(Error::Integrity(format!(
+                    "the key of '{}' is now {}, not the {shown} you confirmed: nothing was shared",
+                    user.username,
+                    keys.fingerprint()
+                )));
+            }
             if user.id == session.user_id.0 {
                 return Err(Error::Usage("a record is yours already: share it with someone else".into()));
             }

@@ -153,10 +153,12 @@ impl Vault {
         self.authorized(session, Permission::Own, AuditAction::DataPurge, "-", |tx| {
             let now = duration::now();
             let cutoff = now.saturating_sub(opts.older_than.map(|s| s as i64).unwrap_or(0));
+            // With their values: a soft delete writes the whole row back.
             let all = tx.list_records(
                 session.user_id.0,
                 &RecordFilter {
                     now,
+                    with_values: true,
                     ..RecordFilter::default()
                 },
             )?;
