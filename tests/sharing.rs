@@ -1057,3 +1057,91 @@ fn disabling_a_user_suspends_their_shares_both_ways() {
         "v2"
     );
 }
+
+#[test]
+fn unsharing_always_completes() {
+    let env = Env::new();
+    let (alice, bob, carol) = three_users(&env);
+    env.signup("dave");
+    let dave = env.token("dave");
+    put_as(&env, &bob, "x", b"v1");
+    for who in ["carol", "dave"] {
+        env.as_token(&bob, &["data", "share", "x", "--with", who])
+            .ok();
+    }
+    // An insider swaps dave's key: bob's updates are refused, but ending carol's share
+    // goes through, and ends dave's too (it cannot be wrapped for any more).
+    let mut alices = None;
+    env.rebind_user("alice", |u| alices = u.keys.clone());
+    env.rebind_user("dave", |u| u.keys = alices.clone());
+    let r = env.as_token(&bob, &["data", "unshare", "x", "--from", "carol", "--json"]);
+    r.ok();
+    assert_eq!(
+        r.json(),
+        serde_json::json!({"reference": "x", "from": "carol", "version": 2, "reencrypted": true, "also_ended": ["dave"], "all_ended": false})
+    );
+    assert_eq!(
+        r.stderr,
+        "Stopped sharing x with carol; re-encrypted as version 2.\nAlso ended (their keys could not be wrapped for): dave.\nWhat carol already read cannot be taken back: rotate it at its source\nif that matters.\n"
+    );
+    assert_eq!(env.as_token(&carol, &["data", "get", "bob:x"]).code, 5);
+    assert_eq!(env.as_token(&dave, &["data", "get", "bob:x"]).code, 5);
+    assert_eq!(
+        env.column::<i64>("SELECT count(*) FROM record_shares"),
+        vec![0]
+    );
+    // A junk share row cannot hold a revocation up either: every share ends.
+    put_as(&env, &bob, "y", b"w1");
+    env.as_token(&bob, &["data", "share", "y", "--with", "carol"])
+        .ok();
+    let record_id = env.column::<i64>("SELECT id FROM records WHERE name = 'y'")[0];
+    let owner = env.column::<i64>("SELECT id FROM users WHERE username = 'bob'")[0];
+    let admin = env.column::<i64>("SELECT id FROM users WHERE username = 'alice'")[0];
+    env.exec(&format!(
+        "INSERT INTO record_shares (id, record_id, owner_id, recipient_id, version, wrapped_dek, signature, grant_signature, created_at) \
+         VALUES (50, {record_id}, {owner}, {admin}, 1, {}, {}, {}, 0)",
+        env.blob("00"),
+        env.blob("00"),
+        env.blob("00"),
+    ));
+    let r = env.as_token(&bob, &["data", "unshare", "y", "--from", "carol", "--json"]);
+    r.ok();
+    assert_eq!(r.json()["all_ended"], true);
+    assert_eq!(r.json()["version"], 2);
+    assert_eq!(
+        env.column::<i64>("SELECT count(*) FROM record_shares"),
+        vec![0]
+    );
+    assert_eq!(env.as_token(&alice, &["data", "get", "bob:y"]).code, 5);
+    assert_eq!(env.as_token(&bob, &["data", "get", "y"]).ok().stdout, "w1");
+}
+
+#[test]
+fn unsharing_a_record_whose_key_expired_ends_the_share_without_a_new_version() {
+    let env = Env::new();
+    let (_, bob, carol) = three_users(&env);
+    env.as_token(&bob, &["key", "create", "short"]).ok();
+    let r = env.run_with(
+        &["data", "put", "--name", "z", "--key", "short"],
+        b"v1",
+        &[("ZENCRYPT_TOKEN", &bob)],
+    );
+    r.ok();
+    env.as_token(&bob, &["data", "share", "z", "--with", "carol"])
+        .ok();
+    // The key expires a second from now (it still decrypts; it no longer encrypts).
+    env.as_token(&bob, &["key", "set", "short", "--expires-in", "1s"])
+        .ok();
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let r = env.as_token(&bob, &["data", "unshare", "z", "--from", "carol", "--json"]);
+    r.ok();
+    assert_eq!(r.json()["reencrypted"], false);
+    assert_eq!(r.json()["version"], 1);
+    assert!(
+        r.stderr
+            .starts_with("Stopped sharing z with carol. Not re-encrypted"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(env.as_token(&carol, &["data", "get", "bob:z"]).code, 5);
+}

@@ -574,16 +574,18 @@ pub fn run(ctx: &Ctx, cmd: DataCommand) -> Result<()> {
             Ok(())
         }
         DataCommand::Unshare { reference, from } => {
-            let version = vault.data_unshare(&session, &reference, &from)?;
-            ctx.out.note(&format!(
-                "Stopped sharing {reference} with {from}; re-encrypted as version {version}.\n\
-                 What {from} already read cannot be taken back: rotate it at its source\n\
-                 if that matters."
-            ));
+            let u = vault.data_unshare(&session, &reference, &from)?;
+            ctx.out
+                .note(&crate::ui::views::unshared_text(&reference, &from, &u));
             if ctx.out.json {
-                emitted(ctx.out.json_doc(
-                    &json!({ "reference": reference, "from": from, "version": version }),
-                ))?;
+                emitted(ctx.out.json_doc(&json!({
+                    "reference": reference,
+                    "from": from,
+                    "version": u.version,
+                    "reencrypted": u.reencrypted,
+                    "also_ended": u.also_ended,
+                    "all_ended": u.all_ended,
+                })))?;
             }
             Ok(())
         }

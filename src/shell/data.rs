@@ -169,12 +169,9 @@ impl Shell {
             .collect();
         let i = p.select("Stop which share", &items)?;
         let s = &shares[i];
-        let version = self.with_session(|se, v| v.data_unshare(se, &s.token, &s.with))?;
-        p.say(&format!(
-            "Stopped sharing {}; re-encrypted as version {version}. What {} already read\n\
-             cannot be taken back: rotate it at its source if that matters.",
-            items[i], s.with
-        ));
+        let u = self.with_session(|se, v| v.data_unshare(se, &s.token, &s.with))?;
+        let shown = s.name.as_deref().unwrap_or(&s.token);
+        p.say(&crate::ui::views::unshared_text(shown, &s.with, &u));
         Ok(())
     }
 

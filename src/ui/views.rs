@@ -440,3 +440,37 @@ pub fn tokens_table(tokens: &[zencrypt_core::services::TokenInfo]) -> String {
         &["created"],
     )
 }
+
+/// What `data unshare` did, in words (within 80 columns).
+pub fn unshared_text(reference: &str, from: &str, u: &zencrypt_core::sharing::Unshared) -> String {
+    let mut lines = vec![if u.reencrypted {
+        format!(
+            "Stopped sharing {reference} with {from}; re-encrypted as version {}.",
+            u.version
+        )
+    } else {
+        format!(
+            "Stopped sharing {reference} with {from}. Not re-encrypted (its key may no\n\
+             longer encrypt, or it is deleted): {from}'s old data key opens this version\n\
+             until the record is written again under a usable key."
+        )
+    }];
+    if u.all_ended {
+        lines.push(
+            "Its share rows were changed outside zencrypt: every share of it ended.\n\
+             Share it again with those who should have it."
+                .into(),
+        );
+    }
+    if !u.also_ended.is_empty() {
+        lines.push(format!(
+            "Also ended (their keys could not be wrapped for): {}.",
+            u.also_ended.join(", ")
+        ));
+    }
+    lines.push(format!(
+        "What {from} already read cannot be taken back: rotate it at its source\n\
+         if that matters."
+    ));
+    lines.join("\n")
+}

@@ -527,6 +527,20 @@ pub struct SharedWithMe {
     pub since: i64,
 }
 
+/// What `data unshare` did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unshared {
+    /// The record's version now.
+    pub version: i64,
+    /// Whether it was re-encrypted under a new data key (not when its key may no longer
+    /// encrypt, or it is deleted).
+    pub reencrypted: bool,
+    /// Other shares that ended because they could not be wrapped for any more.
+    pub also_ended: Vec<String>,
+    /// Every share ended: the share rows were not the ones the record binds.
+    pub all_ended: bool,
+}
+
 /// What `data share` did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Shared {
@@ -647,50 +661,88 @@ fn make_share(
 }
 
 /// Wraps a record's new data key for every user it is shared with, each checked against
-/// the owner's pins (a changed key refuses the write, exit 7). Called on every write of the
-/// record's value.
+/// the owner's pins. Called on every write of the record's value. A share that fails its
+/// checks (not signed by the owner, a recipient never pinned, a changed key) refuses the
+/// write (exit 7), or, with `ended` (an unshare, which must complete), is ended and named
+/// there; a share row set that is not the one the record binds then ends every share.
 pub(crate) fn reshare(
     tx: &mut dyn Tx,
     session: &Session,
-    row: &RecordRow,
+    row: &mut RecordRow,
     dek: &Key32,
+    mut ended: Option<&mut Vec<String>>,
 ) -> Result<()> {
     let shares = shares_of(tx, row.id)?;
-    check_share_set(row, &shares)?;
+    if let Err(e) = check_share_set(row, &shares) {
+        let Some(ended) = ended.as_deref_mut() else {
+            return Err(e);
+        };
+        tx.delete_record_shares(row.id, None)?;
+        ended.push("*".into());
+        row.share_digest = None;
+        tx.update_record(row)?;
+        return Ok(());
+    }
     if shares.is_empty() {
         return Ok(());
     }
     let (me, _) = own_keypair(tx, session)?;
+    let mut dropped = false;
     for old in shares {
-        // A row the owner never signed (a database writer's) gets no data key.
-        if !grant_ok(me.public(), row, &old) {
-            return Err(Error::Integrity(format!(
-                "record_shares row {} of record '{}' does not carry your signature: it was \
-                 added outside zencrypt (restore the database from a backup)",
-                old.id,
-                row.name.as_deref().unwrap_or(&row.token)
-            )));
-        }
-        let recipient = tx
-            .user_by_id(old.recipient_id)?
-            .ok_or_else(|| no_such_user(&format!("#{}", old.recipient_id)))?;
+        let recipient = tx.user_by_id(old.recipient_id)?;
         // A disabled recipient's share is suspended: it keeps the version it had, and
         // gets nothing new until the account is enabled and the record shared again.
-        if recipient.status != UserStatus::Active {
+        if recipient
+            .as_ref()
+            .is_some_and(|r| r.status != UserStatus::Active)
+        {
             continue;
         }
-        let (user, keys, pinned_now) = pinned_keys(tx, session, &recipient.username)?;
-        if pinned_now {
-            // Every share pinned its recipient when it was made.
-            return Err(Error::Integrity(format!(
-                "record '{}' is shared with '{}', whose key you never pinned: the share was \
-                 added outside zencrypt",
-                row.name.as_deref().unwrap_or(&row.token),
-                user.username
-            )));
+        let wrapped = (|| {
+            // A row the owner never signed (a database writer's) gets no data key.
+            if !grant_ok(me.public(), row, &old) {
+                return Err(Error::Integrity(format!(
+                    "record_shares row {} of record '{}' does not carry your signature: it \
+                     was added outside zencrypt (restore the database from a backup)",
+                    old.id,
+                    row.name.as_deref().unwrap_or(&row.token)
+                )));
+            }
+            let name = recipient
+                .as_ref()
+                .map(|r| r.username.clone())
+                .ok_or_else(|| no_such_user(&format!("#{}", old.recipient_id)))?;
+            let (user, keys, pinned_now) = pinned_keys(tx, session, &name)?;
+            if pinned_now {
+                // Every share pinned its recipient when it was made.
+                return Err(Error::Integrity(format!(
+                    "record '{}' is shared with '{}', whose key you never pinned: the share \
+                     was added outside zencrypt",
+                    row.name.as_deref().unwrap_or(&row.token),
+                    user.username
+                )));
+            }
+            make_share(&me, row, user.id, &keys, dek, old.created_at)
+        })();
+        match (wrapped, ended.as_deref_mut()) {
+            (Ok(share), _) => {
+                tx.put_record_share(&share)?;
+            }
+            (Err(e), None) => return Err(e),
+            (Err(_), Some(ended)) => {
+                tx.delete_record_shares(row.id, Some(old.recipient_id))?;
+                ended.push(
+                    recipient
+                        .map(|r| r.username)
+                        .unwrap_or_else(|| format!("#{}", old.recipient_id)),
+                );
+                dropped = true;
+            }
         }
-        let share = make_share(&me, row, user.id, &keys, dek, old.created_at)?;
-        tx.put_record_share(&share)?;
+    }
+    if dropped {
+        row.share_digest = share_digest(&shares_of(tx, row.id)?);
+        tx.update_record(row)?;
     }
     Ok(())
 }
@@ -991,9 +1043,16 @@ impl Vault {
 
     /// Ends a record's share with `from` and re-encrypts the record under a new data key
     /// (a new version, the same value), wrapped again for the recipients that remain:
-    /// a former recipient who kept the old data key cannot read later versions. Returns
-    /// the record's new version.
-    pub fn data_unshare(&mut self, session: &Session, reference: &str, from: &str) -> Result<i64> {
+    /// a former recipient who kept the old data key cannot read later versions. It always
+    /// completes: a share that cannot be wrapped for any more ends too (named in the
+    /// outcome), a share set changed outside zencrypt ends every share, and a record
+    /// whose key may no longer encrypt (expired) loses the share without a new version.
+    pub fn data_unshare(
+        &mut self,
+        session: &Session,
+        reference: &str,
+        from: &str,
+    ) -> Result<Unshared> {
         let target = format!("{reference} -> {from}");
         let history = self.policy.history;
         self.authorized(
@@ -1007,28 +1066,59 @@ impl Vault {
                     .ok_or_else(|| crate::records::not_found(reference))?;
                 let user = tx.user_by_name(from)?.ok_or_else(|| no_such_user(from))?;
                 let all = shares_of(tx, row.id)?;
-                check_share_set(&row, &all)?;
                 if !all.iter().any(|s| s.recipient_id == user.id) {
                     return Err(Error::NotFound(format!(
                         "record '{reference}' is not shared with {}",
                         user.username
                     )));
                 }
-                tx.delete_record_shares(row.id, Some(user.id))?;
+                let mut out = Unshared {
+                    version: row.version,
+                    reencrypted: false,
+                    also_ended: Vec::new(),
+                    all_ended: false,
+                };
+                if check_share_set(&row, &all).is_err() {
+                    tx.delete_record_shares(row.id, None)?;
+                    out.all_ended = true;
+                } else {
+                    tx.delete_record_shares(row.id, Some(user.id))?;
+                }
                 row.share_digest = share_digest(&shares_of(tx, row.id)?);
-                let mut version = row.version;
-                if row.deleted_at.is_some() {
+                let key_can_encrypt = match row.key_id {
+                    Some(k) => tx.key_by_id(session.user_id.0, k)?.is_some_and(|k| {
+                        crate::keys::ensure_usable(&k).is_ok()
+                            && k.expires_at.is_none_or(|e| crate::duration::now() < e)
+                    }),
+                    None => false,
+                };
+                if row.deleted_at.is_some() || !key_can_encrypt {
                     tx.update_record(&row)?;
                 } else {
                     let mut ring = crate::records::Keyring::new(session, None);
+                    ring.ended_shares = Some(Vec::new());
                     let dek = ring.dek(tx, session, &row)?;
                     let value = crate::records::open_value(&row, &dek)?;
                     let row =
                         crate::records::update_in(tx, session, &mut ring, row, &value, history)?;
-                    version = row.version;
+                    out.version = row.version;
+                    out.reencrypted = true;
+                    for name in ring.ended_shares.take().unwrap_or_default() {
+                        if name == "*" {
+                            out.all_ended = true;
+                        } else {
+                            out.also_ended.push(name);
+                        }
+                    }
                 }
-                let detail = json!({ "from": user.username, "version": version });
-                Ok((version, detail))
+                let detail = json!({
+                    "from": user.username,
+                    "version": out.version,
+                    "reencrypted": out.reencrypted,
+                    "also_ended": out.also_ended,
+                    "all_ended": out.all_ended,
+                });
+                Ok((out.clone(), detail))
             },
         )
     }

@@ -186,6 +186,9 @@ pub(crate) struct Keyring<'p> {
     unlocker: Option<Unlocker<'p>>,
     /// The owner's service accounts with grants, loaded at the first write.
     grantees: Option<Vec<crate::services::Grantee>>,
+    /// Ends, instead of refusing the write, a share whose recipient can no longer be
+    /// wrapped for (an unshare must complete): their names, once ended.
+    pub(crate) ended_shares: Option<Vec<String>>,
 }
 
 impl<'p> Keyring<'p> {
@@ -196,6 +199,7 @@ impl<'p> Keyring<'p> {
             materials: HashMap::new(),
             unlocker: password.map(|p| Unlocker::new(p, &session.user_key)),
             grantees: None,
+            ended_shares: None,
         }
     }
 
@@ -754,7 +758,7 @@ pub(crate) fn update_in(
     row.updated_at = duration::now();
     tx.update_record(&row)?;
     ring.rewrap_for_services(tx, session, &row, &dek)?;
-    crate::sharing::reshare(tx, session, &row, &dek)?;
+    crate::sharing::reshare(tx, session, &mut row, &dek, ring.ended_shares.as_mut())?;
     tx.prune_record_versions(row.id, row.version - i64::from(history))?;
     usage(tx, session, &row, UsageOp::DataUpdate, value.len())?;
     Ok(row)
