@@ -931,6 +931,17 @@ fn a_share_row_the_owner_never_signed_gets_nothing() {
         "error: the shares of record 'db' are not the ones you made: a share was added or put back outside zencrypt (restore the database from a backup)"
     );
     assert_eq!(env.as_token(&alice, &["data", "get", "bob:db"]).code, 7);
+    // Listing it shows nothing, and pins nothing of bob's on the strength of a forgery.
+    assert_eq!(
+        env.as_token(&alice, &["data", "list", "--shared-with-me", "--json"])
+            .json(),
+        serde_json::json!([])
+    );
+    assert_eq!(
+        env.as_token(&alice, &["user", "show", "bob", "--json"])
+            .json()["pin"],
+        "not_pinned"
+    );
     assert_eq!(
         env.as_token(&bob, &["data", "list", "--shared", "--json"])
             .json(),

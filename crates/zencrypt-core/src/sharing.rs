@@ -238,6 +238,18 @@ pub(crate) fn pinned_keys(
     session: &Session,
     name: &str,
 ) -> Result<(UserRecord, PublicKeys, bool)> {
+    pinned_keys_if(tx, session, name, |_| true)
+}
+
+/// [`pinned_keys`], pinning a first-seen key only when `accept` says its keys may be
+/// pinned (a recipient checks the owner's signature with them first); a key not accepted
+/// is refused, and nothing is pinned.
+fn pinned_keys_if(
+    tx: &mut dyn Tx,
+    session: &Session,
+    name: &str,
+    accept: impl FnOnce(&PublicKeys) -> bool,
+) -> Result<(UserRecord, PublicKeys, bool)> {
     let target = tx
         .user_by_name(name)?
         .filter(|u| u.role != Role::Service)
@@ -274,6 +286,13 @@ pub(crate) fn pinned_keys(
             current: fp.to_string(),
         }),
         PinState::NotPinned => {
+            if !accept(&keys.public) {
+                return Err(Error::Integrity(format!(
+                    "what '{}' is said to have signed does not verify under their key: it was \
+                     changed outside zencrypt (their key was not pinned)",
+                    target.username
+                )));
+            }
             pins.0.insert(target.id, (target.username.clone(), fp));
             pins.store(tx, me, &session.user_key)?;
             Ok((target, keys.public, true))
@@ -943,7 +962,6 @@ fn open_share(
             owner.username
         )));
     }
-    let (_, owner_keys, _) = pinned_keys(tx, session, &owner.username)?;
     let (me, _) = own_keypair(tx, session)?;
     let message = share_message(
         row,
@@ -952,6 +970,10 @@ fn open_share(
         &share.wrapped_dek,
         share.created_at,
     );
+    // The owner's key is pinned on first use only once the share verifies under it.
+    let (_, owner_keys, _) = pinned_keys_if(tx, session, &owner.username, |k| {
+        k.verifies(&message, &share.signature)
+    })?;
     if !owner_keys.verifies(&message, &share.signature) {
         return Err(forged());
     }
@@ -1191,9 +1213,12 @@ impl Vault {
                     {
                         continue;
                     }
-                    // A share that does not verify is not listed (reading it says why).
-                    if open_share(tx, session, &owner, &row, &s).is_err() {
-                        continue;
+                    // A share that does not verify is not listed (reading it says why); an
+                    // owner whose key changed is said at once.
+                    match open_share(tx, session, &owner, &row, &s) {
+                        Ok(_) => {}
+                        Err(e @ Error::KeyChanged { .. }) => return Err(e),
+                        Err(_) => continue,
                     }
                     out.push(SharedWithMe {
                         owner: owner.username,
