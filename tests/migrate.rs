@@ -213,12 +213,13 @@ fn an_older_shared_schema_is_named_untouched_then_backed_up_and_migrated() {
 }
 
 /// What turns the schema back into version 5's.
-const OLDER_SCHEMA: &str = "DROP TABLE record_shares; DROP TABLE audit_head; DROP TABLE record_versions; \
+const OLDER_SCHEMA: &str = "DROP TABLE key_shares; DROP TABLE record_shares; DROP TABLE audit_head; DROP TABLE record_versions; \
     DROP TABLE service_record_keys; DROP TABLE service_grants; \
     ALTER TABLE users DROP COLUMN recovery_salt, DROP COLUMN recovery_wrapped_key, \
     DROP COLUMN recovery_created_at, DROP COLUMN owner_id, DROP COLUMN public_key, \
     DROP COLUMN signing_key, DROP COLUMN wrapped_keypair, DROP COLUMN key_pins; \
     ALTER TABLE records DROP COLUMN value_hash, DROP COLUMN share_digest; \
+    ALTER TABLE keys DROP COLUMN share_digest; \
     UPDATE zencrypt_schema SET version = 5";
 
 /// Rebinds `user`'s row without a recovery key or keypair, and their record `record`

@@ -1156,3 +1156,150 @@ fn unsharing_a_record_whose_key_expired_ends_the_share_without_a_new_version() {
     );
     assert_eq!(env.as_token(&carol, &["data", "get", "bob:z"]).code, 5);
 }
+
+/// Encrypts `plain` with `key` as the holder of `token` into a new file; returns its path.
+fn encrypt_file(env: &Env, token: &str, key: &str, name: &str, plain: &[u8]) -> String {
+    let out = env.dir.path().join(name);
+    let out = out.to_str().unwrap().to_string();
+    env.run_with(
+        &["encrypt", "--key", key, "-o", &out],
+        plain,
+        &[("ZENCRYPT_TOKEN", token)],
+    )
+    .ok();
+    out
+}
+
+#[test]
+fn a_shared_key_decrypts_its_files_and_its_later_versions_until_unshared() {
+    let env = Env::new();
+    let (alice, bob, carol) = three_users(&env);
+    env.as_token(&bob, &["key", "create", "backups"]).ok();
+    let f1 = encrypt_file(&env, &bob, "backups", "f1.zc", b"backup one");
+    let r = env.as_token(
+        &bob,
+        &["key", "share", "backups", "--with", "carol", "--json"],
+    );
+    r.ok();
+    assert_eq!(r.json()["versions"], serde_json::json!([1]));
+    assert_eq!(r.json()["with"], "carol");
+    // carol decrypts with no flag; alice (the admin) cannot.
+    let r = env.as_token(&carol, &["decrypt", &f1]);
+    r.ok();
+    assert_eq!(r.stdout, "backup one");
+    assert_eq!(
+        r.stderr,
+        format!("Decrypted: 10 bytes from {f1} with key bob:backups (version 1).\n")
+    );
+    let r = env.as_token(&alice, &["decrypt", &f1]);
+    assert_eq!(r.code, 5);
+    assert_eq!(
+        r.stderr.lines().next(),
+        Some("error: the key this was encrypted with is not one of your keys")
+    );
+    // A rotation wraps the new version for carol too; she decrypts, not encrypts.
+    env.as_token(&bob, &["key", "rotate", "backups"]).ok();
+    let f2 = encrypt_file(&env, &bob, "backups", "f2.zc", b"backup two");
+    assert_eq!(
+        env.as_token(&carol, &["decrypt", &f2]).ok().stdout,
+        "backup two"
+    );
+    let r = env.run_with(
+        &["encrypt", "--key", "backups"],
+        b"x",
+        &[("ZENCRYPT_TOKEN", &carol)],
+    );
+    assert_eq!(r.code, 5);
+    // Audited, and counted in carol's own usage log.
+    let shares = audit_rows(&env, &alice, &["--action", "key.share"]);
+    assert_eq!(shares.len(), 1);
+    assert_eq!(shares[0]["target"], "backups -> carol");
+    let reads: Vec<_> = audit_rows(&env, &alice, &["--action", "crypto.decrypt"])
+        .into_iter()
+        .filter(|e| e["actor"] == "carol" && e["outcome"] == "ok")
+        .collect();
+    assert!(
+        reads.iter().any(|e| e["detail"]["key"] == "bob:backups"),
+        "{reads:?}"
+    );
+    // Unshared: what she had is taken back, and the next version never reaches her.
+    let r = env.as_token(
+        &bob,
+        &["key", "unshare", "backups", "--from", "carol", "--json"],
+    );
+    r.ok();
+    assert_eq!(r.json()["versions"], 2);
+    assert_eq!(env.as_token(&carol, &["decrypt", &f2]).code, 5);
+    env.as_token(&bob, &["key", "rotate", "backups"]).ok();
+    let f3 = encrypt_file(&env, &bob, "backups", "f3.zc", b"backup three");
+    assert_eq!(env.as_token(&carol, &["decrypt", &f3]).code, 5);
+    assert_eq!(
+        env.column::<i64>("SELECT count(*) FROM key_shares"),
+        vec![0]
+    );
+    assert_eq!(
+        env.as_token(&bob, &["decrypt", &f3]).ok().stdout,
+        "backup three"
+    );
+}
+
+#[test]
+fn key_shares_put_back_or_forged_get_nothing_and_destroy_ends_them() {
+    let env = Env::new();
+    let (alice, bob, carol) = three_users(&env);
+    env.as_token(&bob, &["key", "create", "k"]).ok();
+    env.as_token(&bob, &["key", "share", "k", "--with", "carol"])
+        .ok();
+    let f1 = encrypt_file(&env, &bob, "k", "f1.zc", b"one");
+    assert_eq!(env.as_token(&carol, &["decrypt", &f1]).ok().stdout, "one");
+    // A forged signature: carol's client refuses the version (exit 7).
+    let sig = env.blobs("SELECT signature FROM key_shares")[0]
+        .clone()
+        .unwrap();
+    let mut bad = sig.clone();
+    bad[3] ^= 1;
+    env.exec(&format!(
+        "UPDATE key_shares SET signature = {}",
+        env.blob(&hex(&bad))
+    ));
+    let r = env.as_token(&carol, &["decrypt", &f1]);
+    assert_eq!(r.code, 7);
+    assert_eq!(
+        r.stderr.lines().next(),
+        Some(
+            "error: the shared key 'bob:k' does not carry bob's valid signature: it was changed outside zencrypt"
+        )
+    );
+    env.exec(&format!(
+        "UPDATE key_shares SET signature = {}",
+        env.blob(&hex(&sig))
+    ));
+    // A grant an insider adds for alice: bob's next rotation refuses to wrap for it.
+    let key_id = env.column::<i64>("SELECT id FROM keys WHERE name = 'k'")[0];
+    let owner = env.column::<i64>("SELECT id FROM users WHERE username = 'bob'")[0];
+    let admin = env.column::<i64>("SELECT id FROM users WHERE username = 'alice'")[0];
+    env.exec(&format!(
+        "INSERT INTO key_shares (id, key_id, key_name, owner_id, recipient_id, version, wrapped_material, signature, grant_signature, created_at) \
+         VALUES (90, {key_id}, 'k', {owner}, {admin}, 1, {}, {}, {}, 0)",
+        env.blob("00"),
+        env.blob("00"),
+        env.blob("00"),
+    ));
+    let r = env.as_token(&bob, &["key", "rotate", "k"]);
+    assert_eq!(r.code, 7);
+    assert_eq!(
+        r.stderr.lines().next(),
+        Some(
+            "error: the shares of key 'k' are not the ones you made: a share was added or put back outside zencrypt (restore the database from a backup)"
+        )
+    );
+    assert_eq!(env.as_token(&alice, &["decrypt", &f1]).code, 7);
+    env.exec("DELETE FROM key_shares WHERE id = 90");
+    // Destroying the key ends its shares.
+    env.as_token(&bob, &["key", "destroy", "k", "--yes"]).ok();
+    assert_eq!(
+        env.column::<i64>("SELECT count(*) FROM key_shares"),
+        vec![0]
+    );
+    assert_eq!(env.as_token(&carol, &["decrypt", &f1]).code, 5);
+}

@@ -140,6 +140,7 @@ fn a_new_database_is_migrated_and_configured() {
             "audit_head",
             "audit_log",
             "key_events",
+            "key_shares",
             "key_versions",
             "keys",
             "meta",

@@ -82,6 +82,30 @@ pub enum KeyCommand {
     /// Destroy a key's material: everything encrypted under it becomes unrecoverable.
     #[command(after_help = "Example:\n  zencrypt key destroy old-key --yes")]
     Destroy(DestroyArgs),
+    /// Let another user decrypt files encrypted under one of your keys, end to end.
+    #[command(
+        after_help = "Example:\n  zencrypt key share backups --with bob\n  # bob: zencrypt decrypt disk.img.zc -o disk.img\n\nEvery version that may still decrypt is wrapped to bob's public key (pinned the first\ntime) and signed with yours; each rotation wraps the new version for him too. He can\ndecrypt, not encrypt. Disabling or destroying the key ends its shares."
+    )]
+    Share {
+        /// Key name.
+        #[arg(add = clap_complete::ArgValueCandidates::new(crate::ui::complete::keys))]
+        name: String,
+        /// The user to share it with.
+        #[arg(long, value_name = "USER")]
+        with: String,
+    },
+    /// Stop sharing a key with a user: no later version reaches them.
+    #[command(
+        after_help = "Example:\n  zencrypt key unshare backups --from bob\n  zencrypt key rotate backups   # new files use a version bob never had\n\nThe versions bob was given are taken back from the database, but whatever he decrypted,\nor kept of them, stays his: rotate the key so new files use a version he never had."
+    )]
+    Unshare {
+        /// Key name.
+        #[arg(add = clap_complete::ArgValueCandidates::new(crate::ui::complete::keys))]
+        name: String,
+        /// The user to stop sharing it with.
+        #[arg(long, value_name = "USER")]
+        from: String,
+    },
 }
 
 // `key create` arguments. (A plain comment: see `cli::Command`.)
@@ -214,6 +238,56 @@ pub fn run(ctx: &Ctx, cmd: KeyCommand) -> Result<()> {
         KeyCommand::Disable { name } => disable(ctx, &mut vault, &session, &name),
         KeyCommand::Enable { name } => enable(ctx, &mut vault, &session, &name),
         KeyCommand::Destroy(a) => destroy(ctx, &mut vault, &session, a),
+        KeyCommand::Share { name, with } => {
+            let s = vault.key_share(&session, &name, &with, None)?;
+            if s.pinned_now {
+                ctx.out.note(&format!(
+                    "Pinned {}'s key: {}\nCompare it with theirs (`zencrypt account pubkey` on their side).",
+                    s.with, s.fingerprint
+                ));
+            }
+            let versions: Vec<String> = s.versions.iter().map(i64::to_string).collect();
+            ctx.out.note(&format!(
+                "Shared key {} with {} (decrypt only): version(s) {}; later versions follow\n\
+                 at each rotation.",
+                s.name,
+                s.with,
+                versions.join(", ")
+            ));
+            if ctx.out.json {
+                emitted(ctx.out.json_doc(&serde_json::json!({
+                    "name": s.name,
+                    "with": s.with,
+                    "fingerprint": s.fingerprint.to_string(),
+                    "pinned_now": s.pinned_now,
+                    "versions": s.versions,
+                })))?;
+            }
+            Ok(())
+        }
+        KeyCommand::Unshare { name, from } => {
+            let (n, all_ended) = vault.key_unshare(&session, &name, &from)?;
+            let mut text = format!(
+                "Stopped sharing key {name} with {from}: {n} version(s) taken back; no later\n\
+                 version reaches them. Rotate the key (`zencrypt key rotate {name}`) so new\n\
+                 files use a version they never had."
+            );
+            if all_ended {
+                text.push_str(
+                    "\nIts shares were changed outside zencrypt: every share of it ended.",
+                );
+            }
+            ctx.out.note(&text);
+            if ctx.out.json {
+                emitted(ctx.out.json_doc(&serde_json::json!({
+                    "name": name,
+                    "from": from,
+                    "versions": n,
+                    "all_ended": all_ended,
+                })))?;
+            }
+            Ok(())
+        }
     }
 }
 

@@ -14,7 +14,7 @@ use crate::crypto::{Key32, aead};
 use crate::duration;
 use crate::error::{Error, Result};
 use crate::events::{AuditAction, KeyEventKind, UsageOp};
-use crate::ids::{KeyId, KeyVersion};
+use crate::ids::{KeyId, KeyVersion, UserId};
 use crate::keys;
 use crate::model::{KeyRecord, Outcome, UsageEvent};
 use crate::storage::Tx;
@@ -50,6 +50,24 @@ fn usage(
         outcome,
     })?;
     Ok(())
+}
+
+/// The key behind a header for decryption: one of the user's own (usable, version
+/// allowed), or a version another user shared with them. Returns the key's name as shown
+/// (`OWNER:NAME` for a shared one), its owner and the version's material.
+fn key_to_decrypt(
+    tx: &mut dyn Tx,
+    session: &Session,
+    header: &Header,
+) -> Result<(String, UserId, Key32)> {
+    if tx.key_by_id(session.user_id.0, header.key_id.0)?.is_none()
+        && let Some(shared) =
+            crate::sharing::shared_key_material(tx, session, header.key_id.0, header.key_version.0)?
+    {
+        return Ok(shared);
+    }
+    let (key, material) = key_for_header(tx, session, header)?;
+    Ok((key.name, session.user_id, material))
 }
 
 /// The key behind a header, checked for decryption (exists for this user, usable,
@@ -91,13 +109,8 @@ fn rows_after_rotation(
     rotation.into_iter().chain([(action, detail)]).collect()
 }
 
-fn unwrap_dek(session: &Session, header: &Header, material: &Key32) -> Result<Key32> {
-    aead::unwrap_key(
-        material,
-        &header.dek_aad(session.user_id),
-        &header.wrapped_dek,
-    )
-    .map_err(|_| {
+fn unwrap_dek(owner: UserId, header: &Header, material: &Key32) -> Result<Key32> {
+    aead::unwrap_key(material, &header.dek_aad(owner), &header.wrapped_dek).map_err(|_| {
         Error::Integrity(
             "decryption failed: the message header was modified or does not belong to this key"
                 .into(),
@@ -200,14 +213,14 @@ impl Vault {
             AuditAction::CryptoDecrypt,
             &target,
             |tx| {
-                let (key, material) = key_for_header(tx, session, header)?;
-                let dek = unwrap_dek(session, header, &material)?;
-                let detail = json!({ "key": key.name, "version": header.key_version.0 });
+                let (key_name, owner, material) = key_to_decrypt(tx, session, header)?;
+                let dek = unwrap_dek(owner, header, &material)?;
+                let detail = json!({ "key": key_name, "version": header.key_version.0 });
                 Ok((
                     Plan {
                         header: header.clone(),
                         dek,
-                        key_name: key.name,
+                        key_name,
                     },
                     detail,
                 ))
@@ -254,7 +267,7 @@ impl Vault {
                         duration::rfc3339(at)
                     )));
                 }
-                let dek = unwrap_dek(session, header, &material)?;
+                let dek = unwrap_dek(owner, header, &material)?;
                 let rotated = keys::rotate_if_needed(tx, session, &mut key)?;
                 let (key_id, version) = (KeyId(key.id), KeyVersion(key.latest_version));
                 let latest = keys::material(tx, &session.user_key, &key, version)?;

@@ -167,6 +167,10 @@ names! {
         DataImport => "data.import",
         /// Records were exported.
         DataExport => "data.export",
+        /// A named key was shared with a user.
+        KeyShare => "key.share",
+        /// A named key's share with a user ended.
+        KeyUnshare => "key.unshare",
         /// A record was shared with a user.
         DataShare => "data.share",
         /// A record's share with a user ended (and the record was re-encrypted).

@@ -25,9 +25,9 @@ use crate::crypto::{Aad, Key32};
 use crate::error::Error;
 use crate::ids::UserId;
 use crate::model::{
-    AuditEntry, AuditFilter, IdentityRow, KeyEvent, KeyRecord, KeyVersionRecord, RecordFilter,
-    RecordRow, RecordShare, RowId, ServiceGrant, ServiceRecordKey, SessionRecord, ShareFilter,
-    StoredRow, UsageEvent, UserRecord,
+    AuditEntry, AuditFilter, IdentityRow, KeyEvent, KeyRecord, KeyShare, KeyVersionRecord,
+    RecordFilter, RecordRow, RecordShare, RowId, ServiceGrant, ServiceRecordKey, SessionRecord,
+    ShareFilter, StoredRow, UsageEvent, UserRecord,
 };
 use crate::storage::{NewUser, StoreError, StoreResult, Tx, UsageGroup};
 
@@ -203,9 +203,15 @@ pub fn encode_key(k: &KeyRecord) -> Aad {
         .int(i64::from(k.exportable));
     let a = opt(a, k.rotation_period);
     let a = opt(a, k.expires_at);
-    a.int(k.min_decrypt_version)
+    let a = a
+        .int(k.min_decrypt_version)
         .int(k.latest_version)
-        .int(k.created_at)
+        .int(k.created_at);
+    // Appended only when present, so rows from before it keep their binding.
+    match &k.share_digest {
+        Some(d) => a.field("shares").field(d),
+        None => a,
+    }
 }
 
 /// The bound encoding of a key version row of a key owned by `owner_id`.
@@ -1009,6 +1015,25 @@ impl Tx for Sealed<'_> {
             self.written.set(RowId::RecordShare(s.id), None);
         }
         self.inner.delete_record_shares(record_id, recipient_id)
+    }
+    // Bound by the owner's signatures; the set of grants is bound in the key row.
+    fn put_key_share(&mut self, s: &KeyShare) -> StoreResult<i64> {
+        self.inner.put_key_share(s)
+    }
+    fn key_shares(
+        &mut self,
+        key_id: Option<i64>,
+        recipient_id: Option<i64>,
+    ) -> StoreResult<Vec<KeyShare>> {
+        self.inner.key_shares(key_id, recipient_id)
+    }
+    fn delete_key_shares(
+        &mut self,
+        key_id: i64,
+        recipient_id: Option<i64>,
+        below: Option<i64>,
+    ) -> StoreResult<u64> {
+        self.inner.delete_key_shares(key_id, recipient_id, below)
     }
     fn shared_record(&mut self, owner_id: i64, reference: &str) -> StoreResult<Option<RecordRow>> {
         self.inner.record_by_ref(owner_id, reference)

@@ -339,6 +339,7 @@ pub(crate) fn insert_new(
         latest_version: 0,
         created_at: now,
         mac: Vec::new(),
+        share_digest: None,
     };
     key.id = tx.insert_key(&key).map_err(|e| match e {
         StoreError::Duplicate { .. } => Error::Conflict(format!("key '{name}' already exists")),
@@ -419,13 +420,10 @@ pub(crate) fn rotate_in(
     reason: &str,
 ) -> Result<i64> {
     ensure_usable(key)?;
-    let version = add_version(
-        tx,
-        &session.user_key,
-        key,
-        &Key32::random(),
-        duration::now(),
-    )?;
+    let material = Key32::random();
+    let version = add_version(tx, &session.user_key, key, &material, duration::now())?;
+    // Whoever the key is shared with gets the new version too.
+    crate::sharing::reshare_key(tx, session, key, version, &material)?;
     log_event(
         tx,
         key.id,
@@ -724,6 +722,7 @@ impl Vault {
                 key.min_decrypt_version = v;
                 crate::services::forget_key(tx, owner.0, key.id, v)?;
                 crate::sharing::end_shares_of_key(tx, owner.0, key.id, v)?;
+                crate::sharing::end_key_shares(tx, &mut key, Some(v))?;
                 log_event(tx, key.id, &actor, KeyEventKind::MinDecryptionChanged, Some(v), json!({ "from": from }))?;
                 detail.insert("min_decrypt_version".into(), json!(v));
             }
@@ -803,6 +802,9 @@ impl Vault {
                 return Err(Error::Conflict(format!("key '{name}' has been destroyed")));
             }
             key.status = status;
+            if !enabled {
+                crate::sharing::end_key_shares(tx, &mut key, None)?;
+            }
             tx.update_key(&key)?;
             if enabled {
                 let id = key.id;
@@ -837,6 +839,7 @@ impl Vault {
                     tx.update_key_version(&v)?;
                 }
                 key.status = KeyStatus::Destroyed;
+                crate::sharing::end_key_shares(tx, &mut key, None)?;
                 tx.update_key(&key)?;
                 crate::services::forget_key(tx, owner.0, key.id, i64::MAX)?;
                 crate::sharing::end_shares_of_key(tx, owner.0, key.id, i64::MAX)?;
@@ -970,6 +973,7 @@ mod tests {
             latest_version: 1,
             created_at: 0,
             mac: Vec::new(),
+            share_digest: None,
         }
     }
 

@@ -377,6 +377,8 @@ pub struct KeyRecord {
     pub latest_version: i64,
     /// Unix seconds.
     pub created_at: i64,
+    /// The digest of the key's share grants (docs/sharing.md), bound with the row.
+    pub share_digest: Option<Vec<u8>>,
     /// Binding of the row under the owner's integrity key.
     pub mac: Vec<u8>,
 }
@@ -680,6 +682,44 @@ impl fmt::Debug for RecordShare {
             .field("id", &self.id)
             .field("record_id", &self.record_id)
             .field("owner_id", &self.owner_id)
+            .field("recipient_id", &self.recipient_id)
+            .field("version", &self.version)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A version of a named key shared with another user (docs/sharing.md, "Shared keys"): the
+/// version's material wrapped to the recipient's pinned X25519 key (an age file), under
+/// the owner's Ed25519 signature.
+#[derive(Clone, PartialEq, Eq)]
+pub struct KeyShare {
+    /// Database id.
+    pub id: i64,
+    /// The key.
+    pub key_id: i64,
+    /// The key's name, as signed (the recipient does not read the owner's key row).
+    pub key_name: String,
+    /// The key's owner, who signed the share.
+    pub owner_id: i64,
+    /// Who may decrypt with it.
+    pub recipient_id: i64,
+    /// The key version whose material is wrapped.
+    pub version: i64,
+    /// The material as an age file to the recipient.
+    pub wrapped_material: Vec<u8>,
+    /// The owner's signature over this version's share.
+    pub signature: Vec<u8>,
+    /// The owner's signature over the grant (key, recipient, access), the same for every
+    /// version.
+    pub grant_signature: Vec<u8>,
+    /// Unix seconds the key was first shared with the recipient.
+    pub created_at: i64,
+}
+
+impl fmt::Debug for KeyShare {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("KeyShare")
+            .field("key_id", &self.key_id)
             .field("recipient_id", &self.recipient_id)
             .field("version", &self.version)
             .finish_non_exhaustive()

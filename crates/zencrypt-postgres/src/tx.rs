@@ -14,7 +14,7 @@ use postgres::types::{ToSql, Type};
 use postgres::{Client, Row, SimpleQueryMessage, Statement};
 use zencrypt_core::crypto::kdf::KdfParams;
 use zencrypt_core::model::{
-    AuditEntry, AuditFilter, Credentials, IdentityRow, KeyEvent, KeyRecord, KeyStatus,
+    AuditEntry, AuditFilter, Credentials, IdentityRow, KeyEvent, KeyRecord, KeyShare, KeyStatus,
     KeyVersionRecord, Outcome, RecordFilter, RecordOrder, RecordRow, RecordShare, RecoveryWrap,
     Role, RowId, ServiceGrant, ServiceRecordKey, SessionRecord, ShareFilter, StoredRow, UsageEvent,
     UserKeys, UserRecord, UserStatus,
@@ -123,7 +123,7 @@ const SESSION_COLUMNS: &str =
     "id, user_id, created_at, expires_at, revoked_at, wrapped_user_key, row_mac";
 
 const KEY_COLUMNS: &str = "id, owner_id, name, status, exportable, rotation_period, \
-     expires_at, min_decrypt_version, latest_version, created_at, row_mac";
+     expires_at, min_decrypt_version, latest_version, created_at, row_mac, share_digest";
 
 const KEY_VERSION_COLUMNS: &str =
     "key_id, version, wrapped_material, created_at, encryptions, bytes, row_mac";
@@ -223,6 +223,7 @@ fn key_from_row(r: &Row) -> Read<KeyRecord> {
         latest_version: r.try_get(8)?,
         created_at: r.try_get(9)?,
         mac: r.try_get(10)?,
+        share_digest: r.try_get(11)?,
     })
 }
 
@@ -1090,7 +1091,8 @@ impl Tx for PgTx<'_> {
     fn update_key(&mut self, k: &KeyRecord) -> StoreResult<()> {
         self.exec(
             "UPDATE keys SET status = $2, exportable = $3, rotation_period = $4, expires_at = $5, \
-             min_decrypt_version = $6, latest_version = $7, row_mac = $8 WHERE id = $1",
+             min_decrypt_version = $6, latest_version = $7, row_mac = $8, share_digest = $9 \
+             WHERE id = $1",
             args![
                 k.id,
                 k.status.as_str(),
@@ -1099,7 +1101,8 @@ impl Tx for PgTx<'_> {
                 k.expires_at,
                 k.min_decrypt_version,
                 k.latest_version,
-                k.mac
+                k.mac,
+                k.share_digest
             ],
         )
         .map(drop)
@@ -1548,6 +1551,74 @@ impl Tx for PgTx<'_> {
             "DELETE FROM service_record_keys \
              WHERE service_id = $1 AND ($2::BIGINT IS NULL OR record_id = $2)",
             args![service_id, record_id],
+        )
+    }
+
+    fn put_key_share(&mut self, sh: &KeyShare) -> StoreResult<i64> {
+        let id = self.one(
+            "INSERT INTO key_shares (id, key_id, key_name, owner_id, recipient_id, version, \
+             wrapped_material, signature, grant_signature, created_at) \
+             SELECT coalesce(max(id), 0) + 1, $1, $2, $3, $4, $5, $6, $7, $8, $9 FROM key_shares \
+             ON CONFLICT (key_id, recipient_id, version) DO UPDATE SET \
+             key_name = excluded.key_name, wrapped_material = excluded.wrapped_material, \
+             signature = excluded.signature, grant_signature = excluded.grant_signature \
+             RETURNING id",
+            args![
+                sh.key_id,
+                sh.key_name,
+                sh.owner_id,
+                sh.recipient_id,
+                sh.version,
+                sh.wrapped_material,
+                sh.signature,
+                sh.grant_signature,
+                sh.created_at
+            ],
+            |r| Ok(r.try_get::<_, i64>(0)?),
+        )?;
+        id.ok_or_else(|| StoreError::Invalid {
+            what: "key_shares: no id returned".into(),
+        })
+    }
+
+    fn key_shares(
+        &mut self,
+        key_id: Option<i64>,
+        recipient_id: Option<i64>,
+    ) -> StoreResult<Vec<KeyShare>> {
+        self.all(
+            "SELECT id, key_id, key_name, owner_id, recipient_id, version, wrapped_material, \
+             signature, grant_signature, created_at FROM key_shares \
+             WHERE ($1::BIGINT IS NULL OR key_id = $1) AND ($2::BIGINT IS NULL OR recipient_id = $2) \
+             ORDER BY key_id, recipient_id, version",
+            args![key_id, recipient_id],
+            |r| {
+                Ok(KeyShare {
+                    id: r.try_get(0)?,
+                    key_id: r.try_get(1)?,
+                    key_name: r.try_get(2)?,
+                    owner_id: r.try_get(3)?,
+                    recipient_id: r.try_get(4)?,
+                    version: r.try_get(5)?,
+                    wrapped_material: r.try_get(6)?,
+                    signature: r.try_get(7)?,
+                    grant_signature: r.try_get(8)?,
+                    created_at: r.try_get(9)?,
+                })
+            },
+        )
+    }
+
+    fn delete_key_shares(
+        &mut self,
+        key_id: i64,
+        recipient_id: Option<i64>,
+        below: Option<i64>,
+    ) -> StoreResult<u64> {
+        self.exec(
+            "DELETE FROM key_shares WHERE key_id = $1 AND ($2::BIGINT IS NULL OR recipient_id = $2) \
+             AND ($3::BIGINT IS NULL OR version < $3)",
+            args![key_id, recipient_id, below],
         )
     }
 

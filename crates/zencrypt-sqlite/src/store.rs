@@ -14,7 +14,7 @@ use rusqlite::types::{Value as SqlValue, ValueRef};
 use zencrypt_core::crypto::kdf::KdfParams;
 use zencrypt_core::fsutil;
 use zencrypt_core::model::{
-    AuditEntry, AuditFilter, Credentials, IdentityRow, KeyEvent, KeyRecord, KeyStatus,
+    AuditEntry, AuditFilter, Credentials, IdentityRow, KeyEvent, KeyRecord, KeyShare, KeyStatus,
     KeyVersionRecord, Outcome, RecordFilter, RecordOrder, RecordRow, RecordShare, RecoveryWrap,
     Role, RowId, ServiceGrant, ServiceRecordKey, SessionRecord, ShareFilter, StoredRow, UsageEvent,
     UserKeys, UserRecord, UserStatus,
@@ -496,7 +496,7 @@ fn user_from_row(r: &Row<'_>) -> rusqlite::Result<UserRecord> {
 }
 
 const KEY_COLUMNS: &str = "id, owner_id, name, status, exportable, rotation_period, \
-     expires_at, min_decrypt_version, latest_version, created_at, row_mac";
+     expires_at, min_decrypt_version, latest_version, created_at, row_mac, share_digest";
 
 fn key_from_row(r: &Row<'_>) -> rusqlite::Result<KeyRecord> {
     let status: String = r.get(3)?;
@@ -518,6 +518,7 @@ fn key_from_row(r: &Row<'_>) -> rusqlite::Result<KeyRecord> {
         latest_version: r.get(8)?,
         created_at: r.get(9)?,
         mac: r.get(10)?,
+        share_digest: r.get(11)?,
     })
 }
 
@@ -1247,7 +1248,8 @@ impl Tx for SqliteTx<'_> {
     fn update_key(&mut self, k: &KeyRecord) -> StoreResult<()> {
         self.exec(
             "UPDATE keys SET status = ?2, exportable = ?3, rotation_period = ?4, expires_at = ?5, \
-             min_decrypt_version = ?6, latest_version = ?7, row_mac = ?8 WHERE id = ?1",
+             min_decrypt_version = ?6, latest_version = ?7, row_mac = ?8, share_digest = ?9 \
+             WHERE id = ?1",
             params![
                 k.id,
                 k.status.as_str(),
@@ -1256,7 +1258,8 @@ impl Tx for SqliteTx<'_> {
                 k.expires_at,
                 k.min_decrypt_version,
                 k.latest_version,
-                k.mac
+                k.mac,
+                k.share_digest
             ],
         )
         .map(drop)
@@ -1750,6 +1753,77 @@ impl Tx for SqliteTx<'_> {
             "DELETE FROM service_record_keys \
              WHERE service_id = ?1 AND (?2 IS NULL OR record_id = ?2)",
             params![service_id, record_id],
+        )
+        .map(|n| n as u64)
+    }
+
+    fn put_key_share(&mut self, sh: &KeyShare) -> StoreResult<i64> {
+        self.scrub.set(true);
+        let id = self.one(
+            "INSERT INTO key_shares (key_id, key_name, owner_id, recipient_id, version, \
+             wrapped_material, signature, grant_signature, created_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) \
+             ON CONFLICT (key_id, recipient_id, version) DO UPDATE SET \
+             key_name = excluded.key_name, wrapped_material = excluded.wrapped_material, \
+             signature = excluded.signature, grant_signature = excluded.grant_signature \
+             RETURNING id",
+            params![
+                sh.key_id,
+                sh.key_name,
+                sh.owner_id,
+                sh.recipient_id,
+                sh.version,
+                sh.wrapped_material,
+                sh.signature,
+                sh.grant_signature,
+                sh.created_at
+            ],
+            |r| r.get::<_, i64>(0),
+        )?;
+        id.ok_or_else(|| StoreError::Invalid {
+            what: "key_shares: no id returned".into(),
+        })
+    }
+
+    fn key_shares(
+        &mut self,
+        key_id: Option<i64>,
+        recipient_id: Option<i64>,
+    ) -> StoreResult<Vec<KeyShare>> {
+        self.all(
+            "SELECT id, key_id, key_name, owner_id, recipient_id, version, wrapped_material, \
+             signature, grant_signature, created_at FROM key_shares \
+             WHERE (?1 IS NULL OR key_id = ?1) AND (?2 IS NULL OR recipient_id = ?2) \
+             ORDER BY key_id, recipient_id, version",
+            params![key_id, recipient_id],
+            |r| {
+                Ok(KeyShare {
+                    id: r.get(0)?,
+                    key_id: r.get(1)?,
+                    key_name: r.get(2)?,
+                    owner_id: r.get(3)?,
+                    recipient_id: r.get(4)?,
+                    version: r.get(5)?,
+                    wrapped_material: r.get(6)?,
+                    signature: r.get(7)?,
+                    grant_signature: r.get(8)?,
+                    created_at: r.get(9)?,
+                })
+            },
+        )
+    }
+
+    fn delete_key_shares(
+        &mut self,
+        key_id: i64,
+        recipient_id: Option<i64>,
+        below: Option<i64>,
+    ) -> StoreResult<u64> {
+        self.scrub.set(true);
+        self.exec(
+            "DELETE FROM key_shares WHERE key_id = ?1 AND (?2 IS NULL OR recipient_id = ?2) \
+             AND (?3 IS NULL OR version < ?3)",
+            params![key_id, recipient_id, below],
         )
         .map(|n| n as u64)
     }

@@ -196,6 +196,7 @@ fn key_record(owner_id: i64, name: &str, created_at: i64) -> KeyRecord {
         latest_version: 1,
         created_at,
         mac: Vec::new(),
+        share_digest: None,
     }
 }
 

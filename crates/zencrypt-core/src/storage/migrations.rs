@@ -357,6 +357,21 @@ CREATE INDEX record_shares_by_recipient ON record_shares(recipient_id);
 CREATE INDEX record_shares_by_owner ON record_shares(owner_id);
 ALTER TABLE records ADD COLUMN value_hash BLOB;
 ALTER TABLE records ADD COLUMN share_digest BLOB;
+CREATE TABLE key_shares (
+    id               INTEGER PRIMARY KEY,
+    key_id           INTEGER NOT NULL REFERENCES keys(id),
+    key_name         TEXT NOT NULL,
+    owner_id         INTEGER NOT NULL REFERENCES users(id),
+    recipient_id     INTEGER NOT NULL REFERENCES users(id),
+    version          INTEGER NOT NULL,
+    wrapped_material BLOB NOT NULL,
+    signature        BLOB NOT NULL,
+    grant_signature  BLOB NOT NULL,
+    created_at       INTEGER NOT NULL,
+    UNIQUE (key_id, recipient_id, version)
+) STRICT;
+CREATE INDEX key_shares_by_recipient ON key_shares(recipient_id);
+ALTER TABLE keys ADD COLUMN share_digest BLOB;
 ALTER TABLE record_versions ADD COLUMN value_hash BLOB;
 ";
 
@@ -571,7 +586,7 @@ ALTER TABLE users ADD COLUMN wrapped_keypair BYTEA;
 ALTER TABLE users ADD COLUMN key_pins BYTEA;
 "#;
 
-const PG_V11_RECORD_SHARES: &str = "
+const PG_V11_RECORD_SHARES: &str = r#"
 CREATE TABLE record_shares (
     id           BIGINT PRIMARY KEY,
     record_id    BIGINT NOT NULL REFERENCES records(id),
@@ -588,8 +603,23 @@ CREATE INDEX record_shares_by_recipient ON record_shares(recipient_id);
 CREATE INDEX record_shares_by_owner ON record_shares(owner_id);
 ALTER TABLE records ADD COLUMN value_hash BYTEA;
 ALTER TABLE records ADD COLUMN share_digest BYTEA;
+CREATE TABLE key_shares (
+    id               BIGINT PRIMARY KEY,
+    key_id           BIGINT NOT NULL REFERENCES keys(id),
+    key_name         TEXT COLLATE "C" NOT NULL,
+    owner_id         BIGINT NOT NULL REFERENCES users(id),
+    recipient_id     BIGINT NOT NULL REFERENCES users(id),
+    version          BIGINT NOT NULL,
+    wrapped_material BYTEA NOT NULL,
+    signature        BYTEA NOT NULL,
+    grant_signature  BYTEA NOT NULL,
+    created_at       BIGINT NOT NULL,
+    UNIQUE (key_id, recipient_id, version)
+);
+CREATE INDEX key_shares_by_recipient ON key_shares(recipient_id);
+ALTER TABLE keys ADD COLUMN share_digest BYTEA;
 ALTER TABLE record_versions ADD COLUMN value_hash BYTEA;
-";
+"#;
 
 const PG_V6_AUDIT_HEAD: &str = "
 CREATE TABLE audit_head (

@@ -47,9 +47,9 @@ pub mod migrations;
 pub mod schema;
 
 use crate::model::{
-    AuditEntry, AuditFilter, Credentials, IdentityRow, KeyEvent, KeyRecord, KeyVersionRecord,
-    RecordFilter, RecordRow, RecordShare, Role, RowId, ServiceGrant, ServiceRecordKey,
-    SessionRecord, ShareFilter, StoredRow, UsageEvent, UserRecord,
+    AuditEntry, AuditFilter, Credentials, IdentityRow, KeyEvent, KeyRecord, KeyShare,
+    KeyVersionRecord, RecordFilter, RecordRow, RecordShare, Role, RowId, ServiceGrant,
+    ServiceRecordKey, SessionRecord, ShareFilter, StoredRow, UsageEvent, UserRecord,
 };
 
 /// Why the database could not do what was asked. Messages name the location and say
@@ -464,6 +464,24 @@ pub trait Tx {
         &mut self,
         record_id: i64,
         recipient_id: Option<i64>,
+    ) -> StoreResult<u64>;
+    /// Saves a shared key version (replacing the one for the same key, recipient and
+    /// version); returns its id.
+    fn put_key_share(&mut self, s: &KeyShare) -> StoreResult<i64>;
+    /// The shared key versions of a key and/or for a recipient, by key, recipient and
+    /// version.
+    fn key_shares(
+        &mut self,
+        key_id: Option<i64>,
+        recipient_id: Option<i64>,
+    ) -> StoreResult<Vec<KeyShare>>;
+    /// Removes shared versions of a key: for one recipient or all, and only versions
+    /// below `below` or all; returns how many.
+    fn delete_key_shares(
+        &mut self,
+        key_id: i64,
+        recipient_id: Option<i64>,
+        below: Option<i64>,
     ) -> StoreResult<u64>;
     /// A record of another owner, read for a recipient who authenticates it otherwise
     /// (the owner's signature over the share, and the value's AEAD): the row's binding is

@@ -313,6 +313,23 @@ pub const TABLES: &[Table] = &[
         replace: false,
     },
     Table {
+        name: "key_shares",
+        columns: &[
+            int("id"),
+            int("key_id"),
+            text("key_name"),
+            int("owner_id"),
+            int("recipient_id"),
+            int("version"),
+            blob("wrapped_material"),
+            blob("signature"),
+            blob("grant_signature"),
+            int("created_at"),
+        ],
+        key: &["id"],
+        replace: false,
+    },
+    Table {
         name: "record_shares",
         columns: &[
             int("id"),
