@@ -1303,3 +1303,48 @@ fn key_shares_put_back_or_forged_get_nothing_and_destroy_ends_them() {
     );
     assert_eq!(env.as_token(&carol, &["decrypt", &f1]).code, 5);
 }
+
+#[test]
+fn a_backup_keeps_shares_and_their_bindings() {
+    let env = Env::new();
+    let (alice, bob, carol) = three_users(&env);
+    put_as(&env, &bob, "x", b"v1");
+    env.as_token(&bob, &["data", "share", "x", "--with", "carol"])
+        .ok();
+    env.as_token(&bob, &["key", "create", "k"]).ok();
+    env.as_token(&bob, &["key", "share", "k", "--with", "carol"])
+        .ok();
+    let backup = env.dir.path().join("copy.db");
+    let b = backup.to_str().unwrap();
+    env.as_token(&alice, &["db", "backup", b]).ok();
+    // Another client opens the copy (a SQLite file) with the same audit key: it verifies,
+    // share rows and the digests bound in record and key rows included, and carol reads.
+    let other = Env::sqlite();
+    std::fs::create_dir_all(other.data_dir()).unwrap();
+    let key_file = other.data_dir().join("audit.key");
+    if env.on_postgres() {
+        use base64::Engine;
+        let encoded = base64::engine::general_purpose::STANDARD.encode(PG_AUDIT_KEY.as_bytes());
+        std::fs::write(&key_file, format!("{encoded}\n")).unwrap();
+    } else {
+        std::fs::copy(env.data_dir().join("audit.key"), &key_file).unwrap();
+    }
+    std::fs::set_permissions(
+        &key_file,
+        std::os::unix::fs::PermissionsExt::from_mode(0o600),
+    )
+    .unwrap();
+    std::fs::copy(&backup, other.db()).unwrap();
+    let admin = other.token("alice");
+    let v = other.as_token(&admin, &["--json", "audit", "verify"]);
+    assert_eq!(v.ok().json()["ok"], true);
+    let carol_there = other.token("carol");
+    assert_eq!(
+        other
+            .as_token(&carol_there, &["data", "get", "bob:x"])
+            .ok()
+            .stdout,
+        "v1"
+    );
+    let _ = carol;
+}

@@ -214,6 +214,7 @@ pub const TABLES: &[Table] = &[
             int("latest_version"),
             int("created_at"),
             blob("row_mac"),
+            blob_null("share_digest"),
         ],
         key: &["id"],
         replace: false,
