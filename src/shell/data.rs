@@ -124,7 +124,30 @@ impl Shell {
     fn share_record(&mut self, p: &mut dyn Prompter) -> Reply<()> {
         let r = self.pick_record(p, "Share which record", Some(false))?;
         let with = p.line("Share with (username): ")?;
-        let card = self.with_session(|s, v| v.user_show(s, &with))?;
+        let Some(fp) = self.confirm_recipient(p, &with, &label(&r))? else {
+            return Err(Interrupt::Cancel);
+        };
+        let (shared, me) = self.with_session(|s, v| {
+            v.data_share(s, &r.token, &with, Some(fp))
+                .map(|shared| (shared, s.username.clone()))
+        })?;
+        let shown = shared.name.as_deref().unwrap_or(&shared.token);
+        p.say(&format!(
+            "Shared {shown} with {} (read-only). They read it as:\n  {me}:{shown}",
+            shared.with
+        ));
+        Ok(())
+    }
+
+    /// Shows `with`'s fingerprint and pin state and asks to share `what` with them;
+    /// returns the fingerprint confirmed, or `None` when declined.
+    pub(super) fn confirm_recipient(
+        &mut self,
+        p: &mut dyn Prompter,
+        with: &str,
+        what: &str,
+    ) -> Reply<Option<zencrypt_core::crypto::keypair::Fingerprint>> {
+        let card = self.with_session(|s, v| v.user_show(s, with))?;
         let Some(key) = &card.key else {
             return Err(Interrupt::Failed(Error::NotFound(format!(
                 "'{}' has no public key yet: it is made at their next login",
@@ -141,19 +164,9 @@ impl Shell {
             "{}'s key: {}\n({state})",
             card.username, key.fingerprint
         ));
-        if !p.confirm(&format!("Share {} with {}?", label(&r), card.username))? {
-            return Err(Interrupt::Cancel);
-        }
-        let (shared, me) = self.with_session(|s, v| {
-            v.data_share(s, &r.token, &card.username, Some(key.fingerprint))
-                .map(|shared| (shared, s.username.clone()))
-        })?;
-        let shown = shared.name.as_deref().unwrap_or(&shared.token);
-        p.say(&format!(
-            "Shared {shown} with {} (read-only). They read it as:\n  {me}:{shown}",
-            shared.with
-        ));
-        Ok(())
+        let fp = key.fingerprint;
+        Ok(p.confirm(&format!("Share {what} with {}?", card.username))?
+            .then_some(fp))
     }
 
     /// Ends one share of a record (the record is re-encrypted).

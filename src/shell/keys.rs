@@ -41,6 +41,8 @@ impl Shell {
             entry(8, "Export a key", "exportable keys only"),
             entry(9, "Disable or enable", ""),
             entry(10, "Destroy a key", "crypto-shred everything under it"),
+            entry(11, "Share a key", "another user decrypts with it"),
+            entry(12, "Unshare a key", "no later version reaches them"),
         ];
         self.submenu(p, "Keys", &entries, |shell, p, n| match n {
             1 => shell.list_keys(p),
@@ -52,7 +54,9 @@ impl Shell {
             7 => shell.import_key(p),
             8 => shell.export_key(p),
             9 => shell.toggle_key(p),
-            _ => shell.destroy_key(p),
+            10 => shell.destroy_key(p),
+            11 => shell.share_key(p),
+            _ => shell.unshare_key(p),
         })
     }
 
@@ -83,6 +87,38 @@ impl Shell {
         p.say(&format!(
             "Rotated {} to version {}; {} record(s) rewrapped.",
             r.name, r.version, r.rewrapped
+        ));
+        Ok(())
+    }
+
+    /// Shares a key after showing the recipient's fingerprint and its pin state.
+    fn share_key(&mut self, p: &mut dyn Prompter) -> Reply<()> {
+        let key = self.pick_key(p, "Share which key", |k| k.key.status == KeyStatus::Active)?;
+        let with = p.line("Share with (username): ")?;
+        let Some(fp) = self.confirm_recipient(p, &with, &format!("key {key}"))? else {
+            return Err(Interrupt::Cancel);
+        };
+        let s = self.with_session(|se, v| v.key_share(se, &key, &with, Some(fp)))?;
+        p.say(&format!(
+            "Shared key {} with {} (decrypt only); later versions follow at each rotation.",
+            s.name, s.with
+        ));
+        Ok(())
+    }
+
+    /// Ends a key's share with a user.
+    fn unshare_key(&mut self, p: &mut dyn Prompter) -> Reply<()> {
+        let key = self.pick_key(p, "Unshare which key", |_| true)?;
+        let from = p.line("Stop sharing it with (username): ")?;
+        let (n, all) = self.with_session(|s, v| v.key_unshare(s, &key, &from))?;
+        p.say(&format!(
+            "Stopped sharing key {key} with {from}: {n} version(s) taken back.{}\n\
+             Rotate it so new files use a version they never had.",
+            if all {
+                " Every share of it ended (changed outside zencrypt)."
+            } else {
+                ""
+            }
         ));
         Ok(())
     }

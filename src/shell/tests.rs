@@ -977,3 +977,52 @@ fn a_record_is_shared_read_through_shared_with_me_and_unshared() {
     let out = f.run(vec![t("2"), t("17"), t("0"), t("0")]);
     assert!(has(&out, "Nothing is shared with you."), "{out:#?}");
 }
+
+#[test]
+fn a_key_is_shared_and_unshared_from_the_keys_menu() {
+    let f = Fixture::new();
+    let mut script = signup("alice");
+    script.push(t("0"));
+    f.run(script);
+    {
+        let mut vault = f.vault();
+        let token = std::fs::read_to_string(&f.session_file).unwrap();
+        let session = vault
+            .authenticate(&SecretString::from(token.trim().to_string()))
+            .unwrap();
+        vault
+            .key_create(&session, "backups", Default::default())
+            .unwrap();
+        vault
+            .signup("bob", &SecretString::from("password-456"), None)
+            .unwrap();
+    }
+    let out = f.run(vec![
+        t("1"),
+        t("11"),
+        Pick(0),
+        t("bob"),
+        Yes(true),
+        t("12"),
+        Pick(0),
+        t("bob"),
+        t("0"),
+        t("0"),
+    ]);
+    let said = out.join("\n");
+    assert!(
+        said.contains("(not pinned yet: compare it with them first)"),
+        "{said}"
+    );
+    assert!(
+        has(
+            &out,
+            "Shared key backups with bob (decrypt only); later versions follow at each rotation."
+        ),
+        "{said}"
+    );
+    assert!(
+        said.contains("Stopped sharing key backups with bob: 1 version(s) taken back."),
+        "{said}"
+    );
+}
