@@ -1348,3 +1348,63 @@ fn a_backup_keeps_shares_and_their_bindings() {
     );
     let _ = carol;
 }
+
+#[test]
+fn a_key_share_put_back_after_unsharing_gets_no_later_version() {
+    let env = Env::new();
+    let (alice, bob, carol) = three_users(&env);
+    env.as_token(&bob, &["key", "create", "k"]).ok();
+    env.as_token(&bob, &["key", "rotate", "k"]).ok();
+    env.as_token(&bob, &["key", "share", "k", "--with", "carol"])
+        .ok();
+    // (version, wrapped material, signature, grant signature, created at) of each row.
+    type Kept = (i64, Vec<u8>, Vec<u8>, Vec<u8>, i64);
+    let kept: Vec<Kept> = {
+        let versions = env.column::<i64>("SELECT version FROM key_shares ORDER BY version");
+        let wrapped = env.blobs("SELECT wrapped_material FROM key_shares ORDER BY version");
+        let sigs = env.blobs("SELECT signature FROM key_shares ORDER BY version");
+        let grants = env.blobs("SELECT grant_signature FROM key_shares ORDER BY version");
+        let created = env.column::<i64>("SELECT created_at FROM key_shares ORDER BY version");
+        (0..versions.len())
+            .map(|i| {
+                (
+                    versions[i],
+                    wrapped[i].clone().unwrap(),
+                    sigs[i].clone().unwrap(),
+                    grants[i].clone().unwrap(),
+                    created[i],
+                )
+            })
+            .collect()
+    };
+    env.as_token(&bob, &["key", "unshare", "k", "--from", "carol"])
+        .ok();
+    // An insider puts carol's rows back; bob then raises the minimum decryption version
+    // and rotates: nothing new reaches carol.
+    let key_id = env.column::<i64>("SELECT id FROM keys WHERE name = 'k'")[0];
+    let owner = env.column::<i64>("SELECT id FROM users WHERE username = 'bob'")[0];
+    let recipient = env.column::<i64>("SELECT id FROM users WHERE username = 'carol'")[0];
+    for (i, (v, w, s, g, c)) in kept.iter().enumerate() {
+        env.exec(&format!(
+            "INSERT INTO key_shares (id, key_id, key_name, owner_id, recipient_id, version, wrapped_material, signature, grant_signature, created_at) \
+             VALUES ({}, {key_id}, 'k', {owner}, {recipient}, {v}, {}, {}, {}, {c})",
+            100 + i,
+            env.blob(&hex(w)),
+            env.blob(&hex(s)),
+            env.blob(&hex(g)),
+        ));
+    }
+    // audit verify reports the rows put back.
+    let admin = alice;
+    let r = env.as_token(&admin, &["audit", "verify"]);
+    assert_eq!(r.code, 7, "{}", r.stdout);
+    env.as_token(&bob, &["key", "set", "k", "--min-decrypt-version", "2"])
+        .ok();
+    assert_eq!(
+        env.column::<i64>("SELECT count(*) FROM key_shares"),
+        vec![0]
+    );
+    env.as_token(&bob, &["key", "rotate", "k"]).ok();
+    let f = encrypt_file(&env, &bob, "k", "late.zc", b"later");
+    assert_eq!(env.as_token(&carol, &["decrypt", &f]).code, 5);
+}

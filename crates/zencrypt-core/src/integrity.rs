@@ -183,6 +183,21 @@ pub fn encode_record_share(s: &RecordShare) -> Aad {
         .int(s.created_at)
 }
 
+/// The encoding of a shared key version (its owner's signatures cover more:
+/// docs/sharing.md).
+pub fn encode_key_share(s: &KeyShare) -> Aad {
+    Aad::new("row/key_shares")
+        .int(s.id)
+        .int(s.key_id)
+        .field(&s.key_name)
+        .int(s.owner_id)
+        .int(s.recipient_id)
+        .int(s.version)
+        .field(&s.wrapped_material)
+        .field(&s.grant_signature)
+        .int(s.created_at)
+}
+
 /// The bound encoding of a session row: its user and lifetime. Revocation is not bound:
 /// it wipes the session's key copy, which no edit can bring back.
 pub fn encode_session(s: &SessionRecord) -> Aad {
@@ -300,6 +315,7 @@ pub fn describe(row: &StoredRow) -> (RowId, Aad, &[u8]) {
         StoredRow::Record(r) => (RowId::Record(r.id), encode_record(r), &r.mac),
         StoredRow::Identity(i) => (RowId::Identity(i.id), encode_identity(i), &i.mac),
         StoredRow::ServiceGrant(g) => (RowId::ServiceGrant(g.id), encode_service_grant(g), &g.mac),
+        StoredRow::KeyShare(s) => (RowId::KeyShare(s.id), encode_key_share(s), &s.signature),
         StoredRow::RecordShare(s) => (
             RowId::RecordShare(s.id),
             encode_record_share(s),
@@ -350,6 +366,7 @@ impl StateDigests {
             RowId::Identity(id) => (5, *id, 0),
             RowId::ServiceGrant(id) => (6, *id, 0),
             RowId::RecordShare(id) => (7, *id, 0),
+            RowId::KeyShare(id) => (8, *id, 0),
             RowId::Session(_) | RowId::RecordVersion(..) => return None,
         })
     }
@@ -412,6 +429,7 @@ impl StateDigests {
                 5 => RowId::Identity(a),
                 6 => RowId::ServiceGrant(a),
                 7 => RowId::RecordShare(a),
+                8 => RowId::KeyShare(a),
                 _ => return None,
             };
             let (&present, rest) = bytes.split_first()?;
@@ -1018,7 +1036,10 @@ impl Tx for Sealed<'_> {
     }
     // Bound by the owner's signatures; the set of grants is bound in the key row.
     fn put_key_share(&mut self, s: &KeyShare) -> StoreResult<i64> {
-        self.inner.put_key_share(s)
+        let id = self.inner.put_key_share(s)?;
+        let enc = encode_key_share(&KeyShare { id, ..s.clone() });
+        self.note(RowId::KeyShare(id), &enc, &s.signature);
+        Ok(id)
     }
     fn key_shares(
         &mut self,
@@ -1033,6 +1054,11 @@ impl Tx for Sealed<'_> {
         recipient_id: Option<i64>,
         below: Option<i64>,
     ) -> StoreResult<u64> {
+        for s in self.inner.key_shares(Some(key_id), recipient_id)? {
+            if below.is_none_or(|b| s.version < b) {
+                self.written.set(RowId::KeyShare(s.id), None);
+            }
+        }
         self.inner.delete_key_shares(key_id, recipient_id, below)
     }
     fn shared_record(&mut self, owner_id: i64, reference: &str) -> StoreResult<Option<RecordRow>> {

@@ -576,6 +576,8 @@ pub enum RowId {
     ServiceGrant(i64),
     /// `record_shares` (bound by the owner's signature).
     RecordShare(i64),
+    /// `key_shares` (bound by the owner's signature).
+    KeyShare(i64),
 }
 
 impl fmt::Display for RowId {
@@ -590,6 +592,7 @@ impl fmt::Display for RowId {
             RowId::Session(_) => f.write_str("a sessions row"),
             RowId::ServiceGrant(id) => write!(f, "service_grants row {id}"),
             RowId::RecordShare(id) => write!(f, "record_shares row {id}"),
+            RowId::KeyShare(id) => write!(f, "key_shares row {id}"),
         }
     }
 }
@@ -612,6 +615,8 @@ pub enum StoredRow {
     ServiceGrant(ServiceGrant),
     /// A record shared with another user.
     RecordShare(RecordShare),
+    /// A key version shared with another user.
+    KeyShare(KeyShare),
 }
 
 /// A service account's grant: the owner's records whose names match `pattern` (a glob,

@@ -1419,6 +1419,14 @@ pub(crate) fn end_key_shares(
     key: &mut KeyRecord,
     below: Option<i64>,
 ) -> Result<()> {
+    // Grants that are not the set the key row binds (put back, added) all end: no new
+    // digest is ever made from rows that were not checked.
+    let all = tx.key_shares(Some(key.id), None)?;
+    let below = if key_share_digest(&all) == key.share_digest {
+        below
+    } else {
+        None
+    };
     tx.delete_key_shares(key.id, None, below)?;
     key.share_digest = key_share_digest(&tx.key_shares(Some(key.id), None)?);
     Ok(())
@@ -1450,6 +1458,17 @@ pub(crate) fn shared_key_material(
             "'{}' is disabled: what they shared is suspended until an administrator enables \
              the account",
             owner.username
+        )));
+    }
+    // Names shown to the reader are checked like any name (no control characters, no
+    // look-alike tricks beyond what a valid name allows).
+    if crate::keys::validate_name(&share.key_name).is_err()
+        || !crate::accounts::is_valid_name(&owner.username)
+    {
+        return Err(Error::Integrity(format!(
+            "the share of key #{} carries a name that is not valid: it was changed outside \
+             zencrypt",
+            share.key_id
         )));
     }
     let (me, _) = own_keypair(tx, session)?;

@@ -209,6 +209,24 @@ fn share_from_row(r: &Row) -> Read<RecordShare> {
     })
 }
 
+const KEY_SHARE_COLUMNS: &str = "id, key_id, key_name, owner_id, recipient_id, version, \
+     wrapped_material, signature, grant_signature, created_at";
+
+fn key_share_from_row(r: &Row) -> Read<KeyShare> {
+    Ok(KeyShare {
+        id: r.try_get(0)?,
+        key_id: r.try_get(1)?,
+        key_name: r.try_get(2)?,
+        owner_id: r.try_get(3)?,
+        recipient_id: r.try_get(4)?,
+        version: r.try_get(5)?,
+        wrapped_material: r.try_get(6)?,
+        signature: r.try_get(7)?,
+        grant_signature: r.try_get(8)?,
+        created_at: r.try_get(9)?,
+    })
+}
+
 fn key_from_row(r: &Row) -> Read<KeyRecord> {
     let status: &str = r.try_get(3)?;
     Ok(KeyRecord {
@@ -765,7 +783,7 @@ impl Tx for PgTx<'_> {
                 args![*id, mac],
             ),
             // Bound by the owner's signature, made with the row.
-            RowId::RecordShare(_) => Ok(0),
+            RowId::RecordShare(_) | RowId::KeyShare(_) => Ok(0),
         }
         .map(drop)
     }
@@ -781,7 +799,7 @@ impl Tx for PgTx<'_> {
             },
         };
         let mut going = true;
-        let scans: [(String, ToStored); 7] = [
+        let scans: [(String, ToStored); 8] = [
             (
                 format!("SELECT {USER_COLUMNS} FROM users ORDER BY id"),
                 |r| user_from_row(r).map(StoredRow::User),
@@ -814,6 +832,10 @@ impl Tx for PgTx<'_> {
                      JOIN records r ON r.id = s.record_id ORDER BY s.id"
                 ),
                 |r| share_from_row(r).map(StoredRow::RecordShare),
+            ),
+            (
+                format!("SELECT {KEY_SHARE_COLUMNS} FROM key_shares ORDER BY id"),
+                |r| key_share_from_row(r).map(StoredRow::KeyShare),
             ),
         ];
         for (sql, map) in scans {
@@ -1586,27 +1608,12 @@ impl Tx for PgTx<'_> {
         key_id: Option<i64>,
         recipient_id: Option<i64>,
     ) -> StoreResult<Vec<KeyShare>> {
-        self.all(
-            "SELECT id, key_id, key_name, owner_id, recipient_id, version, wrapped_material, \
-             signature, grant_signature, created_at FROM key_shares \
+        let sql = format!(
+            "SELECT {KEY_SHARE_COLUMNS} FROM key_shares \
              WHERE ($1::BIGINT IS NULL OR key_id = $1) AND ($2::BIGINT IS NULL OR recipient_id = $2) \
-             ORDER BY key_id, recipient_id, version",
-            args![key_id, recipient_id],
-            |r| {
-                Ok(KeyShare {
-                    id: r.try_get(0)?,
-                    key_id: r.try_get(1)?,
-                    key_name: r.try_get(2)?,
-                    owner_id: r.try_get(3)?,
-                    recipient_id: r.try_get(4)?,
-                    version: r.try_get(5)?,
-                    wrapped_material: r.try_get(6)?,
-                    signature: r.try_get(7)?,
-                    grant_signature: r.try_get(8)?,
-                    created_at: r.try_get(9)?,
-                })
-            },
-        )
+             ORDER BY key_id, recipient_id, version"
+        );
+        self.all(&sql, args![key_id, recipient_id], key_share_from_row)
     }
 
     fn delete_key_shares(

@@ -436,6 +436,24 @@ fn share_from_row(r: &Row<'_>) -> rusqlite::Result<RecordShare> {
     })
 }
 
+const KEY_SHARE_COLUMNS: &str = "id, key_id, key_name, owner_id, recipient_id, version, \
+     wrapped_material, signature, grant_signature, created_at";
+
+fn key_share_from_row(r: &Row<'_>) -> rusqlite::Result<KeyShare> {
+    Ok(KeyShare {
+        id: r.get(0)?,
+        key_id: r.get(1)?,
+        key_name: r.get(2)?,
+        owner_id: r.get(3)?,
+        recipient_id: r.get(4)?,
+        version: r.get(5)?,
+        wrapped_material: r.get(6)?,
+        signature: r.get(7)?,
+        grant_signature: r.get(8)?,
+        created_at: r.get(9)?,
+    })
+}
+
 const AUDIT_COLUMNS: &str =
     "seq, at, actor_id, actor, action, target, outcome, detail, prev_mac, mac, state";
 
@@ -897,7 +915,7 @@ impl Tx for SqliteTx<'_> {
                 params![id, mac],
             ),
             // Bound by the owner's signature, made with the row.
-            RowId::RecordShare(_) => Ok(0),
+            RowId::RecordShare(_) | RowId::KeyShare(_) => Ok(0),
         }
         .map(drop)
     }
@@ -957,6 +975,10 @@ impl Tx for SqliteTx<'_> {
                 "SELECT {SHARE_COLUMNS} FROM record_shares s JOIN records r ON r.id = s.record_id"
             ),
             |r| { share_from_row(r).map(StoredRow::RecordShare) }
+        );
+        scan!(
+            &format!("SELECT {KEY_SHARE_COLUMNS} FROM key_shares"),
+            |r| { key_share_from_row(r).map(StoredRow::KeyShare) }
         );
         Ok(())
     }
@@ -1791,25 +1813,13 @@ impl Tx for SqliteTx<'_> {
         recipient_id: Option<i64>,
     ) -> StoreResult<Vec<KeyShare>> {
         self.all(
-            "SELECT id, key_id, key_name, owner_id, recipient_id, version, wrapped_material, \
-             signature, grant_signature, created_at FROM key_shares \
-             WHERE (?1 IS NULL OR key_id = ?1) AND (?2 IS NULL OR recipient_id = ?2) \
-             ORDER BY key_id, recipient_id, version",
+            &format!(
+                "SELECT {KEY_SHARE_COLUMNS} FROM key_shares \
+                 WHERE (?1 IS NULL OR key_id = ?1) AND (?2 IS NULL OR recipient_id = ?2) \
+                 ORDER BY key_id, recipient_id, version"
+            ),
             params![key_id, recipient_id],
-            |r| {
-                Ok(KeyShare {
-                    id: r.get(0)?,
-                    key_id: r.get(1)?,
-                    key_name: r.get(2)?,
-                    owner_id: r.get(3)?,
-                    recipient_id: r.get(4)?,
-                    version: r.get(5)?,
-                    wrapped_material: r.get(6)?,
-                    signature: r.get(7)?,
-                    grant_signature: r.get(8)?,
-                    created_at: r.get(9)?,
-                })
-            },
+            key_share_from_row,
         )
     }
 

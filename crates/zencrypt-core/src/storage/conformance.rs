@@ -1532,6 +1532,7 @@ pub fn row_bindings_scan_and_unbound_rows(backend: &dyn Backend) {
             StoredRow::Identity(i) => (RowId::Identity(i.id), i.mac.clone()),
             StoredRow::ServiceGrant(g) => (RowId::ServiceGrant(g.id), g.mac.clone()),
             StoredRow::RecordShare(s) => (RowId::RecordShare(s.id), s.signature.clone()),
+            StoredRow::KeyShare(s) => (RowId::KeyShare(s.id), s.signature.clone()),
         })
         .collect();
     seen.sort();
@@ -1587,6 +1588,7 @@ pub fn row_bindings_scan_and_unbound_rows(backend: &dyn Backend) {
             StoredRow::Identity(i) => (RowId::Identity(i.id), 0),
             StoredRow::ServiceGrant(g) => (RowId::ServiceGrant(g.id), 0),
             StoredRow::RecordShare(s) => (RowId::RecordShare(s.id), 0),
+            StoredRow::KeyShare(s) => (RowId::KeyShare(s.id), 0),
         })
         .collect();
     unbound.sort();
