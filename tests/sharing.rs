@@ -1408,3 +1408,83 @@ fn a_key_share_put_back_after_unsharing_gets_no_later_version() {
     let f = encrypt_file(&env, &bob, "k", "late.zc", b"later");
     assert_eq!(env.as_token(&carol, &["decrypt", &f]).code, 5);
 }
+
+#[test]
+fn a_fingerprint_given_on_the_command_line_must_match() {
+    let env = Env::new();
+    let (alice, bob, carol) = three_users(&env);
+    let carol_fp = fingerprint(&env, &carol);
+    let alice_fp = fingerprint(&env, &alice);
+    put_as(&env, &bob, "x", b"v1");
+    let r = env.as_token(
+        &bob,
+        &[
+            "data",
+            "share",
+            "x",
+            "--with",
+            "carol",
+            "--fingerprint",
+            &alice_fp,
+        ],
+    );
+    assert_eq!(r.code, 7);
+    assert_eq!(
+        r.stderr.lines().next().unwrap(),
+        format!(
+            "error: the key of 'carol' is now {carol_fp}, not the {alice_fp} you confirmed: nothing was shared"
+        )
+    );
+    assert_eq!(
+        env.column::<i64>("SELECT count(*) FROM record_shares"),
+        vec![0]
+    );
+    assert_eq!(
+        env.as_token(&bob, &["user", "show", "carol", "--json"])
+            .json()["pin"],
+        "not_pinned"
+    );
+    env.as_token(
+        &bob,
+        &[
+            "data",
+            "share",
+            "x",
+            "--with",
+            "carol",
+            "--fingerprint",
+            &carol_fp,
+        ],
+    )
+    .ok();
+    // The reader's JSON says whose record it is.
+    let r = env.as_token(&carol, &["data", "get", "bob:x", "--json"]);
+    assert_eq!(r.ok().json()["records"][0]["owner"], "bob");
+    env.as_token(&bob, &["key", "create", "k"]).ok();
+    let r = env.as_token(
+        &bob,
+        &[
+            "key",
+            "share",
+            "k",
+            "--with",
+            "carol",
+            "--fingerprint",
+            "00",
+        ],
+    );
+    assert_eq!(r.code, 2);
+    env.as_token(
+        &bob,
+        &[
+            "key",
+            "share",
+            "k",
+            "--with",
+            "carol",
+            "--fingerprint",
+            &carol_fp,
+        ],
+    )
+    .ok();
+}

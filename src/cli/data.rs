@@ -114,7 +114,7 @@ pub enum DataCommand {
     Export(ExportArgs),
     /// Share a record with another user (read-only), end to end.
     #[command(
-        after_help = "Example:\n  zencrypt data share prod/db/password --with bob\n  # bob: zencrypt data get alice:prod/db/password\n\nThe record's data key is wrapped to bob's public key (pinned the first time: compare\nfingerprints with `zencrypt user show bob`) and signed with yours; the server learns\nneither. Every later update of the record is wrapped for bob too. A record protected by a\nrecord password cannot be shared."
+        after_help = "Examples:\n  zencrypt data share prod/db/password --with bob\n  zencrypt data share prod/db/password --with bob --fingerprint 'd12e 3557 ca74 fa91 fe1f bdce 1268 32f0'\n  # bob: zencrypt data get alice:prod/db/password\n\nThe record's data key is wrapped to bob's public key (pinned the first time: compare\nfingerprints with `zencrypt user show bob`) and signed with yours; the server learns\nneither. Every later update of the record is wrapped for bob too. A record protected by a\nrecord password cannot be shared."
     )]
     Share {
         /// Token or name of your record.
@@ -123,6 +123,9 @@ pub enum DataCommand {
         /// The user to share it with.
         #[arg(long, value_name = "USER")]
         with: String,
+        /// The fingerprint the user gave you: the share is refused unless their key has it.
+        #[arg(long, value_name = "FP")]
+        fingerprint: Option<String>,
     },
     /// Stop sharing a record with a user; the record is re-encrypted under a new data key.
     #[command(
@@ -437,6 +440,10 @@ pub fn get_json(out: &GetOutcome) -> Value {
             let (field, v) = value_json(value);
             let mut o = json!({ "token": info.token, "name": info.name, "version": info.version });
             o[field] = v;
+            // A record another user shared: whose it is.
+            if let Some(owner) = &info.owner {
+                o["owner"] = json!(owner);
+            }
             o
         })
         .collect();
@@ -549,8 +556,13 @@ pub fn run(ctx: &Ctx, cmd: DataCommand) -> Result<()> {
         DataCommand::Rekey(a) => rekey(ctx, &mut vault, &session, a),
         DataCommand::Import(a) => import(ctx, &mut vault, &session, a),
         DataCommand::Export(a) => export(ctx, &mut vault, &session, a),
-        DataCommand::Share { reference, with } => {
-            let s = vault.data_share(&session, &reference, &with, None)?;
+        DataCommand::Share {
+            reference,
+            with,
+            fingerprint,
+        } => {
+            let expected = crate::ui::input::fingerprint_arg(fingerprint.as_deref())?;
+            let s = vault.data_share(&session, &reference, &with, expected)?;
             let shown = s.name.clone().unwrap_or_else(|| s.token.clone());
             if s.pinned_now {
                 ctx.out.note(&format!(

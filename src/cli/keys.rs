@@ -84,7 +84,7 @@ pub enum KeyCommand {
     Destroy(DestroyArgs),
     /// Let another user decrypt files encrypted under one of your keys, end to end.
     #[command(
-        after_help = "Example:\n  zencrypt key share backups --with bob\n  # bob: zencrypt decrypt disk.img.zc -o disk.img\n\nEvery version that may still decrypt is wrapped to bob's public key (pinned the first\ntime) and signed with yours; each rotation wraps the new version for him too. He can\ndecrypt, not encrypt. Disabling or destroying the key ends its shares."
+        after_help = "Examples:\n  zencrypt key share backups --with bob --fingerprint 'd12e 3557 ca74 fa91 fe1f bdce 1268 32f0'\n  # bob: zencrypt decrypt disk.img.zc -o disk.img\n\nEvery version that may still decrypt is wrapped to bob's public key (pinned the first\ntime) and signed with yours; each rotation wraps the new version for him too. He can\ndecrypt, not encrypt. Disabling or destroying the key ends its shares."
     )]
     Share {
         /// Key name.
@@ -93,6 +93,9 @@ pub enum KeyCommand {
         /// The user to share it with.
         #[arg(long, value_name = "USER")]
         with: String,
+        /// The fingerprint the user gave you: the share is refused unless their key has it.
+        #[arg(long, value_name = "FP")]
+        fingerprint: Option<String>,
     },
     /// Stop sharing a key with a user: no later version reaches them.
     #[command(
@@ -238,8 +241,13 @@ pub fn run(ctx: &Ctx, cmd: KeyCommand) -> Result<()> {
         KeyCommand::Disable { name } => disable(ctx, &mut vault, &session, &name),
         KeyCommand::Enable { name } => enable(ctx, &mut vault, &session, &name),
         KeyCommand::Destroy(a) => destroy(ctx, &mut vault, &session, a),
-        KeyCommand::Share { name, with } => {
-            let s = vault.key_share(&session, &name, &with, None)?;
+        KeyCommand::Share {
+            name,
+            with,
+            fingerprint,
+        } => {
+            let expected = crate::ui::input::fingerprint_arg(fingerprint.as_deref())?;
+            let s = vault.key_share(&session, &name, &with, expected)?;
             if s.pinned_now {
                 ctx.out.note(&format!(
                     "Pinned {}'s key: {}\nCompare it with theirs (`zencrypt account pubkey` on their side).",
