@@ -565,10 +565,8 @@ pub fn run(ctx: &Ctx, cmd: DataCommand) -> Result<()> {
             let s = vault.data_share(&session, &reference, &with, expected)?;
             let shown = s.name.clone().unwrap_or_else(|| s.token.clone());
             if s.pinned_now {
-                ctx.out.note(&format!(
-                    "Pinned {}'s key: {}\nCompare it with theirs (`zencrypt account pubkey` on their side).",
-                    s.with, s.fingerprint
-                ));
+                ctx.out
+                    .note(&crate::ui::views::pinned_text(&s.with, &s.fingerprint));
             }
             ctx.out.note(&format!(
                 "Shared {shown} with {} (read-only). They read it as:\n  {}:{shown}",

@@ -249,10 +249,8 @@ pub fn run(ctx: &Ctx, cmd: KeyCommand) -> Result<()> {
             let expected = crate::ui::input::fingerprint_arg(fingerprint.as_deref())?;
             let s = vault.key_share(&session, &name, &with, expected)?;
             if s.pinned_now {
-                ctx.out.note(&format!(
-                    "Pinned {}'s key: {}\nCompare it with theirs (`zencrypt account pubkey` on their side).",
-                    s.with, s.fingerprint
-                ));
+                ctx.out
+                    .note(&crate::ui::views::pinned_text(&s.with, &s.fingerprint));
             }
             let versions: Vec<String> = s.versions.iter().map(i64::to_string).collect();
             ctx.out.note(&format!(

@@ -474,3 +474,13 @@ pub fn unshared_text(reference: &str, from: &str, u: &zencrypt_core::sharing::Un
     ));
     lines.join("\n")
 }
+
+/// Said when a share pinned the recipient's key for the first time.
+pub fn pinned_text(
+    with: &str,
+    fingerprint: &zencrypt_core::crypto::keypair::Fingerprint,
+) -> String {
+    format!(
+        "Pinned {with}'s key: {fingerprint}\nCompare it with theirs (`zencrypt account pubkey` on their side)."
+    )
+}
