@@ -195,6 +195,8 @@ fn leftover_pid(name: &str) -> Option<u32> {
         .strip_prefix(TEMP_PREFIX)
         .or_else(|| name.strip_prefix(STAGING_PREFIX))?;
     let (pid, random) = rest.split_once('-')?;
+    // A staging directory a signal moved aside before removing it (`interrupt`).
+    let random = random.strip_suffix(".removing").unwrap_or(random);
     if random.len() != 12 || !random.bytes().all(|b| b.is_ascii_hexdigit()) {
         return None;
     }

@@ -75,7 +75,18 @@ fn clean_up() {
     for (p, kind) in partial().drain(..) {
         let _ = match kind {
             Partial::File => std::fs::remove_file(p),
-            Partial::Dir => std::fs::remove_dir_all(p),
+            // Moved aside first: the command's own thread may still be creating files in
+            // it (SQLite's side files, say), which it can no longer do by the old path,
+            // so the removal cannot race with it and leave the directory behind.
+            Partial::Dir => {
+                let mut aside = p.clone().into_os_string();
+                aside.push(".removing");
+                let aside = PathBuf::from(aside);
+                match std::fs::rename(&p, &aside) {
+                    Ok(()) => std::fs::remove_dir_all(&aside),
+                    Err(_) => std::fs::remove_dir_all(&p),
+                }
+            }
             // An editor may still be writing into it: try again once.
             Partial::WipeDir => crate::fsutil::wipe_dir(&p).or_else(|_| {
                 std::thread::sleep(std::time::Duration::from_millis(200));
