@@ -348,6 +348,23 @@ mod tests {
         }
     }
 
+    #[test]
+    fn a_staging_directory_moved_aside_is_a_leftover_too() {
+        let dir = tempfile::tempdir().unwrap();
+        let aside = dir.path().join(format!(
+            "{STAGING_PREFIX}{}-0123456789ab.removing",
+            (1u32 << 22) + 1
+        ));
+        fs::create_dir(&aside).unwrap();
+        fs::write(aside.join("copy.db-journal"), b"x").unwrap();
+        sweep_leftovers(dir.path());
+        assert!(!aside.exists());
+        assert_eq!(
+            leftover_pid(&format!("{STAGING_PREFIX}7-0123456789ab.other")),
+            None
+        );
+    }
+
     fn mode(p: &Path) -> u32 {
         fs::metadata(p).unwrap().permissions().mode() & 0o777
     }
