@@ -54,6 +54,73 @@ fn three_users(env: &Env) -> (String, String, String) {
     (env.token("alice"), env.token("bob"), env.token("carol"))
 }
 
+/// A user's id.
+fn user_id(env: &Env, name: &str) -> i64 {
+    env.column::<i64>(&format!("SELECT id FROM users WHERE username = '{name}'"))[0]
+}
+
+/// A share row written straight into the database, as an insider would (bytes as hex).
+struct Row<'a> {
+    id: i64,
+    owner: &'a str,
+    recipient: &'a str,
+    version: i64,
+    wrapped: &'a str,
+    signature: &'a str,
+    grant: &'a str,
+    created_at: i64,
+}
+
+/// Inserts `row` as a share of its owner's record `record`.
+fn insert_record_share(env: &Env, record: &str, row: &Row<'_>) {
+    let record_id =
+        env.column::<i64>(&format!("SELECT id FROM records WHERE name = '{record}'"))[0];
+    env.exec(&format!(
+        "INSERT INTO record_shares (id, record_id, owner_id, recipient_id, version, wrapped_dek, \
+         signature, grant_signature, created_at) VALUES ({}, {record_id}, {}, {}, {}, {}, {}, {}, {})",
+        row.id,
+        user_id(env, row.owner),
+        user_id(env, row.recipient),
+        row.version,
+        env.blob(row.wrapped),
+        env.blob(row.signature),
+        env.blob(row.grant),
+        row.created_at,
+    ));
+}
+
+/// Inserts `row` as a shared version of `owner`'s key `key`.
+fn insert_key_share(env: &Env, key: &str, row: &Row<'_>) {
+    let key_id = env.column::<i64>(&format!("SELECT id FROM keys WHERE name = '{key}'"))[0];
+    env.exec(&format!(
+        "INSERT INTO key_shares (id, key_id, key_name, owner_id, recipient_id, version, \
+         wrapped_material, signature, grant_signature, created_at) \
+         VALUES ({}, {key_id}, '{key}', {}, {}, {}, {}, {}, {}, {})",
+        row.id,
+        user_id(env, row.owner),
+        user_id(env, row.recipient),
+        row.version,
+        env.blob(row.wrapped),
+        env.blob(row.signature),
+        env.blob(row.grant),
+        row.created_at,
+    ));
+}
+
+/// A junk share row (nothing signed, nothing wrapped).
+fn junk<'a>(id: i64, owner: &'a str, recipient: &'a str) -> Row<'a> {
+    Row {
+        id,
+        owner,
+        recipient,
+        version: 1,
+        wrapped: "00",
+        signature: "00",
+        grant: "00",
+        created_at: 0,
+    }
+}
+
 #[test]
 fn every_account_has_a_keypair_and_pubkey_prints_only_the_recipient() {
     let env = Env::new();
@@ -693,16 +760,20 @@ fn unsharing_re_encrypts_and_an_old_share_no_longer_opens() {
     );
     // An insider puts carol's old share back: it names version 1 under the old data key,
     // so it opens nothing of version 2 (exit 7, not the value).
-    let record_id = env.column::<i64>("SELECT id FROM records WHERE name = 'api-key'")[0];
-    let owner = env.column::<i64>("SELECT id FROM users WHERE username = 'bob'")[0];
-    let recipient = env.column::<i64>("SELECT id FROM users WHERE username = 'carol'")[0];
-    env.exec(&format!(
-        "INSERT INTO record_shares (id, record_id, owner_id, recipient_id, version, wrapped_dek, signature, grant_signature, created_at) \
-         VALUES (99, {record_id}, {owner}, {recipient}, 1, {}, {}, {}, 0)",
-        env.blob(&hex(old_share[0].as_ref().unwrap())),
-        env.blob(&hex(old_sig[0].as_ref().unwrap())),
-        env.blob(&hex(old_grant[0].as_ref().unwrap())),
-    ));
+    insert_record_share(
+        &env,
+        "api-key",
+        &Row {
+            id: 99,
+            owner: "bob",
+            recipient: "carol",
+            version: 1,
+            wrapped: &hex(old_share[0].as_ref().unwrap()),
+            signature: &hex(old_sig[0].as_ref().unwrap()),
+            grant: &hex(old_grant[0].as_ref().unwrap()),
+            created_at: 0,
+        },
+    );
     let r = env.as_token(&carol, &["data", "get", "bob:api-key"]);
     assert_eq!(r.code, 7, "{}", r.stderr);
     assert_eq!(
@@ -909,16 +980,7 @@ fn a_share_row_the_owner_never_signed_gets_nothing() {
     let (alice, bob, _) = three_users(&env);
     put_as(&env, &bob, "db", b"v1");
     // A database writer (alice, the admin, say) adds a share of bob's record to herself.
-    let record_id = env.column::<i64>("SELECT id FROM records WHERE name = 'db'")[0];
-    let owner = env.column::<i64>("SELECT id FROM users WHERE username = 'bob'")[0];
-    let me = env.column::<i64>("SELECT id FROM users WHERE username = 'alice'")[0];
-    env.exec(&format!(
-        "INSERT INTO record_shares (id, record_id, owner_id, recipient_id, version, wrapped_dek, signature, grant_signature, created_at) \
-         VALUES (7, {record_id}, {owner}, {me}, 1, {}, {}, {}, 0)",
-        env.blob("00"),
-        env.blob("00"),
-        env.blob("00"),
-    ));
+    insert_record_share(&env, "db", &junk(7, "bob", "alice"));
     // bob's next update wraps nothing for her: it is refused, and nothing changes.
     let r = env.run_with(
         &["data", "update", "db"],
@@ -1105,16 +1167,7 @@ fn unsharing_always_completes() {
     put_as(&env, &bob, "y", b"w1");
     env.as_token(&bob, &["data", "share", "y", "--with", "carol"])
         .ok();
-    let record_id = env.column::<i64>("SELECT id FROM records WHERE name = 'y'")[0];
-    let owner = env.column::<i64>("SELECT id FROM users WHERE username = 'bob'")[0];
-    let admin = env.column::<i64>("SELECT id FROM users WHERE username = 'alice'")[0];
-    env.exec(&format!(
-        "INSERT INTO record_shares (id, record_id, owner_id, recipient_id, version, wrapped_dek, signature, grant_signature, created_at) \
-         VALUES (50, {record_id}, {owner}, {admin}, 1, {}, {}, {}, 0)",
-        env.blob("00"),
-        env.blob("00"),
-        env.blob("00"),
-    ));
+    insert_record_share(&env, "y", &junk(50, "bob", "alice"));
     let r = env.as_token(&bob, &["data", "unshare", "y", "--from", "carol", "--json"]);
     r.ok();
     assert_eq!(r.json()["all_ended"], true);
@@ -1275,16 +1328,7 @@ fn key_shares_put_back_or_forged_get_nothing_and_destroy_ends_them() {
         env.blob(&hex(&sig))
     ));
     // A grant an insider adds for alice: bob's next rotation refuses to wrap for it.
-    let key_id = env.column::<i64>("SELECT id FROM keys WHERE name = 'k'")[0];
-    let owner = env.column::<i64>("SELECT id FROM users WHERE username = 'bob'")[0];
-    let admin = env.column::<i64>("SELECT id FROM users WHERE username = 'alice'")[0];
-    env.exec(&format!(
-        "INSERT INTO key_shares (id, key_id, key_name, owner_id, recipient_id, version, wrapped_material, signature, grant_signature, created_at) \
-         VALUES (90, {key_id}, 'k', {owner}, {admin}, 1, {}, {}, {}, 0)",
-        env.blob("00"),
-        env.blob("00"),
-        env.blob("00"),
-    ));
+    insert_key_share(&env, "k", &junk(90, "bob", "alice"));
     let r = env.as_token(&bob, &["key", "rotate", "k"]);
     assert_eq!(r.code, 7);
     assert_eq!(
@@ -1307,7 +1351,7 @@ fn key_shares_put_back_or_forged_get_nothing_and_destroy_ends_them() {
 #[test]
 fn a_backup_keeps_shares_and_their_bindings() {
     let env = Env::new();
-    let (alice, bob, carol) = three_users(&env);
+    let (alice, bob, _) = three_users(&env);
     put_as(&env, &bob, "x", b"v1");
     env.as_token(&bob, &["data", "share", "x", "--with", "carol"])
         .ok();
@@ -1346,7 +1390,6 @@ fn a_backup_keeps_shares_and_their_bindings() {
             .stdout,
         "v1"
     );
-    let _ = carol;
 }
 
 #[test]
@@ -1381,18 +1424,21 @@ fn a_key_share_put_back_after_unsharing_gets_no_later_version() {
         .ok();
     // An insider puts carol's rows back; bob then raises the minimum decryption version
     // and rotates: nothing new reaches carol.
-    let key_id = env.column::<i64>("SELECT id FROM keys WHERE name = 'k'")[0];
-    let owner = env.column::<i64>("SELECT id FROM users WHERE username = 'bob'")[0];
-    let recipient = env.column::<i64>("SELECT id FROM users WHERE username = 'carol'")[0];
     for (i, (v, w, s, g, c)) in kept.iter().enumerate() {
-        env.exec(&format!(
-            "INSERT INTO key_shares (id, key_id, key_name, owner_id, recipient_id, version, wrapped_material, signature, grant_signature, created_at) \
-             VALUES ({}, {key_id}, 'k', {owner}, {recipient}, {v}, {}, {}, {}, {c})",
-            100 + i,
-            env.blob(&hex(w)),
-            env.blob(&hex(s)),
-            env.blob(&hex(g)),
-        ));
+        insert_key_share(
+            &env,
+            "k",
+            &Row {
+                id: 100 + i as i64,
+                owner: "bob",
+                recipient: "carol",
+                version: *v,
+                wrapped: &hex(w),
+                signature: &hex(s),
+                grant: &hex(g),
+                created_at: *c,
+            },
+        );
     }
     // audit verify reports the rows put back.
     let admin = alice;

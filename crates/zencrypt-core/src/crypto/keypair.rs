@@ -190,6 +190,58 @@ impl Keypair {
     }
 }
 
+/// A 32-byte key (a data key, a key version's material) wrapped to a user's X25519 key,
+/// as a standard age file.
+pub fn wrap_key_to(recipient: &PublicKeys, key: &Key32) -> Option<Vec<u8>> {
+    let to = recipient.age_recipient()?;
+    let mut wrapped = Vec::with_capacity(256);
+    super::agefile::encrypt(
+        &[to],
+        &mut &key.expose()[..],
+        &mut wrapped,
+        false,
+        &mut |_| {},
+    )
+    .ok()?;
+    Some(wrapped)
+}
+
+/// A 32-byte key wrapped by [`wrap_key_to`], opened with the recipient's keypair; `None`
+/// when it does not open or is not exactly 32 bytes (nothing longer is ever buffered).
+pub fn unwrap_key_with(keypair: &Keypair, wrapped: &[u8]) -> Option<Key32> {
+    /// Takes at most 32 bytes into a fixed, zeroized buffer.
+    struct Exactly32 {
+        bytes: Zeroizing<[u8; 32]>,
+        len: usize,
+    }
+    impl std::io::Write for Exactly32 {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            let end = self.len + buf.len();
+            if end > 32 {
+                return Err(std::io::Error::other("more than a key"));
+            }
+            self.bytes[self.len..end].copy_from_slice(buf);
+            self.len = end;
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut out = Exactly32 {
+        bytes: Zeroizing::new([0u8; 32]),
+        len: 0,
+    };
+    super::agefile::decrypt(
+        &[keypair.identity()],
+        &mut &wrapped[..],
+        &mut out,
+        &mut |_| {},
+    )
+    .ok()?;
+    (out.len == 32).then(|| Key32::from_bytes(*out.bytes))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -205,6 +257,24 @@ mod tests {
         let other = Keypair::generate();
         assert!(Keypair::unwrap(UserId(7), &user_key, other.public(), &wrapped).is_none());
         assert!(Keypair::unwrap(UserId(7), &Key32::random(), k.public(), &wrapped).is_none());
+    }
+
+    #[test]
+    fn keys_wrapped_to_a_user_open_only_for_them() {
+        let (bob, carol) = (Keypair::generate(), Keypair::generate());
+        let key = Key32::random();
+        let wrapped = wrap_key_to(bob.public(), &key).unwrap();
+        assert_eq!(
+            unwrap_key_with(&bob, &wrapped).unwrap().expose(),
+            key.expose()
+        );
+        assert!(unwrap_key_with(&carol, &wrapped).is_none());
+        // Anything but exactly 32 bytes is refused.
+        let mut long = Vec::new();
+        let to = bob.public().age_recipient().unwrap();
+        super::super::agefile::encrypt(&[to], &mut &[7u8; 33][..], &mut long, false, &mut |_| {})
+            .unwrap();
+        assert!(unwrap_key_with(&bob, &long).is_none());
     }
 
     #[test]

@@ -1,0 +1,344 @@
+//! Named keys shared with other users (docs/sharing.md, "Shared keys"): every version that
+//! may still decrypt wrapped to the recipient's pinned key and signed; each rotation wraps
+//! the new version; the key row binds the digest of its grants.
+
+use super::*;
+
+/// What `key share` did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyShared {
+    /// The key's name.
+    pub name: String,
+    /// The recipient.
+    pub with: String,
+    /// The recipient's fingerprint, as pinned.
+    pub fingerprint: Fingerprint,
+    /// Whether the recipient's key was pinned just now.
+    pub pinned_now: bool,
+    /// The versions given (every version that may still decrypt).
+    pub versions: Vec<i64>,
+}
+
+/// The grant the owner signs once per shared key: who may decrypt with which key.
+fn key_grant_message(key_id: i64, owner_id: i64, recipient_id: i64, created_at: i64) -> Vec<u8> {
+    Aad::new("zencrypt key grant v1")
+        .int(key_id)
+        .int(owner_id)
+        .int(recipient_id)
+        .field("decrypt")
+        .int(created_at)
+        .as_bytes()
+        .to_vec()
+}
+
+/// What the owner signs per shared version.
+fn key_share_message(s: &KeyShare, recipient: &Fingerprint) -> Vec<u8> {
+    use sha2::{Digest as _, Sha256};
+    Aad::new("zencrypt key share v1")
+        .int(s.key_id)
+        .field(&s.key_name)
+        .int(s.owner_id)
+        .int(s.recipient_id)
+        .field(recipient.0)
+        .int(s.version)
+        .field(Sha256::digest(&s.wrapped_material))
+        .int(s.created_at)
+        .as_bytes()
+        .to_vec()
+}
+
+/// The digest of a key's grants, bound in the key row.
+fn key_share_digest(shares: &[KeyShare]) -> Option<Vec<u8>> {
+    grants_digest(
+        "zencrypt key shares v1",
+        shares.iter().map(|s| (s.recipient_id, s.created_at)),
+    )
+}
+
+fn key_shares_changed(key: &KeyRecord) -> Error {
+    Error::Integrity(format!(
+        "the shares of key '{}' are not the ones you made: a share was added or put back \
+         outside zencrypt (restore the database from a backup)",
+        key.name
+    ))
+}
+
+/// Wraps one version's material for a recipient and signs it.
+fn make_key_share(
+    owner: &Keypair,
+    key: &KeyRecord,
+    version: i64,
+    material: &Key32,
+    recipient_id: i64,
+    recipient: &PublicKeys,
+    created_at: i64,
+) -> Result<KeyShare> {
+    let wrapped = wrap_key_to(recipient, material).ok_or_else(|| not_a_recipient(recipient_id))?;
+    let mut share = KeyShare {
+        id: 0,
+        key_id: key.id,
+        key_name: key.name.clone(),
+        owner_id: key.owner_id,
+        recipient_id,
+        version,
+        wrapped_material: wrapped,
+        signature: Vec::new(),
+        grant_signature: owner
+            .sign(&key_grant_message(
+                key.id,
+                key.owner_id,
+                recipient_id,
+                created_at,
+            ))
+            .to_vec(),
+        created_at,
+    };
+    share.signature = owner
+        .sign(&key_share_message(&share, &recipient.fingerprint()))
+        .to_vec();
+    Ok(share)
+}
+
+/// Wraps a key's new version for everyone the key is shared with (at its rotation),
+/// each grant checked against the key row and the owner's signature and pins; a share
+/// that fails refuses the rotation (exit 7).
+pub(crate) fn reshare_key(
+    tx: &mut dyn Tx,
+    session: &Session,
+    key: &KeyRecord,
+    version: i64,
+    material: &Key32,
+) -> Result<()> {
+    let shares = tx.key_shares(Some(key.id), None)?;
+    if key_share_digest(&shares) != key.share_digest {
+        return Err(key_shares_changed(key));
+    }
+    if shares.is_empty() {
+        return Ok(());
+    }
+    let (me, _) = own_keypair(tx, session)?;
+    let mut grants: Vec<&KeyShare> = Vec::new();
+    for s in &shares {
+        if grants
+            .last()
+            .is_none_or(|g| g.recipient_id != s.recipient_id)
+        {
+            grants.push(s);
+        }
+    }
+    for g in grants {
+        if g.owner_id != key.owner_id
+            || !me.public().verifies(
+                &key_grant_message(key.id, key.owner_id, g.recipient_id, g.created_at),
+                &g.grant_signature,
+            )
+        {
+            return Err(key_shares_changed(key));
+        }
+        let Some(recipient) = tx.user_by_id(g.recipient_id)? else {
+            return Err(key_shares_changed(key));
+        };
+        if recipient.status != UserStatus::Active {
+            continue;
+        }
+        let (user, keys, pinned_now) = pinned_keys(tx, session, &recipient.username)?;
+        if pinned_now {
+            return Err(key_shares_changed(key));
+        }
+        let share = make_key_share(&me, key, version, material, user.id, &keys, g.created_at)?;
+        tx.put_key_share(&share)?;
+    }
+    Ok(())
+}
+
+/// Ends the shares of a key: all of them (disabled, destroyed), or the versions below
+/// `below` (a raised minimum decryption version). The caller writes the key row.
+pub(crate) fn end_key_shares(
+    tx: &mut dyn Tx,
+    key: &mut KeyRecord,
+    below: Option<i64>,
+) -> Result<()> {
+    // Grants that are not the set the key row binds (put back, added) all end: no new
+    // digest is ever made from rows that were not checked.
+    let all = tx.key_shares(Some(key.id), None)?;
+    let below = if key_share_digest(&all) == key.share_digest {
+        below
+    } else {
+        None
+    };
+    tx.delete_key_shares(key.id, None, below)?;
+    key.share_digest = key_share_digest(&tx.key_shares(Some(key.id), None)?);
+    Ok(())
+}
+
+/// The material of a key version shared with the session user, for decrypting a file
+/// whose header names `key_id` and `version`: the owner's signature checked with their
+/// pinned key, the material opened with the session user's keypair. Returns the key's
+/// display name (`OWNER:NAME`), the owner and the material; `None` when nothing of the
+/// kind is shared with the user.
+pub(crate) fn shared_key_material(
+    tx: &mut dyn Tx,
+    session: &Session,
+    key_id: i64,
+    version: i64,
+) -> Result<Option<(String, UserId, Key32)>> {
+    let Some(share) = tx
+        .key_shares(Some(key_id), Some(session.user_id.0))?
+        .into_iter()
+        .find(|s| s.version == version)
+    else {
+        return Ok(None);
+    };
+    let Some(owner) = tx.user_by_id(share.owner_id)? else {
+        return Ok(None);
+    };
+    if owner.status != UserStatus::Active {
+        return Err(suspended(&owner.username));
+    }
+    // Names shown to the reader are checked like any name (no control characters, no
+    // look-alike tricks beyond what a valid name allows).
+    if crate::keys::validate_name(&share.key_name).is_err()
+        || !crate::accounts::is_valid_name(&owner.username)
+    {
+        return Err(Error::Integrity(format!(
+            "the share of key #{} carries a name that is not valid: it was changed outside \
+             zencrypt",
+            share.key_id
+        )));
+    }
+    let (me, _) = own_keypair(tx, session)?;
+    let message = key_share_message(&share, &me.public().fingerprint());
+    let (_, owner_keys, _) = pinned_keys_if(tx, session, &owner.username, |k| {
+        k.verifies(&message, &share.signature)
+    })?;
+    let forged = || {
+        Error::Integrity(format!(
+            "the shared key '{}:{}' does not carry {}'s valid signature: it was changed \
+             outside zencrypt",
+            owner.username, share.key_name, owner.username
+        ))
+    };
+    if !owner_keys.verifies(&message, &share.signature) {
+        return Err(forged());
+    }
+    let material = unwrap_key_with(&me, &share.wrapped_material).ok_or_else(forged)?;
+    Ok(Some((
+        format!("{}:{}", owner.username, share.key_name),
+        UserId(owner.id),
+        material,
+    )))
+}
+
+impl Vault {
+    /// Shares one of the session user's named keys with `with`: every version that may
+    /// still decrypt, wrapped to their pinned key and signed; later versions follow at each
+    /// rotation. They can decrypt files encrypted under the key, not encrypt with it.
+    pub fn key_share(
+        &mut self,
+        session: &Session,
+        name: &str,
+        with: &str,
+        confirmed: Option<Fingerprint>,
+    ) -> Result<KeyShared> {
+        let target = format!("{name} -> {with}");
+        self.authorized(session, Permission::Own, AuditAction::KeyShare, &target, |tx| {
+            let mut key = crate::keys::load(tx, session.user_id, name)?;
+            crate::keys::ensure_usable(&key)?;
+            let all = tx.key_shares(Some(key.id), None)?;
+            if key_share_digest(&all) != key.share_digest {
+                return Err(key_shares_changed(&key));
+            }
+            let (user, keys, pinned_now) = pinned_keys(tx, session, with)?;
+            if user.id == session.user_id.0 {
+                return Err(Error::Usage("the key is yours already: share it with someone else".into()));
+            }
+            if let Some(shown) = confirmed
+                && shown != keys.fingerprint()
+            {
+                return Err(Error::Integrity(format!(
+                    "the key of '{}' is now {}, not the {shown} you confirmed: nothing was shared",
+                    user.username,
+                    keys.fingerprint()
+                )));
+            }
+            if all.iter().any(|s| s.recipient_id == user.id) {
+                return Err(Error::Conflict(format!(
+                    "key '{name}' is already shared with {}",
+                    user.username
+                )));
+            }
+            let (me, _) = own_keypair(tx, session)?;
+            let now = crate::duration::now();
+            let mut versions = Vec::new();
+            for v in key.min_decrypt_version.max(1)..=key.latest_version {
+                let material = crate::keys::material(
+                    tx,
+                    &session.user_key,
+                    &key,
+                    crate::ids::KeyVersion(v),
+                )?;
+                let share = make_key_share(&me, &key, v, &material, user.id, &keys, now)?;
+                tx.put_key_share(&share)?;
+                versions.push(v);
+            }
+            key.share_digest = key_share_digest(&tx.key_shares(Some(key.id), None)?);
+            tx.update_key(&key)?;
+            let fp = keys.fingerprint();
+            let detail = json!({
+                "with": user.username,
+                "fingerprint": fp.to_string(),
+                "versions": versions,
+                "pinned_now": pinned_now,
+            });
+            Ok((
+                KeyShared {
+                    name: key.name.clone(),
+                    with: user.username.clone(),
+                    fingerprint: fp,
+                    pinned_now,
+                    versions,
+                },
+                detail,
+            ))
+        })
+    }
+
+    /// Ends a key's share with `from`: the versions given are taken back and no later
+    /// version is wrapped for them. Returns how many versions were taken back. It always
+    /// completes; grants changed outside zencrypt end every share of the key.
+    pub fn key_unshare(
+        &mut self,
+        session: &Session,
+        name: &str,
+        from: &str,
+    ) -> Result<(u64, bool)> {
+        let target = format!("{name} -> {from}");
+        self.authorized(
+            session,
+            Permission::Own,
+            AuditAction::KeyUnshare,
+            &target,
+            |tx| {
+                let mut key = crate::keys::load(tx, session.user_id, name)?;
+                let user = tx.user_by_name(from)?.ok_or_else(|| no_such_user(from))?;
+                let all = tx.key_shares(Some(key.id), None)?;
+                if !all.iter().any(|s| s.recipient_id == user.id) {
+                    return Err(Error::NotFound(format!(
+                        "key '{name}' is not shared with {}",
+                        user.username
+                    )));
+                }
+                let tampered = key_share_digest(&all) != key.share_digest;
+                let n = if tampered {
+                    tx.delete_key_shares(key.id, None, None)?
+                } else {
+                    tx.delete_key_shares(key.id, Some(user.id), None)?
+                };
+                key.share_digest = key_share_digest(&tx.key_shares(Some(key.id), None)?);
+                tx.update_key(&key)?;
+                let detail = json!({ "from": user.username, "versions": n, "all_ended": tampered });
+                Ok(((n, tampered), detail))
+            },
+        )
+    }
+}
