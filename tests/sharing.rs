@@ -164,7 +164,7 @@ fn user_show_tells_whether_a_key_is_pinned() {
     assert!(lines[4].starts_with("Recipient:   age1"), "{}", r.stdout);
     assert_eq!(
         lines[5],
-        "Pin:         not pinned yet (pinned when you first share with them)"
+        "Pin:         not pinned yet: compare it with them; the first share pins it"
     );
     let r = env.as_token(&alice, &["user", "show", "nobody"]);
     assert_eq!(r.code, 5);

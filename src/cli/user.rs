@@ -12,7 +12,6 @@ use zencrypt_core::duration;
 use zencrypt_core::error::Result;
 use zencrypt_core::events::AuditAction;
 use zencrypt_core::model::{Role, UserStatus};
-use zencrypt_core::sharing::{PinState, UserCard};
 
 /// User administration.
 #[derive(Debug, Subcommand)]
@@ -187,9 +186,9 @@ pub fn run(ctx: &Ctx, cmd: UserCommand) -> Result<()> {
         UserCommand::Show { username } => {
             let card = vault.user_show(&session, &username)?;
             if out.json {
-                return emitted(out.json_doc(&user_card_json(&card)));
+                return emitted(out.json_doc(&crate::ui::views::user_card_json(&card)));
             }
-            emitted(out.data_line(&user_card_text(&card)))
+            emitted(out.data_line(&crate::ui::views::user_card_text(&card)))
         }
         UserCommand::Trust {
             username,
@@ -243,51 +242,4 @@ fn status(
         })))?;
     }
     Ok(())
-}
-
-/// How a user's key stands against the viewer's pins, in words.
-fn pin_words(pin: PinState) -> String {
-    match pin {
-        PinState::Own => "your own key".into(),
-        PinState::Pinned => "pinned by you".into(),
-        PinState::NotPinned => "not pinned yet (pinned when you first share with them)".into(),
-        PinState::Changed(old) => format!("CHANGED: you pinned {old}"),
-    }
-}
-
-/// `user show` as text: one field a line.
-pub fn user_card_text(card: &UserCard) -> String {
-    let mut lines = vec![
-        format!("User:        {}", card.username),
-        format!("Role:        {}", card.role),
-        format!("Status:      {}", card.status.as_str()),
-    ];
-    match &card.key {
-        Some(k) => {
-            lines.push(format!("Fingerprint: {}", k.fingerprint));
-            lines.push(format!("Recipient:   {}", k.recipient));
-            lines.push(format!("Pin:         {}", pin_words(card.pin)));
-        }
-        None => lines.push("Fingerprint: none yet (made at their next login)".into()),
-    }
-    lines.join("\n")
-}
-
-/// `user show` as JSON.
-pub fn user_card_json(card: &UserCard) -> serde_json::Value {
-    let (pin, pinned) = match card.pin {
-        PinState::Own => ("own", None),
-        PinState::Pinned => ("pinned", None),
-        PinState::NotPinned => ("not_pinned", None),
-        PinState::Changed(old) => ("changed", Some(old.to_string())),
-    };
-    json!({
-        "username": card.username,
-        "role": card.role.as_str(),
-        "status": card.status.as_str(),
-        "fingerprint": card.key.as_ref().map(|k| k.fingerprint.to_string()),
-        "recipient": card.key.as_ref().map(|k| k.recipient.clone()),
-        "pin": pin,
-        "pinned_fingerprint": pinned,
-    })
 }

@@ -17,7 +17,6 @@ use zencrypt_core::error::Error;
 use zencrypt_core::generate;
 use zencrypt_core::model::{RecordFilter, RecordOrder};
 use zencrypt_core::records::{PurgeOptions, PutOptions, RecordInfo};
-use zencrypt_core::sharing::PinState;
 
 fn filter(deleted: Option<bool>) -> RecordFilter {
     RecordFilter {
@@ -154,12 +153,7 @@ impl Shell {
                 card.username
             ))));
         };
-        let state = match card.pin {
-            PinState::Pinned => "pinned by you".to_string(),
-            PinState::NotPinned => "not pinned yet: compare it with them first".to_string(),
-            PinState::Changed(old) => format!("CHANGED since you pinned {old}"),
-            PinState::Own => "your own key".to_string(),
-        };
+        let state = crate::ui::views::pin_words(card.pin);
         p.say(&format!(
             "{}'s key: {}\n({state})",
             card.username, key.fingerprint

@@ -943,7 +943,7 @@ fn a_record_is_shared_read_through_shared_with_me_and_unshared() {
     ]);
     let said = out.join("\n");
     assert!(
-        said.contains("(not pinned yet: compare it with them first)"),
+        said.contains("(not pinned yet: compare it with them; the first share pins it)"),
         "{said}"
     );
     assert!(
@@ -1011,7 +1011,7 @@ fn a_key_is_shared_and_unshared_from_the_keys_menu() {
     ]);
     let said = out.join("\n");
     assert!(
-        said.contains("(not pinned yet: compare it with them first)"),
+        said.contains("(not pinned yet: compare it with them; the first share pins it)"),
         "{said}"
     );
     assert!(

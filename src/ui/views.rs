@@ -484,3 +484,52 @@ pub fn pinned_text(
         "Pinned {with}'s key: {fingerprint}\nCompare it with theirs (`zencrypt account pubkey` on their side)."
     )
 }
+
+/// How a user's key stands against the viewer's pins, in words.
+pub fn pin_words(pin: zencrypt_core::sharing::PinState) -> String {
+    match pin {
+        zencrypt_core::sharing::PinState::Own => "your own key".into(),
+        zencrypt_core::sharing::PinState::Pinned => "pinned by you".into(),
+        zencrypt_core::sharing::PinState::NotPinned => {
+            "not pinned yet: compare it with them; the first share pins it".into()
+        }
+        zencrypt_core::sharing::PinState::Changed(old) => format!("CHANGED since you pinned {old}"),
+    }
+}
+
+/// `user show` as text: one field a line.
+pub fn user_card_text(card: &zencrypt_core::sharing::UserCard) -> String {
+    let mut lines = vec![
+        format!("User:        {}", card.username),
+        format!("Role:        {}", card.role),
+        format!("Status:      {}", card.status.as_str()),
+    ];
+    match &card.key {
+        Some(k) => {
+            lines.push(format!("Fingerprint: {}", k.fingerprint));
+            lines.push(format!("Recipient:   {}", k.recipient));
+            lines.push(format!("Pin:         {}", pin_words(card.pin)));
+        }
+        None => lines.push("Fingerprint: none yet (made at their next login)".into()),
+    }
+    lines.join("\n")
+}
+
+/// `user show` as JSON.
+pub fn user_card_json(card: &zencrypt_core::sharing::UserCard) -> serde_json::Value {
+    let (pin, pinned) = match card.pin {
+        zencrypt_core::sharing::PinState::Own => ("own", None),
+        zencrypt_core::sharing::PinState::Pinned => ("pinned", None),
+        zencrypt_core::sharing::PinState::NotPinned => ("not_pinned", None),
+        zencrypt_core::sharing::PinState::Changed(old) => ("changed", Some(old.to_string())),
+    };
+    json!({
+        "username": card.username,
+        "role": card.role.as_str(),
+        "status": card.status.as_str(),
+        "fingerprint": card.key.as_ref().map(|k| k.fingerprint.to_string()),
+        "recipient": card.key.as_ref().map(|k| k.recipient.clone()),
+        "pin": pin,
+        "pinned_fingerprint": pinned,
+    })
+}
