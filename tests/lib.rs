@@ -9,6 +9,7 @@ mod audit_key;
 mod audit_roles;
 mod everyday;
 mod faults;
+mod groups;
 mod hostile_input;
 mod keys_crypto;
 mod local_environment;

@@ -29,8 +29,8 @@ pub struct EncryptArgs {
           conflicts_with_all = ["to", "recipient", "recipients_file"])]
     pub key: Option<String>,
     /// Write a standard age file to this user's public key (repeatable; their key is
-    /// pinned the first time).
-    #[arg(long, value_name = "USER")]
+    /// pinned the first time), or to a @group's key.
+    #[arg(long, value_name = "USER|@GROUP")]
     pub to: Vec<String>,
     /// Write a standard age file to this age recipient (age1..., repeatable).
     #[arg(long, value_name = "AGE1...")]
@@ -290,9 +290,10 @@ enum AgeKeys {
     Own(Box<OwnAgeKey>),
 }
 
-/// The user's own age identity and the session that unwrapped it.
+/// The user's own age identity, and those of the groups they are a member of, and the
+/// session that unwrapped them.
 struct OwnAgeKey {
-    identity: age::x25519::Identity,
+    identities: Vec<age::x25519::Identity>,
     vault: zencrypt_core::vault::Vault,
     session: zencrypt_core::vault::Session,
 }
@@ -302,9 +303,9 @@ impl AgeKeys {
         if files.is_empty() {
             let mut vault = ctx.vault()?;
             let session = ctx.session(&mut vault)?;
-            let identity = vault.age_identity(&session)?;
+            let identities = vault.age_identities(&session)?;
             return Ok(AgeKeys::Own(Box::new(OwnAgeKey {
-                identity,
+                identities,
                 vault,
                 session,
             })));
@@ -331,7 +332,14 @@ impl AgeKeys {
                 let ids: Vec<&dyn age::Identity> = ids.iter().map(|i| i.as_ref()).collect();
                 agefile::decrypt(&ids, input, output, progress)
             }
-            AgeKeys::Own(own) => agefile::decrypt(&[&own.identity], input, output, progress),
+            AgeKeys::Own(own) => {
+                let ids: Vec<&dyn age::Identity> = own
+                    .identities
+                    .iter()
+                    .map(|i| i as &dyn age::Identity)
+                    .collect();
+                agefile::decrypt(&ids, input, output, progress)
+            }
         }
     }
 

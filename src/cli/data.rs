@@ -112,22 +112,24 @@ pub enum DataCommand {
     /// Write every record, decrypted, as JSON lines.
     #[command(after_help = "Example:\n  zencrypt data export -o backup.jsonl")]
     Export(ExportArgs),
-    /// Share a record with another user (read-only), end to end.
+    /// Share a record with another user or a group (read-only), end to end.
     #[command(
-        after_help = "Examples:\n  zencrypt data share prod/db/password --with bob\n  zencrypt data share prod/db/password --with bob --fingerprint 'd12e 3557 ca74 fa91 fe1f bdce 1268 32f0'\n  # bob: zencrypt data get alice:prod/db/password\n\nThe record's data key is wrapped to bob's public key (pinned the first time: compare\nfingerprints with `zencrypt user show bob`) and signed with yours; the server learns\nneither. Every later update of the record is wrapped for bob too. A record protected by a\nrecord password cannot be shared."
+        after_help = "Examples:\n  zencrypt data share prod/db/password --with bob\n  zencrypt data share prod/db/password --with bob --fingerprint 'd12e 3557 ca74 fa91 fe1f bdce 1268 32f0'\n  zencrypt data share prod/db/password --with @ops\n  # bob: zencrypt data get alice:prod/db/password\n\nThe record's data key is wrapped to bob's public key (pinned the first time: compare\nfingerprints with `zencrypt user show bob`), or to the group's key, and signed with yours;\nthe server learns neither. Every later update of the record is wrapped for them too. A\nrecord protected by a record password cannot be shared."
     )]
     Share {
         /// Token or name of your record.
         #[arg(value_name = "TOKEN|NAME", add = clap_complete::ArgValueCandidates::new(crate::ui::complete::records))]
         reference: String,
-        /// The user to share it with.
-        #[arg(long, value_name = "USER")]
+        /// The user, or @group, to share it with.
+        #[arg(long, value_name = "USER|@GROUP")]
         with: String,
-        /// The fingerprint the user gave you: the share is refused unless their key has it.
+        /// The fingerprint the user gave you (a group: `group show` prints it): the share
+        /// is refused unless their key has it.
         #[arg(long, value_name = "FP")]
         fingerprint: Option<String>,
     },
-    /// Stop sharing a record with a user; the record is re-encrypted under a new data key.
+    /// Stop sharing a record with a user or a group; the record is re-encrypted under a new
+    /// data key.
     #[command(
         after_help = "Example:\n  zencrypt data unshare prod/db/password --from bob\n\nThe record gets a new version with the same value under a new data key, so a data key\nbob kept does not open later versions. What bob already read, he knows: rotate the\nsecret at its source if that matters."
     )]
@@ -135,8 +137,8 @@ pub enum DataCommand {
         /// Token or name of your record.
         #[arg(value_name = "TOKEN|NAME", add = clap_complete::ArgValueCandidates::new(crate::ui::complete::records))]
         reference: String,
-        /// The user to stop sharing it with.
-        #[arg(long, value_name = "USER")]
+        /// The user, or @group, to stop sharing it with.
+        #[arg(long, value_name = "USER|@GROUP")]
         from: String,
     },
 }
@@ -630,9 +632,12 @@ fn list_shares(ctx: &Ctx, vault: &mut Vault, session: &Session, mine: bool) -> R
                 );
                 let doc = json!({
                     "reference": reference, "owner": s.owner, "token": s.token,
-                    "name": s.name, "version": s.version, "since": since,
+                    "name": s.name, "version": s.version, "since": since, "via": s.via,
                 });
-                (vec![reference, s.token, since], doc)
+                (
+                    vec![reference, s.token, s.via.unwrap_or_default(), since],
+                    doc,
+                )
             })
             .collect()
     };
@@ -648,12 +653,17 @@ fn list_shares(ctx: &Ctx, vault: &mut Vault, session: &Session, mine: bool) -> R
         });
         return Ok(());
     }
-    let header: &[&str] = if mine {
-        &["token", "name", "with", "since"]
-    } else {
-        &["reference", "token", "since"]
+    let mut lines: Vec<Vec<String>> = rows.into_iter().map(|(l, _)| l).collect();
+    // The VIA column (the group a record reaches you through) only when one does.
+    let via = !mine && lines.iter().any(|l| !l[2].is_empty());
+    if !mine && !via {
+        lines.iter_mut().for_each(|l| drop(l.remove(2)));
+    }
+    let header: &[&str] = match (mine, via) {
+        (true, _) => &["token", "name", "with", "since"],
+        (false, true) => &["reference", "token", "via", "since"],
+        (false, false) => &["reference", "token", "since"],
     };
-    let lines: Vec<Vec<String>> = rows.into_iter().map(|(l, _)| l).collect();
     emitted(out.data_line(&crate::ui::output::fitted_table(header, lines, &["since"])))
 }
 

@@ -82,22 +82,23 @@ pub enum KeyCommand {
     /// Destroy a key's material: everything encrypted under it becomes unrecoverable.
     #[command(after_help = "Example:\n  zencrypt key destroy old-key --yes")]
     Destroy(DestroyArgs),
-    /// Let another user decrypt files encrypted under one of your keys, end to end.
+    /// Let another user or a group decrypt files encrypted under one of your keys, end to
+    /// end.
     #[command(
-        after_help = "Examples:\n  zencrypt key share backups --with bob --fingerprint 'd12e 3557 ca74 fa91 fe1f bdce 1268 32f0'\n  # bob: zencrypt decrypt disk.img.zc -o disk.img\n\nEvery version that may still decrypt is wrapped to bob's public key (pinned the first\ntime) and signed with yours; each rotation wraps the new version for him too. He can\ndecrypt, not encrypt. Disabling or destroying the key ends its shares."
+        after_help = "Examples:\n  zencrypt key share backups --with bob --fingerprint 'd12e 3557 ca74 fa91 fe1f bdce 1268 32f0'\n  zencrypt key share backups --with @ops\n  # bob: zencrypt decrypt disk.img.zc -o disk.img\n\nEvery version that may still decrypt is wrapped to bob's public key (pinned the first\ntime) and signed with yours; each rotation wraps the new version for him too. He can\ndecrypt, not encrypt. Disabling or destroying the key ends its shares."
     )]
     Share {
         /// Key name.
         #[arg(add = clap_complete::ArgValueCandidates::new(crate::ui::complete::keys))]
         name: String,
-        /// The user to share it with.
-        #[arg(long, value_name = "USER")]
+        /// The user, or @group, to share it with.
+        #[arg(long, value_name = "USER|@GROUP")]
         with: String,
         /// The fingerprint the user gave you: the share is refused unless their key has it.
         #[arg(long, value_name = "FP")]
         fingerprint: Option<String>,
     },
-    /// Stop sharing a key with a user: no later version reaches them.
+    /// Stop sharing a key with a user or a group: no later version reaches them.
     #[command(
         after_help = "Example:\n  zencrypt key unshare backups --from bob\n  zencrypt key rotate backups   # new files use a version bob never had\n\nThe versions bob was given are taken back from the database, but whatever he decrypted,\nor kept of them, stays his: rotate the key so new files use a version he never had."
     )]
@@ -105,8 +106,8 @@ pub enum KeyCommand {
         /// Key name.
         #[arg(add = clap_complete::ArgValueCandidates::new(crate::ui::complete::keys))]
         name: String,
-        /// The user to stop sharing it with.
-        #[arg(long, value_name = "USER")]
+        /// The user, or @group, to stop sharing it with.
+        #[arg(long, value_name = "USER|@GROUP")]
         from: String,
     },
 }

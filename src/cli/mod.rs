@@ -8,6 +8,7 @@ mod crypt;
 pub mod data;
 mod db;
 pub mod generate;
+pub mod group;
 mod inject;
 pub mod keys;
 mod service;
@@ -195,6 +196,9 @@ pub enum Command {
     /// Service accounts for automation: grants, read-only tokens.
     #[command(subcommand)]
     Service(service::ServiceCommand),
+    /// Groups of users to share records and keys with (@NAME).
+    #[command(subcommand)]
+    Group(group::GroupCommand),
     /// List and verify the audit log.
     #[command(subcommand)]
     Audit(audit::AuditCommand),
@@ -478,6 +482,7 @@ fn run(ctx: &Ctx, command: Command) -> Result<()> {
         Command::Inject(a) => inject::inject(ctx, a),
         Command::User(c) => user::run(ctx, c),
         Command::Service(c) => service::run(ctx, c),
+        Command::Group(c) => group::run(ctx, c),
         Command::Audit(c) => audit::run(ctx, c),
     }
 }

@@ -533,3 +533,90 @@ pub fn user_card_json(card: &zencrypt_core::sharing::UserCard) -> serde_json::Va
         "pinned_fingerprint": pinned,
     })
 }
+
+/// `group list` as a table.
+pub fn groups_table(groups: &[zencrypt_core::sharing::GroupSummary]) -> String {
+    fitted_table(
+        &["group", "manager", "members", "you"],
+        groups
+            .iter()
+            .map(|g| {
+                vec![
+                    format!("@{}", g.name),
+                    g.manager.clone(),
+                    g.members.to_string(),
+                    if g.member { "member" } else { "-" }.to_string(),
+                ]
+            })
+            .collect(),
+        &["you", "members"],
+    )
+}
+
+/// `group show` (and `group create`) as text: one field a line.
+pub fn group_text(g: &zencrypt_core::sharing::GroupInfo) -> String {
+    [
+        format!("Group:       @{}", g.name),
+        format!("Manager:     {}", g.manager),
+        format!("Members:     {}", g.members.join(", ")),
+        format!("Fingerprint: {}", g.fingerprint),
+        format!("Recipient:   {}", g.recipient),
+        format!(
+            "Epoch:       {} (a new key each time a member is removed)",
+            g.epoch
+        ),
+    ]
+    .join("\n")
+}
+
+/// `group show` as JSON.
+pub fn group_json(g: &zencrypt_core::sharing::GroupInfo) -> serde_json::Value {
+    json!({
+        "name": g.name,
+        "manager": g.manager,
+        "members": g.members,
+        "fingerprint": g.fingerprint.to_string(),
+        "recipient": g.recipient,
+        "epoch": g.epoch,
+        "created_at": duration::rfc3339(g.created_at),
+    })
+}
+
+/// What `group remove` did, in words.
+pub fn member_removed_text(r: &zencrypt_core::sharing::MemberRemoved) -> String {
+    let mut lines = vec![format!(
+        "Removed {} from @{}; the group has a new key (epoch {}).",
+        r.user, r.group, r.epoch
+    )];
+    if r.could_read.is_empty() {
+        lines.push(format!("Nothing was shared with @{}.", r.group));
+    } else {
+        lines.push(format!("{} could read through @{}:", r.user, r.group));
+        lines.extend(r.could_read.iter().map(|c| format!("  {c}")));
+    }
+    if !r.reencrypted.is_empty() {
+        lines.push(format!(
+            "Re-encrypted now under new data keys: {}.",
+            r.reencrypted.join(", ")
+        ));
+    }
+    if !r.pending.is_empty() {
+        lines.push(format!(
+            "Re-encrypted at their owner's next zencrypt command: {}.",
+            r.pending.join(", ")
+        ));
+    }
+    if !r.suspended.is_empty() {
+        lines.push(format!(
+            "Disabled members without the new key (add them again once enabled): {}.",
+            r.suspended.join(", ")
+        ));
+    }
+    if !r.could_read.is_empty() {
+        lines.push(format!(
+            "What {} already read, they know: rotate those secrets at their source if that matters.",
+            r.user
+        ));
+    }
+    lines.join("\n")
+}

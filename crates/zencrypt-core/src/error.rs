@@ -91,6 +91,16 @@ pub enum Error {
         /// The least role that may perform it.
         needs: String,
     },
+    /// Only a group's manager changes its members.
+    #[error(
+        "permission denied: only the manager of group '@{group}' ({manager}) changes its members"
+    )]
+    NotManager {
+        /// The group.
+        group: String,
+        /// Its manager.
+        manager: String,
+    },
     /// Sign-up is restricted by `ZENCRYPT_SIGNUP`.
     #[error("sign-up is {0}")]
     SignupRestricted(String),
@@ -222,9 +232,10 @@ impl Error {
             | Error::InvalidRecoveryKey
             | Error::InvalidPassword
             | Error::PasswordChangeRequired => exit::AUTH,
-            Error::Denied { .. } | Error::SignupRestricted(_) | Error::ServiceDenied(_) => {
-                exit::DENIED
-            }
+            Error::Denied { .. }
+            | Error::NotManager { .. }
+            | Error::SignupRestricted(_)
+            | Error::ServiceDenied(_) => exit::DENIED,
             Error::ServiceTokenEnded(_) => exit::AUTH,
             Error::NotFound(_) => exit::NOT_FOUND,
             Error::Conflict(_) | Error::NameTaken(_) => exit::CONFLICT,
@@ -257,7 +268,9 @@ impl Error {
             Error::InvalidCredentials => "invalid_credentials",
             Error::InvalidRecoveryKey => "invalid_recovery_key",
             Error::InvalidPassword => "invalid_password",
-            Error::Denied { .. } | Error::ServiceDenied(_) => "permission_denied",
+            Error::Denied { .. } | Error::NotManager { .. } | Error::ServiceDenied(_) => {
+                "permission_denied"
+            }
             Error::ServiceTokenEnded(_) => "service_token_ended",
             Error::SignupRestricted(_) => "signup_restricted",
             Error::NotFound(_) => "not_found",
@@ -316,6 +329,9 @@ impl Error {
                 Some("ask an administrator to run `zencrypt user add`".into())
             }
             Error::Denied { .. } => Some("ask an administrator for a role that allows it".into()),
+            Error::NotManager { manager, .. } => {
+                Some(format!("ask {manager} to add or remove members"))
+            }
             Error::ServiceDenied(_) => Some(
                 "`data get`, `run` and `inject` read what its owner granted (`zencrypt service grant`)"
                     .into(),
@@ -350,7 +366,10 @@ impl Error {
     pub fn is_denial(&self) -> bool {
         matches!(
             self,
-            Error::Denied { .. } | Error::SignupRestricted(_) | Error::ServiceDenied(_)
+            Error::Denied { .. }
+                | Error::NotManager { .. }
+                | Error::SignupRestricted(_)
+                | Error::ServiceDenied(_)
         )
     }
 }

@@ -175,6 +175,18 @@ names! {
         DataShare => "data.share",
         /// A record's share with a user ended (and the record was re-encrypted).
         DataUnshare => "data.unshare",
+        /// A group was made.
+        GroupCreate => "group.create",
+        /// A member was added to a group.
+        GroupAdd => "group.add",
+        /// A member was removed from a group (its keypair replaced).
+        GroupRemove => "group.remove",
+        /// Groups were listed.
+        GroupList => "group.list",
+        /// A group was shown.
+        GroupShow => "group.show",
+        /// Records shared with a group were re-encrypted for the group's new keypair.
+        GroupRekey => "group.rekey",
         /// A usage report was read.
         Usage => "usage",
     }

@@ -25,9 +25,9 @@ use crate::crypto::{Aad, Key32};
 use crate::error::Error;
 use crate::ids::UserId;
 use crate::model::{
-    AuditEntry, AuditFilter, IdentityRow, KeyEvent, KeyRecord, KeyShare, KeyVersionRecord,
-    RecordFilter, RecordRow, RecordShare, RowId, ServiceGrant, ServiceRecordKey, SessionRecord,
-    ShareFilter, StoredRow, UsageEvent, UserRecord,
+    AuditEntry, AuditFilter, Grantee, GroupMember, GroupRow, IdentityRow, KeyEvent, KeyRecord,
+    KeyShare, KeyVersionRecord, RecordFilter, RecordRow, RecordShare, RowId, ServiceGrant,
+    ServiceRecordKey, SessionRecord, ShareFilter, StoredRow, UsageEvent, UserRecord,
 };
 use crate::storage::{NewUser, StoreError, StoreResult, Tx, UsageGroup};
 
@@ -170,28 +170,62 @@ pub fn encode_service_grant(g: &ServiceGrant) -> Aad {
         .int(g.created_at)
 }
 
+/// A share's grantee in a row encoding.
+fn grantee(a: Aad, to: Grantee) -> Aad {
+    match to {
+        Grantee::User(id) => a.field([0]).int(id),
+        Grantee::Group { id, epoch } => a.field([1]).int(id).int(epoch),
+    }
+}
+
+/// The encoding of a group (its manager's signature covers the same: docs/sharing.md).
+pub fn encode_group(g: &GroupRow) -> Aad {
+    Aad::new("row/groups")
+        .int(g.id)
+        .field(&g.name)
+        .int(g.manager_id)
+        .field(&g.recipient)
+        .int(g.epoch)
+        .field(&g.history)
+        .field(&g.members_digest)
+        .int(g.created_at)
+}
+
+/// The encoding of a group member (the manager's signature covers more).
+pub fn encode_group_member(m: &GroupMember) -> Aad {
+    Aad::new("row/group_members")
+        .int(m.id)
+        .int(m.group_id)
+        .int(m.user_id)
+        .int(m.epoch)
+        .field(&m.wrapped_identity)
+        .int(m.added_at)
+}
+
 /// The encoding of a record share (its owner's signature covers more: docs/sharing.md).
 pub fn encode_record_share(s: &RecordShare) -> Aad {
-    Aad::new("row/record_shares")
-        .int(s.id)
-        .int(s.record_id)
-        .int(s.owner_id)
-        .int(s.recipient_id)
-        .int(s.version)
-        .field(&s.wrapped_dek)
-        .field(&s.grant_signature)
-        .int(s.created_at)
+    grantee(
+        Aad::new("row/record_shares")
+            .int(s.id)
+            .int(s.record_id)
+            .int(s.owner_id),
+        s.to,
+    )
+    .int(s.version)
+    .field(&s.wrapped_dek)
+    .field(&s.grant_signature)
+    .int(s.created_at)
 }
 
 /// The encoding of a shared key version (its owner's signatures cover more:
 /// docs/sharing.md).
 pub fn encode_key_share(s: &KeyShare) -> Aad {
-    Aad::new("row/key_shares")
+    let a = Aad::new("row/key_shares")
         .int(s.id)
         .int(s.key_id)
         .field(&s.key_name)
-        .int(s.owner_id)
-        .int(s.recipient_id)
+        .int(s.owner_id);
+    grantee(a, s.to)
         .int(s.version)
         .field(&s.wrapped_material)
         .field(&s.grant_signature)
@@ -321,6 +355,12 @@ pub fn describe(row: &StoredRow) -> (RowId, Aad, &[u8]) {
             encode_record_share(s),
             &s.signature,
         ),
+        StoredRow::Group(g) => (RowId::Group(g.id), encode_group(g), &g.signature),
+        StoredRow::GroupMember(m) => (
+            RowId::GroupMember(m.id),
+            encode_group_member(m),
+            &m.signature,
+        ),
     }
 }
 
@@ -367,6 +407,8 @@ impl StateDigests {
             RowId::ServiceGrant(id) => (6, *id, 0),
             RowId::RecordShare(id) => (7, *id, 0),
             RowId::KeyShare(id) => (8, *id, 0),
+            RowId::Group(id) => (9, *id, 0),
+            RowId::GroupMember(id) => (10, *id, 0),
             RowId::Session(_) | RowId::RecordVersion(..) => return None,
         })
     }
@@ -430,6 +472,8 @@ impl StateDigests {
                 6 => RowId::ServiceGrant(a),
                 7 => RowId::RecordShare(a),
                 8 => RowId::KeyShare(a),
+                9 => RowId::Group(a),
+                10 => RowId::GroupMember(a),
                 _ => return None,
             };
             let (&present, rest) = bytes.split_first()?;
@@ -1019,20 +1063,18 @@ impl Tx for Sealed<'_> {
     fn record_shares(&mut self, filter: &ShareFilter) -> StoreResult<Vec<RecordShare>> {
         self.inner.record_shares(filter)
     }
-    fn delete_record_shares(
-        &mut self,
-        record_id: i64,
-        recipient_id: Option<i64>,
-    ) -> StoreResult<u64> {
+    fn delete_record_shares(&mut self, record_id: i64, to: Option<Grantee>) -> StoreResult<u64> {
         let gone = self.inner.record_shares(&ShareFilter {
             record_id: Some(record_id),
-            recipient_id,
             ..ShareFilter::default()
         })?;
-        for s in &gone {
+        for s in gone
+            .iter()
+            .filter(|s| to.is_none_or(|t| t.who() == s.to.who()))
+        {
             self.written.set(RowId::RecordShare(s.id), None);
         }
-        self.inner.delete_record_shares(record_id, recipient_id)
+        self.inner.delete_record_shares(record_id, to)
     }
     // Bound by the owner's signatures; the set of grants is bound in the key row.
     fn put_key_share(&mut self, s: &KeyShare) -> StoreResult<i64> {
@@ -1051,15 +1093,51 @@ impl Tx for Sealed<'_> {
     fn delete_key_shares(
         &mut self,
         key_id: i64,
-        recipient_id: Option<i64>,
+        to: Option<Grantee>,
         below: Option<i64>,
     ) -> StoreResult<u64> {
-        for s in self.inner.key_shares(Some(key_id), recipient_id)? {
-            if below.is_none_or(|b| s.version < b) {
+        for s in self.inner.key_shares(Some(key_id), None)? {
+            if to.is_none_or(|t| t.who() == s.to.who()) && below.is_none_or(|b| s.version < b) {
                 self.written.set(RowId::KeyShare(s.id), None);
             }
         }
-        self.inner.delete_key_shares(key_id, recipient_id, below)
+        self.inner.delete_key_shares(key_id, to, below)
+    }
+    // Bound by the manager's signatures, which members and sharers check with the
+    // manager's pinned key (`sharing::groups`).
+    fn put_group(&mut self, g: &GroupRow) -> StoreResult<i64> {
+        let id = self.inner.put_group(g)?;
+        let enc = encode_group(&GroupRow { id, ..g.clone() });
+        self.note(RowId::Group(id), &enc, &g.signature);
+        Ok(id)
+    }
+    fn group_by_id(&mut self, id: i64) -> StoreResult<Option<GroupRow>> {
+        self.inner.group_by_id(id)
+    }
+    fn group_by_name(&mut self, name: &str) -> StoreResult<Option<GroupRow>> {
+        self.inner.group_by_name(name)
+    }
+    fn groups(&mut self) -> StoreResult<Vec<GroupRow>> {
+        self.inner.groups()
+    }
+    fn put_group_member(&mut self, m: &GroupMember) -> StoreResult<i64> {
+        let id = self.inner.put_group_member(m)?;
+        let enc = encode_group_member(&GroupMember { id, ..m.clone() });
+        self.note(RowId::GroupMember(id), &enc, &m.signature);
+        Ok(id)
+    }
+    fn group_members(
+        &mut self,
+        group_id: Option<i64>,
+        user_id: Option<i64>,
+    ) -> StoreResult<Vec<GroupMember>> {
+        self.inner.group_members(group_id, user_id)
+    }
+    fn delete_group_member(&mut self, group_id: i64, user_id: i64) -> StoreResult<u64> {
+        for m in self.inner.group_members(Some(group_id), Some(user_id))? {
+            self.written.set(RowId::GroupMember(m.id), None);
+        }
+        self.inner.delete_group_member(group_id, user_id)
     }
     fn shared_record(&mut self, owner_id: i64, reference: &str) -> StoreResult<Option<RecordRow>> {
         self.inner.record_by_ref(owner_id, reference)

@@ -578,6 +578,10 @@ pub enum RowId {
     RecordShare(i64),
     /// `key_shares` (bound by the owner's signature).
     KeyShare(i64),
+    /// `groups` (bound by the manager's signature).
+    Group(i64),
+    /// `group_members` (bound by the manager's signature).
+    GroupMember(i64),
 }
 
 impl fmt::Display for RowId {
@@ -593,6 +597,8 @@ impl fmt::Display for RowId {
             RowId::ServiceGrant(id) => write!(f, "service_grants row {id}"),
             RowId::RecordShare(id) => write!(f, "record_shares row {id}"),
             RowId::KeyShare(id) => write!(f, "key_shares row {id}"),
+            RowId::Group(id) => write!(f, "groups row {id}"),
+            RowId::GroupMember(id) => write!(f, "group_members row {id}"),
         }
     }
 }
@@ -617,6 +623,10 @@ pub enum StoredRow {
     RecordShare(RecordShare),
     /// A key version shared with another user.
     KeyShare(KeyShare),
+    /// A group.
+    Group(GroupRow),
+    /// A member of a group.
+    GroupMember(GroupMember),
 }
 
 /// A service account's grant: the owner's records whose names match `pattern` (a glob,
@@ -653,6 +663,130 @@ pub struct ServiceRecordKey {
     pub wrapped_dek: Vec<u8>,
 }
 
+/// Whom a record or key is shared with: a user, or a group at one epoch of its keypair.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Grantee {
+    /// A user, by id.
+    User(i64),
+    /// A group, by id, and the epoch of the group key the share is wrapped to.
+    Group {
+        /// The group.
+        id: i64,
+        /// The epoch of its keypair.
+        epoch: i64,
+    },
+}
+
+impl Grantee {
+    /// The user, for a share with a user.
+    pub fn user(self) -> Option<i64> {
+        match self {
+            Grantee::User(id) => Some(id),
+            Grantee::Group { .. } => None,
+        }
+    }
+
+    /// The group, for a share with a group.
+    pub fn group(self) -> Option<i64> {
+        match self {
+            Grantee::Group { id, .. } => Some(id),
+            Grantee::User(_) => None,
+        }
+    }
+
+    /// The stored columns: user id, group id, epoch.
+    pub fn columns(self) -> (Option<i64>, Option<i64>, Option<i64>) {
+        match self {
+            Grantee::User(id) => (Some(id), None, None),
+            Grantee::Group { id, epoch } => (None, Some(id), Some(epoch)),
+        }
+    }
+
+    /// From the stored columns; `None` for a combination no share has.
+    pub fn from_columns(user: Option<i64>, group: Option<i64>, epoch: Option<i64>) -> Option<Self> {
+        match (user, group, epoch) {
+            (Some(id), None, None) => Some(Grantee::User(id)),
+            (None, Some(id), Some(epoch)) => Some(Grantee::Group { id, epoch }),
+            _ => None,
+        }
+    }
+
+    /// The grantee without the epoch, which changes as the group key rotates: one grant
+    /// per user or group.
+    pub fn who(self) -> Grantee {
+        match self {
+            Grantee::Group { id, .. } => Grantee::Group { id, epoch: 0 },
+            user => user,
+        }
+    }
+}
+
+/// A group (docs/sharing.md, "Groups"): an X25519 keypair whose private key is wrapped to
+/// each member's pinned key, managed by the user who made it, who signs the row.
+#[derive(Clone, PartialEq, Eq)]
+pub struct GroupRow {
+    /// Database id.
+    pub id: i64,
+    /// Unique name (`@name` in commands).
+    pub name: String,
+    /// The member who manages it (its creator).
+    pub manager_id: i64,
+    /// The group's public key as an age recipient, at `epoch`.
+    pub recipient: String,
+    /// 1, then +1 each time a member is removed and the keypair replaced.
+    pub epoch: i64,
+    /// The private keys of earlier epochs, as an age file to the current key (empty at
+    /// epoch 1).
+    pub history: Vec<u8>,
+    /// The digest of the member set (user id, time added).
+    pub members_digest: Vec<u8>,
+    /// The manager's Ed25519 signature over all of the above.
+    pub signature: Vec<u8>,
+    /// Unix seconds.
+    pub created_at: i64,
+}
+
+impl fmt::Debug for GroupRow {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("GroupRow")
+            .field("id", &self.id)
+            .field("name", &self.name)
+            .field("manager_id", &self.manager_id)
+            .field("epoch", &self.epoch)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A member of a group: the group's private key at the group's current epoch, wrapped to
+/// the member's pinned key, signed by the manager.
+#[derive(Clone, PartialEq, Eq)]
+pub struct GroupMember {
+    /// Database id.
+    pub id: i64,
+    /// The group.
+    pub group_id: i64,
+    /// The member.
+    pub user_id: i64,
+    /// The epoch of the wrapped key.
+    pub epoch: i64,
+    /// The group's private key as an age file to the member.
+    pub wrapped_identity: Vec<u8>,
+    /// The manager's signature.
+    pub signature: Vec<u8>,
+    /// Unix seconds the member was added.
+    pub added_at: i64,
+}
+
+impl fmt::Debug for GroupMember {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("GroupMember")
+            .field("group_id", &self.group_id)
+            .field("user_id", &self.user_id)
+            .field("epoch", &self.epoch)
+            .finish_non_exhaustive()
+    }
+}
+
 /// A record shared with another user (docs/sharing.md): the record's current data key
 /// wrapped to the recipient's pinned X25519 key (an age file), under the owner's
 /// Ed25519 signature over the grant and the wrap.
@@ -667,7 +801,7 @@ pub struct RecordShare {
     /// The record's owner, who signed the share.
     pub owner_id: i64,
     /// Who may read it.
-    pub recipient_id: i64,
+    pub to: Grantee,
     /// The record version whose data key is wrapped.
     pub version: i64,
     /// The data key as an age file to the recipient.
@@ -687,7 +821,7 @@ impl fmt::Debug for RecordShare {
             .field("id", &self.id)
             .field("record_id", &self.record_id)
             .field("owner_id", &self.owner_id)
-            .field("recipient_id", &self.recipient_id)
+            .field("to", &self.to)
             .field("version", &self.version)
             .finish_non_exhaustive()
     }
@@ -707,7 +841,7 @@ pub struct KeyShare {
     /// The key's owner, who signed the share.
     pub owner_id: i64,
     /// Who may decrypt with it.
-    pub recipient_id: i64,
+    pub to: Grantee,
     /// The key version whose material is wrapped.
     pub version: i64,
     /// The material as an age file to the recipient.
@@ -725,7 +859,7 @@ impl fmt::Debug for KeyShare {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("KeyShare")
             .field("key_id", &self.key_id)
-            .field("recipient_id", &self.recipient_id)
+            .field("to", &self.to)
             .field("version", &self.version)
             .finish_non_exhaustive()
     }
@@ -738,8 +872,14 @@ pub struct ShareFilter {
     pub record_id: Option<i64>,
     /// Shares by this owner.
     pub owner_id: Option<i64>,
-    /// Shares with this recipient.
+    /// Shares with this user.
     pub recipient_id: Option<i64>,
+    /// Shares with this user or with a group they are a member of.
+    pub reader_id: Option<i64>,
+    /// Shares with this group.
+    pub group_id: Option<i64>,
+    /// Only shares with groups.
+    pub groups_only: bool,
 }
 
 impl fmt::Debug for ServiceRecordKey {

@@ -633,6 +633,7 @@ impl Vault {
         target: &str,
         mut f: impl FnMut(&mut dyn Tx) -> Result<(T, Vec<(AuditAction, Value)>)>,
     ) -> Result<T> {
+        let history = self.policy.history;
         self.audited_rows(
             &session.actor(),
             Some(&session.integrity),
@@ -640,7 +641,16 @@ impl Vault {
             target,
             |tx| {
                 recheck(tx, session, permission, action)?;
-                f(tx)
+                // What this user shared with a group whose keypair was replaced since (a
+                // member removed) is re-encrypted before anything else they do.
+                let rekeyed = if session.role == Role::Service {
+                    Vec::new()
+                } else {
+                    crate::sharing::rekey_group_shares(tx, session, history)?
+                };
+                let (value, mut rows) = f(tx)?;
+                rows.extend(rekeyed);
+                Ok((value, rows))
             },
         )
     }

@@ -14,10 +14,10 @@ use postgres::types::{ToSql, Type};
 use postgres::{Client, Row, SimpleQueryMessage, Statement};
 use zencrypt_core::crypto::kdf::KdfParams;
 use zencrypt_core::model::{
-    AuditEntry, AuditFilter, Credentials, IdentityRow, KeyEvent, KeyRecord, KeyShare, KeyStatus,
-    KeyVersionRecord, Outcome, RecordFilter, RecordOrder, RecordRow, RecordShare, RecoveryWrap,
-    Role, RowId, ServiceGrant, ServiceRecordKey, SessionRecord, ShareFilter, StoredRow, UsageEvent,
-    UserKeys, UserRecord, UserStatus,
+    AuditEntry, AuditFilter, Credentials, Grantee, GroupMember, GroupRow, IdentityRow, KeyEvent,
+    KeyRecord, KeyShare, KeyStatus, KeyVersionRecord, Outcome, RecordFilter, RecordOrder,
+    RecordRow, RecordShare, RecoveryWrap, Role, RowId, ServiceGrant, ServiceRecordKey,
+    SessionRecord, ShareFilter, StoredRow, UsageEvent, UserKeys, UserRecord, UserStatus,
 };
 use zencrypt_core::storage::schema::{ColumnType, Table, Value};
 use zencrypt_core::storage::{NewUser, StoreError, StoreResult, Tx, UsageGroup};
@@ -192,7 +192,44 @@ fn user_from_row(r: &Row) -> Read<UserRecord> {
 }
 
 const SHARE_COLUMNS: &str = "s.id, s.record_id, r.token, s.owner_id, s.recipient_id, s.version, \
-     s.wrapped_dek, s.signature, s.grant_signature, s.created_at";
+     s.wrapped_dek, s.signature, s.grant_signature, s.created_at, s.group_id, s.epoch";
+
+/// A share's grantee from its columns at `at` (user id, group id, epoch).
+fn grantee_at(r: &Row, at: [usize; 3], what: &'static str) -> Read<Grantee> {
+    Grantee::from_columns(r.try_get(at[0])?, r.try_get(at[1])?, r.try_get(at[2])?)
+        .ok_or(Bad::Value(what))
+}
+
+const GROUP_COLUMNS: &str =
+    "id, name, manager_id, recipient, epoch, history, members_digest, signature, created_at";
+
+fn group_from_row(r: &Row) -> Read<GroupRow> {
+    Ok(GroupRow {
+        id: r.try_get(0)?,
+        name: r.try_get(1)?,
+        manager_id: r.try_get(2)?,
+        recipient: r.try_get(3)?,
+        epoch: r.try_get(4)?,
+        history: r.try_get(5)?,
+        members_digest: r.try_get(6)?,
+        signature: r.try_get(7)?,
+        created_at: r.try_get(8)?,
+    })
+}
+
+const MEMBER_COLUMNS: &str = "id, group_id, user_id, epoch, wrapped_identity, signature, added_at";
+
+fn member_from_row(r: &Row) -> Read<GroupMember> {
+    Ok(GroupMember {
+        id: r.try_get(0)?,
+        group_id: r.try_get(1)?,
+        user_id: r.try_get(2)?,
+        epoch: r.try_get(3)?,
+        wrapped_identity: r.try_get(4)?,
+        signature: r.try_get(5)?,
+        added_at: r.try_get(6)?,
+    })
+}
 
 fn share_from_row(r: &Row) -> Read<RecordShare> {
     Ok(RecordShare {
@@ -200,7 +237,7 @@ fn share_from_row(r: &Row) -> Read<RecordShare> {
         record_id: r.try_get(1)?,
         record_token: r.try_get(2)?,
         owner_id: r.try_get(3)?,
-        recipient_id: r.try_get(4)?,
+        to: grantee_at(r, [4, 10, 11], "record_shares.recipient_id")?,
         version: r.try_get(5)?,
         wrapped_dek: r.try_get(6)?,
         signature: r.try_get(7)?,
@@ -210,7 +247,7 @@ fn share_from_row(r: &Row) -> Read<RecordShare> {
 }
 
 const KEY_SHARE_COLUMNS: &str = "id, key_id, key_name, owner_id, recipient_id, version, \
-     wrapped_material, signature, grant_signature, created_at";
+     wrapped_material, signature, grant_signature, created_at, group_id, epoch";
 
 fn key_share_from_row(r: &Row) -> Read<KeyShare> {
     Ok(KeyShare {
@@ -218,7 +255,7 @@ fn key_share_from_row(r: &Row) -> Read<KeyShare> {
         key_id: r.try_get(1)?,
         key_name: r.try_get(2)?,
         owner_id: r.try_get(3)?,
-        recipient_id: r.try_get(4)?,
+        to: grantee_at(r, [4, 10, 11], "key_shares.recipient_id")?,
         version: r.try_get(5)?,
         wrapped_material: r.try_get(6)?,
         signature: r.try_get(7)?,
@@ -782,8 +819,11 @@ impl Tx for PgTx<'_> {
                 "UPDATE service_grants SET row_mac = $2 WHERE id = $1",
                 args![*id, mac],
             ),
-            // Bound by the owner's signature, made with the row.
-            RowId::RecordShare(_) | RowId::KeyShare(_) => Ok(0),
+            // Bound by the owner's or the manager's signature, made with the row.
+            RowId::RecordShare(_)
+            | RowId::KeyShare(_)
+            | RowId::Group(_)
+            | RowId::GroupMember(_) => Ok(0),
         }
         .map(drop)
     }
@@ -799,7 +839,7 @@ impl Tx for PgTx<'_> {
             },
         };
         let mut going = true;
-        let scans: [(String, ToStored); 8] = [
+        let scans: [(String, ToStored); 10] = [
             (
                 format!("SELECT {USER_COLUMNS} FROM users ORDER BY id"),
                 |r| user_from_row(r).map(StoredRow::User),
@@ -836,6 +876,14 @@ impl Tx for PgTx<'_> {
             (
                 format!("SELECT {KEY_SHARE_COLUMNS} FROM key_shares ORDER BY id"),
                 |r| key_share_from_row(r).map(StoredRow::KeyShare),
+            ),
+            (
+                format!("SELECT {GROUP_COLUMNS} FROM groups ORDER BY id"),
+                |r| group_from_row(r).map(StoredRow::Group),
+            ),
+            (
+                format!("SELECT {MEMBER_COLUMNS} FROM group_members ORDER BY id"),
+                |r| member_from_row(r).map(StoredRow::GroupMember),
             ),
         ];
         for (sql, map) in scans {
@@ -1577,24 +1625,34 @@ impl Tx for PgTx<'_> {
     }
 
     fn put_key_share(&mut self, sh: &KeyShare) -> StoreResult<i64> {
+        let (user, group, epoch) = sh.to.columns();
+        let target = if group.is_some() {
+            "(key_id, group_id, version)"
+        } else {
+            "(key_id, recipient_id, version)"
+        };
         let id = self.one(
-            "INSERT INTO key_shares (id, key_id, key_name, owner_id, recipient_id, version, \
-             wrapped_material, signature, grant_signature, created_at) \
-             SELECT coalesce(max(id), 0) + 1, $1, $2, $3, $4, $5, $6, $7, $8, $9 FROM key_shares \
-             ON CONFLICT (key_id, recipient_id, version) DO UPDATE SET \
-             key_name = excluded.key_name, wrapped_material = excluded.wrapped_material, \
-             signature = excluded.signature, grant_signature = excluded.grant_signature \
-             RETURNING id",
+            &format!(
+                "INSERT INTO key_shares (id, key_id, key_name, owner_id, recipient_id, version, \
+                 wrapped_material, signature, grant_signature, created_at, group_id, epoch) \
+                 SELECT coalesce(max(id), 0) + 1, $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11 \
+                 FROM key_shares ON CONFLICT {target} DO UPDATE SET \
+                 key_name = excluded.key_name, wrapped_material = excluded.wrapped_material, \
+                 signature = excluded.signature, grant_signature = excluded.grant_signature, \
+                 epoch = excluded.epoch RETURNING id"
+            ),
             args![
                 sh.key_id,
                 sh.key_name,
                 sh.owner_id,
-                sh.recipient_id,
+                user,
                 sh.version,
                 sh.wrapped_material,
                 sh.signature,
                 sh.grant_signature,
-                sh.created_at
+                sh.created_at,
+                group,
+                epoch
             ],
             |r| Ok(r.try_get::<_, i64>(0)?),
         )?;
@@ -1611,7 +1669,7 @@ impl Tx for PgTx<'_> {
         let sql = format!(
             "SELECT {KEY_SHARE_COLUMNS} FROM key_shares \
              WHERE ($1::BIGINT IS NULL OR key_id = $1) AND ($2::BIGINT IS NULL OR recipient_id = $2) \
-             ORDER BY key_id, recipient_id, version"
+             ORDER BY key_id, group_id IS NOT NULL, recipient_id, group_id, version"
         );
         self.all(&sql, args![key_id, recipient_id], key_share_from_row)
     }
@@ -1619,34 +1677,45 @@ impl Tx for PgTx<'_> {
     fn delete_key_shares(
         &mut self,
         key_id: i64,
-        recipient_id: Option<i64>,
+        to: Option<Grantee>,
         below: Option<i64>,
     ) -> StoreResult<u64> {
+        let (user, group, _) = to.map(Grantee::columns).unwrap_or_default();
         self.exec(
             "DELETE FROM key_shares WHERE key_id = $1 AND ($2::BIGINT IS NULL OR recipient_id = $2) \
-             AND ($3::BIGINT IS NULL OR version < $3)",
-            args![key_id, recipient_id, below],
+             AND ($4::BIGINT IS NULL OR group_id = $4) AND ($3::BIGINT IS NULL OR version < $3)",
+            args![key_id, user, below, group],
         )
     }
 
     fn put_record_share(&mut self, sh: &RecordShare) -> StoreResult<i64> {
+        let (user, group, epoch) = sh.to.columns();
+        let target = if group.is_some() {
+            "(record_id, group_id)"
+        } else {
+            "(record_id, recipient_id)"
+        };
         let id = self.one(
-            "INSERT INTO record_shares (id, record_id, owner_id, recipient_id, version, \
-             wrapped_dek, signature, created_at, grant_signature) \
-             SELECT coalesce(max(id), 0) + 1, $1, $2, $3, $4, $5, $6, $7, $8 FROM record_shares \
-             ON CONFLICT (record_id, recipient_id) DO UPDATE SET owner_id = excluded.owner_id, \
-             version = excluded.version, wrapped_dek = excluded.wrapped_dek, \
-             signature = excluded.signature, grant_signature = excluded.grant_signature \
-             RETURNING id",
+            &format!(
+                "INSERT INTO record_shares (id, record_id, owner_id, recipient_id, version, \
+                 wrapped_dek, signature, created_at, grant_signature, group_id, epoch) \
+                 SELECT coalesce(max(id), 0) + 1, $1, $2, $3, $4, $5, $6, $7, $8, $9, $10 \
+                 FROM record_shares ON CONFLICT {target} DO UPDATE SET \
+                 owner_id = excluded.owner_id, version = excluded.version, \
+                 wrapped_dek = excluded.wrapped_dek, signature = excluded.signature, \
+                 grant_signature = excluded.grant_signature, epoch = excluded.epoch RETURNING id"
+            ),
             args![
                 sh.record_id,
                 sh.owner_id,
-                sh.recipient_id,
+                user,
                 sh.version,
                 sh.wrapped_dek,
                 sh.signature,
                 sh.created_at,
-                sh.grant_signature
+                sh.grant_signature,
+                group,
+                epoch
             ],
             |r| Ok(r.try_get::<_, i64>(0)?),
         )?;
@@ -1660,24 +1729,120 @@ impl Tx for PgTx<'_> {
             "SELECT {SHARE_COLUMNS} FROM record_shares s JOIN records r ON r.id = s.record_id \
              WHERE ($1::BIGINT IS NULL OR s.record_id = $1) \
              AND ($2::BIGINT IS NULL OR s.owner_id = $2) \
-             AND ($3::BIGINT IS NULL OR s.recipient_id = $3) ORDER BY s.record_id, s.recipient_id"
+             AND ($3::BIGINT IS NULL OR s.recipient_id = $3) \
+             AND ($5::BIGINT IS NULL OR s.group_id = $5) \
+             AND (NOT $6 OR s.group_id IS NOT NULL) \
+             AND ($4::BIGINT IS NULL OR s.recipient_id = $4 OR s.group_id IN \
+                  (SELECT group_id FROM group_members WHERE user_id = $4)) \
+             ORDER BY s.record_id, s.group_id IS NOT NULL, s.recipient_id, s.group_id"
         );
         self.all(
             &sql,
-            args![f.record_id, f.owner_id, f.recipient_id],
+            args![
+                f.record_id,
+                f.owner_id,
+                f.recipient_id,
+                f.reader_id,
+                f.group_id,
+                f.groups_only
+            ],
             share_from_row,
         )
     }
 
-    fn delete_record_shares(
-        &mut self,
-        record_id: i64,
-        recipient_id: Option<i64>,
-    ) -> StoreResult<u64> {
+    fn delete_record_shares(&mut self, record_id: i64, to: Option<Grantee>) -> StoreResult<u64> {
+        let (user, group, _) = to.map(Grantee::columns).unwrap_or_default();
         self.exec(
-            "DELETE FROM record_shares \
-             WHERE record_id = $1 AND ($2::BIGINT IS NULL OR recipient_id = $2)",
-            args![record_id, recipient_id],
+            "DELETE FROM record_shares WHERE record_id = $1 \
+             AND ($2::BIGINT IS NULL OR recipient_id = $2) AND ($3::BIGINT IS NULL OR group_id = $3)",
+            args![record_id, user, group],
+        )
+    }
+
+    fn put_group(&mut self, g: &GroupRow) -> StoreResult<i64> {
+        let id = self.one(
+            "INSERT INTO groups (id, name, manager_id, recipient, epoch, history, \
+             members_digest, signature, created_at) \
+             SELECT CASE WHEN $1 = 0 THEN coalesce(max(id), 0) + 1 ELSE $1 END, \
+             $2, $3, $4, $5, $6, $7, $8, $9 FROM groups \
+             ON CONFLICT (id) DO UPDATE SET name = excluded.name, \
+             manager_id = excluded.manager_id, recipient = excluded.recipient, \
+             epoch = excluded.epoch, history = excluded.history, \
+             members_digest = excluded.members_digest, signature = excluded.signature \
+             RETURNING id",
+            args![
+                g.id,
+                g.name.as_str(),
+                g.manager_id,
+                g.recipient.as_str(),
+                g.epoch,
+                g.history,
+                g.members_digest,
+                g.signature,
+                g.created_at
+            ],
+            |r| Ok(r.try_get::<_, i64>(0)?),
+        )?;
+        id.ok_or_else(|| StoreError::Invalid {
+            what: "groups: no id returned".into(),
+        })
+    }
+
+    fn group_by_id(&mut self, id: i64) -> StoreResult<Option<GroupRow>> {
+        let sql = format!("SELECT {GROUP_COLUMNS} FROM groups WHERE id = $1");
+        self.one(&sql, args![id], group_from_row)
+    }
+
+    fn group_by_name(&mut self, name: &str) -> StoreResult<Option<GroupRow>> {
+        let sql = format!("SELECT {GROUP_COLUMNS} FROM groups WHERE name = $1");
+        self.one(&sql, args![name], group_from_row)
+    }
+
+    fn groups(&mut self) -> StoreResult<Vec<GroupRow>> {
+        let sql = format!("SELECT {GROUP_COLUMNS} FROM groups ORDER BY name COLLATE \"C\", id");
+        self.all(&sql, args![], group_from_row)
+    }
+
+    fn put_group_member(&mut self, m: &GroupMember) -> StoreResult<i64> {
+        let id = self.one(
+            "INSERT INTO group_members (id, group_id, user_id, epoch, wrapped_identity, \
+             signature, added_at) \
+             SELECT coalesce(max(id), 0) + 1, $1, $2, $3, $4, $5, $6 FROM group_members \
+             ON CONFLICT (group_id, user_id) DO UPDATE SET epoch = excluded.epoch, \
+             wrapped_identity = excluded.wrapped_identity, signature = excluded.signature, \
+             added_at = excluded.added_at RETURNING id",
+            args![
+                m.group_id,
+                m.user_id,
+                m.epoch,
+                m.wrapped_identity,
+                m.signature,
+                m.added_at
+            ],
+            |r| Ok(r.try_get::<_, i64>(0)?),
+        )?;
+        id.ok_or_else(|| StoreError::Invalid {
+            what: "group_members: no id returned".into(),
+        })
+    }
+
+    fn group_members(
+        &mut self,
+        group_id: Option<i64>,
+        user_id: Option<i64>,
+    ) -> StoreResult<Vec<GroupMember>> {
+        let sql = format!(
+            "SELECT {MEMBER_COLUMNS} FROM group_members \
+             WHERE ($1::BIGINT IS NULL OR group_id = $1) AND ($2::BIGINT IS NULL OR user_id = $2) \
+             ORDER BY group_id, user_id"
+        );
+        self.all(&sql, args![group_id, user_id], member_from_row)
+    }
+
+    fn delete_group_member(&mut self, group_id: i64, user_id: i64) -> StoreResult<u64> {
+        self.exec(
+            "DELETE FROM group_members WHERE group_id = $1 AND user_id = $2",
+            args![group_id, user_id],
         )
     }
 

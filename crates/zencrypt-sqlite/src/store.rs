@@ -14,10 +14,10 @@ use rusqlite::types::{Value as SqlValue, ValueRef};
 use zencrypt_core::crypto::kdf::KdfParams;
 use zencrypt_core::fsutil;
 use zencrypt_core::model::{
-    AuditEntry, AuditFilter, Credentials, IdentityRow, KeyEvent, KeyRecord, KeyShare, KeyStatus,
-    KeyVersionRecord, Outcome, RecordFilter, RecordOrder, RecordRow, RecordShare, RecoveryWrap,
-    Role, RowId, ServiceGrant, ServiceRecordKey, SessionRecord, ShareFilter, StoredRow, UsageEvent,
-    UserKeys, UserRecord, UserStatus,
+    AuditEntry, AuditFilter, Credentials, Grantee, GroupMember, GroupRow, IdentityRow, KeyEvent,
+    KeyRecord, KeyShare, KeyStatus, KeyVersionRecord, Outcome, RecordFilter, RecordOrder,
+    RecordRow, RecordShare, RecoveryWrap, Role, RowId, ServiceGrant, ServiceRecordKey,
+    SessionRecord, ShareFilter, StoredRow, UsageEvent, UserKeys, UserRecord, UserStatus,
 };
 use zencrypt_core::storage::migrations::{LATEST, MIGRATIONS};
 use zencrypt_core::storage::schema::{TABLES, Table, Value};
@@ -419,7 +419,18 @@ fn grant_from_row(r: &Row<'_>) -> rusqlite::Result<ServiceGrant> {
 }
 
 const SHARE_COLUMNS: &str = "s.id, s.record_id, r.token, s.owner_id, s.recipient_id, s.version, \
-     s.wrapped_dek, s.signature, s.grant_signature, s.created_at";
+     s.wrapped_dek, s.signature, s.grant_signature, s.created_at, s.group_id, s.epoch";
+
+/// A share's grantee from its columns at `at` (user id, group id, epoch).
+fn grantee_at(r: &Row<'_>, at: [usize; 3]) -> rusqlite::Result<Grantee> {
+    Grantee::from_columns(r.get(at[0])?, r.get(at[1])?, r.get(at[2])?).ok_or_else(|| {
+        rusqlite::Error::FromSqlConversionFailure(
+            at[0],
+            rusqlite::types::Type::Null,
+            "a share is for one user or one group".into(),
+        )
+    })
+}
 
 fn share_from_row(r: &Row<'_>) -> rusqlite::Result<RecordShare> {
     Ok(RecordShare {
@@ -427,7 +438,7 @@ fn share_from_row(r: &Row<'_>) -> rusqlite::Result<RecordShare> {
         record_id: r.get(1)?,
         record_token: r.get(2)?,
         owner_id: r.get(3)?,
-        recipient_id: r.get(4)?,
+        to: grantee_at(r, [4, 10, 11])?,
         version: r.get(5)?,
         wrapped_dek: r.get(6)?,
         signature: r.get(7)?,
@@ -437,7 +448,38 @@ fn share_from_row(r: &Row<'_>) -> rusqlite::Result<RecordShare> {
 }
 
 const KEY_SHARE_COLUMNS: &str = "id, key_id, key_name, owner_id, recipient_id, version, \
-     wrapped_material, signature, grant_signature, created_at";
+     wrapped_material, signature, grant_signature, created_at, group_id, epoch";
+
+const GROUP_COLUMNS: &str =
+    "id, name, manager_id, recipient, epoch, history, members_digest, signature, created_at";
+
+fn group_from_row(r: &Row<'_>) -> rusqlite::Result<GroupRow> {
+    Ok(GroupRow {
+        id: r.get(0)?,
+        name: r.get(1)?,
+        manager_id: r.get(2)?,
+        recipient: r.get(3)?,
+        epoch: r.get(4)?,
+        history: r.get(5)?,
+        members_digest: r.get(6)?,
+        signature: r.get(7)?,
+        created_at: r.get(8)?,
+    })
+}
+
+const MEMBER_COLUMNS: &str = "id, group_id, user_id, epoch, wrapped_identity, signature, added_at";
+
+fn member_from_row(r: &Row<'_>) -> rusqlite::Result<GroupMember> {
+    Ok(GroupMember {
+        id: r.get(0)?,
+        group_id: r.get(1)?,
+        user_id: r.get(2)?,
+        epoch: r.get(3)?,
+        wrapped_identity: r.get(4)?,
+        signature: r.get(5)?,
+        added_at: r.get(6)?,
+    })
+}
 
 fn key_share_from_row(r: &Row<'_>) -> rusqlite::Result<KeyShare> {
     Ok(KeyShare {
@@ -445,7 +487,7 @@ fn key_share_from_row(r: &Row<'_>) -> rusqlite::Result<KeyShare> {
         key_id: r.get(1)?,
         key_name: r.get(2)?,
         owner_id: r.get(3)?,
-        recipient_id: r.get(4)?,
+        to: grantee_at(r, [4, 10, 11])?,
         version: r.get(5)?,
         wrapped_material: r.get(6)?,
         signature: r.get(7)?,
@@ -914,8 +956,11 @@ impl Tx for SqliteTx<'_> {
                 "UPDATE service_grants SET row_mac = ?2 WHERE id = ?1",
                 params![id, mac],
             ),
-            // Bound by the owner's signature, made with the row.
-            RowId::RecordShare(_) | RowId::KeyShare(_) => Ok(0),
+            // Bound by the owner's or the manager's signature, made with the row.
+            RowId::RecordShare(_)
+            | RowId::KeyShare(_)
+            | RowId::Group(_)
+            | RowId::GroupMember(_) => Ok(0),
         }
         .map(drop)
     }
@@ -979,6 +1024,13 @@ impl Tx for SqliteTx<'_> {
         scan!(
             &format!("SELECT {KEY_SHARE_COLUMNS} FROM key_shares"),
             |r| { key_share_from_row(r).map(StoredRow::KeyShare) }
+        );
+        scan!(&format!("SELECT {GROUP_COLUMNS} FROM groups"), |r| {
+            group_from_row(r).map(StoredRow::Group)
+        });
+        scan!(
+            &format!("SELECT {MEMBER_COLUMNS} FROM group_members"),
+            |r| { member_from_row(r).map(StoredRow::GroupMember) }
         );
         Ok(())
     }
@@ -1781,24 +1833,34 @@ impl Tx for SqliteTx<'_> {
 
     fn put_key_share(&mut self, sh: &KeyShare) -> StoreResult<i64> {
         self.scrub.set(true);
+        let (user, group, epoch) = sh.to.columns();
+        let target = if group.is_some() {
+            "(key_id, group_id, version)"
+        } else {
+            "(key_id, recipient_id, version)"
+        };
         let id = self.one(
-            "INSERT INTO key_shares (key_id, key_name, owner_id, recipient_id, version, \
-             wrapped_material, signature, grant_signature, created_at) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) \
-             ON CONFLICT (key_id, recipient_id, version) DO UPDATE SET \
-             key_name = excluded.key_name, wrapped_material = excluded.wrapped_material, \
-             signature = excluded.signature, grant_signature = excluded.grant_signature \
-             RETURNING id",
+            &format!(
+                "INSERT INTO key_shares (key_id, key_name, owner_id, recipient_id, version, \
+                 wrapped_material, signature, grant_signature, created_at, group_id, epoch) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) \
+                 ON CONFLICT {target} DO UPDATE SET \
+                 key_name = excluded.key_name, wrapped_material = excluded.wrapped_material, \
+                 signature = excluded.signature, grant_signature = excluded.grant_signature, \
+                 epoch = excluded.epoch RETURNING id"
+            ),
             params![
                 sh.key_id,
                 sh.key_name,
                 sh.owner_id,
-                sh.recipient_id,
+                user,
                 sh.version,
                 sh.wrapped_material,
                 sh.signature,
                 sh.grant_signature,
-                sh.created_at
+                sh.created_at,
+                group,
+                epoch
             ],
             |r| r.get::<_, i64>(0),
         )?;
@@ -1816,7 +1878,7 @@ impl Tx for SqliteTx<'_> {
             &format!(
                 "SELECT {KEY_SHARE_COLUMNS} FROM key_shares \
                  WHERE (?1 IS NULL OR key_id = ?1) AND (?2 IS NULL OR recipient_id = ?2) \
-                 ORDER BY key_id, recipient_id, version"
+                 ORDER BY key_id, group_id IS NOT NULL, recipient_id, group_id, version"
             ),
             params![key_id, recipient_id],
             key_share_from_row,
@@ -1826,36 +1888,48 @@ impl Tx for SqliteTx<'_> {
     fn delete_key_shares(
         &mut self,
         key_id: i64,
-        recipient_id: Option<i64>,
+        to: Option<Grantee>,
         below: Option<i64>,
     ) -> StoreResult<u64> {
         self.scrub.set(true);
+        let (user, group, _) = to.map(Grantee::columns).unwrap_or_default();
         self.exec(
             "DELETE FROM key_shares WHERE key_id = ?1 AND (?2 IS NULL OR recipient_id = ?2) \
-             AND (?3 IS NULL OR version < ?3)",
-            params![key_id, recipient_id, below],
+             AND (?4 IS NULL OR group_id = ?4) AND (?3 IS NULL OR version < ?3)",
+            params![key_id, user, below, group],
         )
         .map(|n| n as u64)
     }
 
     fn put_record_share(&mut self, sh: &RecordShare) -> StoreResult<i64> {
         self.scrub.set(true);
+        let (user, group, epoch) = sh.to.columns();
+        let target = if group.is_some() {
+            "(record_id, group_id)"
+        } else {
+            "(record_id, recipient_id)"
+        };
         let id = self.one(
-            "INSERT INTO record_shares (record_id, owner_id, recipient_id, version, wrapped_dek, \
-             signature, created_at, grant_signature) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) \
-             ON CONFLICT (record_id, recipient_id) DO UPDATE SET owner_id = excluded.owner_id, \
-             version = excluded.version, wrapped_dek = excluded.wrapped_dek, \
-             signature = excluded.signature, grant_signature = excluded.grant_signature \
-             RETURNING id",
+            &format!(
+                "INSERT INTO record_shares (record_id, owner_id, recipient_id, version, \
+                 wrapped_dek, signature, created_at, grant_signature, group_id, epoch) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) \
+                 ON CONFLICT {target} DO UPDATE SET owner_id = excluded.owner_id, \
+                 version = excluded.version, wrapped_dek = excluded.wrapped_dek, \
+                 signature = excluded.signature, grant_signature = excluded.grant_signature, \
+                 epoch = excluded.epoch RETURNING id"
+            ),
             params![
                 sh.record_id,
                 sh.owner_id,
-                sh.recipient_id,
+                user,
                 sh.version,
                 sh.wrapped_dek,
                 sh.signature,
                 sh.created_at,
-                sh.grant_signature
+                sh.grant_signature,
+                group,
+                epoch
             ],
             |r| r.get::<_, i64>(0),
         )?;
@@ -1869,22 +1943,132 @@ impl Tx for SqliteTx<'_> {
             &format!(
                 "SELECT {SHARE_COLUMNS} FROM record_shares s JOIN records r ON r.id = s.record_id \
                  WHERE (?1 IS NULL OR s.record_id = ?1) AND (?2 IS NULL OR s.owner_id = ?2) \
-                 AND (?3 IS NULL OR s.recipient_id = ?3) ORDER BY s.record_id, s.recipient_id"
+                 AND (?3 IS NULL OR s.recipient_id = ?3) AND (?5 IS NULL OR s.group_id = ?5) \
+                 AND (?6 = 0 OR s.group_id IS NOT NULL) \
+                 AND (?4 IS NULL OR s.recipient_id = ?4 OR s.group_id IN \
+                      (SELECT group_id FROM group_members WHERE user_id = ?4)) \
+                 ORDER BY s.record_id, s.group_id IS NOT NULL, s.recipient_id, s.group_id"
             ),
-            params![f.record_id, f.owner_id, f.recipient_id],
+            params![
+                f.record_id,
+                f.owner_id,
+                f.recipient_id,
+                f.reader_id,
+                f.group_id,
+                f.groups_only
+            ],
             share_from_row,
         )
     }
 
-    fn delete_record_shares(
+    fn delete_record_shares(&mut self, record_id: i64, to: Option<Grantee>) -> StoreResult<u64> {
+        self.scrub.set(true);
+        let (user, group, _) = to.map(Grantee::columns).unwrap_or_default();
+        self.exec(
+            "DELETE FROM record_shares WHERE record_id = ?1 \
+             AND (?2 IS NULL OR recipient_id = ?2) AND (?3 IS NULL OR group_id = ?3)",
+            params![record_id, user, group],
+        )
+        .map(|n| n as u64)
+    }
+
+    fn put_group(&mut self, g: &GroupRow) -> StoreResult<i64> {
+        self.scrub.set(true);
+        let id = self.one(
+            "INSERT INTO groups (id, name, manager_id, recipient, epoch, history, \
+             members_digest, signature, created_at) \
+             VALUES (nullif(?1, 0), ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) \
+             ON CONFLICT (id) DO UPDATE SET name = excluded.name, \
+             manager_id = excluded.manager_id, recipient = excluded.recipient, \
+             epoch = excluded.epoch, history = excluded.history, \
+             members_digest = excluded.members_digest, signature = excluded.signature \
+             RETURNING id",
+            params![
+                g.id,
+                g.name,
+                g.manager_id,
+                g.recipient,
+                g.epoch,
+                g.history,
+                g.members_digest,
+                g.signature,
+                g.created_at
+            ],
+            |r| r.get::<_, i64>(0),
+        )?;
+        id.ok_or_else(|| StoreError::Invalid {
+            what: "groups: no id returned".into(),
+        })
+    }
+
+    fn group_by_id(&mut self, id: i64) -> StoreResult<Option<GroupRow>> {
+        self.one(
+            &format!("SELECT {GROUP_COLUMNS} FROM groups WHERE id = ?1"),
+            params![id],
+            group_from_row,
+        )
+    }
+
+    fn group_by_name(&mut self, name: &str) -> StoreResult<Option<GroupRow>> {
+        self.one(
+            &format!("SELECT {GROUP_COLUMNS} FROM groups WHERE name = ?1"),
+            params![name],
+            group_from_row,
+        )
+    }
+
+    fn groups(&mut self) -> StoreResult<Vec<GroupRow>> {
+        self.all(
+            &format!("SELECT {GROUP_COLUMNS} FROM groups ORDER BY name, id"),
+            params![],
+            group_from_row,
+        )
+    }
+
+    fn put_group_member(&mut self, m: &GroupMember) -> StoreResult<i64> {
+        self.scrub.set(true);
+        let id = self.one(
+            "INSERT INTO group_members (group_id, user_id, epoch, wrapped_identity, signature, \
+             added_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6) \
+             ON CONFLICT (group_id, user_id) DO UPDATE SET epoch = excluded.epoch, \
+             wrapped_identity = excluded.wrapped_identity, signature = excluded.signature, \
+             added_at = excluded.added_at RETURNING id",
+            params![
+                m.group_id,
+                m.user_id,
+                m.epoch,
+                m.wrapped_identity,
+                m.signature,
+                m.added_at
+            ],
+            |r| r.get::<_, i64>(0),
+        )?;
+        id.ok_or_else(|| StoreError::Invalid {
+            what: "group_members: no id returned".into(),
+        })
+    }
+
+    fn group_members(
         &mut self,
-        record_id: i64,
-        recipient_id: Option<i64>,
-    ) -> StoreResult<u64> {
+        group_id: Option<i64>,
+        user_id: Option<i64>,
+    ) -> StoreResult<Vec<GroupMember>> {
+        self.all(
+            &format!(
+                "SELECT {MEMBER_COLUMNS} FROM group_members \
+                 WHERE (?1 IS NULL OR group_id = ?1) AND (?2 IS NULL OR user_id = ?2) \
+                 ORDER BY group_id, user_id"
+            ),
+            params![group_id, user_id],
+            member_from_row,
+        )
+    }
+
+    fn delete_group_member(&mut self, group_id: i64, user_id: i64) -> StoreResult<u64> {
         self.scrub.set(true);
         self.exec(
-            "DELETE FROM record_shares WHERE record_id = ?1 AND (?2 IS NULL OR recipient_id = ?2)",
-            params![record_id, recipient_id],
+            "DELETE FROM group_members WHERE group_id = ?1 AND user_id = ?2",
+            params![group_id, user_id],
         )
         .map(|n| n as u64)
     }

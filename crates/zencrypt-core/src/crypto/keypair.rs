@@ -193,11 +193,20 @@ impl Keypair {
 /// A 32-byte key (a data key, a key version's material) wrapped to a user's X25519 key,
 /// as a standard age file.
 pub fn wrap_key_to(recipient: &PublicKeys, key: &Key32) -> Option<Vec<u8>> {
-    let to = recipient.age_recipient()?;
+    wrap_key_to_age(&recipient.age_recipient()?, key)
+}
+
+/// A 32-byte key wrapped to any X25519 age recipient (a group's key).
+pub fn wrap_key_to_age(recipient: &age::x25519::Recipient, key: &Key32) -> Option<Vec<u8>> {
+    wrap_secret_to(recipient, &key.expose()[..])
+}
+
+/// A short secret wrapped to an X25519 recipient as a standard age file.
+fn wrap_secret_to(to: &age::x25519::Recipient, secret: &[u8]) -> Option<Vec<u8>> {
     let mut wrapped = Vec::with_capacity(256);
     super::agefile::encrypt(
-        &[to],
-        &mut &key.expose()[..],
+        std::slice::from_ref(to),
+        &mut &secret[..],
         &mut wrapped,
         false,
         &mut |_| {},
@@ -206,40 +215,152 @@ pub fn wrap_key_to(recipient: &PublicKeys, key: &Key32) -> Option<Vec<u8>> {
     Some(wrapped)
 }
 
-/// A 32-byte key wrapped by [`wrap_key_to`], opened with the recipient's keypair; `None`
-/// when it does not open or is not exactly 32 bytes (nothing longer is ever buffered).
-pub fn unwrap_key_with(keypair: &Keypair, wrapped: &[u8]) -> Option<Key32> {
-    /// Takes at most 32 bytes into a fixed, zeroized buffer.
-    struct Exactly32 {
-        bytes: Zeroizing<[u8; 32]>,
-        len: usize,
+/// A secret wrapped by [`wrap_secret_to`], opened with the first of `identities` it is
+/// addressed to; `None` when it does not open or is longer than `max` bytes (nothing
+/// longer is ever buffered).
+fn unwrap_secret_with(
+    identities: &[&dyn age::Identity],
+    wrapped: &[u8],
+    max: usize,
+) -> Option<Zeroizing<Vec<u8>>> {
+    /// Takes at most `max` bytes into a zeroized buffer.
+    struct Bounded {
+        bytes: Zeroizing<Vec<u8>>,
+        max: usize,
     }
-    impl std::io::Write for Exactly32 {
+    impl std::io::Write for Bounded {
         fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            let end = self.len + buf.len();
-            if end > 32 {
-                return Err(std::io::Error::other("more than a key"));
+            if self.bytes.len() + buf.len() > self.max {
+                return Err(std::io::Error::other("longer than expected"));
             }
-            self.bytes[self.len..end].copy_from_slice(buf);
-            self.len = end;
+            self.bytes.extend_from_slice(buf);
             Ok(buf.len())
         }
         fn flush(&mut self) -> std::io::Result<()> {
             Ok(())
         }
     }
-    let mut out = Exactly32 {
-        bytes: Zeroizing::new([0u8; 32]),
-        len: 0,
+    let mut out = Bounded {
+        bytes: Zeroizing::new(Vec::with_capacity(max.min(4096))),
+        max,
     };
-    super::agefile::decrypt(
-        &[keypair.identity()],
-        &mut &wrapped[..],
-        &mut out,
-        &mut |_| {},
-    )
-    .ok()?;
-    (out.len == 32).then(|| Key32::from_bytes(*out.bytes))
+    super::agefile::decrypt(identities, &mut &wrapped[..], &mut out, &mut |_| {}).ok()?;
+    Some(out.bytes)
+}
+
+/// A 32-byte key wrapped by [`wrap_key_to`], opened with the first of `identities` it is
+/// addressed to; `None` when it does not open or is not exactly 32 bytes.
+pub fn unwrap_key_with_any(identities: &[&dyn age::Identity], wrapped: &[u8]) -> Option<Key32> {
+    let bytes = unwrap_secret_with(identities, wrapped, 32)?;
+    let key: [u8; 32] = bytes.as_slice().try_into().ok()?;
+    Some(Key32::from_bytes(key))
+}
+
+/// A 32-byte key wrapped by [`wrap_key_to`], opened with the recipient's keypair.
+pub fn unwrap_key_with(keypair: &Keypair, wrapped: &[u8]) -> Option<Key32> {
+    unwrap_key_with_any(&[keypair.identity()], wrapped)
+}
+
+/// Bytes of the private keys of earlier epochs a group keeps, at most: about 13,000
+/// epochs.
+const MAX_GROUP_HISTORY: usize = 1 << 20;
+
+/// A group's X25519 keypair at one epoch (docs/sharing.md, "Groups"): shares with the
+/// group are wrapped to its public key; its private key is wrapped to each member.
+pub struct GroupKey {
+    identity: age::x25519::Identity,
+    recipient: age::x25519::Recipient,
+}
+
+impl std::fmt::Debug for GroupKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "GroupKey({}, [redacted])", self.recipient)
+    }
+}
+
+impl GroupKey {
+    /// A fresh group keypair.
+    pub fn generate() -> GroupKey {
+        let identity = age::x25519::Identity::generate();
+        GroupKey {
+            recipient: identity.to_public(),
+            identity,
+        }
+    }
+
+    fn parse(secret: &[u8]) -> Option<GroupKey> {
+        let identity = age::x25519::Identity::from_str(std::str::from_utf8(secret).ok()?).ok()?;
+        Some(GroupKey {
+            recipient: identity.to_public(),
+            identity,
+        })
+    }
+
+    /// The public key as an age recipient (`age1...`).
+    pub fn recipient(&self) -> String {
+        self.recipient.to_string()
+    }
+
+    /// The private key as an age identity.
+    pub fn identity(&self) -> &age::x25519::Identity {
+        &self.identity
+    }
+
+    /// The private key as an age file to a member.
+    pub fn wrap_to(&self, member: &PublicKeys) -> Option<Vec<u8>> {
+        let secret = self.identity.to_string();
+        wrap_secret_to(&member.age_recipient()?, secret.expose_secret().as_bytes())
+    }
+
+    /// A private key wrapped to a member by [`GroupKey::wrap_to`], opened with the
+    /// member's keypair; `None` unless it opens and its public key is `recipient`.
+    pub fn unwrap(member: &Keypair, wrapped: &[u8], recipient: &str) -> Option<GroupKey> {
+        let secret = unwrap_secret_with(&[member.identity()], wrapped, 128)?;
+        let key = GroupKey::parse(&secret)?;
+        (key.recipient() == recipient).then_some(key)
+    }
+
+    /// The private keys of earlier epochs, oldest first, as an age file to this key.
+    pub fn seal_history(&self, older: &[GroupKey]) -> Option<Vec<u8>> {
+        if older.is_empty() {
+            return Some(Vec::new());
+        }
+        let mut plain = Zeroizing::new(Vec::new());
+        for k in older {
+            plain.extend_from_slice(k.identity.to_string().expose_secret().as_bytes());
+            plain.push(b'\n');
+        }
+        wrap_secret_to(&self.recipient, &plain)
+    }
+
+    /// The keys [`GroupKey::seal_history`] sealed; `None` when they do not open.
+    pub fn open_history(&self, history: &[u8]) -> Option<Vec<GroupKey>> {
+        if history.is_empty() {
+            return Some(Vec::new());
+        }
+        let plain = unwrap_secret_with(&[&self.identity], history, MAX_GROUP_HISTORY)?;
+        plain
+            .split(|b| *b == b'\n')
+            .filter(|l| !l.is_empty())
+            .map(GroupKey::parse)
+            .collect()
+    }
+}
+
+/// What names a group's public key at one epoch, shown like a user's fingerprint.
+pub fn group_fingerprint(recipient: &str) -> Fingerprint {
+    let mut h = Sha256::new();
+    h.update(b"zencrypt group key v1");
+    h.update((recipient.len() as u64).to_be_bytes());
+    h.update(recipient.as_bytes());
+    let mut fp = [0u8; FINGERPRINT_LEN];
+    fp.copy_from_slice(&h.finalize()[..FINGERPRINT_LEN]);
+    Fingerprint(fp)
+}
+
+/// Parses an age recipient.
+pub fn parse_recipient(text: &str) -> Option<age::x25519::Recipient> {
+    age::x25519::Recipient::from_str(text).ok()
 }
 
 #[cfg(test)]

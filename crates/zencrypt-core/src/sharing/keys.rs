@@ -9,9 +9,9 @@ use super::*;
 pub struct KeyShared {
     /// The key's name.
     pub name: String,
-    /// The recipient.
+    /// The recipient: a user name, or `@group`.
     pub with: String,
-    /// The recipient's fingerprint, as pinned.
+    /// The recipient's fingerprint, as pinned (a group's: its current key's).
     pub fingerprint: Fingerprint,
     /// Whether the recipient's key was pinned just now.
     pub pinned_now: bool,
@@ -19,12 +19,17 @@ pub struct KeyShared {
     pub versions: Vec<i64>,
 }
 
-/// The grant the owner signs once per shared key: who may decrypt with which key.
-fn key_grant_message(key_id: i64, owner_id: i64, recipient_id: i64, created_at: i64) -> Vec<u8> {
-    Aad::new("zencrypt key grant v1")
+/// The grant the owner signs once per shared key: who (a user, or a group whatever its
+/// epoch) may decrypt with which key.
+fn key_grant_message(key_id: i64, owner_id: i64, to: Grantee, created_at: i64) -> Vec<u8> {
+    let (label, id) = match to {
+        Grantee::User(id) => ("zencrypt key grant v1", id),
+        Grantee::Group { id, .. } => ("zencrypt key group grant v1", id),
+    };
+    Aad::new(label)
         .int(key_id)
         .int(owner_id)
-        .int(recipient_id)
+        .int(id)
         .field("decrypt")
         .int(created_at)
         .as_bytes()
@@ -34,12 +39,20 @@ fn key_grant_message(key_id: i64, owner_id: i64, recipient_id: i64, created_at: 
 /// What the owner signs per shared version.
 fn key_share_message(s: &KeyShare, recipient: &Fingerprint) -> Vec<u8> {
     use sha2::{Digest as _, Sha256};
-    Aad::new("zencrypt key share v1")
-        .int(s.key_id)
-        .field(&s.key_name)
-        .int(s.owner_id)
-        .int(s.recipient_id)
-        .field(recipient.0)
+    let a = match s.to {
+        Grantee::User(id) => Aad::new("zencrypt key share v1")
+            .int(s.key_id)
+            .field(&s.key_name)
+            .int(s.owner_id)
+            .int(id),
+        Grantee::Group { id, epoch } => Aad::new("zencrypt key group share v1")
+            .int(s.key_id)
+            .field(&s.key_name)
+            .int(s.owner_id)
+            .int(id)
+            .int(epoch),
+    };
+    a.field(recipient.0)
         .int(s.version)
         .field(Sha256::digest(&s.wrapped_material))
         .int(s.created_at)
@@ -51,7 +64,7 @@ fn key_share_message(s: &KeyShare, recipient: &Fingerprint) -> Vec<u8> {
 fn key_share_digest(shares: &[KeyShare]) -> Option<Vec<u8>> {
     grants_digest(
         "zencrypt key shares v1",
-        shares.iter().map(|s| (s.recipient_id, s.created_at)),
+        shares.iter().map(|s| (s.to, s.created_at)),
     )
 }
 
@@ -69,39 +82,34 @@ fn make_key_share(
     key: &KeyRecord,
     version: i64,
     material: &Key32,
-    recipient_id: i64,
-    recipient: &PublicKeys,
+    to: &super::records::Wrapping,
     created_at: i64,
 ) -> Result<KeyShare> {
-    let wrapped = wrap_key_to(recipient, material).ok_or_else(|| not_a_recipient(recipient_id))?;
+    let wrapped = wrap_key_to_recipient(&to.recipient, material)?;
     let mut share = KeyShare {
         id: 0,
         key_id: key.id,
         key_name: key.name.clone(),
         owner_id: key.owner_id,
-        recipient_id,
+        to: to.to,
         version,
         wrapped_material: wrapped,
         signature: Vec::new(),
         grant_signature: owner
-            .sign(&key_grant_message(
-                key.id,
-                key.owner_id,
-                recipient_id,
-                created_at,
-            ))
+            .sign(&key_grant_message(key.id, key.owner_id, to.to, created_at))
             .to_vec(),
         created_at,
     };
     share.signature = owner
-        .sign(&key_share_message(&share, &recipient.fingerprint()))
+        .sign(&key_share_message(&share, &to.fingerprint))
         .to_vec();
     Ok(share)
 }
 
-/// Wraps a key's new version for everyone the key is shared with (at its rotation),
-/// each grant checked against the key row and the owner's signature and pins; a share
-/// that fails refuses the rotation (exit 7).
+/// Wraps a key's new version for every user and group the key is shared with (at its
+/// rotation), each grant checked against the key row and the owner's signature and pins;
+/// a share that fails refuses the rotation (exit 7). A disabled recipient or group
+/// manager's share is suspended: it gets nothing new.
 pub(crate) fn reshare_key(
     tx: &mut dyn Tx,
     session: &Session,
@@ -119,33 +127,48 @@ pub(crate) fn reshare_key(
     let (me, _) = own_keypair(tx, session)?;
     let mut grants: Vec<&KeyShare> = Vec::new();
     for s in &shares {
-        if grants
-            .last()
-            .is_none_or(|g| g.recipient_id != s.recipient_id)
-        {
+        if grants.last().is_none_or(|g| g.to.who() != s.to.who()) {
             grants.push(s);
         }
     }
     for g in grants {
         if g.owner_id != key.owner_id
             || !me.public().verifies(
-                &key_grant_message(key.id, key.owner_id, g.recipient_id, g.created_at),
+                &key_grant_message(key.id, key.owner_id, g.to, g.created_at),
                 &g.grant_signature,
             )
         {
             return Err(key_shares_changed(key));
         }
-        let Some(recipient) = tx.user_by_id(g.recipient_id)? else {
-            return Err(key_shares_changed(key));
+        let target = match g.to {
+            Grantee::User(id) => {
+                let Some(recipient) = tx.user_by_id(id)? else {
+                    return Err(key_shares_changed(key));
+                };
+                if recipient.status != UserStatus::Active {
+                    continue;
+                }
+                let (user, keys, pinned_now) = pinned_keys(tx, session, &recipient.username)?;
+                if pinned_now {
+                    return Err(key_shares_changed(key));
+                }
+                super::records::Wrapping::user(user.id, &keys)?
+            }
+            Grantee::Group { id, .. } => {
+                let Some(group) = tx.group_by_id(id)? else {
+                    return Err(key_shares_changed(key));
+                };
+                if tx
+                    .user_by_id(group.manager_id)?
+                    .is_some_and(|m| m.status != UserStatus::Active)
+                {
+                    continue;
+                }
+                let group = super::groups::check_group(tx, session, group)?;
+                super::records::Wrapping::group(&group)?
+            }
         };
-        if recipient.status != UserStatus::Active {
-            continue;
-        }
-        let (user, keys, pinned_now) = pinned_keys(tx, session, &recipient.username)?;
-        if pinned_now {
-            return Err(key_shares_changed(key));
-        }
-        let share = make_key_share(&me, key, version, material, user.id, &keys, g.created_at)?;
+        let share = make_key_share(&me, key, version, material, &target, g.created_at)?;
         tx.put_key_share(&share)?;
     }
     Ok(())
@@ -182,11 +205,34 @@ pub(crate) fn shared_key_material(
     key_id: i64,
     version: i64,
 ) -> Result<Option<(String, UserId, Key32)>> {
-    let Some(share) = tx
-        .key_shares(Some(key_id), Some(session.user_id.0))?
+    let mut shares: Vec<KeyShare> = tx
+        .key_shares(Some(key_id), None)?
         .into_iter()
-        .find(|s| s.version == version)
-    else {
+        .filter(|s| s.version == version)
+        .collect();
+    // A share with the user directly first, then those with groups.
+    shares.sort_by_key(|s| s.to != Grantee::User(session.user_id.0));
+    let mut share = None;
+    for s in shares {
+        match s.to {
+            Grantee::User(id) if id == session.user_id.0 => {
+                share = Some(s);
+                break;
+            }
+            Grantee::User(_) => {}
+            Grantee::Group { id, .. } => {
+                if tx
+                    .group_members(Some(id), Some(session.user_id.0))?
+                    .is_empty()
+                {
+                    continue;
+                }
+                share = Some(s);
+                break;
+            }
+        }
+    }
+    let Some(share) = share else {
         return Ok(None);
     };
     let Some(owner) = tx.user_by_id(share.owner_id)? else {
@@ -206,11 +252,6 @@ pub(crate) fn shared_key_material(
             share.key_id
         )));
     }
-    let (me, _) = own_keypair(tx, session)?;
-    let message = key_share_message(&share, &me.public().fingerprint());
-    let (_, owner_keys, _) = pinned_keys_if(tx, session, &owner.username, |k| {
-        k.verifies(&message, &share.signature)
-    })?;
     let forged = || {
         Error::Integrity(format!(
             "the shared key '{}:{}' does not carry {}'s valid signature: it was changed \
@@ -218,10 +259,30 @@ pub(crate) fn shared_key_material(
             owner.username, share.key_name, owner.username
         ))
     };
+    let (me, _) = own_keypair(tx, session)?;
+    let group_keys;
+    let (fingerprint, opener): (Fingerprint, &dyn age::Identity) = match share.to {
+        Grantee::User(_) => (me.public().fingerprint(), me.identity()),
+        Grantee::Group { id, epoch } => {
+            let group = tx.group_by_id(id)?.ok_or_else(forged)?;
+            let group = super::groups::check_group(tx, session, group)?;
+            group_keys = super::groups::member_keys(tx, session, &group)?.ok_or_else(forged)?;
+            let key = super::groups::key_of_epoch(&group, &group_keys, epoch).ok_or_else(forged)?;
+            (
+                crate::crypto::keypair::group_fingerprint(&key.recipient()),
+                key.identity(),
+            )
+        }
+    };
+    let message = key_share_message(&share, &fingerprint);
+    let (_, owner_keys, _) = pinned_keys_if(tx, session, &owner.username, |k| {
+        k.verifies(&message, &share.signature)
+    })?;
     if !owner_keys.verifies(&message, &share.signature) {
         return Err(forged());
     }
-    let material = unwrap_key_with(&me, &share.wrapped_material).ok_or_else(forged)?;
+    let material = crate::crypto::keypair::unwrap_key_with_any(&[opener], &share.wrapped_material)
+        .ok_or_else(forged)?;
     Ok(Some((
         format!("{}:{}", owner.username, share.key_name),
         UserId(owner.id),
@@ -230,9 +291,10 @@ pub(crate) fn shared_key_material(
 }
 
 impl Vault {
-    /// Shares one of the session user's named keys with `with`: every version that may
-    /// still decrypt, wrapped to their pinned key and signed; later versions follow at each
-    /// rotation. They can decrypt files encrypted under the key, not encrypt with it.
+    /// Shares one of the session user's named keys with `with`, a user or a `@group`:
+    /// every version that may still decrypt, wrapped to their pinned key (a group's current
+    /// key) and signed; later versions follow at each rotation. They can decrypt files
+    /// encrypted under the key, not encrypt with it.
     pub fn key_share(
         &mut self,
         session: &Session,
@@ -248,23 +310,41 @@ impl Vault {
             if key_share_digest(&all) != key.share_digest {
                 return Err(key_shares_changed(&key));
             }
-            let (user, keys, pinned_now) = pinned_keys(tx, session, with)?;
-            if user.id == session.user_id.0 {
-                return Err(Error::Usage("the key is yours already: share it with someone else".into()));
-            }
+            let (to, shown_name, pinned_now) = match super::groups::group_name(with) {
+                Some(g) => {
+                    let group = super::groups::load_group(tx, session, g)?;
+                    (
+                        super::records::Wrapping::group(&group)?,
+                        format!("@{}", group.row.name),
+                        false,
+                    )
+                }
+                None => {
+                    let (user, keys, pinned_now) = pinned_keys(tx, session, with)?;
+                    if user.id == session.user_id.0 {
+                        return Err(Error::Usage(
+                            "the key is yours already: share it with someone else".into(),
+                        ));
+                    }
+                    (
+                        super::records::Wrapping::user(user.id, &keys)?,
+                        user.username,
+                        pinned_now,
+                    )
+                }
+            };
             if let Some(shown) = confirmed
-                && shown != keys.fingerprint()
+                && shown != to.fingerprint
             {
                 return Err(Error::Integrity(format!(
-                    "the key of '{}' is now {}, not the {shown} you confirmed: nothing was shared",
-                    user.username,
-                    keys.fingerprint()
+                    "the key of '{shown_name}' is now {}, not the {shown} you confirmed: nothing \
+                     was shared",
+                    to.fingerprint
                 )));
             }
-            if all.iter().any(|s| s.recipient_id == user.id) {
+            if all.iter().any(|s| s.to.who() == to.to.who()) {
                 return Err(Error::Conflict(format!(
-                    "key '{name}' is already shared with {}",
-                    user.username
+                    "key '{name}' is already shared with {shown_name}"
                 )));
             }
             let (me, _) = own_keypair(tx, session)?;
@@ -277,24 +357,23 @@ impl Vault {
                     &key,
                     crate::ids::KeyVersion(v),
                 )?;
-                let share = make_key_share(&me, &key, v, &material, user.id, &keys, now)?;
+                let share = make_key_share(&me, &key, v, &material, &to, now)?;
                 tx.put_key_share(&share)?;
                 versions.push(v);
             }
             key.share_digest = key_share_digest(&tx.key_shares(Some(key.id), None)?);
             tx.update_key(&key)?;
-            let fp = keys.fingerprint();
             let detail = json!({
-                "with": user.username,
-                "fingerprint": fp.to_string(),
+                "with": shown_name,
+                "fingerprint": to.fingerprint.to_string(),
                 "versions": versions,
                 "pinned_now": pinned_now,
             });
             Ok((
                 KeyShared {
                     name: key.name.clone(),
-                    with: user.username.clone(),
-                    fingerprint: fp,
+                    with: shown_name.clone(),
+                    fingerprint: to.fingerprint,
                     pinned_now,
                     versions,
                 },
@@ -303,9 +382,10 @@ impl Vault {
         })
     }
 
-    /// Ends a key's share with `from`: the versions given are taken back and no later
-    /// version is wrapped for them. Returns how many versions were taken back. It always
-    /// completes; grants changed outside zencrypt end every share of the key.
+    /// Ends a key's share with `from` (a user or a `@group`): the versions given are taken
+    /// back and no later version is wrapped for them. Returns how many versions were taken
+    /// back. It always completes; grants changed outside zencrypt end every share of the
+    /// key.
     pub fn key_unshare(
         &mut self,
         session: &Session,
@@ -320,23 +400,22 @@ impl Vault {
             &target,
             |tx| {
                 let mut key = crate::keys::load(tx, session.user_id, name)?;
-                let user = tx.user_by_name(from)?.ok_or_else(|| no_such_user(from))?;
+                let (who, shown_name) = super::records::named_grantee(tx, from)?;
                 let all = tx.key_shares(Some(key.id), None)?;
-                if !all.iter().any(|s| s.recipient_id == user.id) {
+                if !all.iter().any(|s| s.to.who() == who) {
                     return Err(Error::NotFound(format!(
-                        "key '{name}' is not shared with {}",
-                        user.username
+                        "key '{name}' is not shared with {shown_name}"
                     )));
                 }
                 let tampered = key_share_digest(&all) != key.share_digest;
                 let n = if tampered {
                     tx.delete_key_shares(key.id, None, None)?
                 } else {
-                    tx.delete_key_shares(key.id, Some(user.id), None)?
+                    tx.delete_key_shares(key.id, Some(who), None)?
                 };
                 key.share_digest = key_share_digest(&tx.key_shares(Some(key.id), None)?);
                 tx.update_key(&key)?;
-                let detail = json!({ "from": user.username, "versions": n, "all_ended": tampered });
+                let detail = json!({ "from": shown_name, "versions": n, "all_ended": tampered });
                 Ok(((n, tampered), detail))
             },
         )

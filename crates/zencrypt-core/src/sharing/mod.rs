@@ -21,15 +21,13 @@ use std::collections::BTreeMap;
 use serde_json::json;
 
 use crate::authz::Permission;
-use crate::crypto::keypair::{
-    FINGERPRINT_LEN, Fingerprint, Keypair, PublicKeys, unwrap_key_with, wrap_key_to,
-};
+use crate::crypto::keypair::{FINGERPRINT_LEN, Fingerprint, Keypair, PublicKeys};
 use crate::crypto::{Aad, Key32, aead};
 use crate::error::{Error, Result};
 use crate::events::AuditAction;
 use crate::ids::UserId;
 use crate::model::{
-    KeyRecord, KeyShare, RecordRow, RecordShare, Role, ShareFilter, UserKeys, UserRecord,
+    Grantee, KeyRecord, KeyShare, RecordRow, RecordShare, Role, ShareFilter, UserKeys, UserRecord,
     UserStatus,
 };
 use crate::records::RecordInfo;
@@ -37,8 +35,12 @@ use crate::storage::Tx;
 use crate::vault::{Session, Vault};
 use zeroize::Zeroizing;
 
+mod groups;
 mod keys;
 mod records;
+
+pub(crate) use groups::rekey_group_shares;
+pub use groups::{GroupInfo, GroupSummary, MemberAdded, MemberRemoved};
 
 pub use keys::KeyShared;
 pub(crate) use keys::{end_key_shares, reshare_key, shared_key_material};
@@ -127,6 +129,14 @@ impl Pins {
         Pins::decode(&plain).ok_or_else(damaged)
     }
 
+    /// What a group's pin holds in place of a fingerprint: the id of the user who
+    /// manages it (the manager's own key is pinned under their user id).
+    fn manager_mark(manager_id: i64) -> Fingerprint {
+        let mut mark = [0u8; FINGERPRINT_LEN];
+        mark[..8].copy_from_slice(&manager_id.to_be_bytes());
+        Fingerprint(mark)
+    }
+
     fn encode(&self) -> Vec<u8> {
         let mut out = Vec::new();
         for (id, (name, fp)) in &self.0 {
@@ -199,6 +209,12 @@ fn not_a_recipient(user_id: i64) -> Error {
     Error::Integrity(format!(
         "the public key of user {user_id} is not a valid age recipient"
     ))
+}
+
+/// Wraps a 32-byte key to an age recipient.
+fn wrap_key_to_recipient(to: &age::x25519::Recipient, key: &Key32) -> Result<Vec<u8>> {
+    crate::crypto::keypair::wrap_key_to_age(to, key)
+        .ok_or_else(|| Error::Integrity("a key could not be wrapped to its recipient".into()))
 }
 
 fn no_such_user(name: &str) -> Error {
@@ -454,7 +470,8 @@ impl Vault {
         )
     }
 
-    /// The age recipients of the named users, each checked against the session user's
+    /// The age recipients of the named users and `@groups` (a group's current key, under
+    /// its manager's signature), each checked against the session user's
     /// pins (and pinned on first use). The pins written are audited.
     pub fn age_recipients_of(
         &mut self,
@@ -471,6 +488,16 @@ impl Vault {
                 let mut out = Vec::new();
                 let mut pinned = Vec::new();
                 for name in names {
+                    if let Some(g) = groups::group_name(name) {
+                        let group = groups::load_group(tx, session, g)?;
+                        let id = PublicIdentity {
+                            username: format!("@{}", group.row.name),
+                            recipient: group.row.recipient.clone(),
+                            fingerprint: group.fingerprint(),
+                        };
+                        out.push((id, group.recipient()?));
+                        continue;
+                    }
                     let (user, keys, new) = pinned_keys(tx, session, name)?;
                     let recipient = keys.age_recipient().ok_or_else(|| {
                         Error::Integrity(format!(
@@ -492,8 +519,9 @@ impl Vault {
         )
     }
 
-    /// The session user's age identity, to read age files addressed to them.
-    pub fn age_identity(&mut self, session: &Session) -> Result<age::x25519::Identity> {
+    /// The session user's age identities, to read age files addressed to them: their own
+    /// key, then the keys (every epoch) of the groups they are a member of.
+    pub fn age_identities(&mut self, session: &Session) -> Result<Vec<age::x25519::Identity>> {
         self.authorized_if(
             session,
             Permission::Own,
@@ -504,7 +532,11 @@ impl Vault {
                 let detail = made.then(|| {
                     json!({ "fingerprint": pair.public().fingerprint().to_string(), "made": true })
                 });
-                Ok((pair.identity().clone(), detail))
+                let mut out = vec![pair.identity().clone()];
+                for (_, keys) in groups::my_groups(tx, session)? {
+                    out.extend(keys.iter().map(|k| k.identity().clone()));
+                }
+                Ok((out, detail))
             },
         )
     }
@@ -524,11 +556,11 @@ impl Vault {
     }
 }
 
-/// The digest of a set of grants (recipient, creation time), bound in the record or key
-/// row they belong to: `None` for none. `label` tells record shares from key shares.
-fn grants_digest(label: &str, grants: impl Iterator<Item = (i64, i64)>) -> Option<Vec<u8>> {
+/// The digest of a set of grants (user or group, creation time), bound in the record,
+/// key or group row they belong to: `None` for none. `label` tells the kinds apart.
+fn grants_digest(label: &str, grants: impl Iterator<Item = (Grantee, i64)>) -> Option<Vec<u8>> {
     use sha2::{Digest as _, Sha256};
-    let mut grants: Vec<(i64, i64)> = grants.collect();
+    let mut grants: Vec<(Grantee, i64)> = grants.map(|(g, at)| (g.who(), at)).collect();
     grants.sort_unstable();
     grants.dedup();
     if grants.is_empty() {
@@ -536,8 +568,14 @@ fn grants_digest(label: &str, grants: impl Iterator<Item = (i64, i64)>) -> Optio
     }
     let mut h = Sha256::new();
     h.update(label.as_bytes());
-    for (recipient, created) in grants {
-        h.update(recipient.to_be_bytes());
+    for (to, created) in grants {
+        match to {
+            Grantee::User(id) => h.update(id.to_be_bytes()),
+            Grantee::Group { id, .. } => {
+                h.update(b"group");
+                h.update(id.to_be_bytes());
+            }
+        }
         h.update(created.to_be_bytes());
     }
     Some(h.finalize().to_vec())

@@ -11,7 +11,7 @@ pub struct ShareInfo {
     pub token: String,
     /// The record's name.
     pub name: Option<String>,
-    /// The recipient.
+    /// The recipient: a user name, or `@group`.
     pub with: String,
     /// Unix seconds it was first shared with them.
     pub since: i64,
@@ -30,6 +30,8 @@ pub struct SharedWithMe {
     pub version: i64,
     /// Unix seconds it was first shared.
     pub since: i64,
+    /// The group it reaches the session user through (`@group`), if not directly.
+    pub via: Option<String>,
 }
 
 /// What `data unshare` did.
@@ -53,26 +55,31 @@ pub struct Shared {
     pub token: String,
     /// The record's name.
     pub name: Option<String>,
-    /// The recipient.
+    /// The recipient: a user name, or `@group`.
     pub with: String,
-    /// The recipient's fingerprint, as pinned.
+    /// The recipient's fingerprint, as pinned (a group's: its current key's).
     pub fingerprint: Fingerprint,
     /// Whether the recipient's key was pinned just now (first use).
     pub pinned_now: bool,
 }
 
 /// What the owner signs for a share: the record as the recipient will read it (id, token,
-/// owner, name, version, expiry), the recipient and the key they were pinned with, the
-/// access (read), the wrapped data key and the share's creation time.
+/// owner, name, version, expiry), the recipient (a user, or a group at an epoch) and the
+/// key they were pinned with (a group's key at that epoch), the access (read), the
+/// wrapped data key and the share's creation time.
 fn share_message(
     row: &RecordRow,
-    recipient_id: i64,
+    to: Grantee,
     recipient: &Fingerprint,
     wrapped_dek: &[u8],
     created_at: i64,
 ) -> Vec<u8> {
     use sha2::{Digest as _, Sha256};
-    let a = Aad::new("zencrypt share v1")
+    let label = match to {
+        Grantee::User(_) => "zencrypt share v1",
+        Grantee::Group { .. } => "zencrypt group share v1",
+    };
+    let a = Aad::new(label)
         .int(row.id)
         .field(&row.token)
         .int(row.owner_id)
@@ -82,8 +89,11 @@ fn share_message(
         Some(e) => a.field([1]).int(e),
         None => a.field([0]),
     };
-    a.int(recipient_id)
-        .field(recipient.0)
+    let a = match to {
+        Grantee::User(id) => a.int(id),
+        Grantee::Group { id, epoch } => a.int(id).int(epoch),
+    };
+    a.field(recipient.0)
         .field("read")
         .field(Sha256::digest(wrapped_dek))
         .field(Sha256::digest(&row.ciphertext))
@@ -92,15 +102,19 @@ fn share_message(
         .to_vec()
 }
 
-/// What the owner signs once per share, whatever the version: who may read which record.
-/// The owner's client checks it before it wraps a new data key for a share row, so a row
-/// a database writer inserted gets nothing.
-fn grant_message(row: &RecordRow, recipient_id: i64, created_at: i64) -> Vec<u8> {
-    Aad::new("zencrypt share grant v1")
+/// What the owner signs once per share, whatever the version: who (a user, or a group
+/// whatever its epoch) may read which record. The owner's client checks it before it
+/// wraps a new data key for a share row, so a row a database writer inserted gets nothing.
+fn grant_message(row: &RecordRow, to: Grantee, created_at: i64) -> Vec<u8> {
+    let (label, id) = match to {
+        Grantee::User(id) => ("zencrypt share grant v1", id),
+        Grantee::Group { id, .. } => ("zencrypt group share grant v1", id),
+    };
+    Aad::new(label)
         .int(row.id)
         .field(&row.token)
         .int(row.owner_id)
-        .int(recipient_id)
+        .int(id)
         .field("read")
         .int(created_at)
         .as_bytes()
@@ -112,29 +126,53 @@ fn grant_ok(owner: &PublicKeys, row: &RecordRow, share: &RecordShare) -> bool {
     share.owner_id == row.owner_id
         && share.record_id == row.id
         && owner.verifies(
-            &grant_message(row, share.recipient_id, share.created_at),
+            &grant_message(row, share.to, share.created_at),
             &share.grant_signature,
         )
+}
+
+/// Whom a share wraps a data key to: a user's pinned key, or a group's current key.
+pub(crate) struct Wrapping {
+    pub(crate) to: Grantee,
+    pub(crate) fingerprint: Fingerprint,
+    pub(crate) recipient: age::x25519::Recipient,
+}
+
+impl Wrapping {
+    /// A user's pinned keys.
+    pub(crate) fn user(id: i64, keys: &PublicKeys) -> Result<Wrapping> {
+        Ok(Wrapping {
+            to: Grantee::User(id),
+            fingerprint: keys.fingerprint(),
+            recipient: keys.age_recipient().ok_or_else(|| not_a_recipient(id))?,
+        })
+    }
+
+    /// A checked group's current key.
+    pub(crate) fn group(group: &super::groups::Checked) -> Result<Wrapping> {
+        Ok(Wrapping {
+            to: group.grantee(),
+            fingerprint: group.fingerprint(),
+            recipient: group.recipient()?,
+        })
+    }
 }
 
 /// Wraps `dek` to a recipient and signs the share with the owner's keypair.
 fn make_share(
     owner: &Keypair,
     row: &RecordRow,
-    recipient_id: i64,
-    recipient: &PublicKeys,
+    to: &Wrapping,
     dek: &Key32,
     created_at: i64,
 ) -> Result<RecordShare> {
-    let wrapped = wrap_key_to(recipient, dek).ok_or_else(|| not_a_recipient(recipient_id))?;
-    let grant_signature = owner
-        .sign(&grant_message(row, recipient_id, created_at))
-        .to_vec();
+    let wrapped = wrap_key_to_recipient(&to.recipient, dek)?;
+    let grant_signature = owner.sign(&grant_message(row, to.to, created_at)).to_vec();
     let signature = owner
         .sign(&share_message(
             row,
-            recipient_id,
-            &recipient.fingerprint(),
+            to.to,
+            &to.fingerprint,
             &wrapped,
             created_at,
         ))
@@ -144,7 +182,7 @@ fn make_share(
         record_id: row.id,
         record_token: row.token.clone(),
         owner_id: row.owner_id,
-        recipient_id,
+        to: to.to,
         version: row.version,
         wrapped_dek: wrapped,
         signature,
@@ -153,11 +191,82 @@ fn make_share(
     })
 }
 
-/// Wraps a record's new data key for every user it is shared with, each checked against
-/// the owner's pins. Called on every write of the record's value. A share that fails its
-/// checks (not signed by the owner, a recipient never pinned, a changed key) refuses the
-/// write (exit 7), or, with `ended` (an unshare, which must complete), is ended and named
-/// there; a share row set that is not the one the record binds then ends every share.
+/// How a grantee is named to people: a user name, or `@group`.
+pub(crate) fn grantee_name(tx: &mut dyn Tx, to: Grantee) -> Result<String> {
+    Ok(match to {
+        Grantee::User(id) => tx
+            .user_by_id(id)?
+            .map(|u| u.username)
+            .unwrap_or_else(|| format!("#{id}")),
+        Grantee::Group { id, .. } => tx
+            .group_by_id(id)?
+            .map(|g| format!("@{}", g.name))
+            .unwrap_or_else(|| format!("@#{id}")),
+    })
+}
+
+/// The current wrapping target of an existing share, checked: the user's pinned key (a
+/// key never pinned means the share did not come from this owner's client), or the
+/// group's current key under its manager's signature. `None` when the share is suspended
+/// (a disabled recipient or group manager).
+fn current_target(
+    tx: &mut dyn Tx,
+    session: &Session,
+    row: &RecordRow,
+    to: Grantee,
+) -> Result<Option<Wrapping>> {
+    match to {
+        Grantee::User(id) => {
+            let recipient = tx.user_by_id(id)?;
+            // A disabled recipient's share is suspended: it keeps the version it had,
+            // and gets nothing new until the account is enabled and the record shared
+            // again.
+            if recipient
+                .as_ref()
+                .is_some_and(|r| r.status != UserStatus::Active)
+            {
+                return Ok(None);
+            }
+            let name = recipient
+                .map(|r| r.username)
+                .ok_or_else(|| no_such_user(&format!("#{id}")))?;
+            let (user, keys, pinned_now) = pinned_keys(tx, session, &name)?;
+            if pinned_now {
+                // Every share pinned its recipient when it was made.
+                return Err(Error::Integrity(format!(
+                    "record '{}' is shared with '{}', whose key you never pinned: the share \
+                     was added outside zencrypt",
+                    row.name.as_deref().unwrap_or(&row.token),
+                    user.username
+                )));
+            }
+            Wrapping::user(user.id, &keys).map(Some)
+        }
+        Grantee::Group { id, .. } => {
+            let group = tx.group_by_id(id)?.ok_or_else(|| {
+                Error::NotFound(format!(
+                    "record '{}' is shared with a group that no longer exists",
+                    row.name.as_deref().unwrap_or(&row.token)
+                ))
+            })?;
+            if tx
+                .user_by_id(group.manager_id)?
+                .is_some_and(|m| m.status != UserStatus::Active)
+            {
+                return Ok(None);
+            }
+            let group = super::groups::check_group(tx, session, group)?;
+            Wrapping::group(&group).map(Some)
+        }
+    }
+}
+
+/// Wraps a record's new data key for every user and group it is shared with, each checked
+/// against the owner's pins. Called on every write of the record's value. A share that
+/// fails its checks (not signed by the owner, a recipient never pinned, a changed key, a
+/// group that fails its manager's signature) refuses the write (exit 7), or, with `ended`
+/// (an unshare or a re-encryption, which must complete), is ended and named there; a
+/// share row set that is not the one the record binds then ends every share.
 pub(crate) fn reshare(
     tx: &mut dyn Tx,
     session: &Session,
@@ -182,15 +291,6 @@ pub(crate) fn reshare(
     let (me, _) = own_keypair(tx, session)?;
     let mut dropped = false;
     for old in shares {
-        let recipient = tx.user_by_id(old.recipient_id)?;
-        // A disabled recipient's share is suspended: it keeps the version it had, and
-        // gets nothing new until the account is enabled and the record shared again.
-        if recipient
-            .as_ref()
-            .is_some_and(|r| r.status != UserStatus::Active)
-        {
-            continue;
-        }
         let wrapped = (|| {
             // A row the owner never signed (a database writer's) gets no data key.
             if !grant_ok(me.public(), row, &old) {
@@ -201,34 +301,20 @@ pub(crate) fn reshare(
                     row.name.as_deref().unwrap_or(&row.token)
                 )));
             }
-            let name = recipient
-                .as_ref()
-                .map(|r| r.username.clone())
-                .ok_or_else(|| no_such_user(&format!("#{}", old.recipient_id)))?;
-            let (user, keys, pinned_now) = pinned_keys(tx, session, &name)?;
-            if pinned_now {
-                // Every share pinned its recipient when it was made.
-                return Err(Error::Integrity(format!(
-                    "record '{}' is shared with '{}', whose key you never pinned: the share \
-                     was added outside zencrypt",
-                    row.name.as_deref().unwrap_or(&row.token),
-                    user.username
-                )));
+            match current_target(tx, session, row, old.to)? {
+                Some(target) => make_share(&me, row, &target, dek, old.created_at).map(Some),
+                None => Ok(None),
             }
-            make_share(&me, row, user.id, &keys, dek, old.created_at)
         })();
         match (wrapped, ended.as_deref_mut()) {
-            (Ok(share), _) => {
+            (Ok(Some(share)), _) => {
                 tx.put_record_share(&share)?;
             }
+            (Ok(None), _) => {}
             (Err(e), None) => return Err(e),
             (Err(_), Some(ended)) => {
-                tx.delete_record_shares(row.id, Some(old.recipient_id))?;
-                ended.push(
-                    recipient
-                        .map(|r| r.username)
-                        .unwrap_or_else(|| format!("#{}", old.recipient_id)),
-                );
+                tx.delete_record_shares(row.id, Some(old.to))?;
+                ended.push(grantee_name(tx, old.to)?);
                 dropped = true;
             }
         }
@@ -244,7 +330,7 @@ pub(crate) fn reshare(
 fn share_digest(shares: &[RecordShare]) -> Option<Vec<u8>> {
     grants_digest(
         "zencrypt shares v1",
-        shares.iter().map(|s| (s.recipient_id, s.created_at)),
+        shares.iter().map(|s| (s.to, s.created_at)),
     )
 }
 
@@ -314,9 +400,16 @@ fn split_reference(reference: &str) -> Option<(&str, &str)> {
     (!owner.is_empty() && !name.is_empty()).then_some((owner, name))
 }
 
-/// Finds a record shared with the session user by `OWNER:NAME` or by its token, checks
-/// the owner's signature (the owner's key pinned like any other) and opens it. `None` when
-/// there is no such share (or the record is deleted or expired: its shares end with it).
+/// Of the shares of one record the session user may read through, the direct one first.
+fn prefer_direct(session: &Session, mut shares: Vec<RecordShare>) -> Option<RecordShare> {
+    shares.sort_by_key(|s| s.to != Grantee::User(session.user_id.0));
+    shares.into_iter().next()
+}
+
+/// Finds a record shared with the session user (directly or through a group they are a
+/// member of) by `OWNER:NAME` or by its token, checks the owner's signature (the owner's
+/// key pinned like any other) and opens it. `None` when there is no such share (or the
+/// record is deleted or expired: its shares end with it).
 pub(crate) fn read_shared(
     tx: &mut dyn Tx,
     session: &Session,
@@ -337,22 +430,23 @@ pub(crate) fn read_shared(
                 // A token after the colon is not a name.
                 return Ok(None);
             }
-            let share = tx
-                .record_shares(&ShareFilter {
-                    record_id: Some(row.id),
-                    recipient_id: Some(session.user_id.0),
-                    ..ShareFilter::default()
-                })?
-                .into_iter()
-                .next();
-            share.map(|s| (owner, row, s))
+            let shares = tx.record_shares(&ShareFilter {
+                record_id: Some(row.id),
+                reader_id: Some(session.user_id.0),
+                ..ShareFilter::default()
+            })?;
+            prefer_direct(session, shares).map(|s| (owner, row, s))
         }
         None => {
             let mine = tx.record_shares(&ShareFilter {
-                recipient_id: Some(session.user_id.0),
+                reader_id: Some(session.user_id.0),
                 ..ShareFilter::default()
             })?;
-            let Some(s) = mine.into_iter().find(|s| s.record_token == reference) else {
+            let mine = mine
+                .into_iter()
+                .filter(|s| s.record_token == reference)
+                .collect();
+            let Some(s) = prefer_direct(session, mine) else {
                 return Ok(None);
             };
             let owner = tx
@@ -388,7 +482,9 @@ pub(crate) fn read_shared(
 }
 
 /// Checks a share with the owner's pinned signing key and opens its data key with the
-/// session user's keypair.
+/// session user's keypair, or, for a share with a group, with the group's key of the
+/// share's epoch (the session user's membership checked under the group manager's
+/// signature).
 fn open_share(
     tx: &mut dyn Tx,
     session: &Session,
@@ -420,10 +516,29 @@ fn open_share(
         )));
     }
     let (me, _) = own_keypair(tx, session)?;
+    let identities: Vec<crate::crypto::keypair::GroupKey>;
+    let (fingerprint, opener): (Fingerprint, Vec<&dyn age::Identity>) = match share.to {
+        Grantee::User(id) if id == session.user_id.0 => {
+            (me.public().fingerprint(), vec![me.identity()])
+        }
+        Grantee::User(_) => return Err(forged()),
+        Grantee::Group { id, epoch } => {
+            let group = tx.group_by_id(id)?.ok_or_else(forged)?;
+            let name = group.name.clone();
+            let group = super::groups::check_group(tx, session, group)?;
+            identities = super::groups::member_keys(tx, session, &group)?
+                .ok_or_else(|| Error::NotFound(format!("you are not a member of '@{name}'")))?;
+            let key = super::groups::key_of_epoch(&group, &identities, epoch).ok_or_else(forged)?;
+            (
+                crate::crypto::keypair::group_fingerprint(&key.recipient()),
+                vec![key.identity() as &dyn age::Identity],
+            )
+        }
+    };
     let message = share_message(
         row,
-        session.user_id.0,
-        &me.public().fingerprint(),
+        share.to,
+        &fingerprint,
         &share.wrapped_dek,
         share.created_at,
     );
@@ -434,14 +549,103 @@ fn open_share(
     if !owner_keys.verifies(&message, &share.signature) {
         return Err(forged());
     }
-    unwrap_key_with(&me, &share.wrapped_dek).ok_or_else(forged)
+    crate::crypto::keypair::unwrap_key_with_any(&opener, &share.wrapped_dek).ok_or_else(forged)
+}
+
+/// Re-encrypts one of the session user's records under a new data key (a new version, the
+/// same value), wrapped again for the users and groups it is still shared with: whoever
+/// kept the old data key cannot read later versions. It always completes: a share that
+/// cannot be wrapped for any more ends (named in the outcome), a share set changed
+/// outside zencrypt ends every share, and a record whose key may no longer encrypt
+/// (expired) or that is deleted loses its group shares whose key changed, without a new
+/// version. `row` carries the share set as it is now (after any share was removed).
+pub(crate) fn reencrypt(
+    tx: &mut dyn Tx,
+    session: &Session,
+    mut row: RecordRow,
+    all_ended: bool,
+    history: u32,
+) -> Result<Unshared> {
+    let mut out = Unshared {
+        version: row.version,
+        reencrypted: false,
+        also_ended: Vec::new(),
+        all_ended,
+    };
+    let key_can_encrypt = match row.key_id {
+        Some(k) => tx.key_by_id(session.user_id.0, k)?.is_some_and(|k| {
+            crate::keys::ensure_usable(&k).is_ok()
+                && k.expires_at.is_none_or(|e| crate::duration::now() < e)
+        }),
+        None => false,
+    };
+    if row.deleted_at.is_some() || !key_can_encrypt {
+        out.also_ended = end_stale_group_shares(tx, &mut row)?;
+        return Ok(out);
+    }
+    let mut ring = crate::records::Keyring::new(session, None);
+    ring.ended_shares = Some(Vec::new());
+    let dek = ring.dek(tx, session, &row)?;
+    let value = crate::records::open_value(&row, &dek)?;
+    let row = crate::records::update_in(tx, session, &mut ring, row, &value, history)?;
+    out.version = row.version;
+    out.reencrypted = true;
+    for name in ring.ended_shares.take().unwrap_or_default() {
+        if name == "*" {
+            out.all_ended = true;
+        } else {
+            out.also_ended.push(name);
+        }
+    }
+    Ok(out)
+}
+
+/// Ends the shares of a record still wrapped to a group key that was replaced (nothing
+/// new can be written for them), binds the share set that remains and writes the row.
+/// Returns the groups named.
+pub(crate) fn end_stale_group_shares(tx: &mut dyn Tx, row: &mut RecordRow) -> Result<Vec<String>> {
+    let mut ended = Vec::new();
+    for s in shares_of(tx, row.id)? {
+        if let Grantee::Group { id, epoch } = s.to
+            && tx.group_by_id(id)?.is_none_or(|g| g.epoch != epoch)
+        {
+            tx.delete_record_shares(row.id, Some(s.to))?;
+            ended.push(grantee_name(tx, s.to)?);
+        }
+    }
+    row.share_digest = share_digest(&shares_of(tx, row.id)?);
+    tx.update_record(row)?;
+    Ok(ended)
+}
+
+/// A user or `@group` named in `data share` / `data unshare`, as a grantee (any epoch).
+pub(crate) fn named_grantee(tx: &mut dyn Tx, name: &str) -> Result<(Grantee, String)> {
+    match super::groups::group_name(name) {
+        Some(g) => {
+            let row = tx
+                .group_by_name(g)?
+                .ok_or_else(|| Error::NotFound(format!("no group named '@{g}'")))?;
+            Ok((
+                Grantee::Group {
+                    id: row.id,
+                    epoch: 0,
+                },
+                format!("@{}", row.name),
+            ))
+        }
+        None => {
+            let user = tx.user_by_name(name)?.ok_or_else(|| no_such_user(name))?;
+            Ok((Grantee::User(user.id), user.username))
+        }
+    }
 }
 
 impl Vault {
-    /// Shares one of the session user's records with `with`: its data key wrapped to
-    /// their pinned key, signed. Protected records cannot be shared (exit 6). With
-    /// `confirmed`, the fingerprint the user was shown and confirmed, a key that changed
-    /// meanwhile is refused (exit 7).
+    /// Shares one of the session user's records with `with`, a user or a `@group`: its
+    /// data key wrapped to their pinned key (a group's current key, under its manager's
+    /// signature), signed. Protected records cannot be shared (exit 6). With `confirmed`,
+    /// the fingerprint the user was shown and confirmed, a key that changed meanwhile is
+    /// refused (exit 7).
     pub fn data_share(
         &mut self,
         session: &Session,
@@ -458,25 +662,35 @@ impl Vault {
                      its data key opens only with that password, which never leaves your client"
                 )));
             }
-            let (user, keys, pinned_now) = pinned_keys(tx, session, with)?;
+            let (to, shown_name, pinned_now) = match super::groups::group_name(with) {
+                Some(g) => {
+                    let group = super::groups::load_group(tx, session, g)?;
+                    (Wrapping::group(&group)?, format!("@{}", group.row.name), false)
+                }
+                None => {
+                    let (user, keys, pinned_now) = pinned_keys(tx, session, with)?;
+                    if user.id == session.user_id.0 {
+                        return Err(Error::Usage(
+                            "a record is yours already: share it with someone else".into(),
+                        ));
+                    }
+                    (Wrapping::user(user.id, &keys)?, user.username, pinned_now)
+                }
+            };
             if let Some(shown) = confirmed
-                && shown != keys.fingerprint()
+                && shown != to.fingerprint
             {
                 return Err(Error::Integrity(format!(
-                    "the key of '{}' is now {}, not the {shown} you confirmed: nothing was shared",
-                    user.username,
-                    keys.fingerprint()
+                    "the key of '{shown_name}' is now {}, not the {shown} you confirmed: nothing \
+                     was shared",
+                    to.fingerprint
                 )));
-            }
-            if user.id == session.user_id.0 {
-                return Err(Error::Usage("a record is yours already: share it with someone else".into()));
             }
             let all = shares_of(tx, row.id)?;
             check_share_set(&row, &all)?;
-            if all.iter().any(|s| s.recipient_id == user.id) {
+            if all.iter().any(|s| s.to.who() == to.to.who()) {
                 return Err(Error::Conflict(format!(
-                    "record '{reference}' is already shared with {}",
-                    user.username
+                    "record '{reference}' is already shared with {shown_name}"
                 )));
             }
             let mut ring = crate::records::Keyring::new(session, None);
@@ -490,34 +704,29 @@ impl Vault {
                 tx.update_record(&row)?;
             }
             let (me, _) = own_keypair(tx, session)?;
-            let share = make_share(&me, &row, user.id, &keys, &dek, crate::duration::now())?;
+            let share = make_share(&me, &row, &to, &dek, crate::duration::now())?;
             tx.put_record_share(&share)?;
             row.share_digest = share_digest(&shares_of(tx, row.id)?);
             tx.update_record(&row)?;
-            let fp = keys.fingerprint();
             let detail = json!({
                 "record": row.token,
-                "with": user.username,
-                "fingerprint": fp.to_string(),
+                "with": shown_name,
+                "fingerprint": to.fingerprint.to_string(),
                 "pinned_now": pinned_now,
             });
             let out = Shared {
                 token: row.token.clone(),
                 name: row.name.clone(),
-                with: user.username.clone(),
-                fingerprint: fp,
+                with: shown_name.clone(),
+                fingerprint: to.fingerprint,
                 pinned_now,
             };
             Ok((out, detail))
         })
     }
 
-    /// Ends a record's share with `from` and re-encrypts the record under a new data key
-    /// (a new version, the same value), wrapped again for the recipients that remain:
-    /// a former recipient who kept the old data key cannot read later versions. It always
-    /// completes: a share that cannot be wrapped for any more ends too (named in the
-    /// outcome), a share set changed outside zencrypt ends every share, and a record
-    /// whose key may no longer encrypt (expired) loses the share without a new version.
+    /// Ends a record's share with `from` (a user or a `@group`) and re-encrypts the record
+    /// under a new data key (see [`reencrypt`]).
     pub fn data_unshare(
         &mut self,
         session: &Session,
@@ -535,55 +744,23 @@ impl Vault {
                 let mut row = tx
                     .record_by_ref(session.user_id.0, reference)?
                     .ok_or_else(|| crate::records::not_found(reference))?;
-                let user = tx.user_by_name(from)?.ok_or_else(|| no_such_user(from))?;
+                let (who, shown_name) = named_grantee(tx, from)?;
                 let all = shares_of(tx, row.id)?;
-                if !all.iter().any(|s| s.recipient_id == user.id) {
+                if !all.iter().any(|s| s.to.who() == who) {
                     return Err(Error::NotFound(format!(
-                        "record '{reference}' is not shared with {}",
-                        user.username
+                        "record '{reference}' is not shared with {shown_name}"
                     )));
                 }
-                let mut out = Unshared {
-                    version: row.version,
-                    reencrypted: false,
-                    also_ended: Vec::new(),
-                    all_ended: false,
-                };
-                if check_share_set(&row, &all).is_err() {
+                let tampered = check_share_set(&row, &all).is_err();
+                if tampered {
                     tx.delete_record_shares(row.id, None)?;
-                    out.all_ended = true;
                 } else {
-                    tx.delete_record_shares(row.id, Some(user.id))?;
+                    tx.delete_record_shares(row.id, Some(who))?;
                 }
                 row.share_digest = share_digest(&shares_of(tx, row.id)?);
-                let key_can_encrypt = match row.key_id {
-                    Some(k) => tx.key_by_id(session.user_id.0, k)?.is_some_and(|k| {
-                        crate::keys::ensure_usable(&k).is_ok()
-                            && k.expires_at.is_none_or(|e| crate::duration::now() < e)
-                    }),
-                    None => false,
-                };
-                if row.deleted_at.is_some() || !key_can_encrypt {
-                    tx.update_record(&row)?;
-                } else {
-                    let mut ring = crate::records::Keyring::new(session, None);
-                    ring.ended_shares = Some(Vec::new());
-                    let dek = ring.dek(tx, session, &row)?;
-                    let value = crate::records::open_value(&row, &dek)?;
-                    let row =
-                        crate::records::update_in(tx, session, &mut ring, row, &value, history)?;
-                    out.version = row.version;
-                    out.reencrypted = true;
-                    for name in ring.ended_shares.take().unwrap_or_default() {
-                        if name == "*" {
-                            out.all_ended = true;
-                        } else {
-                            out.also_ended.push(name);
-                        }
-                    }
-                }
+                let out = reencrypt(tx, session, row, tampered, history)?;
                 let detail = json!({
-                    "from": user.username,
+                    "from": shown_name,
                     "version": out.version,
                     "reencrypted": out.reencrypted,
                     "also_ended": out.also_ended,
@@ -594,7 +771,7 @@ impl Vault {
         )
     }
 
-    /// The session user's records shared with others, one entry per recipient.
+    /// The session user's records shared with others, one entry per user or group.
     pub fn shares_by_me(&mut self, session: &Session) -> Result<Vec<ShareInfo>> {
         self.authorized(
             session,
@@ -617,10 +794,7 @@ impl Vault {
                     {
                         continue;
                     }
-                    let with = tx
-                        .user_by_id(s.recipient_id)?
-                        .map(|u| u.username)
-                        .unwrap_or_else(|| format!("#{}", s.recipient_id));
+                    let with = grantee_name(tx, s.to)?;
                     out.push(ShareInfo {
                         token: row.token,
                         name: row.name,
@@ -634,7 +808,8 @@ impl Vault {
         )
     }
 
-    /// The records others shared with the session user (each share's signature checked).
+    /// The records others shared with the session user, directly or through a group
+    /// (each share's signature checked).
     pub fn shares_with_me(&mut self, session: &Session) -> Result<Vec<SharedWithMe>> {
         self.authorized(
             session,
@@ -643,11 +818,15 @@ impl Vault {
             "--shared-with-me",
             |tx| {
                 let shares = tx.record_shares(&ShareFilter {
-                    recipient_id: Some(session.user_id.0),
+                    reader_id: Some(session.user_id.0),
                     ..ShareFilter::default()
                 })?;
-                let mut out = Vec::new();
+                let mut out: Vec<SharedWithMe> = Vec::new();
                 for s in shares {
+                    if s.owner_id == session.user_id.0 {
+                        // One's own record shared with a group one is in.
+                        continue;
+                    }
                     let Some(owner) = tx.user_by_id(s.owner_id)? else {
                         continue;
                     };
@@ -659,6 +838,7 @@ impl Vault {
                     };
                     if row.deleted_at.is_some()
                         || crate::records::is_expired(&row, crate::duration::now())
+                        || out.iter().any(|o| o.token == row.token)
                     {
                         continue;
                     }
@@ -669,12 +849,17 @@ impl Vault {
                         Err(e @ Error::KeyChanged { .. }) => return Err(e),
                         Err(_) => continue,
                     }
+                    let via = match s.to {
+                        Grantee::Group { .. } => Some(grantee_name(tx, s.to)?),
+                        Grantee::User(_) => None,
+                    };
                     out.push(SharedWithMe {
                         owner: owner.username,
                         token: row.token,
                         name: row.name,
                         version: row.version,
                         since: s.created_at,
+                        via,
                     });
                 }
                 let n = out.len();

@@ -1533,6 +1533,8 @@ pub fn row_bindings_scan_and_unbound_rows(backend: &dyn Backend) {
             StoredRow::ServiceGrant(g) => (RowId::ServiceGrant(g.id), g.mac.clone()),
             StoredRow::RecordShare(s) => (RowId::RecordShare(s.id), s.signature.clone()),
             StoredRow::KeyShare(s) => (RowId::KeyShare(s.id), s.signature.clone()),
+            StoredRow::Group(g) => (RowId::Group(g.id), g.signature.clone()),
+            StoredRow::GroupMember(m) => (RowId::GroupMember(m.id), m.signature.clone()),
         })
         .collect();
     seen.sort();
@@ -1589,6 +1591,8 @@ pub fn row_bindings_scan_and_unbound_rows(backend: &dyn Backend) {
             StoredRow::ServiceGrant(g) => (RowId::ServiceGrant(g.id), 0),
             StoredRow::RecordShare(s) => (RowId::RecordShare(s.id), 0),
             StoredRow::KeyShare(s) => (RowId::KeyShare(s.id), 0),
+            StoredRow::Group(g) => (RowId::Group(g.id), 0),
+            StoredRow::GroupMember(m) => (RowId::GroupMember(m.id), 0),
         })
         .collect();
     unbound.sort();

@@ -92,6 +92,12 @@ pub const MIGRATIONS: &[Migration] = &[
         sqlite: V11_RECORD_SHARES,
         postgres: PG_V11_RECORD_SHARES,
     },
+    Migration {
+        version: 12,
+        name: "groups",
+        sqlite: V12_GROUPS,
+        postgres: PG_V12_GROUPS,
+    },
 ];
 
 /// The latest schema version this binary knows.
@@ -584,6 +590,126 @@ ALTER TABLE users ADD COLUMN public_key TEXT COLLATE "C";
 ALTER TABLE users ADD COLUMN signing_key BYTEA;
 ALTER TABLE users ADD COLUMN wrapped_keypair BYTEA;
 ALTER TABLE users ADD COLUMN key_pins BYTEA;
+"#;
+
+/// Groups (docs/sharing.md, "Groups"): a keypair per group, its private key wrapped to each
+/// member, the rows signed by the group's manager; a share is for one user or one group (at
+/// the epoch of the group key it is wrapped to). SQLite rebuilds the share tables, whose
+/// recipient may now be empty.
+const V12_GROUPS: &str = "
+CREATE TABLE groups (
+    id             INTEGER PRIMARY KEY,
+    name           TEXT NOT NULL UNIQUE,
+    manager_id     INTEGER NOT NULL REFERENCES users(id),
+    recipient      TEXT NOT NULL,
+    epoch          INTEGER NOT NULL,
+    history        BLOB NOT NULL,
+    members_digest BLOB NOT NULL,
+    signature      BLOB NOT NULL,
+    created_at     INTEGER NOT NULL
+) STRICT;
+CREATE TABLE group_members (
+    id               INTEGER PRIMARY KEY,
+    group_id         INTEGER NOT NULL REFERENCES groups(id),
+    user_id          INTEGER NOT NULL REFERENCES users(id),
+    epoch            INTEGER NOT NULL,
+    wrapped_identity BLOB NOT NULL,
+    signature        BLOB NOT NULL,
+    added_at         INTEGER NOT NULL,
+    UNIQUE (group_id, user_id)
+) STRICT;
+CREATE INDEX group_members_by_user ON group_members(user_id);
+CREATE TABLE record_shares_v12 (
+    id           INTEGER PRIMARY KEY,
+    record_id    INTEGER NOT NULL REFERENCES records(id),
+    owner_id     INTEGER NOT NULL REFERENCES users(id),
+    recipient_id INTEGER REFERENCES users(id),
+    version      INTEGER NOT NULL,
+    wrapped_dek  BLOB NOT NULL,
+    signature    BLOB NOT NULL,
+    grant_signature BLOB NOT NULL,
+    created_at   INTEGER NOT NULL,
+    group_id     INTEGER REFERENCES groups(id),
+    epoch        INTEGER,
+    UNIQUE (record_id, recipient_id),
+    UNIQUE (record_id, group_id),
+    CHECK ((recipient_id IS NULL) = (group_id IS NOT NULL)),
+    CHECK ((group_id IS NULL) = (epoch IS NULL))
+) STRICT;
+INSERT INTO record_shares_v12 (id, record_id, owner_id, recipient_id, version, wrapped_dek,
+    signature, grant_signature, created_at)
+    SELECT id, record_id, owner_id, recipient_id, version, wrapped_dek, signature,
+    grant_signature, created_at FROM record_shares;
+DROP TABLE record_shares;
+ALTER TABLE record_shares_v12 RENAME TO record_shares;
+CREATE INDEX record_shares_by_recipient ON record_shares(recipient_id);
+CREATE INDEX record_shares_by_owner ON record_shares(owner_id);
+CREATE INDEX record_shares_by_group ON record_shares(group_id);
+CREATE TABLE key_shares_v12 (
+    id               INTEGER PRIMARY KEY,
+    key_id           INTEGER NOT NULL REFERENCES keys(id),
+    key_name         TEXT NOT NULL,
+    owner_id         INTEGER NOT NULL REFERENCES users(id),
+    recipient_id     INTEGER REFERENCES users(id),
+    version          INTEGER NOT NULL,
+    wrapped_material BLOB NOT NULL,
+    signature        BLOB NOT NULL,
+    grant_signature  BLOB NOT NULL,
+    created_at       INTEGER NOT NULL,
+    group_id         INTEGER REFERENCES groups(id),
+    epoch            INTEGER,
+    UNIQUE (key_id, recipient_id, version),
+    UNIQUE (key_id, group_id, version),
+    CHECK ((recipient_id IS NULL) = (group_id IS NOT NULL)),
+    CHECK ((group_id IS NULL) = (epoch IS NULL))
+) STRICT;
+INSERT INTO key_shares_v12 (id, key_id, key_name, owner_id, recipient_id, version,
+    wrapped_material, signature, grant_signature, created_at)
+    SELECT id, key_id, key_name, owner_id, recipient_id, version, wrapped_material, signature,
+    grant_signature, created_at FROM key_shares;
+DROP TABLE key_shares;
+ALTER TABLE key_shares_v12 RENAME TO key_shares;
+CREATE INDEX key_shares_by_recipient ON key_shares(recipient_id);
+CREATE INDEX key_shares_by_group ON key_shares(group_id);
+";
+
+const PG_V12_GROUPS: &str = r#"
+CREATE TABLE groups (
+    id             BIGINT PRIMARY KEY,
+    name           TEXT COLLATE "C" NOT NULL UNIQUE,
+    manager_id     BIGINT NOT NULL REFERENCES users(id),
+    recipient      TEXT COLLATE "C" NOT NULL,
+    epoch          BIGINT NOT NULL,
+    history        BYTEA NOT NULL,
+    members_digest BYTEA NOT NULL,
+    signature      BYTEA NOT NULL,
+    created_at     BIGINT NOT NULL
+);
+CREATE TABLE group_members (
+    id               BIGINT PRIMARY KEY,
+    group_id         BIGINT NOT NULL REFERENCES groups(id),
+    user_id          BIGINT NOT NULL REFERENCES users(id),
+    epoch            BIGINT NOT NULL,
+    wrapped_identity BYTEA NOT NULL,
+    signature        BYTEA NOT NULL,
+    added_at         BIGINT NOT NULL,
+    UNIQUE (group_id, user_id)
+);
+CREATE INDEX group_members_by_user ON group_members(user_id);
+ALTER TABLE record_shares ALTER COLUMN recipient_id DROP NOT NULL;
+ALTER TABLE record_shares ADD COLUMN group_id BIGINT REFERENCES groups(id);
+ALTER TABLE record_shares ADD COLUMN epoch BIGINT;
+ALTER TABLE record_shares ADD UNIQUE (record_id, group_id);
+ALTER TABLE record_shares ADD CHECK ((recipient_id IS NULL) = (group_id IS NOT NULL));
+ALTER TABLE record_shares ADD CHECK ((group_id IS NULL) = (epoch IS NULL));
+CREATE INDEX record_shares_by_group ON record_shares(group_id);
+ALTER TABLE key_shares ALTER COLUMN recipient_id DROP NOT NULL;
+ALTER TABLE key_shares ADD COLUMN group_id BIGINT REFERENCES groups(id);
+ALTER TABLE key_shares ADD COLUMN epoch BIGINT;
+ALTER TABLE key_shares ADD UNIQUE (key_id, group_id, version);
+ALTER TABLE key_shares ADD CHECK ((recipient_id IS NULL) = (group_id IS NOT NULL));
+ALTER TABLE key_shares ADD CHECK ((group_id IS NULL) = (epoch IS NULL));
+CREATE INDEX key_shares_by_group ON key_shares(group_id);
 "#;
 
 const PG_V11_RECORD_SHARES: &str = r#"

@@ -47,9 +47,9 @@ pub mod migrations;
 pub mod schema;
 
 use crate::model::{
-    AuditEntry, AuditFilter, Credentials, IdentityRow, KeyEvent, KeyRecord, KeyShare,
-    KeyVersionRecord, RecordFilter, RecordRow, RecordShare, Role, RowId, ServiceGrant,
-    ServiceRecordKey, SessionRecord, ShareFilter, StoredRow, UsageEvent, UserRecord,
+    AuditEntry, AuditFilter, Credentials, Grantee, GroupMember, GroupRow, IdentityRow, KeyEvent,
+    KeyRecord, KeyShare, KeyVersionRecord, RecordFilter, RecordRow, RecordShare, Role, RowId,
+    ServiceGrant, ServiceRecordKey, SessionRecord, ShareFilter, StoredRow, UsageEvent, UserRecord,
 };
 
 /// Why the database could not do what was asked. Messages name the location and say
@@ -453,36 +453,51 @@ pub trait Tx {
     fn user_sessions(&mut self, user_id: i64) -> StoreResult<Vec<SessionRecord>>;
 
     /// Saves a record share: a new one (`id` 0, returning its id) or the one for the same
-    /// record and recipient, replaced (its id and creation time kept).
+    /// record and user or group, replaced (its id and creation time kept).
     fn put_record_share(&mut self, s: &RecordShare) -> StoreResult<i64>;
-    /// The shares the filter selects, by record id, then recipient id, each with its
-    /// record's token.
+    /// The shares the filter selects, by record id, then user shares by user id, then
+    /// group shares by group id, each with its record's token.
     fn record_shares(&mut self, filter: &ShareFilter) -> StoreResult<Vec<RecordShare>>;
-    /// Removes the shares of a record: with one recipient, or (`None`) all; returns how
-    /// many.
-    fn delete_record_shares(
-        &mut self,
-        record_id: i64,
-        recipient_id: Option<i64>,
-    ) -> StoreResult<u64>;
-    /// Saves a shared key version (replacing the one for the same key, recipient and
+    /// Removes the shares of a record: with one user or group (whatever the epoch), or
+    /// (`None`) all; returns how many.
+    fn delete_record_shares(&mut self, record_id: i64, to: Option<Grantee>) -> StoreResult<u64>;
+    /// Saves a shared key version (replacing the one for the same key, user or group and
     /// version); returns its id.
     fn put_key_share(&mut self, s: &KeyShare) -> StoreResult<i64>;
-    /// The shared key versions of a key and/or for a recipient, by key, recipient and
-    /// version.
+    /// The shared key versions of a key and/or for a user (user shares only), by key,
+    /// then user shares by user id, then group shares by group id, then version.
     fn key_shares(
         &mut self,
         key_id: Option<i64>,
         recipient_id: Option<i64>,
     ) -> StoreResult<Vec<KeyShare>>;
-    /// Removes shared versions of a key: for one recipient or all, and only versions
+    /// Removes shared versions of a key: for one user or group or all, and only versions
     /// below `below` or all; returns how many.
     fn delete_key_shares(
         &mut self,
         key_id: i64,
-        recipient_id: Option<i64>,
+        to: Option<Grantee>,
         below: Option<i64>,
     ) -> StoreResult<u64>;
+    /// Saves a group: a new one (`id` 0, returning its id) or an existing one, replaced.
+    fn put_group(&mut self, g: &GroupRow) -> StoreResult<i64>;
+    /// A group by id.
+    fn group_by_id(&mut self, id: i64) -> StoreResult<Option<GroupRow>>;
+    /// A group by name (exact).
+    fn group_by_name(&mut self, name: &str) -> StoreResult<Option<GroupRow>>;
+    /// Every group, by name.
+    fn groups(&mut self) -> StoreResult<Vec<GroupRow>>;
+    /// Saves a member of a group: new, or the one for the same group and user replaced
+    /// (its id kept); returns its id.
+    fn put_group_member(&mut self, m: &GroupMember) -> StoreResult<i64>;
+    /// The members of a group and/or the memberships of a user, by group id, then user id.
+    fn group_members(
+        &mut self,
+        group_id: Option<i64>,
+        user_id: Option<i64>,
+    ) -> StoreResult<Vec<GroupMember>>;
+    /// Removes a member of a group; returns how many rows (0 or 1).
+    fn delete_group_member(&mut self, group_id: i64, user_id: i64) -> StoreResult<u64>;
     /// A record of another owner, read for a recipient who authenticates it otherwise
     /// (the owner's signature over the share, and the value's AEAD): the row's binding is
     /// under the owner's key, which the reader does not hold. Storage reads it as
