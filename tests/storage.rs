@@ -105,7 +105,7 @@ fn a_newer_schema_is_refused_untouched() {
     assert_eq!(
         r.stderr,
         format!(
-            "error: the database at {} has schema version 99, newer than this zencrypt understands (11); upgrade zencrypt (the file was not changed)\n",
+            "error: the database at {} has schema version 99, newer than this zencrypt understands (12); upgrade zencrypt (the file was not changed)\n",
             env.db().display()
         )
     );
@@ -121,7 +121,7 @@ fn a_new_database_is_migrated_and_configured() {
     let version: i64 = c
         .pragma_query_value(None, "user_version", |r| r.get(0))
         .unwrap();
-    assert_eq!(version, 11);
+    assert_eq!(version, 12);
     let mode: String = c
         .pragma_query_value(None, "journal_mode", |r| r.get(0))
         .unwrap();
@@ -139,6 +139,8 @@ fn a_new_database_is_migrated_and_configured() {
         [
             "audit_head",
             "audit_log",
+            "group_members",
+            "groups",
             "key_events",
             "key_shares",
             "key_versions",
