@@ -26,55 +26,262 @@ fn get(env: &Env, token: &str, reference: &str) -> Run {
     env.as_token(token, &["data", "get", reference])
 }
 
+/// bob makes @ops and adds carol.
+fn ops(env: &Env, bob: &str) {
+    env.as_token(bob, &["group", "create", "ops"]).ok();
+    env.as_token(bob, &["group", "add", "@ops", "carol"]).ok();
+}
+
 #[test]
 fn a_group_reads_what_is_shared_with_it_and_a_removed_member_loses_it() {
     let env = Env::new();
     let (alice, bob, carol) = three_users(&env);
-    // bob makes @ops and adds carol; alice, the admin, is not a member.
     let r = env.as_token(&bob, &["group", "create", "ops", "--json"]);
     r.ok();
     assert_eq!(r.json()["members"], serde_json::json!(["bob"]));
+    assert_eq!(r.json()["manager"], "bob");
     assert_eq!(r.json()["epoch"], 1);
+    let group_fp = r.json()["fingerprint"].as_str().unwrap().to_string();
     let r = env.as_token(&bob, &["group", "add", "@ops", "carol"]);
     r.ok();
-    println!("{}", r.stderr);
-    // Shares with the group from the manager and from a member.
-    put_as(&env, &bob, "prod/db", b"db-secret-1");
+    assert!(
+        r.stderr
+            .ends_with("Added carol to @ops: they read what is shared with @ops from now on.\n"),
+        "{}",
+        r.stderr
+    );
+    // The manager and a member share with the group.
+    let db_token = put_as(&env, &bob, "prod/db", b"db-secret-1");
     put_as(&env, &carol, "ci/token", b"ci-secret-1");
     let r = env.as_token(&bob, &["data", "share", "prod/db", "--with", "@ops"]);
     r.ok();
-    println!("{}", r.stderr);
-    env.as_token(&carol, &["data", "share", "ci/token", "--with", "@ops"])
-        .ok();
-    assert_eq!(get(&env, &carol, "bob:prod/db").ok().stdout, "db-secret-1");
-    assert_eq!(get(&env, &bob, "carol:ci/token").ok().stdout, "ci-secret-1");
-    let r = env.as_token(&carol, &["data", "list", "--shared-with-me"]);
-    println!("{}", r.ok().stdout);
-    let r = env.as_token(&carol, &["group", "show", "ops"]);
-    println!("{}", r.ok().stdout);
-    let r = env.as_token(&alice, &["group", "list"]);
-    println!("{}", r.ok().stdout);
-    // The admin reads nothing shared with the group, and cannot join it.
-    let r = get(&env, &alice, "bob:prod/db");
-    assert_eq!(r.code, 5, "{}", r.stderr);
-    let r = env.as_token(&alice, &["group", "add", "ops", "alice"]);
-    println!("{} {}", r.code, r.stderr);
-    // bob removes carol.
-    let r = env.as_token(&bob, &["group", "remove", "ops", "carol"]);
-    r.ok();
-    println!("{}", r.stderr);
-    let r = get(&env, &carol, "bob:prod/db");
-    println!("{} {}", r.code, r.stderr);
-    assert_eq!(get(&env, &bob, "carol:ci/token").ok().stdout, "ci-secret-1");
-    // carol's next command re-encrypts her record for the group's new key.
-    let r = env.as_token(&carol, &["whoami"]);
-    r.ok();
-    assert_eq!(get(&env, &bob, "carol:ci/token").ok().stdout, "ci-secret-1");
-    let r = env.as_token(
-        &alice,
-        &["audit", "list", "--action", "group.rekey", "--json"],
+    assert_eq!(
+        r.stderr,
+        "Shared prod/db with @ops (read-only). They read it as:\n  bob:prod/db\n"
     );
-    println!("{}", r.stdout);
-    let r = env.as_token(&alice, &["audit", "verify"]);
-    println!("{} {} {}", r.code, r.stdout, r.stderr);
+    env.as_token(
+        &carol,
+        &[
+            "data",
+            "share",
+            "ci/token",
+            "--with",
+            "@ops",
+            "--fingerprint",
+            &group_fp,
+        ],
+    )
+    .ok();
+    assert_eq!(get(&env, &carol, "bob:prod/db").ok().stdout, "db-secret-1");
+    assert_eq!(get(&env, &carol, &db_token).ok().stdout, "db-secret-1");
+    assert_eq!(get(&env, &bob, "carol:ci/token").ok().stdout, "ci-secret-1");
+    let r = env.as_token(&carol, &["data", "list", "--shared-with-me", "--json"]);
+    assert_eq!(r.ok().json()[0]["reference"], "bob:prod/db");
+    assert_eq!(r.json()[0]["via"], "@ops");
+    let r = env.as_token(&bob, &["data", "list", "--shared", "--json"]);
+    assert_eq!(r.ok().json()[0]["with"], "@ops");
+    let r = env.as_token(&carol, &["group", "show", "ops", "--json"]);
+    assert_eq!(
+        r.ok().json()["members"],
+        serde_json::json!(["bob", "carol"])
+    );
+    assert_eq!(r.json()["fingerprint"], group_fp.as_str());
+    // alice, the installation's admin, is not a member: she reads nothing shared with the
+    // group and cannot add herself.
+    let r = env.as_token(&alice, &["group", "list"]);
+    assert_eq!(
+        r.ok().stdout,
+        "GROUP  MANAGER  MEMBERS  YOU\n@ops   bob      2        -\n"
+    );
+    for reference in ["bob:prod/db", db_token.as_str(), "carol:ci/token"] {
+        let r = get(&env, &alice, reference);
+        assert_eq!(r.code, 5, "{}", r.stderr);
+        assert_eq!(
+            r.stderr.lines().next().unwrap(),
+            format!("error: record '{reference}' not found")
+        );
+    }
+    let r = env.as_token(&alice, &["group", "add", "ops", "alice"]);
+    assert_eq!(r.code, 4);
+    assert_eq!(
+        r.stderr,
+        "error: permission denied: only the manager of group '@ops' (bob) changes its members\nhint: ask bob to add or remove members\n"
+    );
+    let old_share: Vec<Option<Vec<u8>>> = env.blobs(
+        "SELECT wrapped_dek FROM record_shares WHERE owner_id = (SELECT id FROM users WHERE username = 'bob')",
+    );
+    let old_sig: Vec<Option<Vec<u8>>> = env.blobs(
+        "SELECT signature FROM record_shares WHERE owner_id = (SELECT id FROM users WHERE username = 'bob')",
+    );
+    // bob removes carol: a new group key; his record is re-encrypted now, carol's at her
+    // next command; what she could read is listed.
+    let r = env.as_token(&bob, &["group", "remove", "ops", "carol", "--json"]);
+    r.ok();
+    assert_eq!(
+        r.stderr,
+        "Removed carol from @ops; the group has a new key (epoch 2).\n\
+         carol could read through @ops:\n  bob:prod/db\n  carol:ci/token\n\
+         Re-encrypted now under new data keys: bob:prod/db.\n\
+         Re-encrypted at their owner's next zencrypt command: carol:ci/token.\n\
+         What carol already read, they know: rotate those secrets at their source if that matters.\n"
+    );
+    assert_eq!(r.json()["epoch"], 2);
+    let r = env.as_token(&bob, &["data", "history", "prod/db", "--json"]);
+    assert_eq!(r.ok().json()["versions"][0]["version"], 2, "{}", r.stdout);
+    let r = env.as_token(&bob, &["group", "show", "ops", "--json"]);
+    assert_eq!(r.ok().json()["members"], serde_json::json!(["bob"]));
+    assert_ne!(r.json()["fingerprint"], group_fp.as_str());
+    for reference in ["bob:prod/db", db_token.as_str()] {
+        let r = get(&env, &carol, reference);
+        assert_eq!(r.code, 5, "{}", r.stderr);
+    }
+    // carol's next command re-encrypts her record for the group's new key; bob still reads
+    // it, and the audit says so.
+    env.as_token(&carol, &["whoami"]).ok();
+    assert_eq!(get(&env, &bob, "carol:ci/token").ok().stdout, "ci-secret-1");
+    let rekeys = audit_rows(&env, &alice, &["--action", "group.rekey"]);
+    let who: Vec<(&str, i64)> = rekeys
+        .iter()
+        .map(|e| {
+            (
+                e["actor"].as_str().unwrap(),
+                e["detail"]["version"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(who, [("bob", 2), ("carol", 2)]);
+    // An insider puts bob's old group share back: it opens version 1 under the old data
+    // key, which is not the record any more (exit 7), and carol is no member to use it.
+    let bob_id = env.column::<i64>("SELECT id FROM users WHERE username = 'bob'")[0];
+    env.exec(&format!(
+        "UPDATE record_shares SET wrapped_dek = {}, signature = {}, version = 1, epoch = 1 \
+         WHERE owner_id = {bob_id}",
+        env.blob(&hex(old_share[0].as_ref().unwrap())),
+        env.blob(&hex(old_sig[0].as_ref().unwrap())),
+    ));
+    let r = get(&env, &bob, "bob:prod/db");
+    assert_eq!(r.code, 0, "the owner reads his own record: {}", r.stderr);
+    assert_eq!(get(&env, &carol, "bob:prod/db").code, 5);
+}
+
+/// Encrypts `plain` under `key` as the holder of `token`; returns the file's path.
+fn encrypt_file(env: &Env, token: &str, args: &[&str], name: &str, plain: &[u8]) -> String {
+    let src = env.dir.path().join(format!("{name}.plain"));
+    std::fs::write(&src, plain).unwrap();
+    let out = env.dir.path().join(name);
+    let mut all = vec![
+        "encrypt",
+        src.to_str().unwrap(),
+        "-o",
+        out.to_str().unwrap(),
+    ];
+    all.extend_from_slice(args);
+    env.as_token(token, &all).ok();
+    out.to_str().unwrap().to_string()
+}
+
+fn decrypt(env: &Env, token: &str, file: &str) -> Run {
+    env.as_token(token, &["decrypt", file])
+}
+
+#[test]
+fn keys_and_age_files_shared_with_a_group() {
+    let env = Env::new();
+    let (alice, bob, carol) = three_users(&env);
+    ops(&env, &bob);
+    env.as_token(&bob, &["key", "create", "backups"]).ok();
+    let v1 = encrypt_file(&env, &bob, &["--key", "backups"], "v1.zc", b"backup one");
+    let r = env.as_token(
+        &bob,
+        &["key", "share", "backups", "--with", "@ops", "--json"],
+    );
+    r.ok();
+    assert_eq!(r.json()["with"], "@ops");
+    // A member decrypts with the group's copy of the key; the admin does not.
+    assert_eq!(decrypt(&env, &carol, &v1).ok().stdout, "backup one");
+    assert_eq!(decrypt(&env, &alice, &v1).code, 5);
+    // An age file to the group: a member reads it with no flag, the admin does not.
+    let age = encrypt_file(&env, &bob, &["--to", "@ops"], "note.age", b"for the group");
+    assert_eq!(decrypt(&env, &carol, &age).ok().stdout, "for the group");
+    let r = decrypt(&env, &alice, &age);
+    assert_eq!(r.code, 5, "{}", r.stderr);
+    assert_eq!(
+        r.stderr,
+        "error: this age file is not addressed to any identity at hand (your keypair, your groups' keys, or --identity)\n"
+    );
+    // carol leaves: the key's next version does not reach her, the earlier ones did.
+    env.as_token(&bob, &["group", "remove", "ops", "carol"])
+        .ok();
+    env.as_token(&bob, &["key", "rotate", "backups"]).ok();
+    let v2 = encrypt_file(&env, &bob, &["--key", "backups"], "v2.zc", b"backup two");
+    let r = decrypt(&env, &carol, &v2);
+    assert_eq!(r.code, 5, "{}", r.stderr);
+    assert!(!r.stdout.contains("backup two"));
+    assert_eq!(decrypt(&env, &bob, &v2).ok().stdout, "backup two");
+    // An age file to the group's new key is not hers either.
+    let age2 = encrypt_file(&env, &bob, &["--to", "@ops"], "note2.age", b"after carol");
+    assert_eq!(decrypt(&env, &carol, &age2).code, 5);
+    // Unsharing from the group takes the versions back.
+    let r = env.as_token(
+        &bob,
+        &["key", "unshare", "backups", "--from", "@ops", "--json"],
+    );
+    r.ok();
+    assert_eq!(
+        env.column::<i64>("SELECT count(*) FROM key_shares"),
+        vec![0]
+    );
+}
+
+#[test]
+fn a_group_changed_in_the_database_is_refused() {
+    let env = Env::new();
+    let (alice, bob, carol) = three_users(&env);
+    ops(&env, &bob);
+    put_as(&env, &bob, "prod/db", b"db-secret-1");
+    env.as_token(&bob, &["data", "share", "prod/db", "--with", "@ops"])
+        .ok();
+    // An insider adds alice as a member row of her own making: the member set is no
+    // longer the one bob signed.
+    let ids = |name: &str| {
+        env.column::<i64>(&format!("SELECT id FROM users WHERE username = '{name}'"))[0]
+    };
+    let (alice_id, bob_id, carol_id) = (ids("alice"), ids("bob"), ids("carol"));
+    env.exec(&format!(
+        "INSERT INTO group_members (id, group_id, user_id, epoch, wrapped_identity, signature, added_at) \
+         SELECT 99, group_id, {alice_id}, epoch, wrapped_identity, signature, added_at \
+         FROM group_members WHERE user_id = {carol_id}"
+    ));
+    for (who, args) in [
+        (&alice, vec!["data", "get", "bob:prod/db"]),
+        (&carol, vec!["data", "get", "bob:prod/db"]),
+        (&bob, vec!["group", "show", "ops"]),
+    ] {
+        let r = env.as_token(who, &args);
+        if args[0] == "data" && who == &alice {
+            assert_eq!(r.code, 7, "{}", r.stderr);
+        }
+        if who != &alice {
+            assert_eq!(r.code, 7, "{}", r.stderr);
+            assert_eq!(
+                r.stderr.lines().next().unwrap(),
+                "error: the members of group '@ops' are not the ones its manager signed: a member was added or removed outside zencrypt (restore the database from a backup)"
+            );
+        }
+    }
+    env.exec("DELETE FROM group_members WHERE id = 99");
+    assert_eq!(get(&env, &carol, "bob:prod/db").ok().stdout, "db-secret-1");
+    // An insider hands the group to alice: carol pinned bob as its manager.
+    env.exec(&format!(
+        "UPDATE groups SET manager_id = {alice_id} WHERE manager_id = {bob_id}"
+    ));
+    let r = get(&env, &carol, "bob:prod/db");
+    assert_eq!(r.code, 7, "{}", r.stderr);
+    assert!(!r.stdout.contains("db-secret"));
+    let r = env.as_token(&carol, &["group", "show", "ops"]);
+    assert_eq!(r.code, 7);
+    assert_eq!(
+        r.stderr.lines().next().unwrap(),
+        "error: what 'alice' is said to have signed does not verify under their key: it was changed outside zencrypt (their key was not pinned)"
+    );
 }

@@ -210,7 +210,7 @@ fn files_for_users_pin_their_keys_and_only_they_read_them() {
     assert_eq!(
         r.stderr.lines().next(),
         Some(
-            "error: this age file is not addressed to any identity at hand (your keypair, or --identity)"
+            "error: this age file is not addressed to any identity at hand (your keypair, your groups' keys, or --identity)"
         )
     );
     // Both keys are pinned now, and the pins were audited (no secret in the details).

@@ -203,7 +203,7 @@ pub fn decrypt(
 fn header_error(e: &age::DecryptError) -> Error {
     match e {
         age::DecryptError::NoMatchingKeys => Error::NotFound(
-            "this age file is not addressed to any identity at hand (your keypair, or --identity)"
+            "this age file is not addressed to any identity at hand (your keypair, your groups' keys, or --identity)"
                 .into(),
         ),
         // A header cut short or malformed reads as an I/O error of these kinds.
