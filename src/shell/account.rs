@@ -17,6 +17,7 @@ impl Shell {
             entry(4, "Log out everywhere", "end all your sessions"),
             entry(5, "New recovery key", "the old one stops working"),
             entry(6, "Service accounts", "grants and tokens of yours"),
+            entry(7, "Groups", "share with @group; members you manage"),
         ];
         // After "Log out" there is no session and the submenu closes by itself.
         self.submenu(p, "Account", &entries, |shell, p, n| match n {
@@ -25,11 +26,77 @@ impl Shell {
             3 => shell.logout(p, false),
             4 => shell.logout(p, true),
             5 => shell.rotate_recovery_key(p),
-            _ => {
+            6 => {
                 shell.services_menu(p);
                 Ok(())
             }
+            _ => {
+                shell.groups_menu(p);
+                Ok(())
+            }
         })
+    }
+
+    /// Account, 7: groups (list, show, create; add and remove members of yours).
+    fn groups_menu(&mut self, p: &mut dyn Prompter) {
+        let entries = [
+            entry(1, "List", "every group, its manager and size"),
+            entry(2, "Show a group", "members and key fingerprint"),
+            entry(3, "Create a group", "you manage it"),
+            entry(4, "Add a member", "to a group you manage"),
+            entry(5, "Remove a member", "the group gets a new key"),
+        ];
+        self.submenu(p, "Groups", &entries, |shell, p, n| match n {
+            1 => {
+                let list = shell.with_session(|s, v| v.group_list(s))?;
+                if list.is_empty() {
+                    p.say("No groups yet (3 makes one).");
+                } else {
+                    p.say(&crate::ui::views::groups_table(&list));
+                }
+                Ok(())
+            }
+            2 => {
+                let name = group_answer(&p.line("Group: ")?);
+                let g = shell.with_session(|s, v| v.group_show(s, &name))?;
+                p.say(&crate::ui::views::group_text(&g));
+                Ok(())
+            }
+            3 => {
+                let name = group_answer(&p.line("New group's name: ")?);
+                let g = shell.with_session(|s, v| v.group_create(s, &name))?;
+                p.say(&format!(
+                    "Created @{} with you as its manager and first member.",
+                    g.name
+                ));
+                Ok(())
+            }
+            4 => {
+                let name = group_answer(&p.line("Group: ")?);
+                let user = p.line("Add which user: ")?;
+                let Some(fp) = shell.confirm_recipient(p, &user, &format!("@{name}'s key"))?
+                else {
+                    p.say("Nobody was added.");
+                    return Ok(());
+                };
+                let a = shell.with_session(|s, v| v.group_add(s, &name, &user, Some(fp)))?;
+                p.say(&format!("Added {} to @{}.", a.user, a.group));
+                Ok(())
+            }
+            _ => {
+                let name = group_answer(&p.line("Group: ")?);
+                let user = p.line("Remove which member: ")?;
+                if !p.confirm(&format!(
+                    "Remove {user} from @{name}? The group gets a new key and what was shared with it is re-encrypted."
+                ))? {
+                    p.say("Nothing was changed.");
+                    return Ok(());
+                }
+                let r = shell.with_session(|s, v| v.group_remove(s, &name, &user))?;
+                p.say(&crate::ui::views::member_removed_text(&r));
+                Ok(())
+            }
+        });
     }
 
     fn show_whoami(&mut self, p: &mut dyn Prompter) -> Reply<()> {
@@ -240,4 +307,9 @@ impl Shell {
         }
         Ok(names[p.select("Service account", &names)?].clone())
     }
+}
+
+/// A group typed with or without its `@`.
+fn group_answer(text: &str) -> String {
+    text.trim().trim_start_matches('@').to_string()
 }

@@ -122,7 +122,7 @@ impl Shell {
     /// Shares a record after showing the recipient's fingerprint and its pin state.
     fn share_record(&mut self, p: &mut dyn Prompter) -> Reply<()> {
         let r = self.pick_record(p, "Share which record", Some(false))?;
-        let with = p.line("Share with (username): ")?;
+        let with = p.line("Share with (username or @group): ")?;
         let Some(fp) = self.confirm_recipient(p, &with, &label(&r))? else {
             return Err(Interrupt::Cancel);
         };
@@ -146,6 +146,20 @@ impl Shell {
         with: &str,
         what: &str,
     ) -> Reply<Option<zencrypt_core::crypto::keypair::Fingerprint>> {
+        if let Some(group) = with.strip_prefix('@') {
+            let g = self.with_session(|s, v| v.group_show(s, group))?;
+            p.say(&format!(
+                "@{}'s key: {} (managed by {}; members: {})",
+                g.name,
+                g.fingerprint,
+                g.manager,
+                g.members.join(", ")
+            ));
+            let fp = g.fingerprint;
+            return Ok(p
+                .confirm(&format!("Share {what} with @{}?", g.name))?
+                .then_some(fp));
+        }
         let card = self.with_session(|s, v| v.user_show(s, with))?;
         let Some(key) = &card.key else {
             return Err(Interrupt::Failed(Error::NotFound(format!(

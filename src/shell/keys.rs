@@ -94,7 +94,7 @@ impl Shell {
     /// Shares a key after showing the recipient's fingerprint and its pin state.
     fn share_key(&mut self, p: &mut dyn Prompter) -> Reply<()> {
         let key = self.pick_key(p, "Share which key", |k| k.key.status == KeyStatus::Active)?;
-        let with = p.line("Share with (username): ")?;
+        let with = p.line("Share with (username or @group): ")?;
         let Some(fp) = self.confirm_recipient(p, &with, &format!("key {key}"))? else {
             return Err(Interrupt::Cancel);
         };

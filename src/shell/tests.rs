@@ -1026,3 +1026,118 @@ fn a_key_is_shared_and_unshared_from_the_keys_menu() {
         "{said}"
     );
 }
+
+#[test]
+fn groups_are_made_filled_shared_with_and_emptied_from_the_account_menu() {
+    let f = Fixture::new();
+    let mut script = signup("alice");
+    script.push(t("0"));
+    f.run(script);
+    let alice_token = std::fs::read_to_string(&f.session_file).unwrap();
+    let bob_token = {
+        let mut vault = f.vault();
+        let session = vault
+            .authenticate(&SecretString::from(alice_token.trim().to_string()))
+            .unwrap();
+        let opts = zencrypt_core::records::PutOptions {
+            name: Some("prod/db".into()),
+            ..Default::default()
+        };
+        vault.data_put(&session, b"s3cret", &opts, None).unwrap();
+        let bob = vault
+            .signup("bob", &SecretString::from("password-456"), None)
+            .unwrap();
+        bob.token
+    };
+    // Account, 7 Groups: create @ops, add bob (his key shown first), list.
+    let out = f.run(vec![
+        t("7"),
+        t("7"),
+        t("3"),
+        t("@ops"),
+        t("4"),
+        t("ops"),
+        t("bob"),
+        Yes(true),
+        t("1"),
+        t("0"),
+        t("0"),
+        t("0"),
+    ]);
+    let said = out.join("\n");
+    assert!(
+        has(
+            &out,
+            "Created @ops with you as its manager and first member."
+        ),
+        "{said}"
+    );
+    assert!(
+        said.contains("(not pinned yet: compare it with them; the first share pins it)"),
+        "{said}"
+    );
+    assert!(has(&out, "Added bob to @ops."), "{said}");
+    assert!(
+        has(
+            &out,
+            "GROUP  MANAGER  MEMBERS  YOU\n@ops   alice    2        member"
+        ),
+        "{said}"
+    );
+    // Encrypted data, 15: shared with @ops after the group's key is shown.
+    let out = f.run(vec![
+        t("2"),
+        t("15"),
+        Pick(0),
+        t("@ops"),
+        Yes(true),
+        t("0"),
+        t("0"),
+    ]);
+    let said = out.join("\n");
+    assert!(
+        said.contains("(managed by alice; members: alice, bob)"),
+        "{said}"
+    );
+    assert!(
+        has(
+            &out,
+            "Shared prod/db with @ops (read-only). They read it as:\n  alice:prod/db"
+        ),
+        "{said}"
+    );
+    // bob reads it through the group.
+    std::fs::write(
+        &f.session_file,
+        secrecy::ExposeSecret::expose_secret(&bob_token),
+    )
+    .unwrap();
+    let out = f.run(vec![t("2"), t("17"), Pick(0), t("0"), t("0")]);
+    assert!(has(&out, "s3cret"), "{out:#?}");
+    // alice removes him (confirmed): a new key, her record re-encrypted.
+    std::fs::write(&f.session_file, alice_token).unwrap();
+    let out = f.run(vec![
+        t("7"),
+        t("7"),
+        t("5"),
+        t("ops"),
+        t("bob"),
+        Yes(true),
+        t("0"),
+        t("0"),
+        t("0"),
+    ]);
+    let said = out.join("\n");
+    assert!(
+        said.contains("Removed bob from @ops; the group has a new key (epoch 2).")
+            && said.contains("Re-encrypted now under new data keys: alice:prod/db."),
+        "{said}"
+    );
+    std::fs::write(
+        &f.session_file,
+        secrecy::ExposeSecret::expose_secret(&bob_token),
+    )
+    .unwrap();
+    let out = f.run(vec![t("2"), t("17"), t("0"), t("0")]);
+    assert!(has(&out, "Nothing is shared with you."), "{out:#?}");
+}
