@@ -285,3 +285,70 @@ fn a_group_changed_in_the_database_is_refused() {
         "error: what 'alice' is said to have signed does not verify under their key: it was changed outside zencrypt (their key was not pinned)"
     );
 }
+
+#[test]
+fn a_group_rolled_back_to_an_old_key_or_replaced_under_its_name_is_refused() {
+    let env = Env::new();
+    let (_, bob, carol) = three_users(&env);
+    ops(&env, &bob);
+    put_as(&env, &bob, "prod/db", b"db-secret-1");
+    put_as(&env, &bob, "later", b"later-secret");
+    env.as_token(&bob, &["data", "share", "prod/db", "--with", "@ops"])
+        .ok();
+    // The group's rows at epoch 1, as an insider keeps them.
+    let old_group: Vec<Option<Vec<u8>>> = env.blobs("SELECT history FROM groups");
+    let old: Vec<String> = env.column::<String>("SELECT recipient FROM groups");
+    let old_digest: Vec<Option<Vec<u8>>> = env.blobs("SELECT members_digest FROM groups");
+    let old_sig: Vec<Option<Vec<u8>>> = env.blobs("SELECT signature FROM groups");
+    let members: Vec<Option<Vec<u8>>> =
+        env.blobs("SELECT wrapped_identity FROM group_members ORDER BY user_id");
+    let member_sigs: Vec<Option<Vec<u8>>> =
+        env.blobs("SELECT signature FROM group_members ORDER BY user_id");
+    let ids = env.column::<i64>("SELECT user_id FROM group_members ORDER BY user_id");
+    let added = env.column::<i64>("SELECT added_at FROM group_members ORDER BY user_id");
+    env.as_token(&bob, &["group", "remove", "ops", "carol"])
+        .ok();
+    // The insider puts epoch 1 back, carol's membership with it.
+    env.exec(&format!(
+        "UPDATE groups SET recipient = '{}', epoch = 1, history = {}, members_digest = {}, \
+         signature = {}",
+        old[0],
+        env.blob(&hex(old_group[0].as_deref().unwrap_or_default())),
+        env.blob(&hex(old_digest[0].as_ref().unwrap())),
+        env.blob(&hex(old_sig[0].as_ref().unwrap())),
+    ));
+    env.exec("DELETE FROM group_members");
+    for i in 0..ids.len() {
+        env.exec(&format!(
+            "INSERT INTO group_members (id, group_id, user_id, epoch, wrapped_identity, signature, \
+             added_at) SELECT {}, id, {}, 1, {}, {}, {} FROM groups",
+            50 + i,
+            ids[i],
+            env.blob(&hex(members[i].as_ref().unwrap())),
+            env.blob(&hex(member_sigs[i].as_ref().unwrap())),
+            added[i],
+        ));
+    }
+    // bob's client saw epoch 2: nothing more is wrapped to the old key.
+    let r = env.as_token(&bob, &["data", "share", "later", "--with", "@ops"]);
+    assert_eq!(r.code, 7, "{}", r.stderr);
+    assert_eq!(
+        r.stderr.lines().next().unwrap(),
+        "error: group '@ops' holds the key of epoch 1, older than the epoch 2 you saw: it was changed outside zencrypt (restore the database from a backup)"
+    );
+    assert_eq!(
+        env.column::<i64>("SELECT count(*) FROM record_shares"),
+        vec![1]
+    );
+    // A group made anew under a name bob used before is not the one he used.
+    env.exec("DELETE FROM record_shares");
+    env.exec("DELETE FROM group_members");
+    env.exec("UPDATE groups SET name = 'old-ops'");
+    env.as_token(&carol, &["group", "create", "ops"]).ok();
+    let r = env.as_token(&bob, &["data", "share", "later", "--with", "@ops"]);
+    assert_eq!(r.code, 7, "{}", r.stderr);
+    assert_eq!(
+        r.stderr.lines().next().unwrap(),
+        "error: group '@ops' is not the group of that name you used before: it was changed outside zencrypt (restore the database from a backup)"
+    );
+}

@@ -219,9 +219,11 @@ pub(crate) fn check_group(tx: &mut dyn Tx, session: &Session, row: GroupRow) -> 
     })
 }
 
-/// Records, in the session user's pin set, which user manages a group the first time the
-/// session user relies on it; later a different manager is refused: a database writer
-/// cannot hand a group to an account of theirs.
+/// Records, in the session user's pin set, which user manages a group and the highest
+/// epoch of its keypair seen, the first time the session user relies on it; later a
+/// different manager, an earlier epoch (a group rolled back to a key a removed member
+/// held) or another group under a pinned name is refused: a database writer can neither
+/// hand a group to an account of theirs nor bring back an old group key.
 fn pin_manager(
     tx: &mut dyn Tx,
     session: &Session,
@@ -231,14 +233,42 @@ fn pin_manager(
     let me = own_row(tx, session)?;
     let mut pins = Pins::load(&me, &session.user_key)?;
     let label = format!("@{}", group.name);
-    let mark = Pins::manager_mark(manager.id);
+    let changed = |what: &str| {
+        Err(Error::Integrity(format!(
+            "group '@{}' {what}: it was changed outside zencrypt (restore the database from a \
+             backup)",
+            group.name
+        )))
+    };
+    if pins
+        .0
+        .iter()
+        .any(|(id, (name, _))| *id < 0 && *id != -group.id && name.eq_ignore_ascii_case(&label))
+    {
+        return changed("is not the group of that name you used before");
+    }
+    let mark = Pins::group_mark(manager.id, group.epoch);
     match pins.0.get(&-group.id) {
-        Some((name, pinned)) if *name == label && *pinned == mark => Ok(()),
-        Some(_) => Err(Error::Integrity(format!(
-            "group '@{}' is now said to be managed by '{}', not by the user you knew: it was \
-             changed outside zencrypt",
-            group.name, manager.username
-        ))),
+        Some((name, pinned)) => {
+            let (pinned_manager, pinned_epoch) = Pins::group_mark_parts(pinned);
+            if *name != label || pinned_manager != manager.id {
+                return changed(&format!(
+                    "is now said to be managed by '{}', not by the user you knew",
+                    manager.username
+                ));
+            }
+            if group.epoch < pinned_epoch {
+                return changed(&format!(
+                    "holds the key of epoch {}, older than the epoch {pinned_epoch} you saw",
+                    group.epoch
+                ));
+            }
+            if group.epoch > pinned_epoch {
+                pins.0.insert(-group.id, (label, mark));
+                pins.store(tx, me, &session.user_key)?;
+            }
+            Ok(())
+        }
         None => {
             pins.0.insert(-group.id, (label, mark));
             pins.store(tx, me, &session.user_key)
@@ -388,45 +418,49 @@ pub(crate) fn rekey_group_shares(
     })?;
     let mut stale = Vec::new();
     for s in shares {
-        if let Grantee::Group { id, epoch } = s.to
-            && tx.group_by_id(id)?.is_none_or(|g| g.epoch != epoch)
-        {
-            stale.push(s);
+        let Grantee::Group { id, epoch } = s.to else {
+            continue;
+        };
+        // Only a group that checks out (its manager active and pinned, its epoch not rolled
+        // back) and whose key is newer than the share's is re-encrypted for; anything else
+        // is left for the commands that report it.
+        let Some(row) = tx.group_by_id(id)? else {
+            continue;
+        };
+        if row.epoch <= epoch {
+            continue;
+        }
+        match check_group(tx, session, row) {
+            Ok(_) => stale.push(s),
+            Err(e @ Error::Database { .. }) => return Err(e),
+            Err(_) => {}
         }
     }
     let mut rows = Vec::new();
     for s in stale {
-        let Some(row) = tx.record_by_ref(session.user_id.0, &s.record_token)? else {
-            continue;
+        let row = match tx.record_by_ref(session.user_id.0, &s.record_token) {
+            Ok(Some(row)) => row,
+            Ok(None) => continue,
+            Err(e) => match Error::from(e) {
+                e @ Error::Database { .. } => return Err(e),
+                // A record that fails its check is reported by the commands that read it.
+                _ => continue,
+            },
         };
-        let token = row.token.clone();
-        let out = match super::records::reencrypt(tx, session, row, false, history) {
-            Ok(out) => out,
-            Err(e @ Error::Database { .. }) => return Err(e),
-            // A record that cannot be opened or written now (its key disabled, say)
-            // keeps nothing wrapped to the replaced group key.
-            Err(_) => {
-                let Some(mut row) = tx.record_by_ref(session.user_id.0, &token)? else {
-                    continue;
-                };
-                super::records::Unshared {
-                    version: row.version,
-                    reencrypted: false,
-                    also_ended: super::records::end_stale_group_shares(tx, &mut row)?,
-                    all_ended: false,
-                }
-            }
-        };
-        rows.push((
-            AuditAction::GroupRekey,
-            json!({
+        let detail = match super::records::reencrypt(tx, session, row, false, history) {
+            Ok(out) => json!({
                 "record": s.record_token,
                 "version": out.version,
                 "reencrypted": out.reencrypted,
                 "also_ended": out.also_ended,
                 "all_ended": out.all_ended,
             }),
-        ));
+            Err(e @ Error::Database { .. }) => return Err(e),
+            // Refused before anything was written (a key that no longer decrypts, a record
+            // that fails its check): said in the audit, tried again at the next command.
+            Err(e) => json!({ "record": s.record_token, "error": e.code() }),
+        };
+        rows.push((AuditAction::GroupRekey, detail));
     }
     Ok(rows)
 }
@@ -585,9 +619,9 @@ impl Vault {
                 tx.delete_group_member(row.id, gone.id)?;
                 let mut suspended = Vec::new();
                 for m in group.members.iter().filter(|m| m.user_id != gone.id) {
-                    let member = tx
-                        .user_by_id(m.user_id)?
-                        .ok_or_else(|| forged_group(name))?;
+                    let Some(member) = tx.user_by_id(m.user_id)? else {
+                        continue;
+                    };
                     if member.status != UserStatus::Active {
                         // Keeps its row at the old epoch: suspended until added again.
                         suspended.push(member.username);
@@ -596,7 +630,16 @@ impl Vault {
                     let member_keys = if member.id == session.user_id.0 {
                         me.public().clone()
                     } else {
-                        pinned_keys(tx, session, &member.username)?.1
+                        match pinned_keys(tx, session, &member.username) {
+                            Ok((_, keys, _)) => keys,
+                            Err(e @ Error::Database { .. }) => return Err(e),
+                            // A key that changed (or cannot be used) does not stop the
+                            // removal: that member is suspended until trusted and added again.
+                            Err(_) => {
+                                suspended.push(member.username);
+                                continue;
+                            }
+                        }
                     };
                     let fresh = make_member(&me, &row, &next, member.id, &member_keys, m.added_at)?;
                     tx.put_group_member(&fresh)?;

@@ -130,11 +130,22 @@ impl Pins {
     }
 
     /// What a group's pin holds in place of a fingerprint: the id of the user who
-    /// manages it (the manager's own key is pinned under their user id).
-    fn manager_mark(manager_id: i64) -> Fingerprint {
+    /// manages it (the manager's own key is pinned under their user id) and the highest
+    /// epoch of its keypair seen.
+    fn group_mark(manager_id: i64, epoch: i64) -> Fingerprint {
         let mut mark = [0u8; FINGERPRINT_LEN];
         mark[..8].copy_from_slice(&manager_id.to_be_bytes());
+        mark[8..].copy_from_slice(&epoch.to_be_bytes());
         Fingerprint(mark)
+    }
+
+    /// The manager id and epoch of a group's pin.
+    fn group_mark_parts(mark: &Fingerprint) -> (i64, i64) {
+        let (manager, epoch) = mark.0.split_at(8);
+        (
+            i64::from_be_bytes(manager.try_into().unwrap_or_default()),
+            i64::from_be_bytes(epoch.try_into().unwrap_or_default()),
+        )
     }
 
     fn encode(&self) -> Vec<u8> {
