@@ -54,11 +54,6 @@ pub enum GroupCommand {
     },
 }
 
-/// `@ops` and `ops` name the same group.
-fn bare(name: &str) -> &str {
-    name.strip_prefix('@').unwrap_or(name)
-}
-
 /// Runs a `group` subcommand.
 pub fn run(ctx: &Ctx, cmd: GroupCommand) -> Result<()> {
     let mut vault = ctx.vault()?;
@@ -66,7 +61,7 @@ pub fn run(ctx: &Ctx, cmd: GroupCommand) -> Result<()> {
     let out = &ctx.out;
     match cmd {
         GroupCommand::Create { name } => {
-            let g = vault.group_create(&session, bare(&name))?;
+            let g = vault.group_create(&session, &name)?;
             if out.json {
                 return emitted(out.json_doc(&views::group_json(&g)));
             }
@@ -83,7 +78,7 @@ pub fn run(ctx: &Ctx, cmd: GroupCommand) -> Result<()> {
             fingerprint,
         } => {
             let expected = crate::ui::input::fingerprint_arg(fingerprint.as_deref())?;
-            let a = vault.group_add(&session, bare(&group), &user, expected)?;
+            let a = vault.group_add(&session, &group, &user, expected)?;
             if a.pinned_now {
                 out.note(&views::pinned_text(&a.user, &a.fingerprint));
             }
@@ -102,7 +97,7 @@ pub fn run(ctx: &Ctx, cmd: GroupCommand) -> Result<()> {
             Ok(())
         }
         GroupCommand::Remove { group, user } => {
-            let r = vault.group_remove(&session, bare(&group), &user)?;
+            let r = vault.group_remove(&session, &group, &user)?;
             out.note(&views::member_removed_text(&r));
             if out.json {
                 emitted(out.json_doc(&json!({
@@ -140,7 +135,7 @@ pub fn run(ctx: &Ctx, cmd: GroupCommand) -> Result<()> {
             emitted(out.data_line(&views::groups_table(&groups)))
         }
         GroupCommand::Show { group } => {
-            let g = vault.group_show(&session, bare(&group))?;
+            let g = vault.group_show(&session, &group)?;
             if out.json {
                 return emitted(out.json_doc(&views::group_json(&g)));
             }

@@ -57,13 +57,13 @@ impl Shell {
                 Ok(())
             }
             2 => {
-                let name = group_answer(&p.line("Group: ")?);
+                let name = shell.pick_group(p, false)?;
                 let g = shell.with_session(|s, v| v.group_show(s, &name))?;
                 p.say(&crate::ui::views::group_text(&g));
                 Ok(())
             }
             3 => {
-                let name = group_answer(&p.line("New group's name: ")?);
+                let name = p.line("New group's name: ")?;
                 let g = shell.with_session(|s, v| v.group_create(s, &name))?;
                 p.say(&format!(
                     "Created @{} with you as its manager and first member.",
@@ -72,7 +72,7 @@ impl Shell {
                 Ok(())
             }
             4 => {
-                let name = group_answer(&p.line("Group: ")?);
+                let name = shell.pick_group(p, true)?;
                 let user = p.line("Add which user: ")?;
                 let Some(fp) = shell.confirm_recipient(p, &user, &format!("@{name}'s key"))?
                 else {
@@ -84,7 +84,7 @@ impl Shell {
                 Ok(())
             }
             _ => {
-                let name = group_answer(&p.line("Group: ")?);
+                let name = shell.pick_group(p, true)?;
                 let user = p.line("Remove which member: ")?;
                 if !p.confirm(&format!(
                     "Remove {user} from @{name}? The group gets a new key and what was shared with it is re-encrypted."
@@ -291,6 +291,27 @@ impl Shell {
     }
 
     /// Lets the user pick one of the service accounts they own.
+    /// Picks a group: any, or (`managed`) one the session user manages.
+    fn pick_group(&mut self, p: &mut dyn Prompter, managed: bool) -> Reply<String> {
+        let me = self.session.as_ref().map(|s| s.username.clone());
+        let names: Vec<String> = self
+            .with_session(|s, v| v.group_list(s))?
+            .into_iter()
+            .filter(|g| !managed || Some(&g.manager) == me.as_ref())
+            .map(|g| g.name)
+            .collect();
+        if names.is_empty() {
+            let none = if managed {
+                "you manage no group (3 makes one)"
+            } else {
+                "there are no groups yet (3 makes one)"
+            };
+            return Err(zencrypt_core::Error::NotFound(none.into()).into());
+        }
+        let shown: Vec<String> = names.iter().map(|n| format!("@{n}")).collect();
+        Ok(names[p.select("Group", &shown)?].clone())
+    }
+
     fn pick_service(&mut self, p: &mut dyn Prompter) -> Reply<String> {
         let me = self.session.as_ref().map(|s| s.username.clone());
         let names: Vec<String> = self
@@ -307,9 +328,4 @@ impl Shell {
         }
         Ok(names[p.select("Service account", &names)?].clone())
     }
-}
-
-/// A group typed with or without its `@`.
-fn group_answer(text: &str) -> String {
-    text.trim().trim_start_matches('@').to_string()
 }

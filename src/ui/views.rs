@@ -608,7 +608,7 @@ pub fn member_removed_text(r: &zencrypt_core::sharing::MemberRemoved) -> String 
     }
     if !r.suspended.is_empty() {
         lines.push(format!(
-            "Disabled members without the new key (add them again once enabled): {}.",
+            "Without the new key (disabled, or a key you have not trusted; add them again once settled): {}.",
             r.suspended.join(", ")
         ));
     }

@@ -71,13 +71,19 @@ pub struct MemberRemoved {
     pub reencrypted: Vec<String>,
     /// Of those, other owners' records: re-encrypted at their owner's next command.
     pub pending: Vec<String>,
-    /// Members whose accounts are disabled: suspended, they do not get the new keypair.
+    /// Members who do not get the new keypair (a disabled account, or a key the manager
+    /// has not pinned or that changed): suspended until added again.
     pub suspended: Vec<String>,
 }
 
 /// A `@name` reference: the group name, when `reference` names a group.
 pub(crate) fn group_name(reference: &str) -> Option<&str> {
     reference.strip_prefix('@')
+}
+
+/// A group named with or without its `@` (`group` commands take either).
+fn bare(name: &str) -> &str {
+    group_name(name).unwrap_or(name)
 }
 
 fn no_such_group(name: &str) -> Error {
@@ -194,8 +200,8 @@ pub(crate) fn check_group(tx: &mut dyn Tx, session: &Session, row: GroupRow) -> 
     let manager_keys = if manager.id == session.user_id.0 {
         own_keypair(tx, session)?.0.public().clone()
     } else {
-        pinned_keys_if(tx, session, &manager.username, |k| {
-            k.verifies(&message, &row.signature)
+        pinned_keys_if(tx, session, &manager.username, |u, k| {
+            signed(u, k.verifies(&message, &row.signature))
         })?
         .1
     };
@@ -404,8 +410,9 @@ fn managed(tx: &mut dyn Tx, session: &Session, name: &str) -> Result<Checked> {
 /// Re-encrypts the session user's records shared with a group whose keypair changed since
 /// the share was wrapped (a member was removed), under new data keys wrapped to the
 /// group's current key: the former member's copy of the old group key opens nothing
-/// written since. A record that cannot be re-encrypted (its key may no longer encrypt, or
-/// the group fails its checks) loses the group share instead. Returns the audit rows.
+/// written since. Only groups that pass their checks and whose epoch is newer than the
+/// share's count; a record that cannot be re-encrypted loses the share with the replaced
+/// key instead (see `records::reencrypt`). Returns the audit rows.
 pub(crate) fn rekey_group_shares(
     tx: &mut dyn Tx,
     session: &Session,
@@ -447,19 +454,17 @@ pub(crate) fn rekey_group_shares(
                 _ => continue,
             },
         };
-        let detail = match super::records::reencrypt(tx, session, row, false, history) {
-            Ok(out) => json!({
-                "record": s.record_token,
-                "version": out.version,
-                "reencrypted": out.reencrypted,
-                "also_ended": out.also_ended,
-                "all_ended": out.all_ended,
-            }),
-            Err(e @ Error::Database { .. }) => return Err(e),
-            // Refused before anything was written (a key that no longer decrypts, a record
-            // that fails its check): said in the audit, tried again at the next command.
-            Err(e) => json!({ "record": s.record_token, "error": e.code() }),
-        };
+        // A record that cannot be re-encrypted loses its share with the replaced key (found
+        // before anything is written); a failure while writing fails the command, and the
+        // transaction leaves nothing half done.
+        let out = super::records::reencrypt(tx, session, row, false, history)?;
+        let detail = json!({
+            "record": s.record_token,
+            "version": out.version,
+            "reencrypted": out.reencrypted,
+            "also_ended": out.also_ended,
+            "all_ended": out.all_ended,
+        });
         rows.push((AuditAction::GroupRekey, detail));
     }
     Ok(rows)
@@ -468,6 +473,7 @@ pub(crate) fn rekey_group_shares(
 impl Vault {
     /// Makes a group managed by the session user, who is its first member.
     pub fn group_create(&mut self, session: &Session, name: &str) -> Result<GroupInfo> {
+        let name = bare(name);
         if !crate::accounts::is_valid_name(name) {
             return Err(Error::Usage(format!(
                 "'{}' is not a valid group name: 1-64 characters from A-Z a-z 0-9 . _ -",
@@ -525,6 +531,7 @@ impl Vault {
         user: &str,
         confirmed: Option<Fingerprint>,
     ) -> Result<MemberAdded> {
+        let name = bare(name);
         let target = format!("@{name} + {user}");
         self.authorized(session, Permission::Own, AuditAction::GroupAdd, &target, |tx| {
             let group = managed(tx, session, name)?;
@@ -583,6 +590,7 @@ impl Vault {
         name: &str,
         user: &str,
     ) -> Result<MemberRemoved> {
+        let name = bare(name);
         let target = format!("@{name} - {user}");
         let history = self.policy.history;
         self.authorized_rows(
@@ -630,8 +638,9 @@ impl Vault {
                     let member_keys = if member.id == session.user_id.0 {
                         me.public().clone()
                     } else {
-                        match pinned_keys(tx, session, &member.username) {
-                            Ok((_, keys, _)) => keys,
+                        let what = format!("group '@{name}'");
+                        match known_keys(tx, session, &member.username, &what) {
+                            Ok((_, keys)) => keys,
                             Err(e @ Error::Database { .. }) => return Err(e),
                             // A key that changed (or cannot be used) does not stop the
                             // removal: that member is suspended until trusted and added again.
@@ -726,6 +735,7 @@ impl Vault {
 
     /// A group, checked: its manager's signature, its members, its current key.
     pub fn group_show(&mut self, session: &Session, name: &str) -> Result<GroupInfo> {
+        let name = bare(name);
         self.authorized(
             session,
             Permission::Own,

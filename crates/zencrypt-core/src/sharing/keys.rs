@@ -82,7 +82,7 @@ fn make_key_share(
     key: &KeyRecord,
     version: i64,
     material: &Key32,
-    to: &super::records::Wrapping,
+    to: &Wrapping,
     created_at: i64,
 ) -> Result<KeyShare> {
     let wrapped = wrap_key_to_recipient(&to.recipient, material)?;
@@ -140,33 +140,9 @@ pub(crate) fn reshare_key(
         {
             return Err(key_shares_changed(key));
         }
-        let target = match g.to {
-            Grantee::User(id) => {
-                let Some(recipient) = tx.user_by_id(id)? else {
-                    return Err(key_shares_changed(key));
-                };
-                if recipient.status != UserStatus::Active {
-                    continue;
-                }
-                let (user, keys, pinned_now) = pinned_keys(tx, session, &recipient.username)?;
-                if pinned_now {
-                    return Err(key_shares_changed(key));
-                }
-                super::records::Wrapping::user(user.id, &keys)?
-            }
-            Grantee::Group { id, .. } => {
-                let Some(group) = tx.group_by_id(id)? else {
-                    return Err(key_shares_changed(key));
-                };
-                if tx
-                    .user_by_id(group.manager_id)?
-                    .is_some_and(|m| m.status != UserStatus::Active)
-                {
-                    continue;
-                }
-                let group = super::groups::check_group(tx, session, group)?;
-                super::records::Wrapping::group(&group)?
-            }
+        let Some(target) = current_target(tx, session, g.to, &format!("key '{}'", key.name))?
+        else {
+            continue;
         };
         let share = make_key_share(&me, key, version, material, &target, g.created_at)?;
         tx.put_key_share(&share)?;
@@ -210,29 +186,30 @@ pub(crate) fn shared_key_material(
         .into_iter()
         .filter(|s| s.version == version)
         .collect();
-    // A share with the user directly first, then those with groups.
+    // A share with the user directly first, then those with groups; the first that opens.
     shares.sort_by_key(|s| s.to != Grantee::User(session.user_id.0));
-    let mut share = None;
-    for s in shares {
-        match s.to {
-            Grantee::User(id) if id == session.user_id.0 => {
-                share = Some(s);
-                break;
-            }
-            Grantee::User(_) => {}
-            Grantee::Group { id, .. } => {
-                if tx
-                    .group_members(Some(id), Some(session.user_id.0))?
-                    .is_empty()
-                {
-                    continue;
-                }
-                share = Some(s);
-                break;
+    let mut first_error = None;
+    for share in shares {
+        match open_key_share(tx, session, &share) {
+            Ok(Some(found)) => return Ok(Some(found)),
+            Ok(None) => {}
+            Err(e @ (Error::Database { .. } | Error::KeyChanged { .. })) => return Err(e),
+            Err(e) => {
+                first_error.get_or_insert(e);
             }
         }
     }
-    let Some(share) = share else {
+    first_error.map_or(Ok(None), Err)
+}
+
+/// One shared key version opened for the session user (see [`shared_key_material`]);
+/// `None` when it is not for them.
+fn open_key_share(
+    tx: &mut dyn Tx,
+    session: &Session,
+    share: &KeyShare,
+) -> Result<Option<(String, UserId, Key32)>> {
+    let Some(opener) = opener(tx, session, share.to)? else {
         return Ok(None);
     };
     let Some(owner) = tx.user_by_id(share.owner_id)? else {
@@ -259,30 +236,14 @@ pub(crate) fn shared_key_material(
             owner.username, share.key_name, owner.username
         ))
     };
-    let (me, _) = own_keypair(tx, session)?;
-    let group_keys;
-    let (fingerprint, opener): (Fingerprint, &dyn age::Identity) = match share.to {
-        Grantee::User(_) => (me.public().fingerprint(), me.identity()),
-        Grantee::Group { id, epoch } => {
-            let group = tx.group_by_id(id)?.ok_or_else(forged)?;
-            let group = super::groups::check_group(tx, session, group)?;
-            group_keys = super::groups::member_keys(tx, session, &group)?.ok_or_else(forged)?;
-            let key = super::groups::key_of_epoch(&group, &group_keys, epoch).ok_or_else(forged)?;
-            (
-                crate::crypto::keypair::group_fingerprint(&key.recipient()),
-                key.identity(),
-            )
-        }
-    };
-    let message = key_share_message(&share, &fingerprint);
-    let (_, owner_keys, _) = pinned_keys_if(tx, session, &owner.username, |k| {
-        k.verifies(&message, &share.signature)
+    let message = key_share_message(share, &opener.fingerprint);
+    let (_, owner_keys, _) = pinned_keys_if(tx, session, &owner.username, |u, k| {
+        signed(u, k.verifies(&message, &share.signature))
     })?;
     if !owner_keys.verifies(&message, &share.signature) {
         return Err(forged());
     }
-    let material = crate::crypto::keypair::unwrap_key_with_any(&[opener], &share.wrapped_material)
-        .ok_or_else(forged)?;
+    let material = opener.unwrap(&share.wrapped_material).ok_or_else(forged)?;
     Ok(Some((
         format!("{}:{}", owner.username, share.key_name),
         UserId(owner.id),
@@ -303,83 +264,59 @@ impl Vault {
         confirmed: Option<Fingerprint>,
     ) -> Result<KeyShared> {
         let target = format!("{name} -> {with}");
-        self.authorized(session, Permission::Own, AuditAction::KeyShare, &target, |tx| {
-            let mut key = crate::keys::load(tx, session.user_id, name)?;
-            crate::keys::ensure_usable(&key)?;
-            let all = tx.key_shares(Some(key.id), None)?;
-            if key_share_digest(&all) != key.share_digest {
-                return Err(key_shares_changed(&key));
-            }
-            let (to, shown_name, pinned_now) = match super::groups::group_name(with) {
-                Some(g) => {
-                    let group = super::groups::load_group(tx, session, g)?;
-                    (
-                        super::records::Wrapping::group(&group)?,
-                        format!("@{}", group.row.name),
-                        false,
-                    )
+        self.authorized(
+            session,
+            Permission::Own,
+            AuditAction::KeyShare,
+            &target,
+            |tx| {
+                let mut key = crate::keys::load(tx, session.user_id, name)?;
+                crate::keys::ensure_usable(&key)?;
+                let all = tx.key_shares(Some(key.id), None)?;
+                if key_share_digest(&all) != key.share_digest {
+                    return Err(key_shares_changed(&key));
                 }
-                None => {
-                    let (user, keys, pinned_now) = pinned_keys(tx, session, with)?;
-                    if user.id == session.user_id.0 {
-                        return Err(Error::Usage(
-                            "the key is yours already: share it with someone else".into(),
-                        ));
-                    }
-                    (
-                        super::records::Wrapping::user(user.id, &keys)?,
-                        user.username,
+                let (to, shown_name, pinned_now) =
+                    new_target(tx, session, with, "the key", confirmed)?;
+                if all.iter().any(|s| s.to.who() == to.to.who()) {
+                    return Err(Error::Conflict(format!(
+                        "key '{name}' is already shared with {shown_name}"
+                    )));
+                }
+                let (me, _) = own_keypair(tx, session)?;
+                let now = crate::duration::now();
+                let mut versions = Vec::new();
+                for v in key.min_decrypt_version.max(1)..=key.latest_version {
+                    let material = crate::keys::material(
+                        tx,
+                        &session.user_key,
+                        &key,
+                        crate::ids::KeyVersion(v),
+                    )?;
+                    let share = make_key_share(&me, &key, v, &material, &to, now)?;
+                    tx.put_key_share(&share)?;
+                    versions.push(v);
+                }
+                key.share_digest = key_share_digest(&tx.key_shares(Some(key.id), None)?);
+                tx.update_key(&key)?;
+                let detail = json!({
+                    "with": shown_name,
+                    "fingerprint": to.fingerprint.to_string(),
+                    "versions": versions,
+                    "pinned_now": pinned_now,
+                });
+                Ok((
+                    KeyShared {
+                        name: key.name.clone(),
+                        with: shown_name.clone(),
+                        fingerprint: to.fingerprint,
                         pinned_now,
-                    )
-                }
-            };
-            if let Some(shown) = confirmed
-                && shown != to.fingerprint
-            {
-                return Err(Error::Integrity(format!(
-                    "the key of '{shown_name}' is now {}, not the {shown} you confirmed: nothing \
-                     was shared",
-                    to.fingerprint
-                )));
-            }
-            if all.iter().any(|s| s.to.who() == to.to.who()) {
-                return Err(Error::Conflict(format!(
-                    "key '{name}' is already shared with {shown_name}"
-                )));
-            }
-            let (me, _) = own_keypair(tx, session)?;
-            let now = crate::duration::now();
-            let mut versions = Vec::new();
-            for v in key.min_decrypt_version.max(1)..=key.latest_version {
-                let material = crate::keys::material(
-                    tx,
-                    &session.user_key,
-                    &key,
-                    crate::ids::KeyVersion(v),
-                )?;
-                let share = make_key_share(&me, &key, v, &material, &to, now)?;
-                tx.put_key_share(&share)?;
-                versions.push(v);
-            }
-            key.share_digest = key_share_digest(&tx.key_shares(Some(key.id), None)?);
-            tx.update_key(&key)?;
-            let detail = json!({
-                "with": shown_name,
-                "fingerprint": to.fingerprint.to_string(),
-                "versions": versions,
-                "pinned_now": pinned_now,
-            });
-            Ok((
-                KeyShared {
-                    name: key.name.clone(),
-                    with: shown_name.clone(),
-                    fingerprint: to.fingerprint,
-                    pinned_now,
-                    versions,
-                },
-                detail,
-            ))
-        })
+                        versions,
+                    },
+                    detail,
+                ))
+            },
+        )
     }
 
     /// Ends a key's share with `from` (a user or a `@group`): the versions given are taken
@@ -400,7 +337,7 @@ impl Vault {
             &target,
             |tx| {
                 let mut key = crate::keys::load(tx, session.user_id, name)?;
-                let (who, shown_name) = super::records::named_grantee(tx, from)?;
+                let (who, shown_name) = named_grantee(tx, from)?;
                 let all = tx.key_shares(Some(key.id), None)?;
                 if !all.iter().any(|s| s.to.who() == who) {
                     return Err(Error::NotFound(format!(

@@ -35,10 +35,12 @@ use crate::storage::Tx;
 use crate::vault::{Session, Vault};
 use zeroize::Zeroizing;
 
+mod grantees;
 mod groups;
 mod keys;
 mod records;
 
+use grantees::{Wrapping, current_target, grantee_name, named_grantee, new_target, opener};
 pub(crate) use groups::rekey_group_shares;
 pub use groups::{GroupInfo, GroupSummary, MemberAdded, MemberRemoved};
 
@@ -295,17 +297,49 @@ pub(crate) fn pinned_keys(
     session: &Session,
     name: &str,
 ) -> Result<(UserRecord, PublicKeys, bool)> {
-    pinned_keys_if(tx, session, name, |_| true)
+    pinned_keys_if(tx, session, name, |_, _| Ok(()))
 }
 
-/// [`pinned_keys`], pinning a first-seen key only when `accept` says its keys may be
-/// pinned (a recipient checks the owner's signature with them first); a key not accepted
-/// is refused, and nothing is pinned.
+/// Another user's public keys as the session user pinned them, never pinning: for a
+/// grant that pinned its recipient when it was made, a recipient not pinned means the
+/// grant did not come from this client (`what` names the record or key, for the error).
+pub(crate) fn known_keys(
+    tx: &mut dyn Tx,
+    session: &Session,
+    name: &str,
+    what: &str,
+) -> Result<(UserRecord, PublicKeys)> {
+    let (user, keys, _) = pinned_keys_if(tx, session, name, |user, _| {
+        Err(Error::Integrity(format!(
+            "{what} is shared with '{}', whose key you never pinned: the share was added \
+             outside zencrypt",
+            user.username
+        )))
+    })?;
+    Ok((user, keys))
+}
+
+/// The check [`pinned_keys_if`] makes of a first-seen key that must have signed something:
+/// refused, naming the user, when it did not.
+fn signed(user: &UserRecord, verifies: bool) -> Result<()> {
+    if verifies {
+        return Ok(());
+    }
+    Err(Error::Integrity(format!(
+        "what '{}' is said to have signed does not verify under their key: it was changed \
+         outside zencrypt (their key was not pinned)",
+        user.username
+    )))
+}
+
+/// [`pinned_keys`], pinning a first-seen key only when `accept` allows it (a recipient
+/// checks the owner's signature with it first, see [`signed`]); a key not accepted is
+/// refused with `accept`'s error, and nothing is pinned.
 fn pinned_keys_if(
     tx: &mut dyn Tx,
     session: &Session,
     name: &str,
-    accept: impl FnOnce(&PublicKeys) -> bool,
+    accept: impl FnOnce(&UserRecord, &PublicKeys) -> Result<()>,
 ) -> Result<(UserRecord, PublicKeys, bool)> {
     let target = tx
         .user_by_name(name)?
@@ -343,13 +377,7 @@ fn pinned_keys_if(
             current: fp.to_string(),
         }),
         PinState::NotPinned => {
-            if !accept(&keys.public) {
-                return Err(Error::Integrity(format!(
-                    "what '{}' is said to have signed does not verify under their key: it was \
-                     changed outside zencrypt (their key was not pinned)",
-                    target.username
-                )));
-            }
+            accept(&target, &keys.public)?;
             pins.0.insert(target.id, (target.username.clone(), fp));
             pins.store(tx, me, &session.user_key)?;
             Ok((target, keys.public, true))

@@ -131,33 +131,6 @@ fn grant_ok(owner: &PublicKeys, row: &RecordRow, share: &RecordShare) -> bool {
         )
 }
 
-/// Whom a share wraps a data key to: a user's pinned key, or a group's current key.
-pub(crate) struct Wrapping {
-    pub(crate) to: Grantee,
-    pub(crate) fingerprint: Fingerprint,
-    pub(crate) recipient: age::x25519::Recipient,
-}
-
-impl Wrapping {
-    /// A user's pinned keys.
-    pub(crate) fn user(id: i64, keys: &PublicKeys) -> Result<Wrapping> {
-        Ok(Wrapping {
-            to: Grantee::User(id),
-            fingerprint: keys.fingerprint(),
-            recipient: keys.age_recipient().ok_or_else(|| not_a_recipient(id))?,
-        })
-    }
-
-    /// A checked group's current key.
-    pub(crate) fn group(group: &super::groups::Checked) -> Result<Wrapping> {
-        Ok(Wrapping {
-            to: group.grantee(),
-            fingerprint: group.fingerprint(),
-            recipient: group.recipient()?,
-        })
-    }
-}
-
 /// Wraps `dek` to a recipient and signs the share with the owner's keypair.
 fn make_share(
     owner: &Keypair,
@@ -189,76 +162,6 @@ fn make_share(
         grant_signature,
         created_at,
     })
-}
-
-/// How a grantee is named to people: a user name, or `@group`.
-pub(crate) fn grantee_name(tx: &mut dyn Tx, to: Grantee) -> Result<String> {
-    Ok(match to {
-        Grantee::User(id) => tx
-            .user_by_id(id)?
-            .map(|u| u.username)
-            .unwrap_or_else(|| format!("#{id}")),
-        Grantee::Group { id, .. } => tx
-            .group_by_id(id)?
-            .map(|g| format!("@{}", g.name))
-            .unwrap_or_else(|| format!("@#{id}")),
-    })
-}
-
-/// The current wrapping target of an existing share, checked: the user's pinned key (a
-/// key never pinned means the share did not come from this owner's client), or the
-/// group's current key under its manager's signature. `None` when the share is suspended
-/// (a disabled recipient or group manager).
-fn current_target(
-    tx: &mut dyn Tx,
-    session: &Session,
-    row: &RecordRow,
-    to: Grantee,
-) -> Result<Option<Wrapping>> {
-    match to {
-        Grantee::User(id) => {
-            let recipient = tx.user_by_id(id)?;
-            // A disabled recipient's share is suspended: it keeps the version it had,
-            // and gets nothing new until the account is enabled and the record shared
-            // again.
-            if recipient
-                .as_ref()
-                .is_some_and(|r| r.status != UserStatus::Active)
-            {
-                return Ok(None);
-            }
-            let name = recipient
-                .map(|r| r.username)
-                .ok_or_else(|| no_such_user(&format!("#{id}")))?;
-            let (user, keys, pinned_now) = pinned_keys(tx, session, &name)?;
-            if pinned_now {
-                // Every share pinned its recipient when it was made.
-                return Err(Error::Integrity(format!(
-                    "record '{}' is shared with '{}', whose key you never pinned: the share \
-                     was added outside zencrypt",
-                    row.name.as_deref().unwrap_or(&row.token),
-                    user.username
-                )));
-            }
-            Wrapping::user(user.id, &keys).map(Some)
-        }
-        Grantee::Group { id, .. } => {
-            let group = tx.group_by_id(id)?.ok_or_else(|| {
-                Error::NotFound(format!(
-                    "record '{}' is shared with a group that no longer exists",
-                    row.name.as_deref().unwrap_or(&row.token)
-                ))
-            })?;
-            if tx
-                .user_by_id(group.manager_id)?
-                .is_some_and(|m| m.status != UserStatus::Active)
-            {
-                return Ok(None);
-            }
-            let group = super::groups::check_group(tx, session, group)?;
-            Wrapping::group(&group).map(Some)
-        }
-    }
 }
 
 /// Wraps a record's new data key for every user and group it is shared with, each checked
@@ -301,7 +204,8 @@ pub(crate) fn reshare(
                     row.name.as_deref().unwrap_or(&row.token)
                 )));
             }
-            match current_target(tx, session, row, old.to)? {
+            let what = format!("record '{}'", row.name.as_deref().unwrap_or(&row.token));
+            match current_target(tx, session, old.to, &what)? {
                 Some(target) => make_share(&me, row, &target, dek, old.created_at).map(Some),
                 None => Ok(None),
             }
@@ -401,21 +305,22 @@ fn split_reference(reference: &str) -> Option<(&str, &str)> {
 }
 
 /// Of the shares of one record the session user may read through, the direct one first.
-fn prefer_direct(session: &Session, mut shares: Vec<RecordShare>) -> Option<RecordShare> {
+fn direct_first(session: &Session, mut shares: Vec<RecordShare>) -> Vec<RecordShare> {
     shares.sort_by_key(|s| s.to != Grantee::User(session.user_id.0));
-    shares.into_iter().next()
+    shares
 }
 
 /// Finds a record shared with the session user (directly or through a group they are a
 /// member of) by `OWNER:NAME` or by its token, checks the owner's signature (the owner's
-/// key pinned like any other) and opens it. `None` when there is no such share (or the
-/// record is deleted or expired: its shares end with it).
+/// key pinned like any other) and opens it, through the first of its shares that opens.
+/// `None` when there is no such share (or the record is deleted or expired: its shares
+/// end with it).
 pub(crate) fn read_shared(
     tx: &mut dyn Tx,
     session: &Session,
     reference: &str,
 ) -> Result<Option<(RecordInfo, Zeroizing<Vec<u8>>)>> {
-    let found = match split_reference(reference) {
+    let (owner, shares) = match split_reference(reference) {
         Some((owner_name, name)) => {
             let Some(owner) = tx
                 .user_by_name(owner_name)?
@@ -435,30 +340,30 @@ pub(crate) fn read_shared(
                 reader_id: Some(session.user_id.0),
                 ..ShareFilter::default()
             })?;
-            prefer_direct(session, shares).map(|s| (owner, row, s))
+            (owner, shares)
         }
         None => {
-            let mine = tx.record_shares(&ShareFilter {
-                reader_id: Some(session.user_id.0),
-                ..ShareFilter::default()
-            })?;
-            let mine = mine
+            let shares: Vec<RecordShare> = tx
+                .record_shares(&ShareFilter {
+                    reader_id: Some(session.user_id.0),
+                    ..ShareFilter::default()
+                })?
                 .into_iter()
                 .filter(|s| s.record_token == reference)
                 .collect();
-            let Some(s) = prefer_direct(session, mine) else {
+            let Some(first) = shares.first() else {
                 return Ok(None);
             };
             let owner = tx
-                .user_by_id(s.owner_id)?
-                .ok_or_else(|| no_such_user(&format!("#{}", s.owner_id)))?;
-            let Some(row) = tx.shared_record(owner.id, &s.record_token)? else {
-                return Ok(None);
-            };
-            Some((owner, row, s))
+                .user_by_id(first.owner_id)?
+                .ok_or_else(|| no_such_user(&format!("#{}", first.owner_id)))?;
+            (owner, shares)
         }
     };
-    let Some((owner, row, share)) = found else {
+    let Some(share) = shares.first() else {
+        return Ok(None);
+    };
+    let Some(row) = tx.shared_record(owner.id, &share.record_token)? else {
         return Ok(None);
     };
     if owner.status != UserStatus::Active {
@@ -467,7 +372,23 @@ pub(crate) fn read_shared(
     if row.deleted_at.is_some() || crate::records::is_expired(&row, crate::duration::now()) {
         return Ok(None);
     }
-    let dek = open_share(tx, session, &owner, &row, &share)?;
+    let mut first_error = None;
+    let mut dek = None;
+    for share in direct_first(session, shares) {
+        match open_share(tx, session, &owner, &row, &share) {
+            Ok(k) => {
+                dek = Some(k);
+                break;
+            }
+            Err(e @ (Error::Database { .. } | Error::KeyChanged { .. })) => return Err(e),
+            Err(e) => {
+                first_error.get_or_insert(e);
+            }
+        }
+    }
+    let Some(dek) = dek else {
+        return first_error.map_or(Ok(None), Err);
+    };
     let value = crate::records::open_value(&row, &dek)?;
     crate::records::usage(
         tx,
@@ -515,50 +436,32 @@ fn open_share(
             owner.username
         )));
     }
-    let (me, _) = own_keypair(tx, session)?;
-    let identities: Vec<crate::crypto::keypair::GroupKey>;
-    let (fingerprint, opener): (Fingerprint, Vec<&dyn age::Identity>) = match share.to {
-        Grantee::User(id) if id == session.user_id.0 => {
-            (me.public().fingerprint(), vec![me.identity()])
-        }
-        Grantee::User(_) => return Err(forged()),
-        Grantee::Group { id, epoch } => {
-            let group = tx.group_by_id(id)?.ok_or_else(forged)?;
-            let name = group.name.clone();
-            let group = super::groups::check_group(tx, session, group)?;
-            identities = super::groups::member_keys(tx, session, &group)?
-                .ok_or_else(|| Error::NotFound(format!("you are not a member of '@{name}'")))?;
-            let key = super::groups::key_of_epoch(&group, &identities, epoch).ok_or_else(forged)?;
-            (
-                crate::crypto::keypair::group_fingerprint(&key.recipient()),
-                vec![key.identity() as &dyn age::Identity],
-            )
-        }
-    };
+    let opener = opener(tx, session, share.to)?.ok_or_else(forged)?;
     let message = share_message(
         row,
         share.to,
-        &fingerprint,
+        &opener.fingerprint,
         &share.wrapped_dek,
         share.created_at,
     );
     // The owner's key is pinned on first use only once the share verifies under it.
-    let (_, owner_keys, _) = pinned_keys_if(tx, session, &owner.username, |k| {
-        k.verifies(&message, &share.signature)
+    let (_, owner_keys, _) = pinned_keys_if(tx, session, &owner.username, |u, k| {
+        signed(u, k.verifies(&message, &share.signature))
     })?;
     if !owner_keys.verifies(&message, &share.signature) {
         return Err(forged());
     }
-    crate::crypto::keypair::unwrap_key_with_any(&opener, &share.wrapped_dek).ok_or_else(forged)
+    opener.unwrap(&share.wrapped_dek).ok_or_else(forged)
 }
 
 /// Re-encrypts one of the session user's records under a new data key (a new version, the
 /// same value), wrapped again for the users and groups it is still shared with: whoever
 /// kept the old data key cannot read later versions. It always completes: a share that
 /// cannot be wrapped for any more ends (named in the outcome), a share set changed
-/// outside zencrypt ends every share, and a record whose key may no longer encrypt
-/// (expired) or that is deleted loses its group shares whose key changed, without a new
-/// version. `row` carries the share set as it is now (after any share was removed).
+/// outside zencrypt ends every share, and a record that cannot be re-encrypted (deleted,
+/// its key expired or disabled, its value not opening: all found before anything is
+/// written) gets no new version and loses its group shares whose key changed. `row`
+/// carries the share set as it is now (after any share was removed).
 pub(crate) fn reencrypt(
     tx: &mut dyn Tx,
     session: &Session,
@@ -572,21 +475,31 @@ pub(crate) fn reencrypt(
         also_ended: Vec::new(),
         all_ended,
     };
-    let key_can_encrypt = match row.key_id {
-        Some(k) => tx.key_by_id(session.user_id.0, k)?.is_some_and(|k| {
-            crate::keys::ensure_usable(&k).is_ok()
-                && k.expires_at.is_none_or(|e| crate::duration::now() < e)
-        }),
-        None => false,
-    };
-    if row.deleted_at.is_some() || !key_can_encrypt {
-        out.also_ended = end_stale_group_shares(tx, &mut row)?;
-        return Ok(out);
-    }
     let mut ring = crate::records::Keyring::new(session, None);
     ring.ended_shares = Some(Vec::new());
-    let dek = ring.dek(tx, session, &row)?;
-    let value = crate::records::open_value(&row, &dek)?;
+    // Reads only: whatever fails here leaves the record as it is.
+    let opened = (|| {
+        let key_can_encrypt = match row.key_id {
+            Some(k) => tx.key_by_id(session.user_id.0, k)?.is_some_and(|k| {
+                crate::keys::ensure_usable(&k).is_ok()
+                    && k.expires_at.is_none_or(|e| crate::duration::now() < e)
+            }),
+            None => false,
+        };
+        if row.deleted_at.is_some() || !key_can_encrypt {
+            return Ok(None);
+        }
+        let dek = ring.dek(tx, session, &row)?;
+        crate::records::open_value(&row, &dek).map(Some)
+    })();
+    let value = match opened {
+        Ok(Some(value)) => value,
+        Err(e @ Error::Database { .. }) => return Err(e),
+        Ok(None) | Err(_) => {
+            out.also_ended = end_stale_group_shares(tx, &mut row)?;
+            return Ok(out);
+        }
+    };
     let row = crate::records::update_in(tx, session, &mut ring, row, &value, history)?;
     out.version = row.version;
     out.reencrypted = true;
@@ -618,28 +531,6 @@ pub(crate) fn end_stale_group_shares(tx: &mut dyn Tx, row: &mut RecordRow) -> Re
     Ok(ended)
 }
 
-/// A user or `@group` named in `data share` / `data unshare`, as a grantee (any epoch).
-pub(crate) fn named_grantee(tx: &mut dyn Tx, name: &str) -> Result<(Grantee, String)> {
-    match super::groups::group_name(name) {
-        Some(g) => {
-            let row = tx
-                .group_by_name(g)?
-                .ok_or_else(|| Error::NotFound(format!("no group named '@{g}'")))?;
-            Ok((
-                Grantee::Group {
-                    id: row.id,
-                    epoch: 0,
-                },
-                format!("@{}", row.name),
-            ))
-        }
-        None => {
-            let user = tx.user_by_name(name)?.ok_or_else(|| no_such_user(name))?;
-            Ok((Grantee::User(user.id), user.username))
-        }
-    }
-}
-
 impl Vault {
     /// Shares one of the session user's records with `with`, a user or a `@group`: its
     /// data key wrapped to their pinned key (a group's current key, under its manager's
@@ -662,30 +553,8 @@ impl Vault {
                      its data key opens only with that password, which never leaves your client"
                 )));
             }
-            let (to, shown_name, pinned_now) = match super::groups::group_name(with) {
-                Some(g) => {
-                    let group = super::groups::load_group(tx, session, g)?;
-                    (Wrapping::group(&group)?, format!("@{}", group.row.name), false)
-                }
-                None => {
-                    let (user, keys, pinned_now) = pinned_keys(tx, session, with)?;
-                    if user.id == session.user_id.0 {
-                        return Err(Error::Usage(
-                            "a record is yours already: share it with someone else".into(),
-                        ));
-                    }
-                    (Wrapping::user(user.id, &keys)?, user.username, pinned_now)
-                }
-            };
-            if let Some(shown) = confirmed
-                && shown != to.fingerprint
-            {
-                return Err(Error::Integrity(format!(
-                    "the key of '{shown_name}' is now {}, not the {shown} you confirmed: nothing \
-                     was shared",
-                    to.fingerprint
-                )));
-            }
+            let (to, shown_name, pinned_now) =
+                new_target(tx, session, with, "a record", confirmed)?;
             let all = shares_of(tx, row.id)?;
             check_share_set(&row, &all)?;
             if all.iter().any(|s| s.to.who() == to.to.who()) {
