@@ -47,13 +47,6 @@ fn write(env: &Env, name: &str, bytes: &[u8]) -> String {
     p.to_str().unwrap().to_string()
 }
 
-fn three_users(env: &Env) -> (String, String, String) {
-    env.signup("alice");
-    env.signup("bob");
-    env.signup("carol");
-    (env.token("alice"), env.token("bob"), env.token("carol"))
-}
-
 /// A user's id.
 fn user_id(env: &Env, name: &str) -> i64 {
     env.column::<i64>(&format!("SELECT id FROM users WHERE username = '{name}'"))[0]
@@ -632,16 +625,6 @@ fn damaged_and_mismatched_files_fail_cleanly() {
 }
 
 /// Puts `value` as alice's record `name`, returning its token.
-fn put_as(env: &Env, token: &str, name: &str, value: &[u8]) -> String {
-    let r = env.run_with(
-        &["data", "put", "--name", name, "-q"],
-        value,
-        &[("ZENCRYPT_TOKEN", token)],
-    );
-    r.ok();
-    r.stdout.trim().to_string()
-}
-
 #[test]
 fn shared_records_are_read_by_their_recipient_only() {
     let env = Env::new();
@@ -1212,15 +1195,7 @@ fn unsharing_a_record_whose_key_expired_ends_the_share_without_a_new_version() {
 
 /// Encrypts `plain` with `key` as the holder of `token` into a new file; returns its path.
 fn encrypt_file(env: &Env, token: &str, key: &str, name: &str, plain: &[u8]) -> String {
-    let out = env.dir.path().join(name);
-    let out = out.to_str().unwrap().to_string();
-    env.run_with(
-        &["encrypt", "--key", key, "-o", &out],
-        plain,
-        &[("ZENCRYPT_TOKEN", token)],
-    )
-    .ok();
-    out
+    encrypt_as(env, token, &["--key", key], name, plain)
 }
 
 #[test]

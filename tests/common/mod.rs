@@ -547,3 +547,34 @@ impl Env {
         tx.commit().unwrap();
     }
 }
+
+/// alice (the installation's admin: she signed up first), bob and carol, logged in: their
+/// tokens.
+pub fn three_users(env: &Env) -> (String, String, String) {
+    env.signup("alice");
+    env.signup("bob");
+    env.signup("carol");
+    (env.token("alice"), env.token("bob"), env.token("carol"))
+}
+
+/// Stores `value` as record `name` for the holder of `token`; returns its token.
+pub fn put_as(env: &Env, token: &str, name: &str, value: &[u8]) -> String {
+    let r = env.run_with(
+        &["data", "put", "--name", name, "-q"],
+        value,
+        &[("ZENCRYPT_TOKEN", token)],
+    );
+    r.ok();
+    r.stdout.trim().to_string()
+}
+
+/// Encrypts `plain` (on stdin) as the holder of `token` with `args` (`--key K`, `--to U`,
+/// ...) into the file `name` in the test's directory; returns its path.
+pub fn encrypt_as(env: &Env, token: &str, args: &[&str], name: &str, plain: &[u8]) -> String {
+    let out = env.dir.path().join(name);
+    let out = out.to_str().unwrap().to_string();
+    let mut all = vec!["encrypt", "-o", &out];
+    all.extend_from_slice(args);
+    env.run_with(&all, plain, &[("ZENCRYPT_TOKEN", token)]).ok();
+    out
+}
