@@ -1509,3 +1509,33 @@ fn a_fingerprint_given_on_the_command_line_must_match() {
     )
     .ok();
 }
+
+#[test]
+fn a_recipient_missing_from_a_rolled_back_pin_set_is_not_pinned_by_a_write() {
+    let env = Env::new();
+    let (_, bob, carol) = three_users(&env);
+    env.signup("dave");
+    put_as(&env, &bob, "x", b"v1");
+    env.as_token(&bob, &["data", "share", "x", "--with", "carol"])
+        .ok();
+    let before_dave = env.blobs("SELECT key_pins FROM users WHERE username = 'bob'");
+    env.as_token(&bob, &["data", "share", "x", "--with", "dave"])
+        .ok();
+    // An insider puts bob's pin set back to before dave was pinned.
+    env.rebind_user("bob", |u| u.pins = before_dave[0].clone());
+    let r = env.run_with(&["data", "update", "x"], b"v2", &[("ZENCRYPT_TOKEN", &bob)]);
+    assert_eq!(r.code, 7);
+    assert_eq!(
+        r.stderr.lines().next(),
+        Some(
+            "error: record 'x' is shared with 'dave', whose key you never pinned: the share was added outside zencrypt"
+        )
+    );
+    // Unsharing completes and ends dave's share, without pinning whatever key the
+    // database now holds for him.
+    let r = env.as_token(&bob, &["data", "unshare", "x", "--from", "carol", "--json"]);
+    assert_eq!(r.ok().json()["also_ended"], serde_json::json!(["dave"]));
+    let r = env.as_token(&bob, &["user", "show", "dave", "--json"]);
+    assert_eq!(r.ok().json()["pin"], "not_pinned");
+    assert_eq!(env.as_token(&carol, &["data", "get", "bob:x"]).code, 5);
+}
