@@ -112,9 +112,10 @@ pub enum DataCommand {
     /// Write every record, decrypted, as JSON lines.
     #[command(after_help = "Example:\n  zencrypt data export -o backup.jsonl")]
     Export(ExportArgs),
-    /// Share a record with another user or a group (read-only), end to end.
+    /// Share a record with another user or a group, end to end: read-only, or with
+    /// --write.
     #[command(
-        after_help = "Examples:\n  zencrypt data share prod/db/password --with bob\n  zencrypt data share prod/db/password --with bob --fingerprint 'd12e 3557 ca74 fa91 fe1f bdce 1268 32f0'\n  zencrypt data share prod/db/password --with @ops\n  # bob: zencrypt data get alice:prod/db/password\n\nThe record's data key is wrapped to bob's public key (pinned the first time: compare\nfingerprints with `zencrypt user show bob`), or to the group's key, and signed with yours;\nthe server learns neither. Every later update of the record is wrapped for them too. A\nrecord protected by a record password cannot be shared."
+        after_help = "Examples:\n  zencrypt data share prod/db/password --with bob\n  zencrypt data share prod/db/password --with bob --fingerprint 'd12e 3557 ca74 fa91 fe1f bdce 1268 32f0'\n  zencrypt data share prod/db/password --with @ops --write\n  # bob: zencrypt data get alice:prod/db/password\n  # @ops members: zencrypt data update alice:prod/db/password -f new.txt\n\nThe record's data key is wrapped to bob's public key (pinned the first time: compare\nfingerprints with `zencrypt user show bob`), or to the group's key, and signed with yours;\nthe server learns neither. Every later update of the record is wrapped for them too. With\n--write they may also replace its value: their write is signed with their key, read by\neveryone the record is shared with at once, and made the record's next version by your\nclient at your next command. Sharing again with or without --write changes the access. A\nrecord protected by a record password cannot be shared."
     )]
     Share {
         /// Token or name of your record.
@@ -127,6 +128,9 @@ pub enum DataCommand {
         /// is refused unless their key has it.
         #[arg(long, value_name = "FP")]
         fingerprint: Option<String>,
+        /// Let them replace the value too (`data update OWNER:NAME`).
+        #[arg(long)]
+        write: bool,
     },
     /// Stop sharing a record with a user or a group; the record is re-encrypted under a new
     /// data key.
@@ -562,18 +566,16 @@ pub fn run(ctx: &Ctx, cmd: DataCommand) -> Result<()> {
             reference,
             with,
             fingerprint,
+            write,
         } => {
             let expected = crate::ui::input::fingerprint_arg(fingerprint.as_deref())?;
-            let s = vault.data_share(&session, &reference, &with, expected)?;
-            let shown = s.name.clone().unwrap_or_else(|| s.token.clone());
+            let s = vault.data_share(&session, &reference, &with, write, expected)?;
             if s.pinned_now {
                 ctx.out
                     .note(&crate::ui::views::pinned_text(&s.with, &s.fingerprint));
             }
-            ctx.out.note(&format!(
-                "Shared {shown} with {} (read-only). They read it as:\n  {}:{shown}",
-                s.with, session.username
-            ));
+            ctx.out
+                .note(&crate::ui::views::shared_text(&s, &session.username));
             if ctx.out.json {
                 emitted(ctx.out.json_doc(&json!({
                     "token": s.token,
@@ -581,6 +583,8 @@ pub fn run(ctx: &Ctx, cmd: DataCommand) -> Result<()> {
                     "with": s.with,
                     "fingerprint": s.fingerprint.to_string(),
                     "pinned_now": s.pinned_now,
+                    "write": s.write,
+                    "changed": s.changed,
                 })))?;
             }
             Ok(())
@@ -614,9 +618,11 @@ fn list_shares(ctx: &Ctx, vault: &mut Vault, session: &Session, mine: bool) -> R
             .map(|s| {
                 let since = duration::rfc3339(s.since);
                 let name = s.name.clone().unwrap_or_default();
-                let doc =
-                    json!({ "token": s.token, "name": s.name, "with": s.with, "since": since });
-                (vec![s.token, name, s.with, since], doc)
+                let doc = json!({
+                    "token": s.token, "name": s.name, "with": s.with, "since": since,
+                    "write": s.write,
+                });
+                (vec![s.token, name, s.with, access(s.write), since], doc)
             })
             .collect()
     } else {
@@ -633,9 +639,16 @@ fn list_shares(ctx: &Ctx, vault: &mut Vault, session: &Session, mine: bool) -> R
                 let doc = json!({
                     "reference": reference, "owner": s.owner, "token": s.token,
                     "name": s.name, "version": s.version, "since": since, "via": s.via,
+                    "write": s.write,
                 });
                 (
-                    vec![reference, s.token, s.via.unwrap_or_default(), since],
+                    vec![
+                        reference,
+                        s.token,
+                        s.via.unwrap_or_default(),
+                        access(s.write),
+                        since,
+                    ],
                     doc,
                 )
             })
@@ -654,17 +667,27 @@ fn list_shares(ctx: &Ctx, vault: &mut Vault, session: &Session, mine: bool) -> R
         return Ok(());
     }
     let mut lines: Vec<Vec<String>> = rows.into_iter().map(|(l, _)| l).collect();
-    // The VIA column (the group a record reaches you through) only when one does.
-    let via = !mine && lines.iter().any(|l| !l[2].is_empty());
-    if !mine && !via {
-        lines.iter_mut().for_each(|l| drop(l.remove(2)));
-    }
-    let header: &[&str] = match (mine, via) {
-        (true, _) => &["token", "name", "with", "since"],
-        (false, true) => &["reference", "token", "via", "since"],
-        (false, false) => &["reference", "token", "since"],
+    let mut header: Vec<&str> = if mine {
+        vec!["token", "name", "with", "access", "since"]
+    } else {
+        vec!["reference", "token", "via", "access", "since"]
     };
-    emitted(out.data_line(&crate::ui::output::fitted_table(header, lines, &["since"])))
+    // The ACCESS column only when some share allows writing; VIA (the group a record
+    // reaches you through) only when one does.
+    if lines.iter().all(|l| l[3] == "read") {
+        lines.iter_mut().for_each(|l| drop(l.remove(3)));
+        header.remove(3);
+    }
+    if !mine && lines.iter().all(|l| l[2].is_empty()) {
+        lines.iter_mut().for_each(|l| drop(l.remove(2)));
+        header.remove(2);
+    }
+    emitted(out.data_line(&crate::ui::output::fitted_table(&header, lines, &["since"])))
+}
+
+/// A share's access, as `data list --shared` shows it.
+fn access(write: bool) -> String {
+    if write { "write" } else { "read" }.to_string()
 }
 
 /// `data put`: stores a value and prints its token.
@@ -830,14 +853,14 @@ fn update(ctx: &Ctx, vault: &mut Vault, session: &Session, a: UpdateArgs) -> Res
         a.if_version,
         password.as_ref(),
     )?;
-    out.note(&format!(
-        "Updated {} to version {}.",
-        row.token, row.version
-    ));
+    out.note(&crate::ui::views::updated_text(&row));
     if out.json {
-        emitted(
-            out.json_doc(&json!({ "token": row.token, "name": row.name, "version": row.version })),
-        )?;
+        emitted(out.json_doc(&json!({
+            "token": row.token,
+            "name": row.name,
+            "version": row.version,
+            "owner": row.owner,
+        })))?;
     }
     Ok(())
 }

@@ -82,10 +82,10 @@ pub enum KeyCommand {
     /// Destroy a key's material: everything encrypted under it becomes unrecoverable.
     #[command(after_help = "Example:\n  zencrypt key destroy old-key --yes")]
     Destroy(DestroyArgs),
-    /// Let another user or a group decrypt files encrypted under one of your keys, end to
-    /// end.
+    /// Let another user or a group decrypt files encrypted under one of your keys (and,
+    /// with --write, encrypt with it), end to end.
     #[command(
-        after_help = "Examples:\n  zencrypt key share backups --with bob --fingerprint 'd12e 3557 ca74 fa91 fe1f bdce 1268 32f0'\n  zencrypt key share backups --with @ops\n  # bob: zencrypt decrypt disk.img.zc -o disk.img\n\nEvery version that may still decrypt is wrapped to bob's public key (pinned the first\ntime) and signed with yours; each rotation wraps the new version for him too. He can\ndecrypt, not encrypt. Disabling or destroying the key ends its shares."
+        after_help = "Examples:\n  zencrypt key share backups --with bob --fingerprint 'd12e 3557 ca74 fa91 fe1f bdce 1268 32f0'\n  zencrypt key share backups --with @ops --write\n  # bob: zencrypt decrypt disk.img.zc -o disk.img\n  # @ops members: zencrypt encrypt --key alice:backups db.dump -o db.dump.zc\n\nEvery version that may still decrypt is wrapped to bob's public key (pinned the first\ntime) and signed with yours; each rotation wraps the new version for him too. He can\ndecrypt; with --write he may also encrypt with the latest version. Sharing again with or\nwithout --write changes the access. Disabling or destroying the key ends its shares."
     )]
     Share {
         /// Key name.
@@ -97,6 +97,9 @@ pub enum KeyCommand {
         /// The fingerprint the user gave you: the share is refused unless their key has it.
         #[arg(long, value_name = "FP")]
         fingerprint: Option<String>,
+        /// Let them encrypt with it too (`encrypt --key OWNER:NAME`).
+        #[arg(long)]
+        write: bool,
     },
     /// Stop sharing a key with a user or a group: no later version reaches them.
     #[command(
@@ -246,19 +249,22 @@ pub fn run(ctx: &Ctx, cmd: KeyCommand) -> Result<()> {
             name,
             with,
             fingerprint,
+            write,
         } => {
             let expected = crate::ui::input::fingerprint_arg(fingerprint.as_deref())?;
-            let s = vault.key_share(&session, &name, &with, expected)?;
+            let s = vault.key_share(&session, &name, &with, write, expected)?;
             if s.pinned_now {
                 ctx.out
                     .note(&crate::ui::views::pinned_text(&s.with, &s.fingerprint));
             }
             let versions: Vec<String> = s.versions.iter().map(i64::to_string).collect();
             ctx.out.note(&format!(
-                "Shared key {} with {} (decrypt only): version(s) {}; later versions follow\n\
+                "{} key {} with {} ({}): version(s) {}; later versions follow\n\
                  at each rotation.",
+                if s.changed { "Changed the share of" } else { "Shared" },
                 s.name,
                 s.with,
+                if s.write { "decrypt and encrypt" } else { "decrypt only" },
                 versions.join(", ")
             ));
             if ctx.out.json {
@@ -268,6 +274,8 @@ pub fn run(ctx: &Ctx, cmd: KeyCommand) -> Result<()> {
                     "fingerprint": s.fingerprint.to_string(),
                     "pinned_now": s.pinned_now,
                     "versions": s.versions,
+                    "write": s.write,
+                    "changed": s.changed,
                 })))?;
             }
             Ok(())

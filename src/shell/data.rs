@@ -126,15 +126,12 @@ impl Shell {
         let Some(fp) = self.confirm_recipient(p, &with, &label(&r))? else {
             return Err(Interrupt::Cancel);
         };
+        let write = p.confirm("Let them replace its value too (write)?")?;
         let (shared, me) = self.with_session(|s, v| {
-            v.data_share(s, &r.token, &with, Some(fp))
+            v.data_share(s, &r.token, &with, write, Some(fp))
                 .map(|shared| (shared, s.username.clone()))
         })?;
-        let shown = shared.name.as_deref().unwrap_or(&shared.token);
-        p.say(&format!(
-            "Shared {shown} with {} (read-only). They read it as:\n  {me}:{shown}",
-            shared.with
-        ));
+        p.say(&crate::ui::views::shared_text(&shared, &me));
         Ok(())
     }
 
@@ -289,11 +286,7 @@ impl Shell {
                 password.as_ref(),
             )
         })?;
-        p.say(&format!(
-            "Updated {} to version {}.",
-            label(&r),
-            row.version
-        ));
+        p.say(&format!("Updated {} to version {}.", label(&r), row.version));
         Ok(())
     }
 

@@ -98,10 +98,17 @@ impl Shell {
         let Some(fp) = self.confirm_recipient(p, &with, &format!("key {key}"))? else {
             return Err(Interrupt::Cancel);
         };
-        let s = self.with_session(|se, v| v.key_share(se, &key, &with, Some(fp)))?;
+        let write = p.confirm("Let them encrypt with it too (write)?")?;
+        let s = self.with_session(|se, v| v.key_share(se, &key, &with, write, Some(fp)))?;
         p.say(&format!(
-            "Shared key {} with {} (decrypt only); later versions follow at each rotation.",
-            s.name, s.with
+            "Shared key {} with {} ({}); later versions follow at each rotation.",
+            s.name,
+            s.with,
+            if s.write {
+                "decrypt and encrypt"
+            } else {
+                "decrypt only"
+            }
         ));
         Ok(())
     }

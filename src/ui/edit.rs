@@ -11,7 +11,6 @@ use zeroize::Zeroizing;
 use secrecy::SecretString;
 use zencrypt_core::config::Config;
 use zencrypt_core::error::{Error, Result, exit};
-use zencrypt_core::model::RecordRow;
 use zencrypt_core::records::{self, RecordInfo};
 use zencrypt_core::vault::{Session, Vault};
 use zencrypt_core::{fsutil, interrupt};
@@ -167,7 +166,7 @@ pub fn save_edit(
     edited: &[u8],
     password: Option<&SecretString>,
     confirm: Option<&mut Confirm<'_>>,
-) -> Result<RecordRow> {
+) -> Result<RecordInfo> {
     let shown = info.name.as_deref().unwrap_or(&info.token);
     match vault.data_update(session, &info.token, edited, Some(info.version), password) {
         Err(Error::Conflict(_)) => match confirm {

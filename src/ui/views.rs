@@ -475,6 +475,45 @@ pub fn unshared_text(reference: &str, from: &str, u: &zencrypt_core::sharing::Un
     lines.join("\n")
 }
 
+/// What `data share` did, in words: the access given and how the recipient names it.
+pub fn shared_text(s: &zencrypt_core::sharing::Shared, owner: &str) -> String {
+    let shown = s.name.clone().unwrap_or_else(|| s.token.clone());
+    let verb = if s.changed {
+        "Changed the share of"
+    } else {
+        "Shared"
+    };
+    let mut text = format!(
+        "{verb} {shown} with {} ({}). They read it as:\n  {owner}:{shown}",
+        s.with,
+        if s.write {
+            "read and write"
+        } else {
+            "read-only"
+        }
+    );
+    if s.write {
+        text.push_str(&format!(
+            "\nand replace its value with `zencrypt data update {owner}:{shown}`; your client\n\
+             makes each such write the record's next version at your next command."
+        ));
+    }
+    text
+}
+
+/// What `data update` did: an own record's new version, or a write to a shared record.
+pub fn updated_text(r: &RecordInfo) -> String {
+    match &r.owner {
+        None => format!("Updated {} to version {}.", r.token, r.version),
+        Some(owner) => format!(
+            "Wrote {owner}:{} as version {}: everyone it is shared with reads it now;\n\
+             {owner}'s client makes it the record's version at {owner}'s next command.",
+            r.name.as_deref().unwrap_or(&r.token),
+            r.version
+        ),
+    }
+}
+
 /// Said when a share pinned the recipient's key for the first time.
 pub fn pinned_text(
     with: &str,

@@ -27,8 +27,11 @@ pub struct Plan {
     pub header: Header,
     /// The message's data key.
     pub dek: Key32,
-    /// The key's name.
+    /// The key's name (`OWNER:NAME` for a key another user shared).
     pub key_name: String,
+    /// Whether the key is another user's, shared with the session user: its counters are
+    /// the owner's rows and are not updated.
+    pub shared: bool,
 }
 
 fn usage(
@@ -126,6 +129,9 @@ impl Vault {
     pub fn begin_encrypt(&mut self, session: &Session, key_name: &str) -> Result<Plan> {
         let owner = session.user_id;
         let actor = session.actor();
+        if key_name.contains(':') {
+            return self.begin_encrypt_shared(session, key_name);
+        }
         // An expired key is refused, but the refusal itself goes to the key's log.
         let expired = {
             let mut tx = self.reader(Some(&session.integrity))?;
@@ -179,10 +185,41 @@ impl Vault {
                     header,
                     dek,
                     key_name: key.name.clone(),
+                    shared: false,
                 },
                 rows,
             ))
         })
+    }
+
+    /// [`Vault::begin_encrypt`] with a key another user shared with the session user for
+    /// encryption (`OWNER:NAME`, docs/sharing.md, "Shared keys"): a fresh data key wrapped
+    /// under the latest version shared. The owner's per-version message counter is the
+    /// owner's row, so it does not count these.
+    fn begin_encrypt_shared(&mut self, session: &Session, reference: &str) -> Result<Plan> {
+        self.authorized(
+            session,
+            Permission::Own,
+            AuditAction::CryptoEncrypt,
+            reference,
+            |tx| {
+                let (key_name, key_id, version, owner, material) =
+                    crate::sharing::shared_key_to_encrypt(tx, session, reference)?;
+                let mut header = Header::new(KeyId(key_id), KeyVersion(version));
+                let dek = Key32::random();
+                header.wrapped_dek = aead::wrap_key(&material, &header.dek_aad(owner), &dek);
+                let detail = json!({ "key": key_name, "version": version, "shared": true });
+                Ok((
+                    Plan {
+                        header,
+                        dek,
+                        key_name,
+                        shared: true,
+                    },
+                    detail,
+                ))
+            },
+        )
     }
 
     /// Records a finished (or failed) encryption: usage row, version counters, audit.
@@ -221,6 +258,7 @@ impl Vault {
                         header: header.clone(),
                         dek,
                         key_name,
+                        shared: false,
                     },
                     detail,
                 ))
@@ -279,6 +317,7 @@ impl Vault {
                     header: new.clone(),
                     dek,
                     key_name: key.name.clone(),
+                    shared: false,
                 };
                 usage(tx, session, &plan, UsageOp::Rewrap, 0, Outcome::Ok)?;
                 let (from, to) = (header.key_version.0, version.0);
@@ -308,7 +347,7 @@ impl Vault {
                 let bytes = *bytes;
                 self.authorized_if(session, Permission::Own, action, &plan.key_name, |tx| {
                     usage(tx, session, plan, operation, bytes, Outcome::Ok)?;
-                    if count {
+                    if count && !plan.shared {
                         crate::keys::count_usage(
                             tx,
                             plan.header.key_id,

@@ -175,6 +175,8 @@ names! {
         DataShare => "data.share",
         /// A record's share with a user ended (and the record was re-encrypted).
         DataUnshare => "data.unshare",
+        /// A value a recipient wrote was taken in (or dropped) by the owner's client.
+        DataTake => "data.take",
         /// A group was made.
         GroupCreate => "group.create",
         /// A member was added to a group.

@@ -26,8 +26,8 @@ use crate::error::Error;
 use crate::ids::UserId;
 use crate::model::{
     AuditEntry, AuditFilter, Grantee, GroupMember, GroupRow, IdentityRow, KeyEvent, KeyRecord,
-    KeyShare, KeyVersionRecord, RecordFilter, RecordRow, RecordShare, RowId, ServiceGrant,
-    ServiceRecordKey, SessionRecord, ShareFilter, StoredRow, UsageEvent, UserRecord,
+    KeyShare, KeyVersionRecord, RecordFilter, RecordRow, RecordShare, RecordWrite, RowId,
+    ServiceGrant, ServiceRecordKey, SessionRecord, ShareFilter, StoredRow, UsageEvent, UserRecord,
 };
 use crate::storage::{NewUser, StoreError, StoreResult, Tx, UsageGroup};
 
@@ -204,7 +204,7 @@ pub fn encode_group_member(m: &GroupMember) -> Aad {
 
 /// The encoding of a record share (its owner's signature covers more: docs/sharing.md).
 pub fn encode_record_share(s: &RecordShare) -> Aad {
-    grantee(
+    let a = grantee(
         Aad::new("row/record_shares")
             .int(s.id)
             .int(s.record_id)
@@ -214,7 +214,9 @@ pub fn encode_record_share(s: &RecordShare) -> Aad {
     .int(s.version)
     .field(&s.wrapped_dek)
     .field(&s.grant_signature)
-    .int(s.created_at)
+    .int(s.created_at);
+    // Appended only when set, so read shares from before it keep their binding.
+    if s.can_write { a.field("write") } else { a }
 }
 
 /// The encoding of a shared key version (its owner's signatures cover more:
@@ -225,11 +227,27 @@ pub fn encode_key_share(s: &KeyShare) -> Aad {
         .int(s.key_id)
         .field(&s.key_name)
         .int(s.owner_id);
-    grantee(a, s.to)
+    let a = grantee(a, s.to)
         .int(s.version)
         .field(&s.wrapped_material)
         .field(&s.grant_signature)
-        .int(s.created_at)
+        .int(s.created_at);
+    // Appended only when set, so read shares from before it keep their binding.
+    if s.can_write { a.field("write") } else { a }
+}
+
+/// The encoding of a recipient's write (its writer's signature covers more:
+/// docs/sharing.md, "Write shares").
+pub fn encode_record_write(w: &RecordWrite) -> Aad {
+    Aad::new("row/record_writes")
+        .int(w.id)
+        .int(w.record_id)
+        .int(w.owner_id)
+        .int(w.writer_id)
+        .int(w.base_version)
+        .field(&w.ciphertext)
+        .field(&w.wrapped_dek)
+        .int(w.created_at)
 }
 
 /// The bound encoding of a session row: its user and lifetime. Revocation is not bound:
@@ -361,6 +379,11 @@ pub fn describe(row: &StoredRow) -> (RowId, Aad, &[u8]) {
             encode_group_member(m),
             &m.signature,
         ),
+        StoredRow::RecordWrite(w) => (
+            RowId::RecordWrite(w.id),
+            encode_record_write(w),
+            &w.signature,
+        ),
     }
 }
 
@@ -409,6 +432,7 @@ impl StateDigests {
             RowId::KeyShare(id) => (8, *id, 0),
             RowId::Group(id) => (9, *id, 0),
             RowId::GroupMember(id) => (10, *id, 0),
+            RowId::RecordWrite(id) => (11, *id, 0),
             RowId::Session(_) | RowId::RecordVersion(..) => return None,
         })
     }
@@ -474,6 +498,7 @@ impl StateDigests {
                 8 => RowId::KeyShare(a),
                 9 => RowId::Group(a),
                 10 => RowId::GroupMember(a),
+                11 => RowId::RecordWrite(a),
                 _ => return None,
             };
             let (&present, rest) = bytes.split_first()?;
@@ -1138,6 +1163,25 @@ impl Tx for Sealed<'_> {
             self.written.set(RowId::GroupMember(m.id), None);
         }
         self.inner.delete_group_member(group_id, user_id)
+    }
+    fn put_record_write(&mut self, w: &RecordWrite) -> StoreResult<i64> {
+        let id = self.inner.put_record_write(w)?;
+        let enc = encode_record_write(&RecordWrite { id, ..w.clone() });
+        self.note(RowId::RecordWrite(id), &enc, &w.signature);
+        Ok(id)
+    }
+    fn record_writes(
+        &mut self,
+        owner_id: Option<i64>,
+        record_id: Option<i64>,
+    ) -> StoreResult<Vec<RecordWrite>> {
+        self.inner.record_writes(owner_id, record_id)
+    }
+    fn delete_record_write(&mut self, record_id: i64) -> StoreResult<u64> {
+        for w in self.inner.record_writes(None, Some(record_id))? {
+            self.written.set(RowId::RecordWrite(w.id), None);
+        }
+        self.inner.delete_record_write(record_id)
     }
     fn shared_record(&mut self, owner_id: i64, reference: &str) -> StoreResult<Option<RecordRow>> {
         self.inner.record_by_ref(owner_id, reference)

@@ -582,6 +582,8 @@ pub enum RowId {
     Group(i64),
     /// `group_members` (bound by the manager's signature).
     GroupMember(i64),
+    /// `record_writes` (bound by the writer's signature).
+    RecordWrite(i64),
 }
 
 impl fmt::Display for RowId {
@@ -599,6 +601,7 @@ impl fmt::Display for RowId {
             RowId::KeyShare(id) => write!(f, "key_shares row {id}"),
             RowId::Group(id) => write!(f, "groups row {id}"),
             RowId::GroupMember(id) => write!(f, "group_members row {id}"),
+            RowId::RecordWrite(id) => write!(f, "record_writes row {id}"),
         }
     }
 }
@@ -627,6 +630,8 @@ pub enum StoredRow {
     Group(GroupRow),
     /// A member of a group.
     GroupMember(GroupMember),
+    /// A recipient's write waiting for the record's owner.
+    RecordWrite(RecordWrite),
 }
 
 /// A service account's grant: the owner's records whose names match `pattern` (a glob,
@@ -804,6 +809,8 @@ pub struct RecordShare {
     pub to: Grantee,
     /// The record version whose data key is wrapped.
     pub version: i64,
+    /// Whether the recipient may also write the record's value (`data share --write`).
+    pub can_write: bool,
     /// The data key as an age file to the recipient.
     pub wrapped_dek: Vec<u8>,
     /// The owner's Ed25519 signature (docs/sharing.md, "What a share binds").
@@ -823,6 +830,46 @@ impl fmt::Debug for RecordShare {
             .field("owner_id", &self.owner_id)
             .field("to", &self.to)
             .field("version", &self.version)
+            .field("can_write", &self.can_write)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A new value of a shared record written by a recipient allowed to write it
+/// (docs/sharing.md, "Write shares"): sealed under a new data key, which is wrapped to the
+/// owner and every current recipient, and signed by the writer. It waits here until the
+/// owner's client takes it in as the record's next version.
+#[derive(Clone, PartialEq, Eq)]
+pub struct RecordWrite {
+    /// Database id.
+    pub id: i64,
+    /// The record.
+    pub record_id: i64,
+    /// The record's token (read with the write, not stored in it).
+    pub record_token: String,
+    /// The record's owner.
+    pub owner_id: i64,
+    /// Who wrote it.
+    pub writer_id: i64,
+    /// The record version it replaces.
+    pub base_version: i64,
+    /// The value sealed under the new data key.
+    pub ciphertext: Vec<u8>,
+    /// The new data key as one age file to the owner and every current recipient.
+    pub wrapped_dek: Vec<u8>,
+    /// The writer's Ed25519 signature.
+    pub signature: Vec<u8>,
+    /// Unix seconds.
+    pub created_at: i64,
+}
+
+impl fmt::Debug for RecordWrite {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RecordWrite")
+            .field("id", &self.id)
+            .field("record_id", &self.record_id)
+            .field("writer_id", &self.writer_id)
+            .field("base_version", &self.base_version)
             .finish_non_exhaustive()
     }
 }
@@ -844,6 +891,8 @@ pub struct KeyShare {
     pub to: Grantee,
     /// The key version whose material is wrapped.
     pub version: i64,
+    /// Whether the recipient may also encrypt with the key (`key share --write`).
+    pub can_write: bool,
     /// The material as an age file to the recipient.
     pub wrapped_material: Vec<u8>,
     /// The owner's signature over this version's share.
@@ -861,6 +910,7 @@ impl fmt::Debug for KeyShare {
             .field("key_id", &self.key_id)
             .field("to", &self.to)
             .field("version", &self.version)
+            .field("can_write", &self.can_write)
             .finish_non_exhaustive()
     }
 }

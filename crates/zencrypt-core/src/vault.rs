@@ -643,10 +643,14 @@ impl Vault {
                 recheck(tx, session, permission, action)?;
                 // What this user shared with a group whose keypair was replaced since (a
                 // member removed) is re-encrypted before anything else they do.
+                // Then what recipients allowed to write wrote to this user's records is
+                // taken in as their next versions.
                 let rekeyed = if session.role == Role::Service {
                     Vec::new()
                 } else {
-                    crate::sharing::rekey_group_shares(tx, session, history)?
+                    let mut rows = crate::sharing::rekey_group_shares(tx, session, history)?;
+                    rows.extend(crate::sharing::take_writes(tx, session, history)?);
+                    rows
                 };
                 let (value, mut rows) = f(tx)?;
                 rows.extend(rekeyed);

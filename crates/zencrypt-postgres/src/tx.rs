@@ -14,7 +14,7 @@ use postgres::types::{ToSql, Type};
 use postgres::{Client, Row, SimpleQueryMessage, Statement};
 use zencrypt_core::crypto::kdf::KdfParams;
 use zencrypt_core::model::{
-    AuditEntry, AuditFilter, Credentials, Grantee, GroupMember, GroupRow, IdentityRow, KeyEvent,
+    AuditEntry, AuditFilter, Credentials, Grantee, GroupMember, GroupRow, IdentityRow, KeyEvent, RecordWrite,
     KeyRecord, KeyShare, KeyStatus, KeyVersionRecord, Outcome, RecordFilter, RecordOrder,
     RecordRow, RecordShare, RecoveryWrap, Role, RowId, ServiceGrant, ServiceRecordKey,
     SessionRecord, ShareFilter, StoredRow, UsageEvent, UserKeys, UserRecord, UserStatus,
@@ -192,7 +192,7 @@ fn user_from_row(r: &Row) -> Read<UserRecord> {
 }
 
 const SHARE_COLUMNS: &str = "s.id, s.record_id, r.token, s.owner_id, s.recipient_id, s.version, \
-     s.wrapped_dek, s.signature, s.grant_signature, s.created_at, s.group_id, s.epoch";
+     s.wrapped_dek, s.signature, s.grant_signature, s.created_at, s.group_id, s.epoch, s.can_write";
 
 /// A share's grantee from its columns at `at` (user id, group id, epoch).
 fn grantee_at(r: &Row, at: [usize; 3], what: &'static str) -> Read<Grantee> {
@@ -219,6 +219,24 @@ fn group_from_row(r: &Row) -> Read<GroupRow> {
 
 const MEMBER_COLUMNS: &str = "id, group_id, user_id, epoch, wrapped_identity, signature, added_at";
 
+const WRITE_COLUMNS: &str = "w.id, w.record_id, r.token, w.owner_id, w.writer_id, \
+     w.base_version, w.ciphertext, w.wrapped_dek, w.signature, w.created_at";
+
+fn write_from_row(r: &Row) -> Read<RecordWrite> {
+    Ok(RecordWrite {
+        id: r.try_get(0)?,
+        record_id: r.try_get(1)?,
+        record_token: r.try_get(2)?,
+        owner_id: r.try_get(3)?,
+        writer_id: r.try_get(4)?,
+        base_version: r.try_get(5)?,
+        ciphertext: r.try_get(6)?,
+        wrapped_dek: r.try_get(7)?,
+        signature: r.try_get(8)?,
+        created_at: r.try_get(9)?,
+    })
+}
+
 fn member_from_row(r: &Row) -> Read<GroupMember> {
     Ok(GroupMember {
         id: r.try_get(0)?,
@@ -239,6 +257,7 @@ fn share_from_row(r: &Row) -> Read<RecordShare> {
         owner_id: r.try_get(3)?,
         to: grantee_at(r, [4, 10, 11], "record_shares.recipient_id")?,
         version: r.try_get(5)?,
+        can_write: flag_at(r, 12)?,
         wrapped_dek: r.try_get(6)?,
         signature: r.try_get(7)?,
         grant_signature: r.try_get(8)?,
@@ -247,7 +266,7 @@ fn share_from_row(r: &Row) -> Read<RecordShare> {
 }
 
 const KEY_SHARE_COLUMNS: &str = "id, key_id, key_name, owner_id, recipient_id, version, \
-     wrapped_material, signature, grant_signature, created_at, group_id, epoch";
+     wrapped_material, signature, grant_signature, created_at, group_id, epoch, can_write";
 
 fn key_share_from_row(r: &Row) -> Read<KeyShare> {
     Ok(KeyShare {
@@ -257,6 +276,7 @@ fn key_share_from_row(r: &Row) -> Read<KeyShare> {
         owner_id: r.try_get(3)?,
         to: grantee_at(r, [4, 10, 11], "key_shares.recipient_id")?,
         version: r.try_get(5)?,
+        can_write: flag_at(r, 12)?,
         wrapped_material: r.try_get(6)?,
         signature: r.try_get(7)?,
         grant_signature: r.try_get(8)?,
@@ -823,7 +843,8 @@ impl Tx for PgTx<'_> {
             RowId::RecordShare(_)
             | RowId::KeyShare(_)
             | RowId::Group(_)
-            | RowId::GroupMember(_) => Ok(0),
+            | RowId::GroupMember(_)
+            | RowId::RecordWrite(_) => Ok(0),
         }
         .map(drop)
     }
@@ -839,7 +860,7 @@ impl Tx for PgTx<'_> {
             },
         };
         let mut going = true;
-        let scans: [(String, ToStored); 10] = [
+        let scans: [(String, ToStored); 11] = [
             (
                 format!("SELECT {USER_COLUMNS} FROM users ORDER BY id"),
                 |r| user_from_row(r).map(StoredRow::User),
@@ -884,6 +905,10 @@ impl Tx for PgTx<'_> {
             (
                 format!("SELECT {MEMBER_COLUMNS} FROM group_members ORDER BY id"),
                 |r| member_from_row(r).map(StoredRow::GroupMember),
+            ),
+            (
+                format!("SELECT {WRITE_COLUMNS} FROM record_writes w JOIN records r ON r.id = w.record_id ORDER BY w.id"),
+                |r| write_from_row(r).map(StoredRow::RecordWrite),
             ),
         ];
         for (sql, map) in scans {
@@ -1372,6 +1397,7 @@ impl Tx for PgTx<'_> {
             args![id],
         )?;
         self.exec("DELETE FROM record_shares WHERE record_id = $1", args![id])?;
+        self.exec("DELETE FROM record_writes WHERE record_id = $1", args![id])?;
         self.exec(
             "WITH gone AS (DELETE FROM records WHERE id = $1 RETURNING id) \
              SELECT setval('records_id_high', g.id) FROM (SELECT max(id) AS id FROM gone) g \
@@ -1634,12 +1660,13 @@ impl Tx for PgTx<'_> {
         let id = self.one(
             &format!(
                 "INSERT INTO key_shares (id, key_id, key_name, owner_id, recipient_id, version, \
-                 wrapped_material, signature, grant_signature, created_at, group_id, epoch) \
-                 SELECT coalesce(max(id), 0) + 1, $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11 \
-                 FROM key_shares ON CONFLICT {target} DO UPDATE SET \
+                 wrapped_material, signature, grant_signature, created_at, group_id, epoch, \
+                 can_write) \
+                 SELECT coalesce(max(id), 0) + 1, $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, \
+                 $12 FROM key_shares ON CONFLICT {target} DO UPDATE SET \
                  key_name = excluded.key_name, wrapped_material = excluded.wrapped_material, \
                  signature = excluded.signature, grant_signature = excluded.grant_signature, \
-                 epoch = excluded.epoch RETURNING id"
+                 epoch = excluded.epoch, can_write = excluded.can_write RETURNING id"
             ),
             args![
                 sh.key_id,
@@ -1652,7 +1679,8 @@ impl Tx for PgTx<'_> {
                 sh.grant_signature,
                 sh.created_at,
                 group,
-                epoch
+                epoch,
+                i64::from(sh.can_write)
             ],
             |r| Ok(r.try_get::<_, i64>(0)?),
         )?;
@@ -1698,12 +1726,13 @@ impl Tx for PgTx<'_> {
         let id = self.one(
             &format!(
                 "INSERT INTO record_shares (id, record_id, owner_id, recipient_id, version, \
-                 wrapped_dek, signature, created_at, grant_signature, group_id, epoch) \
-                 SELECT coalesce(max(id), 0) + 1, $1, $2, $3, $4, $5, $6, $7, $8, $9, $10 \
+                 wrapped_dek, signature, created_at, grant_signature, group_id, epoch, can_write) \
+                 SELECT coalesce(max(id), 0) + 1, $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11 \
                  FROM record_shares ON CONFLICT {target} DO UPDATE SET \
                  owner_id = excluded.owner_id, version = excluded.version, \
                  wrapped_dek = excluded.wrapped_dek, signature = excluded.signature, \
-                 grant_signature = excluded.grant_signature, epoch = excluded.epoch RETURNING id"
+                 grant_signature = excluded.grant_signature, epoch = excluded.epoch, \
+                 can_write = excluded.can_write RETURNING id"
             ),
             args![
                 sh.record_id,
@@ -1715,7 +1744,8 @@ impl Tx for PgTx<'_> {
                 sh.created_at,
                 sh.grant_signature,
                 group,
-                epoch
+                epoch,
+                i64::from(sh.can_write)
             ],
             |r| Ok(r.try_get::<_, i64>(0)?),
         )?;
@@ -1843,6 +1873,52 @@ impl Tx for PgTx<'_> {
         self.exec(
             "DELETE FROM group_members WHERE group_id = $1 AND user_id = $2",
             args![group_id, user_id],
+        )
+    }
+
+    fn put_record_write(&mut self, w: &RecordWrite) -> StoreResult<i64> {
+        let id = self.one(
+            "INSERT INTO record_writes (id, record_id, owner_id, writer_id, base_version, \
+             ciphertext, wrapped_dek, signature, created_at) \
+             SELECT coalesce(max(id), 0) + 1, $1, $2, $3, $4, $5, $6, $7, $8 FROM record_writes \
+             ON CONFLICT (record_id) DO UPDATE SET owner_id = excluded.owner_id, \
+             writer_id = excluded.writer_id, base_version = excluded.base_version, \
+             ciphertext = excluded.ciphertext, wrapped_dek = excluded.wrapped_dek, \
+             signature = excluded.signature, created_at = excluded.created_at RETURNING id",
+            args![
+                w.record_id,
+                w.owner_id,
+                w.writer_id,
+                w.base_version,
+                w.ciphertext,
+                w.wrapped_dek,
+                w.signature,
+                w.created_at
+            ],
+            |r| Ok(r.try_get::<_, i64>(0)?),
+        )?;
+        id.ok_or_else(|| StoreError::Invalid {
+            what: "record_writes: no id returned".into(),
+        })
+    }
+
+    fn record_writes(
+        &mut self,
+        owner_id: Option<i64>,
+        record_id: Option<i64>,
+    ) -> StoreResult<Vec<RecordWrite>> {
+        let sql = format!(
+            "SELECT {WRITE_COLUMNS} FROM record_writes w JOIN records r ON r.id = w.record_id \
+             WHERE ($1::BIGINT IS NULL OR w.owner_id = $1) AND ($2::BIGINT IS NULL OR w.record_id = $2) \
+             ORDER BY w.record_id"
+        );
+        self.all(&sql, args![owner_id, record_id], write_from_row)
+    }
+
+    fn delete_record_write(&mut self, record_id: i64) -> StoreResult<u64> {
+        self.exec(
+            "DELETE FROM record_writes WHERE record_id = $1",
+            args![record_id],
         )
     }
 

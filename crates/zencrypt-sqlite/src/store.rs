@@ -14,7 +14,7 @@ use rusqlite::types::{Value as SqlValue, ValueRef};
 use zencrypt_core::crypto::kdf::KdfParams;
 use zencrypt_core::fsutil;
 use zencrypt_core::model::{
-    AuditEntry, AuditFilter, Credentials, Grantee, GroupMember, GroupRow, IdentityRow, KeyEvent,
+    AuditEntry, AuditFilter, Credentials, Grantee, GroupMember, GroupRow, IdentityRow, KeyEvent, RecordWrite,
     KeyRecord, KeyShare, KeyStatus, KeyVersionRecord, Outcome, RecordFilter, RecordOrder,
     RecordRow, RecordShare, RecoveryWrap, Role, RowId, ServiceGrant, ServiceRecordKey,
     SessionRecord, ShareFilter, StoredRow, UsageEvent, UserKeys, UserRecord, UserStatus,
@@ -419,7 +419,7 @@ fn grant_from_row(r: &Row<'_>) -> rusqlite::Result<ServiceGrant> {
 }
 
 const SHARE_COLUMNS: &str = "s.id, s.record_id, r.token, s.owner_id, s.recipient_id, s.version, \
-     s.wrapped_dek, s.signature, s.grant_signature, s.created_at, s.group_id, s.epoch";
+     s.wrapped_dek, s.signature, s.grant_signature, s.created_at, s.group_id, s.epoch, s.can_write";
 
 /// A share's grantee from its columns at `at` (user id, group id, epoch).
 fn grantee_at(r: &Row<'_>, at: [usize; 3]) -> rusqlite::Result<Grantee> {
@@ -440,6 +440,7 @@ fn share_from_row(r: &Row<'_>) -> rusqlite::Result<RecordShare> {
         owner_id: r.get(3)?,
         to: grantee_at(r, [4, 10, 11])?,
         version: r.get(5)?,
+        can_write: r.get::<_, i64>(12)? != 0,
         wrapped_dek: r.get(6)?,
         signature: r.get(7)?,
         grant_signature: r.get(8)?,
@@ -448,7 +449,7 @@ fn share_from_row(r: &Row<'_>) -> rusqlite::Result<RecordShare> {
 }
 
 const KEY_SHARE_COLUMNS: &str = "id, key_id, key_name, owner_id, recipient_id, version, \
-     wrapped_material, signature, grant_signature, created_at, group_id, epoch";
+     wrapped_material, signature, grant_signature, created_at, group_id, epoch, can_write";
 
 const GROUP_COLUMNS: &str =
     "id, name, manager_id, recipient, epoch, history, members_digest, signature, created_at";
@@ -468,6 +469,24 @@ fn group_from_row(r: &Row<'_>) -> rusqlite::Result<GroupRow> {
 }
 
 const MEMBER_COLUMNS: &str = "id, group_id, user_id, epoch, wrapped_identity, signature, added_at";
+
+const WRITE_COLUMNS: &str = "w.id, w.record_id, r.token, w.owner_id, w.writer_id, \
+     w.base_version, w.ciphertext, w.wrapped_dek, w.signature, w.created_at";
+
+fn write_from_row(r: &Row<'_>) -> rusqlite::Result<RecordWrite> {
+    Ok(RecordWrite {
+        id: r.get(0)?,
+        record_id: r.get(1)?,
+        record_token: r.get(2)?,
+        owner_id: r.get(3)?,
+        writer_id: r.get(4)?,
+        base_version: r.get(5)?,
+        ciphertext: r.get(6)?,
+        wrapped_dek: r.get(7)?,
+        signature: r.get(8)?,
+        created_at: r.get(9)?,
+    })
+}
 
 fn member_from_row(r: &Row<'_>) -> rusqlite::Result<GroupMember> {
     Ok(GroupMember {
@@ -489,6 +508,7 @@ fn key_share_from_row(r: &Row<'_>) -> rusqlite::Result<KeyShare> {
         owner_id: r.get(3)?,
         to: grantee_at(r, [4, 10, 11])?,
         version: r.get(5)?,
+        can_write: r.get::<_, i64>(12)? != 0,
         wrapped_material: r.get(6)?,
         signature: r.get(7)?,
         grant_signature: r.get(8)?,
@@ -960,7 +980,8 @@ impl Tx for SqliteTx<'_> {
             RowId::RecordShare(_)
             | RowId::KeyShare(_)
             | RowId::Group(_)
-            | RowId::GroupMember(_) => Ok(0),
+            | RowId::GroupMember(_)
+            | RowId::RecordWrite(_) => Ok(0),
         }
         .map(drop)
     }
@@ -1032,6 +1053,9 @@ impl Tx for SqliteTx<'_> {
             &format!("SELECT {MEMBER_COLUMNS} FROM group_members"),
             |r| { member_from_row(r).map(StoredRow::GroupMember) }
         );
+        scan!(&format!("SELECT {WRITE_COLUMNS} FROM record_writes w JOIN records r ON r.id = w.record_id"), |r| {
+            write_from_row(r).map(StoredRow::RecordWrite)
+        });
         Ok(())
     }
 
@@ -1551,6 +1575,10 @@ impl Tx for SqliteTx<'_> {
             "DELETE FROM record_shares WHERE record_id = ?1",
             params![id],
         )?;
+        self.exec(
+            "DELETE FROM record_writes WHERE record_id = ?1",
+            params![id],
+        )?;
         self.exec("DELETE FROM records WHERE id = ?1", params![id])
             .map(drop)
     }
@@ -1842,12 +1870,12 @@ impl Tx for SqliteTx<'_> {
         let id = self.one(
             &format!(
                 "INSERT INTO key_shares (key_id, key_name, owner_id, recipient_id, version, \
-                 wrapped_material, signature, grant_signature, created_at, group_id, epoch) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) \
+                 wrapped_material, signature, grant_signature, created_at, group_id, epoch, \
+                 can_write) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12) \
                  ON CONFLICT {target} DO UPDATE SET \
                  key_name = excluded.key_name, wrapped_material = excluded.wrapped_material, \
                  signature = excluded.signature, grant_signature = excluded.grant_signature, \
-                 epoch = excluded.epoch RETURNING id"
+                 epoch = excluded.epoch, can_write = excluded.can_write RETURNING id"
             ),
             params![
                 sh.key_id,
@@ -1860,7 +1888,8 @@ impl Tx for SqliteTx<'_> {
                 sh.grant_signature,
                 sh.created_at,
                 group,
-                epoch
+                epoch,
+                i64::from(sh.can_write)
             ],
             |r| r.get::<_, i64>(0),
         )?;
@@ -1912,12 +1941,12 @@ impl Tx for SqliteTx<'_> {
         let id = self.one(
             &format!(
                 "INSERT INTO record_shares (record_id, owner_id, recipient_id, version, \
-                 wrapped_dek, signature, created_at, grant_signature, group_id, epoch) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) \
+                 wrapped_dek, signature, created_at, grant_signature, group_id, epoch, can_write) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) \
                  ON CONFLICT {target} DO UPDATE SET owner_id = excluded.owner_id, \
                  version = excluded.version, wrapped_dek = excluded.wrapped_dek, \
                  signature = excluded.signature, grant_signature = excluded.grant_signature, \
-                 epoch = excluded.epoch RETURNING id"
+                 epoch = excluded.epoch, can_write = excluded.can_write RETURNING id"
             ),
             params![
                 sh.record_id,
@@ -1929,7 +1958,8 @@ impl Tx for SqliteTx<'_> {
                 sh.created_at,
                 sh.grant_signature,
                 group,
-                epoch
+                epoch,
+                i64::from(sh.can_write)
             ],
             |r| r.get::<_, i64>(0),
         )?;
@@ -2069,6 +2099,58 @@ impl Tx for SqliteTx<'_> {
         self.exec(
             "DELETE FROM group_members WHERE group_id = ?1 AND user_id = ?2",
             params![group_id, user_id],
+        )
+        .map(|n| n as u64)
+    }
+
+    fn put_record_write(&mut self, w: &RecordWrite) -> StoreResult<i64> {
+        self.scrub.set(true);
+        let id = self.one(
+            "INSERT INTO record_writes (record_id, owner_id, writer_id, base_version, \
+             ciphertext, wrapped_dek, signature, created_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) \
+             ON CONFLICT (record_id) DO UPDATE SET owner_id = excluded.owner_id, \
+             writer_id = excluded.writer_id, base_version = excluded.base_version, \
+             ciphertext = excluded.ciphertext, wrapped_dek = excluded.wrapped_dek, \
+             signature = excluded.signature, created_at = excluded.created_at RETURNING id",
+            params![
+                w.record_id,
+                w.owner_id,
+                w.writer_id,
+                w.base_version,
+                w.ciphertext,
+                w.wrapped_dek,
+                w.signature,
+                w.created_at
+            ],
+            |r| r.get::<_, i64>(0),
+        )?;
+        id.ok_or_else(|| StoreError::Invalid {
+            what: "record_writes: no id returned".into(),
+        })
+    }
+
+    fn record_writes(
+        &mut self,
+        owner_id: Option<i64>,
+        record_id: Option<i64>,
+    ) -> StoreResult<Vec<RecordWrite>> {
+        self.all(
+            &format!(
+                "SELECT {WRITE_COLUMNS} FROM record_writes w JOIN records r ON r.id = w.record_id \
+                 WHERE (?1 IS NULL OR w.owner_id = ?1) AND (?2 IS NULL OR w.record_id = ?2) \
+                 ORDER BY w.record_id"
+            ),
+            params![owner_id, record_id],
+            write_from_row,
+        )
+    }
+
+    fn delete_record_write(&mut self, record_id: i64) -> StoreResult<u64> {
+        self.scrub.set(true);
+        self.exec(
+            "DELETE FROM record_writes WHERE record_id = ?1",
+            params![record_id],
         )
         .map(|n| n as u64)
     }

@@ -201,11 +201,22 @@ pub fn wrap_key_to_age(recipient: &age::x25519::Recipient, key: &Key32) -> Optio
     wrap_secret_to(recipient, &key.expose()[..])
 }
 
+/// A 32-byte key wrapped to several X25519 age recipients at once, as one standard age
+/// file that each of them opens.
+pub fn wrap_key_to_many(recipients: &[age::x25519::Recipient], key: &Key32) -> Option<Vec<u8>> {
+    wrap_secret_to_many(recipients, &key.expose()[..])
+}
+
 /// A short secret wrapped to an X25519 recipient as a standard age file.
 fn wrap_secret_to(to: &age::x25519::Recipient, secret: &[u8]) -> Option<Vec<u8>> {
-    let mut wrapped = Vec::with_capacity(256);
+    wrap_secret_to_many(std::slice::from_ref(to), secret)
+}
+
+/// A short secret wrapped to X25519 recipients as a standard age file.
+fn wrap_secret_to_many(to: &[age::x25519::Recipient], secret: &[u8]) -> Option<Vec<u8>> {
+    let mut wrapped = Vec::with_capacity(128 + 96 * to.len());
     super::agefile::encrypt(
-        std::slice::from_ref(to),
+        to,
         &mut &secret[..],
         &mut wrapped,
         false,

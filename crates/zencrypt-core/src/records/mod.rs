@@ -118,7 +118,7 @@ impl std::fmt::Debug for GetOutcome {
     }
 }
 
-fn value_aad(owner_id: UserId, record_id: RecordId) -> Aad {
+pub(crate) fn value_aad(owner_id: UserId, record_id: RecordId) -> Aad {
     Aad::new("record-value").int(owner_id).int(record_id)
 }
 
@@ -1060,7 +1060,9 @@ impl Vault {
     }
 
     /// Replaces a record's value (new data key, version + 1), optionally only if it is
-    /// at `if_version`.
+    /// at `if_version`. A record another user shared with the session user for writing
+    /// (`OWNER:NAME`, or its token) gets the value as a signed write its owner's client
+    /// takes in (docs/sharing.md, "Write shares"); the result names the owner then.
     pub fn data_update(
         &mut self,
         session: &Session,
@@ -1068,7 +1070,7 @@ impl Vault {
         value: &[u8],
         if_version: Option<i64>,
         password: Option<&SecretString>,
-    ) -> Result<RecordRow> {
+    ) -> Result<RecordInfo> {
         let history = self.policy.history;
         self.authorized(
             session,
@@ -1076,6 +1078,23 @@ impl Vault {
             AuditAction::DataUpdate,
             reference,
             |tx| {
+                let own = if reference.contains(':') {
+                    None
+                } else {
+                    tx.record_by_ref(session.user_id.0, reference)?
+                };
+                if own.is_none()
+                    && let Some(w) = crate::sharing::write_shared(
+                        tx, session, reference, value, if_version,
+                    )?
+                {
+                    let detail = json!({
+                        "owner": w.owner,
+                        "version": w.version,
+                        "bytes": value.len(),
+                    });
+                    return Ok((w, detail));
+                }
                 let row = load_readable(tx, session.user_id, reference)?;
                 if let Some(v) = if_version
                     && v != row.version
@@ -1088,7 +1107,7 @@ impl Vault {
                 let mut ring = Keyring::new(session, password);
                 let row = update_in(tx, session, &mut ring, row, value, history)?;
                 let detail = json!({ "version": row.version, "bytes": value.len() });
-                Ok((row, detail))
+                Ok((record_info(&row, None), detail))
             },
         )
     }

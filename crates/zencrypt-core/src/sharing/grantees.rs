@@ -124,6 +124,11 @@ impl Opener {
     pub(crate) fn unwrap(&self, wrapped: &[u8]) -> Option<Key32> {
         crate::crypto::keypair::unwrap_key_with_any(&[&self.identity], wrapped)
     }
+
+    /// The private key itself.
+    pub(crate) fn into_identity(self) -> age::x25519::Identity {
+        self.identity
+    }
 }
 
 /// The session user's opener of a share with `to`; `None` when the share is not for them

@@ -103,7 +103,7 @@ fn members_digest(members: &[GroupMember]) -> Vec<u8> {
         "zencrypt group members v1",
         members
             .iter()
-            .map(|m| (Grantee::User(m.user_id), m.added_at)),
+            .map(|m| (Grantee::User(m.user_id), m.added_at, false)),
     )
     .unwrap_or_default()
 }

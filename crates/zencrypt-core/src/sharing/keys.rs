@@ -17,11 +17,21 @@ pub struct KeyShared {
     pub pinned_now: bool,
     /// The versions given (every version that may still decrypt).
     pub versions: Vec<i64>,
+    /// Whether they may also encrypt with it.
+    pub write: bool,
+    /// Whether an existing share's access was changed (rather than a new share made).
+    pub changed: bool,
 }
 
 /// The grant the owner signs once per shared key: who (a user, or a group whatever its
 /// epoch) may decrypt with which key.
-fn key_grant_message(key_id: i64, owner_id: i64, to: Grantee, created_at: i64) -> Vec<u8> {
+fn key_grant_message(
+    key_id: i64,
+    owner_id: i64,
+    to: Grantee,
+    can_write: bool,
+    created_at: i64,
+) -> Vec<u8> {
     let (label, id) = match to {
         Grantee::User(id) => ("zencrypt key grant v1", id),
         Grantee::Group { id, .. } => ("zencrypt key group grant v1", id),
@@ -30,7 +40,7 @@ fn key_grant_message(key_id: i64, owner_id: i64, to: Grantee, created_at: i64) -
         .int(key_id)
         .int(owner_id)
         .int(id)
-        .field("decrypt")
+        .field(if can_write { "encrypt" } else { "decrypt" })
         .int(created_at)
         .as_bytes()
         .to_vec()
@@ -52,10 +62,13 @@ fn key_share_message(s: &KeyShare, recipient: &Fingerprint) -> Vec<u8> {
             .int(id)
             .int(epoch),
     };
-    a.field(recipient.0)
+    let a = a
+        .field(recipient.0)
         .int(s.version)
         .field(Sha256::digest(&s.wrapped_material))
-        .int(s.created_at)
+        .int(s.created_at);
+    // Appended only for a write grant, so read shares keep their signatures.
+    if s.can_write { a.field("encrypt") } else { a }
         .as_bytes()
         .to_vec()
 }
@@ -64,7 +77,7 @@ fn key_share_message(s: &KeyShare, recipient: &Fingerprint) -> Vec<u8> {
 fn key_share_digest(shares: &[KeyShare]) -> Option<Vec<u8>> {
     grants_digest(
         "zencrypt key shares v1",
-        shares.iter().map(|s| (s.to, s.created_at)),
+        shares.iter().map(|s| (s.to, s.created_at, s.can_write)),
     )
 }
 
@@ -84,6 +97,7 @@ fn make_key_share(
     material: &Key32,
     to: &Wrapping,
     created_at: i64,
+    can_write: bool,
 ) -> Result<KeyShare> {
     let wrapped = wrap_key_to_recipient(&to.recipient, material)?;
     let mut share = KeyShare {
@@ -93,10 +107,17 @@ fn make_key_share(
         owner_id: key.owner_id,
         to: to.to,
         version,
+        can_write,
         wrapped_material: wrapped,
         signature: Vec::new(),
         grant_signature: owner
-            .sign(&key_grant_message(key.id, key.owner_id, to.to, created_at))
+            .sign(&key_grant_message(
+                key.id,
+                key.owner_id,
+                to.to,
+                can_write,
+                created_at,
+            ))
             .to_vec(),
         created_at,
     };
@@ -134,7 +155,7 @@ pub(crate) fn reshare_key(
     for g in grants {
         if g.owner_id != key.owner_id
             || !me.public().verifies(
-                &key_grant_message(key.id, key.owner_id, g.to, g.created_at),
+                &key_grant_message(key.id, key.owner_id, g.to, g.can_write, g.created_at),
                 &g.grant_signature,
             )
         {
@@ -144,7 +165,15 @@ pub(crate) fn reshare_key(
         else {
             continue;
         };
-        let share = make_key_share(&me, key, version, material, &target, g.created_at)?;
+        let share = make_key_share(
+            &me,
+            key,
+            version,
+            material,
+            &target,
+            g.created_at,
+            g.can_write,
+        )?;
         tx.put_key_share(&share)?;
     }
     Ok(())
@@ -202,6 +231,58 @@ pub(crate) fn shared_key_material(
     first_error.map_or(Ok(None), Err)
 }
 
+/// The latest version of a key shared with the session user that they may encrypt with
+/// (`OWNER:NAME`, shared with `--write`), for `encrypt --key`: the owner's signatures
+/// checked as for decryption. Returns the key's display name, its id, the version, the
+/// owner and the material. A key shared for decryption only is refused (exit 6).
+pub(crate) fn shared_key_to_encrypt(
+    tx: &mut dyn Tx,
+    session: &Session,
+    reference: &str,
+) -> Result<(String, i64, i64, UserId, Key32)> {
+    let not_shared = || {
+        Error::NotFound(format!(
+            "no key '{reference}' is shared with you (`zencrypt key list --shared-with-me`)"
+        ))
+    };
+    let (owner_name, key_name) = reference.split_once(':').ok_or_else(not_shared)?;
+    let owner = tx
+        .user_by_name(owner_name)?
+        .filter(|u| u.role != Role::Service)
+        .ok_or_else(not_shared)?;
+    let mut shares: Vec<KeyShare> = Vec::new();
+    for s in tx.key_shares(None, None)? {
+        if s.owner_id == owner.id && s.key_name == key_name {
+            shares.push(s);
+        }
+    }
+    let Some(latest) = shares.iter().map(|s| s.version).max() else {
+        return Err(not_shared());
+    };
+    shares.retain(|s| s.version == latest);
+    shares.sort_by_key(|s| (!s.can_write, s.to != Grantee::User(session.user_id.0)));
+    let mut readable = None;
+    for share in &shares {
+        match open_key_share(tx, session, share)? {
+            Some((shown, owner_id, material)) if share.can_write => {
+                return Ok((shown, share.key_id, latest, owner_id, material));
+            }
+            Some((shown, ..)) => {
+                readable.get_or_insert(shown);
+            }
+            None => {}
+        }
+    }
+    match readable {
+        Some(shown) => Err(Error::Conflict(format!(
+            "key '{shown}' is shared with you to decrypt only: ask {} to share it with --write \
+             to encrypt with it",
+            owner.username
+        ))),
+        None => Err(not_shared()),
+    }
+}
+
 /// One shared key version opened for the session user (see [`shared_key_material`]);
 /// `None` when it is not for them.
 fn open_key_share(
@@ -255,12 +336,14 @@ impl Vault {
     /// Shares one of the session user's named keys with `with`, a user or a `@group`:
     /// every version that may still decrypt, wrapped to their pinned key (a group's current
     /// key) and signed; later versions follow at each rotation. They can decrypt files
-    /// encrypted under the key, not encrypt with it.
+    /// encrypted under the key and, with `write`, encrypt with its latest version
+    /// (`encrypt --key OWNER:NAME`). Sharing again with the other access changes the grant.
     pub fn key_share(
         &mut self,
         session: &Session,
         name: &str,
         with: &str,
+        write: bool,
         confirmed: Option<Fingerprint>,
     ) -> Result<KeyShared> {
         let target = format!("{name} -> {with}");
@@ -278,13 +361,22 @@ impl Vault {
                 }
                 let (to, shown_name, pinned_now) =
                     new_target(tx, session, with, "the key", confirmed)?;
-                if all.iter().any(|s| s.to.who() == to.to.who()) {
+                let existing = all.iter().find(|s| s.to.who() == to.to.who());
+                if let Some(s) = existing
+                    && s.can_write == write
+                {
                     return Err(Error::Conflict(format!(
-                        "key '{name}' is already shared with {shown_name}"
+                        "key '{name}' is already shared with {shown_name} ({})",
+                        if write { "decrypt and encrypt" } else { "decrypt only" }
                     )));
                 }
+                let changed = existing.is_some();
+                let now = existing.map_or_else(crate::duration::now, |s| s.created_at);
+                if changed {
+                    // The grant changes: every version is wrapped and signed again.
+                    tx.delete_key_shares(key.id, Some(to.to.who()), None)?;
+                }
                 let (me, _) = own_keypair(tx, session)?;
-                let now = crate::duration::now();
                 let mut versions = Vec::new();
                 for v in key.min_decrypt_version.max(1)..=key.latest_version {
                     let material = crate::keys::material(
@@ -293,7 +385,7 @@ impl Vault {
                         &key,
                         crate::ids::KeyVersion(v),
                     )?;
-                    let share = make_key_share(&me, &key, v, &material, &to, now)?;
+                    let share = make_key_share(&me, &key, v, &material, &to, now, write)?;
                     tx.put_key_share(&share)?;
                     versions.push(v);
                 }
@@ -304,6 +396,8 @@ impl Vault {
                     "fingerprint": to.fingerprint.to_string(),
                     "versions": versions,
                     "pinned_now": pinned_now,
+                    "write": write,
+                    "changed": changed,
                 });
                 Ok((
                     KeyShared {
@@ -312,6 +406,8 @@ impl Vault {
                         fingerprint: to.fingerprint,
                         pinned_now,
                         versions,
+                        write,
+                        changed,
                     },
                     detail,
                 ))

@@ -39,15 +39,17 @@ mod grantees;
 mod groups;
 mod keys;
 mod records;
+mod writes;
 
 use grantees::{Wrapping, current_target, grantee_name, named_grantee, new_target, opener};
 pub(crate) use groups::rekey_group_shares;
 pub use groups::{GroupInfo, GroupSummary, MemberAdded, MemberRemoved};
 
 pub use keys::KeyShared;
-pub(crate) use keys::{end_key_shares, reshare_key, shared_key_material};
+pub(crate) use keys::{end_key_shares, reshare_key, shared_key_material, shared_key_to_encrypt};
 pub use records::{ShareInfo, Shared, SharedWithMe, Unshared};
 pub(crate) use records::{end_shares, end_shares_of_key, read_shared, reshare};
+pub(crate) use writes::{take_writes, write_shared};
 
 /// A user's public key as others see it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -595,11 +597,18 @@ impl Vault {
     }
 }
 
-/// The digest of a set of grants (user or group, creation time), bound in the record,
-/// key or group row they belong to: `None` for none. `label` tells the kinds apart.
-fn grants_digest(label: &str, grants: impl Iterator<Item = (Grantee, i64)>) -> Option<Vec<u8>> {
+/// The digest of a set of grants (user or group, creation time, whether it allows
+/// writing), bound in the record, key or group row they belong to: `None` for none.
+/// `label` tells the kinds apart. A grant that allows writing adds a mark (read grants
+/// hash as they did before write grants existed), so a write grant put back after the
+/// owner narrowed it is refused.
+fn grants_digest(
+    label: &str,
+    grants: impl Iterator<Item = (Grantee, i64, bool)>,
+) -> Option<Vec<u8>> {
     use sha2::{Digest as _, Sha256};
-    let mut grants: Vec<(Grantee, i64)> = grants.map(|(g, at)| (g.who(), at)).collect();
+    let mut grants: Vec<(Grantee, i64, bool)> =
+        grants.map(|(g, at, w)| (g.who(), at, w)).collect();
     grants.sort_unstable();
     grants.dedup();
     if grants.is_empty() {
@@ -607,7 +616,7 @@ fn grants_digest(label: &str, grants: impl Iterator<Item = (Grantee, i64)>) -> O
     }
     let mut h = Sha256::new();
     h.update(label.as_bytes());
-    for (to, created) in grants {
+    for (to, created, write) in grants {
         match to {
             Grantee::User(id) => h.update(id.to_be_bytes()),
             Grantee::Group { id, .. } => {
@@ -616,6 +625,9 @@ fn grants_digest(label: &str, grants: impl Iterator<Item = (Grantee, i64)>) -> O
             }
         }
         h.update(created.to_be_bytes());
+        if write {
+            h.update(b"write");
+        }
     }
     Some(h.finalize().to_vec())
 }

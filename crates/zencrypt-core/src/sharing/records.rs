@@ -15,6 +15,8 @@ pub struct ShareInfo {
     pub with: String,
     /// Unix seconds it was first shared with them.
     pub since: i64,
+    /// Whether they may also write it.
+    pub write: bool,
 }
 
 /// One record shared with the session user, as `data list --shared-with-me` shows it.
@@ -32,6 +34,8 @@ pub struct SharedWithMe {
     pub since: i64,
     /// The group it reaches the session user through (`@group`), if not directly.
     pub via: Option<String>,
+    /// Whether the session user may also write it.
+    pub write: bool,
 }
 
 /// What `data unshare` did.
@@ -61,19 +65,27 @@ pub struct Shared {
     pub fingerprint: Fingerprint,
     /// Whether the recipient's key was pinned just now (first use).
     pub pinned_now: bool,
+    /// Whether they may also write it.
+    pub write: bool,
+    /// Whether an existing share's access was changed (rather than a new share made).
+    pub changed: bool,
+}
+
+/// The access a record grant gives, as signed.
+fn access(can_write: bool) -> &'static str {
+    if can_write { "write" } else { "read" }
 }
 
 /// What the owner signs for a share: the record as the recipient will read it (id, token,
 /// owner, name, version, expiry), the recipient (a user, or a group at an epoch) and the
-/// key they were pinned with (a group's key at that epoch), the access (read), the
-/// wrapped data key and the share's creation time.
-fn share_message(
+/// key they were pinned with (a group's key at that epoch), the access (read, or read and
+/// write), the wrapped data key and the share's creation time.
+pub(super) fn share_message(
     row: &RecordRow,
-    to: Grantee,
+    share: &RecordShare,
     recipient: &Fingerprint,
-    wrapped_dek: &[u8],
-    created_at: i64,
 ) -> Vec<u8> {
+    let (to, wrapped_dek, created_at) = (share.to, &share.wrapped_dek, share.created_at);
     use sha2::{Digest as _, Sha256};
     let label = match to {
         Grantee::User(_) => "zencrypt share v1",
@@ -94,7 +106,7 @@ fn share_message(
         Grantee::Group { id, epoch } => a.int(id).int(epoch),
     };
     a.field(recipient.0)
-        .field("read")
+        .field(access(share.can_write))
         .field(Sha256::digest(wrapped_dek))
         .field(Sha256::digest(&row.ciphertext))
         .int(created_at)
@@ -105,7 +117,7 @@ fn share_message(
 /// What the owner signs once per share, whatever the version: who (a user, or a group
 /// whatever its epoch) may read which record. The owner's client checks it before it
 /// wraps a new data key for a share row, so a row a database writer inserted gets nothing.
-fn grant_message(row: &RecordRow, to: Grantee, created_at: i64) -> Vec<u8> {
+fn grant_message(row: &RecordRow, to: Grantee, can_write: bool, created_at: i64) -> Vec<u8> {
     let (label, id) = match to {
         Grantee::User(id) => ("zencrypt share grant v1", id),
         Grantee::Group { id, .. } => ("zencrypt group share grant v1", id),
@@ -115,18 +127,18 @@ fn grant_message(row: &RecordRow, to: Grantee, created_at: i64) -> Vec<u8> {
         .field(&row.token)
         .int(row.owner_id)
         .int(id)
-        .field("read")
+        .field(access(can_write))
         .int(created_at)
         .as_bytes()
         .to_vec()
 }
 
 /// Whether a share row carries its owner's grant signature for this record.
-fn grant_ok(owner: &PublicKeys, row: &RecordRow, share: &RecordShare) -> bool {
+pub(super) fn grant_ok(owner: &PublicKeys, row: &RecordRow, share: &RecordShare) -> bool {
     share.owner_id == row.owner_id
         && share.record_id == row.id
         && owner.verifies(
-            &grant_message(row, share.to, share.created_at),
+            &grant_message(row, share.to, share.can_write, share.created_at),
             &share.grant_signature,
         )
 }
@@ -138,30 +150,27 @@ fn make_share(
     to: &Wrapping,
     dek: &Key32,
     created_at: i64,
+    can_write: bool,
 ) -> Result<RecordShare> {
-    let wrapped = wrap_key_to_recipient(&to.recipient, dek)?;
-    let grant_signature = owner.sign(&grant_message(row, to.to, created_at)).to_vec();
-    let signature = owner
-        .sign(&share_message(
-            row,
-            to.to,
-            &to.fingerprint,
-            &wrapped,
-            created_at,
-        ))
-        .to_vec();
-    Ok(RecordShare {
+    let mut share = RecordShare {
         id: 0,
         record_id: row.id,
         record_token: row.token.clone(),
         owner_id: row.owner_id,
         to: to.to,
         version: row.version,
-        wrapped_dek: wrapped,
-        signature,
-        grant_signature,
+        can_write,
+        wrapped_dek: wrap_key_to_recipient(&to.recipient, dek)?,
+        signature: Vec::new(),
+        grant_signature: owner
+            .sign(&grant_message(row, to.to, can_write, created_at))
+            .to_vec(),
         created_at,
-    })
+    };
+    share.signature = owner
+        .sign(&share_message(row, &share, &to.fingerprint))
+        .to_vec();
+    Ok(share)
 }
 
 /// Wraps a record's new data key for every user and group it is shared with, each checked
@@ -206,7 +215,9 @@ pub(crate) fn reshare(
             }
             let what = format!("record '{}'", row.name.as_deref().unwrap_or(&row.token));
             match current_target(tx, session, old.to, &what)? {
-                Some(target) => make_share(&me, row, &target, dek, old.created_at).map(Some),
+                Some(target) => {
+                    make_share(&me, row, &target, dek, old.created_at, old.can_write).map(Some)
+                }
                 None => Ok(None),
             }
         })();
@@ -234,13 +245,13 @@ pub(crate) fn reshare(
 fn share_digest(shares: &[RecordShare]) -> Option<Vec<u8>> {
     grants_digest(
         "zencrypt shares v1",
-        shares.iter().map(|s| (s.to, s.created_at)),
+        shares.iter().map(|s| (s.to, s.created_at, s.can_write)),
     )
 }
 
 /// Checks that the share rows of a record are the set its owner's bound row names: a row
 /// added, or put back after it ended, behind the owner's back is refused.
-fn check_share_set(row: &RecordRow, shares: &[RecordShare]) -> Result<()> {
+pub(super) fn check_share_set(row: &RecordRow, shares: &[RecordShare]) -> Result<()> {
     if share_digest(shares) == row.share_digest {
         return Ok(());
     }
@@ -252,7 +263,7 @@ fn check_share_set(row: &RecordRow, shares: &[RecordShare]) -> Result<()> {
 }
 
 /// The share rows of a record.
-fn shares_of(tx: &mut dyn Tx, record_id: i64) -> Result<Vec<RecordShare>> {
+pub(super) fn shares_of(tx: &mut dyn Tx, record_id: i64) -> Result<Vec<RecordShare>> {
     Ok(tx.record_shares(&ShareFilter {
         record_id: Some(record_id),
         ..ShareFilter::default()
@@ -310,16 +321,15 @@ fn direct_first(session: &Session, mut shares: Vec<RecordShare>) -> Vec<RecordSh
     shares
 }
 
-/// Finds a record shared with the session user (directly or through a group they are a
-/// member of) by `OWNER:NAME` or by its token, checks the owner's signature (the owner's
-/// key pinned like any other) and opens it, through the first of its shares that opens.
-/// `None` when there is no such share (or the record is deleted or expired: its shares
-/// end with it).
-pub(crate) fn read_shared(
+/// A record shared with the session user (directly or through a group they are a member
+/// of), found by `OWNER:NAME` or by its token: its owner (active), the row and the session
+/// user's shares of it. `None` when there is no such share, or the record is deleted or
+/// expired (its shares end with it).
+pub(super) fn find_shared(
     tx: &mut dyn Tx,
     session: &Session,
     reference: &str,
-) -> Result<Option<(RecordInfo, Zeroizing<Vec<u8>>)>> {
+) -> Result<Option<(UserRecord, RecordRow, Vec<RecordShare>)>> {
     let (owner, shares) = match split_reference(reference) {
         Some((owner_name, name)) => {
             let Some(owner) = tx
@@ -372,24 +382,56 @@ pub(crate) fn read_shared(
     if row.deleted_at.is_some() || crate::records::is_expired(&row, crate::duration::now()) {
         return Ok(None);
     }
+    Ok(Some((owner, row, direct_first(session, shares))))
+}
+
+/// Opens the first of the session user's shares of a record that opens (see
+/// [`open_share`]); the first error when none does, `None` when there are none.
+pub(super) fn open_first(
+    tx: &mut dyn Tx,
+    session: &Session,
+    owner: &UserRecord,
+    row: &RecordRow,
+    shares: &[RecordShare],
+) -> Result<Option<Key32>> {
     let mut first_error = None;
-    let mut dek = None;
-    for share in direct_first(session, shares) {
-        match open_share(tx, session, &owner, &row, &share) {
-            Ok(k) => {
-                dek = Some(k);
-                break;
-            }
+    for share in shares {
+        match open_share(tx, session, owner, row, share) {
+            Ok(k) => return Ok(Some(k)),
             Err(e @ (Error::Database { .. } | Error::KeyChanged { .. })) => return Err(e),
             Err(e) => {
                 first_error.get_or_insert(e);
             }
         }
     }
-    let Some(dek) = dek else {
-        return first_error.map_or(Ok(None), Err);
+    first_error.map_or(Ok(None), Err)
+}
+
+/// Finds a record shared with the session user (see [`find_shared`]), checks the owner's
+/// signature (the owner's key pinned like any other) and opens it through the first of
+/// its shares that opens. A value a recipient wrote that the owner's client has not yet
+/// taken in is read instead, once its writer's grant and signature check out
+/// (docs/sharing.md, "Write shares"). `None` when there is no such share.
+pub(crate) fn read_shared(
+    tx: &mut dyn Tx,
+    session: &Session,
+    reference: &str,
+) -> Result<Option<(RecordInfo, Zeroizing<Vec<u8>>)>> {
+    let Some((owner, row, shares)) = find_shared(tx, session, reference)? else {
+        return Ok(None);
     };
-    let value = crate::records::open_value(&row, &dek)?;
+    let Some(dek) = open_first(tx, session, &owner, &row, &shares)? else {
+        return Ok(None);
+    };
+    let mut info = crate::records::record_info(&row, None);
+    let value = match super::writes::pending(tx, session, &owner, &row)? {
+        Some(w) => {
+            info.version = row.version + 1;
+            info.updated_at = w.created_at;
+            w.value
+        }
+        None => crate::records::open_value(&row, &dek)?,
+    };
     crate::records::usage(
         tx,
         session,
@@ -397,7 +439,6 @@ pub(crate) fn read_shared(
         crate::events::UsageOp::DataGet,
         value.len(),
     )?;
-    let mut info = crate::records::record_info(&row, None);
     info.owner = Some(owner.username.clone());
     Ok(Some((info, value)))
 }
@@ -437,13 +478,7 @@ fn open_share(
         )));
     }
     let opener = opener(tx, session, share.to)?.ok_or_else(forged)?;
-    let message = share_message(
-        row,
-        share.to,
-        &opener.fingerprint,
-        &share.wrapped_dek,
-        share.created_at,
-    );
+    let message = share_message(row, share, &opener.fingerprint);
     // The owner's key is pinned on first use only once the share verifies under it.
     let (_, owner_keys, _) = pinned_keys_if(tx, session, &owner.username, |u, k| {
         signed(u, k.verifies(&message, &share.signature))
@@ -534,17 +569,20 @@ pub(crate) fn end_stale_group_shares(tx: &mut dyn Tx, row: &mut RecordRow) -> Re
 impl Vault {
     /// Shares one of the session user's records with `with`, a user or a `@group`: its
     /// data key wrapped to their pinned key (a group's current key, under its manager's
-    /// signature), signed. Protected records cannot be shared (exit 6). With `confirmed`,
-    /// the fingerprint the user was shown and confirmed, a key that changed meanwhile is
-    /// refused (exit 7).
+    /// signature), signed. With `write` they may also replace its value (docs/sharing.md,
+    /// "Write shares"). Sharing again with the other access changes the grant in place.
+    /// Protected records cannot be shared (exit 6). With `confirmed`, the fingerprint the
+    /// user was shown and confirmed, a key that changed meanwhile is refused (exit 7).
     pub fn data_share(
         &mut self,
         session: &Session,
         reference: &str,
         with: &str,
+        write: bool,
         confirmed: Option<Fingerprint>,
     ) -> Result<Shared> {
         let target = format!("{reference} -> {with}");
+        let history = self.policy.history;
         self.authorized(session, Permission::Own, AuditAction::DataShare, &target, |tx| {
             let row = crate::records::load_readable(tx, session.user_id, reference)?;
             if row.identity_id.is_some() {
@@ -557,11 +595,16 @@ impl Vault {
                 new_target(tx, session, with, "a record", confirmed)?;
             let all = shares_of(tx, row.id)?;
             check_share_set(&row, &all)?;
-            if all.iter().any(|s| s.to.who() == to.to.who()) {
+            let existing = all.iter().find(|s| s.to.who() == to.to.who());
+            if let Some(s) = existing
+                && s.can_write == write
+            {
                 return Err(Error::Conflict(format!(
-                    "record '{reference}' is already shared with {shown_name}"
+                    "record '{reference}' is already shared with {shown_name} ({})",
+                    if write { "read and write" } else { "read only" }
                 )));
             }
+            let since = existing.map_or_else(crate::duration::now, |s| s.created_at);
             let mut ring = crate::records::Keyring::new(session, None);
             let dek = ring.dek(tx, session, &row)?;
             let mut row = row;
@@ -573,15 +616,30 @@ impl Vault {
                 tx.update_record(&row)?;
             }
             let (me, _) = own_keypair(tx, session)?;
-            let share = make_share(&me, &row, &to, &dek, crate::duration::now())?;
+            let share = make_share(&me, &row, &to, &dek, since, write)?;
+            if existing.is_some() {
+                // The grant changes, whatever epoch the old share was at.
+                tx.delete_record_shares(row.id, Some(to.to.who()))?;
+            }
             tx.put_record_share(&share)?;
             row.share_digest = share_digest(&shares_of(tx, row.id)?);
             tx.update_record(&row)?;
+            let narrowed = existing.is_some_and(|s| s.can_write) && !write;
+            let version = if narrowed {
+                // The write grant signed for this version would still verify for anyone
+                // but the owner: a new version leaves it behind.
+                reencrypt(tx, session, row.clone(), false, history)?.version
+            } else {
+                row.version
+            };
             let detail = json!({
                 "record": row.token,
                 "with": shown_name,
                 "fingerprint": to.fingerprint.to_string(),
                 "pinned_now": pinned_now,
+                "write": write,
+                "changed": existing.is_some(),
+                "version": version,
             });
             let out = Shared {
                 token: row.token.clone(),
@@ -589,6 +647,8 @@ impl Vault {
                 with: shown_name.clone(),
                 fingerprint: to.fingerprint,
                 pinned_now,
+                write,
+                changed: existing.is_some(),
             };
             Ok((out, detail))
         })
@@ -669,6 +729,7 @@ impl Vault {
                         name: row.name,
                         with,
                         since: s.created_at,
+                        write: s.can_write,
                     });
                 }
                 let n = out.len();
@@ -729,6 +790,7 @@ impl Vault {
                         version: row.version,
                         since: s.created_at,
                         via,
+                        write: s.can_write,
                     });
                 }
                 let n = out.len();

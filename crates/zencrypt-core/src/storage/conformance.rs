@@ -1535,6 +1535,7 @@ pub fn row_bindings_scan_and_unbound_rows(backend: &dyn Backend) {
             StoredRow::KeyShare(s) => (RowId::KeyShare(s.id), s.signature.clone()),
             StoredRow::Group(g) => (RowId::Group(g.id), g.signature.clone()),
             StoredRow::GroupMember(m) => (RowId::GroupMember(m.id), m.signature.clone()),
+            StoredRow::RecordWrite(w) => (RowId::RecordWrite(w.id), w.signature.clone()),
         })
         .collect();
     seen.sort();
@@ -1593,6 +1594,7 @@ pub fn row_bindings_scan_and_unbound_rows(backend: &dyn Backend) {
             StoredRow::KeyShare(s) => (RowId::KeyShare(s.id), 0),
             StoredRow::Group(g) => (RowId::Group(g.id), 0),
             StoredRow::GroupMember(m) => (RowId::GroupMember(m.id), 0),
+            StoredRow::RecordWrite(w) => (RowId::RecordWrite(w.id), 0),
         })
         .collect();
     unbound.sort();

@@ -98,6 +98,12 @@ pub const MIGRATIONS: &[Migration] = &[
         sqlite: V12_GROUPS,
         postgres: PG_V12_GROUPS,
     },
+    Migration {
+        version: 13,
+        name: "write shares",
+        sqlite: V13_WRITE_SHARES,
+        postgres: PG_V13_WRITE_SHARES,
+    },
 ];
 
 /// The latest schema version this binary knows.
@@ -671,6 +677,43 @@ DROP TABLE key_shares;
 ALTER TABLE key_shares_v12 RENAME TO key_shares;
 CREATE INDEX key_shares_by_recipient ON key_shares(recipient_id);
 CREATE INDEX key_shares_by_group ON key_shares(group_id);
+";
+
+/// Shares that allow writing (docs/sharing.md, "Write shares"): the grant says so, and a
+/// recipient's new value waits in `record_writes`, signed by its writer, until the owner's
+/// client takes it in as the record's next version. One waiting write per record.
+const V13_WRITE_SHARES: &str = "
+ALTER TABLE record_shares ADD COLUMN can_write INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE key_shares ADD COLUMN can_write INTEGER NOT NULL DEFAULT 0;
+CREATE TABLE record_writes (
+    id           INTEGER PRIMARY KEY,
+    record_id    INTEGER NOT NULL UNIQUE REFERENCES records(id),
+    owner_id     INTEGER NOT NULL REFERENCES users(id),
+    writer_id    INTEGER NOT NULL REFERENCES users(id),
+    base_version INTEGER NOT NULL,
+    ciphertext   BLOB NOT NULL,
+    wrapped_dek  BLOB NOT NULL,
+    signature    BLOB NOT NULL,
+    created_at   INTEGER NOT NULL
+) STRICT;
+CREATE INDEX record_writes_by_owner ON record_writes(owner_id);
+";
+
+const PG_V13_WRITE_SHARES: &str = "
+ALTER TABLE record_shares ADD COLUMN can_write BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE key_shares ADD COLUMN can_write BIGINT NOT NULL DEFAULT 0;
+CREATE TABLE record_writes (
+    id           BIGINT PRIMARY KEY,
+    record_id    BIGINT NOT NULL UNIQUE REFERENCES records(id),
+    owner_id     BIGINT NOT NULL REFERENCES users(id),
+    writer_id    BIGINT NOT NULL REFERENCES users(id),
+    base_version BIGINT NOT NULL,
+    ciphertext   BYTEA NOT NULL,
+    wrapped_dek  BYTEA NOT NULL,
+    signature    BYTEA NOT NULL,
+    created_at   BIGINT NOT NULL
+);
+CREATE INDEX record_writes_by_owner ON record_writes(owner_id);
 ";
 
 const PG_V12_GROUPS: &str = r#"

@@ -48,8 +48,9 @@ pub mod schema;
 
 use crate::model::{
     AuditEntry, AuditFilter, Credentials, Grantee, GroupMember, GroupRow, IdentityRow, KeyEvent,
-    KeyRecord, KeyShare, KeyVersionRecord, RecordFilter, RecordRow, RecordShare, Role, RowId,
-    ServiceGrant, ServiceRecordKey, SessionRecord, ShareFilter, StoredRow, UsageEvent, UserRecord,
+    KeyRecord, KeyShare, KeyVersionRecord, RecordFilter, RecordRow, RecordShare, RecordWrite, Role,
+    RowId, ServiceGrant, ServiceRecordKey, SessionRecord, ShareFilter, StoredRow, UsageEvent,
+    UserRecord,
 };
 
 /// Why the database could not do what was asked. Messages name the location and say
@@ -498,6 +499,17 @@ pub trait Tx {
     ) -> StoreResult<Vec<GroupMember>>;
     /// Removes a member of a group; returns how many rows (0 or 1).
     fn delete_group_member(&mut self, group_id: i64, user_id: i64) -> StoreResult<u64>;
+    /// Saves a recipient's write: new, or the one waiting for the same record replaced;
+    /// returns its id.
+    fn put_record_write(&mut self, w: &RecordWrite) -> StoreResult<i64>;
+    /// The writes waiting for an owner and/or of one record, by record id.
+    fn record_writes(
+        &mut self,
+        owner_id: Option<i64>,
+        record_id: Option<i64>,
+    ) -> StoreResult<Vec<RecordWrite>>;
+    /// Removes the write waiting for a record; returns how many rows (0 or 1).
+    fn delete_record_write(&mut self, record_id: i64) -> StoreResult<u64>;
     /// A record of another owner, read for a recipient who authenticates it otherwise
     /// (the owner's signature over the share, and the value's AEAD): the row's binding is
     /// under the owner's key, which the reader does not hold. Storage reads it as
