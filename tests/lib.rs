@@ -27,3 +27,4 @@ mod storage;
 mod tamper;
 mod team;
 mod tls;
+mod writes;

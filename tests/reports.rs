@@ -162,7 +162,7 @@ fn backups_are_private_and_usable_and_status_counts_match() {
     assert_eq!(st["users"], 2);
     assert_eq!(st["keys"], 2, "k and the default key");
     assert_eq!(st["records"], 1);
-    assert_eq!(st["schema_version"], 12);
+    assert_eq!(st["schema_version"], 13);
     assert_eq!(st["integrity"], "ok");
     assert_eq!(
         st["audit_entries"].as_i64().unwrap() + 1,

@@ -877,7 +877,7 @@ fn what_cannot_be_shared_and_what_ends_a_share() {
     assert_eq!(r.code, 6);
     assert_eq!(
         r.stderr.lines().next(),
-        Some("error: record 'a' is already shared with carol")
+        Some("error: record 'a' is already shared with carol (read only)")
     );
     assert_eq!(
         env.as_token(&bob, &["data", "share", "a", "--with", "bob"])

@@ -105,7 +105,7 @@ fn a_newer_schema_is_refused_untouched() {
     assert_eq!(
         r.stderr,
         format!(
-            "error: the database at {} has schema version 99, newer than this zencrypt understands (12); upgrade zencrypt (the file was not changed)\n",
+            "error: the database at {} has schema version 99, newer than this zencrypt understands (13); upgrade zencrypt (the file was not changed)\n",
             env.db().display()
         )
     );
@@ -121,7 +121,7 @@ fn a_new_database_is_migrated_and_configured() {
     let version: i64 = c
         .pragma_query_value(None, "user_version", |r| r.get(0))
         .unwrap();
-    assert_eq!(version, 12);
+    assert_eq!(version, 13);
     let mode: String = c
         .pragma_query_value(None, "journal_mode", |r| r.get(0))
         .unwrap();
@@ -149,6 +149,7 @@ fn a_new_database_is_migrated_and_configured() {
             "password_identities",
             "record_shares",
             "record_versions",
+            "record_writes",
             "records",
             "service_grants",
             "service_record_keys",

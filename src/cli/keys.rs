@@ -261,10 +261,18 @@ pub fn run(ctx: &Ctx, cmd: KeyCommand) -> Result<()> {
             ctx.out.note(&format!(
                 "{} key {} with {} ({}): version(s) {}; later versions follow\n\
                  at each rotation.",
-                if s.changed { "Changed the share of" } else { "Shared" },
+                if s.changed {
+                    "Changed the share of"
+                } else {
+                    "Shared"
+                },
                 s.name,
                 s.with,
-                if s.write { "decrypt and encrypt" } else { "decrypt only" },
+                if s.write {
+                    "decrypt and encrypt"
+                } else {
+                    "decrypt only"
+                },
                 versions.join(", ")
             ));
             if ctx.out.json {

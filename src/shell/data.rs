@@ -215,7 +215,17 @@ impl Shell {
                     refs[i]
                 )),
             },
-            None => p.say(&format!("'{}' is no longer shared with you.", refs[i])),
+            None => {
+                p.say(&format!("'{}' is no longer shared with you.", refs[i]));
+                return Ok(());
+            }
+        }
+        if shares[i].write && p.confirm("You may write it: replace its value?")? {
+            let value = p.secret("New value (hidden): ")?;
+            let info = self.with_session(|s, v| {
+                v.data_update(s, &refs[i], value.expose_secret().as_bytes(), None, None)
+            })?;
+            p.say(&crate::ui::views::updated_text(&info));
         }
         Ok(())
     }
@@ -286,7 +296,11 @@ impl Shell {
                 password.as_ref(),
             )
         })?;
-        p.say(&format!("Updated {} to version {}.", label(&r), row.version));
+        p.say(&format!(
+            "Updated {} to version {}.",
+            label(&r),
+            row.version
+        ));
         Ok(())
     }
 

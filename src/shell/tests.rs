@@ -942,6 +942,7 @@ fn a_record_is_shared_read_through_shared_with_me_and_unshared() {
         Pick(0),
         t("bob"),
         Yes(true),
+        Yes(true),
         t("0"),
         t("0"),
     ]);
@@ -953,7 +954,9 @@ fn a_record_is_shared_read_through_shared_with_me_and_unshared() {
     assert!(
         has(
             &out,
-            "Shared prod/db with bob (read-only). They read it as:\n  alice:prod/db"
+            "Shared prod/db with bob (read and write). They read it as:\n  alice:prod/db\n\
+             and replace its value with `zencrypt data update alice:prod/db`; your client\n\
+             makes each such write the record's next version at your next command."
         ),
         "{said}"
     );
@@ -963,14 +966,30 @@ fn a_record_is_shared_read_through_shared_with_me_and_unshared() {
         secrecy::ExposeSecret::expose_secret(&bob_token),
     )
     .unwrap();
-    let out = f.run(vec![t("2"), t("17"), Pick(0), t("0"), t("0")]);
+    let out = f.run(vec![
+        t("2"),
+        t("17"),
+        Pick(0),
+        Yes(true),
+        t("n3w"),
+        t("0"),
+        t("0"),
+    ]);
     assert!(has(&out, "s3cret"), "{out:#?}");
+    assert!(
+        has(
+            &out,
+            "Wrote alice:prod/db as version 2: everyone it is shared with reads it now;\n\
+             alice's client makes it the record's version at alice's next command."
+        ),
+        "{out:#?}"
+    );
     // alice, 16: unshared and re-encrypted; bob's list is empty.
     std::fs::write(&f.session_file, alice_token).unwrap();
     let out = f.run(vec![t("2"), t("16"), Pick(0), t("0"), t("0")]);
     let said = out.join("\n");
     assert!(
-        said.contains("Stopped sharing prod/db with bob; re-encrypted as version 2."),
+        said.contains("Stopped sharing prod/db with bob; re-encrypted as version 3."),
         "{said}"
     );
     std::fs::write(
@@ -1007,6 +1026,7 @@ fn a_key_is_shared_and_unshared_from_the_keys_menu() {
         Pick(0),
         t("bob"),
         Yes(true),
+        Yes(false),
         t("12"),
         Pick(0),
         t("bob"),
@@ -1077,6 +1097,7 @@ fn groups_are_made_filled_shared_with_and_emptied_from_the_account_menu() {
         Pick(0),
         t("@ops"),
         Yes(true),
+        Yes(false),
         t("0"),
         t("0"),
     ]);

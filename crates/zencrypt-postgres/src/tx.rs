@@ -14,9 +14,9 @@ use postgres::types::{ToSql, Type};
 use postgres::{Client, Row, SimpleQueryMessage, Statement};
 use zencrypt_core::crypto::kdf::KdfParams;
 use zencrypt_core::model::{
-    AuditEntry, AuditFilter, Credentials, Grantee, GroupMember, GroupRow, IdentityRow, KeyEvent, RecordWrite,
+    AuditEntry, AuditFilter, Credentials, Grantee, GroupMember, GroupRow, IdentityRow, KeyEvent,
     KeyRecord, KeyShare, KeyStatus, KeyVersionRecord, Outcome, RecordFilter, RecordOrder,
-    RecordRow, RecordShare, RecoveryWrap, Role, RowId, ServiceGrant, ServiceRecordKey,
+    RecordRow, RecordShare, RecordWrite, RecoveryWrap, Role, RowId, ServiceGrant, ServiceRecordKey,
     SessionRecord, ShareFilter, StoredRow, UsageEvent, UserKeys, UserRecord, UserStatus,
 };
 use zencrypt_core::storage::schema::{ColumnType, Table, Value};
@@ -907,7 +907,9 @@ impl Tx for PgTx<'_> {
                 |r| member_from_row(r).map(StoredRow::GroupMember),
             ),
             (
-                format!("SELECT {WRITE_COLUMNS} FROM record_writes w JOIN records r ON r.id = w.record_id ORDER BY w.id"),
+                format!(
+                    "SELECT {WRITE_COLUMNS} FROM record_writes w JOIN records r ON r.id = w.record_id ORDER BY w.id"
+                ),
                 |r| write_from_row(r).map(StoredRow::RecordWrite),
             ),
         ];

@@ -14,9 +14,9 @@ use rusqlite::types::{Value as SqlValue, ValueRef};
 use zencrypt_core::crypto::kdf::KdfParams;
 use zencrypt_core::fsutil;
 use zencrypt_core::model::{
-    AuditEntry, AuditFilter, Credentials, Grantee, GroupMember, GroupRow, IdentityRow, KeyEvent, RecordWrite,
+    AuditEntry, AuditFilter, Credentials, Grantee, GroupMember, GroupRow, IdentityRow, KeyEvent,
     KeyRecord, KeyShare, KeyStatus, KeyVersionRecord, Outcome, RecordFilter, RecordOrder,
-    RecordRow, RecordShare, RecoveryWrap, Role, RowId, ServiceGrant, ServiceRecordKey,
+    RecordRow, RecordShare, RecordWrite, RecoveryWrap, Role, RowId, ServiceGrant, ServiceRecordKey,
     SessionRecord, ShareFilter, StoredRow, UsageEvent, UserKeys, UserRecord, UserStatus,
 };
 use zencrypt_core::storage::migrations::{LATEST, MIGRATIONS};
@@ -1053,9 +1053,12 @@ impl Tx for SqliteTx<'_> {
             &format!("SELECT {MEMBER_COLUMNS} FROM group_members"),
             |r| { member_from_row(r).map(StoredRow::GroupMember) }
         );
-        scan!(&format!("SELECT {WRITE_COLUMNS} FROM record_writes w JOIN records r ON r.id = w.record_id"), |r| {
-            write_from_row(r).map(StoredRow::RecordWrite)
-        });
+        scan!(
+            &format!(
+                "SELECT {WRITE_COLUMNS} FROM record_writes w JOIN records r ON r.id = w.record_id"
+            ),
+            |r| { write_from_row(r).map(StoredRow::RecordWrite) }
+        );
         Ok(())
     }
 

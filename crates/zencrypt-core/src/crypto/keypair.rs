@@ -215,14 +215,7 @@ fn wrap_secret_to(to: &age::x25519::Recipient, secret: &[u8]) -> Option<Vec<u8>>
 /// A short secret wrapped to X25519 recipients as a standard age file.
 fn wrap_secret_to_many(to: &[age::x25519::Recipient], secret: &[u8]) -> Option<Vec<u8>> {
     let mut wrapped = Vec::with_capacity(128 + 96 * to.len());
-    super::agefile::encrypt(
-        to,
-        &mut &secret[..],
-        &mut wrapped,
-        false,
-        &mut |_| {},
-    )
-    .ok()?;
+    super::agefile::encrypt(to, &mut &secret[..], &mut wrapped, false, &mut |_| {}).ok()?;
     Some(wrapped)
 }
 

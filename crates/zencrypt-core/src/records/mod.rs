@@ -1084,9 +1084,8 @@ impl Vault {
                     tx.record_by_ref(session.user_id.0, reference)?
                 };
                 if own.is_none()
-                    && let Some(w) = crate::sharing::write_shared(
-                        tx, session, reference, value, if_version,
-                    )?
+                    && let Some(w) =
+                        crate::sharing::write_shared(tx, session, reference, value, if_version)?
                 {
                     let detail = json!({
                         "owner": w.owner,

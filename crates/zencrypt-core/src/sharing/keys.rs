@@ -367,7 +367,11 @@ impl Vault {
                 {
                     return Err(Error::Conflict(format!(
                         "key '{name}' is already shared with {shown_name} ({})",
-                        if write { "decrypt and encrypt" } else { "decrypt only" }
+                        if write {
+                            "decrypt and encrypt"
+                        } else {
+                            "decrypt only"
+                        }
                     )));
                 }
                 let changed = existing.is_some();

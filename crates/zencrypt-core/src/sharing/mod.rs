@@ -607,8 +607,7 @@ fn grants_digest(
     grants: impl Iterator<Item = (Grantee, i64, bool)>,
 ) -> Option<Vec<u8>> {
     use sha2::{Digest as _, Sha256};
-    let mut grants: Vec<(Grantee, i64, bool)> =
-        grants.map(|(g, at, w)| (g.who(), at, w)).collect();
+    let mut grants: Vec<(Grantee, i64, bool)> = grants.map(|(g, at, w)| (g.who(), at, w)).collect();
     grants.sort_unstable();
     grants.dedup();
     if grants.is_empty() {

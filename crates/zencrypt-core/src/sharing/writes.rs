@@ -66,10 +66,7 @@ fn vouched(
     row: &RecordRow,
     share: &RecordShare,
 ) -> Result<Option<age::x25519::Recipient>> {
-    if share.version != row.version
-        || share.owner_id != row.owner_id
-        || share.record_id != row.id
-    {
+    if share.version != row.version || share.owner_id != row.owner_id || share.record_id != row.id {
         return Ok(None);
     }
     let (fingerprint, recipient) = match share.to {
