@@ -15,6 +15,7 @@ mod keys_crypto;
 mod local_environment;
 mod many_writers;
 mod migrate;
+mod offboarding;
 mod records;
 mod recovery;
 mod reliability;

@@ -213,7 +213,7 @@ fn an_older_shared_schema_is_named_untouched_then_backed_up_and_migrated() {
 }
 
 /// What turns the schema back into version 5's.
-const OLDER_SCHEMA: &str = "DROP TABLE record_writes; DROP TABLE key_shares; DROP TABLE record_shares; DROP TABLE group_members; DROP TABLE groups; DROP TABLE audit_head; DROP TABLE record_versions; \
+const OLDER_SCHEMA: &str = "DROP TABLE record_transfers; DROP TABLE record_writes; DROP TABLE key_shares; DROP TABLE record_shares; DROP TABLE group_members; DROP TABLE groups; DROP TABLE audit_head; DROP TABLE record_versions; \
     DROP TABLE service_record_keys; DROP TABLE service_grants; \
     ALTER TABLE users DROP COLUMN recovery_salt, DROP COLUMN recovery_wrapped_key, \
     DROP COLUMN recovery_created_at, DROP COLUMN owner_id, DROP COLUMN public_key, \

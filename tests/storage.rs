@@ -148,6 +148,7 @@ fn a_new_database_is_migrated_and_configured() {
             "meta",
             "password_identities",
             "record_shares",
+            "record_transfers",
             "record_versions",
             "record_writes",
             "records",

@@ -171,9 +171,9 @@ GRANT INSERT ON audit_log, sessions, keys, key_versions, key_events, records, us
     password_identities, record_versions TO {role};
 GRANT UPDATE ON audit_head, sessions, keys, key_versions, records, password_identities TO {role};
 GRANT DELETE ON records, record_versions, service_record_keys, service_grants, record_shares,
-    key_shares, group_members, record_writes TO {role};
-GRANT INSERT, UPDATE ON record_shares, key_shares, groups, group_members, record_writes
-    TO {role};
+    key_shares, group_members, record_writes, record_transfers TO {role};
+GRANT INSERT, UPDATE ON record_shares, key_shares, groups, group_members, record_writes,
+    record_transfers TO {role};
 GRANT INSERT ON service_grants, service_record_keys TO {role};
 GRANT UPDATE ON service_record_keys TO {role};
 GRANT UPDATE (password_hash, kek_salt, kek_m_kib, kek_t, kek_p, wrapped_user_key,

@@ -132,6 +132,21 @@ pub enum DataCommand {
         #[arg(long)]
         write: bool,
     },
+    /// Hand a record to another user: it becomes theirs, re-encrypted under their key.
+    #[command(
+        after_help = "Examples:\n  zencrypt data transfer prod/db/password --to carol\n  zencrypt data transfer alice:prod/db/password --to carol   # as the manager of a group it is shared with\n\nThe record's data key is wrapped to carol's public key (pinned the first time) and signed\nwith yours; her client makes it a record of hers, under her own key, at her next command\n(the same name, or NAME.from-OWNER when she has one). Your own record is deleted on your\nside at once: `zencrypt data restore` takes it back while the transfer waits. Its shares\nend; carol shares it again if she wants. The manager of a group a record is shared with\nmay hand it on too (when its owner leaves): the owner's record stays as it is."
+    )]
+    Transfer {
+        /// Token or name of your record, or OWNER:NAME of one shared with a group you manage.
+        #[arg(value_name = "REF")]
+        reference: String,
+        /// The new owner.
+        #[arg(long, value_name = "USER")]
+        to: String,
+        /// The fingerprint the new owner gave you: refused unless their key has it.
+        #[arg(long, value_name = "FP")]
+        fingerprint: Option<String>,
+    },
     /// Stop sharing a record with a user or a group; the record is re-encrypted under a new
     /// data key.
     #[command(
@@ -473,7 +488,7 @@ fn count_doc(ctx: &Ctx, n: u64, message: String) -> Result<()> {
     Ok(())
 }
 
-fn confirm(ctx: &Ctx, yes: bool, question: &str, flag_needed: bool) -> Result<()> {
+pub(super) fn confirm(ctx: &Ctx, yes: bool, question: &str, flag_needed: bool) -> Result<()> {
     if yes {
         return Ok(());
     }
@@ -585,6 +600,29 @@ pub fn run(ctx: &Ctx, cmd: DataCommand) -> Result<()> {
                     "pinned_now": s.pinned_now,
                     "write": s.write,
                     "changed": s.changed,
+                })))?;
+            }
+            Ok(())
+        }
+        DataCommand::Transfer {
+            reference,
+            to,
+            fingerprint,
+        } => {
+            let expected = crate::ui::input::fingerprint_arg(fingerprint.as_deref())?;
+            let t = vault.data_transfer(&session, &reference, &to, expected)?;
+            if t.pinned_now {
+                ctx.out
+                    .note(&crate::ui::views::pinned_text(&t.to, &t.fingerprint));
+            }
+            ctx.out.note(&crate::ui::views::transferred_text(&t));
+            if ctx.out.json {
+                emitted(ctx.out.json_doc(&json!({
+                    "record": t.record,
+                    "to": t.to,
+                    "fingerprint": t.fingerprint.to_string(),
+                    "pinned_now": t.pinned_now,
+                    "own": t.own,
                 })))?;
             }
             Ok(())

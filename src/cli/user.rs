@@ -55,6 +55,17 @@ pub enum UserCommand {
         /// The account.
         username: String,
     },
+    /// Remove a user for good: their data is crypto-shredded.
+    #[command(
+        after_help = "Example:\n  zencrypt user remove mallory --yes\n\nRefused while records of theirs are shared with others (their owner, or the manager of\nthe group they are shared with, transfers them first: `zencrypt data transfer`), while a\ntransfer of theirs waits to be taken in, and while they are in a group (its manager removes\nthem). Then their sessions end, their wrapped user key, recovery key and keypair are\nwiped (nothing of theirs opens again, for anyone), keys of theirs shared with others stop\nbeing shared, and their service accounts go with them. The name stays taken."
+    )]
+    Remove {
+        /// The account.
+        username: String,
+        /// Do not ask for confirmation.
+        #[arg(long, short = 'y')]
+        yes: bool,
+    },
     /// Enable a disabled user.
     #[command(after_help = "Example:\n  zencrypt user enable mallory")]
     Enable {
@@ -179,6 +190,41 @@ pub fn run(ctx: &Ctx, cmd: UserCommand) -> Result<()> {
         }
         UserCommand::Disable { username } => {
             status(ctx, &mut vault, &session, &username, UserStatus::Disabled)
+        }
+        UserCommand::Remove { username, yes } => {
+            super::data::confirm(
+                ctx,
+                yes,
+                &format!("Remove {username} for good? Nothing of theirs can be read again."),
+                true,
+            )?;
+            let r = vault.user_remove(&session, &username)?;
+            let mut text = format!(
+                "Removed {}: their data can no longer be opened by anyone; {} session(s) ended.",
+                r.username, r.sessions_revoked
+            );
+            if !r.services.is_empty() {
+                text.push_str(&format!(
+                    "\nTheir service accounts went with them: {}.",
+                    r.services.join(", ")
+                ));
+            }
+            if r.keys_unshared > 0 {
+                text.push_str(&format!(
+                    "\n{} key(s) of theirs are no longer shared: files under them no longer open.",
+                    r.keys_unshared
+                ));
+            }
+            out.note(&text);
+            if out.json {
+                emitted(out.json_doc(&json!({
+                    "username": r.username,
+                    "services": r.services,
+                    "keys_unshared": r.keys_unshared,
+                    "revoked_sessions": r.sessions_revoked,
+                })))?;
+            }
+            Ok(())
         }
         UserCommand::Enable { username } => {
             status(ctx, &mut vault, &session, &username, UserStatus::Active)

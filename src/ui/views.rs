@@ -501,6 +501,23 @@ pub fn shared_text(s: &zencrypt_core::sharing::Shared, owner: &str) -> String {
     text
 }
 
+/// What `data transfer` did, in words.
+pub fn transferred_text(t: &zencrypt_core::sharing::Transferred) -> String {
+    if t.own {
+        format!(
+            "Handed {} to {}: it becomes theirs at their next command. It is deleted on\n\
+             your side (`zencrypt data restore {}` takes it back while the transfer waits).",
+            t.record, t.to, t.record
+        )
+    } else {
+        format!(
+            "Handed {} to {}: it becomes theirs at their next command; its owner's\n\
+             record stays as it is.",
+            t.record, t.to
+        )
+    }
+}
+
 /// What `data update` did: an own record's new version, or a write to a shared record.
 pub fn updated_text(r: &RecordInfo) -> String {
     match &r.owner {

@@ -914,6 +914,13 @@ impl Vault {
             let user = tx
                 .user_by_name(username)?
                 .ok_or_else(|| no_such_user(username))?;
+            if status == UserStatus::Active && crate::sharing::is_removed(&user) {
+                return Err(Error::Conflict(format!(
+                    "'{}' was removed: their data was crypto-shredded and the account cannot \
+                     come back (`zencrypt user add` makes a new one)",
+                    user.username
+                )));
+            }
             let mut revoked = 0;
             if status == UserStatus::Disabled {
                 if user.role == Role::Admin && user.status == UserStatus::Active {

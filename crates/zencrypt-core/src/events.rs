@@ -65,6 +65,8 @@ names! {
         UserEnable => "user.enable",
         /// A user was disabled.
         UserDisable => "user.disable",
+        /// A user was removed for good (their data crypto-shredded).
+        UserRemove => "user.remove",
         /// A user's sessions were revoked.
         UserRevoke => "user.revoke",
         /// An owner granted records to a service account.
@@ -177,6 +179,10 @@ names! {
         DataUnshare => "data.unshare",
         /// A value a recipient wrote was taken in (or dropped) by the owner's client.
         DataTake => "data.take",
+        /// A record was handed to another user.
+        DataTransfer => "data.transfer",
+        /// A record handed to this user was taken in (or dropped) by their client.
+        DataReceive => "data.receive",
         /// A group was made.
         GroupCreate => "group.create",
         /// A member was added to a group.

@@ -26,8 +26,9 @@ use crate::error::Error;
 use crate::ids::UserId;
 use crate::model::{
     AuditEntry, AuditFilter, Grantee, GroupMember, GroupRow, IdentityRow, KeyEvent, KeyRecord,
-    KeyShare, KeyVersionRecord, RecordFilter, RecordRow, RecordShare, RecordWrite, RowId,
-    ServiceGrant, ServiceRecordKey, SessionRecord, ShareFilter, StoredRow, UsageEvent, UserRecord,
+    KeyShare, KeyVersionRecord, RecordFilter, RecordRow, RecordShare, RecordTransfer, RecordWrite,
+    RowId, ServiceGrant, ServiceRecordKey, SessionRecord, ShareFilter, StoredRow, TransferFilter,
+    UsageEvent, UserRecord,
 };
 use crate::storage::{NewUser, StoreError, StoreResult, Tx, UsageGroup};
 
@@ -236,6 +237,20 @@ pub fn encode_key_share(s: &KeyShare) -> Aad {
     if s.can_write { a.field("write") } else { a }
 }
 
+/// The encoding of a transfer (its giver's signature covers more: docs/sharing.md,
+/// "Transfers"); when it was taken in is a note, not part of it.
+pub fn encode_record_transfer(t: &RecordTransfer) -> Aad {
+    Aad::new("row/record_transfers")
+        .int(t.id)
+        .int(t.record_id)
+        .int(t.owner_id)
+        .int(t.giver_id)
+        .int(t.recipient_id)
+        .int(t.version)
+        .field(&t.wrapped_dek)
+        .int(t.created_at)
+}
+
 /// The encoding of a recipient's write (its writer's signature covers more:
 /// docs/sharing.md, "Write shares").
 pub fn encode_record_write(w: &RecordWrite) -> Aad {
@@ -384,6 +399,11 @@ pub fn describe(row: &StoredRow) -> (RowId, Aad, &[u8]) {
             encode_record_write(w),
             &w.signature,
         ),
+        StoredRow::RecordTransfer(t) => (
+            RowId::RecordTransfer(t.id),
+            encode_record_transfer(t),
+            &t.signature,
+        ),
     }
 }
 
@@ -433,6 +453,7 @@ impl StateDigests {
             RowId::Group(id) => (9, *id, 0),
             RowId::GroupMember(id) => (10, *id, 0),
             RowId::RecordWrite(id) => (11, *id, 0),
+            RowId::RecordTransfer(id) => (12, *id, 0),
             RowId::Session(_) | RowId::RecordVersion(..) => return None,
         })
     }
@@ -499,6 +520,7 @@ impl StateDigests {
                 9 => RowId::Group(a),
                 10 => RowId::GroupMember(a),
                 11 => RowId::RecordWrite(a),
+                12 => RowId::RecordTransfer(a),
                 _ => return None,
             };
             let (&present, rest) = bytes.split_first()?;
@@ -963,6 +985,25 @@ impl Tx for Sealed<'_> {
     }
     fn delete_record(&mut self, id: i64) -> StoreResult<()> {
         self.written.set(RowId::Record(id), None);
+        // The rows that go with it are recorded as gone too, so `audit verify` does not
+        // take them for rows removed outside zencrypt.
+        let filter = ShareFilter {
+            record_id: Some(id),
+            ..ShareFilter::default()
+        };
+        for s in self.inner.record_shares(&filter)? {
+            self.written.set(RowId::RecordShare(s.id), None);
+        }
+        for w in self.inner.record_writes(None, Some(id))? {
+            self.written.set(RowId::RecordWrite(w.id), None);
+        }
+        let transfers = TransferFilter {
+            record_id: Some(id),
+            ..TransferFilter::default()
+        };
+        for t in self.inner.record_transfers(&transfers)? {
+            self.written.set(RowId::RecordTransfer(t.id), None);
+        }
         self.inner.delete_record(id)
     }
     fn insert_record_version(&mut self, r: &RecordRow) -> StoreResult<()> {
@@ -1182,6 +1223,27 @@ impl Tx for Sealed<'_> {
             self.written.set(RowId::RecordWrite(w.id), None);
         }
         self.inner.delete_record_write(record_id)
+    }
+    fn put_record_transfer(&mut self, t: &RecordTransfer) -> StoreResult<i64> {
+        let id = self.inner.put_record_transfer(t)?;
+        let enc = encode_record_transfer(&RecordTransfer { id, ..t.clone() });
+        self.note(RowId::RecordTransfer(id), &enc, &t.signature);
+        Ok(id)
+    }
+    fn record_transfers(&mut self, filter: &TransferFilter) -> StoreResult<Vec<RecordTransfer>> {
+        self.inner.record_transfers(filter)
+    }
+    fn set_transfer_taken(&mut self, id: i64, at: i64) -> StoreResult<()> {
+        self.inner.set_transfer_taken(id, at)
+    }
+    fn delete_record_transfer(&mut self, record_id: i64) -> StoreResult<u64> {
+        for t in self.inner.record_transfers(&TransferFilter {
+            record_id: Some(record_id),
+            ..TransferFilter::default()
+        })? {
+            self.written.set(RowId::RecordTransfer(t.id), None);
+        }
+        self.inner.delete_record_transfer(record_id)
     }
     fn shared_record(&mut self, owner_id: i64, reference: &str) -> StoreResult<Option<RecordRow>> {
         self.inner.record_by_ref(owner_id, reference)

@@ -584,6 +584,8 @@ pub enum RowId {
     GroupMember(i64),
     /// `record_writes` (bound by the writer's signature).
     RecordWrite(i64),
+    /// `record_transfers` (bound by the giver's signature).
+    RecordTransfer(i64),
 }
 
 impl fmt::Display for RowId {
@@ -602,6 +604,7 @@ impl fmt::Display for RowId {
             RowId::Group(id) => write!(f, "groups row {id}"),
             RowId::GroupMember(id) => write!(f, "group_members row {id}"),
             RowId::RecordWrite(id) => write!(f, "record_writes row {id}"),
+            RowId::RecordTransfer(id) => write!(f, "record_transfers row {id}"),
         }
     }
 }
@@ -632,6 +635,8 @@ pub enum StoredRow {
     GroupMember(GroupMember),
     /// A recipient's write waiting for the record's owner.
     RecordWrite(RecordWrite),
+    /// A record handed to another user.
+    RecordTransfer(RecordTransfer),
 }
 
 /// A service account's grant: the owner's records whose names match `pattern` (a glob,
@@ -872,6 +877,62 @@ impl fmt::Debug for RecordWrite {
             .field("base_version", &self.base_version)
             .finish_non_exhaustive()
     }
+}
+
+/// A record handed to another user (docs/sharing.md, "Transfers"): the data key of its
+/// current version wrapped to the new owner, signed by whoever gave it (its owner, or the
+/// manager of a group it is shared with). The new owner's client takes it in as a record
+/// of theirs and notes when.
+#[derive(Clone, PartialEq, Eq)]
+pub struct RecordTransfer {
+    /// Database id.
+    pub id: i64,
+    /// The record.
+    pub record_id: i64,
+    /// The record's token (read with the transfer, not stored in it).
+    pub record_token: String,
+    /// The record's owner.
+    pub owner_id: i64,
+    /// Who gave it (the owner, or a group's manager).
+    pub giver_id: i64,
+    /// The new owner.
+    pub recipient_id: i64,
+    /// The record version whose data key is wrapped.
+    pub version: i64,
+    /// The data key as an age file to the new owner.
+    pub wrapped_dek: Vec<u8>,
+    /// The giver's Ed25519 signature.
+    pub signature: Vec<u8>,
+    /// Unix seconds.
+    pub created_at: i64,
+    /// Unix seconds the new owner's client took it in (not signed: a note).
+    pub taken_at: Option<i64>,
+}
+
+impl fmt::Debug for RecordTransfer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RecordTransfer")
+            .field("id", &self.id)
+            .field("record_id", &self.record_id)
+            .field("giver_id", &self.giver_id)
+            .field("recipient_id", &self.recipient_id)
+            .field("version", &self.version)
+            .field("taken_at", &self.taken_at)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Which transfers to read.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TransferFilter {
+    /// Of this record.
+    pub record_id: Option<i64>,
+    /// Of this owner's records.
+    pub owner_id: Option<i64>,
+    /// To this user.
+    pub recipient_id: Option<i64>,
+    /// Only those not taken in yet.
+    pub waiting: bool,
 }
 
 /// A version of a named key shared with another user (docs/sharing.md, "Shared keys"): the

@@ -16,8 +16,9 @@ use zencrypt_core::crypto::kdf::KdfParams;
 use zencrypt_core::model::{
     AuditEntry, AuditFilter, Credentials, Grantee, GroupMember, GroupRow, IdentityRow, KeyEvent,
     KeyRecord, KeyShare, KeyStatus, KeyVersionRecord, Outcome, RecordFilter, RecordOrder,
-    RecordRow, RecordShare, RecordWrite, RecoveryWrap, Role, RowId, ServiceGrant, ServiceRecordKey,
-    SessionRecord, ShareFilter, StoredRow, UsageEvent, UserKeys, UserRecord, UserStatus,
+    RecordRow, RecordShare, RecordTransfer, RecordWrite, RecoveryWrap, Role, RowId, ServiceGrant,
+    ServiceRecordKey, SessionRecord, ShareFilter, StoredRow, TransferFilter, UsageEvent, UserKeys,
+    UserRecord, UserStatus,
 };
 use zencrypt_core::storage::schema::{ColumnType, Table, Value};
 use zencrypt_core::storage::{NewUser, StoreError, StoreResult, Tx, UsageGroup};
@@ -218,6 +219,25 @@ fn group_from_row(r: &Row) -> Read<GroupRow> {
 }
 
 const MEMBER_COLUMNS: &str = "id, group_id, user_id, epoch, wrapped_identity, signature, added_at";
+
+const TRANSFER_COLUMNS: &str = "t.id, t.record_id, r.token, t.owner_id, t.giver_id, \
+     t.recipient_id, t.version, t.wrapped_dek, t.signature, t.created_at, t.taken_at";
+
+fn transfer_from_row(r: &Row) -> Read<RecordTransfer> {
+    Ok(RecordTransfer {
+        id: r.try_get(0)?,
+        record_id: r.try_get(1)?,
+        record_token: r.try_get(2)?,
+        owner_id: r.try_get(3)?,
+        giver_id: r.try_get(4)?,
+        recipient_id: r.try_get(5)?,
+        version: r.try_get(6)?,
+        wrapped_dek: r.try_get(7)?,
+        signature: r.try_get(8)?,
+        created_at: r.try_get(9)?,
+        taken_at: r.try_get(10)?,
+    })
+}
 
 const WRITE_COLUMNS: &str = "w.id, w.record_id, r.token, w.owner_id, w.writer_id, \
      w.base_version, w.ciphertext, w.wrapped_dek, w.signature, w.created_at";
@@ -844,7 +864,8 @@ impl Tx for PgTx<'_> {
             | RowId::KeyShare(_)
             | RowId::Group(_)
             | RowId::GroupMember(_)
-            | RowId::RecordWrite(_) => Ok(0),
+            | RowId::RecordWrite(_)
+            | RowId::RecordTransfer(_) => Ok(0),
         }
         .map(drop)
     }
@@ -860,7 +881,7 @@ impl Tx for PgTx<'_> {
             },
         };
         let mut going = true;
-        let scans: [(String, ToStored); 11] = [
+        let scans: [(String, ToStored); 12] = [
             (
                 format!("SELECT {USER_COLUMNS} FROM users ORDER BY id"),
                 |r| user_from_row(r).map(StoredRow::User),
@@ -911,6 +932,13 @@ impl Tx for PgTx<'_> {
                     "SELECT {WRITE_COLUMNS} FROM record_writes w JOIN records r ON r.id = w.record_id ORDER BY w.id"
                 ),
                 |r| write_from_row(r).map(StoredRow::RecordWrite),
+            ),
+            (
+                format!(
+                    "SELECT {TRANSFER_COLUMNS} FROM record_transfers t \
+                     JOIN records r ON r.id = t.record_id ORDER BY t.id"
+                ),
+                |r| transfer_from_row(r).map(StoredRow::RecordTransfer),
             ),
         ];
         for (sql, map) in scans {
@@ -1400,6 +1428,10 @@ impl Tx for PgTx<'_> {
         )?;
         self.exec("DELETE FROM record_shares WHERE record_id = $1", args![id])?;
         self.exec("DELETE FROM record_writes WHERE record_id = $1", args![id])?;
+        self.exec(
+            "DELETE FROM record_transfers WHERE record_id = $1",
+            args![id],
+        )?;
         self.exec(
             "WITH gone AS (DELETE FROM records WHERE id = $1 RETURNING id) \
              SELECT setval('records_id_high', g.id) FROM (SELECT max(id) AS id FROM gone) g \
@@ -1920,6 +1952,66 @@ impl Tx for PgTx<'_> {
     fn delete_record_write(&mut self, record_id: i64) -> StoreResult<u64> {
         self.exec(
             "DELETE FROM record_writes WHERE record_id = $1",
+            args![record_id],
+        )
+    }
+
+    fn put_record_transfer(&mut self, t: &RecordTransfer) -> StoreResult<i64> {
+        let id = self.one(
+            "INSERT INTO record_transfers (id, record_id, owner_id, giver_id, recipient_id, \
+             version, wrapped_dek, signature, created_at, taken_at) \
+             SELECT coalesce(max(id), 0) + 1, $1, $2, $3, $4, $5, $6, $7, $8, $9 \
+             FROM record_transfers ON CONFLICT (record_id) DO UPDATE SET \
+             owner_id = excluded.owner_id, giver_id = excluded.giver_id, \
+             recipient_id = excluded.recipient_id, version = excluded.version, \
+             wrapped_dek = excluded.wrapped_dek, signature = excluded.signature, \
+             created_at = excluded.created_at, taken_at = excluded.taken_at RETURNING id",
+            args![
+                t.record_id,
+                t.owner_id,
+                t.giver_id,
+                t.recipient_id,
+                t.version,
+                t.wrapped_dek,
+                t.signature,
+                t.created_at,
+                t.taken_at
+            ],
+            |r| Ok(r.try_get::<_, i64>(0)?),
+        )?;
+        id.ok_or_else(|| StoreError::Invalid {
+            what: "record_transfers: no id returned".into(),
+        })
+    }
+
+    fn record_transfers(&mut self, f: &TransferFilter) -> StoreResult<Vec<RecordTransfer>> {
+        let sql = format!(
+            "SELECT {TRANSFER_COLUMNS} FROM record_transfers t \
+             JOIN records r ON r.id = t.record_id \
+             WHERE ($1::BIGINT IS NULL OR t.record_id = $1) \
+             AND ($2::BIGINT IS NULL OR t.owner_id = $2) \
+             AND ($3::BIGINT IS NULL OR t.recipient_id = $3) \
+             AND (NOT $4 OR t.taken_at IS NULL) \
+             ORDER BY t.record_id"
+        );
+        self.all(
+            &sql,
+            args![f.record_id, f.owner_id, f.recipient_id, f.waiting],
+            transfer_from_row,
+        )
+    }
+
+    fn set_transfer_taken(&mut self, id: i64, at: i64) -> StoreResult<()> {
+        self.exec(
+            "UPDATE record_transfers SET taken_at = $2 WHERE id = $1",
+            args![id, at],
+        )
+        .map(drop)
+    }
+
+    fn delete_record_transfer(&mut self, record_id: i64) -> StoreResult<u64> {
+        self.exec(
+            "DELETE FROM record_transfers WHERE record_id = $1",
             args![record_id],
         )
     }

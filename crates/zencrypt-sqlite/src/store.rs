@@ -16,8 +16,9 @@ use zencrypt_core::fsutil;
 use zencrypt_core::model::{
     AuditEntry, AuditFilter, Credentials, Grantee, GroupMember, GroupRow, IdentityRow, KeyEvent,
     KeyRecord, KeyShare, KeyStatus, KeyVersionRecord, Outcome, RecordFilter, RecordOrder,
-    RecordRow, RecordShare, RecordWrite, RecoveryWrap, Role, RowId, ServiceGrant, ServiceRecordKey,
-    SessionRecord, ShareFilter, StoredRow, UsageEvent, UserKeys, UserRecord, UserStatus,
+    RecordRow, RecordShare, RecordTransfer, RecordWrite, RecoveryWrap, Role, RowId, ServiceGrant,
+    ServiceRecordKey, SessionRecord, ShareFilter, StoredRow, TransferFilter, UsageEvent, UserKeys,
+    UserRecord, UserStatus,
 };
 use zencrypt_core::storage::migrations::{LATEST, MIGRATIONS};
 use zencrypt_core::storage::schema::{TABLES, Table, Value};
@@ -469,6 +470,25 @@ fn group_from_row(r: &Row<'_>) -> rusqlite::Result<GroupRow> {
 }
 
 const MEMBER_COLUMNS: &str = "id, group_id, user_id, epoch, wrapped_identity, signature, added_at";
+
+const TRANSFER_COLUMNS: &str = "t.id, t.record_id, r.token, t.owner_id, t.giver_id, \
+     t.recipient_id, t.version, t.wrapped_dek, t.signature, t.created_at, t.taken_at";
+
+fn transfer_from_row(r: &Row<'_>) -> rusqlite::Result<RecordTransfer> {
+    Ok(RecordTransfer {
+        id: r.get(0)?,
+        record_id: r.get(1)?,
+        record_token: r.get(2)?,
+        owner_id: r.get(3)?,
+        giver_id: r.get(4)?,
+        recipient_id: r.get(5)?,
+        version: r.get(6)?,
+        wrapped_dek: r.get(7)?,
+        signature: r.get(8)?,
+        created_at: r.get(9)?,
+        taken_at: r.get(10)?,
+    })
+}
 
 const WRITE_COLUMNS: &str = "w.id, w.record_id, r.token, w.owner_id, w.writer_id, \
      w.base_version, w.ciphertext, w.wrapped_dek, w.signature, w.created_at";
@@ -981,7 +1001,8 @@ impl Tx for SqliteTx<'_> {
             | RowId::KeyShare(_)
             | RowId::Group(_)
             | RowId::GroupMember(_)
-            | RowId::RecordWrite(_) => Ok(0),
+            | RowId::RecordWrite(_)
+            | RowId::RecordTransfer(_) => Ok(0),
         }
         .map(drop)
     }
@@ -1582,6 +1603,10 @@ impl Tx for SqliteTx<'_> {
             "DELETE FROM record_writes WHERE record_id = ?1",
             params![id],
         )?;
+        self.exec(
+            "DELETE FROM record_transfers WHERE record_id = ?1",
+            params![id],
+        )?;
         self.exec("DELETE FROM records WHERE id = ?1", params![id])
             .map(drop)
     }
@@ -2153,6 +2178,66 @@ impl Tx for SqliteTx<'_> {
         self.scrub.set(true);
         self.exec(
             "DELETE FROM record_writes WHERE record_id = ?1",
+            params![record_id],
+        )
+        .map(|n| n as u64)
+    }
+
+    fn put_record_transfer(&mut self, t: &RecordTransfer) -> StoreResult<i64> {
+        self.scrub.set(true);
+        let id = self.one(
+            "INSERT INTO record_transfers (record_id, owner_id, giver_id, recipient_id, version, \
+             wrapped_dek, signature, created_at, taken_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) \
+             ON CONFLICT (record_id) DO UPDATE SET owner_id = excluded.owner_id, \
+             giver_id = excluded.giver_id, recipient_id = excluded.recipient_id, \
+             version = excluded.version, wrapped_dek = excluded.wrapped_dek, \
+             signature = excluded.signature, created_at = excluded.created_at, \
+             taken_at = excluded.taken_at RETURNING id",
+            params![
+                t.record_id,
+                t.owner_id,
+                t.giver_id,
+                t.recipient_id,
+                t.version,
+                t.wrapped_dek,
+                t.signature,
+                t.created_at,
+                t.taken_at
+            ],
+            |r| r.get::<_, i64>(0),
+        )?;
+        id.ok_or_else(|| StoreError::Invalid {
+            what: "record_transfers: no id returned".into(),
+        })
+    }
+
+    fn record_transfers(&mut self, f: &TransferFilter) -> StoreResult<Vec<RecordTransfer>> {
+        self.all(
+            &format!(
+                "SELECT {TRANSFER_COLUMNS} FROM record_transfers t \
+                 JOIN records r ON r.id = t.record_id \
+                 WHERE (?1 IS NULL OR t.record_id = ?1) AND (?2 IS NULL OR t.owner_id = ?2) \
+                 AND (?3 IS NULL OR t.recipient_id = ?3) AND (?4 = 0 OR t.taken_at IS NULL) \
+                 ORDER BY t.record_id"
+            ),
+            params![f.record_id, f.owner_id, f.recipient_id, f.waiting],
+            transfer_from_row,
+        )
+    }
+
+    fn set_transfer_taken(&mut self, id: i64, at: i64) -> StoreResult<()> {
+        self.exec(
+            "UPDATE record_transfers SET taken_at = ?2 WHERE id = ?1",
+            params![id, at],
+        )
+        .map(drop)
+    }
+
+    fn delete_record_transfer(&mut self, record_id: i64) -> StoreResult<u64> {
+        self.scrub.set(true);
+        self.exec(
+            "DELETE FROM record_transfers WHERE record_id = ?1",
             params![record_id],
         )
         .map(|n| n as u64)

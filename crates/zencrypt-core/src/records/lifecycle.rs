@@ -138,7 +138,13 @@ impl Vault {
                 })?;
                 let id = row.id;
                 crate::services::renew_records(tx, session, |r| r.id == id)?;
-                Ok((1, json!({})))
+                // A transfer still waiting for its new owner ends: the record stays yours.
+                let detail = if crate::sharing::cancel_transfer(tx, id)? {
+                    json!({ "transfer_cancelled": true })
+                } else {
+                    json!({})
+                };
+                Ok((1, detail))
             },
         )
     }

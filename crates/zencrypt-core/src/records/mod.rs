@@ -1084,13 +1084,14 @@ impl Vault {
                     tx.record_by_ref(session.user_id.0, reference)?
                 };
                 if own.is_none()
-                    && let Some(w) =
+                    && let Some((w, replaces)) =
                         crate::sharing::write_shared(tx, session, reference, value, if_version)?
                 {
                     let detail = json!({
                         "owner": w.owner,
                         "version": w.version,
                         "bytes": value.len(),
+                        "replaces_write_by": replaces,
                     });
                     return Ok((w, detail));
                 }

@@ -173,6 +173,19 @@ impl Checked {
     pub(crate) fn has_member(&self, user_id: i64) -> bool {
         self.members.iter().any(|m| m.user_id == user_id)
     }
+
+    /// Whether the manager signed `keys` as the key of `user_id`, a member at the group's
+    /// current epoch (a member suspended at an older epoch is not).
+    pub(crate) fn vouches_for(&self, user_id: i64, keys: &PublicKeys) -> bool {
+        let fingerprint = keys.fingerprint();
+        self.members.iter().any(|m| {
+            m.user_id == user_id
+                && m.epoch == self.row.epoch
+                && self
+                    .manager_keys
+                    .verifies(&member_message(&self.row, m, &fingerprint), &m.signature)
+        })
+    }
 }
 
 /// Loads a group by name and checks it ([`check_group`]).

@@ -256,22 +256,34 @@ pub(crate) fn shared_key_to_encrypt(
             shares.push(s);
         }
     }
-    let Some(latest) = shares.iter().map(|s| s.version).max() else {
-        return Err(not_shared());
-    };
-    shares.retain(|s| s.version == latest);
-    shares.sort_by_key(|s| (!s.can_write, s.to != Grantee::User(session.user_id.0)));
+    // The latest version that opens for the session user, through a write grant first,
+    // a direct share before a group's.
+    shares.sort_by_key(|s| {
+        (
+            std::cmp::Reverse(s.version),
+            !s.can_write,
+            s.to != Grantee::User(session.user_id.0),
+        )
+    });
     let mut readable = None;
+    let mut first_error = None;
     for share in &shares {
-        match open_key_share(tx, session, share)? {
-            Some((shown, owner_id, material)) if share.can_write => {
-                return Ok((shown, share.key_id, latest, owner_id, material));
+        match open_key_share(tx, session, share) {
+            Ok(Some((shown, owner_id, material))) if share.can_write => {
+                return Ok((shown, share.key_id, share.version, owner_id, material));
             }
-            Some((shown, ..)) => {
+            Ok(Some((shown, ..))) => {
                 readable.get_or_insert(shown);
             }
-            None => {}
+            Ok(None) => {}
+            Err(e @ (Error::Database { .. } | Error::KeyChanged { .. })) => return Err(e),
+            Err(e) => {
+                first_error.get_or_insert(e);
+            }
         }
+    }
+    if let (None, Some(e)) = (&readable, first_error) {
+        return Err(e);
     }
     match readable {
         Some(shown) => Err(Error::Conflict(format!(

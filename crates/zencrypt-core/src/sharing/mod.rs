@@ -38,7 +38,9 @@ use zeroize::Zeroizing;
 mod grantees;
 mod groups;
 mod keys;
+mod offboarding;
 mod records;
+mod transfers;
 mod writes;
 
 use grantees::{Wrapping, current_target, grantee_name, named_grantee, new_target, opener};
@@ -47,8 +49,12 @@ pub use groups::{GroupInfo, GroupSummary, MemberAdded, MemberRemoved};
 
 pub use keys::KeyShared;
 pub(crate) use keys::{end_key_shares, reshare_key, shared_key_material, shared_key_to_encrypt};
+pub use offboarding::Removed;
+pub(crate) use offboarding::is_removed;
 pub use records::{ShareInfo, Shared, SharedWithMe, Unshared};
 pub(crate) use records::{end_shares, end_shares_of_key, read_shared, reshare};
+pub use transfers::Transferred;
+pub(crate) use transfers::{cancel_transfer, take_transfers};
 pub(crate) use writes::{take_writes, write_shared};
 
 /// A user's public key as others see it.
@@ -319,6 +325,13 @@ pub(crate) fn known_keys(
         )))
     })?;
     Ok((user, keys))
+}
+
+/// The fingerprint the session user pinned for user `id`, if any (nothing is pinned).
+fn pinned_fingerprint(tx: &mut dyn Tx, session: &Session, id: i64) -> Result<Option<Fingerprint>> {
+    let me = own_row(tx, session)?;
+    let pins = Pins::load(&me, &session.user_key)?;
+    Ok(pins.0.get(&id).map(|(_, fp)| *fp))
 }
 
 /// The check [`pinned_keys_if`] makes of a first-seen key that must have signed something:

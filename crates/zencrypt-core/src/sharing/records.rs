@@ -241,6 +241,34 @@ pub(crate) fn reshare(
     Ok(())
 }
 
+/// Whether [`reshare`] (without `ended`) would wrap a new data key of `row` for every
+/// share: the share set is the bound one, each grant carries the owner's signature and
+/// each recipient's key checks out. Reads only (a group's manager may be pinned on first
+/// use, as any check of a group does); a database error is returned.
+pub(super) fn can_reshare(tx: &mut dyn Tx, session: &Session, row: &RecordRow) -> Result<bool> {
+    let checked = (|| {
+        let shares = shares_of(tx, row.id)?;
+        check_share_set(row, &shares)?;
+        if shares.is_empty() {
+            return Ok(true);
+        }
+        let (me, _) = own_keypair(tx, session)?;
+        let what = format!("record '{}'", row.name.as_deref().unwrap_or(&row.token));
+        for s in &shares {
+            if !grant_ok(me.public(), row, s) {
+                return Ok(false);
+            }
+            current_target(tx, session, s.to, &what)?;
+        }
+        Ok(true)
+    })();
+    match checked {
+        Err(e @ Error::Database { .. }) => Err(e),
+        Err(_) => Ok(false),
+        Ok(ok) => Ok(ok),
+    }
+}
+
 /// The digest of a record's share set, bound in the record row.
 fn share_digest(shares: &[RecordShare]) -> Option<Vec<u8>> {
     grants_digest(
@@ -425,12 +453,14 @@ pub(crate) fn read_shared(
     };
     let mut info = crate::records::record_info(&row, None);
     let value = match super::writes::pending(tx, session, &owner, &row)? {
-        Some(w) => {
+        super::writes::Waiting::Found(w) => {
             info.version = row.version + 1;
             info.updated_at = w.created_at;
             w.value
         }
-        None => crate::records::open_value(&row, &dek)?,
+        super::writes::Waiting::Nothing | super::writes::Waiting::Ignored(_) => {
+            crate::records::open_value(&row, &dek)?
+        }
     };
     crate::records::usage(
         tx,
@@ -447,7 +477,7 @@ pub(crate) fn read_shared(
 /// session user's keypair, or, for a share with a group, with the group's key of the
 /// share's epoch (the session user's membership checked under the group manager's
 /// signature).
-fn open_share(
+pub(super) fn open_share(
     tx: &mut dyn Tx,
     session: &Session,
     owner: &UserRecord,

@@ -8,9 +8,7 @@
 //! version before the owner's next command (`take_writes`). A recipient who may only
 //! read holds the data key but has no such grant, so nothing they write is accepted.
 
-use super::records::{
-    check_share_set, find_shared, grant_ok, open_first, share_message, shares_of,
-};
+use super::records::{can_reshare, find_shared, grant_ok, open_first, share_message, shares_of};
 use super::*;
 use crate::crypto::keypair::{group_fingerprint, parse_recipient, wrap_key_to_many};
 use crate::ids::RecordId;
@@ -105,58 +103,85 @@ fn vouched(
     Ok(Some(recipient))
 }
 
-/// Whether the owner granted `writer_id` writing `row` at its current version: a share
-/// with them, or with a group they are a member of (under its manager's signature), that
-/// allows writing, signed by the owner for this version.
+/// The writer's keys as the owner's grant vouches for them, when the owner granted
+/// `writer` writing `row` at its current version: a share with them, whose signature by
+/// the owner covers their fingerprint, or with a group they are a member of at its
+/// current epoch, whose manager signed their key in their member row. `None` otherwise.
 fn may_write(
     tx: &mut dyn Tx,
     session: &Session,
     owner: &UserRecord,
     owner_keys: &PublicKeys,
     row: &RecordRow,
-    writer_id: i64,
-) -> Result<bool> {
+    writer: &UserRecord,
+) -> Result<Option<PublicKeys>> {
+    let Some(keys) = writer.keys.as_ref().map(|k| k.public.clone()) else {
+        return Ok(None);
+    };
     for share in shares_of(tx, row.id)? {
         if !share.can_write {
             continue;
         }
         let granted = match share.to {
-            Grantee::User(id) => id == writer_id,
+            // The owner's signature over the share covers the writer's fingerprint.
+            Grantee::User(id) => id == writer.id,
             Grantee::Group { id, .. } => match tx.group_by_id(id)? {
-                Some(group) => groups::check_group(tx, session, group)?.has_member(writer_id),
+                Some(group) => match groups::check_group(tx, session, group) {
+                    Ok(group) => group.vouches_for(writer.id, &keys),
+                    Err(e @ Error::Database { .. }) => return Err(e),
+                    Err(_) => false,
+                },
                 None => false,
             },
         };
         if granted && vouched(tx, owner, owner_keys, row, &share)?.is_some() {
-            return Ok(true);
+            return Ok(Some(keys));
         }
     }
-    Ok(false)
+    Ok(None)
+}
+
+/// The write waiting for a record, as a reader finds it.
+pub(super) enum Waiting {
+    /// None, or one over an earlier version (the owner's client drops it).
+    Nothing,
+    /// One the session user does not take: its writer is not (or no longer) allowed to
+    /// write, or is disabled, or it is not wrapped for them. Said why, for the owner.
+    Ignored(&'static str),
+    /// One checked and opened.
+    Found(Pending),
 }
 
 /// The write waiting for `row`, checked and opened for the session user: the writer's
-/// grant (see [`may_write`]) and signature (their key pinned on first use once it
-/// verifies), then the data key opened with the session user's key or a group key of
-/// theirs. `None` when there is none, or it was written over an earlier version (the
-/// owner's client drops it) or by an account since disabled. A write that fails its
-/// checks is refused (exit 7).
+/// grant (see [`may_write`]), then the writer's signature under the key that grant
+/// vouches for (a key the session user pinned for the writer must be that one), then the
+/// data key opened with the session user's key or a group key of theirs. A write by a
+/// granted writer that fails its signature or does not open is refused (exit 7).
 pub(super) fn pending(
     tx: &mut dyn Tx,
     session: &Session,
     owner: &UserRecord,
     row: &RecordRow,
-) -> Result<Option<Pending>> {
+) -> Result<Waiting> {
     let Some(w) = tx.record_writes(None, Some(row.id))?.into_iter().next() else {
-        return Ok(None);
+        return Ok(Waiting::Nothing);
     };
     if w.base_version != row.version || w.owner_id != row.owner_id {
-        return Ok(None);
+        return Ok(Waiting::Nothing);
     }
     let Some(writer) = tx
         .user_by_id(w.writer_id)?
         .filter(|u| u.status == UserStatus::Active && u.role != Role::Service)
     else {
-        return Ok(None);
+        return Ok(Waiting::Ignored("writer not active"));
+    };
+    let owner_keys = if owner.id == session.user_id.0 {
+        own_keypair(tx, session)?.0.public().clone()
+    } else {
+        known_keys(tx, session, &owner.username, "the record")?.1
+    };
+    let Some(writer_keys) = may_write(tx, session, owner, &owner_keys, row, &writer)? else {
+        return Ok(Waiting::Ignored("not allowed"));
     };
     let refused = |why: &str| {
         Error::Integrity(format!(
@@ -166,22 +191,17 @@ pub(super) fn pending(
             writer.username
         ))
     };
-    let owner_keys = if owner.id == session.user_id.0 {
-        own_keypair(tx, session)?.0.public().clone()
-    } else {
-        known_keys(tx, session, &owner.username, "the record")?.1
-    };
-    if !may_write(tx, session, owner, &owner_keys, row, writer.id)? {
-        return Err(refused(&format!(
-            "is not allowed by a grant of {}",
-            owner.username
-        )));
+    if writer.id != session.user_id.0
+        && let Some(pinned) = pinned_fingerprint(tx, session, writer.id)?
+        && pinned != writer_keys.fingerprint()
+    {
+        return Err(Error::KeyChanged {
+            user: writer.username.clone(),
+            pinned: pinned.to_string(),
+            current: writer_keys.fingerprint().to_string(),
+        });
     }
-    let message = write_message(row, &w);
-    let (_, writer_keys, _) = pinned_keys_if(tx, session, &writer.username, |u, k| {
-        signed(u, k.verifies(&message, &w.signature))
-    })?;
-    if !writer_keys.verifies(&message, &w.signature) {
+    if !writer_keys.verifies(&write_message(row, &w), &w.signature) {
         return Err(refused("does not carry their valid signature"));
     }
     let (me, _) = own_keypair(tx, session)?;
@@ -195,15 +215,18 @@ pub(super) fn pending(
     }
     let identities: Vec<&dyn age::Identity> =
         openers.iter().map(|i| i as &dyn age::Identity).collect();
-    let dek = crate::crypto::keypair::unwrap_key_with_any(&identities, &w.wrapped_dek)
-        .ok_or_else(|| refused("does not open for you"))?;
+    let Some(dek) = crate::crypto::keypair::unwrap_key_with_any(&identities, &w.wrapped_dek) else {
+        // Wrapped before the session user's access reached this version's keys (a group
+        // key replaced since): the owner's client makes it readable.
+        return Ok(Waiting::Ignored("not wrapped for you"));
+    };
     let value = aead::open(
         &dek,
         &crate::records::value_aad(UserId(row.owner_id), RecordId(row.id)),
         &w.ciphertext,
     )
     .map_err(|_| refused("does not open under its data key"))?;
-    Ok(Some(Pending {
+    Ok(Waiting::Found(Pending {
         writer: writer.username,
         created_at: w.created_at,
         value,
@@ -213,14 +236,15 @@ pub(super) fn pending(
 /// Replaces the value of a record shared with the session user with `value`, under a
 /// grant that allows writing (see the module's documentation); `None` when no record of
 /// the kind is shared with them. With `if_version`, only if readers see that version.
-/// Returns the record as readers now see it (the version the owner's client will make it).
+/// Returns the record as readers now see it (the version the owner's client will make it)
+/// and the writer of the waiting write this one replaced, if any.
 pub(crate) fn write_shared(
     tx: &mut dyn Tx,
     session: &Session,
     reference: &str,
     value: &[u8],
     if_version: Option<i64>,
-) -> Result<Option<RecordInfo>> {
+) -> Result<Option<(RecordInfo, Option<String>)>> {
     let Some((owner, row, shares)) = find_shared(tx, session, reference)? else {
         return Ok(None);
     };
@@ -230,16 +254,19 @@ pub(crate) fn write_shared(
     }
     let (_, owner_keys) = known_keys(tx, session, &owner.username, "the record")?;
     let me = session.user_id.0;
-    if !may_write(tx, session, &owner, &owner_keys, &row, me)? {
+    let my_row = tx
+        .user_by_id(me)?
+        .ok_or_else(|| no_such_user(&session.username))?;
+    if may_write(tx, session, &owner, &owner_keys, &row, &my_row)?.is_none() {
         return Err(Error::Conflict(format!(
             "'{}' is shared with you to read only: ask {} to share it with --write",
             shown(&owner.username, &row),
             owner.username
         )));
     }
-    let current = match pending(tx, session, &owner, &row)? {
-        Some(_) => row.version + 1,
-        None => row.version,
+    let (current, replaces) = match pending(tx, session, &owner, &row)? {
+        Waiting::Found(p) => (row.version + 1, Some(p.writer)),
+        Waiting::Nothing | Waiting::Ignored(_) => (row.version, None),
     };
     if let Some(v) = if_version
         && v != current
@@ -300,7 +327,7 @@ pub(crate) fn write_shared(
     info.version = row.version + 1;
     info.updated_at = w.created_at;
     info.owner = Some(owner.username);
-    Ok(Some(info))
+    Ok(Some((info, replaces)))
 }
 
 /// Takes in the writes waiting for the session user's records, each as the record's next
@@ -317,7 +344,6 @@ pub(crate) fn take_writes(
     let writes = tx.record_writes(Some(session.user_id.0), None)?;
     let mut rows = Vec::new();
     for w in writes {
-        let row = tx.record_by_ref(session.user_id.0, &w.record_token)?;
         let writer = grantee_name(tx, Grantee::User(w.writer_id))?;
         let drop = |tx: &mut dyn Tx, reason: &str| -> Result<(AuditAction, serde_json::Value)> {
             tx.delete_record_write(w.record_id)?;
@@ -325,6 +351,13 @@ pub(crate) fn take_writes(
                 AuditAction::DataTake,
                 json!({ "record": w.record_token, "by": writer, "taken": false, "reason": reason }),
             ))
+        };
+        // A record that does not load (a failed binding) is left to the commands that read
+        // it, which say why; its write waits.
+        let row = match tx.record_by_ref(session.user_id.0, &w.record_token) {
+            Ok(row) => row,
+            Err(crate::storage::StoreError::Integrity { .. }) => continue,
+            Err(e) => return Err(e.into()),
         };
         let Some(row) = row.filter(|r| r.id == w.record_id && r.deleted_at.is_none()) else {
             rows.push(drop(tx, "deleted")?);
@@ -341,18 +374,21 @@ pub(crate) fn take_writes(
             }),
             None => false,
         };
-        if !key_can_encrypt {
+        // The new version must be wrapped for every recipient, as any update is: a share
+        // that fails its checks (a changed key, say) keeps the write waiting until the
+        // owner deals with it (`user trust`, `data unshare`), without holding up anything
+        // else.
+        if !key_can_encrypt || !can_reshare(tx, session, &row)? {
             continue;
         }
         let me = tx
             .user_by_id(session.user_id.0)?
             .ok_or_else(|| no_such_user(&session.username))?;
-        let checked = check_share_set(&row, &shares_of(tx, row.id)?)
-            .and_then(|()| pending(tx, session, &me, &row));
-        let found = match checked {
-            Ok(Some(found)) => found,
-            Ok(None) => {
-                rows.push(drop(tx, "writer disabled")?);
+        let found = match pending(tx, session, &me, &row) {
+            Ok(Waiting::Found(found)) => found,
+            Ok(Waiting::Nothing) => continue,
+            Ok(Waiting::Ignored(reason)) => {
+                rows.push(drop(tx, reason)?);
                 continue;
             }
             Err(e @ Error::Database { .. }) => return Err(e),

@@ -1536,6 +1536,7 @@ pub fn row_bindings_scan_and_unbound_rows(backend: &dyn Backend) {
             StoredRow::Group(g) => (RowId::Group(g.id), g.signature.clone()),
             StoredRow::GroupMember(m) => (RowId::GroupMember(m.id), m.signature.clone()),
             StoredRow::RecordWrite(w) => (RowId::RecordWrite(w.id), w.signature.clone()),
+            StoredRow::RecordTransfer(t) => (RowId::RecordTransfer(t.id), t.signature.clone()),
         })
         .collect();
     seen.sort();
@@ -1595,6 +1596,7 @@ pub fn row_bindings_scan_and_unbound_rows(backend: &dyn Backend) {
             StoredRow::Group(g) => (RowId::Group(g.id), 0),
             StoredRow::GroupMember(m) => (RowId::GroupMember(m.id), 0),
             StoredRow::RecordWrite(w) => (RowId::RecordWrite(w.id), 0),
+            StoredRow::RecordTransfer(t) => (RowId::RecordTransfer(t.id), 0),
         })
         .collect();
     unbound.sort();

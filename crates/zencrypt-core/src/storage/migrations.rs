@@ -100,7 +100,7 @@ pub const MIGRATIONS: &[Migration] = &[
     },
     Migration {
         version: 13,
-        name: "write shares",
+        name: "write shares and transfers",
         sqlite: V13_WRITE_SHARES,
         postgres: PG_V13_WRITE_SHARES,
     },
@@ -681,7 +681,10 @@ CREATE INDEX key_shares_by_group ON key_shares(group_id);
 
 /// Shares that allow writing (docs/sharing.md, "Write shares"): the grant says so, and a
 /// recipient's new value waits in `record_writes`, signed by its writer, until the owner's
-/// client takes it in as the record's next version. One waiting write per record.
+/// client takes it in as the record's next version. One waiting write per record. And
+/// records handed to another user (`record_transfers`, docs/sharing.md, "Transfers"): the
+/// data key wrapped to the new owner, signed by whoever gave it, until their client takes
+/// it in as a record of theirs.
 const V13_WRITE_SHARES: &str = "
 ALTER TABLE record_shares ADD COLUMN can_write INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE key_shares ADD COLUMN can_write INTEGER NOT NULL DEFAULT 0;
@@ -697,6 +700,20 @@ CREATE TABLE record_writes (
     created_at   INTEGER NOT NULL
 ) STRICT;
 CREATE INDEX record_writes_by_owner ON record_writes(owner_id);
+CREATE TABLE record_transfers (
+    id           INTEGER PRIMARY KEY,
+    record_id    INTEGER NOT NULL UNIQUE REFERENCES records(id),
+    owner_id     INTEGER NOT NULL REFERENCES users(id),
+    giver_id     INTEGER NOT NULL REFERENCES users(id),
+    recipient_id INTEGER NOT NULL REFERENCES users(id),
+    version      INTEGER NOT NULL,
+    wrapped_dek  BLOB NOT NULL,
+    signature    BLOB NOT NULL,
+    created_at   INTEGER NOT NULL,
+    taken_at     INTEGER
+) STRICT;
+CREATE INDEX record_transfers_by_recipient ON record_transfers(recipient_id);
+CREATE INDEX record_transfers_by_owner ON record_transfers(owner_id);
 ";
 
 const PG_V13_WRITE_SHARES: &str = "
@@ -714,6 +731,20 @@ CREATE TABLE record_writes (
     created_at   BIGINT NOT NULL
 );
 CREATE INDEX record_writes_by_owner ON record_writes(owner_id);
+CREATE TABLE record_transfers (
+    id           INTEGER PRIMARY KEY,
+    record_id    INTEGER NOT NULL UNIQUE REFERENCES records(id),
+    owner_id     INTEGER NOT NULL REFERENCES users(id),
+    giver_id     INTEGER NOT NULL REFERENCES users(id),
+    recipient_id INTEGER NOT NULL REFERENCES users(id),
+    version      INTEGER NOT NULL,
+    wrapped_dek  BLOB NOT NULL,
+    signature    BLOB NOT NULL,
+    created_at   INTEGER NOT NULL,
+    taken_at     INTEGER
+) STRICT;
+CREATE INDEX record_transfers_by_recipient ON record_transfers(recipient_id);
+CREATE INDEX record_transfers_by_owner ON record_transfers(owner_id);
 ";
 
 const PG_V12_GROUPS: &str = r#"

@@ -48,9 +48,9 @@ pub mod schema;
 
 use crate::model::{
     AuditEntry, AuditFilter, Credentials, Grantee, GroupMember, GroupRow, IdentityRow, KeyEvent,
-    KeyRecord, KeyShare, KeyVersionRecord, RecordFilter, RecordRow, RecordShare, RecordWrite, Role,
-    RowId, ServiceGrant, ServiceRecordKey, SessionRecord, ShareFilter, StoredRow, UsageEvent,
-    UserRecord,
+    KeyRecord, KeyShare, KeyVersionRecord, RecordFilter, RecordRow, RecordShare, RecordTransfer,
+    RecordWrite, Role, RowId, ServiceGrant, ServiceRecordKey, SessionRecord, ShareFilter,
+    StoredRow, TransferFilter, UsageEvent, UserRecord,
 };
 
 /// Why the database could not do what was asked. Messages name the location and say
@@ -510,6 +510,14 @@ pub trait Tx {
     ) -> StoreResult<Vec<RecordWrite>>;
     /// Removes the write waiting for a record; returns how many rows (0 or 1).
     fn delete_record_write(&mut self, record_id: i64) -> StoreResult<u64>;
+    /// Saves a transfer: new, or the one of the same record replaced; returns its id.
+    fn put_record_transfer(&mut self, t: &RecordTransfer) -> StoreResult<i64>;
+    /// The transfers the filter selects, by record id.
+    fn record_transfers(&mut self, filter: &TransferFilter) -> StoreResult<Vec<RecordTransfer>>;
+    /// Notes when a transfer was taken in.
+    fn set_transfer_taken(&mut self, id: i64, at: i64) -> StoreResult<()>;
+    /// Removes the transfer of a record; returns how many rows (0 or 1).
+    fn delete_record_transfer(&mut self, record_id: i64) -> StoreResult<u64>;
     /// A record of another owner, read for a recipient who authenticates it otherwise
     /// (the owner's signature over the share, and the value's AEAD): the row's binding is
     /// under the owner's key, which the reader does not hold. Storage reads it as

@@ -399,6 +399,23 @@ pub const TABLES: &[Table] = &[
         replace: false,
     },
     Table {
+        name: "record_transfers",
+        columns: &[
+            int("id"),
+            int("record_id"),
+            int("owner_id"),
+            int("giver_id"),
+            int("recipient_id"),
+            int("version"),
+            blob("wrapped_dek"),
+            blob("signature"),
+            int("created_at"),
+            int_null("taken_at"),
+        ],
+        key: &["id"],
+        replace: false,
+    },
+    Table {
         name: "usage_events",
         columns: &[
             int("id"),

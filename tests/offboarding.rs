@@ -1,0 +1,178 @@
+//! Offboarding: records handed to another user (`data transfer`), by their owner or by
+//! the manager of a group they are shared with, and `user remove`, refused until nothing
+//! others rely on is left with the user, then crypto-shredding what is.
+
+use crate::common::*;
+
+fn get(env: &Env, token: &str, reference: &str) -> Run {
+    env.as_token(token, &["data", "get", reference])
+}
+
+#[test]
+fn an_owner_transfers_a_record_and_the_new_owner_takes_it_in() {
+    let env = Env::new();
+    let (alice, bob, carol) = three_users(&env);
+    put_as(&env, &bob, "prod/db", b"db-1");
+    put_as(&env, &carol, "prod/db", b"carols-own");
+    env.as_token(&bob, &["data", "share", "prod/db", "--with", "alice"])
+        .ok();
+    let r = env.as_token(&bob, &["data", "transfer", "prod/db", "--to", "carol"]);
+    r.ok();
+    assert!(
+        r.stderr.ends_with(
+            "Handed prod/db to carol: it becomes theirs at their next command. It is deleted on\n\
+             your side (`zencrypt data restore prod/db` takes it back while the transfer waits).\n"
+        ),
+        "{}",
+        r.stderr
+    );
+    // bob's record is gone on his side and its share with alice ended.
+    assert_eq!(get(&env, &bob, "prod/db").code, 5);
+    assert_eq!(get(&env, &alice, "bob:prod/db").code, 5);
+    // carol's next command takes it in: she has a prod/db, so it is named after bob.
+    assert_eq!(get(&env, &carol, "prod/db.from-bob").ok().stdout, "db-1");
+    assert_eq!(get(&env, &carol, "prod/db").ok().stdout, "carols-own");
+    let rows = audit_rows(&env, &carol, &["--action", "data.receive"]);
+    assert_eq!(rows[0]["detail"]["from"], "bob");
+    assert_eq!(rows[0]["detail"]["by"], "bob");
+    assert_eq!(rows[0]["detail"]["name"], "prod/db.from-bob");
+    assert_eq!(rows[0]["detail"]["taken"], true);
+    assert_eq!(
+        env.column::<i64>("SELECT count(*) FROM record_transfers WHERE taken_at IS NOT NULL"),
+        vec![1]
+    );
+    // A protected record, a group and oneself are refused.
+    let r = env.as_token(&bob, &["data", "transfer", "nope", "--to", "@ops"]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert_eq!(
+        r.stderr.lines().next(),
+        Some("error: a record is transferred to one user, not to a group")
+    );
+}
+
+#[test]
+fn a_waiting_transfer_is_taken_back_by_restoring_and_a_forged_one_is_dropped() {
+    let env = Env::new();
+    let (_alice, bob, carol) = three_users(&env);
+    put_as(&env, &bob, "ci/token", b"tok-1");
+    env.as_token(&bob, &["data", "transfer", "ci/token", "--to", "carol"])
+        .ok();
+    // bob changes his mind before carol runs anything.
+    env.as_token(&bob, &["data", "restore", "ci/token"]).ok();
+    assert_eq!(
+        env.column::<i64>("SELECT count(*) FROM record_transfers"),
+        vec![0]
+    );
+    assert_eq!(get(&env, &bob, "ci/token").ok().stdout, "tok-1");
+    assert_eq!(get(&env, &carol, "ci/token").code, 5);
+    // A transfer whose signature does not verify is dropped, audited, and gives nothing.
+    env.as_token(&bob, &["data", "transfer", "ci/token", "--to", "carol"])
+        .ok();
+    env.exec(&format!(
+        "UPDATE record_transfers SET signature = {}",
+        env.blob(&"00".repeat(64))
+    ));
+    let r = env.as_token(&carol, &["data", "list", "--json"]);
+    assert_eq!(r.ok().json(), serde_json::json!([]));
+    let rows = audit_rows(&env, &carol, &["--action", "data.receive"]);
+    assert_eq!(rows[0]["detail"]["taken"], false);
+    assert_eq!(rows[0]["detail"]["reason"], "integrity");
+}
+
+#[test]
+fn a_user_is_removed_only_once_their_shared_records_are_handed_over() {
+    let env = Env::new();
+    let (alice, bob, carol) = three_users(&env);
+    // bob manages @ops with carol; dave shares a record with the group and a key with
+    // carol, then leaves.
+    env.signup("dave");
+    let dave = env.token("dave");
+    env.as_token(&bob, &["group", "create", "ops"]).ok();
+    env.as_token(&bob, &["group", "add", "@ops", "carol"]).ok();
+    env.as_token(&bob, &["group", "add", "@ops", "dave"]).ok();
+    put_as(&env, &dave, "prod/api", b"api-1");
+    put_as(&env, &dave, "notes", b"private");
+    env.as_token(&dave, &["data", "share", "prod/api", "--with", "@ops"])
+        .ok();
+    env.as_token(&dave, &["key", "create", "backups"]).ok();
+    env.as_token(&dave, &["key", "share", "backups", "--with", "carol"])
+        .ok();
+    // Not yet: the record is shared, and dave is in a group.
+    let r = env.as_token(&alice, &["user", "remove", "dave", "--yes"]);
+    assert_eq!(r.code, 6, "{}", r.stderr);
+    assert_eq!(
+        r.stderr.lines().next(),
+        Some(
+            "error: cannot remove 'dave' yet: dave:prod/api is shared with @ops (`data transfer \
+             dave:prod/api --to USER` by its owner or the group's manager, or `data unshare`); \
+             they are a member of @ops (its manager bob runs `group remove ops dave`)"
+        )
+    );
+    // Without --yes and without a terminal, nothing happens.
+    let r = env.as_token(&alice, &["user", "remove", "dave"]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    // bob, the group's manager, hands the record to carol; carol takes it in.
+    let r = env.as_token(
+        &bob,
+        &["data", "transfer", "dave:prod/api", "--to", "carol"],
+    );
+    r.ok();
+    assert!(
+        r.stderr.ends_with(
+            "Handed dave:prod/api to carol: it becomes theirs at their next command; its owner's\n\
+             record stays as it is.\n"
+        ),
+        "{}",
+        r.stderr
+    );
+    let r = env.as_token(&alice, &["user", "remove", "dave", "--yes"]);
+    assert_eq!(r.code, 6, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("record "),
+        "a waiting transfer blocks too: {}",
+        r.stderr
+    );
+    assert_eq!(get(&env, &carol, "prod/api").ok().stdout, "api-1");
+    env.as_token(&bob, &["group", "remove", "@ops", "dave"])
+        .ok();
+    // An ordinary user may not remove anyone.
+    let r = env.as_token(&bob, &["user", "remove", "dave", "--yes"]);
+    assert_eq!(r.code, 4, "{}", r.stderr);
+    let r = env.as_token(&alice, &["user", "remove", "dave", "--yes", "--json"]);
+    r.ok();
+    assert_eq!(r.json()["keys_unshared"], 1);
+    assert_eq!(r.json()["services"], serde_json::json!([]));
+    // dave's data opens for nobody: his user key and keypair are gone, he cannot log in,
+    // and he cannot be enabled again.
+    assert_eq!(
+        env.blobs("SELECT wrapped_user_key FROM users WHERE username = 'dave'"),
+        vec![Some(Vec::new())]
+    );
+    assert_eq!(
+        env.blobs("SELECT public_key FROM users WHERE username = 'dave'"),
+        vec![None]
+    );
+    let r = env.run(
+        &["login", "--username", "dave", "--password-stdin"],
+        format!("{}\n", pw("dave")).as_bytes(),
+    );
+    assert_eq!(r.code, 3, "{}", r.stderr);
+    assert_eq!(get(&env, &dave, "notes").code, 3);
+    let r = env.as_token(&alice, &["user", "enable", "dave"]);
+    assert_eq!(r.code, 6, "{}", r.stderr);
+    assert!(
+        r.stderr
+            .starts_with("error: 'dave' was removed: their data was crypto-shredded"),
+        "{}",
+        r.stderr
+    );
+    // What carol took in is hers, and the removal is in the audit log.
+    assert_eq!(get(&env, &carol, "prod/api").ok().stdout, "api-1");
+    let rows = audit_rows(&env, &alice, &["--action", "user.remove"]);
+    let outcomes: Vec<&str> = rows
+        .iter()
+        .map(|r| r["outcome"].as_str().unwrap())
+        .collect();
+    assert_eq!(outcomes, ["failed", "failed", "denied", "ok"]);
+    assert!(rows.iter().all(|r| r["target"] == "dave"));
+}
