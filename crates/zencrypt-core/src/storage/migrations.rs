@@ -732,17 +732,17 @@ CREATE TABLE record_writes (
 );
 CREATE INDEX record_writes_by_owner ON record_writes(owner_id);
 CREATE TABLE record_transfers (
-    id           INTEGER PRIMARY KEY,
-    record_id    INTEGER NOT NULL UNIQUE REFERENCES records(id),
-    owner_id     INTEGER NOT NULL REFERENCES users(id),
-    giver_id     INTEGER NOT NULL REFERENCES users(id),
-    recipient_id INTEGER NOT NULL REFERENCES users(id),
-    version      INTEGER NOT NULL,
-    wrapped_dek  BLOB NOT NULL,
-    signature    BLOB NOT NULL,
-    created_at   INTEGER NOT NULL,
-    taken_at     INTEGER
-) STRICT;
+    id           BIGINT PRIMARY KEY,
+    record_id    BIGINT NOT NULL UNIQUE REFERENCES records(id),
+    owner_id     BIGINT NOT NULL REFERENCES users(id),
+    giver_id     BIGINT NOT NULL REFERENCES users(id),
+    recipient_id BIGINT NOT NULL REFERENCES users(id),
+    version      BIGINT NOT NULL,
+    wrapped_dek  BYTEA NOT NULL,
+    signature    BYTEA NOT NULL,
+    created_at   BIGINT NOT NULL,
+    taken_at     BIGINT
+);
 CREATE INDEX record_transfers_by_recipient ON record_transfers(recipient_id);
 CREATE INDEX record_transfers_by_owner ON record_transfers(owner_id);
 ";
