@@ -74,7 +74,7 @@ impl Shell {
             4 => {
                 let name = shell.pick_group(p, true)?;
                 let user = p.line("Add which user: ")?;
-                let Some(fp) = shell.confirm_recipient(p, &user, &format!("@{name}'s key"))?
+                let Some(fp) = shell.confirm_recipient(p, &user, &format!("Share @{name}'s key with"))?
                 else {
                     p.say("Nobody was added.");
                     return Ok(());

@@ -18,6 +18,11 @@ impl Shell {
             entry(5, "Enable a user", ""),
             entry(6, "End sessions", "of one user"),
             entry(7, "Add a service account", "for automation; no login"),
+            entry(
+                8,
+                "Remove a user",
+                "for good: their data is crypto-shredded",
+            ),
         ];
         self.submenu(p, "Administration", &entries, |shell, p, n| match n {
             1 => {
@@ -30,8 +35,32 @@ impl Shell {
             4 => shell.set_status(p, UserStatus::Disabled),
             5 => shell.set_status(p, UserStatus::Active),
             6 => shell.end_sessions(p),
-            _ => shell.add_service(p),
+            7 => shell.add_service(p),
+            _ => shell.remove_user(p),
         })
+    }
+
+    /// Removes a user for good, after confirmation (see `user remove`).
+    fn remove_user(&mut self, p: &mut dyn Prompter) -> Reply<()> {
+        let user = self.pick_user(p, "Remove which user", None)?;
+        if !p.confirm(&format!(
+            "Remove {} for good? Nothing of theirs can be read again.",
+            user.username
+        ))? {
+            return Err(Interrupt::Cancel);
+        }
+        let r = self.with_session(|s, v| v.user_remove(s, &user.username))?;
+        p.say(&format!(
+            "Removed {}: their data can no longer be opened by anyone; {} session(s) ended.",
+            r.username, r.sessions_revoked
+        ));
+        if !r.services.is_empty() {
+            p.say(&format!(
+                "Their service accounts went with them: {}.",
+                r.services.join(", ")
+            ));
+        }
+        Ok(())
     }
 
     /// Lets the admin pick a user from the list, optionally only those with `status`.

@@ -94,9 +94,10 @@ impl Shell {
             entry(12, "Edit in your editor", "$VISUAL or $EDITOR"),
             entry(13, "TOTP code", "of a stored otpauth:// secret"),
             entry(14, "History", "earlier versions; roll back"),
-            entry(15, "Share a record", "read-only, with another user"),
+            entry(15, "Share a record", "with another user or @group"),
             entry(16, "Unshare a record", "re-encrypts it"),
-            entry(17, "Shared with me", "list and read"),
+            entry(17, "Shared with me", "list, read, write"),
+            entry(18, "Transfer a record", "it becomes another user's"),
         ];
         self.submenu(p, "Encrypted data", &entries, |shell, p, n| match n {
             1 => shell.store_value(p),
@@ -115,15 +116,29 @@ impl Shell {
             14 => shell.record_history(p),
             15 => shell.share_record(p),
             16 => shell.unshare_record(p),
-            _ => shell.shared_with_me(p),
+            17 => shell.shared_with_me(p),
+            _ => shell.transfer_record(p),
         })
+    }
+
+    /// Hands one of the user's records to another user after showing their fingerprint.
+    fn transfer_record(&mut self, p: &mut dyn Prompter) -> Reply<()> {
+        let r = self.pick_record(p, "Transfer which record", Some(false))?;
+        let to = p.line("Hand it to (username): ")?;
+        let Some(fp) = self.confirm_recipient(p, &to, &format!("Hand {} to", label(&r)))? else {
+            return Err(Interrupt::Cancel);
+        };
+        let t = self.with_session(|s, v| v.data_transfer(s, &r.token, &to, Some(fp)))?;
+        p.say(&crate::ui::views::transferred_text(&t));
+        Ok(())
     }
 
     /// Shares a record after showing the recipient's fingerprint and its pin state.
     fn share_record(&mut self, p: &mut dyn Prompter) -> Reply<()> {
         let r = self.pick_record(p, "Share which record", Some(false))?;
         let with = p.line("Share with (username or @group): ")?;
-        let Some(fp) = self.confirm_recipient(p, &with, &label(&r))? else {
+        let Some(fp) = self.confirm_recipient(p, &with, &format!("Share {} with", label(&r)))?
+        else {
             return Err(Interrupt::Cancel);
         };
         let write = p.confirm("Let them replace its value too (write)?")?;
@@ -135,13 +150,13 @@ impl Shell {
         Ok(())
     }
 
-    /// Shows `with`'s fingerprint and pin state and asks to share `what` with them;
-    /// returns the fingerprint confirmed, or `None` when declined.
+    /// Shows `with`'s fingerprint and pin state and asks `{asking} {with}?` ("Share prod/db
+    /// with", say); returns the fingerprint confirmed, or `None` when declined.
     pub(super) fn confirm_recipient(
         &mut self,
         p: &mut dyn Prompter,
         with: &str,
-        what: &str,
+        asking: &str,
     ) -> Reply<Option<zencrypt_core::crypto::keypair::Fingerprint>> {
         if let Some(group) = with.strip_prefix('@') {
             let g = self.with_session(|s, v| v.group_show(s, group))?;
@@ -153,9 +168,7 @@ impl Shell {
                 g.members.join(", ")
             ));
             let fp = g.fingerprint;
-            return Ok(p
-                .confirm(&format!("Share {what} with @{}?", g.name))?
-                .then_some(fp));
+            return Ok(p.confirm(&format!("{asking} @{}?", g.name))?.then_some(fp));
         }
         let card = self.with_session(|s, v| v.user_show(s, with))?;
         let Some(key) = &card.key else {
@@ -170,7 +183,7 @@ impl Shell {
             card.username, key.fingerprint
         ));
         let fp = key.fingerprint;
-        Ok(p.confirm(&format!("Share {what} with {}?", card.username))?
+        Ok(p.confirm(&format!("{asking} {}?", card.username))?
             .then_some(fp))
     }
 

@@ -1148,3 +1148,57 @@ fn groups_are_made_filled_shared_with_and_emptied_from_the_account_menu() {
     let out = f.run(vec![t("2"), t("17"), t("0"), t("0")]);
     assert!(has(&out, "Nothing is shared with you."), "{out:#?}");
 }
+
+#[test]
+fn a_record_is_transferred_from_the_data_menu_and_a_user_removed_from_administration() {
+    let f = Fixture::new();
+    let (alice_token, _bob_token) = alice_with_a_record_and_bob(&f);
+    // Encrypted data, 18: bob's key is shown, then the record is handed to him.
+    let out = f.run(vec![
+        t("2"),
+        t("18"),
+        Pick(0),
+        t("bob"),
+        Yes(true),
+        t("0"),
+        t("0"),
+    ]);
+    let said = out.join("\n");
+    assert!(
+        said.lines()
+            .any(|l| l.starts_with("? Hand prod/db (zt_") && l.ends_with(") to bob?")),
+        "{said}"
+    );
+    assert!(
+        has(
+            &out,
+            "Handed prod/db to bob: it becomes theirs at their next command. It is deleted on\n\
+             your side (`zencrypt data restore prod/db` takes it back while the transfer waits)."
+        ),
+        "{said}"
+    );
+    // Administration, 8: bob removed for good, after confirming.
+    let out = f.run(vec![t("8"), t("8"), Pick(1), Yes(true), t("0"), t("0")]);
+    let said = out.join("\n");
+    assert!(
+        said.contains("? Remove bob for good? Nothing of theirs can be read again."),
+        "{said}"
+    );
+    assert!(
+        has(
+            &out,
+            "Removed bob: their data can no longer be opened by anyone; 1 session(s) ended."
+        ),
+        "{said}"
+    );
+    // The transfer bob never took in ended: alice takes her record back.
+    let mut vault = f.vault();
+    let session = vault
+        .authenticate(&SecretString::from(alice_token.trim().to_string()))
+        .unwrap();
+    assert_eq!(vault.data_restore(&session, "prod/db").unwrap(), 1);
+    let got = vault
+        .data_get(&session, &["prod/db".to_string()], None)
+        .unwrap();
+    assert_eq!(got.records[0].1.as_slice(), b"s3cret");
+}

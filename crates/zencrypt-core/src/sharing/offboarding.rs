@@ -188,6 +188,16 @@ impl Vault {
                 for w in tx.record_writes(Some(user.id), None)? {
                     tx.delete_record_write(w.record_id)?;
                 }
+                // Records handed to them that they never took in stay with their givers
+                // (`data restore` takes them back).
+                let to_them = tx.record_transfers(&TransferFilter {
+                    recipient_id: Some(user.id),
+                    waiting: true,
+                    ..TransferFilter::default()
+                })?;
+                for t in &to_them {
+                    tx.delete_record_transfer(t.record_id)?;
+                }
                 let name = user.username.clone();
                 shred(tx, user, params)?;
                 let out = Removed {
@@ -197,6 +207,7 @@ impl Vault {
                     sessions_revoked: revoked,
                 };
                 let detail = json!({
+                    "transfers_ended": to_them.len(),
                     "services": services,
                     "keys_unshared": keys.len(),
                     "revoked_sessions": revoked,
