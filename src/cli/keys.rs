@@ -257,24 +257,7 @@ pub fn run(ctx: &Ctx, cmd: KeyCommand) -> Result<()> {
                 ctx.out
                     .note(&crate::ui::views::pinned_text(&s.with, &s.fingerprint));
             }
-            let versions: Vec<String> = s.versions.iter().map(i64::to_string).collect();
-            ctx.out.note(&format!(
-                "{} key {} with {} ({}): version(s) {}; later versions follow\n\
-                 at each rotation.",
-                if s.changed {
-                    "Changed the share of"
-                } else {
-                    "Shared"
-                },
-                s.name,
-                s.with,
-                if s.write {
-                    "decrypt and encrypt"
-                } else {
-                    "decrypt only"
-                },
-                versions.join(", ")
-            ));
+            ctx.out.note(&crate::ui::views::key_shared_text(&s));
             if ctx.out.json {
                 emitted(ctx.out.json_doc(&serde_json::json!({
                     "name": s.name,

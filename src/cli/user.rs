@@ -199,23 +199,7 @@ pub fn run(ctx: &Ctx, cmd: UserCommand) -> Result<()> {
                 true,
             )?;
             let r = vault.user_remove(&session, &username)?;
-            let mut text = format!(
-                "Removed {}: their data can no longer be opened by anyone; {} session(s) ended.",
-                r.username, r.sessions_revoked
-            );
-            if !r.services.is_empty() {
-                text.push_str(&format!(
-                    "\nTheir service accounts went with them: {}.",
-                    r.services.join(", ")
-                ));
-            }
-            if r.keys_unshared > 0 {
-                text.push_str(&format!(
-                    "\n{} key(s) of theirs are no longer shared: files under them no longer open.",
-                    r.keys_unshared
-                ));
-            }
-            out.note(&text);
+            out.note(&crate::ui::views::removed_text(&r));
             if out.json {
                 emitted(out.json_doc(&json!({
                     "username": r.username,

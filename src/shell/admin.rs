@@ -50,16 +50,7 @@ impl Shell {
             return Err(Interrupt::Cancel);
         }
         let r = self.with_session(|s, v| v.user_remove(s, &user.username))?;
-        p.say(&format!(
-            "Removed {}: their data can no longer be opened by anyone; {} session(s) ended.",
-            r.username, r.sessions_revoked
-        ));
-        if !r.services.is_empty() {
-            p.say(&format!(
-                "Their service accounts went with them: {}.",
-                r.services.join(", ")
-            ));
-        }
+        p.say(&crate::ui::views::removed_text(&r));
         Ok(())
     }
 

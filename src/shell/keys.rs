@@ -100,16 +100,7 @@ impl Shell {
         };
         let write = p.confirm("Let them encrypt with it too (write)?")?;
         let s = self.with_session(|se, v| v.key_share(se, &key, &with, write, Some(fp)))?;
-        p.say(&format!(
-            "Shared key {} with {} ({}); later versions follow at each rotation.",
-            s.name,
-            s.with,
-            if s.write {
-                "decrypt and encrypt"
-            } else {
-                "decrypt only"
-            }
-        ));
+        p.say(&crate::ui::views::key_shared_text(&s));
         Ok(())
     }
 

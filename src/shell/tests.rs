@@ -1041,7 +1041,8 @@ fn a_key_is_shared_and_unshared_from_the_keys_menu() {
     assert!(
         has(
             &out,
-            "Shared key backups with bob (decrypt only); later versions follow at each rotation."
+            "Shared key backups with bob (decrypt only): version(s) 1; later versions follow\n\
+             at each rotation."
         ),
         "{said}"
     );

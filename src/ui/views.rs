@@ -501,6 +501,49 @@ pub fn shared_text(s: &zencrypt_core::sharing::Shared, owner: &str) -> String {
     text
 }
 
+/// What `key share` did, in words.
+pub fn key_shared_text(s: &zencrypt_core::sharing::KeyShared) -> String {
+    let versions: Vec<String> = s.versions.iter().map(i64::to_string).collect();
+    format!(
+        "{} key {} with {} ({}): version(s) {}; later versions follow\n\
+         at each rotation.",
+        if s.changed {
+            "Changed the share of"
+        } else {
+            "Shared"
+        },
+        s.name,
+        s.with,
+        if s.write {
+            "decrypt and encrypt"
+        } else {
+            "decrypt only"
+        },
+        versions.join(", ")
+    )
+}
+
+/// What `user remove` did, in words.
+pub fn removed_text(r: &zencrypt_core::sharing::Removed) -> String {
+    let mut text = format!(
+        "Removed {}: their data can no longer be opened by anyone; {} session(s) ended.",
+        r.username, r.sessions_revoked
+    );
+    if !r.services.is_empty() {
+        text.push_str(&format!(
+            "\nTheir service accounts went with them: {}.",
+            r.services.join(", ")
+        ));
+    }
+    if r.keys_unshared > 0 {
+        text.push_str(&format!(
+            "\n{} key(s) of theirs are no longer shared: files under them no longer open.",
+            r.keys_unshared
+        ));
+    }
+    text
+}
+
 /// What `data transfer` did, in words.
 pub fn transferred_text(t: &zencrypt_core::sharing::Transferred) -> String {
     if t.own {
