@@ -1,6 +1,7 @@
-//! Offboarding: records handed to another user (`data transfer`), by their owner or by
-//! the manager of a group they are shared with, and `user remove`, refused until nothing
-//! others rely on is left with the user, then crypto-shredding what is.
+//! Offboarding: records handed to another user (`data transfer`, taken in with `data
+//! receive`), by their owner or, once the owner is disabled, by the manager of a group
+//! they are shared with; and `user remove`, refused until nothing others rely on is left
+//! with the user, then crypto-shredding what is.
 
 use crate::common::*;
 
@@ -20,8 +21,8 @@ fn an_owner_transfers_a_record_and_the_new_owner_takes_it_in() {
     r.ok();
     assert!(
         r.stderr.ends_with(
-            "Handed prod/db to carol: it becomes theirs at their next command. It is deleted on\n\
-             your side (`zencrypt data restore prod/db` takes it back while the transfer waits).\n"
+            "Handed prod/db to carol: it becomes theirs when they run `zencrypt data receive`.\n\
+             It is deleted on your side (`zencrypt data restore prod/db` takes it back).\n"
         ),
         "{}",
         r.stderr
@@ -29,8 +30,17 @@ fn an_owner_transfers_a_record_and_the_new_owner_takes_it_in() {
     // bob's record is gone on his side and its share with alice ended.
     assert_eq!(get(&env, &bob, "prod/db").code, 5);
     assert_eq!(get(&env, &alice, "bob:prod/db").code, 5);
-    // carol's next command takes it in: she has a prod/db, so it is named after bob.
+    // Nothing arrives until carol takes it in; she has a prod/db, so it is named after bob.
+    assert_eq!(get(&env, &carol, "prod/db.from-bob").code, 5);
+    let r = env.as_token(&carol, &["data", "receive"]);
+    let line = r.ok().stdout.clone();
+    assert!(
+        line.starts_with("Received prod/db.from-bob from bob: zt_"),
+        "{line}"
+    );
     assert_eq!(get(&env, &carol, "prod/db.from-bob").ok().stdout, "db-1");
+    let r = env.as_token(&carol, &["data", "receive"]);
+    assert_eq!(r.ok().stdout, "No record is waiting for you.\n");
     assert_eq!(get(&env, &carol, "prod/db").ok().stdout, "carols-own");
     let rows = audit_rows(&env, &carol, &["--action", "data.receive"]);
     assert_eq!(rows[0]["detail"]["from"], "bob");
@@ -65,18 +75,29 @@ fn a_waiting_transfer_is_taken_back_by_restoring_and_a_forged_one_is_dropped() {
     );
     assert_eq!(get(&env, &bob, "ci/token").ok().stdout, "tok-1");
     assert_eq!(get(&env, &carol, "ci/token").code, 5);
-    // A transfer whose signature does not verify is dropped, audited, and gives nothing.
+    // A transfer whose signature does not verify is dropped, audited, and gives nothing;
+    // bob's key is not pinned by it.
     env.as_token(&bob, &["data", "transfer", "ci/token", "--to", "carol"])
         .ok();
     env.exec(&format!(
         "UPDATE record_transfers SET signature = {}",
         env.blob(&"00".repeat(64))
     ));
+    let r = env.as_token(&carol, &["data", "receive", "--json"]);
+    let doc = r.ok().json();
+    assert_eq!(doc[0]["state"], "dropped");
+    assert_eq!(doc[0]["from"], "bob");
+    assert_eq!(
+        doc[0]["reason"],
+        "what 'bob' is said to have signed does not verify under their key: it was changed \
+         outside zencrypt (their key was not pinned)"
+    );
     let r = env.as_token(&carol, &["data", "list", "--json"]);
     assert_eq!(r.ok().json(), serde_json::json!([]));
     let rows = audit_rows(&env, &carol, &["--action", "data.receive"]);
-    assert_eq!(rows[0]["detail"]["taken"], false);
-    assert_eq!(rows[0]["detail"]["reason"], "integrity");
+    assert_eq!(rows.last().unwrap()["detail"]["dropped"], true);
+    let r = env.as_token(&carol, &["user", "show", "bob", "--json"]);
+    assert_eq!(r.ok().json()["pin"], "not_pinned");
 }
 
 #[test]
@@ -111,7 +132,19 @@ fn a_user_is_removed_only_once_their_shared_records_are_handed_over() {
     // Without --yes and without a terminal, nothing happens.
     let r = env.as_token(&alice, &["user", "remove", "dave"]);
     assert_eq!(r.code, 2, "{}", r.stderr);
-    // bob, the group's manager, hands the record to carol; carol takes it in.
+    // While dave is active, the group's manager may not hand his record on.
+    let r = env.as_token(
+        &bob,
+        &["data", "transfer", "dave:prod/api", "--to", "carol"],
+    );
+    assert_eq!(r.code, 6, "{}", r.stderr);
+    // dave is disabled; bob hands the record to carol, a member (alice is not one).
+    env.as_token(&alice, &["user", "disable", "dave"]).ok();
+    let r = env.as_token(
+        &bob,
+        &["data", "transfer", "dave:prod/api", "--to", "alice"],
+    );
+    assert_eq!(r.code, 6, "{}", r.stderr);
     let r = env.as_token(
         &bob,
         &["data", "transfer", "dave:prod/api", "--to", "carol"],
@@ -119,8 +152,8 @@ fn a_user_is_removed_only_once_their_shared_records_are_handed_over() {
     r.ok();
     assert!(
         r.stderr.ends_with(
-            "Handed dave:prod/api to carol: it becomes theirs at their next command; its owner's\n\
-             record stays as it is.\n"
+            "Handed dave:prod/api to carol: it becomes theirs when they run `zencrypt data receive`.\n\
+             Its owner's record stays as it is.\n"
         ),
         "{}",
         r.stderr
@@ -128,9 +161,17 @@ fn a_user_is_removed_only_once_their_shared_records_are_handed_over() {
     let r = env.as_token(&alice, &["user", "remove", "dave", "--yes"]);
     assert_eq!(r.code, 6, "{}", r.stderr);
     assert!(
-        r.stderr.contains("record "),
+        r.stderr.contains("waits for carol to take it in"),
         "a waiting transfer blocks too: {}",
         r.stderr
+    );
+    let r = env.as_token(&carol, &["data", "receive"]);
+    assert!(
+        r.ok()
+            .stdout
+            .starts_with("Received prod/api from dave (handed on by bob): zt_"),
+        "{}",
+        r.stdout
     );
     assert_eq!(get(&env, &carol, "prod/api").ok().stdout, "api-1");
     env.as_token(&bob, &["group", "remove", "@ops", "dave"])

@@ -134,10 +134,11 @@ pub enum DataCommand {
     },
     /// Hand a record to another user: it becomes theirs, re-encrypted under their key.
     #[command(
-        after_help = "Examples:\n  zencrypt data transfer prod/db/password --to carol\n  zencrypt data transfer alice:prod/db/password --to carol   # as the manager of a group it is shared with\n\nThe record's data key is wrapped to carol's public key (pinned the first time) and signed\nwith yours; her client makes it a record of hers, under her own key, at her next command\n(the same name, or NAME.from-OWNER when she has one). Your own record is deleted on your\nside at once: `zencrypt data restore` takes it back while the transfer waits. Its shares\nend; carol shares it again if she wants. The manager of a group a record is shared with\nmay hand it on too (when its owner leaves): the owner's record stays as it is."
+        after_help = "Examples:\n  zencrypt data transfer prod/db/password --to carol\n  zencrypt data transfer alice:prod/db/password --to carol   # as the manager of a group it is shared with\n\nThe record's data key is wrapped to carol's public key (pinned the first time) and signed\nwith yours; `zencrypt data receive` makes it a record of hers, under her own key (the same\nname, or NAME.from-OWNER when she has one). Your own record is deleted on your side at\nonce (`zencrypt data restore` takes it back and ends the transfer); its shares end, and\ncarol shares it again if she wants. Once a record's owner is disabled, the manager of a\ngroup it is shared with may hand it to a member of the group: the owner's record stays."
     )]
     Transfer {
-        /// Token or name of your record, or OWNER:NAME of one shared with a group you manage.
+        /// Token or name of your record, or OWNER:NAME of one shared with a group you manage
+        /// (once its owner is disabled).
         #[arg(value_name = "REF")]
         reference: String,
         /// The new owner.
@@ -147,6 +148,11 @@ pub enum DataCommand {
         #[arg(long, value_name = "FP")]
         fingerprint: Option<String>,
     },
+    /// Take in the records other users handed you (`data transfer`).
+    #[command(
+        after_help = "Example:\n  zencrypt data receive --json\n\nEach becomes a record of yours under your default key, with the same name (NAME.from-OWNER\nwhen you have one). The giver's key is pinned the first time, once their signature checks\nout (compare fingerprints: `zencrypt user show NAME`); a forged transfer is dropped."
+    )]
+    Receive,
     /// Stop sharing a record with a user or a group; the record is re-encrypted under a new
     /// data key.
     #[command(
@@ -626,6 +632,30 @@ pub fn run(ctx: &Ctx, cmd: DataCommand) -> Result<()> {
                 })))?;
             }
             Ok(())
+        }
+        DataCommand::Receive => {
+            let all = vault.data_receive(&session)?;
+            if ctx.out.json {
+                let docs: Vec<serde_json::Value> = all
+                    .iter()
+                    .map(|r| {
+                        use zencrypt_core::sharing::Receipt;
+                        let (state, token, name, why) = match &r.outcome {
+                            Receipt::Taken { token, name } => {
+                                ("taken", Some(token.clone()), name.clone(), None)
+                            }
+                            Receipt::Waiting(why) => ("waiting", None, None, Some(why.clone())),
+                            Receipt::Dropped(why) => ("dropped", None, None, Some(why.clone())),
+                        };
+                        json!({
+                            "from": r.from, "by": r.by, "state": state, "token": token,
+                            "name": name, "reason": why,
+                        })
+                    })
+                    .collect();
+                return emitted(ctx.out.json_doc(&json!(docs)));
+            }
+            emitted(ctx.out.data_line(&crate::ui::views::received_text(&all)))
         }
         DataCommand::Unshare { reference, from } => {
             let u = vault.data_unshare(&session, &reference, &from)?;

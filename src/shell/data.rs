@@ -98,6 +98,7 @@ impl Shell {
             entry(16, "Unshare a record", "re-encrypts it"),
             entry(17, "Shared with me", "list, read, write"),
             entry(18, "Transfer a record", "it becomes another user's"),
+            entry(19, "Receive records", "handed to you by others"),
         ];
         self.submenu(p, "Encrypted data", &entries, |shell, p, n| match n {
             1 => shell.store_value(p),
@@ -117,7 +118,12 @@ impl Shell {
             15 => shell.share_record(p),
             16 => shell.unshare_record(p),
             17 => shell.shared_with_me(p),
-            _ => shell.transfer_record(p),
+            18 => shell.transfer_record(p),
+            _ => {
+                let all = shell.with_session(|s, v| v.data_receive(s))?;
+                p.say(&crate::ui::views::received_text(&all));
+                Ok(())
+            }
         })
     }
 

@@ -1173,8 +1173,8 @@ fn a_record_is_transferred_from_the_data_menu_and_a_user_removed_from_administra
     assert!(
         has(
             &out,
-            "Handed prod/db to bob: it becomes theirs at their next command. It is deleted on\n\
-             your side (`zencrypt data restore prod/db` takes it back while the transfer waits)."
+            "Handed prod/db to bob: it becomes theirs when they run `zencrypt data receive`.\n\
+             It is deleted on your side (`zencrypt data restore prod/db` takes it back)."
         ),
         "{said}"
     );

@@ -546,19 +546,44 @@ pub fn removed_text(r: &zencrypt_core::sharing::Removed) -> String {
 
 /// What `data transfer` did, in words.
 pub fn transferred_text(t: &zencrypt_core::sharing::Transferred) -> String {
+    let taken = format!(
+        "Handed {} to {}: it becomes theirs when they run `zencrypt data receive`.",
+        t.record, t.to
+    );
     if t.own {
         format!(
-            "Handed {} to {}: it becomes theirs at their next command. It is deleted on\n\
-             your side (`zencrypt data restore {}` takes it back while the transfer waits).",
-            t.record, t.to, t.record
+            "{taken}\nIt is deleted on your side (`zencrypt data restore {}` takes it back).",
+            t.record
         )
     } else {
-        format!(
-            "Handed {} to {}: it becomes theirs at their next command; its owner's\n\
-             record stays as it is.",
-            t.record, t.to
-        )
+        format!("{taken}\nIts owner's record stays as it is.")
     }
+}
+
+/// What `data receive` did, one line per transfer.
+pub fn received_text(all: &[zencrypt_core::sharing::Received]) -> String {
+    use zencrypt_core::sharing::Receipt;
+    if all.is_empty() {
+        return "No record is waiting for you.".into();
+    }
+    all.iter()
+        .map(|r| {
+            let given = if r.by == r.from {
+                format!("from {}", r.from)
+            } else {
+                format!("from {} (handed on by {})", r.from, r.by)
+            };
+            match &r.outcome {
+                Receipt::Taken { token, name } => format!(
+                    "Received {} {given}: {token}",
+                    name.as_deref().unwrap_or("a record")
+                ),
+                Receipt::Waiting(why) => format!("Still waiting: {} {given}: {why}", r.token),
+                Receipt::Dropped(why) => format!("Dropped {} {given}: {why}", r.token),
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 /// What `data update` did: an own record's new version, or a write to a shared record.

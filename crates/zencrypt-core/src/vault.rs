@@ -634,7 +634,6 @@ impl Vault {
         mut f: impl FnMut(&mut dyn Tx) -> Result<(T, Vec<(AuditAction, Value)>)>,
     ) -> Result<T> {
         let history = self.policy.history;
-        let kdf = self.policy.kdf;
         self.audited_rows(
             &session.actor(),
             Some(&session.integrity),
@@ -645,14 +644,12 @@ impl Vault {
                 // What recipients allowed to write wrote to this user's records is taken in
                 // as their next versions (wrapped for every group's current key); then what
                 // this user shared with a group whose keypair was replaced since (a member
-                // removed) is re-encrypted, and records handed to them become theirs, all
-                // before anything else they do.
+                // removed) is re-encrypted, both before anything else they do.
                 let rekeyed = if session.role == Role::Service {
                     Vec::new()
                 } else {
                     let mut rows = crate::sharing::take_writes(tx, session, history)?;
                     rows.extend(crate::sharing::rekey_group_shares(tx, session, history)?);
-                    rows.extend(crate::sharing::take_transfers(tx, session, kdf)?);
                     rows
                 };
                 let (value, mut rows) = f(tx)?;

@@ -266,7 +266,6 @@ pub(crate) fn shared_key_to_encrypt(
         )
     });
     let mut readable = None;
-    let mut first_error = None;
     for share in &shares {
         match open_key_share(tx, session, share) {
             Ok(Some((shown, owner_id, material))) if share.can_write => {
@@ -276,14 +275,9 @@ pub(crate) fn shared_key_to_encrypt(
                 readable.get_or_insert(shown);
             }
             Ok(None) => {}
-            Err(e @ (Error::Database { .. } | Error::KeyChanged { .. })) => return Err(e),
-            Err(e) => {
-                first_error.get_or_insert(e);
-            }
+            // A share that fails its checks is said, not passed over for an older version.
+            Err(e) => return Err(e),
         }
-    }
-    if let (None, Some(e)) = (&readable, first_error) {
-        return Err(e);
     }
     match readable {
         Some(shown) => Err(Error::Conflict(format!(

@@ -53,8 +53,8 @@ pub use offboarding::Removed;
 pub(crate) use offboarding::is_removed;
 pub use records::{ShareInfo, Shared, SharedWithMe, Unshared};
 pub(crate) use records::{end_shares, end_shares_of_key, read_shared, reshare};
-pub use transfers::Transferred;
-pub(crate) use transfers::{cancel_transfer, take_transfers};
+pub(crate) use transfers::cancel_transfer;
+pub use transfers::{Receipt, Received, Transferred};
 pub(crate) use writes::{take_writes, write_shared};
 
 /// A user's public key as others see it.
@@ -356,11 +356,32 @@ fn pinned_keys_if(
     name: &str,
     accept: impl FnOnce(&UserRecord, &PublicKeys) -> Result<()>,
 ) -> Result<(UserRecord, PublicKeys, bool)> {
+    pinned_keys_of(tx, session, name, true, accept)
+}
+
+/// [`pinned_keys_if`] for a signer, whose signature counts whether or not their account is
+/// still active (what a since-disabled owner signed while active stays theirs).
+fn signer_keys_if(
+    tx: &mut dyn Tx,
+    session: &Session,
+    name: &str,
+    accept: impl FnOnce(&UserRecord, &PublicKeys) -> Result<()>,
+) -> Result<(UserRecord, PublicKeys, bool)> {
+    pinned_keys_of(tx, session, name, false, accept)
+}
+
+fn pinned_keys_of(
+    tx: &mut dyn Tx,
+    session: &Session,
+    name: &str,
+    active_only: bool,
+    accept: impl FnOnce(&UserRecord, &PublicKeys) -> Result<()>,
+) -> Result<(UserRecord, PublicKeys, bool)> {
     let target = tx
         .user_by_name(name)?
         .filter(|u| u.role != Role::Service)
         .ok_or_else(|| no_such_user(name))?;
-    if target.status != UserStatus::Active {
+    if active_only && target.status != UserStatus::Active {
         return Err(Error::Conflict(format!(
             "'{}' is disabled: nothing can be shared with them",
             target.username

@@ -43,14 +43,16 @@ fn blockers(tx: &mut dyn Tx, user: &UserRecord) -> Result<Vec<String>> {
         if !seen.insert(s.record_id) {
             continue;
         }
-        let taken = transfers
-            .iter()
-            .any(|t| t.record_id == s.record_id && t.taken_at.is_some());
+        let row = tx.shared_record(user.id, &s.record_token)?;
+        // Handed over: a transfer of the record's current version was taken in.
+        let version = row.as_ref().map(|r| r.version);
+        let taken = transfers.iter().any(|t| {
+            t.record_id == s.record_id && t.taken_at.is_some() && Some(t.version) == version
+        });
         if taken {
             continue;
         }
-        let name = tx
-            .shared_record(user.id, &s.record_token)?
+        let name = row
             .and_then(|r| r.name)
             .unwrap_or_else(|| s.record_token.clone());
         let with = grantee_name(tx, s.to)?;
@@ -63,7 +65,7 @@ fn blockers(tx: &mut dyn Tx, user: &UserRecord) -> Result<Vec<String>> {
     for t in transfers.iter().filter(|t| t.taken_at.is_none()) {
         let to = grantee_name(tx, Grantee::User(t.recipient_id))?;
         out.push(format!(
-            "record {} waits for {to} to take it in (at their next command)",
+            "record {} waits for {to} to take it in (`zencrypt data receive`)",
             t.record_token
         ));
     }
@@ -187,6 +189,17 @@ impl Vault {
                 }
                 for w in tx.record_writes(Some(user.id), None)? {
                     tx.delete_record_write(w.record_id)?;
+                }
+                // The shares of records that were handed over end: nothing of theirs stays
+                // wrapped to anyone.
+                let mut ended = std::collections::BTreeSet::new();
+                for s in tx.record_shares(&ShareFilter {
+                    owner_id: Some(user.id),
+                    ..ShareFilter::default()
+                })? {
+                    if ended.insert(s.record_id) {
+                        tx.delete_record_shares(s.record_id, None)?;
+                    }
                 }
                 // Records handed to them that they never took in stay with their givers
                 // (`data restore` takes them back).

@@ -358,6 +358,17 @@ pub(super) fn find_shared(
     session: &Session,
     reference: &str,
 ) -> Result<Option<(UserRecord, RecordRow, Vec<RecordShare>)>> {
+    find_shared_of(tx, session, reference, true)
+}
+
+/// [`find_shared`], with `active_only` false also when the owner is disabled (a group's
+/// manager handing on what the group reads when its owner leaves).
+pub(super) fn find_shared_of(
+    tx: &mut dyn Tx,
+    session: &Session,
+    reference: &str,
+    active_only: bool,
+) -> Result<Option<(UserRecord, RecordRow, Vec<RecordShare>)>> {
     let (owner, shares) = match split_reference(reference) {
         Some((owner_name, name)) => {
             let Some(owner) = tx
@@ -404,7 +415,7 @@ pub(super) fn find_shared(
     let Some(row) = tx.shared_record(owner.id, &share.record_token)? else {
         return Ok(None);
     };
-    if owner.status != UserStatus::Active {
+    if active_only && owner.status != UserStatus::Active {
         return Err(suspended(&owner.username));
     }
     if row.deleted_at.is_some() || crate::records::is_expired(&row, crate::duration::now()) {
@@ -510,7 +521,7 @@ pub(super) fn open_share(
     let opener = opener(tx, session, share.to)?.ok_or_else(forged)?;
     let message = share_message(row, share, &opener.fingerprint);
     // The owner's key is pinned on first use only once the share verifies under it.
-    let (_, owner_keys, _) = pinned_keys_if(tx, session, &owner.username, |u, k| {
+    let (_, owner_keys, _) = signer_keys_if(tx, session, &owner.username, |u, k| {
         signed(u, k.verifies(&message, &share.signature))
     })?;
     if !owner_keys.verifies(&message, &share.signature) {

@@ -1,12 +1,12 @@
 //! Records handed to another user (docs/sharing.md, "Transfers"): `data transfer REF --to
-//! USER` by the record's owner, or by the manager of a group the record is shared with
-//! (for what the group can read, when its owner leaves). The giver wraps the data key of
+//! USER` by the record's owner, or, once its owner is disabled, by the manager of a group
+//! the record is shared with, to a member of that group. The giver wraps the data key of
 //! the record's current version to the new owner's pinned key and signs the transfer; the
-//! new owner's client takes it in before their next command as a record of theirs, under
-//! their own key, and notes when. An owner's own transfer deletes the record on their side
-//! (softly: `data restore` takes it back while it waits).
+//! new owner takes it in with `data receive` as a record of theirs, under their own key,
+//! and the transfer notes when. An owner's own transfer deletes the record on their side
+//! (softly: `data restore` takes it back, ending the transfer).
 
-use super::records::{find_shared, open_share, share_message};
+use super::records::{find_shared_of, open_share, share_message};
 use super::*;
 use crate::crypto::keypair::{group_fingerprint, unwrap_key_with};
 use crate::ids::RecordId;
@@ -102,59 +102,33 @@ fn managed_share(
     Ok(None)
 }
 
-/// Takes in the records handed to the session user, each as a new record of theirs (under
-/// their default key; the same name, or `NAME.from-OWNER` when they have one by that
-/// name), before anything else they do: one audit row each (`data.receive`). A transfer of
-/// a version that moved on, or that fails its checks, is dropped (audited with the
-/// reason); a database error fails the command.
-pub(crate) fn take_transfers(
-    tx: &mut dyn Tx,
-    session: &Session,
-    kdf: crate::crypto::kdf::KdfParams,
-) -> Result<Vec<(AuditAction, serde_json::Value)>> {
-    let waiting = tx.record_transfers(&TransferFilter {
-        recipient_id: Some(session.user_id.0),
-        waiting: true,
-        ..TransferFilter::default()
-    })?;
-    let mut rows = Vec::new();
-    for t in waiting {
-        let giver = grantee_name(tx, Grantee::User(t.giver_id))?;
-        let opened = open_transfer(tx, session, &t);
-        let (row, owner, value) = match opened {
-            Ok(found) => found,
-            Err(e @ Error::Database { .. }) => return Err(e),
-            Err(e) => {
-                tx.delete_record_transfer(t.record_id)?;
-                rows.push((
-                    AuditAction::DataReceive,
-                    json!({ "record": t.record_token, "by": giver, "taken": false, "reason": e.code() }),
-                ));
-                continue;
-            }
-        };
-        let name = free_name(tx, session, row.name.as_deref(), &owner)?;
-        let opts = crate::records::PutOptions {
-            name: name.clone(),
-            ..crate::records::PutOptions::default()
-        };
-        let mut ring = crate::records::Keyring::new(session, None);
-        let mut puts = crate::records::Puts::new(None, false);
-        let mine = crate::records::put_in(tx, session, &mut ring, &value, &opts, &mut puts, kdf)?;
-        puts.finish(tx)?;
-        tx.set_transfer_taken(t.id, crate::duration::now())?;
-        rows.push((
-            AuditAction::DataReceive,
-            json!({
-                "record": mine.token,
-                "name": name,
-                "from": owner,
-                "by": giver,
-                "taken": true,
-            }),
-        ));
-    }
-    Ok(rows)
+/// One transfer `data receive` dealt with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Received {
+    /// The record's owner.
+    pub from: String,
+    /// Who handed it over (the owner, or a group's manager).
+    pub by: String,
+    /// The owner's token of the record.
+    pub token: String,
+    /// What became of it.
+    pub outcome: Receipt,
+}
+
+/// What became of one transfer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Receipt {
+    /// Taken in as a record of the session user's: its token and name.
+    Taken {
+        /// The new record's token.
+        token: String,
+        /// Its name.
+        name: Option<String>,
+    },
+    /// Left waiting: said why (a key to trust first, say).
+    Waiting(String),
+    /// Dropped: it failed its checks (forged, or the record changed since).
+    Dropped(String),
 }
 
 /// A name for a record taken in: `name` when the session user has no live record by it,
@@ -238,7 +212,7 @@ fn open_transfer(
             .filter(|g| g.epoch == epoch && share.version == row.version)
             .ok_or_else(|| refused("is not shared with their group at this version"))?;
         let message = share_message(&row, &share, &group_fingerprint(&group.recipient));
-        let (_, owner_keys, _) = pinned_keys_if(tx, session, &owner.username, |u, k| {
+        let (_, owner_keys, _) = signer_keys_if(tx, session, &owner.username, |u, k| {
             signed(u, k.verifies(&message, &share.signature))
         })?;
         if !owner_keys.verifies(&message, &share.signature) {
@@ -249,7 +223,7 @@ fn open_transfer(
     }
     let (me, _) = own_keypair(tx, session)?;
     let message = transfer_message(&row, t, &me.public().fingerprint());
-    let (_, giver_keys, _) = pinned_keys_if(tx, session, &giver.username, |u, k| {
+    let (_, giver_keys, _) = signer_keys_if(tx, session, &giver.username, |u, k| {
         signed(u, k.verifies(&message, &t.signature))
     })?;
     if !giver_keys.verifies(&message, &t.signature) {
@@ -265,21 +239,93 @@ fn open_transfer(
     Ok((row, owner.username, value))
 }
 
-/// Ends a waiting transfer of a record being restored (its owner took it back).
+/// Ends the transfer of a record being restored: its owner took it back (a transfer still
+/// waiting is not taken in; one taken in no longer counts as handed over).
 pub(crate) fn cancel_transfer(tx: &mut dyn Tx, record_id: i64) -> Result<bool> {
-    let waiting = tx.record_transfers(&TransferFilter {
-        record_id: Some(record_id),
-        waiting: true,
-        ..TransferFilter::default()
-    })?;
-    if waiting.is_empty() {
-        return Ok(false);
-    }
-    tx.delete_record_transfer(record_id)?;
-    Ok(true)
+    Ok(tx.delete_record_transfer(record_id)? > 0)
 }
 
 impl Vault {
+    /// Takes in the records handed to the session user (see the module's documentation),
+    /// each as a new record of theirs under their default key: the same name, or
+    /// `NAME.from-OWNER` when they have one by that name. The giver's key (and, from a
+    /// group's manager, the owner's) is pinned on first use once their signature
+    /// verifies, as a first share pins. A transfer that is forged, or whose record changed
+    /// since, is dropped; one that cannot be taken in now (a key that changed since it was
+    /// pinned, say) waits. One audit row per transfer (`data.receive`).
+    pub fn data_receive(&mut self, session: &Session) -> Result<Vec<Received>> {
+        let kdf = self.policy.kdf;
+        self.authorized_rows(
+            session,
+            Permission::Own,
+            AuditAction::DataReceive,
+            "-",
+            |tx| {
+                let waiting = tx.record_transfers(&TransferFilter {
+                    recipient_id: Some(session.user_id.0),
+                    waiting: true,
+                    ..TransferFilter::default()
+                })?;
+                let mut out = Vec::new();
+                let mut rows = Vec::new();
+                for t in waiting {
+                    let by = grantee_name(tx, Grantee::User(t.giver_id))?;
+                    let from = grantee_name(tx, Grantee::User(t.owner_id))?;
+                    let outcome = match open_transfer(tx, session, &t) {
+                        Ok((row, owner, value)) => {
+                            let name = free_name(tx, session, row.name.as_deref(), &owner)?;
+                            let opts = crate::records::PutOptions {
+                                name: name.clone(),
+                                ..crate::records::PutOptions::default()
+                            };
+                            let mut ring = crate::records::Keyring::new(session, None);
+                            let mut puts = crate::records::Puts::new(None, false);
+                            let mine = crate::records::put_in(
+                                tx, session, &mut ring, &value, &opts, &mut puts, kdf,
+                            )?;
+                            puts.finish(tx)?;
+                            tx.set_transfer_taken(t.id, crate::duration::now())?;
+                            Receipt::Taken {
+                                token: mine.token,
+                                name,
+                            }
+                        }
+                        Err(e @ Error::Database { .. }) => return Err(e),
+                        Err(e @ (Error::Integrity(_) | Error::Conflict(_))) => {
+                            tx.delete_record_transfer(t.record_id)?;
+                            Receipt::Dropped(e.to_string())
+                        }
+                        Err(e) => Receipt::Waiting(e.to_string()),
+                    };
+                    let detail = match &outcome {
+                        Receipt::Taken { token, name } => json!({
+                            "record": token, "name": name, "from": from, "by": by, "taken": true,
+                        }),
+                        Receipt::Waiting(_) => json!({
+                            "record": t.record_token, "from": from, "by": by, "taken": false,
+                            "waiting": true,
+                        }),
+                        Receipt::Dropped(_) => json!({
+                            "record": t.record_token, "from": from, "by": by, "taken": false,
+                            "dropped": true,
+                        }),
+                    };
+                    rows.push((AuditAction::DataReceive, detail));
+                    out.push(Received {
+                        from,
+                        by,
+                        token: t.record_token.clone(),
+                        outcome,
+                    });
+                }
+                if rows.is_empty() {
+                    rows.push((AuditAction::DataReceive, json!({ "waiting": 0 })));
+                }
+                Ok((out, rows))
+            },
+        )
+    }
+
     /// Hands a record to another user (see the module's documentation): one of the
     /// session user's own records (deleted on their side at once, restorable while the
     /// transfer waits), or, for the manager of a group a record is shared with, that
@@ -339,7 +385,8 @@ impl Vault {
                         (transfer, out)
                     }
                     None => {
-                        let Some((owner, row, shares)) = find_shared(tx, session, reference)?
+                        let Some((owner, row, shares)) =
+                            find_shared_of(tx, session, reference, false)?
                         else {
                             return Err(crate::records::not_found(reference));
                         };
@@ -347,16 +394,35 @@ impl Vault {
                         else {
                             return Err(Error::Conflict(format!(
                                 "'{reference}' is {}'s: you may transfer your own records, and \
-                                 records shared with a group you manage",
+                                 records shared with a group you manage once their owner is \
+                                 disabled",
                                 owner.username
                             )));
                         };
+                        if owner.status == UserStatus::Active {
+                            return Err(Error::Conflict(format!(
+                                "'{reference}' is {}'s, who is active: they transfer it \
+                                 themselves; a group's manager hands on what the group reads \
+                                 only once its owner is disabled",
+                                owner.username
+                            )));
+                        }
                         let dek = open_share(tx, session, &owner, &row, &share)?;
                         let (to, shown, pinned_now) =
                             new_target(tx, session, to, "the record", confirmed)?;
-                        if to.to == Grantee::User(owner.id) {
-                            return Err(Error::Usage(format!(
-                                "'{reference}' is {shown}'s already"
+                        let Grantee::Group { id: group_id, .. } = share.to else {
+                            return Err(crate::records::not_found(reference));
+                        };
+                        let member = match (to.to, tx.group_by_id(group_id)?) {
+                            (Grantee::User(id), Some(g)) => {
+                                groups::check_group(tx, session, g)?.has_member(id)
+                            }
+                            _ => false,
+                        };
+                        if !member {
+                            return Err(Error::Conflict(format!(
+                                "{shown} is not a member of the group '{reference}' is shared \
+                                 with: a group's manager hands what it reads to its members"
                             )));
                         }
                         let transfer = make_transfer(&me, session.user_id.0, &row, &to, &dek)?;
