@@ -148,9 +148,11 @@ fn free_name(
         if crate::records::validate_name(&c).is_err() {
             continue;
         }
-        let taken = tx
-            .record_by_ref(session.user_id.0, &c)?
-            .is_some_and(|r| r.deleted_at.is_none() && r.name.as_deref() == Some(c.as_str()));
+        // Taken by a live record of that name, or by a token of theirs (a name may not
+        // look like one of their tokens).
+        let taken = tx.record_by_ref(session.user_id.0, &c)?.is_some_and(|r| {
+            r.token == c || (r.deleted_at.is_none() && r.name.as_deref() == Some(c.as_str()))
+        });
         if !taken {
             return Ok(Some(c));
         }
