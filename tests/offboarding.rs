@@ -207,6 +207,24 @@ fn a_user_is_removed_only_once_their_shared_records_are_handed_over() {
         "{}",
         r.stderr
     );
+    let users = env.as_token(&alice, &["user", "list", "--json"]).json();
+    let dave_row = users
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["username"] == "dave")
+        .unwrap()
+        .clone();
+    assert_eq!(dave_row["status"], "removed");
+    // An account an admin made, not yet logged in (no user key yet), is not a removed one.
+    env.run_with(
+        &["user", "add", "erin", "--password-stdin"],
+        b"admin-chose-this\n",
+        &[("ZENCRYPT_TOKEN", &alice)],
+    )
+    .ok();
+    env.as_token(&alice, &["user", "disable", "erin"]).ok();
+    env.as_token(&alice, &["user", "enable", "erin"]).ok();
     // What carol took in is hers, and the removal is in the audit log.
     assert_eq!(get(&env, &carol, "prod/api").ok().stdout, "api-1");
     let rows = audit_rows(&env, &alice, &["--action", "user.remove"]);

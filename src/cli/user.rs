@@ -115,7 +115,7 @@ pub fn user_json(u: &UserSummary) -> serde_json::Value {
     json!({
         "username": u.username,
         "role": u.role.as_str(),
-        "status": u.status.as_str(),
+        "status": u.state(),
         "created_at": duration::rfc3339(u.created_at),
         "last_login_at": u.last_login_at.map(duration::rfc3339),
     })

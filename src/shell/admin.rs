@@ -73,7 +73,7 @@ impl Shell {
         }
         let items: Vec<String> = users
             .iter()
-            .map(|u| format!("{} ({}, {})", u.username, u.role, u.status.as_str()))
+            .map(|u| format!("{} ({}, {})", u.username, u.role, u.state()))
             .collect();
         let i = p.select(prompt, &items)?;
         Ok(users[i].clone())

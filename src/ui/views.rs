@@ -331,7 +331,7 @@ pub fn users_table(users: &[UserSummary]) -> String {
                 vec![
                     u.username.clone(),
                     u.role.to_string(),
-                    u.status.as_str().to_string(),
+                    u.state().to_string(),
                     duration::rfc3339(u.created_at),
                     u.last_login_at
                         .map(duration::rfc3339)

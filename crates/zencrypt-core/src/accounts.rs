@@ -111,10 +111,23 @@ pub struct UserSummary {
     pub role: Role,
     /// Active or disabled.
     pub status: UserStatus,
+    /// Removed for good (`user remove`; disabled too).
+    pub removed: bool,
     /// Unix seconds.
     pub created_at: i64,
     /// Unix seconds.
     pub last_login_at: Option<i64>,
+}
+
+impl UserSummary {
+    /// The status as shown: active, disabled or removed.
+    pub fn state(&self) -> &'static str {
+        if self.removed {
+            "removed"
+        } else {
+            self.status.as_str()
+        }
+    }
 }
 
 impl From<&UserRecord> for UserSummary {
@@ -123,6 +136,7 @@ impl From<&UserRecord> for UserSummary {
             username: u.username.clone(),
             role: u.role,
             status: u.status,
+            removed: crate::sharing::is_removed(u),
             created_at: u.created_at,
             last_login_at: u.last_login_at,
         }

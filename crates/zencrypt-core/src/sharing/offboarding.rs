@@ -20,9 +20,10 @@ pub struct Removed {
     pub sessions_revoked: u64,
 }
 
-/// Whether a user row was removed (its wrapped user key wiped).
+/// Whether a user row was removed: a person whose key-encryption salt is gone (every
+/// person has one from sign-up, or from `user add`, on; service accounts never do).
 pub(crate) fn is_removed(user: &UserRecord) -> bool {
-    user.credentials.wrapped_user_key.is_empty()
+    user.role != Role::Service && user.credentials.kek_salt.is_empty()
 }
 
 /// What must be handed over before `user` can be removed, one phrase each: records shared
@@ -98,7 +99,7 @@ fn shred(
     user.status = UserStatus::Disabled;
     user.credentials = Credentials {
         password_hash: crate::crypto::kdf::dummy_hash(params),
-        kek_salt: crate::crypto::random_bytes::<{ crate::crypto::kdf::SALT_LEN }>().to_vec(),
+        kek_salt: Vec::new(),
         kek_params: params,
         wrapped_user_key: Vec::new(),
     };
