@@ -45,6 +45,11 @@ impl Fixture {
         .unwrap()
     }
 
+    /// The next shell starts logged in with `token` (as if its session file held it).
+    fn resume(&self, token: &str) {
+        std::fs::write(&self.session_file, token).unwrap();
+    }
+
     fn run(&self, answers: Vec<Scripted>) -> Vec<String> {
         let mut p = ScriptedPrompter::new(answers);
         let mut shell = Shell::new(self.vault(), self.session_file.clone(), None);
@@ -961,11 +966,7 @@ fn a_record_is_shared_read_through_shared_with_me_and_unshared() {
         "{said}"
     );
     // bob, Encrypted data, 17: the shared record, read.
-    std::fs::write(
-        &f.session_file,
-        secrecy::ExposeSecret::expose_secret(&bob_token),
-    )
-    .unwrap();
+    f.resume(secrecy::ExposeSecret::expose_secret(&bob_token));
     let out = f.run(vec![
         t("2"),
         t("17"),
@@ -985,18 +986,14 @@ fn a_record_is_shared_read_through_shared_with_me_and_unshared() {
         "{out:#?}"
     );
     // alice, 16: unshared and re-encrypted; bob's list is empty.
-    std::fs::write(&f.session_file, alice_token).unwrap();
+    f.resume(&alice_token);
     let out = f.run(vec![t("2"), t("16"), Pick(0), t("0"), t("0")]);
     let said = out.join("\n");
     assert!(
         said.contains("Stopped sharing prod/db with bob; re-encrypted as version 3."),
         "{said}"
     );
-    std::fs::write(
-        &f.session_file,
-        secrecy::ExposeSecret::expose_secret(&bob_token),
-    )
-    .unwrap();
+    f.resume(secrecy::ExposeSecret::expose_secret(&bob_token));
     let out = f.run(vec![t("2"), t("17"), t("0"), t("0")]);
     assert!(has(&out, "Nothing is shared with you."), "{out:#?}");
 }
@@ -1115,15 +1112,11 @@ fn groups_are_made_filled_shared_with_and_emptied_from_the_account_menu() {
         "{said}"
     );
     // bob reads it through the group.
-    std::fs::write(
-        &f.session_file,
-        secrecy::ExposeSecret::expose_secret(&bob_token),
-    )
-    .unwrap();
+    f.resume(secrecy::ExposeSecret::expose_secret(&bob_token));
     let out = f.run(vec![t("2"), t("17"), Pick(0), t("0"), t("0")]);
     assert!(has(&out, "s3cret"), "{out:#?}");
     // alice removes him (confirmed): a new key, her record re-encrypted.
-    std::fs::write(&f.session_file, alice_token).unwrap();
+    f.resume(&alice_token);
     let out = f.run(vec![
         t("7"),
         t("7"),
@@ -1141,11 +1134,7 @@ fn groups_are_made_filled_shared_with_and_emptied_from_the_account_menu() {
             && said.contains("Re-encrypted now under new data keys: alice:prod/db."),
         "{said}"
     );
-    std::fs::write(
-        &f.session_file,
-        secrecy::ExposeSecret::expose_secret(&bob_token),
-    )
-    .unwrap();
+    f.resume(secrecy::ExposeSecret::expose_secret(&bob_token));
     let out = f.run(vec![t("2"), t("17"), t("0"), t("0")]);
     assert!(has(&out, "Nothing is shared with you."), "{out:#?}");
 }

@@ -105,6 +105,36 @@ fn record_key_aad(service: i64, row: &RecordRow) -> Aad {
         .field(crate::records::value_hash(&row.ciphertext))
 }
 
+/// [`record_key_aad`] as data keys were wrapped for services before value hashes existed
+/// (without the ciphertext's hash).
+fn legacy_record_key_aad(service: i64, row: &RecordRow) -> Aad {
+    Aad::new("service-record-key")
+        .int(service)
+        .int(row.owner_id)
+        .int(row.id)
+        .field(&row.token)
+        .field(row.name.as_deref().unwrap_or(""))
+        .int(row.version)
+}
+
+/// A record's data key wrapped for a service, opened with the service key: bound to the
+/// ciphertext, or, for a row written before value hashes (never shared since: sharing
+/// binds the hash and wraps again for services), as it was wrapped then.
+fn open_granted(
+    service_key: &Key32,
+    service: i64,
+    row: &RecordRow,
+    wrapped: &[u8],
+) -> Option<Key32> {
+    aead::unwrap_key(service_key, &record_key_aad(service, row), wrapped)
+        .ok()
+        .or_else(|| {
+            row.value_hash.is_none().then(|| {
+                aead::unwrap_key(service_key, &legacy_record_key_aad(service, row), wrapped).ok()
+            })?
+        })
+}
+
 /// Whether a grant's pattern covers a record (protected records never are).
 fn covers(globs: &[Glob], row: &RecordRow) -> bool {
     row.identity_id.is_none()
@@ -251,13 +281,9 @@ pub(crate) fn granted_dek(
     if k.version != row.version {
         return Err(bad());
     }
-    aead::unwrap_key(
-        &session.user_key,
-        &record_key_aad(session.user_id.0, row),
-        &k.wrapped_dek,
-    )
-    .map(Some)
-    .map_err(|_| bad())
+    open_granted(&session.user_key, session.user_id.0, row, &k.wrapped_dek)
+        .map(Some)
+        .ok_or_else(bad)
 }
 
 fn unwrap_service_key(service: &UserRecord, owner: &Session) -> Result<Key32> {
@@ -858,5 +884,51 @@ mod tests {
         ] {
             assert!(parse_token(&SecretString::from(not)).is_none(), "{not}");
         }
+    }
+
+    fn row(value_hash: Option<Vec<u8>>) -> RecordRow {
+        RecordRow {
+            id: 5,
+            token: "zt_x".into(),
+            owner_id: 1,
+            name: Some("prod/db".into()),
+            key_id: Some(1),
+            key_version: Some(1),
+            identity_id: None,
+            wrapped_dek: Vec::new(),
+            ciphertext: vec![7; 40],
+            created_at: 0,
+            updated_at: 0,
+            expires_at: None,
+            deleted_at: None,
+            version: 3,
+            value_hash,
+            share_digest: None,
+            mac: Vec::new(),
+        }
+    }
+
+    /// A data key wrapped for a service before value hashes existed still opens for a row
+    /// that has none (written before them, never shared since), and only for such a row.
+    #[test]
+    fn data_keys_wrapped_before_value_hashes_open_only_for_rows_without_one() {
+        let (service_key, dek) = (Key32::random(), Key32::random());
+        let old = row(None);
+        let legacy = aead::wrap_key(&service_key, &legacy_record_key_aad(9, &old), &dek);
+        let opened = open_granted(&service_key, 9, &old, &legacy).expect("opens");
+        assert_eq!(opened.expose(), dek.expose());
+        let hashed = row(Some(crate::records::value_hash(&old.ciphertext)));
+        assert!(open_granted(&service_key, 9, &hashed, &legacy).is_none());
+        assert!(open_granted(&service_key, 8, &old, &legacy).is_none());
+        let current = aead::wrap_key(&service_key, &record_key_aad(9, &hashed), &dek);
+        assert_eq!(
+            open_granted(&service_key, 9, &hashed, &current)
+                .expect("opens")
+                .expose(),
+            dek.expose()
+        );
+        let mut changed = hashed.clone();
+        changed.ciphertext[0] ^= 1;
+        assert!(open_granted(&service_key, 9, &changed, &current).is_none());
     }
 }

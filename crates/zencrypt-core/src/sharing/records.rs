@@ -655,6 +655,10 @@ impl Vault {
                 crate::records::open_value(&row, &dek)?;
                 row.value_hash = Some(crate::records::value_hash(&row.ciphertext));
                 tx.update_record(&row)?;
+                // Data keys wrapped for services before value hashes no longer open for
+                // it (see `services::open_granted`): wrapped again, bound to the value.
+                let id = row.id;
+                crate::services::renew_records(tx, session, |r| r.id == id)?;
             }
             let (me, _) = own_keypair(tx, session)?;
             let share = make_share(&me, &row, &to, &dek, since, write)?;
