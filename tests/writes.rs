@@ -299,3 +299,42 @@ fn a_key_shared_for_writing_encrypts_for_its_owner_and_a_read_share_does_not() {
     let r = env.as_token(&alice, &["decrypt", &file]);
     assert_eq!(r.ok().stdout, "again");
 }
+
+#[test]
+fn a_write_that_cannot_be_taken_in_yet_waits_without_holding_up_the_owner() {
+    let env = Env::new();
+    let (alice, bob, _carol) = three_users(&env);
+    // alice's key rotates every second and is shared with carol; prod/db is under it and
+    // bob may write it.
+    env.as_token(&alice, &["key", "create", "fast", "--rotate-every", "1s"])
+        .ok();
+    env.run_with(
+        &["data", "put", "--name", "prod/db", "--key", "fast", "-q"],
+        b"v1",
+        &[("ZENCRYPT_TOKEN", &alice)],
+    )
+    .ok();
+    env.as_token(&alice, &["key", "share", "fast", "--with", "carol"])
+        .ok();
+    env.as_token(
+        &alice,
+        &["data", "share", "prod/db", "--with", "bob", "--write"],
+    )
+    .ok();
+    update(&env, &bob, "alice:prod/db", b"v2").ok();
+    // The rotation is due, and carol's key in the database is no longer the one alice
+    // pinned: taking the write in would rotate the key and fail on carol's share.
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let mut bobs = None;
+    env.rebind_user("bob", |u| bobs = u.keys.clone());
+    env.rebind_user("carol", |u| u.keys = bobs.clone());
+    // alice's commands still run; the write waits, and bob still reads it.
+    let r = env.as_token(&alice, &["data", "list", "--json"]);
+    assert_eq!(r.ok().json()[0]["version"], 1);
+    assert_eq!(
+        env.column::<i64>("SELECT count(*) FROM record_writes"),
+        vec![1]
+    );
+    assert!(audit_rows(&env, &alice, &["--action", "data.take"]).is_empty());
+    assert_eq!(get(&env, &bob, "alice:prod/db").ok().stdout, "v2");
+}

@@ -388,6 +388,32 @@ fn key_for_put(tx: &mut dyn Tx, session: &Session, name: Option<&str>) -> Result
     Ok(key)
 }
 
+/// Whether [`update_in`] can write a new version of `row` without failing on its key: the
+/// record is live and key-wrapped, its key usable and unexpired, and a rotation due first
+/// can wrap the new version for every share of the key. Reads only; for the writes made
+/// before a user's command, which must not fail it.
+pub(crate) fn can_update(tx: &mut dyn Tx, session: &Session, row: &RecordRow) -> Result<bool> {
+    if row.deleted_at.is_some() {
+        return Ok(false);
+    }
+    let Some(key_id) = row.key_id else {
+        return Ok(false);
+    };
+    let Some(key) = tx.key_by_id(session.user_id.0, key_id)? else {
+        return Ok(false);
+    };
+    let now = duration::now();
+    if keys::ensure_usable(&key).is_err() || key.expires_at.is_some_and(|e| now >= e) {
+        return Ok(false);
+    }
+    if keys::rotation_needed(tx, &key, now)?.is_some()
+        && !crate::sharing::can_reshare_key(tx, session, &key)?
+    {
+        return Ok(false);
+    }
+    Ok(true)
+}
+
 /// One or more puts in one write transaction. The key is looked up (and rotated if due)
 /// at the first put, ids are handed out in order from there, and the key versions'
 /// encryption counters are added up and written by [`Puts::finish`]: an import of many

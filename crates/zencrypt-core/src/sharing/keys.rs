@@ -127,32 +127,30 @@ fn make_key_share(
     Ok(share)
 }
 
-/// Wraps a key's new version for every user and group the key is shared with (at its
-/// rotation), each grant checked against the key row and the owner's signature and pins;
-/// a share that fails refuses the rotation (exit 7). A disabled recipient or group
-/// manager's share is suspended: it gets nothing new.
-pub(crate) fn reshare_key(
+/// The grants of a key, each checked against the key row and the owner's signature and
+/// pins, with the key each is wrapped to now (`None`: a disabled recipient or group
+/// manager, suspended). Reads only; a grant that fails refuses (exit 7).
+fn checked_grants(
     tx: &mut dyn Tx,
     session: &Session,
     key: &KeyRecord,
-    version: i64,
-    material: &Key32,
-) -> Result<()> {
+) -> Result<Vec<(KeyShare, Option<Wrapping>)>> {
     let shares = tx.key_shares(Some(key.id), None)?;
     if key_share_digest(&shares) != key.share_digest {
         return Err(key_shares_changed(key));
     }
     if shares.is_empty() {
-        return Ok(());
+        return Ok(Vec::new());
     }
     let (me, _) = own_keypair(tx, session)?;
-    let mut grants: Vec<&KeyShare> = Vec::new();
-    for s in &shares {
-        if grants.last().is_none_or(|g| g.to.who() != s.to.who()) {
-            grants.push(s);
+    let mut out: Vec<(KeyShare, Option<Wrapping>)> = Vec::new();
+    for g in shares {
+        if out
+            .last()
+            .is_some_and(|(last, _)| last.to.who() == g.to.who())
+        {
+            continue;
         }
-    }
-    for g in grants {
         if g.owner_id != key.owner_id
             || !me.public().verifies(
                 &key_grant_message(key.id, key.owner_id, g.to, g.can_write, g.created_at),
@@ -161,8 +159,40 @@ pub(crate) fn reshare_key(
         {
             return Err(key_shares_changed(key));
         }
-        let Some(target) = current_target(tx, session, g.to, &format!("key '{}'", key.name))?
-        else {
+        let target = current_target(tx, session, g.to, &format!("key '{}'", key.name))?;
+        out.push((g, target));
+    }
+    Ok(out)
+}
+
+/// Whether [`reshare_key`] would wrap a new version of `key` for every grant (see
+/// [`checked_grants`]); a database error is returned.
+pub(crate) fn can_reshare_key(tx: &mut dyn Tx, session: &Session, key: &KeyRecord) -> Result<bool> {
+    match checked_grants(tx, session, key) {
+        Ok(_) => Ok(true),
+        Err(e @ Error::Database { .. }) => Err(e),
+        Err(_) => Ok(false),
+    }
+}
+
+/// Wraps a key's new version for every user and group the key is shared with (at its
+/// rotation), each grant checked (see [`checked_grants`]); a grant that fails refuses the
+/// rotation (exit 7). A disabled recipient or group manager's share is suspended: it gets
+/// nothing new.
+pub(crate) fn reshare_key(
+    tx: &mut dyn Tx,
+    session: &Session,
+    key: &KeyRecord,
+    version: i64,
+    material: &Key32,
+) -> Result<()> {
+    let grants = checked_grants(tx, session, key)?;
+    if grants.is_empty() {
+        return Ok(());
+    }
+    let (me, _) = own_keypair(tx, session)?;
+    for (g, target) in grants {
+        let Some(target) = target else {
             continue;
         };
         let share = make_key_share(

@@ -48,7 +48,9 @@ pub(crate) use groups::rekey_group_shares;
 pub use groups::{GroupInfo, GroupSummary, MemberAdded, MemberRemoved};
 
 pub use keys::KeyShared;
-pub(crate) use keys::{end_key_shares, reshare_key, shared_key_material, shared_key_to_encrypt};
+pub(crate) use keys::{
+    can_reshare_key, end_key_shares, reshare_key, shared_key_material, shared_key_to_encrypt,
+};
 pub use offboarding::Removed;
 pub(crate) use offboarding::is_removed;
 pub use records::{ShareInfo, Shared, SharedWithMe, Unshared};

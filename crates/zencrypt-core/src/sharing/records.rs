@@ -535,8 +535,8 @@ pub(super) fn open_share(
 /// kept the old data key cannot read later versions. It always completes: a share that
 /// cannot be wrapped for any more ends (named in the outcome), a share set changed
 /// outside zencrypt ends every share, and a record that cannot be re-encrypted (deleted,
-/// its key expired or disabled, its value not opening: all found before anything is
-/// written) gets no new version and loses its group shares whose key changed. `row`
+/// its key expired or disabled, a rotation due whose key shares fail their checks, its
+/// value not opening: all found before anything is written) gets no new version and loses its group shares whose key changed. `row`
 /// carries the share set as it is now (after any share was removed).
 pub(crate) fn reencrypt(
     tx: &mut dyn Tx,
@@ -555,14 +555,7 @@ pub(crate) fn reencrypt(
     ring.ended_shares = Some(Vec::new());
     // Reads only: whatever fails here leaves the record as it is.
     let opened = (|| {
-        let key_can_encrypt = match row.key_id {
-            Some(k) => tx.key_by_id(session.user_id.0, k)?.is_some_and(|k| {
-                crate::keys::ensure_usable(&k).is_ok()
-                    && k.expires_at.is_none_or(|e| crate::duration::now() < e)
-            }),
-            None => false,
-        };
-        if row.deleted_at.is_some() || !key_can_encrypt {
+        if !crate::records::can_update(tx, session, &row)? {
             return Ok(None);
         }
         let dek = ring.dek(tx, session, &row)?;

@@ -367,18 +367,11 @@ pub(crate) fn take_writes(
             rows.push(drop(tx, "stale")?);
             continue;
         }
-        let key_can_encrypt = match row.key_id {
-            Some(k) => tx.key_by_id(session.user_id.0, k)?.is_some_and(|k| {
-                crate::keys::ensure_usable(&k).is_ok()
-                    && k.expires_at.is_none_or(|e| crate::duration::now() < e)
-            }),
-            None => false,
-        };
-        // The new version must be wrapped for every recipient, as any update is: a share
-        // that fails its checks (a changed key, say) keeps the write waiting until the
-        // owner deals with it (`user trust`, `data unshare`), without holding up anything
-        // else.
-        if !key_can_encrypt || !can_reshare(tx, session, &row)? {
+        // The new version must be sealed under the record's key (rotated first if due) and
+        // wrapped for every recipient, as any update is: when that would fail (an expired
+        // key, a share whose recipient's key changed), the write waits until the owner
+        // deals with it (`user trust`, `data unshare`), without holding up anything else.
+        if !crate::records::can_update(tx, session, &row)? || !can_reshare(tx, session, &row)? {
             continue;
         }
         let me = tx
