@@ -51,12 +51,49 @@ fn an_owner_transfers_a_record_and_the_new_owner_takes_it_in() {
         env.column::<i64>("SELECT count(*) FROM record_transfers WHERE taken_at IS NOT NULL"),
         vec![1]
     );
-    // A protected record, a group and oneself are refused.
-    let r = env.as_token(&bob, &["data", "transfer", "nope", "--to", "@ops"]);
+    // A group, oneself and a protected record are refused, and nothing changes.
+    put_as(&env, &bob, "kept", b"k");
+    let r = env.as_token(&bob, &["data", "transfer", "kept", "--to", "@ops"]);
     assert_eq!(r.code, 2, "{}", r.stderr);
     assert_eq!(
         r.stderr.lines().next(),
         Some("error: a record is transferred to one user, not to a group")
+    );
+    let r = env.as_token(&bob, &["data", "transfer", "kept", "--to", "bob"]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert_eq!(
+        r.stderr.lines().next(),
+        Some("error: the record is yours already: hand it to someone else")
+    );
+    let pw = env.dir.path().join("rp");
+    std::fs::write(&pw, b"record-password-1\n").unwrap();
+    env.run_with(
+        &[
+            "data",
+            "put",
+            "--name",
+            "locked",
+            "--protect",
+            "--password-file",
+            pw.to_str().unwrap(),
+        ],
+        b"x",
+        &[("ZENCRYPT_TOKEN", &bob)],
+    )
+    .ok();
+    let r = env.as_token(&bob, &["data", "transfer", "locked", "--to", "carol"]);
+    assert_eq!(r.code, 6, "{}", r.stderr);
+    assert_eq!(
+        r.stderr.lines().next(),
+        Some(
+            "error: record 'locked' is protected by a record password and cannot be \
+             transferred: its data key opens only with that password"
+        )
+    );
+    assert_eq!(get(&env, &bob, "kept").ok().stdout, "k");
+    assert_eq!(
+        env.column::<i64>("SELECT count(*) FROM record_transfers"),
+        vec![1]
     );
 }
 
@@ -113,6 +150,9 @@ fn a_user_is_removed_only_once_their_shared_records_are_handed_over() {
     env.as_token(&bob, &["group", "add", "@ops", "dave"]).ok();
     put_as(&env, &dave, "prod/api", b"api-1");
     put_as(&env, &dave, "notes", b"private");
+    put_as(&env, &dave, "prod/web", b"web-1");
+    env.as_token(&dave, &["data", "share", "prod/web", "--with", "@ops"])
+        .ok();
     env.as_token(&dave, &["data", "share", "prod/api", "--with", "@ops"])
         .ok();
     env.as_token(&dave, &["key", "create", "backups"]).ok();
@@ -126,7 +166,8 @@ fn a_user_is_removed_only_once_their_shared_records_are_handed_over() {
         Some(
             "error: cannot remove 'dave' yet: dave:prod/api is shared with @ops (`data transfer \
              dave:prod/api --to USER` by its owner or the group's manager, or `data unshare`); \
-             they are a member of @ops (its manager bob runs `group remove ops dave`)"
+             dave:prod/web is shared with @ops (`data transfer dave:prod/web --to USER` by its \
+             owner or the group's manager, or `data unshare`); they are a member of @ops (its manager bob runs `group remove ops dave`)"
         )
     );
     // Without --yes and without a terminal, nothing happens.
@@ -174,6 +215,13 @@ fn a_user_is_removed_only_once_their_shared_records_are_handed_over() {
         r.stdout
     );
     assert_eq!(get(&env, &carol, "prod/api").ok().stdout, "api-1");
+    // The manager, a member too, takes the other record himself.
+    env.as_token(&bob, &["data", "transfer", "dave:prod/web", "--to", "bob"])
+        .ok();
+    let r = env.as_token(&bob, &["data", "receive", "--json"]);
+    assert_eq!(r.ok().json()[0]["state"], "taken");
+    assert_eq!(r.json()[0]["name"], "prod/web");
+    assert_eq!(get(&env, &bob, "prod/web").ok().stdout, "web-1");
     env.as_token(&bob, &["group", "remove", "@ops", "dave"])
         .ok();
     // An ordinary user may not remove anyone.

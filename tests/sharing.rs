@@ -1058,7 +1058,7 @@ fn an_account_replaced_under_a_pinned_name_is_a_changed_key() {
     assert_eq!(
         r.stderr.lines().next(),
         Some(
-            "error: 'AGE-SECRET-K...' is not a fingerprint (32 hex digits, as `user show` prints them)"
+            "error: the value given (36 characters) is not a fingerprint (32 hex digits, as `user show` prints them)"
         )
     );
 }
@@ -1233,11 +1233,18 @@ fn a_shared_key_decrypts_its_files_and_its_later_versions_until_unshared() {
         "backup two"
     );
     let r = env.run_with(
-        &["encrypt", "--key", "backups"],
+        &["encrypt", "--key", "bob:backups"],
         b"x",
         &[("ZENCRYPT_TOKEN", &carol)],
     );
-    assert_eq!(r.code, 5);
+    assert_eq!(r.code, 6, "{}", r.stderr);
+    assert_eq!(
+        r.stderr.lines().next(),
+        Some(
+            "error: key 'bob:backups' is shared with you to decrypt only: ask bob to share it \
+             with --write to encrypt with it"
+        )
+    );
     // Audited, and counted in carol's own usage log.
     let shares = audit_rows(&env, &alice, &["--action", "key.share"]);
     assert_eq!(shares.len(), 1);
@@ -1397,8 +1404,9 @@ fn a_key_share_put_back_after_unsharing_gets_no_later_version() {
     };
     env.as_token(&bob, &["key", "unshare", "k", "--from", "carol"])
         .ok();
-    // An insider puts carol's rows back; bob then raises the minimum decryption version
-    // and rotates: nothing new reaches carol.
+    // An insider puts carol's rows back: bob's next rotation is refused and wraps nothing
+    // for her; raising the minimum decryption version ends the rows, and then nothing new
+    // reaches carol.
     for (i, (v, w, s, g, c)) in kept.iter().enumerate() {
         insert_key_share(
             &env,
@@ -1419,6 +1427,19 @@ fn a_key_share_put_back_after_unsharing_gets_no_later_version() {
     let admin = alice;
     let r = env.as_token(&admin, &["audit", "verify"]);
     assert_eq!(r.code, 7, "{}", r.stdout);
+    let r = env.as_token(&bob, &["key", "rotate", "k"]);
+    assert_eq!(r.code, 7, "{}", r.stderr);
+    assert_eq!(
+        r.stderr.lines().next(),
+        Some(
+            "error: the shares of key 'k' are not the ones you made: a share was added or put \
+             back outside zencrypt (restore the database from a backup)"
+        )
+    );
+    assert_eq!(
+        env.column::<i64>("SELECT max(version) FROM key_shares"),
+        vec![2]
+    );
     env.as_token(&bob, &["key", "set", "k", "--min-decrypt-version", "2"])
         .ok();
     assert_eq!(

@@ -298,6 +298,12 @@ fn a_key_shared_for_writing_encrypts_for_its_owner_and_a_read_share_does_not() {
     let file = encrypt_as(&env, &bob, &["--key", "alice:deploy"], "m2.zc", b"again");
     let r = env.as_token(&alice, &["decrypt", &file]);
     assert_eq!(r.ok().stdout, "again");
+    let encrypted = audit_rows(&env, &bob, &["--action", "crypto.encrypt"]);
+    let versions: Vec<_> = encrypted
+        .iter()
+        .map(|e| e["detail"]["version"].clone())
+        .collect();
+    assert_eq!(versions, [serde_json::json!(1), serde_json::json!(2)]);
 }
 
 #[test]

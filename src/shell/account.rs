@@ -290,14 +290,12 @@ impl Shell {
         });
     }
 
-    /// Lets the user pick one of the service accounts they own.
     /// Picks a group: any, or (`managed`) one the session user manages.
     fn pick_group(&mut self, p: &mut dyn Prompter, managed: bool) -> Reply<String> {
-        let me = self.session.as_ref().map(|s| s.username.clone());
         let names: Vec<String> = self
             .with_session(|s, v| v.group_list(s))?
             .into_iter()
-            .filter(|g| !managed || Some(&g.manager) == me.as_ref())
+            .filter(|g| !managed || g.managed)
             .map(|g| g.name)
             .collect();
         if names.is_empty() {
@@ -312,6 +310,7 @@ impl Shell {
         Ok(names[p.select("Group", &shown)?].clone())
     }
 
+    /// Lets the user pick one of the service accounts they own.
     fn pick_service(&mut self, p: &mut dyn Prompter) -> Reply<String> {
         let me = self.session.as_ref().map(|s| s.username.clone());
         let names: Vec<String> = self

@@ -1181,7 +1181,12 @@ fn a_record_is_transferred_from_the_data_menu_and_a_user_removed_from_administra
         ),
         "{said}"
     );
-    // The transfer bob never took in ended: alice takes her record back.
+    // The transfer bob never took in ended; alice takes her record back.
+    let waiting: i64 = rusqlite::Connection::open(&f.db)
+        .unwrap()
+        .query_row("SELECT count(*) FROM record_transfers", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(waiting, 0);
     let mut vault = f.vault();
     let session = vault
         .authenticate(&SecretString::from(alice_token.trim().to_string()))

@@ -213,20 +213,12 @@ pub fn username(flag: Option<&str>, cfg: &Config) -> Result<String> {
     TermPrompter::new().line("Username: ").map_err(prompt_error)
 }
 
-/// A `--fingerprint` argument: 32 hex digits as `user show` prints them (spaces and
-/// colons ignored); a bad one is named by its first characters only.
+/// A `--fingerprint` argument (see `sharing::parse_fingerprint`).
 pub fn fingerprint_arg(
     text: Option<&str>,
 ) -> Result<Option<zencrypt_core::crypto::keypair::Fingerprint>> {
-    text.map(|t| {
-        t.parse().map_err(|()| {
-            Error::Usage(format!(
-                "'{}...' is not a fingerprint (32 hex digits, as `user show` prints them)",
-                zencrypt_core::text::printable(t, 12)
-            ))
-        })
-    })
-    .transpose()
+    text.map(zencrypt_core::sharing::parse_fingerprint)
+        .transpose()
 }
 
 #[cfg(test)]

@@ -50,7 +50,7 @@ impl PublicKeys {
 
     /// The age recipient, when the stored text is one.
     pub fn age_recipient(&self) -> Option<age::x25519::Recipient> {
-        age::x25519::Recipient::from_str(&self.recipient).ok()
+        parse_recipient(&self.recipient)
     }
 
     /// Whether `signature` is this key's over `message`.

@@ -30,16 +30,22 @@ impl Wrapping {
     }
 }
 
+/// The session user's own key as a target (a group's manager taking a record the group
+/// reads for themselves).
+pub(crate) fn own_target(me: i64, mine: &PublicKeys) -> Result<Wrapping> {
+    Wrapping::user(me, mine)
+}
+
 /// A new share's grantee, named by the owner (`bob` or `@ops`): the user's key, pinned on
-/// first use, or the group's current key, checked. `what` names what is shared (for the
-/// error when the owner names themselves); with `confirmed`, the fingerprint the owner was
+/// first use, or the group's current key, checked. `own` is the error when the owner names
+/// themselves ("the key is yours already: ..."); with `confirmed`, the fingerprint the owner was
 /// shown, a key that changed meanwhile is refused (exit 7). Returns the target, how it is
 /// named and whether a key was pinned just now.
 pub(crate) fn new_target(
     tx: &mut dyn Tx,
     session: &Session,
     with: &str,
-    what: &str,
+    own: &str,
     confirmed: Option<Fingerprint>,
 ) -> Result<(Wrapping, String, bool)> {
     let (to, named, pinned_now) = match groups::group_name(with) {
@@ -54,9 +60,7 @@ pub(crate) fn new_target(
         None => {
             let (user, keys, pinned_now) = pinned_keys(tx, session, with)?;
             if user.id == session.user_id.0 {
-                return Err(Error::Usage(format!(
-                    "{what} is yours already: share it with someone else"
-                )));
+                return Err(Error::Usage(own.to_string()));
             }
             (Wrapping::user(user.id, &keys)?, user.username, pinned_now)
         }

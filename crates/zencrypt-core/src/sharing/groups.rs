@@ -41,6 +41,8 @@ pub struct GroupSummary {
     pub members: usize,
     /// Whether the session user is one of them.
     pub member: bool,
+    /// Whether the session user manages it.
+    pub managed: bool,
 }
 
 /// What `group add` did.
@@ -365,11 +367,18 @@ pub(crate) fn my_groups(
         let Some(row) = tx.group_by_id(m.group_id)? else {
             continue;
         };
-        let Ok(group) = check_group(tx, session, row) else {
-            continue;
+        // A group that fails its checks gives no key (reading through it says why); a
+        // database that fails is said at once.
+        let group = match check_group(tx, session, row) {
+            Ok(group) => group,
+            Err(e @ Error::Database { .. }) => return Err(e),
+            Err(_) => continue,
         };
-        if let Ok(Some(keys)) = member_keys(tx, session, &group) {
-            out.push((group, keys));
+        match member_keys(tx, session, &group) {
+            Ok(Some(keys)) => out.push((group, keys)),
+            Ok(None) => {}
+            Err(e @ Error::Database { .. }) => return Err(e),
+            Err(_) => {}
         }
     }
     Ok(out)
@@ -674,10 +683,7 @@ impl Vault {
                     group_id: Some(row.id),
                     ..ShareFilter::default()
                 })? {
-                    let owner = tx
-                        .user_by_id(s.owner_id)?
-                        .map(|u| u.username)
-                        .unwrap_or_else(|| format!("#{}", s.owner_id));
+                    let owner = grantee_name(tx, Grantee::User(s.owner_id))?;
                     let shown = match tx.shared_record(s.owner_id, &s.record_token)? {
                         Some(r) => format!("{owner}:{}", r.name.unwrap_or(r.token)),
                         None => format!("{owner}:{}", s.record_token),
@@ -730,11 +736,9 @@ impl Vault {
             let mut out = Vec::new();
             for g in tx.groups()? {
                 let members = tx.group_members(Some(g.id), None)?;
-                let manager = tx
-                    .user_by_id(g.manager_id)?
-                    .map(|u| u.username)
-                    .unwrap_or_else(|| format!("#{}", g.manager_id));
+                let manager = grantee_name(tx, Grantee::User(g.manager_id))?;
                 out.push(GroupSummary {
+                    managed: g.manager_id == session.user_id.0,
                     name: g.name,
                     manager,
                     member: members.iter().any(|m| m.user_id == session.user_id.0),
@@ -758,11 +762,7 @@ impl Vault {
                 let group = load_group(tx, session, name)?;
                 let mut members = Vec::new();
                 for m in &group.members {
-                    members.push(
-                        tx.user_by_id(m.user_id)?
-                            .map(|u| u.username)
-                            .unwrap_or_else(|| format!("#{}", m.user_id)),
-                    );
+                    members.push(grantee_name(tx, Grantee::User(m.user_id))?);
                 }
                 let info = GroupInfo {
                     name: group.row.name.clone(),

@@ -395,8 +395,13 @@ impl Vault {
                 if key_share_digest(&all) != key.share_digest {
                     return Err(key_shares_changed(&key));
                 }
-                let (to, shown_name, pinned_now) =
-                    new_target(tx, session, with, "the key", confirmed)?;
+                let (to, shown_name, pinned_now) = new_target(
+                    tx,
+                    session,
+                    with,
+                    "the key is yours already: share it with someone else",
+                    confirmed,
+                )?;
                 let existing = all.iter().find(|s| s.to.who() == to.to.who());
                 if let Some(s) = existing
                     && s.can_write == write

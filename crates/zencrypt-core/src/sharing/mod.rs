@@ -43,7 +43,9 @@ mod records;
 mod transfers;
 mod writes;
 
-use grantees::{Wrapping, current_target, grantee_name, named_grantee, new_target, opener};
+use grantees::{
+    Wrapping, current_target, grantee_name, named_grantee, new_target, opener, own_target,
+};
 pub(crate) use groups::rekey_group_shares;
 pub use groups::{GroupInfo, GroupSummary, MemberAdded, MemberRemoved};
 
@@ -423,6 +425,19 @@ fn pinned_keys_of(
     }
 }
 
+/// A fingerprint as a user gives it: 32 hex digits as `user show` prints them (spaces and
+/// colons ignored). A value that is not one is not repeated, not even in part: what was
+/// pasted may be a secret.
+pub fn parse_fingerprint(text: &str) -> Result<Fingerprint> {
+    text.parse().map_err(|()| {
+        Error::Usage(format!(
+            "the value given ({} characters) is not a fingerprint (32 hex digits, as `user \
+             show` prints them)",
+            text.chars().count()
+        ))
+    })
+}
+
 impl Vault {
     /// The session user's public key (made now when the account has none yet).
     pub fn account_pubkey(&mut self, session: &Session) -> Result<PublicIdentity> {
@@ -492,12 +507,7 @@ impl Vault {
         name: &str,
         fingerprint: &str,
     ) -> Result<Trusted> {
-        let given: Fingerprint = fingerprint.parse().map_err(|()| {
-            Error::Usage(format!(
-                "'{}...' is not a fingerprint (32 hex digits, as `user show` prints them)",
-                crate::text::printable(fingerprint, 12)
-            ))
-        })?;
+        let given = parse_fingerprint(fingerprint)?;
         self.authorized(
             session,
             Permission::Own,

@@ -626,7 +626,13 @@ impl Vault {
                 )));
             }
             let (to, shown_name, pinned_now) =
-                new_target(tx, session, with, "a record", confirmed)?;
+                new_target(
+                tx,
+                session,
+                with,
+                "a record is yours already: share it with someone else",
+                confirmed,
+            )?;
             let all = shares_of(tx, row.id)?;
             check_share_set(&row, &all)?;
             let existing = all.iter().find(|s| s.to.who() == to.to.who());

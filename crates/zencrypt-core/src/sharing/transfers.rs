@@ -78,6 +78,9 @@ fn make_transfer(
     Ok(t)
 }
 
+/// Said when an owner names themselves as the new owner.
+const YOURS: &str = "the record is yours already: hand it to someone else";
+
 fn to_a_group() -> Error {
     Error::Usage("a record is transferred to one user, not to a group".into())
 }
@@ -368,7 +371,7 @@ impl Vault {
                             )));
                         }
                         let (to, shown, pinned_now) =
-                            new_target(tx, session, to, "the record", confirmed)?;
+                            new_target(tx, session, to, YOURS, confirmed)?;
                         let mut ring = crate::records::Keyring::new(session, None);
                         let dek = ring.dek(tx, session, &row)?;
                         crate::records::open_value(&row, &dek)?;
@@ -410,8 +413,19 @@ impl Vault {
                             )));
                         }
                         let dek = open_share(tx, session, &owner, &row, &share)?;
-                        let (to, shown, pinned_now) =
-                            new_target(tx, session, to, "the record", confirmed)?;
+                        // The manager, a member too, may take it themselves.
+                        let (to, shown, pinned_now) = if tx
+                            .user_by_name(to)?
+                            .is_some_and(|u| u.id == session.user_id.0)
+                        {
+                            (
+                                own_target(session.user_id.0, me.public())?,
+                                session.username.clone(),
+                                false,
+                            )
+                        } else {
+                            new_target(tx, session, to, YOURS, confirmed)?
+                        };
                         let Grantee::Group { id: group_id, .. } = share.to else {
                             return Err(crate::records::not_found(reference));
                         };
