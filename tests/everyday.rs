@@ -1521,20 +1521,28 @@ impl Xvfb {
             eprintln!("skipped: Xvfb or xclip is not installed");
             return None;
         }
-        let n = 100 + std::process::id() % 800;
-        let child = std::process::Command::new("Xvfb")
-            .args([format!(":{n}"), "-nolisten".into(), "tcp".into()])
-            .stdout(std::process::Stdio::null())
+        // `-displayfd 1`: Xvfb picks a free display itself and writes its number to stdout
+        // once it accepts connections, so there is no guessing at a number or at readiness.
+        let mut child = std::process::Command::new("Xvfb")
+            .args(["-displayfd", "1", "-nolisten", "tcp"])
+            .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::null())
             .spawn()
             .unwrap();
-        let socket = format!("/tmp/.X11-unix/X{n}");
-        for _ in 0..100 {
-            if std::path::Path::new(&socket).exists() {
-                break;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(50));
-        }
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut line = String::new();
+            let _ = std::io::BufRead::read_line(&mut std::io::BufReader::new(stdout), &mut line);
+            let _ = tx.send(line);
+        });
+        let line = rx
+            .recv_timeout(std::time::Duration::from_secs(60))
+            .unwrap_or_default();
+        let n: u32 = line
+            .trim()
+            .parse()
+            .unwrap_or_else(|_| panic!("Xvfb did not start: it printed {line:?}"));
         Some(Xvfb {
             child,
             display: format!(":{n}"),
@@ -1555,7 +1563,10 @@ impl Xvfb {
 
 impl Drop for Xvfb {
     fn drop(&mut self) {
-        let _ = self.child.kill();
+        // SIGTERM, so that Xvfb removes its socket and lock file; SIGKILL would leave them.
+        let _ = std::process::Command::new("kill")
+            .arg(self.child.id().to_string())
+            .status();
         let _ = self.child.wait();
     }
 }
@@ -1610,6 +1621,7 @@ fn clip_copies_a_value_for_a_while_and_fails_clearly_without_a_display() {
         .args(["-selection", "clipboard"])
         .env("DISPLAY", &x.display)
         .stdin(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
     std::io::Write::write_all(&mut other.stdin.take().unwrap(), b"copied later").unwrap();
