@@ -25,7 +25,7 @@ use zencrypt_core::ids::{KeyId, KeyVersion};
 pub type Target = fn(&[u8]);
 
 /// Every fuzz target, by the name of its `fuzz_targets/<name>.rs` file.
-pub const TARGETS: [(&str, Target); 14] = [
+pub const TARGETS: [(&str, Target); 15] = [
     ("ciphertext", ciphertext),
     ("stream_tamper", stream_tamper),
     ("armor", armor),
@@ -40,6 +40,7 @@ pub const TARGETS: [(&str, Target); 14] = [
     ("recovery_key", recovery_key),
     ("service_token", service_token),
     ("age_files", age_files),
+    ("group_handovers", group_handovers),
 ];
 
 /// The fixed data key the ciphertext targets decrypt with.
@@ -269,6 +270,20 @@ pub fn state_digests(data: &[u8]) {
             data,
             "state_digests: a canonical input does not round-trip"
         );
+    }
+}
+
+/// A group's hand-over links (read back from the database): decoding never panics, and
+/// whatever decodes encodes back to the same bytes.
+pub fn group_handovers(data: &[u8]) {
+    use zencrypt_core::sharing::HandoverChain;
+    if let Some(chain) = HandoverChain::decode(data) {
+        assert_eq!(
+            chain.encode(),
+            data,
+            "group_handovers: decoded links do not encode back to their bytes"
+        );
+        assert_eq!(chain.is_empty(), data.is_empty());
     }
 }
 

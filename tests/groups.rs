@@ -310,3 +310,198 @@ fn a_group_rolled_back_to_an_old_key_or_replaced_under_its_name_is_refused() {
         "error: group '@ops' is not the group of that name you used before: it was changed outside zencrypt (restore the database from a backup)"
     );
 }
+
+#[test]
+fn a_manager_hands_a_group_over_and_every_member_follows() {
+    let env = Env::new();
+    let (alice, bob, carol) = three_users(&env);
+    ops(&env, &bob);
+    put_as(&env, &bob, "prod/db", b"db-secret-1");
+    env.as_token(&bob, &["data", "share", "prod/db", "--with", "@ops"])
+        .ok();
+    // carol relies on the group before the hand-over: she pins bob as its manager.
+    assert_eq!(get(&env, &carol, "bob:prod/db").ok().stdout, "db-secret-1");
+    // bob manages @ops, so he cannot be removed yet.
+    let r = env.as_token(&alice, &["user", "remove", "bob", "--yes"]);
+    assert_eq!(r.code, 6, "{}", r.stderr);
+    assert!(
+        r.stderr.contains(
+            "they manage @ops (they hand it to a member with `group transfer ops --to USER`, \
+             who runs `group receive`)"
+        ),
+        "{}",
+        r.stderr
+    );
+    // Only the manager offers it, and only to a member.
+    let r = env.as_token(&carol, &["group", "transfer", "ops", "--to", "carol"]);
+    assert_eq!(r.code, 4, "{}", r.stderr);
+    let r = env.as_token(&bob, &["group", "transfer", "ops", "--to", "alice"]);
+    assert_eq!(r.code, 6, "{}", r.stderr);
+    assert_eq!(
+        r.stderr.lines().next().unwrap(),
+        "error: 'alice' is not a member of '@ops' with the key you added them with: add them \
+         first (`group add ops alice`)"
+    );
+    let r = env.as_token(&bob, &["group", "transfer", "ops"]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    let carol_fp = env
+        .as_token(&bob, &["user", "show", "carol", "--json"])
+        .ok()
+        .json()["fingerprint"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let r = env.as_token(
+        &bob,
+        &[
+            "group",
+            "transfer",
+            "@ops",
+            "--to",
+            "carol",
+            "--fingerprint",
+            "0000 0000 0000 0000 0000 0000 0000 0000",
+        ],
+    );
+    assert_eq!(r.code, 7, "{}", r.stderr);
+    // Offered, then withdrawn: nothing to take over.
+    let r = env.as_token(&bob, &["group", "transfer", "ops", "--to", "carol"]);
+    r.ok();
+    assert_eq!(
+        r.stderr,
+        format!(
+            "Offered @ops to carol (key {carol_fp}): they manage it once they run `zencrypt \
+             group receive`; until then you do, and `group transfer ops --cancel` withdraws \
+             the offer.\n"
+        )
+    );
+    let r = env.as_token(&carol, &["group", "show", "ops", "--json"]);
+    assert_eq!(r.ok().json()["offered_to"], "carol");
+    assert_eq!(r.json()["manager"], "bob");
+    let r = env.as_token(&bob, &["group", "transfer", "ops", "--cancel"]);
+    assert_eq!(r.ok().stderr, "Withdrew the offer of @ops.\n");
+    let r = env.as_token(&carol, &["group", "receive"]);
+    assert_eq!(r.ok().stdout, "No group is offered to you.\n");
+    let r = env.as_token(&bob, &["group", "transfer", "ops", "--cancel"]);
+    assert_eq!(r.code, 5, "{}", r.stderr);
+    // Offered again; carol takes it over.
+    env.as_token(
+        &bob,
+        &[
+            "group",
+            "transfer",
+            "ops",
+            "--to",
+            "carol",
+            "--fingerprint",
+            &carol_fp,
+        ],
+    )
+    .ok();
+    let r = env.as_token(&carol, &["group", "receive"]);
+    assert_eq!(
+        r.ok().stdout,
+        "You manage @ops now (handed over by bob; 2 member rows signed with your key).\n"
+    );
+    let audit = env.as_token(
+        &alice,
+        &["--json", "audit", "list", "--action", "group.receive"],
+    );
+    let rows = audit.ok().json();
+    let last = rows.as_array().unwrap().last().unwrap().clone();
+    assert_eq!(last["detail"]["group"], "ops");
+    assert_eq!(last["detail"]["from"], "bob");
+    // Every member follows the hand-over from the manager they pinned.
+    for who in [&bob, &carol] {
+        let r = env.as_token(who, &["group", "show", "ops", "--json"]);
+        assert_eq!(r.ok().json()["manager"], "carol");
+        assert_eq!(r.json()["offered_to"], serde_json::Value::Null);
+        assert_eq!(get(&env, who, "bob:prod/db").ok().stdout, "db-secret-1");
+    }
+    // Only carol changes the members now; bob is an ordinary member.
+    let r = env.as_token(&bob, &["group", "add", "ops", "alice"]);
+    assert_eq!(r.code, 4, "{}", r.stderr);
+    assert_eq!(
+        r.stderr.lines().next().unwrap(),
+        "error: permission denied: only the manager of group '@ops' (carol) changes its members"
+    );
+    env.as_token(&carol, &["group", "add", "ops", "alice"]).ok();
+    assert_eq!(get(&env, &alice, "bob:prod/db").ok().stdout, "db-secret-1");
+    env.as_token(&carol, &["group", "remove", "ops", "bob"])
+        .ok();
+    let r = env.as_token(&alice, &["user", "remove", "bob", "--yes"]);
+    assert_eq!(r.code, 6, "{}", r.stderr);
+    // What is left is bob's record, no longer the group.
+    assert_eq!(
+        r.stderr.lines().next().unwrap(),
+        "error: cannot remove 'bob' yet: bob:prod/db is shared with @ops (`data transfer \
+         bob:prod/db --to USER` by its owner or the group's manager, or `data unshare`)"
+    );
+    assert_eq!(get(&env, &alice, "bob:prod/db").ok().stdout, "db-secret-1");
+}
+
+#[test]
+fn a_group_handed_back_or_forged_in_the_database_is_refused() {
+    let env = Env::new();
+    let (_, bob, carol) = three_users(&env);
+    ops(&env, &bob);
+    put_as(&env, &bob, "prod/db", b"db-secret-1");
+    env.as_token(&bob, &["data", "share", "prod/db", "--with", "@ops"])
+        .ok();
+    assert_eq!(get(&env, &carol, "bob:prod/db").ok().stdout, "db-secret-1");
+    // The rows before the hand-over, as an insider keeps them.
+    let before_sig = env.blobs("SELECT signature FROM groups");
+    let before_members = env.blobs("SELECT signature FROM group_members ORDER BY user_id");
+    let users = env.column::<i64>("SELECT user_id FROM group_members ORDER BY user_id");
+    let bob_id = env.column::<i64>("SELECT id FROM users WHERE username = 'bob'")[0];
+    env.as_token(&bob, &["group", "transfer", "ops", "--to", "carol"])
+        .ok();
+    // An offer changed in the database (here its last byte) breaks bob's signature.
+    let offer = env.blobs("SELECT handovers FROM groups")[0]
+        .clone()
+        .unwrap();
+    let mut changed = offer.clone();
+    *changed.last_mut().unwrap() ^= 1;
+    env.exec(&format!(
+        "UPDATE groups SET handovers = {}",
+        env.blob(&hex(&changed))
+    ));
+    let r = env.as_token(&carol, &["group", "receive"]);
+    assert_eq!(r.code, 7, "{}", r.stderr);
+    assert_eq!(
+        r.stderr.lines().next().unwrap(),
+        "error: group '@ops' does not carry its manager's valid signature: it was changed \
+         outside zencrypt (restore the database from a backup)"
+    );
+    env.exec(&format!(
+        "UPDATE groups SET handovers = {}",
+        env.blob(&hex(&offer))
+    ));
+    env.as_token(&carol, &["group", "receive"]).ok();
+    assert_eq!(get(&env, &bob, "bob:prod/db").ok().stdout, "db-secret-1");
+    // The insider puts the rows from before the hand-over back: bob managing, signed by
+    // him. Both saw the hand-over, so both refuse it.
+    env.exec(&format!(
+        "UPDATE groups SET manager_id = {bob_id}, handovers = {}, signature = {}",
+        env.blob(""),
+        env.blob(&hex(before_sig[0].as_ref().unwrap()))
+    ));
+    for (user, sig) in users.iter().zip(&before_members) {
+        env.exec(&format!(
+            "UPDATE group_members SET signature = {} WHERE user_id = {user}",
+            env.blob(&hex(sig.as_ref().unwrap()))
+        ));
+    }
+    for who in [&bob, &carol] {
+        let r = env.as_token(who, &["group", "show", "ops"]);
+        assert_eq!(r.code, 7, "{}", r.stderr);
+        assert_eq!(
+            r.stderr.lines().next().unwrap(),
+            "error: group '@ops' was handed over 0 times, fewer than the 1 you saw: it was \
+             changed outside zencrypt (restore the database from a backup)"
+        );
+    }
+    let r = get(&env, &carol, "bob:prod/db");
+    assert_eq!(r.code, 7, "{}", r.stderr);
+    assert!(r.stdout.is_empty());
+}

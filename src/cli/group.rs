@@ -1,4 +1,5 @@
-//! `group create|add|remove|list|show`: groups of users to share records and keys with.
+//! `group create|add|remove|list|show|transfer|receive`: groups of users to share records
+//! and keys with.
 
 use clap::Subcommand;
 use serde_json::{Value, json};
@@ -52,6 +53,30 @@ pub enum GroupCommand {
         /// The group (with or without the @).
         group: String,
     },
+    /// Offer a group you manage to one of its members, who takes it over with
+    /// `group receive`.
+    #[command(
+        after_help = "Example:\n  zencrypt group transfer ops --to bob\n  (bob) zencrypt group receive\n\nYour offer, signed with your key, names bob and his key as you added him. Until bob\ntakes it over you still manage the group; `--cancel` withdraws the offer. Once he has,\nevery member's client follows the hand-over from you to bob, and only bob changes the\nmembers: he can then remove you, and an administrator can `user remove` you.",
+        group(clap::ArgGroup::new("what").required(true).args(["to", "cancel"]))
+    )]
+    Transfer {
+        /// The group (with or without the @).
+        group: String,
+        /// The member to hand it to.
+        #[arg(long, value_name = "USER")]
+        to: Option<String>,
+        /// The fingerprint the member gave you: refused unless their key has it.
+        #[arg(long, value_name = "FP", requires = "to")]
+        fingerprint: Option<String>,
+        /// Withdraw the offer instead.
+        #[arg(long, conflicts_with = "to")]
+        cancel: bool,
+    },
+    /// Take over the groups offered to you.
+    #[command(
+        after_help = "Example:\n  zencrypt group receive\n\nEach group is checked under its manager's key; then its rows are signed with yours."
+    )]
+    Receive,
 }
 
 /// Runs a `group` subcommand.
@@ -140,6 +165,45 @@ pub fn run(ctx: &Ctx, cmd: GroupCommand) -> Result<()> {
                 return emitted(out.json_doc(&views::group_json(&g)));
             }
             emitted(out.data_line(&views::group_text(&g)))
+        }
+        GroupCommand::Transfer {
+            group,
+            to,
+            fingerprint,
+            cancel: _,
+        } => {
+            let expected = crate::ui::input::fingerprint_arg(fingerprint.as_deref())?;
+            match vault.group_transfer(&session, &group, to.as_deref(), expected)? {
+                Some(o) => {
+                    out.note(&views::group_offered_text(&o));
+                    if out.json {
+                        emitted(out.json_doc(&json!({
+                            "group": o.group,
+                            "to": o.to,
+                            "fingerprint": o.fingerprint.to_string(),
+                        })))?;
+                    }
+                }
+                None => {
+                    let name = group.trim_start_matches('@');
+                    out.note(&format!("Withdrew the offer of @{name}."));
+                    if out.json {
+                        emitted(out.json_doc(&json!({ "group": name, "to": null })))?;
+                    }
+                }
+            }
+            Ok(())
+        }
+        GroupCommand::Receive => {
+            let received = vault.group_receive(&session)?;
+            if out.json {
+                let list: Vec<Value> = received
+                    .iter()
+                    .map(|r| json!({ "group": r.group, "from": r.from, "members": r.members }))
+                    .collect();
+                return emitted(out.json_doc(&json!(list)));
+            }
+            emitted(out.data_line(&views::groups_received_text(&received)))
         }
     }
 }

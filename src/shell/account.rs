@@ -37,7 +37,8 @@ impl Shell {
         })
     }
 
-    /// Account, 7: groups (list, show, create; add and remove members of yours).
+    /// Account, 7: groups (list, show, create; add and remove members of yours; hand one
+    /// over, take over one offered).
     fn groups_menu(&mut self, p: &mut dyn Prompter) {
         let entries = [
             entry(1, "List", "every group, its manager and size"),
@@ -45,6 +46,8 @@ impl Shell {
             entry(3, "Create a group", "you manage it"),
             entry(4, "Add a member", "to a group you manage"),
             entry(5, "Remove a member", "the group gets a new key"),
+            entry(6, "Hand a group over", "to a member, who takes it over"),
+            entry(7, "Take over offered groups", "you manage them from now on"),
         ];
         self.submenu(p, "Groups", &entries, |shell, p, n| match n {
             1 => {
@@ -83,7 +86,7 @@ impl Shell {
                 p.say(&format!("Added {} to @{}.", a.user, a.group));
                 Ok(())
             }
-            _ => {
+            5 => {
                 let name = shell.pick_group(p, true)?;
                 let user = p.line("Remove which member: ")?;
                 if !p.confirm(&format!(
@@ -94,6 +97,26 @@ impl Shell {
                 }
                 let r = shell.with_session(|s, v| v.group_remove(s, &name, &user))?;
                 p.say(&crate::ui::views::member_removed_text(&r));
+                Ok(())
+            }
+            6 => {
+                let name = shell.pick_group(p, true)?;
+                let user = p.line("Hand it to which member: ")?;
+                let Some(fp) = shell.confirm_recipient(p, &user, &format!("Hand @{name} to"))?
+                else {
+                    p.say("The group was not offered.");
+                    return Ok(());
+                };
+                let offered =
+                    shell.with_session(|s, v| v.group_transfer(s, &name, Some(&user), Some(fp)))?;
+                if let Some(o) = offered {
+                    p.say(&crate::ui::views::group_offered_text(&o));
+                }
+                Ok(())
+            }
+            _ => {
+                let received = shell.with_session(|s, v| v.group_receive(s))?;
+                p.say(&crate::ui::views::groups_received_text(&received));
                 Ok(())
             }
         });

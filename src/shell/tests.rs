@@ -1197,3 +1197,56 @@ fn a_record_is_transferred_from_the_data_menu_and_a_user_removed_from_administra
         .unwrap();
     assert_eq!(got.records[0].1.as_slice(), b"s3cret");
 }
+
+#[test]
+fn a_group_is_handed_over_and_taken_over_from_the_account_menu() {
+    let f = Fixture::new();
+    let (alice_token, bob_token) = alice_with_a_record_and_bob(&f);
+    // Account, 7 Groups: create @ops, add bob, then 6 hands it to him (his key shown first).
+    let out = f.run(vec![
+        t("7"),
+        t("7"),
+        t("3"),
+        t("ops"),
+        t("4"),
+        Pick(0),
+        t("bob"),
+        Yes(true),
+        t("6"),
+        Pick(0),
+        t("bob"),
+        Yes(true),
+        t("0"),
+        t("0"),
+        t("0"),
+    ]);
+    let said = out.join("\n");
+    assert!(
+        said.contains("Offered @ops to bob (key ")
+            && said.contains("they manage it once they run `zencrypt group receive`"),
+        "{said}"
+    );
+    // bob takes it over with 7, and manages it.
+    f.resume(secrecy::ExposeSecret::expose_secret(&bob_token));
+    let out = f.run(vec![t("7"), t("7"), t("7"), t("1"), t("0"), t("0"), t("0")]);
+    let said = out.join("\n");
+    assert!(
+        has(
+            &out,
+            "You manage @ops now (handed over by alice; 2 member rows signed with your key)."
+        ),
+        "{said}"
+    );
+    assert!(
+        has(
+            &out,
+            "GROUP  MANAGER  MEMBERS  YOU\n@ops   bob      2        member"
+        ),
+        "{said}"
+    );
+    // alice manages no group now: 6 says so.
+    f.resume(&alice_token);
+    let out = f.run(vec![t("7"), t("7"), t("6"), t("0"), t("0"), t("0")]);
+    let said = out.join("\n");
+    assert!(said.contains("you manage no group (3 makes one)"), "{said}");
+}

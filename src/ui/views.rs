@@ -679,9 +679,16 @@ pub fn groups_table(groups: &[zencrypt_core::sharing::GroupSummary]) -> String {
 
 /// `group show` (and `group create`) as text: one field a line.
 pub fn group_text(g: &zencrypt_core::sharing::GroupInfo) -> String {
-    [
+    let mut lines = vec![
         format!("Group:       @{}", g.name),
         format!("Manager:     {}", g.manager),
+    ];
+    if let Some(to) = &g.offered_to {
+        lines.push(format!(
+            "Offered to:  {to} (manages it once they run `zencrypt group receive`)"
+        ));
+    }
+    lines.extend([
         format!("Members:     {}", g.members.join(", ")),
         format!("Fingerprint: {}", g.fingerprint),
         format!("Recipient:   {}", g.recipient),
@@ -689,8 +696,8 @@ pub fn group_text(g: &zencrypt_core::sharing::GroupInfo) -> String {
             "Epoch:       {} (a new key each time a member is removed)",
             g.epoch
         ),
-    ]
-    .join("\n")
+    ]);
+    lines.join("\n")
 }
 
 /// `group show` as JSON.
@@ -703,7 +710,34 @@ pub fn group_json(g: &zencrypt_core::sharing::GroupInfo) -> serde_json::Value {
         "recipient": g.recipient,
         "epoch": g.epoch,
         "created_at": duration::rfc3339(g.created_at),
+        "offered_to": g.offered_to,
     })
+}
+
+/// What `group transfer` did, in words.
+pub fn group_offered_text(o: &zencrypt_core::sharing::GroupOffered) -> String {
+    format!(
+        "Offered @{} to {} (key {}): they manage it once they run `zencrypt group receive`; \
+         until then you do, and `group transfer {} --cancel` withdraws the offer.",
+        o.group, o.to, o.fingerprint, o.group
+    )
+}
+
+/// What `group receive` did, in words.
+pub fn groups_received_text(received: &[zencrypt_core::sharing::GroupReceived]) -> String {
+    if received.is_empty() {
+        return "No group is offered to you.".to_string();
+    }
+    received
+        .iter()
+        .map(|r| {
+            format!(
+                "You manage @{} now (handed over by {}; {} member rows signed with your key).",
+                r.group, r.from, r.members
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 /// What `group remove` did, in words.

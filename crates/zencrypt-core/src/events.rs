@@ -195,6 +195,10 @@ names! {
         GroupShow => "group.show",
         /// Records shared with a group were re-encrypted for the group's new keypair.
         GroupRekey => "group.rekey",
+        /// A group was offered to a member to manage (or the offer withdrawn).
+        GroupTransfer => "group.transfer",
+        /// Groups offered to this user were taken over.
+        GroupReceive => "group.receive",
         /// A usage report was read.
         Usage => "usage",
     }

@@ -181,7 +181,7 @@ fn grantee(a: Aad, to: Grantee) -> Aad {
 
 /// The encoding of a group (its manager's signature covers the same: docs/sharing.md).
 pub fn encode_group(g: &GroupRow) -> Aad {
-    Aad::new("row/groups")
+    let a = Aad::new("row/groups")
         .int(g.id)
         .field(&g.name)
         .int(g.manager_id)
@@ -189,7 +189,13 @@ pub fn encode_group(g: &GroupRow) -> Aad {
         .int(g.epoch)
         .field(&g.history)
         .field(&g.members_digest)
-        .int(g.created_at)
+        .int(g.created_at);
+    // Hand-overs came later: a group never handed over keeps its earlier encoding.
+    if g.handovers.is_empty() {
+        a
+    } else {
+        a.field(&g.handovers)
+    }
 }
 
 /// The encoding of a group member (the manager's signature covers more).

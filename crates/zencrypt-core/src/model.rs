@@ -750,10 +750,14 @@ pub struct GroupRow {
     pub history: Vec<u8>,
     /// The digest of the member set (user id, time added).
     pub members_digest: Vec<u8>,
-    /// The manager's Ed25519 signature over all of the above.
+    /// The manager's Ed25519 signature over all of the above and `handovers`.
     pub signature: Vec<u8>,
     /// Unix seconds.
     pub created_at: i64,
+    /// Each hand-over of the group to a new manager, oldest first, signed by the manager
+    /// who handed it over; the last one may be an offer not yet taken (docs/sharing.md,
+    /// "Handing a group over"). Empty for a group still managed by its creator.
+    pub handovers: Vec<u8>,
 }
 
 impl fmt::Debug for GroupRow {

@@ -201,8 +201,8 @@ fn grantee_at(r: &Row, at: [usize; 3], what: &'static str) -> Read<Grantee> {
         .ok_or(Bad::Value(what))
 }
 
-const GROUP_COLUMNS: &str =
-    "id, name, manager_id, recipient, epoch, history, members_digest, signature, created_at";
+const GROUP_COLUMNS: &str = "id, name, manager_id, recipient, epoch, history, members_digest, signature, created_at, \
+     handovers";
 
 fn group_from_row(r: &Row) -> Read<GroupRow> {
     Ok(GroupRow {
@@ -215,6 +215,7 @@ fn group_from_row(r: &Row) -> Read<GroupRow> {
         members_digest: r.try_get(6)?,
         signature: r.try_get(7)?,
         created_at: r.try_get(8)?,
+        handovers: r.try_get(9)?,
     })
 }
 
@@ -1826,13 +1827,14 @@ impl Tx for PgTx<'_> {
     fn put_group(&mut self, g: &GroupRow) -> StoreResult<i64> {
         let id = self.one(
             "INSERT INTO groups (id, name, manager_id, recipient, epoch, history, \
-             members_digest, signature, created_at) \
+             members_digest, signature, created_at, handovers) \
              SELECT CASE WHEN $1 = 0 THEN coalesce(max(id), 0) + 1 ELSE $1 END, \
-             $2, $3, $4, $5, $6, $7, $8, $9 FROM groups \
+             $2, $3, $4, $5, $6, $7, $8, $9, $10 FROM groups \
              ON CONFLICT (id) DO UPDATE SET name = excluded.name, \
              manager_id = excluded.manager_id, recipient = excluded.recipient, \
              epoch = excluded.epoch, history = excluded.history, \
-             members_digest = excluded.members_digest, signature = excluded.signature \
+             members_digest = excluded.members_digest, signature = excluded.signature, \
+             handovers = excluded.handovers \
              RETURNING id",
             args![
                 g.id,
@@ -1843,7 +1845,8 @@ impl Tx for PgTx<'_> {
                 g.history,
                 g.members_digest,
                 g.signature,
-                g.created_at
+                g.created_at,
+                g.handovers
             ],
             |r| Ok(r.try_get::<_, i64>(0)?),
         )?;

@@ -452,8 +452,8 @@ fn share_from_row(r: &Row<'_>) -> rusqlite::Result<RecordShare> {
 const KEY_SHARE_COLUMNS: &str = "id, key_id, key_name, owner_id, recipient_id, version, \
      wrapped_material, signature, grant_signature, created_at, group_id, epoch, can_write";
 
-const GROUP_COLUMNS: &str =
-    "id, name, manager_id, recipient, epoch, history, members_digest, signature, created_at";
+const GROUP_COLUMNS: &str = "id, name, manager_id, recipient, epoch, history, members_digest, signature, created_at, \
+     handovers";
 
 fn group_from_row(r: &Row<'_>) -> rusqlite::Result<GroupRow> {
     Ok(GroupRow {
@@ -466,6 +466,7 @@ fn group_from_row(r: &Row<'_>) -> rusqlite::Result<GroupRow> {
         members_digest: r.get(6)?,
         signature: r.get(7)?,
         created_at: r.get(8)?,
+        handovers: r.get(9)?,
     })
 }
 
@@ -2034,12 +2035,13 @@ impl Tx for SqliteTx<'_> {
         self.scrub.set(true);
         let id = self.one(
             "INSERT INTO groups (id, name, manager_id, recipient, epoch, history, \
-             members_digest, signature, created_at) \
-             VALUES (nullif(?1, 0), ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) \
+             members_digest, signature, created_at, handovers) \
+             VALUES (nullif(?1, 0), ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) \
              ON CONFLICT (id) DO UPDATE SET name = excluded.name, \
              manager_id = excluded.manager_id, recipient = excluded.recipient, \
              epoch = excluded.epoch, history = excluded.history, \
-             members_digest = excluded.members_digest, signature = excluded.signature \
+             members_digest = excluded.members_digest, signature = excluded.signature, \
+             handovers = excluded.handovers \
              RETURNING id",
             params![
                 g.id,
@@ -2050,7 +2052,8 @@ impl Tx for SqliteTx<'_> {
                 g.history,
                 g.members_digest,
                 g.signature,
-                g.created_at
+                g.created_at,
+                g.handovers
             ],
             |r| r.get::<_, i64>(0),
         )?;

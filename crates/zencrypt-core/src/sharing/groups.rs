@@ -5,11 +5,16 @@
 //! pinned key, and pins which user manages it. Removing a member replaces the keypair (a
 //! new epoch): the earlier private keys travel sealed to the new one, so members keep
 //! reading what is still wrapped to an earlier epoch, and each owner's client re-encrypts
-//! what it shared with the group under new data keys (`rekey_group_shares`).
+//! what it shared with the group under new data keys (`rekey_group_shares`). A manager
+//! may hand the group over to a member (`handover`).
 
 use super::*;
 use crate::crypto::keypair::{GroupKey, group_fingerprint};
 use crate::model::{Grantee, GroupMember, GroupRow};
+
+mod handover;
+
+pub use handover::{GroupOffered, GroupReceived, HandoverChain};
 
 /// A group as `group show` tells it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -28,6 +33,8 @@ pub struct GroupInfo {
     pub recipient: String,
     /// Unix seconds it was made.
     pub created_at: i64,
+    /// The member it is offered to (`group transfer`), until they take it over.
+    pub offered_to: Option<String>,
 }
 
 /// One group as `group list` tells it (as the database has it; `group show` checks it).
@@ -110,10 +117,15 @@ fn members_digest(members: &[GroupMember]) -> Vec<u8> {
     .unwrap_or_default()
 }
 
-/// What the manager signs for the group row.
+/// What the manager signs for the group row (its hand-overs too, once there are any).
 fn group_message(g: &GroupRow) -> Vec<u8> {
     use sha2::{Digest as _, Sha256};
-    Aad::new("zencrypt group v1")
+    let purpose = if g.handovers.is_empty() {
+        "zencrypt group v1"
+    } else {
+        "zencrypt group v2"
+    };
+    let a = Aad::new(purpose)
         .int(g.id)
         .field(&g.name)
         .int(g.manager_id)
@@ -121,9 +133,13 @@ fn group_message(g: &GroupRow) -> Vec<u8> {
         .int(g.epoch)
         .field(Sha256::digest(&g.history))
         .field(&g.members_digest)
-        .int(g.created_at)
-        .as_bytes()
-        .to_vec()
+        .int(g.created_at);
+    let a = if g.handovers.is_empty() {
+        a
+    } else {
+        a.field(&g.handovers)
+    };
+    a.as_bytes().to_vec()
 }
 
 /// What the manager signs for a member row: the group at its epoch, the member and the
@@ -223,7 +239,7 @@ pub(crate) fn check_group(tx: &mut dyn Tx, session: &Session, row: GroupRow) -> 
     if !manager_keys.verifies(&message, &row.signature) {
         return Err(forged_group(&row.name));
     }
-    pin_manager(tx, session, &row, &manager)?;
+    pin_manager(tx, session, &row, &manager, &manager_keys)?;
     let members = tx.group_members(Some(row.id), None)?;
     if members_digest(&members) != row.members_digest {
         return Err(Error::Integrity(format!(
@@ -240,16 +256,19 @@ pub(crate) fn check_group(tx: &mut dyn Tx, session: &Session, row: GroupRow) -> 
     })
 }
 
-/// Records, in the session user's pin set, which user manages a group and the highest
-/// epoch of its keypair seen, the first time the session user relies on it; later a
-/// different manager, an earlier epoch (a group rolled back to a key a removed member
-/// held) or another group under a pinned name is refused: a database writer can neither
-/// hand a group to an account of theirs nor bring back an old group key.
+/// Records, in the session user's pin set, which user manages a group, how many times it
+/// was handed over and the highest epoch of its keypair seen, the first time the session
+/// user relies on it; later a different manager not reached through hand-overs signed by
+/// the one pinned, fewer hand-overs, an earlier epoch (a group rolled back to a key a
+/// removed member held) or another group under a pinned name is refused: a database
+/// writer can neither hand a group to an account of theirs nor bring back an old group
+/// key or an earlier manager.
 fn pin_manager(
     tx: &mut dyn Tx,
     session: &Session,
     group: &GroupRow,
     manager: &UserRecord,
+    manager_keys: &PublicKeys,
 ) -> Result<()> {
     let me = own_row(tx, session)?;
     let mut pins = Pins::load(&me, &session.user_key)?;
@@ -268,15 +287,39 @@ fn pin_manager(
     {
         return changed("is not the group of that name you used before");
     }
-    let mark = Pins::group_mark(manager.id, group.epoch);
+    let done = handover::handovers(group)?.done;
+    let count = u32::try_from(done.len()).unwrap_or(u32::MAX);
+    let mark = Pins::group_mark(manager.id, count, group.epoch);
     match pins.0.get(&-group.id) {
         Some((name, pinned)) => {
-            let (pinned_manager, pinned_epoch) = Pins::group_mark_parts(pinned);
-            if *name != label || pinned_manager != manager.id {
+            let (pinned_manager, seen, pinned_epoch) = Pins::group_mark_parts(pinned);
+            if *name != label {
+                return changed(&format!("was called '{name}' when you used it before"));
+            }
+            if count < seen {
                 return changed(&format!(
-                    "is now said to be managed by '{}', not by the user you knew",
-                    manager.username
+                    "was handed over {count} times, fewer than the {seen} you saw"
                 ));
+            }
+            if pinned_manager != manager.id || count > seen {
+                let pinned_fp = if pinned_manager == session.user_id.0 {
+                    me.keys.as_ref().map(|k| k.public.fingerprint())
+                } else {
+                    pins.0.get(&pinned_manager).map(|(_, fp)| *fp)
+                };
+                let seen = usize::try_from(seen).unwrap_or(usize::MAX);
+                if !handover::follows(
+                    group,
+                    &done,
+                    seen,
+                    (pinned_manager, pinned_fp),
+                    manager_keys,
+                ) {
+                    return changed(&format!(
+                        "is now said to be managed by '{}', not by the user you knew",
+                        manager.username
+                    ));
+                }
             }
             if group.epoch < pinned_epoch {
                 return changed(&format!(
@@ -284,7 +327,7 @@ fn pin_manager(
                     group.epoch
                 ));
             }
-            if group.epoch > pinned_epoch {
+            if *pinned != mark {
                 pins.0.insert(-group.id, (label, mark));
                 pins.store(tx, me, &session.user_key)?;
             }
@@ -524,6 +567,7 @@ impl Vault {
                     members_digest: Vec::new(),
                     signature: Vec::new(),
                     created_at: now,
+                    handovers: Vec::new(),
                 };
                 row.id = tx.put_group(&row)?;
                 let m = make_member(&me, &row, &key, session.user_id.0, me.public(), now)?;
@@ -538,6 +582,7 @@ impl Vault {
                     fingerprint: fp,
                     recipient: row.recipient.clone(),
                     created_at: now,
+                    offered_to: None,
                 };
                 Ok((info, json!({ "fingerprint": fp.to_string() })))
             },
@@ -641,6 +686,11 @@ impl Vault {
                 let old = keys.remove(0);
                 keys.push(old);
                 let mut row = group.row.clone();
+                // An offer of the group to the member removed ends with their membership.
+                let handovers = handover::handovers(&row)?;
+                if handovers.offered.is_some_and(|o| o.to == gone.id) {
+                    row.handovers = handover::encode(&handovers.done);
+                }
                 row.epoch += 1;
                 row.recipient = next.recipient();
                 row.history = next.seal_history(&keys).ok_or_else(|| {
@@ -764,6 +814,10 @@ impl Vault {
                 for m in &group.members {
                     members.push(grantee_name(tx, Grantee::User(m.user_id))?);
                 }
+                let offered_to = match handover::handovers(&group.row)?.offered {
+                    Some(o) => Some(grantee_name(tx, Grantee::User(o.to))?),
+                    None => None,
+                };
                 let info = GroupInfo {
                     name: group.row.name.clone(),
                     manager: group.manager.username.clone(),
@@ -772,6 +826,7 @@ impl Vault {
                     fingerprint: group.fingerprint(),
                     recipient: group.row.recipient.clone(),
                     created_at: group.row.created_at,
+                    offered_to,
                 };
                 let detail = json!({ "epoch": info.epoch, "members": info.members.len() });
                 Ok((info, detail))

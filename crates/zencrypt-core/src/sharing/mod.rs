@@ -47,7 +47,9 @@ use grantees::{
     Wrapping, current_target, grantee_name, named_grantee, new_target, opener, own_target,
 };
 pub(crate) use groups::rekey_group_shares;
-pub use groups::{GroupInfo, GroupSummary, MemberAdded, MemberRemoved};
+pub use groups::{
+    GroupInfo, GroupOffered, GroupReceived, GroupSummary, HandoverChain, MemberAdded, MemberRemoved,
+};
 
 pub use keys::KeyShared;
 pub(crate) use keys::{
@@ -144,21 +146,27 @@ impl Pins {
     }
 
     /// What a group's pin holds in place of a fingerprint: the id of the user who
-    /// manages it (the manager's own key is pinned under their user id) and the highest
-    /// epoch of its keypair seen.
-    fn group_mark(manager_id: i64, epoch: i64) -> Fingerprint {
+    /// manages it (the manager's own key is pinned under their user id), how many times
+    /// it had been handed over and the highest epoch of its keypair seen. (Pins written
+    /// before hand-overs held the epoch in all eight bytes after the manager: the same
+    /// bytes, with no hand-over.)
+    fn group_mark(manager_id: i64, handovers: u32, epoch: i64) -> Fingerprint {
         let mut mark = [0u8; FINGERPRINT_LEN];
         mark[..8].copy_from_slice(&manager_id.to_be_bytes());
-        mark[8..].copy_from_slice(&epoch.to_be_bytes());
+        mark[8..12].copy_from_slice(&handovers.to_be_bytes());
+        let epoch = u32::try_from(epoch).unwrap_or(u32::MAX);
+        mark[12..].copy_from_slice(&epoch.to_be_bytes());
         Fingerprint(mark)
     }
 
-    /// The manager id and epoch of a group's pin.
-    fn group_mark_parts(mark: &Fingerprint) -> (i64, i64) {
-        let (manager, epoch) = mark.0.split_at(8);
+    /// The manager id, hand-over count and epoch of a group's pin.
+    fn group_mark_parts(mark: &Fingerprint) -> (i64, u32, i64) {
+        let (manager, rest) = mark.0.split_at(8);
+        let (handovers, epoch) = rest.split_at(4);
         (
             i64::from_be_bytes(manager.try_into().unwrap_or_default()),
-            i64::from_be_bytes(epoch.try_into().unwrap_or_default()),
+            u32::from_be_bytes(handovers.try_into().unwrap_or_default()),
+            i64::from(u32::from_be_bytes(epoch.try_into().unwrap_or_default())),
         )
     }
 

@@ -76,8 +76,9 @@ fn blockers(tx: &mut dyn Tx, user: &UserRecord) -> Result<Vec<String>> {
         };
         if group.manager_id == user.id {
             out.push(format!(
-                "they manage @{} (a group cannot be handed over yet)",
-                group.name
+                "they manage @{} (they hand it to a member with `group transfer {} --to USER`, \
+                 who runs `group receive`)",
+                group.name, group.name
             ));
         } else {
             let manager = grantee_name(tx, Grantee::User(group.manager_id))?;

@@ -686,6 +686,7 @@ CREATE INDEX key_shares_by_group ON key_shares(group_id);
 /// data key wrapped to the new owner, signed by whoever gave it, until their client takes
 /// it in as a record of theirs.
 const V13_WRITE_SHARES: &str = "
+ALTER TABLE groups ADD COLUMN handovers BLOB NOT NULL DEFAULT x'';
 ALTER TABLE record_shares ADD COLUMN can_write INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE key_shares ADD COLUMN can_write INTEGER NOT NULL DEFAULT 0;
 CREATE TABLE record_writes (
@@ -717,6 +718,7 @@ CREATE INDEX record_transfers_by_owner ON record_transfers(owner_id);
 ";
 
 const PG_V13_WRITE_SHARES: &str = "
+ALTER TABLE groups ADD COLUMN handovers BYTEA NOT NULL DEFAULT ''::bytea;
 ALTER TABLE record_shares ADD COLUMN can_write BIGINT NOT NULL DEFAULT 0;
 ALTER TABLE key_shares ADD COLUMN can_write BIGINT NOT NULL DEFAULT 0;
 CREATE TABLE record_writes (

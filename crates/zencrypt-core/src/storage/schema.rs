@@ -325,6 +325,7 @@ pub const TABLES: &[Table] = &[
             blob("members_digest"),
             blob("signature"),
             int("created_at"),
+            blob("handovers"),
         ],
         key: &["id"],
         replace: false,
