@@ -66,7 +66,7 @@ pub enum GroupCommand {
         #[arg(long, value_name = "USER")]
         to: Option<String>,
         /// The fingerprint the member gave you: refused unless their key has it.
-        #[arg(long, value_name = "FP", requires = "to")]
+        #[arg(long, value_name = "FP", conflicts_with = "cancel")]
         fingerprint: Option<String>,
         /// Withdraw the offer instead.
         #[arg(long, conflicts_with = "to")]
