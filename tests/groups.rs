@@ -456,6 +456,32 @@ fn a_group_handed_back_or_forged_in_the_database_is_refused() {
     let bob_id = env.column::<i64>("SELECT id FROM users WHERE username = 'bob'")[0];
     env.as_token(&bob, &["group", "transfer", "ops", "--to", "carol"])
         .ok();
+    // A withdrawn offer put back by an insider: carol saw the withdrawal.
+    let offer_row = env.blobs("SELECT signature FROM groups");
+    let offer_links = env.blobs("SELECT handovers FROM groups");
+    env.as_token(&bob, &["group", "transfer", "ops", "--cancel"])
+        .ok();
+    env.as_token(&carol, &["group", "show", "ops"]).ok();
+    let kept_row = env.blobs("SELECT signature FROM groups");
+    let kept_links = env.blobs("SELECT handovers FROM groups");
+    let put = |sig: &Option<Vec<u8>>, links: &Option<Vec<u8>>| {
+        env.exec(&format!(
+            "UPDATE groups SET signature = {}, handovers = {}",
+            env.blob(&hex(sig.as_ref().unwrap())),
+            env.blob(&hex(links.as_ref().unwrap()))
+        ))
+    };
+    put(&offer_row[0], &offer_links[0]);
+    let r = env.as_token(&carol, &["group", "receive"]);
+    assert_eq!(r.code, 7, "{}", r.stderr);
+    assert_eq!(
+        r.stderr.lines().next().unwrap(),
+        "error: group '@ops' was handed over 0 times, fewer than the 1 you saw: it was \
+         changed outside zencrypt (restore the database from a backup)"
+    );
+    put(&kept_row[0], &kept_links[0]);
+    env.as_token(&bob, &["group", "transfer", "ops", "--to", "carol"])
+        .ok();
     // An offer changed in the database (here its last byte) breaks bob's signature.
     let offer = env.blobs("SELECT handovers FROM groups")[0]
         .clone()
@@ -492,12 +518,13 @@ fn a_group_handed_back_or_forged_in_the_database_is_refused() {
             env.blob(&hex(sig.as_ref().unwrap()))
         ));
     }
+    // (A withdrawn offer counts: it left a void link in its place.)
     for who in [&bob, &carol] {
         let r = env.as_token(who, &["group", "show", "ops"]);
         assert_eq!(r.code, 7, "{}", r.stderr);
         assert_eq!(
             r.stderr.lines().next().unwrap(),
-            "error: group '@ops' was handed over 0 times, fewer than the 1 you saw: it was \
+            "error: group '@ops' was handed over 0 times, fewer than the 2 you saw: it was \
              changed outside zencrypt (restore the database from a backup)"
         );
     }

@@ -102,6 +102,12 @@ impl Shell {
             6 => {
                 let name = shell.pick_group(p, true)?;
                 let user = p.line("Hand it to which member: ")?;
+                if user.starts_with('@') {
+                    return Err(zencrypt_core::Error::Usage(
+                        "a group is handed to a member (a user), not to a group".into(),
+                    )
+                    .into());
+                }
                 let Some(fp) = shell.confirm_recipient(p, &user, &format!("Hand @{name} to"))?
                 else {
                     p.say("The group was not offered.");

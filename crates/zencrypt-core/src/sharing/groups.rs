@@ -228,11 +228,21 @@ pub(crate) fn check_group(tx: &mut dyn Tx, session: &Session, row: GroupRow) -> 
         )));
     }
     let message = group_message(&row);
+    // A group handed over names its manager's key in the last hand-over: a key first seen
+    // here is pinned only when it is that one (and signed the row).
+    let named = handover::handovers(&row)?
+        .done
+        .last()
+        .map(|l| l.to_fingerprint);
     let manager_keys = if manager.id == session.user_id.0 {
         own_keypair(tx, session)?.0.public().clone()
     } else {
         pinned_keys_if(tx, session, &manager.username, |u, k| {
-            signed(u, k.verifies(&message, &row.signature))
+            signed(
+                u,
+                k.verifies(&message, &row.signature)
+                    && named.is_none_or(|fp| fp == k.fingerprint()),
+            )
         })?
         .1
     };
@@ -312,7 +322,7 @@ fn pin_manager(
                     group,
                     &done,
                     seen,
-                    (pinned_manager, pinned_fp),
+                    (pinned_manager, pinned_fp, pinned_epoch),
                     manager_keys,
                 ) {
                     return changed(&format!(
@@ -686,13 +696,21 @@ impl Vault {
                 let old = keys.remove(0);
                 keys.push(old);
                 let mut row = group.row.clone();
-                // An offer of the group to the member removed ends with their membership.
-                let handovers = handover::handovers(&row)?;
-                if handovers.offered.is_some_and(|o| o.to == gone.id) {
-                    row.handovers = handover::encode(&handovers.done);
-                }
                 row.epoch += 1;
                 row.recipient = next.recipient();
+                // An offer of the group stands at the new epoch, signed again; one to the
+                // member removed ends with their membership (a void link in its place).
+                let handover::Handovers { mut done, offered } = handover::handovers(&row)?;
+                if let Some(o) = offered {
+                    let index = done.len();
+                    let me_id = session.user_id.0;
+                    done.push(if o.to == gone.id {
+                        handover::Link::void(&me, me_id, &row, index)
+                    } else {
+                        handover::Link::signed(&me, me_id, &row, index, o.to, o.to_fingerprint)
+                    });
+                    row.handovers = handover::encode(&done);
+                }
                 row.history = next.seal_history(&keys).ok_or_else(|| {
                     Error::Integrity("the group's earlier keys could not be sealed".into())
                 })?;

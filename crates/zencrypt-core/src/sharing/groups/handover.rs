@@ -11,11 +11,14 @@ use crate::crypto::keypair::SIGNATURE_LEN;
 
 /// One hand-over: `from`, whose public keys are `from_keys` (kept in the link, so that it
 /// still verifies once `from`'s account is removed), signed that `to`, whose key has
-/// `to_fingerprint`, manages the group after the hand-over numbered `index` (0 first).
+/// `to_fingerprint`, manages the group at `epoch` after the hand-over numbered `index` (0
+/// first). A link from a manager to themselves is *void*: it stands where an offer was
+/// withdrawn, so that the offer no longer fits its place in the chain.
 #[derive(Clone, PartialEq, Eq)]
 pub(super) struct Link {
     pub(super) from: i64,
     pub(super) to: i64,
+    pub(super) epoch: i64,
     pub(super) to_fingerprint: Fingerprint,
     pub(super) from_keys: PublicKeys,
     pub(super) signature: [u8; SIGNATURE_LEN],
@@ -31,34 +34,68 @@ impl std::fmt::Debug for Link {
 }
 
 /// What a manager signs to hand a group over.
-fn link_message(group: &GroupRow, index: usize, from: i64, to: i64, fp: &Fingerprint) -> Vec<u8> {
+fn link_message(group: &GroupRow, index: usize, l: &Link) -> Vec<u8> {
     Aad::new("zencrypt group handover v1")
         .int(group.id)
         .field(&group.name)
         .int(i64::try_from(index).unwrap_or(i64::MAX))
-        .int(from)
-        .int(to)
-        .field(fp.0)
+        .int(l.from)
+        .int(l.to)
+        .int(l.epoch)
+        .field(l.to_fingerprint.0)
         .as_bytes()
         .to_vec()
 }
 
 impl Link {
-    fn verifies(&self, group: &GroupRow, index: usize) -> bool {
-        self.from_keys.verifies(
-            &link_message(group, index, self.from, self.to, &self.to_fingerprint),
-            &self.signature,
+    /// A link signed by `manager` (the session user, `from`) at the group's current epoch,
+    /// at place `index`.
+    pub(super) fn signed(
+        manager: &Keypair,
+        from: i64,
+        group: &GroupRow,
+        index: usize,
+        to: i64,
+        to_fingerprint: Fingerprint,
+    ) -> Link {
+        let mut link = Link {
+            from,
+            to,
+            epoch: group.epoch,
+            to_fingerprint,
+            from_keys: manager.public().clone(),
+            signature: [0; SIGNATURE_LEN],
+        };
+        link.signature = manager.sign(&link_message(group, index, &link));
+        link
+    }
+
+    /// A void link: the manager keeps the group (in place of an offer withdrawn).
+    pub(super) fn void(manager: &Keypair, from: i64, group: &GroupRow, index: usize) -> Link {
+        Link::signed(
+            manager,
+            from,
+            group,
+            index,
+            from,
+            manager.public().fingerprint(),
         )
+    }
+
+    fn verifies(&self, group: &GroupRow, index: usize) -> bool {
+        self.from_keys
+            .verifies(&link_message(group, index, self), &self.signature)
     }
 }
 
-/// The links as stored: each is `from`, `to` (8 bytes each), the fingerprint, the signing
-/// key, the signature, then the age recipient with a 2-byte length.
+/// The links as stored: each is `from`, `to`, `epoch` (8 bytes each), the fingerprint, the
+/// signing key, the signature, then the age recipient with a 2-byte length.
 pub(crate) fn encode(links: &[Link]) -> Vec<u8> {
     let mut out = Vec::new();
     for l in links {
         out.extend_from_slice(&l.from.to_be_bytes());
         out.extend_from_slice(&l.to.to_be_bytes());
+        out.extend_from_slice(&l.epoch.to_be_bytes());
         out.extend_from_slice(&l.to_fingerprint.0);
         out.extend_from_slice(&l.from_keys.signing);
         out.extend_from_slice(&l.signature);
@@ -75,6 +112,7 @@ pub(crate) fn decode(mut bytes: &[u8]) -> Option<Vec<Link>> {
     while !bytes.is_empty() {
         let (from, rest) = bytes.split_first_chunk::<8>()?;
         let (to, rest) = rest.split_first_chunk::<8>()?;
+        let (epoch, rest) = rest.split_first_chunk::<8>()?;
         let (fp, rest) = rest.split_first_chunk::<FINGERPRINT_LEN>()?;
         let (signing, rest) = rest.split_first_chunk::<32>()?;
         let (signature, rest) = rest.split_first_chunk::<SIGNATURE_LEN>()?;
@@ -84,6 +122,7 @@ pub(crate) fn decode(mut bytes: &[u8]) -> Option<Vec<Link>> {
         links.push(Link {
             from: i64::from_be_bytes(*from),
             to: i64::from_be_bytes(*to),
+            epoch: i64::from_be_bytes(*epoch),
             to_fingerprint: Fingerprint(*fp),
             from_keys: PublicKeys {
                 recipient,
@@ -151,24 +190,29 @@ pub(super) fn handovers(row: &GroupRow) -> Result<Handovers> {
 
 /// Whether the hand-overs after the first `seen` lead, link by link, from the manager the
 /// session user pinned (`pinned`, with the fingerprint pinned for them) to the row's
-/// manager, whose key is `manager_keys`.
+/// manager, whose key is `manager_keys`. Each link must be signed at an epoch no older
+/// than the one pinned (`epoch`) nor than the link before it: an offer from before a
+/// change of the group's key (a member removed) does not come back.
 pub(super) fn follows(
     group: &GroupRow,
     done: &[Link],
     seen: usize,
-    pinned: (i64, Option<Fingerprint>),
+    pinned: (i64, Option<Fingerprint>, i64),
     manager_keys: &PublicKeys,
 ) -> bool {
-    let (mut current, Some(mut fingerprint)) = pinned else {
+    let (mut current, Some(mut fingerprint), mut epoch) = pinned else {
         return false;
     };
     for (index, link) in done.iter().enumerate().skip(seen) {
         if link.from != current
+            || link.epoch < epoch
+            || link.epoch > group.epoch
             || link.from_keys.fingerprint() != fingerprint
             || !link.verifies(group, index)
         {
             return false;
         }
+        epoch = link.epoch;
         current = link.to;
         fingerprint = link.to_fingerprint;
     }
@@ -230,6 +274,9 @@ impl Vault {
                     };
                     let was = grantee_name(tx, Grantee::User(was.to))?;
                     let mut row = group.row.clone();
+                    // A void link takes the offer's place: the offer no longer fits anywhere
+                    // in the chain for whoever saw this.
+                    done.push(Link::void(&me, session.user_id.0, &row, done.len()));
                     row.handovers = encode(&done);
                     sign_group(tx, &me, &mut row)?;
                     return Ok((None, json!({ "withdrawn": was })));
@@ -271,15 +318,19 @@ impl Vault {
                     )));
                 }
                 let mut row = group.row.clone();
+                if offered.is_some() {
+                    // The offer replaced gives way to a void link, as when withdrawn.
+                    done.push(Link::void(&me, session.user_id.0, &row, done.len()));
+                }
                 let index = done.len();
-                let signature = me.sign(&link_message(&row, index, session.user_id.0, who.id, &fp));
-                done.push(Link {
-                    from: session.user_id.0,
-                    to: who.id,
-                    to_fingerprint: fp,
-                    from_keys: me.public().clone(),
-                    signature,
-                });
+                done.push(Link::signed(
+                    &me,
+                    session.user_id.0,
+                    &row,
+                    index,
+                    who.id,
+                    fp,
+                ));
                 row.handovers = encode(&done);
                 sign_group(tx, &me, &mut row)?;
                 let replaced = match offered {
@@ -305,7 +356,8 @@ impl Vault {
 
     /// Takes over every group offered to the session user: each is checked under its
     /// manager's key, then the group row and the member rows are signed with the session
-    /// user's key. A group that cannot be taken over yet is left offered, and said.
+    /// user's key. All or nothing: a group that cannot be taken over fails the command,
+    /// naming it, and nothing is taken over.
     pub fn group_receive(&mut self, session: &Session) -> Result<Vec<GroupReceived>> {
         self.authorized_rows(
             session,
@@ -352,22 +404,23 @@ fn take_over(tx: &mut dyn Tx, session: &Session, group: &Checked) -> Result<Grou
         .ok_or_else(|| forged_group(&name))?;
     let (me, _) = own_keypair(tx, session)?;
     if !group.manager_keys.verifies(
-        &link_message(
-            &group.row,
-            done.len(),
-            link.from,
-            link.to,
-            &link.to_fingerprint,
-        ),
+        &link_message(&group.row, done.len(), &link),
         &link.signature,
     ) || link.from_keys != group.manager_keys
     {
         return Err(forged_group(&name));
     }
     if link.to_fingerprint != me.public().fingerprint() {
-        return Err(Error::Conflict(format!(
-            "'@{name}' was offered to your earlier key: ask {} to offer it again",
-            group.manager.username
+        return Err(Error::Integrity(format!(
+            "the offer of '@{name}' names a key that is not yours: it was changed outside \
+             zencrypt (nothing was taken over)"
+        )));
+    }
+    if link.epoch != group.row.epoch {
+        return Err(Error::Integrity(format!(
+            "the offer of '@{name}' was made for the group's key of epoch {}, not the current \
+             {}: it was changed outside zencrypt (ask {} to offer it again)",
+            link.epoch, group.row.epoch, group.manager.username
         )));
     }
     if member_keys(tx, session, group)?.is_none() {
@@ -434,6 +487,7 @@ mod tests {
         Link {
             from,
             to,
+            epoch: 3,
             to_fingerprint: Fingerprint([7; FINGERPRINT_LEN]),
             from_keys: Keypair::generate().public().clone(),
             signature: [9; SIGNATURE_LEN],
