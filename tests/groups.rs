@@ -344,6 +344,17 @@ fn a_manager_hands_a_group_over_and_every_member_follows() {
     );
     let r = env.as_token(&bob, &["group", "transfer", "ops"]);
     assert_eq!(r.code, 2, "{}", r.stderr);
+    for args in [
+        &["group", "transfer", "ops", "--to", "@ops"][..],
+        &["group", "add", "ops", "@ops"][..],
+    ] {
+        let r = env.as_token(&bob, args);
+        assert_eq!(r.code, 2, "{}", r.stderr);
+        assert_eq!(
+            r.stderr.lines().next().unwrap(),
+            "error: '@ops' is a group: a group's members and its manager are users"
+        );
+    }
     let carol_fp = env
         .as_token(&bob, &["user", "show", "carol", "--json"])
         .ok()
@@ -364,6 +375,15 @@ fn a_manager_hands_a_group_over_and_every_member_follows() {
         ],
     );
     assert_eq!(r.code, 7, "{}", r.stderr);
+    assert_eq!(
+        r.stderr.lines().next().unwrap(),
+        format!(
+            "error: the key of 'carol' is now {carol_fp}, not the 0000 0000 0000 0000 0000 0000 \
+             0000 0000 you confirmed: the group was not offered"
+        )
+    );
+    let r = env.as_token(&carol, &["group", "show", "ops", "--json"]);
+    assert_eq!(r.ok().json()["offered_to"], serde_json::Value::Null);
     // Offered, then withdrawn: nothing to take over.
     let r = env.as_token(&bob, &["group", "transfer", "ops", "--to", "carol"]);
     r.ok();
@@ -379,7 +399,7 @@ fn a_manager_hands_a_group_over_and_every_member_follows() {
     assert_eq!(r.ok().json()["offered_to"], "carol");
     assert_eq!(r.json()["manager"], "bob");
     let r = env.as_token(&bob, &["group", "transfer", "ops", "--cancel"]);
-    assert_eq!(r.ok().stderr, "Withdrew the offer of @ops.\n");
+    assert_eq!(r.ok().stderr, "Withdrew the offer of @ops to carol.\n");
     let r = env.as_token(&carol, &["group", "receive"]);
     assert_eq!(r.ok().stdout, "No group is offered to you.\n");
     let r = env.as_token(&bob, &["group", "transfer", "ops", "--cancel"]);

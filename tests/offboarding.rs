@@ -95,6 +95,13 @@ fn an_owner_transfers_a_record_and_the_new_owner_takes_it_in() {
         env.column::<i64>("SELECT count(*) FROM record_transfers"),
         vec![1]
     );
+    // The transfer and share rows are where their audit entries say.
+    let v = env
+        .as_token(&alice, &["--json", "audit", "verify"])
+        .ok()
+        .json();
+    assert_eq!(v["ok"], true, "{v}");
+    assert!(v["rows_checked"].as_u64().unwrap() > 0, "{v}");
 }
 
 #[test]

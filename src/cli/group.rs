@@ -91,8 +91,8 @@ pub fn run(ctx: &Ctx, cmd: GroupCommand) -> Result<()> {
                 return emitted(out.json_doc(&views::group_json(&g)));
             }
             out.note(&format!(
-                "Created @{} with you as its manager and first member.\n{}",
-                g.name,
+                "{}\n{}",
+                views::group_created_text(&g),
                 views::group_text(&g)
             ));
             Ok(())
@@ -107,10 +107,7 @@ pub fn run(ctx: &Ctx, cmd: GroupCommand) -> Result<()> {
             if a.pinned_now {
                 out.note(&views::pinned_text(&a.user, &a.fingerprint));
             }
-            out.note(&format!(
-                "Added {} to @{}: they read what is shared with @{} from now on.",
-                a.user, a.group, a.group
-            ));
+            out.note(&views::member_added_text(&a));
             if out.json {
                 emitted(out.json_doc(&json!({
                     "group": a.group,
@@ -173,24 +170,10 @@ pub fn run(ctx: &Ctx, cmd: GroupCommand) -> Result<()> {
             cancel: _,
         } => {
             let expected = crate::ui::input::fingerprint_arg(fingerprint.as_deref())?;
-            match vault.group_transfer(&session, &group, to.as_deref(), expected)? {
-                Some(o) => {
-                    out.note(&views::group_offered_text(&o));
-                    if out.json {
-                        emitted(out.json_doc(&json!({
-                            "group": o.group,
-                            "to": o.to,
-                            "fingerprint": o.fingerprint.to_string(),
-                        })))?;
-                    }
-                }
-                None => {
-                    let name = group.trim_start_matches('@');
-                    out.note(&format!("Withdrew the offer of @{name}."));
-                    if out.json {
-                        emitted(out.json_doc(&json!({ "group": name, "to": null })))?;
-                    }
-                }
+            let o = vault.group_transfer(&session, &group, to.as_deref(), expected)?;
+            out.note(&views::group_offer_text(&o));
+            if out.json {
+                emitted(out.json_doc(&views::group_offer_json(&o)))?;
             }
             Ok(())
         }

@@ -68,22 +68,19 @@ impl Shell {
             3 => {
                 let name = p.line("New group's name: ")?;
                 let g = shell.with_session(|s, v| v.group_create(s, &name))?;
-                p.say(&format!(
-                    "Created @{} with you as its manager and first member.",
-                    g.name
-                ));
+                p.say(&crate::ui::views::group_created_text(&g));
                 Ok(())
             }
             4 => {
                 let name = shell.pick_group(p, true)?;
                 let user = p.line("Add which user: ")?;
-                let Some(fp) = shell.confirm_recipient(p, &user, &format!("Share @{name}'s key with"))?
+                let Some(fp) = shell.confirm_recipient(p, &user, false, &format!("Share @{name}'s key with"))?
                 else {
                     p.say("Nobody was added.");
                     return Ok(());
                 };
                 let a = shell.with_session(|s, v| v.group_add(s, &name, &user, Some(fp)))?;
-                p.say(&format!("Added {} to @{}.", a.user, a.group));
+                p.say(&crate::ui::views::member_added_text(&a));
                 Ok(())
             }
             5 => {
@@ -102,22 +99,14 @@ impl Shell {
             6 => {
                 let name = shell.pick_group(p, true)?;
                 let user = p.line("Hand it to which member: ")?;
-                if user.starts_with('@') {
-                    return Err(zencrypt_core::Error::Usage(
-                        "a group is handed to a member (a user), not to a group".into(),
-                    )
-                    .into());
-                }
-                let Some(fp) = shell.confirm_recipient(p, &user, &format!("Hand @{name} to"))?
+                let Some(fp) = shell.confirm_recipient(p, &user, false, &format!("Hand @{name} to"))?
                 else {
                     p.say("The group was not offered.");
                     return Ok(());
                 };
-                let offered =
+                let o =
                     shell.with_session(|s, v| v.group_transfer(s, &name, Some(&user), Some(fp)))?;
-                if let Some(o) = offered {
-                    p.say(&crate::ui::views::group_offered_text(&o));
-                }
+                p.say(&crate::ui::views::group_offer_text(&o));
                 Ok(())
             }
             _ => {

@@ -131,7 +131,8 @@ impl Shell {
     fn transfer_record(&mut self, p: &mut dyn Prompter) -> Reply<()> {
         let r = self.pick_record(p, "Transfer which record", Some(false))?;
         let to = p.line("Hand it to (username): ")?;
-        let Some(fp) = self.confirm_recipient(p, &to, &format!("Hand {} to", label(&r)))? else {
+        let Some(fp) = self.confirm_recipient(p, &to, false, &format!("Hand {} to", label(&r)))?
+        else {
             return Err(Interrupt::Cancel);
         };
         let t = self.with_session(|s, v| v.data_transfer(s, &r.token, &to, Some(fp)))?;
@@ -143,7 +144,8 @@ impl Shell {
     fn share_record(&mut self, p: &mut dyn Prompter) -> Reply<()> {
         let r = self.pick_record(p, "Share which record", Some(false))?;
         let with = p.line("Share with (username or @group): ")?;
-        let Some(fp) = self.confirm_recipient(p, &with, &format!("Share {} with", label(&r)))?
+        let Some(fp) =
+            self.confirm_recipient(p, &with, true, &format!("Share {} with", label(&r)))?
         else {
             return Err(Interrupt::Cancel);
         };
@@ -157,14 +159,17 @@ impl Shell {
     }
 
     /// Shows `with`'s fingerprint and pin state and asks `{asking} {with}?` ("Share prod/db
-    /// with", say); returns the fingerprint confirmed, or `None` when declined.
+    /// with", say); returns the fingerprint confirmed, or `None` when declined. `@name` is
+    /// a group only where one may be named (`groups`); elsewhere it is looked up as a user
+    /// name, and core says there is none.
     pub(super) fn confirm_recipient(
         &mut self,
         p: &mut dyn Prompter,
         with: &str,
+        groups: bool,
         asking: &str,
     ) -> Reply<Option<zencrypt_core::crypto::keypair::Fingerprint>> {
-        if let Some(group) = with.strip_prefix('@') {
+        if let Some(group) = with.strip_prefix('@').filter(|_| groups) {
             let g = self.with_session(|s, v| v.group_show(s, group))?;
             p.say(&format!(
                 "@{}'s key: {} (managed by {}; members: {})",
@@ -225,24 +230,34 @@ impl Shell {
             .collect();
         let i = p.select("Read which (type to filter)", &refs)?;
         let got = self.with_session(|s, v| v.data_get(s, std::slice::from_ref(&refs[i]), None))?;
-        match got.records.into_iter().next() {
-            Some((_, value)) => match std::str::from_utf8(&value) {
-                Ok(text) => p.say(text),
-                Err(_) => p.say(&format!(
-                    "({} bytes of binary data; use `zencrypt data get {} -o FILE`)",
-                    value.len(),
-                    refs[i]
-                )),
-            },
+        let version = match got.records.into_iter().next() {
+            Some((info, value)) => {
+                match std::str::from_utf8(&value) {
+                    Ok(text) => p.say(text),
+                    Err(_) => p.say(&format!(
+                        "({} bytes of binary data; use `zencrypt data get {} -o FILE`)",
+                        value.len(),
+                        refs[i]
+                    )),
+                }
+                info.version
+            }
             None => {
                 p.say(&format!("'{}' is no longer shared with you.", refs[i]));
                 return Ok(());
             }
-        }
+        };
         if shares[i].write && p.confirm("You may write it: replace its value?")? {
             let value = p.secret("New value (hidden): ")?;
+            // Only over the version shown: a write by someone else meanwhile is not lost.
             let info = self.with_session(|s, v| {
-                v.data_update(s, &refs[i], value.expose_secret().as_bytes(), None, None)
+                v.data_update(
+                    s,
+                    &refs[i],
+                    value.expose_secret().as_bytes(),
+                    Some(version),
+                    None,
+                )
             })?;
             p.say(&crate::ui::views::updated_text(&info));
         }

@@ -95,7 +95,8 @@ impl Shell {
     fn share_key(&mut self, p: &mut dyn Prompter) -> Reply<()> {
         let key = self.pick_key(p, "Share which key", |k| k.key.status == KeyStatus::Active)?;
         let with = p.line("Share with (username or @group): ")?;
-        let Some(fp) = self.confirm_recipient(p, &with, &format!("Share key {key} with"))? else {
+        let Some(fp) = self.confirm_recipient(p, &with, true, &format!("Share key {key} with"))?
+        else {
             return Err(Interrupt::Cancel);
         };
         let write = p.confirm("Let them encrypt with it too (write)?")?;

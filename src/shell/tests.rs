@@ -1080,7 +1080,13 @@ fn groups_are_made_filled_shared_with_and_emptied_from_the_account_menu() {
         said.contains("(not pinned yet: compare it with them; the first share pins it)"),
         "{said}"
     );
-    assert!(has(&out, "Added bob to @ops."), "{said}");
+    assert!(
+        has(
+            &out,
+            "Added bob to @ops: they read what is shared with @ops from now on."
+        ),
+        "{said}"
+    );
     assert!(
         has(
             &out,

@@ -715,11 +715,52 @@ pub fn group_json(g: &zencrypt_core::sharing::GroupInfo) -> serde_json::Value {
 }
 
 /// What `group transfer` did, in words.
-pub fn group_offered_text(o: &zencrypt_core::sharing::GroupOffered) -> String {
+pub fn group_offer_text(o: &zencrypt_core::sharing::GroupOffer) -> String {
+    use zencrypt_core::sharing::GroupOffer;
+    match o {
+        GroupOffer::Made {
+            group,
+            to,
+            fingerprint,
+        } => format!(
+            "Offered @{group} to {to} (key {fingerprint}): they manage it once they run \
+             `zencrypt group receive`; until then you do, and `group transfer {group} \
+             --cancel` withdraws the offer."
+        ),
+        GroupOffer::Withdrawn { group, was } => {
+            format!("Withdrew the offer of @{group} to {was}.")
+        }
+    }
+}
+
+/// What `group transfer` did, as JSON.
+pub fn group_offer_json(o: &zencrypt_core::sharing::GroupOffer) -> serde_json::Value {
+    use zencrypt_core::sharing::GroupOffer;
+    match o {
+        GroupOffer::Made {
+            group,
+            to,
+            fingerprint,
+        } => json!({ "group": group, "to": to, "fingerprint": fingerprint.to_string() }),
+        GroupOffer::Withdrawn { group, was } => {
+            json!({ "group": group, "to": null, "withdrawn": was })
+        }
+    }
+}
+
+/// What `group create` did, in words.
+pub fn group_created_text(g: &zencrypt_core::sharing::GroupInfo) -> String {
     format!(
-        "Offered @{} to {} (key {}): they manage it once they run `zencrypt group receive`; \
-         until then you do, and `group transfer {} --cancel` withdraws the offer.",
-        o.group, o.to, o.fingerprint, o.group
+        "Created @{} with you as its manager and first member.",
+        g.name
+    )
+}
+
+/// What `group add` did, in words.
+pub fn member_added_text(a: &zencrypt_core::sharing::MemberAdded) -> String {
+    format!(
+        "Added {} to @{}: they read what is shared with @{} from now on.",
+        a.user, a.group, a.group
     )
 }
 

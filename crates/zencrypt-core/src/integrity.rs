@@ -171,10 +171,15 @@ pub fn encode_service_grant(g: &ServiceGrant) -> Aad {
         .int(g.created_at)
 }
 
-/// A share's grantee in a row encoding.
-fn grantee(a: Aad, to: Grantee) -> Aad {
+/// A share's grantee in a row encoding: a user as their id alone, as shares were bound
+/// before groups; a group marked apart (fields are length-prefixed, so the two cannot be
+/// taken for each other). With `marked`, a user as the release that brought groups bound
+/// them, behind a `[0]` mark: rows it wrote keep that digest in the audit log
+/// ([`earlier_digest`]).
+fn grantee_as(a: Aad, to: Grantee, marked: bool) -> Aad {
     match to {
-        Grantee::User(id) => a.field([0]).int(id),
+        Grantee::User(id) if marked => a.field([0]).int(id),
+        Grantee::User(id) => a.int(id),
         Grantee::Group { id, epoch } => a.field([1]).int(id).int(epoch),
     }
 }
@@ -211,12 +216,17 @@ pub fn encode_group_member(m: &GroupMember) -> Aad {
 
 /// The encoding of a record share (its owner's signature covers more: docs/sharing.md).
 pub fn encode_record_share(s: &RecordShare) -> Aad {
-    let a = grantee(
+    record_share_as(s, false)
+}
+
+fn record_share_as(s: &RecordShare, marked: bool) -> Aad {
+    let a = grantee_as(
         Aad::new("row/record_shares")
             .int(s.id)
             .int(s.record_id)
             .int(s.owner_id),
         s.to,
+        marked,
     )
     .int(s.version)
     .field(&s.wrapped_dek)
@@ -229,12 +239,16 @@ pub fn encode_record_share(s: &RecordShare) -> Aad {
 /// The encoding of a shared key version (its owner's signatures cover more:
 /// docs/sharing.md).
 pub fn encode_key_share(s: &KeyShare) -> Aad {
+    key_share_as(s, false)
+}
+
+fn key_share_as(s: &KeyShare, marked: bool) -> Aad {
     let a = Aad::new("row/key_shares")
         .int(s.id)
         .int(s.key_id)
         .field(&s.key_name)
         .int(s.owner_id);
-    let a = grantee(a, s.to)
+    let a = grantee_as(a, s.to, marked)
         .int(s.version)
         .field(&s.wrapped_material)
         .field(&s.grant_signature)
@@ -431,6 +445,21 @@ pub fn digest(encoding: &Aad, mac: &[u8]) -> Digest {
 pub fn row_digest(row: &StoredRow) -> (RowId, Digest) {
     let (id, enc, mac) = describe(row);
     (id, digest(&enc, mac))
+}
+
+/// The digest a share with a user had when the release that brought groups wrote it (its
+/// user behind a mark, see [`grantee_as`]); `None` for any other row. Verification
+/// accepts either, so that rows from that release still match their audit entries.
+pub fn earlier_digest(row: &StoredRow) -> Option<Digest> {
+    match row {
+        StoredRow::RecordShare(s) if matches!(s.to, Grantee::User(_)) => {
+            Some(digest(&record_share_as(s, true), &s.signature))
+        }
+        StoredRow::KeyShare(s) if matches!(s.to, Grantee::User(_)) => {
+            Some(digest(&key_share_as(s, true), &s.signature))
+        }
+        _ => None,
+    }
 }
 
 /// The error for a row whose binding does not verify.
@@ -1273,6 +1302,59 @@ impl Tx for Sealed<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A user's read share bound as shares were bound before groups, and as the release
+    /// that brought groups bound it: verification accepts both digests.
+    #[test]
+    fn a_user_share_keeps_its_earlier_bindings() {
+        let share = RecordShare {
+            id: 4,
+            record_id: 9,
+            record_token: "zt_x".into(),
+            owner_id: 2,
+            to: Grantee::User(3),
+            version: 1,
+            can_write: false,
+            wrapped_dek: vec![5; 40],
+            signature: vec![6; 64],
+            grant_signature: vec![7; 64],
+            created_at: 1_700_000_000,
+        };
+        let before_groups = Aad::new("row/record_shares")
+            .int(4)
+            .int(9)
+            .int(2)
+            .int(3)
+            .int(1)
+            .field([5; 40])
+            .field([7; 64])
+            .int(1_700_000_000);
+        assert_eq!(
+            encode_record_share(&share).as_bytes(),
+            before_groups.as_bytes()
+        );
+        let with_groups = Aad::new("row/record_shares")
+            .int(4)
+            .int(9)
+            .int(2)
+            .field([0])
+            .int(3)
+            .int(1)
+            .field([5; 40])
+            .field([7; 64])
+            .int(1_700_000_000);
+        let row = StoredRow::RecordShare(share.clone());
+        assert_eq!(
+            earlier_digest(&row),
+            Some(digest(&with_groups, &share.signature))
+        );
+        assert_ne!(earlier_digest(&row), Some(row_digest(&row).1));
+        let group = StoredRow::RecordShare(RecordShare {
+            to: Grantee::Group { id: 3, epoch: 1 },
+            ..share
+        });
+        assert_eq!(earlier_digest(&group), None);
+    }
 
     #[test]
     fn state_digests_round_trip_and_reject_garbage() {

@@ -1081,6 +1081,13 @@ impl Tx for SqliteTx<'_> {
             ),
             |r| { write_from_row(r).map(StoredRow::RecordWrite) }
         );
+        scan!(
+            &format!(
+                "SELECT {TRANSFER_COLUMNS} FROM record_transfers t \
+                 JOIN records r ON r.id = t.record_id"
+            ),
+            |r| { transfer_from_row(r).map(StoredRow::RecordTransfer) }
+        );
         Ok(())
     }
 

@@ -14,7 +14,7 @@ use crate::model::{Grantee, GroupMember, GroupRow};
 
 mod handover;
 
-pub use handover::{GroupOffered, GroupReceived, HandoverChain};
+pub use handover::{GroupOffer, GroupReceived, HandoverChain};
 
 /// A group as `group show` tells it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -95,6 +95,18 @@ fn bare(name: &str) -> &str {
     group_name(name).unwrap_or(name)
 }
 
+/// Refuses a group named where a user must be: a group's members, and whoever manages
+/// it, are users.
+fn a_user(reference: &str) -> Result<&str> {
+    if group_name(reference).is_some() {
+        return Err(Error::Usage(format!(
+            "'{}' is a group: a group's members and its manager are users",
+            crate::text::printable(reference, 64)
+        )));
+    }
+    Ok(reference)
+}
+
 fn no_such_group(name: &str) -> Error {
     Error::NotFound(format!("no group named '@{name}'"))
 }
@@ -165,6 +177,7 @@ pub(crate) struct Checked {
     pub(crate) members: Vec<GroupMember>,
     pub(crate) manager: UserRecord,
     manager_keys: PublicKeys,
+    handovers: handover::Handovers,
 }
 
 impl Checked {
@@ -230,10 +243,8 @@ pub(crate) fn check_group(tx: &mut dyn Tx, session: &Session, row: GroupRow) -> 
     let message = group_message(&row);
     // A group handed over names its manager's key in the last hand-over: a key first seen
     // here is pinned only when it is that one (and signed the row).
-    let named = handover::handovers(&row)?
-        .done
-        .last()
-        .map(|l| l.to_fingerprint);
+    let handovers = handover::handovers(&row)?;
+    let named = handovers.done.last().map(|l| l.to_fingerprint);
     let manager_keys = if manager.id == session.user_id.0 {
         own_keypair(tx, session)?.0.public().clone()
     } else {
@@ -249,7 +260,7 @@ pub(crate) fn check_group(tx: &mut dyn Tx, session: &Session, row: GroupRow) -> 
     if !manager_keys.verifies(&message, &row.signature) {
         return Err(forged_group(&row.name));
     }
-    pin_manager(tx, session, &row, &manager, &manager_keys)?;
+    pin_manager(tx, session, &row, &handovers.done, &manager, &manager_keys)?;
     let members = tx.group_members(Some(row.id), None)?;
     if members_digest(&members) != row.members_digest {
         return Err(Error::Integrity(format!(
@@ -263,6 +274,7 @@ pub(crate) fn check_group(tx: &mut dyn Tx, session: &Session, row: GroupRow) -> 
         members,
         manager,
         manager_keys,
+        handovers,
     })
 }
 
@@ -277,6 +289,7 @@ fn pin_manager(
     tx: &mut dyn Tx,
     session: &Session,
     group: &GroupRow,
+    done: &[handover::Link],
     manager: &UserRecord,
     manager_keys: &PublicKeys,
 ) -> Result<()> {
@@ -297,7 +310,6 @@ fn pin_manager(
     {
         return changed("is not the group of that name you used before");
     }
-    let done = handover::handovers(group)?.done;
     let count = u32::try_from(done.len()).unwrap_or(u32::MAX);
     let mark = Pins::group_mark(manager.id, count, group.epoch);
     match pins.0.get(&-group.id) {
@@ -320,7 +332,7 @@ fn pin_manager(
                 let seen = usize::try_from(seen).unwrap_or(usize::MAX);
                 if !handover::follows(
                     group,
-                    &done,
+                    done,
                     seen,
                     (pinned_manager, pinned_fp, pinned_epoch),
                     manager_keys,
@@ -609,6 +621,7 @@ impl Vault {
         confirmed: Option<Fingerprint>,
     ) -> Result<MemberAdded> {
         let name = bare(name);
+        let user = a_user(user)?;
         let target = format!("@{name} + {user}");
         self.authorized(session, Permission::Own, AuditAction::GroupAdd, &target, |tx| {
             let group = managed(tx, session, name)?;
@@ -698,18 +711,17 @@ impl Vault {
                 let mut row = group.row.clone();
                 row.epoch += 1;
                 row.recipient = next.recipient();
-                // An offer of the group stands at the new epoch, signed again; one to the
-                // member removed ends with their membership (a void link in its place).
-                let handover::Handovers { mut done, offered } = handover::handovers(&row)?;
-                if let Some(o) = offered {
-                    let index = done.len();
-                    let me_id = session.user_id.0;
-                    done.push(if o.to == gone.id {
-                        handover::Link::void(&me, me_id, &row, index)
+                // An offer of the group ends with the offeree's membership; one to another
+                // member is made again at the new epoch.
+                if let Some(o) = &group.handovers.offered {
+                    let links = if o.to == gone.id {
+                        group.handovers.ended(&me, session, &row)
                     } else {
-                        handover::Link::signed(&me, me_id, &row, index, o.to, o.to_fingerprint)
-                    });
-                    row.handovers = handover::encode(&done);
+                        group
+                            .handovers
+                            .offering(&me, session, &row, o.to, o.to_fingerprint)
+                    };
+                    row.handovers = handover::encode(&links);
                 }
                 row.history = next.seal_history(&keys).ok_or_else(|| {
                     Error::Integrity("the group's earlier keys could not be sealed".into())
@@ -832,7 +844,7 @@ impl Vault {
                 for m in &group.members {
                     members.push(grantee_name(tx, Grantee::User(m.user_id))?);
                 }
-                let offered_to = match handover::handovers(&group.row)?.offered {
+                let offered_to = match &group.handovers.offered {
                     Some(o) => Some(grantee_name(tx, Grantee::User(o.to))?),
                     None => None,
                 };

@@ -48,7 +48,7 @@ use grantees::{
 };
 pub(crate) use groups::rekey_group_shares;
 pub use groups::{
-    GroupInfo, GroupOffered, GroupReceived, GroupSummary, HandoverChain, MemberAdded, MemberRemoved,
+    GroupInfo, GroupOffer, GroupReceived, GroupSummary, HandoverChain, MemberAdded, MemberRemoved,
 };
 
 pub use keys::KeyShared;

@@ -50,7 +50,7 @@ fn link_message(group: &GroupRow, index: usize, l: &Link) -> Vec<u8> {
 impl Link {
     /// A link signed by `manager` (the session user, `from`) at the group's current epoch,
     /// at place `index`.
-    pub(super) fn signed(
+    fn signed(
         manager: &Keypair,
         from: i64,
         group: &GroupRow,
@@ -68,18 +68,6 @@ impl Link {
         };
         link.signature = manager.sign(&link_message(group, index, &link));
         link
-    }
-
-    /// A void link: the manager keeps the group (in place of an offer withdrawn).
-    pub(super) fn void(manager: &Keypair, from: i64, group: &GroupRow, index: usize) -> Link {
-        Link::signed(
-            manager,
-            from,
-            group,
-            index,
-            from,
-            manager.public().fingerprint(),
-        )
     }
 
     fn verifies(&self, group: &GroupRow, index: usize) -> bool {
@@ -169,6 +157,50 @@ pub(super) struct Handovers {
     pub(super) offered: Option<Link>,
 }
 
+impl Handovers {
+    /// The links once the offer, if any, ends: a void link signed by the manager (the
+    /// session user) takes its place, so that it fits nowhere in the chain for whoever
+    /// sees this.
+    pub(super) fn ended(&self, manager: &Keypair, session: &Session, row: &GroupRow) -> Vec<Link> {
+        let mut links = self.done.clone();
+        if self.offered.is_some() {
+            let index = links.len();
+            links.push(Link::signed(
+                manager,
+                session.user_id.0,
+                row,
+                index,
+                session.user_id.0,
+                manager.public().fingerprint(),
+            ));
+        }
+        links
+    }
+
+    /// The links with an offer of the group to `to` (whose key has `fingerprint`) at the
+    /// row's epoch, in place of any offer before.
+    pub(super) fn offering(
+        &self,
+        manager: &Keypair,
+        session: &Session,
+        row: &GroupRow,
+        to: i64,
+        fingerprint: Fingerprint,
+    ) -> Vec<Link> {
+        let mut links = self.ended(manager, session, row);
+        let index = links.len();
+        links.push(Link::signed(
+            manager,
+            session.user_id.0,
+            row,
+            index,
+            to,
+            fingerprint,
+        ));
+        links
+    }
+}
+
 /// Reads a group row's hand-overs. The row's signature covers them; this checks their
 /// shape: the last taken one names the current manager, and an offer comes from them.
 pub(super) fn handovers(row: &GroupRow) -> Result<Handovers> {
@@ -221,13 +253,23 @@ pub(super) fn follows(
 
 /// What `group transfer` did.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct GroupOffered {
-    /// The group.
-    pub group: String,
-    /// Who may take it over.
-    pub to: String,
-    /// Their fingerprint, as signed in the offer.
-    pub fingerprint: Fingerprint,
+pub enum GroupOffer {
+    /// The group is offered to `to`, whose key has `fingerprint` (as signed in the offer).
+    Made {
+        /// The group.
+        group: String,
+        /// Who may take it over.
+        to: String,
+        /// Their fingerprint.
+        fingerprint: Fingerprint,
+    },
+    /// The offer to `was` was withdrawn.
+    Withdrawn {
+        /// The group.
+        group: String,
+        /// Whom it was offered to.
+        was: String,
+    },
 }
 
 /// A group taken over with `group receive`.
@@ -251,8 +293,9 @@ impl Vault {
         name: &str,
         to: Option<&str>,
         confirmed: Option<Fingerprint>,
-    ) -> Result<Option<GroupOffered>> {
+    ) -> Result<GroupOffer> {
         let name = bare(name);
+        let to = to.map(a_user).transpose()?;
         let target = match to {
             Some(user) => format!("@{name} -> {user}"),
             None => format!("@{name}"),
@@ -264,22 +307,20 @@ impl Vault {
             &target,
             |tx| {
                 let group = managed(tx, session, name)?;
-                let Handovers { mut done, offered } = handovers(&group.row)?;
                 let (me, _) = own_keypair(tx, session)?;
                 let Some(user) = to else {
-                    let Some(was) = offered else {
+                    let Some(was) = &group.handovers.offered else {
                         return Err(Error::NotFound(format!(
                             "'@{name}' is not offered to anyone"
                         )));
                     };
                     let was = grantee_name(tx, Grantee::User(was.to))?;
                     let mut row = group.row.clone();
-                    // A void link takes the offer's place: the offer no longer fits anywhere
-                    // in the chain for whoever saw this.
-                    done.push(Link::void(&me, session.user_id.0, &row, done.len()));
-                    row.handovers = encode(&done);
+                    row.handovers = encode(&group.handovers.ended(&me, session, &row));
                     sign_group(tx, &me, &mut row)?;
-                    return Ok((None, json!({ "withdrawn": was })));
+                    let detail = json!({ "withdrawn": was });
+                    let group = name.to_string();
+                    return Ok((GroupOffer::Withdrawn { group, was }, detail));
                 };
                 let who = tx
                     .user_by_name(user)?
@@ -318,22 +359,9 @@ impl Vault {
                     )));
                 }
                 let mut row = group.row.clone();
-                if offered.is_some() {
-                    // The offer replaced gives way to a void link, as when withdrawn.
-                    done.push(Link::void(&me, session.user_id.0, &row, done.len()));
-                }
-                let index = done.len();
-                done.push(Link::signed(
-                    &me,
-                    session.user_id.0,
-                    &row,
-                    index,
-                    who.id,
-                    fp,
-                ));
-                row.handovers = encode(&done);
+                row.handovers = encode(&group.handovers.offering(&me, session, &row, who.id, fp));
                 sign_group(tx, &me, &mut row)?;
-                let replaced = match offered {
+                let replaced = match &group.handovers.offered {
                     Some(o) => Some(grantee_name(tx, Grantee::User(o.to))?),
                     None => None,
                 };
@@ -343,11 +371,11 @@ impl Vault {
                     "replaced": replaced,
                 });
                 Ok((
-                    Some(GroupOffered {
+                    GroupOffer::Made {
                         group: name.to_string(),
                         to: who.username.clone(),
                         fingerprint: fp,
-                    }),
+                    },
                     detail,
                 ))
             },
@@ -368,9 +396,11 @@ impl Vault {
                 let mut out = Vec::new();
                 let mut rows = Vec::new();
                 for row in tx.groups()? {
-                    let offered_to_me = decode(&row.handovers)
-                        .and_then(|l| l.last().map(|l| l.to))
-                        .is_some_and(|to| to == session.user_id.0 && row.manager_id != to);
+                    // (A row whose links do not decode fails its check where it is used.)
+                    let offered_to_me = handovers(&row)
+                        .ok()
+                        .and_then(|h| h.offered)
+                        .is_some_and(|o| o.to == session.user_id.0);
                     if !offered_to_me {
                         continue;
                     }
@@ -398,16 +428,15 @@ impl Vault {
 /// Takes over one group offered to the session user (checked under its manager's key).
 fn take_over(tx: &mut dyn Tx, session: &Session, group: &Checked) -> Result<GroupReceived> {
     let name = group.row.name.clone();
-    let Handovers { mut done, offered } = handovers(&group.row)?;
-    let link = offered
+    let mut done = group.handovers.done.clone();
+    let link = group
+        .handovers
+        .offered
+        .clone()
         .filter(|l| l.to == session.user_id.0)
         .ok_or_else(|| forged_group(&name))?;
     let (me, _) = own_keypair(tx, session)?;
-    if !group.manager_keys.verifies(
-        &link_message(&group.row, done.len(), &link),
-        &link.signature,
-    ) || link.from_keys != group.manager_keys
-    {
+    if link.from_keys != group.manager_keys || !link.verifies(&group.row, done.len()) {
         return Err(forged_group(&name));
     }
     if link.to_fingerprint != me.public().fingerprint() {
