@@ -4,14 +4,21 @@
 
 use crate::common::*;
 
-fn get(env: &Env, token: &str, reference: &str) -> Run {
-    env.as_token(token, &["data", "get", reference])
-}
-
 /// bob makes @ops and adds carol.
 fn ops(env: &Env, bob: &str) {
     env.as_token(bob, &["group", "create", "ops"]).ok();
     env.as_token(bob, &["group", "add", "@ops", "carol"]).ok();
+}
+
+/// alice, bob and carol; bob makes @ops, adds carol and shares his prod/db
+/// ("db-secret-1") with it.
+fn ops_reading_prod_db(env: &Env) -> (String, String, String) {
+    let (alice, bob, carol) = three_users(env);
+    ops(env, &bob);
+    put_as(env, &bob, "prod/db", b"db-secret-1");
+    env.as_token(&bob, &["data", "share", "prod/db", "--with", "@ops"])
+        .ok();
+    (alice, bob, carol)
 }
 
 #[test]
@@ -87,7 +94,7 @@ fn a_group_reads_what_is_shared_with_it_and_a_removed_member_loses_it() {
     assert_eq!(r.code, 4);
     assert_eq!(
         r.stderr,
-        "error: permission denied: only the manager of group '@ops' (bob) changes its members\nhint: ask bob to add or remove members\n"
+        "error: permission denied: only the manager of group '@ops' (bob) changes its members or hands it over\nhint: ask bob\n"
     );
     let old_share: Vec<Option<Vec<u8>>> = env.blobs(
         "SELECT wrapped_dek FROM record_shares WHERE owner_id = (SELECT id FROM users WHERE username = 'bob')",
@@ -196,17 +203,14 @@ fn keys_and_age_files_shared_with_a_group() {
 #[test]
 fn a_group_changed_in_the_database_is_refused() {
     let env = Env::new();
-    let (alice, bob, carol) = three_users(&env);
-    ops(&env, &bob);
-    put_as(&env, &bob, "prod/db", b"db-secret-1");
-    env.as_token(&bob, &["data", "share", "prod/db", "--with", "@ops"])
-        .ok();
+    let (alice, bob, carol) = ops_reading_prod_db(&env);
     // An insider adds alice as a member row of her own making: the member set is no
     // longer the one bob signed.
-    let ids = |name: &str| {
-        env.column::<i64>(&format!("SELECT id FROM users WHERE username = '{name}'"))[0]
-    };
-    let (alice_id, bob_id, carol_id) = (ids("alice"), ids("bob"), ids("carol"));
+    let (alice_id, bob_id, carol_id) = (
+        user_id(&env, "alice"),
+        user_id(&env, "bob"),
+        user_id(&env, "carol"),
+    );
     env.exec(&format!(
         "INSERT INTO group_members (id, group_id, user_id, epoch, wrapped_identity, signature, added_at) \
          SELECT 99, group_id, {alice_id}, epoch, wrapped_identity, signature, added_at \
@@ -247,12 +251,8 @@ fn a_group_changed_in_the_database_is_refused() {
 #[test]
 fn a_group_rolled_back_to_an_old_key_or_replaced_under_its_name_is_refused() {
     let env = Env::new();
-    let (_, bob, carol) = three_users(&env);
-    ops(&env, &bob);
-    put_as(&env, &bob, "prod/db", b"db-secret-1");
+    let (_, bob, carol) = ops_reading_prod_db(&env);
     put_as(&env, &bob, "later", b"later-secret");
-    env.as_token(&bob, &["data", "share", "prod/db", "--with", "@ops"])
-        .ok();
     // The group's rows at epoch 1, as an insider keeps them.
     let old_group: Vec<Option<Vec<u8>>> = env.blobs("SELECT history FROM groups");
     let old: Vec<String> = env.column::<String>("SELECT recipient FROM groups");
@@ -314,11 +314,7 @@ fn a_group_rolled_back_to_an_old_key_or_replaced_under_its_name_is_refused() {
 #[test]
 fn a_manager_hands_a_group_over_and_every_member_follows() {
     let env = Env::new();
-    let (alice, bob, carol) = three_users(&env);
-    ops(&env, &bob);
-    put_as(&env, &bob, "prod/db", b"db-secret-1");
-    env.as_token(&bob, &["data", "share", "prod/db", "--with", "@ops"])
-        .ok();
+    let (alice, bob, carol) = ops_reading_prod_db(&env);
     // carol relies on the group before the hand-over: she pins bob as its manager.
     assert_eq!(get(&env, &carol, "bob:prod/db").ok().stdout, "db-secret-1");
     // bob manages @ops, so he cannot be removed yet.
@@ -335,6 +331,11 @@ fn a_manager_hands_a_group_over_and_every_member_follows() {
     // Only the manager offers it, and only to a member.
     let r = env.as_token(&carol, &["group", "transfer", "ops", "--to", "carol"]);
     assert_eq!(r.code, 4, "{}", r.stderr);
+    assert_eq!(
+        r.stderr,
+        "error: permission denied: only the manager of group '@ops' (bob) changes its members \
+         or hands it over\nhint: ask bob\n"
+    );
     let r = env.as_token(&bob, &["group", "transfer", "ops", "--to", "alice"]);
     assert_eq!(r.code, 6, "{}", r.stderr);
     assert_eq!(
@@ -443,7 +444,7 @@ fn a_manager_hands_a_group_over_and_every_member_follows() {
     assert_eq!(r.code, 4, "{}", r.stderr);
     assert_eq!(
         r.stderr.lines().next().unwrap(),
-        "error: permission denied: only the manager of group '@ops' (carol) changes its members"
+        "error: permission denied: only the manager of group '@ops' (carol) changes its members or hands it over"
     );
     env.as_token(&carol, &["group", "add", "ops", "alice"]).ok();
     assert_eq!(get(&env, &alice, "bob:prod/db").ok().stdout, "db-secret-1");
@@ -463,17 +464,13 @@ fn a_manager_hands_a_group_over_and_every_member_follows() {
 #[test]
 fn a_group_handed_back_or_forged_in_the_database_is_refused() {
     let env = Env::new();
-    let (_, bob, carol) = three_users(&env);
-    ops(&env, &bob);
-    put_as(&env, &bob, "prod/db", b"db-secret-1");
-    env.as_token(&bob, &["data", "share", "prod/db", "--with", "@ops"])
-        .ok();
+    let (_, bob, carol) = ops_reading_prod_db(&env);
     assert_eq!(get(&env, &carol, "bob:prod/db").ok().stdout, "db-secret-1");
     // The rows before the hand-over, as an insider keeps them.
     let before_sig = env.blobs("SELECT signature FROM groups");
     let before_members = env.blobs("SELECT signature FROM group_members ORDER BY user_id");
     let users = env.column::<i64>("SELECT user_id FROM group_members ORDER BY user_id");
-    let bob_id = env.column::<i64>("SELECT id FROM users WHERE username = 'bob'")[0];
+    let bob_id = user_id(&env, "bob");
     env.as_token(&bob, &["group", "transfer", "ops", "--to", "carol"])
         .ok();
     // A withdrawn offer put back by an insider: carol saw the withdrawal.

@@ -5,10 +5,6 @@
 
 use crate::common::*;
 
-fn get(env: &Env, token: &str, reference: &str) -> Run {
-    env.as_token(token, &["data", "get", reference])
-}
-
 #[test]
 fn an_owner_transfers_a_record_and_the_new_owner_takes_it_in() {
     let env = Env::new();
@@ -186,6 +182,11 @@ fn a_user_is_removed_only_once_their_shared_records_are_handed_over() {
         &["data", "transfer", "dave:prod/api", "--to", "carol"],
     );
     assert_eq!(r.code, 6, "{}", r.stderr);
+    assert_eq!(
+        r.stderr.lines().next().unwrap(),
+        "error: 'dave:prod/api' is dave's, who is active: they transfer it themselves; a \
+         group's manager hands on what the group reads only once its owner is disabled"
+    );
     // dave is disabled; bob hands the record to carol, a member (alice is not one).
     env.as_token(&alice, &["user", "disable", "dave"]).ok();
     let r = env.as_token(
@@ -193,6 +194,11 @@ fn a_user_is_removed_only_once_their_shared_records_are_handed_over() {
         &["data", "transfer", "dave:prod/api", "--to", "alice"],
     );
     assert_eq!(r.code, 6, "{}", r.stderr);
+    assert_eq!(
+        r.stderr.lines().next().unwrap(),
+        "error: alice is not a member of the group 'dave:prod/api' is shared with: a group's \
+         manager hands what it reads to its members"
+    );
     let r = env.as_token(
         &bob,
         &["data", "transfer", "dave:prod/api", "--to", "carol"],

@@ -48,10 +48,6 @@ fn token(env: &Env, service: &str) -> String {
     t
 }
 
-fn get(env: &Env, token: &str, reference: &str) -> Run {
-    env.as_token(token, &["data", "get", reference])
-}
-
 #[test]
 fn a_token_reads_what_is_granted_and_nothing_else() {
     let env = setup();

@@ -47,11 +47,6 @@ fn write(env: &Env, name: &str, bytes: &[u8]) -> String {
     p.to_str().unwrap().to_string()
 }
 
-/// A user's id.
-fn user_id(env: &Env, name: &str) -> i64 {
-    env.column::<i64>(&format!("SELECT id FROM users WHERE username = '{name}'"))[0]
-}
-
 /// A share row written straight into the database, as an insider would (bytes as hex).
 struct Row<'a> {
     id: i64,
@@ -624,7 +619,6 @@ fn damaged_and_mismatched_files_fail_cleanly() {
     assert_eq!(env.run(&["encrypt"], b"x").code, 2);
 }
 
-/// Puts `value` as alice's record `name`, returning its token.
 #[test]
 fn shared_records_are_read_by_their_recipient_only() {
     let env = Env::new();

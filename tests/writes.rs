@@ -5,10 +5,6 @@
 
 use crate::common::*;
 
-fn get(env: &Env, token: &str, reference: &str) -> Run {
-    env.as_token(token, &["data", "get", reference])
-}
-
 fn update(env: &Env, token: &str, reference: &str, value: &[u8]) -> Run {
     env.run_with(
         &["data", "update", reference],
@@ -131,7 +127,7 @@ fn a_reader_cannot_write_and_a_forged_or_changed_write_is_refused_and_dropped() 
     // bob writes; an insider then says carol wrote it (she holds the data key, but no
     // grant to write): every reader passes over it, and alice's client drops it.
     update(&env, &bob, "alice:prod/db", b"v2").ok();
-    let carol_id = env.column::<i64>("SELECT id FROM users WHERE username = 'carol'")[0];
+    let carol_id = user_id(&env, "carol");
     env.exec(&format!("UPDATE record_writes SET writer_id = {carol_id}"));
     assert_eq!(get(&env, &bob, "alice:prod/db").ok().stdout, "v1");
     assert_eq!(get(&env, &carol, "alice:prod/db").ok().stdout, "v1");
@@ -166,7 +162,11 @@ fn a_reader_cannot_write_and_a_forged_or_changed_write_is_refused_and_dropped() 
         "{}",
         r.stderr
     );
-    assert_eq!(get(&env, &alice, "prod/db").ok().stdout, "v1");
+    // The changed write stands in nobody's way: bob's next write replaces it.
+    let r = update(&env, &bob, "alice:prod/db", b"v3");
+    assert_eq!(r.ok().stdout, "");
+    assert_eq!(get(&env, &carol, "alice:prod/db").ok().stdout, "v3");
+    assert_eq!(get(&env, &alice, "prod/db").ok().stdout, "v3");
 }
 
 #[test]
@@ -193,7 +193,7 @@ fn narrowing_a_write_share_leaves_the_old_grant_behind() {
     assert_eq!(r.code, 6, "{}", r.stderr);
     // An insider puts the old write grant back: it is for version 1, so bob still may
     // not write, and the readers see the record as it is.
-    let bob_id = env.column::<i64>("SELECT id FROM users WHERE username = 'bob'")[0];
+    let bob_id = user_id(&env, "bob");
     env.exec(&format!(
         "UPDATE record_shares SET can_write = 1, version = 1, grant_signature = {}, \
          signature = {}, wrapped_dek = {} WHERE recipient_id = {bob_id}",
@@ -331,9 +331,12 @@ fn a_write_that_cannot_be_taken_in_yet_waits_without_holding_up_the_owner() {
     // The rotation is due, and carol's key in the database is no longer the one alice
     // pinned: taking the write in would rotate the key and fail on carol's share.
     std::thread::sleep(std::time::Duration::from_millis(1100));
-    let mut bobs = None;
+    let (mut bobs, mut carols) = (None, None);
     env.rebind_user("bob", |u| bobs = u.keys.clone());
-    env.rebind_user("carol", |u| u.keys = bobs.clone());
+    env.rebind_user("carol", |u| {
+        carols = u.keys.clone();
+        u.keys = bobs.clone();
+    });
     // alice's commands still run; the write waits, and bob still reads it.
     let r = env.as_token(&alice, &["data", "list", "--json"]);
     assert_eq!(r.ok().json()[0]["version"], 1);
@@ -343,4 +346,12 @@ fn a_write_that_cannot_be_taken_in_yet_waits_without_holding_up_the_owner() {
     );
     assert!(audit_rows(&env, &alice, &["--action", "data.take"]).is_empty());
     assert_eq!(get(&env, &bob, "alice:prod/db").ok().stdout, "v2");
+    // Once carol's key is the one alice pinned again, alice's next command takes it in.
+    env.rebind_user("carol", |u| u.keys = carols.clone());
+    let r = env.as_token(&alice, &["data", "list", "--json"]);
+    assert_eq!(r.ok().json()[0]["version"], 2);
+    let taken = audit_rows(&env, &alice, &["--action", "data.take"]);
+    assert_eq!(taken.len(), 1, "{taken:?}");
+    assert_eq!(taken[0]["detail"]["taken"], true);
+    assert_eq!(get(&env, &alice, "prod/db").ok().stdout, "v2");
 }

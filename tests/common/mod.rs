@@ -557,6 +557,16 @@ pub fn three_users(env: &Env) -> (String, String, String) {
     (env.token("alice"), env.token("bob"), env.token("carol"))
 }
 
+/// `data get REFERENCE` as the holder of `token`.
+pub fn get(env: &Env, token: &str, reference: &str) -> Run {
+    env.as_token(token, &["data", "get", reference])
+}
+
+/// A user's id, from the database.
+pub fn user_id(env: &Env, name: &str) -> i64 {
+    env.column::<i64>(&format!("SELECT id FROM users WHERE username = '{name}'"))[0]
+}
+
 /// Stores `value` as record `name` for the holder of `token`; returns its token.
 pub fn put_as(env: &Env, token: &str, name: &str, value: &[u8]) -> String {
     let r = env.run_with(

@@ -977,7 +977,7 @@ impl Vault {
     }
 }
 
-fn ensure_not_last_admin(tx: &mut dyn Tx, username: &str, verb: &str) -> Result<()> {
+pub(crate) fn ensure_not_last_admin(tx: &mut dyn Tx, username: &str, verb: &str) -> Result<()> {
     if tx.active_admin_count()? <= 1 {
         return Err(Error::Conflict(format!(
             "cannot {verb} '{username}': it is the last active admin"

@@ -91,9 +91,10 @@ pub enum Error {
         /// The least role that may perform it.
         needs: String,
     },
-    /// Only a group's manager changes its members.
+    /// Only a group's manager changes its members or hands it over.
     #[error(
-        "permission denied: only the manager of group '@{group}' ({manager}) changes its members"
+        "permission denied: only the manager of group '@{group}' ({manager}) changes its \
+         members or hands it over"
     )]
     NotManager {
         /// The group.
@@ -330,7 +331,7 @@ impl Error {
             }
             Error::Denied { .. } => Some("ask an administrator for a role that allows it".into()),
             Error::NotManager { manager, .. } => {
-                Some(format!("ask {manager} to add or remove members"))
+                Some(format!("ask {manager}"))
             }
             Error::ServiceDenied(_) => Some(
                 "`data get`, `run` and `inject` read what its owner granted (`zencrypt service grant`)"

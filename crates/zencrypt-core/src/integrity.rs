@@ -632,6 +632,40 @@ impl<'a> Sealed<'a> {
         }
     }
 
+    /// Records a record's shares (with `to`, or all) as gone.
+    fn forget_shares(&mut self, record_id: i64, to: Option<Grantee>) -> StoreResult<()> {
+        let shares = self.inner.record_shares(&ShareFilter {
+            record_id: Some(record_id),
+            ..ShareFilter::default()
+        })?;
+        for s in shares
+            .iter()
+            .filter(|s| to.is_none_or(|t| t.who() == s.to.who()))
+        {
+            self.written.set(RowId::RecordShare(s.id), None);
+        }
+        Ok(())
+    }
+
+    /// Records the write waiting for a record as gone.
+    fn forget_writes(&mut self, record_id: i64) -> StoreResult<()> {
+        for w in self.inner.record_writes(None, Some(record_id))? {
+            self.written.set(RowId::RecordWrite(w.id), None);
+        }
+        Ok(())
+    }
+
+    /// Records a record's transfer as gone.
+    fn forget_transfers(&mut self, record_id: i64) -> StoreResult<()> {
+        for t in self.inner.record_transfers(&TransferFilter {
+            record_id: Some(record_id),
+            ..TransferFilter::default()
+        })? {
+            self.written.set(RowId::RecordTransfer(t.id), None);
+        }
+        Ok(())
+    }
+
     fn note(&mut self, row: RowId, enc: &Aad, mac: &[u8]) {
         self.written.set(row, Some(digest(enc, mac)));
     }
@@ -1022,23 +1056,9 @@ impl Tx for Sealed<'_> {
         self.written.set(RowId::Record(id), None);
         // The rows that go with it are recorded as gone too, so `audit verify` does not
         // take them for rows removed outside zencrypt.
-        let filter = ShareFilter {
-            record_id: Some(id),
-            ..ShareFilter::default()
-        };
-        for s in self.inner.record_shares(&filter)? {
-            self.written.set(RowId::RecordShare(s.id), None);
-        }
-        for w in self.inner.record_writes(None, Some(id))? {
-            self.written.set(RowId::RecordWrite(w.id), None);
-        }
-        let transfers = TransferFilter {
-            record_id: Some(id),
-            ..TransferFilter::default()
-        };
-        for t in self.inner.record_transfers(&transfers)? {
-            self.written.set(RowId::RecordTransfer(t.id), None);
-        }
+        self.forget_shares(id, None)?;
+        self.forget_writes(id)?;
+        self.forget_transfers(id)?;
         self.inner.delete_record(id)
     }
     fn insert_record_version(&mut self, r: &RecordRow) -> StoreResult<()> {
@@ -1165,16 +1185,7 @@ impl Tx for Sealed<'_> {
         self.inner.record_shares(filter)
     }
     fn delete_record_shares(&mut self, record_id: i64, to: Option<Grantee>) -> StoreResult<u64> {
-        let gone = self.inner.record_shares(&ShareFilter {
-            record_id: Some(record_id),
-            ..ShareFilter::default()
-        })?;
-        for s in gone
-            .iter()
-            .filter(|s| to.is_none_or(|t| t.who() == s.to.who()))
-        {
-            self.written.set(RowId::RecordShare(s.id), None);
-        }
+        self.forget_shares(record_id, to)?;
         self.inner.delete_record_shares(record_id, to)
     }
     // Bound by the owner's signatures; the set of grants is bound in the key row.
@@ -1254,9 +1265,7 @@ impl Tx for Sealed<'_> {
         self.inner.record_writes(owner_id, record_id)
     }
     fn delete_record_write(&mut self, record_id: i64) -> StoreResult<u64> {
-        for w in self.inner.record_writes(None, Some(record_id))? {
-            self.written.set(RowId::RecordWrite(w.id), None);
-        }
+        self.forget_writes(record_id)?;
         self.inner.delete_record_write(record_id)
     }
     fn put_record_transfer(&mut self, t: &RecordTransfer) -> StoreResult<i64> {
@@ -1272,12 +1281,7 @@ impl Tx for Sealed<'_> {
         self.inner.set_transfer_taken(id, at)
     }
     fn delete_record_transfer(&mut self, record_id: i64) -> StoreResult<u64> {
-        for t in self.inner.record_transfers(&TransferFilter {
-            record_id: Some(record_id),
-            ..TransferFilter::default()
-        })? {
-            self.written.set(RowId::RecordTransfer(t.id), None);
-        }
+        self.forget_transfers(record_id)?;
         self.inner.delete_record_transfer(record_id)
     }
     fn shared_record(&mut self, owner_id: i64, reference: &str) -> StoreResult<Option<RecordRow>> {

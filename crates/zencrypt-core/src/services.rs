@@ -95,14 +95,7 @@ fn service_key_aad(service: UserId, owner: UserId) -> Aad {
 /// row as read): a moved, renamed or rolled-back row does not open, nor a value sealed
 /// under the same data key by someone else who holds it (a share's recipient).
 fn record_key_aad(service: i64, row: &RecordRow) -> Aad {
-    Aad::new("service-record-key")
-        .int(service)
-        .int(row.owner_id)
-        .int(row.id)
-        .field(&row.token)
-        .field(row.name.as_deref().unwrap_or(""))
-        .int(row.version)
-        .field(crate::records::value_hash(&row.ciphertext))
+    legacy_record_key_aad(service, row).field(crate::records::value_hash(&row.ciphertext))
 }
 
 /// [`record_key_aad`] as data keys were wrapped for services before value hashes existed
@@ -126,13 +119,13 @@ fn open_granted(
     row: &RecordRow,
     wrapped: &[u8],
 ) -> Option<Key32> {
-    aead::unwrap_key(service_key, &record_key_aad(service, row), wrapped)
-        .ok()
-        .or_else(|| {
-            row.value_hash.is_none().then(|| {
-                aead::unwrap_key(service_key, &legacy_record_key_aad(service, row), wrapped).ok()
-            })?
-        })
+    if let Ok(key) = aead::unwrap_key(service_key, &record_key_aad(service, row), wrapped) {
+        return Some(key);
+    }
+    if row.value_hash.is_some() {
+        return None;
+    }
+    aead::unwrap_key(service_key, &legacy_record_key_aad(service, row), wrapped).ok()
 }
 
 /// Whether a grant's pattern covers a record (protected records never are).

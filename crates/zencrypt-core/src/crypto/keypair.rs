@@ -190,13 +190,8 @@ impl Keypair {
     }
 }
 
-/// A 32-byte key (a data key, a key version's material) wrapped to a user's X25519 key,
-/// as a standard age file.
-pub fn wrap_key_to(recipient: &PublicKeys, key: &Key32) -> Option<Vec<u8>> {
-    wrap_key_to_age(&recipient.age_recipient()?, key)
-}
-
-/// A 32-byte key wrapped to any X25519 age recipient (a group's key).
+/// A 32-byte key (a data key, a key version's material) wrapped to an X25519 age
+/// recipient (a user's or a group's key), as a standard age file.
 pub fn wrap_key_to_age(recipient: &age::x25519::Recipient, key: &Key32) -> Option<Vec<u8>> {
     wrap_secret_to(recipient, &key.expose()[..])
 }
@@ -252,7 +247,7 @@ fn unwrap_secret_with(
     Some(out.bytes)
 }
 
-/// A 32-byte key wrapped by [`wrap_key_to`], opened with the first of `identities` it is
+/// A 32-byte key wrapped by [`wrap_key_to_age`], opened with the first of `identities` it is
 /// addressed to; `None` when it does not open or is not exactly 32 bytes.
 pub fn unwrap_key_with_any(identities: &[&dyn age::Identity], wrapped: &[u8]) -> Option<Key32> {
     let bytes = unwrap_secret_with(identities, wrapped, 32)?;
@@ -260,7 +255,7 @@ pub fn unwrap_key_with_any(identities: &[&dyn age::Identity], wrapped: &[u8]) ->
     Some(Key32::from_bytes(key))
 }
 
-/// A 32-byte key wrapped by [`wrap_key_to`], opened with the recipient's keypair.
+/// A 32-byte key wrapped by [`wrap_key_to_age`], opened with the recipient's keypair.
 pub fn unwrap_key_with(keypair: &Keypair, wrapped: &[u8]) -> Option<Key32> {
     unwrap_key_with_any(&[keypair.identity()], wrapped)
 }
@@ -388,7 +383,7 @@ mod tests {
     fn keys_wrapped_to_a_user_open_only_for_them() {
         let (bob, carol) = (Keypair::generate(), Keypair::generate());
         let key = Key32::random();
-        let wrapped = wrap_key_to(bob.public(), &key).unwrap();
+        let wrapped = wrap_key_to_age(&bob.public().age_recipient().unwrap(), &key).unwrap();
         assert_eq!(
             unwrap_key_with(&bob, &wrapped).unwrap().expose(),
             key.expose()

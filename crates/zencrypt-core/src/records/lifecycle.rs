@@ -138,9 +138,10 @@ impl Vault {
                 })?;
                 let id = row.id;
                 crate::services::renew_records(tx, session, |r| r.id == id)?;
-                // A transfer still waiting for its new owner ends: the record stays yours.
+                // Its transfer ends, waiting or taken in: the record is yours again, and no
+                // longer counts as handed over.
                 let detail = if crate::sharing::cancel_transfer(tx, id)? {
-                    json!({ "transfer_cancelled": true })
+                    json!({ "transfer_ended": true })
                 } else {
                     json!({})
                 };

@@ -34,6 +34,17 @@ pub const DEFAULT_KEY: &str = "default";
 /// Largest value accepted.
 pub const MAX_VALUE: usize = 256 * 1024 * 1024;
 
+/// Refuses a value larger than [`MAX_VALUE`].
+pub(crate) fn check_value_size(value: &[u8]) -> Result<()> {
+    if value.len() > MAX_VALUE {
+        return Err(Error::Usage(format!(
+            "values are limited to {} MiB",
+            MAX_VALUE >> 20
+        )));
+    }
+    Ok(())
+}
+
 /// How a new record's token is chosen.
 #[derive(Debug, Clone)]
 pub enum TokenChoice {
@@ -558,12 +569,7 @@ pub(crate) fn put_in(
     puts: &mut Puts<'_>,
     kdf: crate::crypto::kdf::KdfParams,
 ) -> Result<RecordRow> {
-    if value.len() > MAX_VALUE {
-        return Err(Error::Usage(format!(
-            "values are limited to {} MiB",
-            MAX_VALUE >> 20
-        )));
-    }
+    check_value_size(value)?;
     if let Some(n) = &opts.name {
         validate_name(n)?;
         // A name that could be a custom token must not be one of this owner's tokens.
@@ -727,12 +733,7 @@ pub(crate) fn update_in(
     value: &[u8],
     history: u32,
 ) -> Result<RecordRow> {
-    if value.len() > MAX_VALUE {
-        return Err(Error::Usage(format!(
-            "values are limited to {} MiB",
-            MAX_VALUE >> 20
-        )));
-    }
+    check_value_size(value)?;
     let dek = match row.identity_id {
         Some(identity_id) => {
             let identity_id = IdentityId(identity_id);

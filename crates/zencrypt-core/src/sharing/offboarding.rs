@@ -152,14 +152,8 @@ impl Vault {
                         user.username
                     )));
                 }
-                if user.role == Role::Admin
-                    && user.status == UserStatus::Active
-                    && tx.active_admin_count()? <= 1
-                {
-                    return Err(Error::Conflict(format!(
-                        "cannot remove '{}': it is the last active admin",
-                        user.username
-                    )));
+                if user.role == Role::Admin && user.status == UserStatus::Active {
+                    crate::accounts::ensure_not_last_admin(tx, &user.username, "remove")?;
                 }
                 let blocking = blockers(tx, &user)?;
                 if !blocking.is_empty() {

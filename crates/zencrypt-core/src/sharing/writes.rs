@@ -245,6 +245,7 @@ pub(crate) fn write_shared(
     value: &[u8],
     if_version: Option<i64>,
 ) -> Result<Option<(RecordInfo, Option<String>)>> {
+    crate::records::check_value_size(value)?;
     let Some((owner, row, shares)) = find_shared(tx, session, reference)? else {
         return Ok(None);
     };
@@ -264,21 +265,19 @@ pub(crate) fn write_shared(
             owner.username
         )));
     }
-    let (current, replaces) = match pending(tx, session, &owner, &row)? {
-        Waiting::Found(p) => (row.version + 1, Some(p.writer)),
-        Waiting::Nothing | Waiting::Ignored(_) => (row.version, None),
+    // A waiting write that fails its checks is no version readers see: this one replaces
+    // it, as it would any other.
+    let (current, replaces) = match pending(tx, session, &owner, &row) {
+        Ok(Waiting::Found(p)) => (row.version + 1, Some(p.writer)),
+        Ok(Waiting::Nothing | Waiting::Ignored(_)) => (row.version, None),
+        Err(e @ Error::Database { .. }) => return Err(e),
+        Err(_) => (row.version, None),
     };
     if let Some(v) = if_version
         && v != current
     {
         return Err(Error::Conflict(format!(
             "record '{reference}' is at version {current}, not {v}"
-        )));
-    }
-    if value.len() > crate::records::MAX_VALUE {
-        return Err(Error::Usage(format!(
-            "values are limited to {} MiB",
-            crate::records::MAX_VALUE >> 20
         )));
     }
     let mut recipients = vec![
