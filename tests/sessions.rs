@@ -117,32 +117,47 @@ fn sessions_expire() {
             "alice",
             "--password-stdin",
             "--ttl",
-            "1s",
+            "5s",
         ],
         format!("{}\n", pw("alice")).as_bytes(),
     )
     .ok();
-    std::thread::sleep(std::time::Duration::from_millis(2100));
+    // Sessions whose copy of the user key is there, ending before (`<=`) or after now.
+    let holding = |ended: bool| -> i64 {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
+        let op = if ended { "<=" } else { ">" };
+        env.column::<i64>(&format!(
+            "SELECT count(*) FROM sessions WHERE expires_at {op} {now} \
+             AND length(wrapped_user_key) > 0"
+        ))[0]
+    };
+    // bob's session and alice's short one hold a key copy while they last.
+    assert_eq!(holding(false), 2);
+    std::thread::sleep(std::time::Duration::from_millis(5200));
     let r = env.run(&["whoami"], b"");
     assert_eq!(r.code, 3);
     assert_eq!(
         r.stderr,
         "error: session has expired\nhint: run `zencrypt login`\n"
     );
-    // The expired session's copy of the user key is wiped by the next write anyone makes.
-    let holding = || -> i64 {
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_secs();
-        env.column::<i64>(&format!(
-            "SELECT count(*) FROM sessions WHERE expires_at <= {now} \
-             AND length(wrapped_user_key) > 0"
-        ))[0]
-    };
-    assert_eq!(holding(), 1);
+    // The expired session's copy of the user key is wiped by the next write anyone makes
+    // (whoami's refusal may already have been one), and its row stays.
     env.as_token(&bob, &["key", "create", "k"]).ok();
-    assert_eq!(holding(), 0);
+    assert_eq!(holding(true), 0);
+    assert_eq!(holding(false), 1);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    assert_eq!(
+        env.column::<i64>(&format!(
+            "SELECT count(*) FROM sessions WHERE expires_at <= {now}"
+        )),
+        vec![1]
+    );
     let bad = env.run(&["login", "--username", "alice", "--ttl", "forever"], b"");
     assert_eq!(bad.code, 2);
     assert_eq!(
